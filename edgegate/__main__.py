@@ -1,0 +1,3 @@
+from edgegate.cli.main import main
+
+raise SystemExit(main())

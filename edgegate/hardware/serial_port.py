@@ -1,0 +1,154 @@
+"""pyserial on the asyncio loop without threads.
+
+pyserial has no asyncio API; on POSIX a ``serial.Serial`` exposes its file descriptor, so we
+register it with ``loop.add_reader`` and read whatever is available when the kernel says so.
+This keeps every serial reader event-driven: no thread per port, no polling, and the loop is
+never blocked on a read (the port is opened with ``timeout=0``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import serial
+import structlog
+
+log = structlog.get_logger(__name__)
+
+DataCallback = Callable[[bytes, float], None]
+
+
+class AsyncSerial:
+    """A serial port whose incoming bytes are delivered on the event loop.
+
+    Two ways to consume input: ``on_data(data, t)`` for streaming devices (called with every
+    chunk and the ``perf_counter`` time it arrived) or ``read_exactly`` / ``read_some`` for
+    request/response protocols. A read error or hang-up fails pending reads with ``OSError``
+    and sets ``closed_error`` so a reader's ``serve`` loop can notice and raise.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        baudrate: int,
+        *,
+        on_data: DataCallback | None = None,
+    ) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self._on_data = on_data
+        self._serial: serial.Serial | None = None
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.failed: asyncio.Event = asyncio.Event()
+        self.error: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None
+
+    def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        # timeout=0: non-blocking reads; exclusive: two daemons on one port is a wiring error.
+        ser = serial.Serial(self.port, self.baudrate, timeout=0, write_timeout=1, exclusive=True)
+        self._serial = ser
+        self._buffer.clear()
+        self.failed = asyncio.Event()
+        self.error = None
+        self._loop.add_reader(ser.fileno(), self._readable)
+
+    def close(self) -> None:
+        ser, self._serial = self._serial, None
+        if ser is None:
+            return
+        if self._loop is not None:
+            self._loop.remove_reader(ser.fileno())
+        try:
+            ser.close()
+        except OSError:
+            pass
+        self._wake()
+
+    def _fail(self, reason: str) -> None:
+        self.error = reason
+        self.failed.set()
+        self.close()
+
+    def _readable(self) -> None:
+        ser = self._serial
+        if ser is None:
+            return
+        try:
+            data = ser.read(4096)
+        except (serial.SerialException, OSError) as exc:
+            self._fail(str(exc) or "read failed")
+            return
+        if not data:
+            self._fail("device hung up")
+            return
+        t = time.perf_counter()
+        if self._on_data is not None:
+            self._on_data(data, t)
+        else:
+            self._buffer += data
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def write(self, data: bytes) -> None:
+        if self._serial is None:
+            raise OSError(f"{self.port} is not open")
+        try:
+            self._serial.write(data)
+        except (serial.SerialException, OSError) as exc:
+            self._fail(str(exc) or "write failed")
+            raise OSError(self.error) from exc
+
+    def discard_input(self) -> None:
+        self._buffer.clear()
+
+    async def _wait(self, deadline: float) -> None:
+        assert self._loop is not None
+        remaining = deadline - self._loop.time()
+        if remaining <= 0:
+            raise TimeoutError
+        self._waiter = self._loop.create_future()
+        try:
+            await asyncio.wait_for(self._waiter, remaining)
+        finally:
+            self._waiter = None
+
+    async def read_exactly(self, n: int, timeout: float) -> bytes:
+        """Wait up to ``timeout`` seconds for ``n`` bytes. Raises TimeoutError or OSError."""
+        assert self._loop is not None
+        deadline = self._loop.time() + timeout
+        while len(self._buffer) < n:
+            if self._serial is None:
+                raise OSError(self.error or f"{self.port} closed")
+            await self._wait(deadline)
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
+    async def read_until(self, marker: bytes, timeout: float) -> bytes:
+        """Discard input up to ``marker`` and return from it on (used to resync on headers)."""
+        assert self._loop is not None
+        deadline = self._loop.time() + timeout
+        while True:
+            idx = self._buffer.find(marker)
+            if idx >= 0:
+                skipped = bytes(self._buffer[:idx])
+                del self._buffer[:idx]
+                return skipped
+            # Keep a possible partial marker at the end of the buffer.
+            keep = len(marker) - 1
+            if len(self._buffer) > keep:
+                del self._buffer[: len(self._buffer) - keep]
+            if self._serial is None:
+                raise OSError(self.error or f"{self.port} closed")
+            await self._wait(deadline)
