@@ -9,6 +9,7 @@ never blocked on a read (the port is opened with ``timeout=0``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -66,10 +67,8 @@ class AsyncSerial:
             return
         if self._loop is not None:
             self._loop.remove_reader(ser.fileno())
-        try:
+        with contextlib.suppress(OSError):
             ser.close()
-        except OSError:
-            pass
         self._wake()
 
     def _fail(self, reason: str) -> None:

@@ -1,0 +1,146 @@
+"""Local enrolment and card management: works on the door's store with no network."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from edgegate.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    add_config_arg,
+    fmt_time,
+    load_config,
+    open_store,
+    parse_time,
+)
+from edgegate.store import credentials as creds
+from edgegate.store.db import transaction
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    enroll = sub.add_parser("enroll", help="enrol a credential at this door")
+    kinds = enroll.add_subparsers(dest="kind", required=True)
+    card = kinds.add_parser("card", help="enrol an RFID card")
+    add_config_arg(card)
+    card.add_argument("--person", required=True, help="person id")
+    card.add_argument("--name", default=None, help="person's display name")
+    which = card.add_mutually_exclusive_group(required=True)
+    which.add_argument("--card", help="UID as the reader reports it, hex (e.g. 0F00BC614E)")
+    which.add_argument("--card-number", help="decimal number printed on an EM4100 card")
+    card.add_argument("--valid-from", help="ISO 8601 start of validity")
+    card.add_argument("--valid-until", help="ISO 8601 end of validity")
+    card.add_argument("--label", default="", help="free text, e.g. 'badge 2'")
+    card.set_defaults(func=cmd_enroll_card)
+
+    people = sub.add_parser("people", help="list, remove, disable or enable people")
+    people.add_argument("action", choices=["list", "remove", "disable", "enable"])
+    people.add_argument("person", nargs="?", help="person id (not for list)")
+    people.add_argument("--json", action="store_true", help="machine-readable output")
+    add_config_arg(people)
+    people.set_defaults(func=cmd_people)
+
+    cards = sub.add_parser("cards", help="list, remove, disable (lost card) or enable cards")
+    cards.add_argument("action", choices=["list", "remove", "disable", "enable"])
+    cards.add_argument("card", nargs="?", help="card UID (not for list)")
+    cards.add_argument("--person", help="with list: only this person's cards")
+    cards.add_argument("--json", action="store_true", help="machine-readable output")
+    add_config_arg(cards)
+    cards.set_defaults(func=cmd_cards)
+
+
+def cmd_enroll_card(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    try:
+        uid = (
+            creds.card_number_to_uid(args.card_number)
+            if args.card_number
+            else creds.normalise_card(args.card)
+        )
+    except creds.CredentialError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    valid_from, valid_until = parse_time(args.valid_from), parse_time(args.valid_until)
+    conn = open_store(config)
+    with transaction(conn):
+        existing = conn.execute("SELECT name FROM people WHERE id = ?", (args.person,)).fetchone()
+        name = args.name if args.name is not None else (existing[0] if existing else "")
+        if existing is None or args.name is not None:
+            creds.upsert_person(conn, creds.Person(args.person, name))
+        owner = conn.execute(
+            "SELECT person_id FROM credentials WHERE kind='card' AND value=?", (uid,)
+        ).fetchone()
+        if owner and owner[0] != args.person:
+            raise CliError(f"card {uid} already belongs to {owner[0]}; remove it first")
+        creds.add_credential(
+            conn,
+            "card",
+            uid,
+            args.person,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            label=args.label,
+        )
+    print(f"enrolled card {uid} for {args.person}")
+    return 0
+
+
+def _need(value: str | None, what: str) -> str:
+    if not value:
+        raise CliError(f"give the {what}", EXIT_USAGE)
+    return value
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    conn = open_store(config)
+    if args.action == "list":
+        rows = creds.list_people(conn)
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            for r in rows:
+                state = "enabled" if r["enabled"] else "DISABLED"
+                print(f"{r['id']:<20} {r['name']!s:<24} {state:<9} credentials={r['credentials']}")
+            print(f"{len(rows)} people")
+        return 0
+    person = _need(args.person, "person id")
+    with transaction(conn):
+        if args.action == "remove":
+            ok = creds.remove_person(conn, person)
+        else:
+            ok = creds.set_person_enabled(conn, person, args.action == "enable")
+    if not ok:
+        raise CliError(f"no person {person!r}")
+    print(f"{args.action}d {person}")
+    return 0
+
+
+def cmd_cards(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    conn = open_store(config)
+    if args.action == "list":
+        rows = [r for r in creds.list_credentials(conn, args.person) if r["kind"] == "card"]
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            for r in rows:
+                state = "enabled" if r["enabled"] else "DISABLED"
+                print(
+                    f"{r['value']:<16} {r['person_id']:<20} {state:<9} "
+                    f"{fmt_time(r['valid_from'])} .. {fmt_time(r['valid_until'])} {r['label']}"
+                )
+            print(f"{len(rows)} cards")
+        return 0
+    try:
+        uid = creds.normalise_card(_need(args.card, "card UID"))
+    except creds.CredentialError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    with transaction(conn):
+        if args.action == "remove":
+            ok = creds.remove_credential(conn, "card", uid)
+        else:
+            ok = creds.set_credential_enabled(conn, "card", uid, args.action == "enable")
+    if not ok:
+        raise CliError(f"no card {uid}")
+    print(f"{args.action}d card {uid}")
+    return 0

@@ -1,0 +1,195 @@
+"""The configuration file's schema. Section and key names are fixed by PRODUCT.md.
+
+Every model forbids unknown keys (a typo must fail loudly, not be ignored on a door) and every
+field carries a description: `docs/config.md` is generated from these descriptions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+Pin = Annotated[
+    int | str,
+    Field(description="BCM GPIO number (e.g. 17) or a gpiozero pin name (e.g. 'GPIO17')."),
+]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DoorConfig(StrictModel):
+    site: str = Field(
+        description="Site id; part of every MQTT topic (letters, digits, _ and -).",
+        pattern=ID_PATTERN,
+    )
+    id: str = Field(
+        description="Door id, unique within the site (letters, digits, _ and -).",
+        pattern=ID_PATTERN,
+    )
+    name: str = Field("", description="Human-readable door name shown in the central office.")
+    unlock_seconds: float = Field(
+        5.0, gt=0, le=600, description="How long the lock relay stays released after a grant."
+    )
+
+
+class GpioConfig(StrictModel):
+    pin_factory: str = Field(
+        "lgpio",
+        description="gpiozero pin factory: lgpio (Pi 5 and bookworm), rpigpio, native, or "
+        "'mock' for tests and the demo.",
+    )
+    lock: Pin = Field(17, description="Output driving the lock relay.")
+    lock_active_high: bool = Field(
+        True,
+        description="True when the relay closes on a high output; false for active-low boards.",
+    )
+    green_led: Pin | None = Field(27, description="Green LED output (grant). Omit if not wired.")
+    red_led: Pin | None = Field(22, description="Red LED output (deny). Omit if not wired.")
+    buzzer: Pin | None = Field(23, description="Buzzer output. Omit if not wired.")
+    door_contact: Pin | None = Field(
+        None, description="Door contact input (closed door pulls the pin low). Optional."
+    )
+    exit_button: Pin | None = Field(
+        None, description="Request-to-exit button input (pressed pulls low). Optional."
+    )
+    fire_alarm: Pin | None = Field(
+        None, description="Fire alarm input (active pulls low); releases every lock. Optional."
+    )
+    grant_beep_seconds: float = Field(
+        0.1, ge=0, le=5, description="Length of the short beep on a grant."
+    )
+    deny_beep_seconds: float = Field(
+        0.6, ge=0, le=5, description="Length of the long beep on a denial."
+    )
+    deny_led_seconds: float = Field(
+        1.5, ge=0, le=30, description="How long the red LED stays on after a denial."
+    )
+
+    @model_validator(mode="after")
+    def _pins_unique(self) -> GpioConfig:
+        used: dict[str, str] = {}
+        for key in (
+            "lock",
+            "green_led",
+            "red_led",
+            "buzzer",
+            "door_contact",
+            "exit_button",
+            "fire_alarm",
+        ):
+            pin = getattr(self, key)
+            if pin is None:
+                continue
+            if str(pin) in used:
+                raise ValueError(f"pin {pin} is used by both {used[str(pin)]} and {key}")
+            used[str(pin)] = key
+        return self
+
+
+class Rdm6300Config(StrictModel):
+    type: Literal["rdm6300"] = Field(description="125 kHz EM4100 reader on a UART at 9600 baud.")
+    port: str = Field("/dev/serial0", description="Serial device the reader's TX is wired to.")
+    baudrate: int = Field(9600, gt=0, description="RDM6300 speaks 9600 baud, 8N1.")
+    direction: Literal["in", "out"] = Field(
+        "in", description="Whether this reader lets people in or out of the area."
+    )
+    name: str | None = Field(
+        None, description="Reader name in events and logs; defaults to '<type><index>'."
+    )
+    hold_off_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="A card held on the reader repeats its frame; the same card within this "
+        "many seconds of its last frame counts once.",
+    )
+
+
+ReaderConfig = Annotated[Rdm6300Config, Field(discriminator="type")]
+# The `type` tags of the reader union; pydantic puts the tag into error locations.
+READER_TYPES = frozenset({"rdm6300"})
+
+
+class FingerprintConfig(StrictModel):
+    port: str = Field("/dev/ttyUSB0", description="Serial device of the fingerprint module.")
+    baudrate: int = Field(57600, gt=0, description="Module baud rate (57600 by default).")
+    direction: Literal["in", "out"] = Field("in", description="Direction of this reader.")
+
+
+class CameraConfig(StrictModel):
+    source: str = Field(
+        "0", description="Camera: a device index ('0'), a video file path, or a stream URL."
+    )
+    direction: Literal["in", "out"] = Field("in", description="Direction of this reader.")
+
+
+class MqttConfig(StrictModel):
+    host: str = Field("localhost", description="Broker host name or address.")
+    port: int = Field(1883, gt=0, lt=65536, description="Broker TCP port.")
+
+
+class StorageConfig(StrictModel):
+    path: Path = Field(
+        Path("/var/lib/edgegate/edgegate.db"),
+        description="SQLite store: people, credentials and the event journal.",
+    )
+
+
+class LoggingConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest level written to the log."
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        "auto",
+        description="json under systemd (one object per line), console on a terminal; auto "
+        "picks by whether stderr is a terminal.",
+    )
+
+
+class DaemonConfig(StrictModel):
+    watchdog: bool = Field(
+        True, description="Ping the systemd watchdog while the loop is healthy (WatchdogSec=)."
+    )
+    max_loop_lag_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="The loop counts as unhealthy (no watchdog ping) when a timer is this late.",
+    )
+
+
+class Config(StrictModel):
+    door: DoorConfig = Field(description="This door's identity and timing.")
+    gpio: GpioConfig = Field(
+        default_factory=GpioConfig, description="Relay, LEDs, buzzer and inputs."
+    )
+    readers: list[ReaderConfig] = Field(
+        default_factory=list, description="Card readers, one [[readers]] table each."
+    )
+    fingerprint: FingerprintConfig | None = Field(
+        None, description="UART fingerprint module (optional)."
+    )
+    camera: CameraConfig | None = Field(None, description="Camera for face entry (optional).")
+    mqtt: MqttConfig | None = Field(
+        None, description="Broker of the central office (optional: without it, standalone)."
+    )
+    storage: StorageConfig = Field(
+        default_factory=StorageConfig, description="Where the local store lives."
+    )
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output.")
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="Daemon behaviour.")
+
+    @model_validator(mode="after")
+    def _reader_names_unique(self) -> Config:
+        names = self.reader_names()
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"reader names must be unique: {sorted(dupes)}")
+        return self
+
+    def reader_names(self) -> list[str]:
+        return [r.name or f"{r.type}{i}" for i, r in enumerate(self.readers)]

@@ -1,0 +1,133 @@
+"""The daemon: builds the door from its config and runs it until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from edgegate import __version__
+from edgegate.config.models import Config
+from edgegate.daemon import systemd
+from edgegate.daemon.door import Door
+from edgegate.hardware.base import Reader
+from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
+from edgegate.hardware.registry import build_reader
+from edgegate.store.store import AsyncStore
+
+log = structlog.get_logger(__name__)
+
+
+class Daemon:
+    """Everything one door runs. ``start`` brings it up, ``stop`` takes it down safely.
+
+    Parts that later layers add (MQTT sync, fingerprint, camera, door rules) hook in through
+    ``services``: coroutines started with the readers and cancelled on stop.
+    """
+
+    def __init__(self, config: Config, *, pin_factory: Any | None = None) -> None:
+        self.config = config
+        self.store = AsyncStore(config.storage.path)
+        factory = pin_factory or make_pin_factory(config.gpio.pin_factory)
+        self.outputs = DoorOutputs(config.gpio, factory)
+        self.door = Door(config, self.store, self.outputs)
+        self.readers: list[Reader] = [
+            build_reader(rcfg, name, self.door)
+            for rcfg, name in zip(config.readers, config.reader_names(), strict=True)
+        ]
+        self.services: list[Callable[[], Any]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stop = asyncio.Event()
+        self.started_at = time.time()
+        self.loop_lag = 0.0
+        self.healthy = False
+
+    async def start(self) -> None:
+        await self.store.open()
+        self.outputs.safe_state()
+        for reader in self.readers:
+            self._tasks.append(asyncio.create_task(reader.run(), name=f"reader:{reader.name}"))
+        for service in self.services:
+            self._tasks.append(asyncio.create_task(service(), name="service"))
+        self._tasks.append(asyncio.create_task(self._health(), name="health"))
+        self.healthy = True
+        log.info(
+            "daemon_started",
+            version=__version__,
+            site=self.config.door.site,
+            door=self.config.door.id,
+            readers=[r.name for r in self.readers],
+            store=str(self.config.storage.path),
+        )
+        systemd.notify("READY=1\nSTATUS=deciding")
+
+    async def _health(self) -> None:
+        """Measure loop lag and ping the systemd watchdog only while the loop is healthy.
+
+        The ping comes from a loop timer, so a blocked loop stops pinging and systemd restarts
+        the daemon; a crashed reader or service task also withholds the ping.
+        """
+        interval = systemd.watchdog_interval() if self.config.daemon.watchdog else None
+        period = min(interval or 1.0, 1.0)
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(period)
+            self.loop_lag = max(0.0, loop.time() - before - period)
+            crashed = [t.get_name() for t in self._tasks if t.done() and t.get_name() != "health"]
+            self.healthy = self.loop_lag < self.config.daemon.max_loop_lag_seconds and not crashed
+            if not self.healthy:
+                log.warning("daemon_unhealthy", loop_lag=round(self.loop_lag, 3), crashed=crashed)
+            elif interval is not None:
+                systemd.notify("WATCHDOG=1")
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        systemd.notify("STOPPING=1")
+        log.info("daemon_stopping")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.door.drain()
+        # Fail-secure on a normal stop: the relay off is the locked state.
+        self.outputs.safe_state()
+        self.outputs.close()
+        await self.store.close()
+        log.info("daemon_stopped")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "uptime": round(time.time() - self.started_at, 1),
+            "version": __version__,
+            "healthy": self.healthy,
+            "loop_lag_ms": round(self.loop_lag * 1000, 2),
+            "readers": [r.status() for r in self.readers],
+            "outputs": self.outputs.state(),
+            "decisions": dict(self.door.counters),
+        }
+
+
+async def run(config: Config) -> None:
+    """What ``edgegate run`` does: start, wait for SIGTERM/SIGINT, stop safely."""
+    daemon = Daemon(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.request_stop)
+    await daemon.start()
+    try:
+        await daemon.wait()
+    finally:
+        await daemon.stop()

@@ -1,0 +1,158 @@
+"""The door: takes reads from readers, asks the core, journals, then acts on the outputs.
+
+This is the hot path of the daemon. A read is decided and journaled in ONE store transaction
+(one hop to the store thread), and only after that commit are the relay and feedback driven,
+so no door ever opens without its decision on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from edgegate.config.models import Config
+from edgegate.core.decision import Decision, decide
+from edgegate.hardware.base import CredentialRead
+from edgegate.hardware.gpio import DoorOutputs
+from edgegate.store import journal
+from edgegate.store.credentials import lookup
+from edgegate.store.db import transaction
+from edgegate.store.journal import Event
+from edgegate.store.store import AsyncStore
+
+log = structlog.get_logger(__name__)
+
+EventListener = Callable[[Event], None]
+Clock = Callable[[], float]
+
+
+class Door:
+    def __init__(
+        self,
+        config: Config,
+        store: AsyncStore,
+        outputs: DoorOutputs,
+        *,
+        clock: Clock = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.outputs = outputs
+        self.clock = clock
+        self._listeners: list[EventListener] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Latency samples (read's last byte -> relay driven), for telemetry and the benchmark.
+        self.latencies_ms: deque[float] = deque(maxlen=1000)
+        self.counters = {"granted": 0, "denied": 0, "errors": 0}
+
+    # --- listeners -------------------------------------------------------------------------
+    def add_listener(self, fn: EventListener) -> None:
+        """Called with every journaled event, on the loop, after it is committed."""
+        self._listeners.append(fn)
+
+    def _emit(self, event: Event) -> None:
+        for fn in self._listeners:
+            try:
+                fn(event)
+            except Exception:
+                log.exception("event_listener_failed", event_type=event.type)
+
+    # --- journal ---------------------------------------------------------------------------
+    def _append_tx(self, conn: sqlite3.Connection, type_: str, fields: dict[str, Any]) -> Event:
+        with transaction(conn):
+            return journal.append(
+                conn,
+                type_,
+                fields,
+                site=self.config.door.site,
+                door=self.config.door.id,
+                now=self.clock(),
+            )
+
+    async def record(self, type_: str, **fields: Any) -> Event:
+        """Journal an event that changes no other state (faults, alarms)."""
+        event = await self.store.call(self._append_tx, type_, fields)
+        self._emit(event)
+        return event
+
+    def spawn(self, coro: Any) -> None:
+        # Keep a reference: the loop only holds weak references to tasks.
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- ReaderSink ------------------------------------------------------------------------
+    def credential(self, read: CredentialRead) -> None:
+        self.spawn(self.handle_read(read))
+
+    def fault(self, reader: str, reason: str) -> None:
+        self.spawn(self.record("reader_fault", reader=reader, error=reason))
+
+    def recovered(self, reader: str) -> None:
+        self.spawn(self.record("reader_recovered", reader=reader))
+
+    # --- decisions -------------------------------------------------------------------------
+    def _decide_tx(self, conn: sqlite3.Connection, read: CredentialRead) -> tuple[Decision, Event]:
+        now = self.clock()
+        with transaction(conn):
+            record = lookup(conn, read.kind, read.value)
+            decision = decide(read, record, now)
+            fields: dict[str, Any] = {
+                "kind": str(read.kind),
+                "credential": read.value if read.kind == "card" else None,
+                "person": decision.person_id,
+                "direction": str(read.direction),
+                "reader": read.reader,
+            }
+            if read.score is not None:
+                fields["score"] = read.score
+            if not decision.granted:
+                fields["reason"] = str(decision.reason)
+            event = journal.append(
+                conn,
+                decision.event_type,
+                {k: v for k, v in fields.items() if v is not None},
+                site=self.config.door.site,
+                door=self.config.door.id,
+                now=now,
+            )
+        return decision, event
+
+    async def handle_read(self, read: CredentialRead) -> Decision | None:
+        try:
+            decision, event = await self.store.call(self._decide_tx, read)
+        except Exception:
+            # The store failed: nothing is journaled, so nothing opens. Logged and counted.
+            self.counters["errors"] += 1
+            log.exception("decision_failed", reader=read.reader, kind=str(read.kind))
+            return None
+        if decision.granted:
+            self.outputs.grant(self.config.door.unlock_seconds)
+            self.counters["granted"] += 1
+        else:
+            self.outputs.deny()
+            self.counters["denied"] += 1
+        latency = (time.perf_counter() - read.t) * 1000
+        self.latencies_ms.append(latency)
+        log.info(
+            event.type,
+            seq=event.seq,
+            person=decision.person_id,
+            kind=str(read.kind),
+            reader=read.reader,
+            reason=None if decision.granted else str(decision.reason),
+            latency_ms=round(latency, 3),
+        )
+        self._emit(event)
+        return decision
+
+    async def drain(self) -> None:
+        """Wait for in-flight decisions (used on shutdown and in tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

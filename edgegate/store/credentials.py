@@ -1,0 +1,213 @@
+"""People and their credentials in the store. Functions take a connection; no IO beyond it."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from edgegate.core.decision import CredentialRecord
+from edgegate.store.db import transaction
+
+HEX_UID = re.compile(r"^[0-9A-F]{2,40}$")
+
+
+class CredentialError(ValueError):
+    """A credential or person that cannot be stored as given."""
+
+
+def normalise_card(uid: str) -> str:
+    """A card UID as readers report it: uppercase hex, leading zeros kept, no separators."""
+    cleaned = uid.strip().replace(":", "").replace("-", "").replace(" ", "").upper()
+    if not HEX_UID.match(cleaned) or len(cleaned) % 2:
+        raise CredentialError(f"card UID {uid!r} is not an even number of hex digits")
+    return cleaned
+
+
+def card_number_to_uid(number: str) -> str:
+    """The decimal number printed on an EM4100 card is its low 32 bits; the version byte
+    is not printed. Stored as 8 hex digits, matched against the last 8 of a 10-digit read."""
+    if not number.strip().isdigit():
+        raise CredentialError(f"card number {number!r} is not a decimal number")
+    value = int(number)
+    if value >= 1 << 32:
+        raise CredentialError(f"card number {number} is larger than 32 bits")
+    return f"{value:08X}"
+
+
+def card_lookup_keys(uid: str) -> tuple[str, ...]:
+    # A 10-digit EM4100 read also matches a card enrolled by its printed (32-bit) number.
+    return (uid, uid[2:]) if len(uid) == 10 else (uid,)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    name: str = ""
+    enabled: bool = True
+    valid_from: float | None = None
+    valid_until: float | None = None
+    attrs: dict[str, object] | None = None
+
+
+def upsert_person(conn: sqlite3.Connection, person: Person, now: float | None = None) -> None:
+    conn.execute(
+        "INSERT INTO people(id, name, enabled, valid_from, valid_until, attrs, updated_at) "
+        "VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name=excluded.name, "
+        "enabled=excluded.enabled, valid_from=excluded.valid_from, "
+        "valid_until=excluded.valid_until, attrs=excluded.attrs, updated_at=excluded.updated_at",
+        (
+            person.id,
+            person.name,
+            int(person.enabled),
+            person.valid_from,
+            person.valid_until,
+            json.dumps(person.attrs or {}, sort_keys=True),
+            now if now is not None else time.time(),
+        ),
+    )
+
+
+def remove_person(conn: sqlite3.Connection, person_id: str) -> bool:
+    # ON DELETE CASCADE removes the person's credentials with them.
+    return conn.execute("DELETE FROM people WHERE id = ?", (person_id,)).rowcount > 0
+
+
+def set_person_enabled(conn: sqlite3.Connection, person_id: str, enabled: bool) -> bool:
+    cur = conn.execute(
+        "UPDATE people SET enabled = ?, updated_at = ? WHERE id = ?",
+        (int(enabled), time.time(), person_id),
+    )
+    return cur.rowcount > 0
+
+
+def add_credential(
+    conn: sqlite3.Connection,
+    kind: str,
+    value: str,
+    person_id: str,
+    *,
+    enabled: bool = True,
+    valid_from: float | None = None,
+    valid_until: float | None = None,
+    label: str = "",
+    data: bytes | None = None,
+    now: float | None = None,
+) -> None:
+    if conn.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone() is None:
+        raise CredentialError(f"no person {person_id!r}; add the person first")
+    conn.execute(
+        "INSERT INTO credentials(kind, value, person_id, enabled, valid_from, valid_until, "
+        "label, data, updated_at) VALUES (?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(kind, value) DO UPDATE SET person_id=excluded.person_id, "
+        "enabled=excluded.enabled, valid_from=excluded.valid_from, "
+        "valid_until=excluded.valid_until, label=excluded.label, data=excluded.data, "
+        "updated_at=excluded.updated_at",
+        (
+            kind,
+            value,
+            person_id,
+            int(enabled),
+            valid_from,
+            valid_until,
+            label,
+            data,
+            now if now is not None else time.time(),
+        ),
+    )
+
+
+def bulk_add_cards(
+    conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]], now: float | None = None
+) -> int:
+    """Add (person_id, person_name, uid) rows in one transaction; returns the count added.
+
+    Used for bulk enrolment and benchmarks: one executemany per table keeps a million cards
+    to seconds rather than hours.
+    """
+    ts = now if now is not None else time.time()
+    rows = list(rows)
+    with transaction(conn):
+        conn.executemany(
+            "INSERT OR IGNORE INTO people(id, name, enabled, attrs, updated_at) "
+            "VALUES (?, ?, 1, '{}', ?)",
+            ((pid, name, ts) for pid, name, _ in rows),
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO credentials(kind, value, person_id, enabled, updated_at) "
+            "VALUES ('card', ?, ?, 1, ?)",
+            ((uid, pid, ts) for pid, _, uid in rows),
+        )
+    return len(rows)
+
+
+def remove_credential(conn: sqlite3.Connection, kind: str, value: str) -> bool:
+    cur = conn.execute("DELETE FROM credentials WHERE kind = ? AND value = ?", (kind, value))
+    return cur.rowcount > 0
+
+
+def set_credential_enabled(conn: sqlite3.Connection, kind: str, value: str, enabled: bool) -> bool:
+    cur = conn.execute(
+        "UPDATE credentials SET enabled = ?, updated_at = ? WHERE kind = ? AND value = ?",
+        (int(enabled), time.time(), kind, value),
+    )
+    return cur.rowcount > 0
+
+
+_LOOKUP = (
+    "SELECT c.kind, c.value, c.person_id, c.enabled, c.valid_from, c.valid_until, "
+    "p.enabled, p.valid_from, p.valid_until, p.name, p.attrs "
+    "FROM credentials c JOIN people p ON p.id = c.person_id "
+    "WHERE c.kind = ? AND c.value = ?"
+)
+
+
+def lookup(conn: sqlite3.Connection, kind: str, value: str) -> CredentialRecord | None:
+    keys = card_lookup_keys(value) if kind == "card" else (value,)
+    for key in keys:
+        row = conn.execute(_LOOKUP, (kind, key)).fetchone()
+        if row is not None:
+            return CredentialRecord(
+                kind=row[0],
+                value=row[1],
+                person_id=row[2],
+                enabled=bool(row[3]),
+                valid_from=row[4],
+                valid_until=row[5],
+                person_enabled=bool(row[6]),
+                person_valid_from=row[7],
+                person_valid_until=row[8],
+                person_name=row[9],
+                attrs=json.loads(row[10]) if row[10] != "{}" else {},
+            )
+    return None
+
+
+def list_people(conn: sqlite3.Connection) -> list[dict[str, object]]:
+    rows = conn.execute(
+        "SELECT p.id, p.name, p.enabled, p.valid_from, p.valid_until, "
+        "(SELECT COUNT(*) FROM credentials c WHERE c.person_id = p.id) "
+        "FROM people p ORDER BY p.id"
+    ).fetchall()
+    keys = ("id", "name", "enabled", "valid_from", "valid_until", "credentials")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def list_credentials(
+    conn: sqlite3.Connection, person_id: str | None = None
+) -> list[dict[str, object]]:
+    sql = "SELECT kind, value, person_id, enabled, valid_from, valid_until, label FROM credentials"
+    args: tuple[str, ...] = ()
+    if person_id is not None:
+        sql += " WHERE person_id = ?"
+        args = (person_id,)
+    rows = conn.execute(sql + " ORDER BY person_id, kind, value", args).fetchall()
+    keys = ("kind", "value", "person_id", "enabled", "valid_from", "valid_until", "label")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def count_credentials(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM credentials").fetchone()[0]

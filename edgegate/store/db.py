@@ -1,0 +1,132 @@
+"""Opening the SQLite store: WAL, migrations by ``user_version``, an integrity check.
+
+Modelled on zigpy's appdb. WAL lets `edgegate events` read while the daemon writes, and with
+``synchronous=NORMAL`` a commit is an append to the WAL without an fsync; the fsync happens at
+checkpoints. A power cut can lose the last few commits in that mode, never corrupt the file;
+the daemon therefore uses ``synchronous=FULL`` for the journal (see ``open_db``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or is damaged."""
+
+
+_V1 = """
+CREATE TABLE people (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    enabled INTEGER NOT NULL DEFAULT 1,
+    valid_from REAL,
+    valid_until REAL,
+    attrs TEXT NOT NULL DEFAULT '{}',
+    updated_at REAL NOT NULL
+);
+CREATE TABLE credentials (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    person_id TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    valid_from REAL,
+    valid_until REAL,
+    label TEXT NOT NULL DEFAULT '',
+    data BLOB,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (kind, value)
+) WITHOUT ROWID;
+CREATE INDEX credentials_person ON credentials(person_id);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    ts TEXT NOT NULL,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    sent INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_unsent ON events(seq) WHERE sent = 0;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# Append only: entry N-1 takes the store from user_version N-1 to N. Each runs in one
+# transaction together with the user_version bump, so a crash mid-migration changes nothing.
+MIGRATIONS: list[str] = [_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (the connection is in autocommit)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"store schema {version} is newer than this edgegate ({SCHEMA_VERSION}); upgrade"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.executescript(
+            f"BEGIN IMMEDIATE; {MIGRATIONS[target - 1]}; PRAGMA user_version = {target}; COMMIT;"
+        )
+        log.info("store_migrated", version=target)
+
+
+def open_db(
+    path: Path | str,
+    *,
+    check: bool = True,
+    readonly: bool = False,
+    synchronous: str = "FULL",
+) -> sqlite3.Connection:
+    """Open (and create or migrate) the store. ``check`` runs ``PRAGMA quick_check``."""
+    path = Path(path)
+    if readonly:
+        if not path.exists():
+            raise StoreError(f"{path}: no store here (has the daemon or enrol run yet?)")
+        uri = f"file:{path}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    try:
+        if not readonly:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise StoreError(f"{path}: cannot switch to WAL (got {mode})")
+            # FULL: a journaled decision survives a power cut once the door has acted on it
+            # (about 0.5 ms per commit on an SSD; see docs/benchmarks.md for SD cards).
+            if synchronous.upper() not in {"FULL", "NORMAL"}:
+                raise StoreError(f"synchronous must be FULL or NORMAL, not {synchronous}")
+            conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        if check:
+            result = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                raise StoreError(f"{path}: integrity check failed: {result}")
+        if not readonly:
+            migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{path}: {exc}") from exc
+    except StoreError:
+        conn.close()
+        raise
+    return conn

@@ -1,0 +1,108 @@
+"""The event journal: every decision and alarm, in order, until the central office has it.
+
+``seq`` is the table's AUTOINCREMENT key, so it only ever grows, even after pruning; ``id`` is
+a random UUID fixed at write time, so a re-sent event is recognisably the same event.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+def rfc3339(ts: float) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. 2026-11-23T10:00:00.123Z."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    id: str
+    ts: str
+    type: str
+    payload: dict[str, Any]
+    sent: bool = False
+
+    def as_message(self) -> dict[str, Any]:
+        """The object published on ``events``: id, seq, ts, site, door, type, then fields."""
+        return {"id": self.id, "seq": self.seq, "ts": self.ts, "type": self.type, **self.payload}
+
+
+def append(
+    conn: sqlite3.Connection,
+    type_: str,
+    fields: dict[str, Any],
+    *,
+    site: str,
+    door: str,
+    now: float,
+) -> Event:
+    """Insert one event. Call inside the transaction that changes the state it reports."""
+    payload = {"site": site, "door": door, **fields}
+    event_id = uuid.uuid4().hex
+    ts = rfc3339(now)
+    cur = conn.execute(
+        "INSERT INTO events(id, ts, type, payload) VALUES (?,?,?,?)",
+        (event_id, ts, type_, json.dumps(payload, separators=(",", ":"))),
+    )
+    assert cur.lastrowid is not None
+    return Event(cur.lastrowid, event_id, ts, type_, payload)
+
+
+def _row(row: tuple[Any, ...]) -> Event:
+    return Event(row[0], row[1], row[2], row[3], json.loads(row[4]), bool(row[5]))
+
+
+_COLS = "seq, id, ts, type, payload, sent"
+
+
+def unsent(conn: sqlite3.Connection, after_seq: int = 0, limit: int = 500) -> list[Event]:
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM events WHERE sent = 0 AND seq > ? ORDER BY seq LIMIT ?",
+        (after_seq, limit),
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
+def mark_sent(conn: sqlite3.Connection, seqs: list[int]) -> None:
+    conn.executemany("UPDATE events SET sent = 1 WHERE seq = ?", ((s,) for s in seqs))
+
+
+def unsent_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM events WHERE sent = 0").fetchone()[0]
+
+
+def recent(
+    conn: sqlite3.Connection,
+    limit: int = 50,
+    type_: str | None = None,
+    since_seq: int = 0,
+) -> list[Event]:
+    """The newest ``limit`` events (oldest first), optionally of one type."""
+    sql = f"SELECT {_COLS} FROM events WHERE seq > ?"
+    args: list[Any] = [since_seq]
+    if type_:
+        sql += " AND type = ?"
+        args.append(type_)
+    sql += " ORDER BY seq DESC LIMIT ?"
+    args.append(limit)
+    return [_row(r) for r in reversed(conn.execute(sql, args).fetchall())]
+
+
+def prune(conn: sqlite3.Connection, *, keep_sent: int, older_than_ts: str | None = None) -> int:
+    """Delete sent events beyond the newest ``keep_sent`` (and older than a timestamp, if
+    given). Unsent events are never deleted: they are the ones the office has not seen."""
+    sql = (
+        "DELETE FROM events WHERE sent = 1 AND seq <= "
+        "(SELECT COALESCE(MAX(seq), 0) FROM events) - ?"
+    )
+    args: list[Any] = [keep_sent]
+    if older_than_ts is not None:
+        sql += " AND ts < ?"
+        args.append(older_than_ts)
+    return conn.execute(sql, args).rowcount
