@@ -55,6 +55,7 @@ class Daemon:
         for service in self.services:
             self._tasks.append(asyncio.create_task(service(), name="service"))
         self._tasks.append(asyncio.create_task(self._health(), name="health"))
+        await self._readers_settled(timeout=2.0)
         self.healthy = True
         log.info(
             "daemon_started",
@@ -65,6 +66,16 @@ class Daemon:
             store=str(self.config.storage.path),
         )
         systemd.notify("READY=1\nSTATUS=deciding")
+
+    async def _readers_settled(self, timeout: float) -> None:
+        """Wait until every reader has opened its device or reported a fault, so READY=1 means
+        the door is reading (pyserial discards what arrived before the port was opened)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if all(r.healthy or r.last_error for r in self.readers):
+                return
+            await asyncio.sleep(0.01)
 
     async def _health(self) -> None:
         """Measure loop lag and ping the systemd watchdog only while the loop is healthy.

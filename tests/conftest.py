@@ -1,0 +1,139 @@
+"""Fixtures shared by the foundation tests: a door on a pty with gpiozero mock pins."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from edgegate.config import parse
+from edgegate.config.models import Config
+from edgegate.daemon.app import Daemon
+from edgegate.sim.rdm6300 import Rdm6300Simulator
+from edgegate.store import credentials as creds
+from edgegate.store.db import open_db, transaction
+from edgegate.store.journal import Event
+
+REPO = Path(__file__).resolve().parents[1]
+EDGEGATE = [sys.executable, "-m", "edgegate"]
+
+LOCK, GREEN, RED, BUZZER = 17, 27, 22, 23
+
+
+def make_config(tmp_path: Path, port: str, **door: Any) -> Config:
+    return parse(
+        {
+            "door": {"site": "test", "id": "d1", "unlock_seconds": 0.3, **door},
+            "gpio": {
+                "pin_factory": "mock",
+                "lock": LOCK,
+                "green_led": GREEN,
+                "red_led": RED,
+                "buzzer": BUZZER,
+                "deny_led_seconds": 0.2,
+                "deny_beep_seconds": 0.1,
+                "grant_beep_seconds": 0.05,
+            },
+            "readers": [
+                {"type": "rdm6300", "port": port, "name": "entry", "hold_off_seconds": 0.3}
+            ],
+            "storage": {"path": str(tmp_path / "door.db")},
+        },
+        tmp_path / "test.toml",
+    )
+
+
+def write_config_file(tmp_path: Path, port: str, **door: Any) -> Path:
+    cfg = make_config(tmp_path, port, **door)
+    path = tmp_path / "edgegate.toml"
+    path.write_text(
+        f"""[door]
+site = "test"
+id = "d1"
+unlock_seconds = {cfg.door.unlock_seconds}
+
+[gpio]
+pin_factory = "mock"
+
+[[readers]]
+type = "rdm6300"
+port = "{port}"
+name = "entry"
+
+[storage]
+path = "{cfg.storage.path}"
+"""
+    )
+    return path
+
+
+def enrol(db: Path, person: str, uid: str, **kw: Any) -> None:
+    conn = open_db(db, synchronous="NORMAL")
+    with transaction(conn):
+        creds.upsert_person(conn, creds.Person(person, person.title()))
+        creds.add_credential(conn, "card", uid, person, **kw)
+    conn.close()
+
+
+@dataclass
+class DoorUnderTest:
+    daemon: Daemon
+    sim: Rdm6300Simulator
+    factory: MockFactory
+    events: asyncio.Queue[Event]
+    lock_history: list[tuple[float, bool]]
+
+    @property
+    def lock_high(self) -> bool:
+        return bool(self.factory.pin(LOCK).state)
+
+    async def next_event(self, timeout: float = 3.0) -> Event:
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+
+@asynccontextmanager
+async def running_door(
+    tmp_path: Path,
+    sim: Rdm6300Simulator | None = None,
+    config: Config | None = None,
+    setup: Callable[[Config], None] | None = None,
+) -> AsyncIterator[DoorUnderTest]:
+    own_sim = sim is None
+    sim = sim or Rdm6300Simulator()
+    config = config or make_config(tmp_path, sim.port)
+    if setup:
+        setup(config)
+    factory = MockFactory()
+    daemon = Daemon(config, pin_factory=factory)
+    queue: asyncio.Queue[Event] = asyncio.Queue()
+    history: list[tuple[float, bool]] = []
+    daemon.door.add_listener(queue.put_nowait)
+    daemon.outputs.add_listener(
+        lambda name, on: (
+            history.append((asyncio.get_running_loop().time(), on)) if name == "lock" else None
+        )
+    )
+    await daemon.start()
+    try:
+        yield DoorUnderTest(daemon, sim, factory, queue, history)
+    finally:
+        await daemon.stop()
+        if own_sim:
+            sim.close()
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("NOTIFY_SOCKET", None)
+    env.pop("WATCHDOG_USEC", None)
+    return env
