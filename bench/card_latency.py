@@ -47,7 +47,7 @@ class TimedPin(MockPin):
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def rss_mb() -> float:
@@ -93,8 +93,13 @@ async def taps(db: Path, n: int, count: int) -> tuple[list[float], float]:
         config = parse(
             {
                 "door": {"site": "bench", "id": "d", "unlock_seconds": 0.005},
-                "gpio": {"pin_factory": "mock", "lock": LOCK, "buzzer": None,
-                         "green_led": None, "red_led": None},
+                "gpio": {
+                    "pin_factory": "mock",
+                    "lock": LOCK,
+                    "buzzer": None,
+                    "green_led": None,
+                    "red_led": None,
+                },
                 "readers": [{"type": "rdm6300", "port": sim.port, "hold_off_seconds": 0}],
                 "storage": {"path": str(db)},
                 "logging": {"level": "warning"},
@@ -146,13 +151,19 @@ def main() -> None:
         look = lookups(db, args.cards, 10_000)
         lat, memory = asyncio.run(taps(db, args.cards, args.taps))
     print(f"# card tap to relay, {args.cards:,} cards, {args.taps} taps")
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.platform()}, "
-          f"Python {sys.version.split()[0]}")
-    print(f"enrolment of {args.cards:,} cards: {enrol_s:.1f} s "
-          f"({args.cards / enrol_s:,.0f}/s), store {size_mb:.0f} MB")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {platform.platform()}, "
+        f"Python {sys.version.split()[0]}"
+    )
+    print(
+        f"enrolment of {args.cards:,} cards: {enrol_s:.1f} s "
+        f"({args.cards / enrol_s:,.0f}/s), store {size_mb:.0f} MB"
+    )
     print(f"lookup (10,000 random): p50 {pct(look, 50):.3f} ms, p99 {pct(look, 99):.3f} ms")
-    print(f"frame last byte -> lock pin high: p50 {pct(lat, 50):.2f} ms, "
-          f"p99 {pct(lat, 99):.2f} ms, max {max(lat):.2f} ms, mean {statistics.mean(lat):.2f} ms")
+    print(
+        f"frame last byte -> lock pin high: p50 {pct(lat, 50):.2f} ms, "
+        f"p99 {pct(lat, 99):.2f} ms, max {max(lat):.2f} ms, mean {statistics.mean(lat):.2f} ms"
+    )
     print(f"daemon process RSS after the taps: {memory:.0f} MB")
 
 
