@@ -181,7 +181,19 @@ class FingerprintReader(Reader):
             try:
                 yield self.sensor
             finally:
-                self._await_lift = True
+                await self._probe_finger()
+
+    async def _probe_finger(self) -> None:
+        # A finger left on the glass after an enrolment must lift before the next read;
+        # without this probe the next poll would search it and report an access request.
+        try:
+            await self.sensor.capture()
+        except NoFinger:
+            self._await_lift = False
+            return
+        except (FingerprintError, OSError):
+            pass  # the serve loop will meet (and report) a real problem on its next poll
+        self._await_lift = True
 
 
 def _call(callback: ReasonCallback | None, reason: str, reader: str) -> None:
