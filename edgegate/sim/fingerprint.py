@@ -103,6 +103,9 @@ class FingerprintSimulator:
         self.bytes_out = 0
         self.corrupt_always = False
         self.ignored_packets = 0
+        # (perf_counter when executed, instruction, confirmation code) per command when set to
+        # a list (benchmarks).
+        self.trace: list[tuple[float, int, int]] | None = None
         self._corrupt_next = 0
         self._finger: bytes | None = None
         self._image: bytes | None = None
@@ -228,6 +231,8 @@ class FingerprintSimulator:
             instruction, params = packet.payload[0], packet.payload[1:]
             self.commands[instruction] += 1
             replies = self._execute(instruction, params)
+            if self.trace is not None:
+                self.trace.append((time.perf_counter(), instruction, replies[0][1][0]))
             address = self.address  # after SetAdder the module answers from its new address
             delay = self.op_delays.get(instruction, 0.0)
         if delay:
