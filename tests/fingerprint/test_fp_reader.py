@@ -289,3 +289,21 @@ def test_session_refused_while_faulted(
                     pass
 
     asyncio.run(main())
+
+
+def test_vanished_port_is_a_fault_without_waiting_for_the_timeout(
+    make_sim: Callable[..., FingerprintSimulator], sink: RecordingSink
+) -> None:
+    sim = make_sim()
+
+    async def main() -> None:
+        # A 30 s answer timeout: only the hang-up itself can report the fault within 5 s.
+        reader = make_reader(sim, sink, timeout=30.0)
+        async with running(reader):
+            await polls(sim)
+            sim.stop()  # the pty goes away, like a USB adaptor pulled out
+            await wait_until(lambda: len(sink.of("fault")) == 1, timeout=5)
+            assert not reader.healthy
+
+    asyncio.run(main())
+    assert "is not open" not in sink.of("fault")[0]  # the hang-up itself is reported

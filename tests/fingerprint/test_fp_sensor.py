@@ -221,3 +221,15 @@ def test_unplugged_sensor_times_out(sim: FingerprintSimulator) -> None:
         await s.verify_password()
 
     with_sensor(sim, body, timeout=0.1)
+
+
+def test_malformed_command_answered_not_crashing_the_module(sim: FingerprintSimulator) -> None:
+    async def body(s: FingerprintSensor) -> None:
+        # Search needs 5 parameter bytes; the module answers 0x01 (receive error), the driver
+        # resends once, then gives up with a communication error.
+        with pytest.raises(errors.CorruptResponse):
+            await s._call(Instruction.SEARCH, b"\x01")
+        await s.handshake()
+
+    with_sensor(sim, body)
+    assert sim.commands[Instruction.SEARCH] == 2

@@ -132,9 +132,13 @@ class FingerprintSensor:
 
     # -- transactions -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
-        if self._serial is None:
+        serial = self._serial
+        if serial is None:
             raise CommunicationError(f"{self.port} is not open")
-        self._serial.write(data)
+        if serial.failed.is_set():
+            # Report why the port died (hang-up, read error), not just that it is closed now.
+            raise CommunicationError(serial.error or f"{self.port} failed")
+        serial.write(data)
         self.bytes_sent += len(data)
 
     async def _next(self, deadline: float) -> Packet:
