@@ -44,8 +44,26 @@ from edgegate.hardware.serial_port import AsyncSerial
 
 log = structlog.get_logger(__name__)
 
+# Far above any template of the family (512 bytes on R307/AS608, a few KiB at most elsewhere).
+MAX_UPLOAD = 16384
 _CORRUPT = object()  # queued when the decoder rejected a packet while we were waiting
 _Item = tuple[Packet | object, float]
+
+
+# Commands that search the whole library or write flash: a real module can take up to about a
+# second on a full library, so they get ``slow_timeout`` instead of the short poll timeout.
+_SLOW = frozenset(
+    {
+        Instruction.SEARCH,
+        Instruction.HI_SPEED_SEARCH,
+        Instruction.STORE,
+        Instruction.DELETE_CHAR,
+        Instruction.EMPTY,
+        Instruction.REG_MODEL,
+        Instruction.SET_PWD,
+        Instruction.SET_ADDER,
+    }
+)
 
 
 class _Retry(Exception):
@@ -85,6 +103,7 @@ class FingerprintSensor:
         address: int = DEFAULT_ADDRESS,
         password: int = DEFAULT_PASSWORD,
         timeout: float = 1.0,
+        slow_timeout: float = 3.0,
         retries: int = 1,
         counters: ReaderCounters | None = None,
     ) -> None:
@@ -93,6 +112,7 @@ class FingerprintSensor:
         self.address = address
         self.password = password
         self.timeout = timeout
+        self.slow_timeout = slow_timeout
         self.retries = retries
         self.counters = counters if counters is not None else ReaderCounters()
         self.decoder = PacketDecoder(self.counters, address=address)
@@ -104,7 +124,6 @@ class FingerprintSensor:
         self.last_rx_t = 0.0
         self._serial: AsyncSerial | None = None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._rejected = 0
 
     # -- port ---------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -160,7 +179,7 @@ class FingerprintSensor:
             if serial.failed.is_set():
                 raise CommunicationError(serial.error or f"{self.port} failed")
             raise SensorTimeout(
-                f"no answer from fingerprint sensor on {self.port} within {self.timeout:.2f} s"
+                f"no answer from fingerprint sensor on {self.port}"
                 " (unplugged, wrong baud rate or wrong address?)"
             )
         item, t = getter.result()
@@ -175,12 +194,13 @@ class FingerprintSensor:
     ) -> tuple[int, bytes, bytes]:
         """Send one command; return (confirmation code, ack data, uploaded data)."""
         packet = command(instruction, params, self.address)
+        timeout = max(self.timeout, self.slow_timeout) if instruction in _SLOW else self.timeout
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             while not self._queue.empty():  # stale answers from an earlier, timed-out command
                 self._queue.get_nowait()
             self._write(packet)
-            deadline = time.monotonic() + self.timeout
+            deadline = time.monotonic() + timeout
             try:
                 ack = await self._next(deadline)
                 while ack.pid != Pid.ACK:  # leftover data packets of an abandoned upload
@@ -198,6 +218,8 @@ class FingerprintSensor:
                         if data.pid not in (Pid.DATA, Pid.END_DATA):
                             raise _Retry
                         blob += data.payload
+                        if len(blob) > MAX_UPLOAD:
+                            raise _Retry  # a module that never ends its upload
                         if data.pid == Pid.END_DATA:
                             break
                 return code, ack.payload[1:], bytes(blob)
