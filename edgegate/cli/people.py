@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from edgegate.cli import enroll_bio
 from edgegate.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     card.add_argument("--valid-until", help="ISO 8601 end of validity")
     card.add_argument("--label", default="", help="free text, e.g. 'badge 2'")
     card.set_defaults(func=cmd_enroll_card)
+    enroll_bio.register(kinds)
 
     people = sub.add_parser("people", help="list, remove, disable or enable people")
     people.add_argument("action", choices=["list", "remove", "disable", "enable"])

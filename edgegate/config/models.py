@@ -119,6 +119,35 @@ class FingerprintConfig(StrictModel):
     port: str = Field("/dev/ttyUSB0", description="Serial device of the fingerprint module.")
     baudrate: int = Field(57600, gt=0, description="Module baud rate (57600 by default).")
     direction: Literal["in", "out"] = Field("in", description="Direction of this reader.")
+    name: str = Field("finger", pattern=ID_PATTERN, description="Reader name in events and logs.")
+    model: str = Field(
+        "r307",
+        pattern=ID_PATTERN,
+        description="Sensor family (r307, r503, as608, zfm20). Templates are tagged with it: "
+        "they are not portable between families.",
+    )
+    address: int = Field(
+        0xFFFFFFFF, ge=0, le=0xFFFFFFFF, description="Module address (default 0xFFFFFFFF)."
+    )
+    password: int = Field(
+        0, ge=0, le=0xFFFFFFFF, description="Module password (VfyPwd); 0 on a new module."
+    )
+    min_score: int = Field(
+        50, ge=0, le=1000, description="Lowest match score that counts as a match."
+    )
+    poll_interval: float = Field(
+        0.15, gt=0, le=5, description="Seconds between finger-detection polls (GenImg)."
+    )
+    assist_after: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Failed or poor touches within assist_window_seconds before an "
+        "assist_requested event calls staff.",
+    )
+    assist_window_seconds: float = Field(
+        60.0, gt=0, description="Window for counting failed touches towards assist_after."
+    )
 
 
 class CameraConfig(StrictModel):

@@ -15,7 +15,7 @@ from edgegate import __version__
 from edgegate.config.models import Config
 from edgegate.daemon import systemd
 from edgegate.daemon.door import Door
-from edgegate.hardware.base import Reader
+from edgegate.hardware.base import Direction, Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.registry import build_reader
 from edgegate.store.store import AsyncStore
@@ -40,12 +40,40 @@ class Daemon:
             build_reader(rcfg, name, self.door)
             for rcfg, name in zip(config.readers, config.reader_names(), strict=True)
         ]
+        if config.fingerprint is not None:
+            self.readers.append(self._fingerprint_reader(config))
         self.services: list[Callable[[], Any]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self.started_at = time.time()
         self.loop_lag = 0.0
         self.healthy = False
+
+    def _fingerprint_reader(self, config: Config) -> Reader:
+        from edgegate.daemon.assist import AssistTracker
+        from edgegate.hardware.fingerprint.reader import FingerprintReader
+
+        fp = config.fingerprint
+        assert fp is not None
+        door = self.door
+        door.assist[fp.name] = AssistTracker(fp.assist_after, fp.assist_window_seconds)
+        return FingerprintReader(
+            fp.name,
+            door,
+            fp.port,
+            direction=Direction(fp.direction),
+            baudrate=fp.baudrate,
+            address=fp.address,
+            password=fp.password,
+            min_score=fp.min_score,
+            poll_interval=fp.poll_interval,
+            on_unrecognised=lambda reason: door.attempt_failed(
+                fp.name, "finger", reason, poor=False
+            ),
+            on_poor_capture=lambda reason: door.attempt_failed(
+                fp.name, "finger", reason, poor=True
+            ),
+        )
 
     async def start(self) -> None:
         await self.store.open()

@@ -18,6 +18,7 @@ import structlog
 
 from edgegate.config.models import Config
 from edgegate.core.decision import Decision, decide
+from edgegate.daemon.assist import AssistTracker
 from edgegate.hardware.base import CredentialRead
 from edgegate.hardware.gpio import DoorOutputs
 from edgegate.store import journal
@@ -49,7 +50,9 @@ class Door:
         self._tasks: set[asyncio.Task[Any]] = set()
         # Latency samples (read's last byte -> relay driven), for telemetry and the benchmark.
         self.latencies_ms: deque[float] = deque(maxlen=1000)
-        self.counters = {"granted": 0, "denied": 0, "errors": 0}
+        self.counters = {"granted": 0, "denied": 0, "errors": 0, "assist_requested": 0}
+        # Per-reader failure counting for biometric readers (retries, then staff).
+        self.assist: dict[str, AssistTracker] = {}
 
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:
@@ -135,6 +138,8 @@ class Door:
         if decision.granted:
             self.outputs.grant(self.config.door.unlock_seconds)
             self.counters["granted"] += 1
+            if read.reader in self.assist:
+                self.assist[read.reader].success()
         else:
             self.outputs.deny()
             self.counters["denied"] += 1
@@ -151,6 +156,37 @@ class Door:
         )
         self._emit(event)
         return decision
+
+    # --- biometric retries ------------------------------------------------------------------
+    def attempt_failed(self, reader: str, kind: str, reason: str, *, poor: bool) -> None:
+        """A biometric reader saw someone it could not match (``poor``: a bad capture).
+
+        A bad capture only asks for another try (retry signal, not journaled: nobody was
+        identified or refused); an unmatched finger or face is a denial and is journaled.
+        Either counts towards calling staff with ``assist_requested``.
+        """
+        self.spawn(self._attempt_failed(reader, kind, reason, poor))
+
+    async def _attempt_failed(self, reader: str, kind: str, reason: str, poor: bool) -> None:
+        if poor:
+            self.outputs.signal_retry()
+        else:
+            self.outputs.deny()
+            self.counters["denied"] += 1
+            await self.record(
+                "access_denied", kind=kind, reader=reader, reason="unknown", detail=reason
+            )
+        tracker = self.assist.get(reader)
+        if tracker is not None and tracker.failure(self.clock()):
+            self.counters["assist_requested"] += 1
+            log.warning("assist_requested", reader=reader, kind=kind, failures=tracker.count)
+            await self.record(
+                "assist_requested",
+                kind=kind,
+                reader=reader,
+                failures=tracker.count,
+                last_reason=reason,
+            )
 
     async def drain(self) -> None:
         """Wait for in-flight decisions (used on shutdown and in tests)."""
