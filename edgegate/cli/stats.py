@@ -89,7 +89,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     try:
         rows = traffic_rows(conn, door, since=time.time() - args.days * 86400)
     except sqlite3.OperationalError:
-        raise CliError("this store has no traffic yet (start the daemon once to upgrade it)")
+        raise CliError(
+            "this store has no traffic yet (start the daemon once to upgrade it)"
+        ) from None
 
     summary = summarise(rows)
     if args.json:
