@@ -134,7 +134,11 @@ def _start_release(
 
 def _advance(s: DoorState, now: float, cfg: MachineConfig, events: Events) -> DoorState:
     """Let time pass: end a release that ran out, raise held-open alarms that are due."""
-    if s.release_until is not None and now >= s.release_until:
+    if s.release_until is not None and (
+        now >= s.release_until or now < s.release_until - cfg.unlock_seconds
+    ):
+        # The second test catches the wall clock stepping back (NTP, RTC-less boot): a release
+        # ends rather than lasting until the clock catches up again. Fail secure.
         s = _end_release(s)
     if s.contact_open and s.opened_at is not None and not s.emergency:
         open_for = now - s.opened_at
