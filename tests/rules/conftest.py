@@ -121,7 +121,7 @@ class DoorUnderTest:
         return not self.factory.pin(LOCK).state
 
     @property
-    def door(self):  # noqa: ANN201 - the Door under test
+    def door(self):
         return self.daemon.door
 
     def press(self, pin: int) -> None:
