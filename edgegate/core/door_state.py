@@ -187,7 +187,9 @@ def _handle(s: DoorState, inp: Input, cfg: MachineConfig, ev: Events) -> DoorSta
     if k is In.CONTACT_OPEN:
         if s.contact_open:
             return s
-        authorised = s.emergency or s.release_cause is not None
+        # Forced means opened while locked: a lock still held released (an obstruction after
+        # the grant ran out) was not forced.
+        authorised = s.emergency or s.release_cause is not None or s.lock_released
         ev.append(("door_opened", {"person": s.person} if s.release_cause else {}))
         if not authorised:
             ev.append(("door_forced", {}))
