@@ -14,7 +14,7 @@ def test_example_config_is_valid_and_documents_every_key():
     assert config.door.site and config.door.id
     text = EXAMPLE.read_text()
     # Every key of the sections the example shows is present with a comment above or beside it.
-    for section in ("door", "gpio", "storage", "logging", "daemon"):
+    for section in ("door", "gpio", "storage", "logging", "daemon", "rules"):
         model = getattr(config, section)
         for key in type(model).model_fields:
             assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key} not documented"

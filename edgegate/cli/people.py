@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 
 from edgegate.cli import enroll_bio
 from edgegate.cli.common import (
@@ -36,9 +37,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     enroll_bio.register(kinds)
 
     people = sub.add_parser("people", help="list, remove, disable or enable people")
-    people.add_argument("action", choices=["list", "remove", "disable", "enable"])
+    people.add_argument("action", choices=["list", "remove", "disable", "enable", "set"])
     people.add_argument("person", nargs="?", help="person id (not for list)")
     people.add_argument("--json", action="store_true", help="machine-readable output")
+    # "set": the attributes the door rules read (docs/rules.md).
+    people.add_argument("--group", action="append", help="with set: group (repeatable)")
+    people.add_argument("--zone", action="append", help="with set: allowed zone (visitors)")
+    people.add_argument("--host", help="with set: the visitor's host (a person id)")
+    people.add_argument(
+        "--settled", choices=["yes", "no"], help="with set: 'no' holds the person on exit"
+    )
+    people.add_argument("--valid-from", help="with set: ISO 8601 start of the pass")
+    people.add_argument("--valid-until", help="with set: ISO 8601 end of the pass")
     add_config_arg(people)
     people.set_defaults(func=cmd_people)
 
@@ -106,6 +116,8 @@ def cmd_people(args: argparse.Namespace) -> int:
             print(f"{len(rows)} people")
         return 0
     person = _need(args.person, "person id")
+    if args.action == "set":
+        return _set_person(conn, person, args)
     with transaction(conn):
         if args.action == "remove":
             ok = creds.remove_person(conn, person)
@@ -114,6 +126,29 @@ def cmd_people(args: argparse.Namespace) -> int:
     if not ok:
         raise CliError(f"no person {person!r}")
     print(f"{args.action}d {person}")
+    return 0
+
+
+def _set_person(conn: sqlite3.Connection, person: str, args: argparse.Namespace) -> int:
+    updates: dict[str, object] = {}
+    if args.group:
+        updates["groups"] = args.group
+    if args.zone:
+        updates["zones"] = args.zone
+    if args.host:
+        updates["host"] = args.host
+    if args.settled:
+        updates["settled"] = args.settled == "yes"
+    try:
+        with transaction(conn):
+            attrs = creds.update_person_attrs(conn, person, updates)
+            if args.valid_from or args.valid_until:
+                creds.set_person_validity(
+                    conn, person, parse_time(args.valid_from), parse_time(args.valid_until)
+                )
+    except creds.CredentialError as exc:
+        raise CliError(str(exc)) from None
+    print(f"set {person}: {json.dumps(attrs, sort_keys=True)}")
     return 0
 
 

@@ -6,10 +6,12 @@ field carries a description: `docs/config.md` is generated from these descriptio
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 Pin = Annotated[
@@ -34,6 +36,38 @@ class DoorConfig(StrictModel):
     name: str = Field("", description="Human-readable door name shown in the central office.")
     unlock_seconds: float = Field(
         5.0, gt=0, le=600, description="How long the lock relay stays released after a grant."
+    )
+    zone: str = Field(
+        "",
+        description="Zone this door belongs to; a visitor pass opens only the zones it lists.",
+    )
+    area: str = Field(
+        "",
+        description="Anti-passback area this door leads into (default: the zone, else the door "
+        "id). Doors sharing an area share every person's in/out state.",
+    )
+    mode: Literal["door", "turnstile"] = Field(
+        "door",
+        description="'door': contact-based relock; 'turnstile': one passage per grant, counted "
+        "by the [gpio] passage input, a second passage is tailgating.",
+    )
+    groups: list[str] = Field(
+        default_factory=list,
+        description="Groups allowed at this door (empty: every group). Per-door groups.",
+    )
+    held_open_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Open longer than this raises door_held_open."
+    )
+    prealarm_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="door_held_prealarm comes this many seconds before door_held_open (0: none).",
+    )
+    relock_on_close: bool = Field(
+        True,
+        description="Relock as soon as the door closes after a pass instead of waiting for "
+        "unlock_seconds to run out.",
     )
 
 
@@ -60,6 +94,31 @@ class GpioConfig(StrictModel):
     fire_alarm: Pin | None = Field(
         None, description="Fire alarm input (active pulls low); releases every lock. Optional."
     )
+    passage: Pin | None = Field(
+        None,
+        description="Turnstile passage sensor (a passage pulls low); one passage per grant. "
+        "Optional.",
+    )
+    obstruction: Pin | None = Field(
+        None,
+        description="Obstruction (anti-pinch) sensor, active low: the gate never closes while "
+        "it is active. Optional.",
+    )
+    staff_release: Pin | None = Field(
+        None, description="Staff release button (pressed pulls low) for attended mode. Optional."
+    )
+    fire_reset: Pin | None = Field(
+        None,
+        description="Key switch that resets the emergency once the fire input has cleared "
+        "(pressed pulls low). Optional; the 'normal' mode command also resets.",
+    )
+    input_bounce_seconds: float | None = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Debounce of the inputs: edges within this many seconds of the last one "
+        "are ignored (the first edge always acts at once). None: no debounce.",
+    )
     grant_beep_seconds: float = Field(
         0.1, ge=0, le=5, description="Length of the short beep on a grant."
     )
@@ -81,6 +140,10 @@ class GpioConfig(StrictModel):
             "door_contact",
             "exit_button",
             "fire_alarm",
+            "passage",
+            "obstruction",
+            "staff_release",
+            "fire_reset",
         ):
             pin = getattr(self, key)
             if pin is None:
@@ -191,6 +254,72 @@ class DaemonConfig(StrictModel):
     )
 
 
+class RulesConfig(StrictModel):
+    passback: Literal["off", "hard", "soft", "timed"] = Field(
+        "off",
+        description="Anti-passback in this door's area: hard denies a repeated entry or exit, "
+        "soft grants and flags the event, timed denies until the presence expires.",
+    )
+    passback_minutes: float = Field(
+        30.0, gt=0, description="With passback = 'timed': minutes after which presence expires."
+    )
+    lockout_attempts: int = Field(
+        0, ge=0, description="Denials on one reader that lock it out (0: lockout off)."
+    )
+    lockout_window_seconds: float = Field(
+        60.0, gt=0, description="The denials must fall within this many seconds."
+    )
+    lockout_seconds: float = Field(
+        300.0, gt=0, description="How long a locked-out reader refuses every read."
+    )
+    lockdown_allowed_groups: list[str] = Field(
+        default_factory=list, description="Groups still granted in lockdown mode (e.g. security)."
+    )
+    attended_on_fault: bool = Field(
+        True,
+        description="Switch to attended mode (staff release) while a reader is faulty; back to "
+        "normal when it recovers.",
+    )
+    timezone: str | None = Field(
+        None,
+        description="IANA time zone of schedules and holidays (e.g. 'Europe/Paris'); default: "
+        "the system's.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class ScheduleConfig(StrictModel):
+    group: str = Field(description="Group the window applies to (people.attrs groups).")
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        description="Days of the week the window applies on."
+    )
+    start: str = Field(
+        description="Start time, HH:MM local.", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+    )
+    end: str = Field(
+        description="End time (exclusive), HH:MM local, after start; 24:00 for midnight.",
+        pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+    )
+    holidays: bool = Field(
+        False, description="Whether the window also applies on the listed holidays."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScheduleConfig:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+
 class Config(StrictModel):
     door: DoorConfig = Field(description="This door's identity and timing.")
     gpio: GpioConfig = Field(
@@ -211,6 +340,19 @@ class Config(StrictModel):
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output.")
     daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="Daemon behaviour.")
+    rules: RulesConfig = Field(
+        default_factory=RulesConfig,
+        description="Door rules: anti-passback, lockout, lockdown, attended (docs/rules.md).",
+    )
+    schedules: list[ScheduleConfig] = Field(
+        default_factory=list,
+        description="Weekly windows per group, one [[schedules]] table each; a group with no "
+        "window is not scheduled.",
+    )
+    holidays: list[date] = Field(
+        default_factory=list,
+        description="Dates (YYYY-MM-DD) on which only windows with holidays = true apply.",
+    )
 
     @model_validator(mode="after")
     def _reader_names_unique(self) -> Config:

@@ -1,3 +1,19 @@
-from edgegate.core.decision import CredentialRecord, Decision, Reason, decide
+from edgegate.core.decision import (
+    CredentialRecord,
+    Decision,
+    DoorMode,
+    DoorPolicy,
+    Reason,
+    RuleContext,
+    decide,
+)
 
-__all__ = ["CredentialRecord", "Decision", "Reason", "decide"]
+__all__ = [
+    "CredentialRecord",
+    "Decision",
+    "DoorMode",
+    "DoorPolicy",
+    "Reason",
+    "RuleContext",
+    "decide",
+]

@@ -7,8 +7,11 @@ tested with time driven by the test and the same inputs always give the same dec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, tzinfo
 from enum import StrEnum
 
+from edgegate.core.passback import PassbackMode, Presence, violates
+from edgegate.core.schedule import Window, local_time, schedule_allows
 from edgegate.hardware.base import CredentialRead
 
 
@@ -20,6 +23,47 @@ class Reason(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     PERSON_DISABLED = "person_disabled"
     LOW_SCORE = "low_score"
+    # Rules (issue 7): see docs/rules.md for the order and the config keys.
+    LOCKOUT = "lockout"
+    LOCKDOWN = "lockdown"
+    ZONE = "zone"
+    GROUP = "group"
+    SCHEDULE = "schedule"
+    SETTLEMENT_REQUIRED = "settlement_required"
+    PASSBACK = "passback"
+
+
+class DoorMode(StrEnum):
+    NORMAL = "normal"
+    LOCKDOWN = "lockdown"  # deny all but the configured groups
+    EMERGENCY = "emergency"  # every lock released (fire input or command)
+    ATTENDED = "attended"  # staff release every passage (reader fault or staff choice)
+
+
+@dataclass(frozen=True, slots=True)
+class DoorPolicy:
+    """What the config says about this door, in the form the core needs (built once)."""
+
+    zone: str = ""
+    area: str = ""
+    door_groups: frozenset[str] = frozenset()
+    passback: PassbackMode = PassbackMode.OFF
+    passback_seconds: float = 0.0
+    windows: tuple[Window, ...] = ()
+    holidays: frozenset[date] = frozenset()
+    tz: tzinfo | None = None
+    lockdown_groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    """Everything beyond the credential that a decision depends on, snapshotted by the caller:
+    the door's policy, the door's mode, the reader's lockout and the person's presence."""
+
+    policy: DoorPolicy = field(default_factory=DoorPolicy)
+    mode: DoorMode = DoorMode.NORMAL
+    reader_locked_until: float | None = None
+    presence: Presence | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +89,8 @@ class Decision:
     reason: Reason
     person_id: str | None = None
     person_name: str = ""
+    # Soft rules that granted anyway (e.g. "passback" in soft mode): carried in the event.
+    flags: tuple[str, ...] = ()
 
     @property
     def event_type(self) -> str:
@@ -65,13 +111,19 @@ def decide(
     now: float,
     *,
     min_score: float | None = None,
+    context: RuleContext | None = None,
 ) -> Decision:
     """Decide on one read. ``record`` is the store's match for the read, or None.
 
     Order matters and is the order a technician checks by hand: is the credential known, is it
     enabled (a lost card is revoked before anything else is asked), is it within its own
-    validity window, is its person enabled and within theirs.
+    validity window, is its person enabled and within theirs. With a ``context`` the door's
+    rules follow (``_rules``); a locked-out reader refuses before anything is looked at.
     """
+    if context is not None and context.reader_locked_until is not None:
+        if record is None:
+            return Decision(False, Reason.LOCKOUT)
+        return Decision(False, Reason.LOCKOUT, record.person_id, record.person_name)
     if record is None:
         return Decision(False, Reason.UNKNOWN)
     pid, name = record.person_id, record.person_name
@@ -87,4 +139,46 @@ def decide(
     reason = _window(now, record.person_valid_from, record.person_valid_until)
     if reason is not None:
         return Decision(False, reason, pid, name)
+    if context is None:
+        return Decision(True, Reason.GRANTED, pid, name)
+    return _rules(read, record, now, context)
+
+
+def _str_set(value: object) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset({value})
+    if isinstance(value, list | tuple | set | frozenset):
+        return frozenset(str(v) for v in value)
+    return frozenset()
+
+
+def person_groups(record: CredentialRecord) -> frozenset[str]:
+    return _str_set(record.attrs.get("groups"))
+
+
+def _rules(
+    read: CredentialRead, record: CredentialRecord, now: float, ctx: RuleContext
+) -> Decision:
+    """The door's rules for a valid credential, in order: lockdown, zone (visitors), door
+    groups, schedule, exit hold, anti-passback."""
+    pid, name, policy = record.person_id, record.person_name, ctx.policy
+    groups = person_groups(record)
+    if ctx.mode is DoorMode.LOCKDOWN and not groups & policy.lockdown_groups:
+        return Decision(False, Reason.LOCKDOWN, pid, name)
+    zones = record.attrs.get("zones")
+    if zones is not None and policy.zone not in _str_set(zones):
+        return Decision(False, Reason.ZONE, pid, name)
+    if policy.door_groups and not groups & policy.door_groups:
+        return Decision(False, Reason.GROUP, pid, name)
+    if policy.windows and not schedule_allows(
+        groups, policy.windows, policy.holidays, local_time(now, policy.tz)
+    ):
+        return Decision(False, Reason.SCHEDULE, pid, name)
+    direction = str(read.direction)
+    if direction == "out" and record.attrs.get("settled") is False:
+        return Decision(False, Reason.SETTLEMENT_REQUIRED, pid, name)
+    if violates(policy.passback, ctx.presence, direction, now, policy.passback_seconds):
+        if policy.passback is PassbackMode.SOFT:
+            return Decision(True, Reason.GRANTED, pid, name, flags=("passback",))
+        return Decision(False, Reason.PASSBACK, pid, name)
     return Decision(True, Reason.GRANTED, pid, name)

@@ -17,6 +17,7 @@ from edgegate.daemon import systemd
 from edgegate.daemon.door import Door
 from edgegate.hardware.base import Direction, Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
+from edgegate.hardware.inputs import DoorInputs
 from edgegate.hardware.registry import build_reader
 from edgegate.store.store import AsyncStore
 
@@ -36,6 +37,7 @@ class Daemon:
         factory = pin_factory or make_pin_factory(config.gpio.pin_factory)
         self.outputs = DoorOutputs(config.gpio, factory)
         self.door = Door(config, self.store, self.outputs)
+        self.inputs = DoorInputs(config.gpio, factory, self.door.rules.on_input)
         self.readers: list[Reader] = [
             build_reader(rcfg, name, self.door)
             for rcfg, name in zip(config.readers, config.reader_names(), strict=True)
@@ -78,6 +80,8 @@ class Daemon:
     async def start(self) -> None:
         await self.store.open()
         self.outputs.safe_state()
+        # After safe_state: an active fire input found here releases the lock at once.
+        self.inputs.start(asyncio.get_running_loop())
         for reader in self.readers:
             self._tasks.append(asyncio.create_task(reader.run(), name=f"reader:{reader.name}"))
         for service in self.services:
@@ -141,6 +145,8 @@ class Daemon:
                 await task
         self._tasks.clear()
         await self.door.drain()
+        self.inputs.close()
+        self.door.rules.close()
         # Fail-secure on a normal stop: the relay off is the locked state.
         self.outputs.safe_state()
         self.outputs.close()
@@ -156,6 +162,7 @@ class Daemon:
             "readers": [r.status() for r in self.readers],
             "outputs": self.outputs.state(),
             "decisions": dict(self.door.counters),
+            "door": self.door.state(),
         }
 
 

@@ -12,19 +12,23 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import structlog
 
 from edgegate.config.models import Config
-from edgegate.core.decision import Decision, decide
+from edgegate.core.decision import Decision, DoorMode, RuleContext, decide
+from edgegate.core.passback import PassbackMode
 from edgegate.daemon.assist import AssistTracker
+from edgegate.daemon.rules_runtime import RulesRuntime
 from edgegate.hardware.base import CredentialRead
 from edgegate.hardware.gpio import DoorOutputs
 from edgegate.store import journal
 from edgegate.store.credentials import lookup
 from edgegate.store.db import transaction
 from edgegate.store.journal import Event
+from edgegate.store.rules_state import bump, get_presence, set_presence, today_counts
 from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
@@ -53,6 +57,8 @@ class Door:
         self.counters = {"granted": 0, "denied": 0, "errors": 0, "assist_requested": 0}
         # Per-reader failure counting for biometric readers (retries, then staff).
         self.assist: dict[str, AssistTracker] = {}
+        # Door rules (docs/rules.md): the state machine, lockout, modes. Owns the lock output.
+        self.rules = RulesRuntime(self)
 
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:
@@ -96,16 +102,43 @@ class Door:
 
     def fault(self, reader: str, reason: str) -> None:
         self.spawn(self.record("reader_fault", reader=reader, error=reason))
+        self.rules.reader_fault(reader)
 
     def recovered(self, reader: str) -> None:
         self.spawn(self.record("reader_recovered", reader=reader))
+        self.rules.reader_recovered(reader)
+
+    # --- modes and commands (called by the MQTT command handler and the CLI) ---------------
+    def set_mode(self, mode: str, source: str) -> None:
+        """Switch to "normal", "lockdown", "emergency" or "attended"; journaled as
+        mode_changed / emergency_on / emergency_off. "normal" is also the emergency reset (it
+        is refused while the fire input is still active). Raises ValueError on other modes."""
+        self.rules.set_mode(DoorMode(mode), source)
+
+    def staff_release(self, staff: str | None, source: str, person: str | None = None) -> None:
+        """Staff let someone through (attended mode or any time): one release, journaled as
+        staff_release with the staff id and the waiting person."""
+        self.rules.staff_release(staff, source, person)
+
+    def state(self) -> dict[str, Any]:
+        """For MQTT ``state``/``telemetry``: lock, contact, mode, alarms, lockouts."""
+        return self.rules.status()
+
+    async def today_counts(self) -> dict[str, int]:
+        """Today's traffic at this door (granted, denied, passages, exits) for telemetry."""
+        return await self.store.call(today_counts, self.config.door.id, self.clock())
 
     # --- decisions -------------------------------------------------------------------------
-    def _decide_tx(self, conn: sqlite3.Connection, read: CredentialRead) -> tuple[Decision, Event]:
+    def _decide_tx(
+        self, conn: sqlite3.Connection, read: CredentialRead, ctx: RuleContext
+    ) -> tuple[Decision, Event]:
         now = self.clock()
+        policy = ctx.policy
         with transaction(conn):
             record = lookup(conn, read.kind, read.value)
-            decision = decide(read, record, now)
+            if record is not None and policy.passback is not PassbackMode.OFF:
+                ctx = replace(ctx, presence=get_presence(conn, record.person_id, policy.area))
+            decision = decide(read, record, now, context=ctx)
             fields: dict[str, Any] = {
                 "kind": str(read.kind),
                 "credential": read.value if read.kind == "card" else None,
@@ -117,6 +150,8 @@ class Door:
                 fields["score"] = read.score
             if not decision.granted:
                 fields["reason"] = str(decision.reason)
+            if decision.flags:
+                fields["flags"] = list(decision.flags)
             event = journal.append(
                 conn,
                 decision.event_type,
@@ -125,24 +160,25 @@ class Door:
                 door=self.config.door.id,
                 now=now,
             )
+            # Presence and traffic change with the journal row or not at all (restart-safe).
+            if decision.granted and decision.person_id is not None:
+                set_presence(conn, decision.person_id, policy.area, str(read.direction), now)
+            bump(conn, self.config.door.id, now, "granted" if decision.granted else "denied")
         return decision, event
 
     async def handle_read(self, read: CredentialRead) -> Decision | None:
         try:
-            decision, event = await self.store.call(self._decide_tx, read)
+            ctx = self.rules.context(read, self.clock())
+            decision, event = await self.store.call(self._decide_tx, read, ctx)
         except Exception:
             # The store failed: nothing is journaled, so nothing opens. Logged and counted.
             self.counters["errors"] += 1
             log.exception("decision_failed", reader=read.reader, kind=str(read.kind))
             return None
-        if decision.granted:
-            self.outputs.grant(self.config.door.unlock_seconds)
-            self.counters["granted"] += 1
-            if read.reader in self.assist:
-                self.assist[read.reader].success()
-        else:
-            self.outputs.deny()
-            self.counters["denied"] += 1
+        self.rules.decided(decision, read)
+        self.counters["granted" if decision.granted else "denied"] += 1
+        if decision.granted and read.reader in self.assist:
+            self.assist[read.reader].success()
         latency = (time.perf_counter() - read.t) * 1000
         self.latencies_ms.append(latency)
         log.info(

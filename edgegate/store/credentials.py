@@ -71,6 +71,45 @@ def upsert_person(conn: sqlite3.Connection, person: Person, now: float | None = 
     )
 
 
+# Keys of people.attrs the door rules read (docs/rules.md).
+RULE_ATTRS = ("groups", "zones", "host", "settled")
+
+
+def get_person_attrs(conn: sqlite3.Connection, person_id: str) -> dict[str, object] | None:
+    row = conn.execute("SELECT attrs FROM people WHERE id = ?", (person_id,)).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def update_person_attrs(
+    conn: sqlite3.Connection, person_id: str, updates: dict[str, object], now: float | None = None
+) -> dict[str, object]:
+    """Merge ``updates`` into the person's attrs (a None value removes the key)."""
+    attrs = get_person_attrs(conn, person_id)
+    if attrs is None:
+        raise CredentialError(f"no person {person_id!r}; add the person first")
+    for key, value in updates.items():
+        if value is None:
+            attrs.pop(key, None)
+        else:
+            attrs[key] = value
+    conn.execute(
+        "UPDATE people SET attrs = ?, updated_at = ? WHERE id = ?",
+        (json.dumps(attrs, sort_keys=True), now if now is not None else time.time(), person_id),
+    )
+    return attrs
+
+
+def set_person_validity(
+    conn: sqlite3.Connection, person_id: str, valid_from: float | None, valid_until: float | None
+) -> bool:
+    """A visitor pass's window is the person's validity window."""
+    cur = conn.execute(
+        "UPDATE people SET valid_from = ?, valid_until = ?, updated_at = ? WHERE id = ?",
+        (valid_from, valid_until, time.time(), person_id),
+    )
+    return cur.rowcount > 0
+
+
 def remove_person(conn: sqlite3.Connection, person_id: str) -> bool:
     # ON DELETE CASCADE removes the person's credentials with them.
     return conn.execute("DELETE FROM people WHERE id = ?", (person_id,)).rowcount > 0

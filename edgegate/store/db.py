@@ -57,9 +57,30 @@ CREATE INDEX events_unsent ON events(seq) WHERE sent = 0;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# Door rules (docs/rules.md): a person's in/out state per anti-passback area, written in the
+# same transaction as the decision that changed it; traffic counted per door per hour.
+_V2_RULES = """
+CREATE TABLE presence (
+    person_id TEXT NOT NULL,
+    area TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('in', 'out')),
+    ts REAL NOT NULL,
+    PRIMARY KEY (person_id, area)
+) WITHOUT ROWID;
+CREATE TABLE traffic (
+    door TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    granted INTEGER NOT NULL DEFAULT 0,
+    denied INTEGER NOT NULL DEFAULT 0,
+    passages INTEGER NOT NULL DEFAULT 0,
+    exits INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (door, hour)
+) WITHOUT ROWID;
+"""
+
 # Append only: entry N-1 takes the store from user_version N-1 to N. Each runs in one
 # transaction together with the user_version bump, so a crash mid-migration changes nothing.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _V2_RULES]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

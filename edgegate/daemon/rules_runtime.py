@@ -1,0 +1,241 @@
+"""The door rules at run time: the pure state machine driven by inputs, commands and
+decisions, its actions applied to the outputs, its events journaled.
+
+Everything here runs on the event loop thread. Order of work for every input: step the pure
+machine (microseconds), act on the lock at once, then journal. Journaling is a hop to the
+store thread (a commit, milliseconds on an SD card and more during a WAL checkpoint), so it
+never stands between an input and the relay; a fire release in particular must not wait for
+a disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import date
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from edgegate.config.models import Config
+from edgegate.core.decision import Decision, DoorMode, DoorPolicy, RuleContext
+from edgegate.core.door_state import (
+    Action,
+    DoorState,
+    In,
+    Input,
+    MachineConfig,
+    Result,
+    next_deadline,
+    step,
+)
+from edgegate.core.lockout import LockoutTracker
+from edgegate.core.passback import PassbackMode
+from edgegate.core.schedule import DAYS, Window, parse_hhmm
+from edgegate.hardware.base import CredentialRead
+from edgegate.store import journal
+from edgegate.store.db import transaction
+from edgegate.store.journal import Event
+from edgegate.store.rules_state import bump
+
+if TYPE_CHECKING:
+    from edgegate.daemon.door import Door
+
+log = structlog.get_logger(__name__)
+
+# Input name -> machine input when it becomes active / inactive (None: ignored).
+_INPUTS: dict[str, tuple[In | None, In | None]] = {
+    "fire_alarm": (In.FIRE_ON, In.FIRE_OFF),
+    # The contact pulls low while the door is CLOSED.
+    "door_contact": (In.CONTACT_CLOSE, In.CONTACT_OPEN),
+    "exit_button": (In.EXIT, None),
+    "passage": (In.PASSAGE, None),
+    "obstruction": (In.OBSTRUCTION_ON, In.OBSTRUCTION_OFF),
+    "staff_release": (In.STAFF_RELEASE, None),
+    "fire_reset": (In.RESET, None),
+}
+# Machine events that are traffic: counted per door per hour in the same transaction.
+_TRAFFIC = {"passage": "passages", "exit_request": "exits"}
+
+
+def build_policy(config: Config) -> DoorPolicy:
+    door, rules = config.door, config.rules
+    windows = tuple(
+        Window(
+            group=s.group,
+            days=frozenset(DAYS.index(d) for d in s.days),
+            start=parse_hhmm(s.start),
+            end=parse_hhmm(s.end),
+            on_holidays=s.holidays,
+        )
+        for s in config.schedules
+    )
+    return DoorPolicy(
+        zone=door.zone,
+        area=door.area or door.zone or door.id,
+        door_groups=frozenset(door.groups),
+        passback=PassbackMode(rules.passback),
+        passback_seconds=rules.passback_minutes * 60,
+        windows=windows,
+        holidays=frozenset(date.fromisoformat(str(h)) for h in config.holidays),
+        tz=ZoneInfo(rules.timezone) if rules.timezone else None,
+        lockdown_groups=frozenset(rules.lockdown_allowed_groups),
+    )
+
+
+class RulesRuntime:
+    def __init__(self, door: Door) -> None:
+        cfg = door.config
+        self.door = door
+        self.policy = build_policy(cfg)
+        self.machine = MachineConfig(
+            turnstile=cfg.door.mode == "turnstile",
+            unlock_seconds=cfg.door.unlock_seconds,
+            held_open_seconds=cfg.door.held_open_seconds,
+            prealarm_seconds=cfg.door.prealarm_seconds,
+            relock_on_close=cfg.door.relock_on_close,
+        )
+        self.state = DoorState()
+        self.lockout = LockoutTracker(
+            cfg.rules.lockout_attempts,
+            cfg.rules.lockout_window_seconds,
+            cfg.rules.lockout_seconds,
+        )
+        self.faulty_readers: set[str] = set()
+        self._attended_by_fault = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    # --- the machine -----------------------------------------------------------------------
+    def apply(self, inp: Input) -> Result:
+        result = step(self.state, inp, self.machine)
+        self.state = result.state
+        outputs = self.door.outputs
+        # Act first. held_open makes DoorOutputs ignore any relock timer still pending from an
+        # earlier grant, so nothing but this machine ends an emergency release.
+        outputs.held_open = self.state.emergency
+        for action in result.actions:
+            if action is Action.RELEASE:
+                outputs.unlock(None)
+            else:
+                outputs.relock()
+        if result.events:
+            self.door.spawn(self.journal(result.events))
+        self._reschedule()
+        return result
+
+    def tick(self) -> Result:
+        """Let the machine see the time (relock when a release runs out, held-open alarms)."""
+        return self.apply(Input(In.TICK, self.door.clock()))
+
+    def _reschedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = next_deadline(self.state, self.machine)
+        if deadline is None:
+            return
+        delay = max(0.0, deadline - self.door.clock())
+        # Timers count loop time while deadlines are in door-clock time: with a test clock
+        # the tick simply finds nothing due yet and re-arms.
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.tick()
+
+    def on_input(self, name: str, active: bool) -> None:
+        """A GPIO input changed (called on the loop, see edgegate/hardware/inputs.py)."""
+        kinds = _INPUTS.get(name)
+        kind = None if kinds is None else kinds[0 if active else 1]
+        if kind is None:
+            return
+        self.apply(Input(kind, self.door.clock(), source=name))
+
+    # --- journal ---------------------------------------------------------------------------
+    def _journal_tx(
+        self, conn: sqlite3.Connection, events: list[tuple[str, dict[str, Any]]], now: float
+    ) -> list[Event]:
+        door = self.door.config.door
+        out = []
+        with transaction(conn):
+            for type_, fields in events:
+                clean = {k: v for k, v in fields.items() if v is not None}
+                out.append(
+                    journal.append(conn, type_, clean, site=door.site, door=door.id, now=now)
+                )
+                column = _TRAFFIC.get(type_)
+                if type_ == "door_opened" and "person" in fields and not self.machine.turnstile:
+                    column = "passages"  # a door opened on a pass is that pass's passage
+                if column is not None:
+                    bump(conn, door.id, now, column)
+        return out
+
+    async def journal(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        try:
+            written = await self.door.store.call(self._journal_tx, events, self.door.clock())
+        except Exception:
+            log.exception("rules_journal_failed", types=[t for t, _ in events])
+            return
+        for event in written:
+            log.info(event.type, seq=event.seq, **event.payload)
+            self.door._emit(event)
+
+    # --- decisions -------------------------------------------------------------------------
+    def context(self, read: CredentialRead, now: float) -> RuleContext:
+        mode = DoorMode.EMERGENCY if self.state.emergency else self.state.mode
+        return RuleContext(
+            policy=self.policy,
+            mode=mode,
+            reader_locked_until=self.lockout.locked_until(read.reader, now),
+        )
+
+    def decided(self, decision: Decision, read: CredentialRead) -> None:
+        """After a decision is journaled: open (or ask staff), or count the denial."""
+        now = self.door.clock()
+        if decision.granted:
+            result = self.apply(Input(In.GRANT, now, person=decision.person_id))
+            attended = any(t == "assist_requested" for t, _ in result.events)
+            if not attended:
+                self.door.outputs.signal_grant(self.door.config.door.unlock_seconds)
+            return
+        self.door.outputs.deny()
+        until = self.lockout.denied(read.reader, now)
+        if until is not None:
+            fields = {"reader": read.reader, "until": journal.rfc3339(until)}
+            self.door.spawn(self.journal([("lockout", fields)]))
+
+    # --- modes, commands and reader faults --------------------------------------------------
+    def set_mode(self, mode: DoorMode, source: str) -> None:
+        if mode is not DoorMode.ATTENDED:
+            self._attended_by_fault = False
+        self.apply(Input(In.SET_MODE, self.door.clock(), mode=mode, source=source))
+
+    def staff_release(self, staff: str | None, source: str, person: str | None = None) -> None:
+        self.apply(
+            Input(In.STAFF_RELEASE, self.door.clock(), staff=staff, person=person, source=source)
+        )
+
+    def reader_fault(self, reader: str) -> None:
+        self.faulty_readers.add(reader)
+        if self.door.config.rules.attended_on_fault and self.state.mode is DoorMode.NORMAL:
+            self.set_mode(DoorMode.ATTENDED, f"reader_fault:{reader}")
+            self._attended_by_fault = True
+
+    def reader_recovered(self, reader: str) -> None:
+        self.faulty_readers.discard(reader)
+        if self._attended_by_fault and not self.faulty_readers:
+            self.set_mode(DoorMode.NORMAL, f"reader_recovered:{reader}")
+
+    def status(self) -> dict[str, Any]:
+        now = self.door.clock()
+        return {
+            **self.state.as_dict(),
+            "lockouts": {r: journal.rfc3339(u) for r, u in self.lockout.state(now).items()},
+            "faulty_readers": sorted(self.faulty_readers),
+        }
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

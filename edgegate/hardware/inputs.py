@@ -1,0 +1,93 @@
+"""The door's inputs through gpiozero: contact, exit button, fire alarm, passage, obstruction,
+staff release and fire reset. Every input is wired active low with the internal pull-up
+(the contact, button or sensor pulls the pin to ground), as PRODUCT.md describes.
+
+gpiozero calls ``when_activated`` / ``when_deactivated`` in ITS OWN thread (lgpio's callback
+thread on a Pi; with MockFactory, whatever thread drove the pin). Nothing in the daemon is
+thread-safe: the rules state, the outputs' asyncio timers and the store futures all belong to
+the event loop. So a callback never touches them; it only hands ``(name, active)`` to the loop
+with ``loop.call_soon_threadsafe``, which wakes the loop through its self-pipe at once. The
+hop costs tens of microseconds (bench/fire_release.py) and keeps every state change in one
+thread, so a fire release can never race a relock timer half-way through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+from gpiozero import DigitalInputDevice
+from gpiozero.pins import Factory
+
+from edgegate.config.models import GpioConfig
+
+log = structlog.get_logger(__name__)
+
+# Config keys of the inputs, in the order they are opened. "active" means pulled low.
+INPUT_NAMES = (
+    "fire_alarm",
+    "door_contact",
+    "exit_button",
+    "passage",
+    "obstruction",
+    "staff_release",
+    "fire_reset",
+)
+# Inputs whose level (not just an edge) matters at start-up: an active fire alarm or an
+# obstruction must act even if it became active while the daemon was down.
+LEVEL_INPUTS = ("fire_alarm", "obstruction")
+
+InputHandler = Callable[[str, bool], None]
+
+
+class DoorInputs:
+    def __init__(self, cfg: GpioConfig, factory: Factory, handler: InputHandler) -> None:
+        self.cfg = cfg
+        self.factory = factory
+        self.handler = handler
+        # DigitalInputDevice rather than Button: Button starts a hold-timer thread per input that
+        # we do not use and that takes ~0.2 s to join on close.
+        self.buttons: dict[str, DigitalInputDevice] = {}
+        self.counters: dict[str, int] = {}
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Open the configured inputs; call on the loop thread."""
+        for name in INPUT_NAMES:
+            pin = getattr(self.cfg, name)
+            if pin is None:
+                continue
+            button = DigitalInputDevice(
+                pin,
+                pull_up=True,
+                bounce_time=self.cfg.input_bounce_seconds,
+                pin_factory=self.factory,
+            )
+            # Default arguments bind name now; the lambdas run in gpiozero's thread and do
+            # nothing but schedule the handler on the loop (see the module docstring).
+            button.when_activated = lambda n=name: loop.call_soon_threadsafe(self._fire, n, True)
+            button.when_deactivated = lambda n=name: loop.call_soon_threadsafe(self._fire, n, False)
+            self.buttons[name] = button
+            self.counters[name] = 0
+            log.info("input_opened", input=name, pin=str(pin))
+        for name in LEVEL_INPUTS:
+            button = self.buttons.get(name)
+            if button is not None and button.is_active:
+                self._fire(name, True)
+
+    def _fire(self, name: str, active: bool) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1
+        try:
+            self.handler(name, active)
+        except Exception:
+            # An input handler must never kill the loop's callback machinery.
+            log.exception("input_handler_failed", input=name, active=active)
+
+    def is_active(self, name: str) -> bool | None:
+        button = self.buttons.get(name)
+        return None if button is None else bool(button.is_active)
+
+    def close(self) -> None:
+        for button in self.buttons.values():
+            button.close()
+        self.buttons.clear()

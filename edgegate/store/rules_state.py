@@ -1,0 +1,82 @@
+"""Rule state kept in the store: presence per anti-passback area, traffic per door per hour.
+
+Functions take a connection and are called inside the transaction that journals the event
+they belong to, so a restart never sees a decision without its presence or its count.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+
+from edgegate.core.passback import Presence
+
+TRAFFIC_COLUMNS = ("granted", "denied", "passages", "exits")
+
+
+def get_presence(conn: sqlite3.Connection, person_id: str, area: str) -> Presence | None:
+    row = conn.execute(
+        "SELECT state, ts FROM presence WHERE person_id = ? AND area = ?", (person_id, area)
+    ).fetchone()
+    return Presence(area, row[0], row[1]) if row else None
+
+
+def set_presence(
+    conn: sqlite3.Connection, person_id: str, area: str, state: str, now: float
+) -> None:
+    conn.execute(
+        "INSERT INTO presence(person_id, area, state, ts) VALUES (?,?,?,?) "
+        "ON CONFLICT(person_id, area) DO UPDATE SET state=excluded.state, ts=excluded.ts",
+        (person_id, area, state, now),
+    )
+
+
+def clear_presence(conn: sqlite3.Connection, area: str | None = None) -> int:
+    """Forget who is in (e.g. after an evacuation); every area when ``area`` is None."""
+    if area is None:
+        return conn.execute("DELETE FROM presence").rowcount
+    return conn.execute("DELETE FROM presence WHERE area = ?", (area,)).rowcount
+
+
+def hour_of(now: float) -> int:
+    return int(now // 3600) * 3600
+
+
+def bump(conn: sqlite3.Connection, door: str, now: float, column: str, n: int = 1) -> None:
+    if column not in TRAFFIC_COLUMNS:
+        raise ValueError(f"unknown traffic counter {column!r}")
+    # column is one of TRAFFIC_COLUMNS (checked above), never user text.
+    conn.execute(
+        f"INSERT INTO traffic(door, hour, {column}) VALUES (?,?,?) "
+        f"ON CONFLICT(door, hour) DO UPDATE SET {column} = {column} + excluded.{column}",
+        (door, hour_of(now), n),
+    )
+
+
+def traffic_rows(
+    conn: sqlite3.Connection, door: str | None = None, since: float = 0.0
+) -> list[tuple[str, int, int, int, int, int]]:
+    """(door, hour_ts, granted, denied, passages, exits), oldest first."""
+    sql = "SELECT door, hour, granted, denied, passages, exits FROM traffic WHERE hour >= ?"
+    args: list[object] = [hour_of(since)]
+    if door is not None:
+        sql += " AND door = ?"
+        args.append(door)
+    return conn.execute(sql + " ORDER BY hour, door", args).fetchall()
+
+
+def local_day_start(now: float) -> float:
+    midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.timestamp()
+
+
+def today_counts(conn: sqlite3.Connection, door: str, now: float) -> dict[str, int]:
+    """Today's (local day) totals for ``door``: what telemetry carries as ``today``."""
+    start = local_day_start(now)
+    end = (datetime.fromtimestamp(start) + timedelta(days=1)).timestamp()
+    row = conn.execute(
+        "SELECT COALESCE(SUM(granted),0), COALESCE(SUM(denied),0), COALESCE(SUM(passages),0), "
+        "COALESCE(SUM(exits),0) FROM traffic WHERE door = ? AND hour >= ? AND hour < ?",
+        (door, hour_of(start), end),
+    ).fetchone()
+    return dict(zip(TRAFFIC_COLUMNS, (int(v) for v in row), strict=True))
