@@ -276,9 +276,9 @@ class RulesConfig(StrictModel):
         default_factory=list, description="Groups still granted in lockdown mode (e.g. security)."
     )
     attended_on_fault: bool = Field(
-        True,
+        False,
         description="Switch to attended mode (staff release) while a reader is faulty; back to "
-        "normal when it recovers.",
+        "normal when it recovers. Off by default: then a faulty reader only reports.",
     )
     timezone: str | None = Field(
         None,

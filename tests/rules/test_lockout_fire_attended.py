@@ -171,6 +171,7 @@ def test_attended_mode_after_a_reader_fault(tmp_path: Path):
             cfg = make_config(
                 tmp_path,
                 [("entry", sim.port, "in"), ("broken", str(tmp_path / "no-such-tty"), "in")],
+                rules={"attended_on_fault": True},
             )
             enrol(cfg.storage.path, "alice", ALICE)
             enrol(cfg.storage.path, "bob", BOB)
