@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Literal, TextIO
+from typing import Literal
 
 import structlog
 
@@ -25,8 +25,8 @@ def use_json(fmt: LogFormat) -> bool:
     return bool(os.environ.get("JOURNAL_STREAM")) or not sys.stderr.isatty()
 
 
-def configure(level: str = "info", fmt: LogFormat = "auto", stream: TextIO | None = None) -> None:
-    out = stream or sys.stderr
+def configure(level: str = "info", fmt: LogFormat = "auto", to_stdout: bool = False) -> None:
+    out = sys.stdout if to_stdout else sys.stderr
     processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -43,6 +43,10 @@ def configure(level: str = "info", fmt: LogFormat = "auto", stream: TextIO | Non
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        # Look the stream up at every call rather than binding the file object now: a test
+        # harness (or a daemonising wrapper) may replace sys.stderr after configuration.
+        logger_factory=lambda *_: structlog.PrintLogger(
+            file=sys.stdout if to_stdout else sys.stderr
+        ),
         cache_logger_on_first_use=False,
     )

@@ -178,7 +178,7 @@ async def run_demo(workdir: Path, speed: float, out: TextIO) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     # Logs go to stdout too, so warnings appear in order with the demo's own lines.
-    logging_setup.configure("warning", "console", stream=sys.stdout)
+    logging_setup.configure("warning", "console", to_stdout=True)
     workdir = Path(tempfile.mkdtemp(prefix="edgegate-demo-"))
     try:
         return asyncio.run(run_demo(workdir, max(args.speed, 0.01), sys.stdout))
