@@ -101,6 +101,15 @@ def enrol(
     conn.close()
 
 
+async def decide_next(d: Any, sim: Any, uid: str) -> Any:
+    """Tap ``uid`` and return the decision event it produces (skipping other events)."""
+    sim.tap(uid)
+    while True:
+        ev = await d.next_event()
+        if ev.type in ("access_granted", "access_denied"):
+            return ev
+
+
 async def settle(n: int = 5) -> None:
     """Let call_soon_threadsafe callbacks from gpiozero run (no time passes)."""
     for _ in range(n):

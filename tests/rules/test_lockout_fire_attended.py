@@ -24,14 +24,9 @@ from .conftest import (
     running_door,
     settle,
 )
-
-
-async def _decide(d, sim, uid):
-    sim.tap(uid)
-    while True:
-        ev = await d.next_event()
-        if ev.type in ("access_granted", "access_denied"):
-            return ev
+from .conftest import (
+    decide_next as _decide,
+)
 
 
 def test_lockout_and_its_expiry(tmp_path: Path):

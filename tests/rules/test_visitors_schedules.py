@@ -8,16 +8,9 @@ from pathlib import Path
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 
 from .conftest import ALICE, BOB, CAROL, DAVE, EVE, T0, enrol, make_config, run, running_door
+from .conftest import decide_next as _decide
 
 HOUR = 3600.0
-
-
-async def _decide(d, sim, uid):
-    sim.tap(uid)
-    while True:
-        ev = await d.next_event()
-        if ev.type in ("access_granted", "access_denied"):
-            return ev
 
 
 def test_visitor_outside_its_window_and_zone(tmp_path: Path):
