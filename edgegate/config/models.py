@@ -230,6 +230,12 @@ class StorageConfig(StrictModel):
         Path("/var/lib/edgegate/edgegate.db"),
         description="SQLite store: people, credentials and the event journal.",
     )
+    key_file: Path | None = Field(
+        None,
+        description="32-byte key that seals fingerprint templates and face encodings at rest. "
+        "Default: the systemd credential 'store-key', else store.key beside the database "
+        "(created on first use).",
+    )
 
 
 class LoggingConfig(StrictModel):
