@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ from gpiozero.pins.mock import MockFactory
 from edgegate.config import parse
 from edgegate.config.models import Config
 from edgegate.daemon.app import Daemon
+from edgegate.sim.broker import Broker, BrokerUnavailable
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db, transaction
@@ -137,3 +138,14 @@ def subprocess_env() -> dict[str, str]:
     env.pop("NOTIFY_SOCKET", None)
     env.pop("WATCHDOG_USEC", None)
     return env
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    """A real mosquitto on 127.0.0.1 and a free port (installed by scripts/setup.sh test)."""
+    try:
+        b = Broker()
+    except BrokerUnavailable as exc:
+        pytest.fail(f"{exc}: run ./scripts/setup.sh test")
+    with b:
+        yield b
