@@ -1,0 +1,284 @@
+"""``central serve`` against a real broker: snapshots, the event archive, doors, bad input."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from edgegate.central import archive, store
+from edgegate.sim.broker import Broker
+from edgegate.store.db import transaction
+from edgegate.sync import messages as m
+from edgegate.sync.topics import DoorTopics
+from tests.central.conftest import SITE, Central, FakeDoor, ServerThread, wait_until
+from tests.conftest import EDGEGATE, REPO
+
+pytestmark = pytest.mark.broker
+
+
+def fill_master(central: Central, n: int) -> None:
+    """n people (every 7th disabled), a card each, every 10th a face template too."""
+    ops: list[m.Op] = []
+    for i in range(n):
+        pid = f"p{i:06d}"
+        ops.append(
+            m.PutPerson(
+                op="put_person",
+                person=m.PersonMsg(
+                    id=pid, name=f"Person {i}", enabled=i % 7 != 0, attrs={"groups": ["staff"]}
+                ),
+            )
+        )
+        ops.append(
+            m.PutCredential(
+                op="put_credential",
+                credential=m.CredentialMsg(
+                    kind="card", value=f"{0x2000000000 + i:010X}", person=pid, enabled=i % 5 != 0
+                ),
+            )
+        )
+        if i % 10 == 0:
+            ops.append(
+                m.PutCredential(
+                    op="put_credential",
+                    credential=m.CredentialMsg(
+                        kind="face", value=f"face-{i}", person=pid, data="QUJD" * 200, label="dlib"
+                    ),
+                )
+            )
+    conn = central.db()
+    with transaction(conn):
+        store.commit_ops(conn, ops, max_ops=10_000)
+
+
+def request_snapshot(door: FakeDoor, have: int = 0) -> None:
+    req = {
+        "type": "snapshot_request",
+        "v": 1,
+        "site": SITE,
+        "door": door.door,
+        "have": have,
+        "reason": "new",
+    }
+    door.send(door.topics.snapshot_request, json.dumps(req))
+
+
+def test_snapshot_is_complete_signed_chunked_and_equals_the_master(
+    central: Central, broker: Broker, subscriber, serving: ServerThread
+):
+    n = 20_000
+    fill_master(central, n)
+    door = FakeDoor(broker, "front")
+    sub = subscriber(DoorTopics(SITE, "front").snapshot)
+    request_snapshot(door, have=3)
+    first = m.parse_signed(central.verifier, sub.get(30)[1], m.SnapshotChunk)
+    chunks = [first] + [
+        m.parse_signed(central.verifier, p, m.SnapshotChunk)
+        for _, p in sub.take(first.chunks - 1, 60)
+    ]
+    assert first.chunks == n // central.config.central.snapshot_chunk_people
+    assert sorted(c.chunk for c in chunks) == list(range(first.chunks))
+    assert {(c.snapshot, c.version, c.site, c.door) for c in chunks} == {
+        (first.snapshot, store.current_version(central.db()), SITE, "front")
+    }
+    people = [p for c in chunks for p in c.people]
+    creds = [cr for c in chunks for cr in c.credentials]
+    conn = central.db()
+    master_people = store.list_people(conn)
+    assert [p.id for p in people] == [p["id"] for p in master_people]
+    assert [p.enabled for p in people] == [p["enabled"] for p in master_people]
+    master_creds = {(c["kind"], c["value"]): c for c in store.list_credentials(conn)}
+    assert {(c.kind, c.value) for c in creds} == set(master_creds) and len(creds) == len(
+        master_creds
+    )
+    for c in creds:
+        want = master_creds[(c.kind, c.value)]
+        assert (c.person, c.enabled, c.data) == (want["person"], want["enabled"], want.get("data"))
+    # Owners travel with their credentials: every chunk is self-contained.
+    for c in chunks:
+        assert {cr.person for cr in c.credentials} <= {p.id for p in c.people}
+    assert archive.list_doors(conn)[0]["credential_version"] == 3  # the request's "have"
+    door.close()
+
+
+def test_events_of_two_doors_are_archived_once(
+    central: Central, broker: Broker, serving: ServerThread, capsys
+):
+    front, back = FakeDoor(broker, "front"), FakeDoor(broker, "back")
+    sent = {
+        "front": [front.event("access_granted", kind="card", person="alice") for _ in range(150)],
+        "back": [back.event("access_denied", kind="card", reason="revoked") for _ in range(100)],
+    }
+    # A drain after a reconnect re-sends what had no PUBACK: the same ids again.
+    for ev in sent["front"]:
+        front.publish_event(ev)
+    for ev in sent["back"] + sent["back"][:40]:
+        back.publish_event(ev)
+    for ev in sent["front"][100:]:
+        front.publish_event(ev)
+    conn = central.db()
+    wait_until(
+        lambda: archive.counters(conn).get("duplicate_events", 0) >= 90, 20, "duplicates counted"
+    )
+    counts = archive.counters(conn)
+    assert counts["events_archived"] == 250 and counts["duplicate_events"] == 90
+    rows = archive.query_events(conn)
+    assert sorted(r["id"] for r in rows) == sorted(e["id"] for d in sent.values() for e in d)
+    capsys.readouterr()
+    assert central.run("events", "--door", "back", "--json", "--limit", "1000") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["id"] for x in lines] == [e["id"] for e in sent["back"]]
+    assert lines[0] == sent["back"][0]
+    assert central.run("events", "--type", "access_granted", "--limit", "3") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and all("access_granted" in x and "front" in x for x in out)
+    assert (
+        central.run("events", "--since", "2026-11-23T12:02:00+00:00", "--json", "--limit", "1000")
+        == 0
+    )
+    late = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert late and all(x["ts"] >= "2026-11-23T12:02:00" for x in late)
+    assert len(late) == sum(e["ts"] >= "2026-11-23T12:02:00" for d in sent.values() for e in d)
+    front.close()
+    back.close()
+
+
+def test_malformed_door_messages_are_counted_and_serving_goes_on(
+    central: Central, broker: Broker, serving: ServerThread
+):
+    door = FakeDoor(broker, "front")
+    t = door.topics
+    bad = [
+        (t.events, b"\xff\xfe not json"),
+        (t.events, b"[1, 2]"),
+        (t.events, json.dumps({"id": "x", "ts": "t", "type": "a"}).encode()),  # no seq
+        (t.events, json.dumps({**door.event(), "door": "back"}).encode()),  # another door's
+        (t.events, b"{" * 100_000),
+        (t.availability, b"maybe"),
+        (t.state, b"null"),
+        (t.telemetry, b"x" * 300_000),
+        (
+            t.snapshot_request,
+            json.dumps(
+                {"type": "snapshot_request", "site": SITE, "door": "front", "have": -1}
+            ).encode(),
+        ),
+        (
+            t.snapshot_request,
+            json.dumps(
+                {"type": "snapshot_request", "site": SITE, "door": "back", "have": 0}
+            ).encode(),
+        ),
+    ]
+    for topic, payload in bad:
+        door.send(topic, payload)
+    good = door.event("door_opened")
+    door.publish_event(good)
+    door.send(t.state, json.dumps({"lock": "locked", "mode": "normal"}))
+    conn = central.db()
+    wait_until(lambda: archive.query_events(conn), 10, "the good event")
+    wait_until(lambda: archive.list_doors(conn)[0]["state"], 10, "the state")
+    counts = archive.counters(conn)
+    assert counts == {
+        "events_archived": 1,
+        "rejected_malformed": 7,
+        "rejected_too_large": 1,
+        "rejected_wrong_door": 2,
+    }
+    assert [e["id"] for e in archive.query_events(conn)] == [good["id"]]
+    assert archive.list_doors(conn)[0]["state"] == {"lock": "locked", "mode": "normal"}
+    door.close()
+
+
+DOOR_SCRIPT = """
+import sys, time, paho.mqtt.client as mqtt
+port, door = int(sys.argv[1]), sys.argv[2]
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="door-" + door)
+av = "edgegate/hq/" + door + "/availability"
+c.will_set(av, b"offline", qos=1, retain=True)
+c.connect("127.0.0.1", port, keepalive=5)
+c.loop_start()
+c.publish(av, b"online", qos=1, retain=True).wait_for_publish(5)
+print("up", flush=True)
+for _ in range(120):  # telemetry every half second, as a door does (not retained)
+    c.publish("edgegate/hq/" + door + "/telemetry",
+              b'{"credential_version": 4, "journal_depth": 17}', qos=0)
+    time.sleep(0.5)
+"""
+
+
+def test_doors_online_offline_and_last_will(
+    central: Central, broker: Broker, capsys, subprocess_env
+):
+    """`central serve` as systemd runs it, and two doors; one dies without a goodbye."""
+    serve = subprocess.Popen(
+        [*EDGEGATE, "central", "serve", "--config", str(central.path)],
+        cwd=REPO,
+        env=subprocess_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    doors = {}
+    try:
+        for name in ("front", "back"):
+            doors[name] = subprocess.Popen(
+                [sys.executable, "-c", DOOR_SCRIPT, str(broker.port), name],
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=REPO,
+                env=subprocess_env,
+            )
+            assert doors[name].stdout.readline().strip() == "up"
+        conn = central.db()
+
+        def status() -> dict[str, str]:
+            return {d["door"]: d["availability"] for d in archive.list_doors(conn)}
+
+        wait_until(lambda: status() == {"front": "online", "back": "online"}, 20, "online")
+        wait_until(lambda: all(d["telemetry"] for d in archive.list_doors(conn)), 10, "telemetry")
+        doors["back"].kill()  # no DISCONNECT: the broker publishes the last will
+        doors["back"].wait()
+        wait_until(lambda: status()["back"] == "offline", 10, "the last will")
+        capsys.readouterr()
+        assert central.run("doors") == 0
+        out = capsys.readouterr().out
+        assert "1/2 online" in out
+        lines = {line.split()[0]: line.split() for line in out.splitlines()[1:-1]}
+        assert lines["back"][1] == "offline" and lines["front"][1] == "online"
+        assert "4/0" in lines["front"] and lines["front"][-1] == "17"
+        assert central.run("doors", "--json") == 0
+        data = json.loads(capsys.readouterr().out)
+        front = next(d for d in data["doors"] if d["door"] == "front")
+        assert front["credential_version"] == 4 and front["journal_depth"] == 17
+    finally:
+        for p in doors.values():
+            p.kill()
+            p.wait()
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=15)
+    assert serve.returncode == 0, err
+    assert "door_offline" in err and "central_stopped" in err
+
+
+def test_events_sent_while_the_office_is_down_arrive_after_it_restarts(
+    central: Central, broker: Broker
+):
+    """The persistent session: the broker keeps QoS 1 events for the office while it is away."""
+    first = ServerThread(central)
+    first.stop()
+    door = FakeDoor(broker, "front")
+    evs = [door.event() for _ in range(20)]
+    for ev in evs:
+        door.publish_event(ev)
+    again = ServerThread(central)
+    try:
+        conn = central.db()
+        wait_until(lambda: len(archive.query_events(conn)) == 20, 10, "queued events")
+    finally:
+        again.stop()
+        door.close()
+    assert [e["id"] for e in archive.query_events(conn)] == [e["id"] for e in evs]
