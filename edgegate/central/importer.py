@@ -48,19 +48,24 @@ def _groups(text: str) -> list[str]:
 
 def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     """(line number, row) pairs and header problems."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if "person" not in header:
-        return [], ["line 1: the header must name a 'person' column (see docs/central.md)"]
-    unknown = [h for h in header if h not in COLUMNS]
-    if unknown:
-        return [], [f"line 1: unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}"]
-    reader.fieldnames = header
-    rows = []
-    for row in reader:
-        if None in row:
-            return rows, [f"line {reader.line_num}: more fields than the header has"]
-        rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
+    # newline="": the csv module handles \r\n and quoted newlines itself.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        if "person" not in header:
+            return [], ["line 1: the header must name a 'person' column (see docs/central.md)"]
+        unknown = [h for h in header if h not in COLUMNS]
+        if unknown:
+            known = ", ".join(COLUMNS)
+            return [], [f"line 1: unknown column(s) {', '.join(unknown)}; known: {known}"]
+        reader.fieldnames = header
+        for row in reader:
+            if None in row:
+                return rows, [f"line {reader.line_num}: more fields than the header has"]
+            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
+    except csv.Error as exc:
+        return rows, [f"line {reader.line_num}: not CSV: {exc}"]
     return rows, []
 
 
@@ -84,7 +89,7 @@ def plan_import(
         plan.rows += 1
         try:
             person, card = _row(row, people.get(row["person"]), planned.get(row["person"]))
-        except (ValueError, ValidationError, CredentialError) as exc:
+        except (ValueError, OverflowError, ValidationError, CredentialError) as exc:
             plan.errors.append(f"line {line}: {_reason(exc)}")
             continue
         planned[person.id] = person
