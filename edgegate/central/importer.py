@@ -108,11 +108,11 @@ def plan_import(
     for pid, person in planned.items():
         old = people.get(pid)
         if old is None or old != person.model_dump(exclude_defaults=True):
-            plan.ops.append(m.PutPerson.model_construct(op="put_person", person=person))
+            plan.ops.append(m.PutPerson(op="put_person", person=person))
             plan.people_new += old is None
             plan.people_changed += old is not None
     for _pid, card in cards:
-        plan.ops.append(m.PutCredential.model_construct(op="put_credential", credential=card))
+        plan.ops.append(m.PutCredential(op="put_credential", credential=card))
     plan.cards_new = len(cards)
     return plan
 

@@ -71,6 +71,7 @@ class CentralServer:
         await self.store.open()
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         mq = self.config.mqtt
         # connect_async + loop_start: paho keeps reconnecting by itself while the broker is
@@ -102,6 +103,14 @@ class CentralServer:
             log.warning("broker_refused", reason=str(reason))
             return
         client.subscribe([(t, 1) for t in central_subscriptions(self.site)])
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        # Ready only once the broker confirmed the subscriptions: from here on nothing a door
+        # sends is missed (the session is persistent, so this holds across restarts too).
+        if any(code.is_failure for code in codes):
+            log.error("subscription_refused", codes=[str(c) for c in codes])
+            return
+        log.info("central_subscribed", site=self.site, topics=len(codes))
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self.connected.set)
 

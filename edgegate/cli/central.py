@@ -15,9 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from edgegate.central import importer, store
+from edgegate.central import store
 from edgegate.cli import central_office
 from edgegate.cli.central_common import (
     add_central_config,
@@ -248,6 +246,11 @@ def cmd_cards(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    # Imported here: keeps the start of every other command (a lost card) short.
+    from tqdm import tqdm
+
+    from edgegate.central import importer
+
     config = load(args)
     try:
         text = args.file.read_text(encoding="utf-8-sig")
