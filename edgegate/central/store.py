@@ -12,6 +12,7 @@ used by ``archive.py``.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -320,8 +321,15 @@ def person_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     if row[4] is not None:
         out["valid_until"] = row[4]
     if row[5] != "{}":
-        out["attrs"] = json.loads(row[5])
+        out["attrs"] = _parse_attrs(row[5])
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_attrs(text: str) -> dict[str, Any]:
+    # Most people of a site share a handful of attribute sets ({"groups":["staff"]}): a
+    # 100,000-people snapshot parses each distinct one once. Callers never mutate the dict.
+    return json.loads(text)
 
 
 def credential_dict(row: tuple[Any, ...]) -> dict[str, Any]:
