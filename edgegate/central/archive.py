@@ -82,7 +82,8 @@ def query_events(
     return [{"n": n, **json.loads(payload)} for n, payload in rows]
 
 
-def _door_row(conn: sqlite3.Connection, site: str, door: str, now: float) -> None:
+def seen(conn: sqlite3.Connection, site: str, door: str, now: float) -> None:
+    """The door exists and sent something now."""
     conn.execute(
         "INSERT INTO doors(site, door, last_seen) VALUES (?,?,?) "
         "ON CONFLICT(site, door) DO UPDATE SET last_seen = excluded.last_seen",
@@ -90,15 +91,11 @@ def _door_row(conn: sqlite3.Connection, site: str, door: str, now: float) -> Non
     )
 
 
-def seen(conn: sqlite3.Connection, site: str, door: str, now: float) -> None:
-    _door_row(conn, site, door, now)
-
-
 def set_availability(
     conn: sqlite3.Connection, site: str, door: str, availability: str, now: float
 ) -> bool:
     """Record online/offline; True when it changed."""
-    _door_row(conn, site, door, now)
+    seen(conn, site, door, now)
     cur = conn.execute(
         "UPDATE doors SET availability=?, changed=? WHERE site=? AND door=? AND availability<>?",
         (availability, now, site, door, availability),
@@ -111,7 +108,7 @@ def set_json(
 ) -> None:
     if column not in ("state", "telemetry"):
         raise ValueError(column)
-    _door_row(conn, site, door, now)
+    seen(conn, site, door, now)
     conn.execute(
         f"UPDATE doors SET {column}=? WHERE site=? AND door=?",
         (json.dumps(value, separators=(",", ":")), site, door),
@@ -121,7 +118,7 @@ def set_json(
 def set_door_version(
     conn: sqlite3.Connection, site: str, door: str, version: int, now: float
 ) -> None:
-    _door_row(conn, site, door, now)
+    seen(conn, site, door, now)
     conn.execute(
         "UPDATE doors SET credential_version=? WHERE site=? AND door=?", (version, site, door)
     )

@@ -32,7 +32,10 @@ class BrokerUnreachable(RuntimeError):
     """No connection to the broker, or no PUBACK within the timeout."""
 
 
-def new_client(client_id: str = "", *, clean: bool = True) -> mqtt.Client:
+def new_client(cfg: MqttConfig, client_id: str = "", *, clean: bool = True) -> mqtt.Client:
+    """The one place a paho client is made from ``[mqtt]``: broker keys the door's
+    ``MqttConfig`` gains (TLS, credentials) are applied here for every central connection."""
+    del cfg  # host and port are given to connect(); nothing else to apply yet
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
@@ -73,7 +76,7 @@ class Publisher:
         self.signer = signer
         self.site = site
         self.timeout = timeout
-        self.client = new_client(f"edgegate-central-cli-{uuid.uuid4().hex[:8]}")
+        self.client = new_client(cfg, f"edgegate-central-cli-{uuid.uuid4().hex[:8]}")
         self.client.connect_timeout = timeout
         self._connected = threading.Event()
         self.client.on_connect = self._on_connect

@@ -51,7 +51,7 @@ class CentralServer:
         self.store = AsyncStore(
             config.central.db, synchronous="NORMAL", migrations=CENTRAL_MIGRATIONS
         )
-        self.client = new_client(f"edgegate-central-{self.site}", clean=False)
+        self.client = new_client(config.mqtt, f"edgegate-central-{self.site}", clean=False)
         # Acknowledge only after the archive committed (see the module docstring).
         self.client.manual_ack_set(True)
         self.client.reconnect_delay_set(1, 30)

@@ -10,8 +10,7 @@ from pathlib import Path
 from edgegate.central import store
 from edgegate.central.config import DEFAULT_CENTRAL_PATH, CentralConfig, load_central
 from edgegate.central.publisher import BrokerUnreachable, Publisher
-from edgegate.cli.common import EXIT_USAGE, CliError
-from edgegate.config import ConfigError
+from edgegate.cli.common import CliError, load_config
 from edgegate.store.db import StoreError, transaction
 from edgegate.sync import messages as m
 from edgegate.sync.signing import Signer, load_private
@@ -30,12 +29,7 @@ def add_central_config(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args: argparse.Namespace) -> CentralConfig:
-    try:
-        return load_central(args.config)
-    except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        raise CliError(f"{args.config}: {len(exc.problems)} problem(s)", EXIT_USAGE) from None
+    return load_config(args.config, load_central)
 
 
 def master(config: CentralConfig, *, readonly: bool = False) -> sqlite3.Connection:

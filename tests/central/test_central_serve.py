@@ -278,3 +278,33 @@ def test_events_sent_while_the_office_is_down_arrive_after_it_restarts(
         again.stop()
         door.close()
     assert [e["id"] for e in archive.query_events(conn)] == [e["id"] for e in evs]
+
+
+def test_events_follow_prints_new_events_as_serve_archives_them(
+    central: Central, broker: Broker, serving: ServerThread, subprocess_env
+):
+    door = FakeDoor(broker, "front")
+    old = door.event("door_opened")
+    door.publish_event(old)
+    conn = central.db()
+    wait_until(lambda: archive.query_events(conn), 10, "the first event")
+    tail = subprocess.Popen(
+        [*EDGEGATE, "central", "events", "--follow", "--json", "--config", str(central.path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=subprocess_env,
+    )
+    try:
+        assert json.loads(tail.stdout.readline())["id"] == old["id"]  # the history first
+        new = [door.event("access_denied", reason="unknown") for _ in range(3)]
+        for ev in [*new, new[0]]:  # and a duplicate, which must not show twice
+            door.publish_event(ev)
+        got = [json.loads(tail.stdout.readline()) for _ in range(3)]
+        assert got == new
+    finally:
+        tail.kill()
+        tail.wait()
+        door.close()
+    wait_until(lambda: archive.counters(conn).get("duplicate_events") == 1, 10, "the copy")
+    assert len(archive.query_events(conn)) == 4
