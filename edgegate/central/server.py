@@ -130,20 +130,29 @@ class CentralServer:
             batch = [await self._queue.get()]
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                requests = await self.store.call(self._handle, batch, time.time())
-            except Exception:
-                # A store failure (disk full...) must not end the service: nothing is acked,
-                # so the broker delivers these messages again after a reconnect.
-                log.exception("archive_failed", messages=len(batch))
-                self.counters["archive_failed"] += 1
-                await asyncio.sleep(1)
-                continue
+            requests = await self._archive(batch)
             for msg in batch:
                 if msg.qos > 0:
                     self.client.ack(msg.mid, msg.qos)
             for request in requests:
                 self._spawn(self._answer(request))
+
+    async def _archive(self, batch: list[mqtt.MQTTMessage]) -> list[m.SnapshotRequest]:
+        """Commit the batch, retrying the same batch until the store takes it.
+
+        A store failure (the master locked by a long import beyond busy_timeout, a full disk)
+        must neither end the service nor lose the batch: nothing is acknowledged meanwhile,
+        and MQTT 3.1.1 would only redeliver unacknowledged messages after a reconnect, so the
+        batch is kept here and retried in order, with backoff."""
+        delay = 0.5
+        while True:
+            try:
+                return await self.store.call(self._handle, batch, time.time())
+            except Exception:
+                log.exception("archive_failed", messages=len(batch), retry_in=delay)
+                self.counters["archive_failed"] += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     def _handle(
         self, conn: Any, batch: list[mqtt.MQTTMessage], now: float

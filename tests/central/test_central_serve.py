@@ -308,3 +308,24 @@ def test_events_follow_prints_new_events_as_serve_archives_them(
         door.close()
     wait_until(lambda: archive.counters(conn).get("duplicate_events") == 1, 10, "the copy")
     assert len(archive.query_events(conn)) == 4
+
+
+def test_a_locked_master_delays_events_but_loses_none(
+    central: Central, broker: Broker, serving: ServerThread
+):
+    """A long import holds the master's write lock past serve's busy timeout (5 s): the batch
+    waits and is retried, nothing is acknowledged early, nothing is lost or reordered."""
+    door = FakeDoor(broker, "front")
+    blocker = central.db()
+    blocker.execute("BEGIN IMMEDIATE")  # what `central import` holds while it commits
+    evs = [door.event() for _ in range(30)]
+    try:
+        for ev in evs:
+            door.publish_event(ev)
+        wait_until(lambda: serving.server.counters["archive_failed"] >= 1, 15, "a failed try")
+    finally:
+        blocker.execute("ROLLBACK")
+    conn = central.db()
+    wait_until(lambda: len(archive.query_events(conn)) == 30, 15, "the held events")
+    assert [e["id"] for e in archive.query_events(conn)] == [e["id"] for e in evs]
+    door.close()
