@@ -153,12 +153,17 @@ def _put_credentials(conn: sqlite3.Connection, ops: list[m.PutCredential], now: 
                 for c in creds
             ),
         )
-    except sqlite3.IntegrityError:
+    except sqlite3.IntegrityError as exc:
         missing = next(
-            c.person
-            for c in creds
-            if not conn.execute("SELECT 1 FROM people WHERE id=?", (c.person,)).fetchone()
+            (
+                c.person
+                for c in creds
+                if not conn.execute("SELECT 1 FROM people WHERE id=?", (c.person,)).fetchone()
+            ),
+            None,
         )
+        if missing is None:
+            raise CentralError(f"credential refused by the store: {exc}") from None
         raise CentralError(f"no person {missing!r}; add the person first") from None
     if cur.rowcount != len(creds):
         for c in creds:

@@ -3,6 +3,7 @@ versions and ops, the CSV importer, snapshot chunking. No broker."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -210,3 +211,57 @@ def test_import_reports_impossible_dates_by_line(conn):
         conn, "person,valid_from\na,9999-12-31T23:59:59-23:00\nb,soon\nc,2026-01-01\n"
     )
     assert [e.split(":")[0] for e in plan.errors] == ["line 2", "line 3"]
+
+
+pids = st.sampled_from(["a", "b", "c"])
+uids = st.sampled_from(["0A", "0B", "0C", "0D"])
+ops_strategy = st.lists(
+    st.one_of(
+        st.builds(lambda p, n: person(p, name=n), pids, st.text(max_size=5)),
+        st.builds(lambda u, p: card(u, p), uids, pids),
+        st.builds(lambda p: m.RemovePerson(op="remove_person", id=p), pids),
+        st.builds(
+            lambda p, e: m.SetPersonEnabled(op="set_person_enabled", id=p, enabled=e),
+            pids,
+            st.booleans(),
+        ),
+        st.builds(
+            lambda u, e: m.SetCredentialEnabled(
+                op="set_credential_enabled", kind="card", value=u, enabled=e
+            ),
+            uids,
+            st.booleans(),
+        ),
+        st.builds(lambda u: m.RemoveCredential(op="remove_credential", kind="card", value=u), uids),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _tables(c) -> tuple:
+    return (store.list_people(c), store.list_credentials(c), store.current_version(c))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(ops_strategy, min_size=1, max_size=4), st.integers(1, 5))
+def test_every_change_is_all_or_nothing_and_its_versions_carry_exactly_its_ops(changes, max_ops):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        c = store.open_master(Path(d) / "c.db")
+        for ops in changes:
+            before = _tables(c)
+            try:
+                with transaction(c):
+                    versions = store.commit_ops(c, ops, max_ops=max_ops)
+            except store.CentralError:
+                assert _tables(c) == before  # refused: nothing applied, no version used
+                continue
+            msgs = [m.CredentialUpdate.model_validate(v.message("hq")) for v in versions]
+            assert msgs[0].base == before[2]
+            assert [(x.base + 1) for x in msgs] == [x.version for x in msgs]
+            assert all(a.version == b.base for a, b in itertools.pairwise(msgs))
+            assert [op for x in msgs for op in x.ops] == ops
+            assert all(len(x.ops) <= max_ops for x in msgs)
+        c.close()
