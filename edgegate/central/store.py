@@ -297,6 +297,10 @@ def unpublished(conn: sqlite3.Connection) -> list[Version]:
     return [Version(*r) for r in rows]
 
 
+def unpublished_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM versions WHERE published IS NULL").fetchone()[0]
+
+
 def mark_published(conn: sqlite3.Connection, versions: list[int], now: float) -> None:
     conn.executemany(
         "UPDATE versions SET published=? WHERE version=?", ((now, v) for v in versions)

@@ -286,6 +286,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"{summary}; versions {versions[0].version}..{versions[-1].version}")
     assert sign is not None
     with tqdm(
-        total=len(store.unpublished(conn)), desc="publishing", unit="version", disable=quiet
+        total=store.unpublished_count(conn), desc="publishing", unit="version", disable=quiet
     ) as bar:
         return publish_pending(config, conn, sign, bar)

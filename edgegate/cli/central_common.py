@@ -58,9 +58,9 @@ def publish_pending(
         with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
             sent = pub.versions(conn, progress)
     except BrokerUnreachable as exc:
-        left = store.unpublished(conn)
+        left = store.unpublished_count(conn)
         print(
-            f"edgegate: broker unreachable ({exc}); {len(left)} version(s) saved in the master "
+            f"edgegate: broker unreachable ({exc}); {left} version(s) saved in the master "
             "store but not published. Doors catch up by snapshot when the next version "
             "reaches them, or run `edgegate central publish` once the broker is back.",
             file=sys.stderr,

@@ -116,7 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     config = load(args)
     conn = master(config)
-    if not store.unpublished(conn):
+    if not store.unpublished_count(conn):
         print("nothing to publish")
         return 0
     return publish_pending(config, conn, signer(config))
