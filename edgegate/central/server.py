@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 import structlog
 
 from edgegate.central import archive, inbound
+from edgegate.central import store as master
 from edgegate.central.config import CentralConfig
 from edgegate.central.publisher import new_client, publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
@@ -35,12 +36,13 @@ from edgegate.store.db import transaction
 from edgegate.store.store import AsyncStore
 from edgegate.sync import messages as m
 from edgegate.sync.signing import Signer
-from edgegate.sync.topics import DoorTopics, central_subscriptions
+from edgegate.sync.topics import DoorTopics, central_subscriptions, site_credentials
 
 log = structlog.get_logger(__name__)
 
 BATCH = 500  # messages per store transaction when a door drains its journal
 SNAPSHOT_ACK_TIMEOUT = 120.0
+PENDING_SWEEP_SECONDS = 30.0
 
 
 class CentralServer:
@@ -63,6 +65,7 @@ class CentralServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[str] = set()
         self._master: MasterSet | None = None
+        self._publishing = False
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -79,6 +82,7 @@ class CentralServer:
         self.client.connect_async(mq.host, mq.port, keepalive=30)
         self.client.loop_start()
         self._spawn(self._consume())
+        self._spawn(self._sweep())
         log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
 
     async def stop(self) -> None:
@@ -112,7 +116,13 @@ class CentralServer:
             return
         log.info("central_subscribed", site=self.site, topics=len(codes))
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.connected.set)
+        self._loop.call_soon_threadsafe(self._ready)
+
+    def _ready(self) -> None:
+        self.connected.set()
+        # Back on the broker: versions a CLI command could not publish go out now, oldest
+        # first, so listening doors need no snapshot (docs/central.md, the catch-up rule).
+        self._spawn(self._publish_pending(0.0))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         assert self._loop is not None
@@ -216,6 +226,52 @@ class CentralServer:
             self.counters["snapshot_requests"] += 1
             return request
         return None
+
+    # --- versions the CLI could not publish -----------------------------------------------
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(PENDING_SWEEP_SECONDS)
+            if self.connected.is_set():
+                # Only versions older than a sweep: a CLI command publishing right now is
+                # left to finish its own (a copy would be refused as replayed anyway).
+                await self._publish_pending(PENDING_SWEEP_SECONDS)
+
+    async def _publish_pending(self, min_age: float) -> None:
+        if self._publishing:
+            return
+        self._publishing = True
+        try:
+            cutoff = time.time() - min_age
+            pending = [
+                v
+                for v in await self.store.call(master.unpublished)
+                if min_age == 0 or v.issued_before(cutoff)
+            ]
+            if not pending:
+                return
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._worker, self._send_versions, pending)
+            await self.store.call(self._mark_published, [v.version for v in pending])
+            self.counters["versions_published"] += len(pending)
+            log.info("pending_versions_published", first=pending[0].version, n=len(pending))
+        except Exception:
+            self.counters["publish_failed"] += 1
+            log.exception("pending_versions_failed")
+        finally:
+            self._publishing = False
+
+    def _send_versions(self, versions: list[master.Version]) -> None:
+        topic = site_credentials(self.site)
+        infos = [
+            publish_signed(self.client, self.signer, topic, v.message(self.site)) for v in versions
+        ]
+        wait_all(infos, SNAPSHOT_ACK_TIMEOUT)
+
+    @staticmethod
+    def _mark_published(conn: Any, versions: list[int]) -> None:
+        with transaction(conn):
+            master.mark_published(conn, versions, time.time())
 
     # --- snapshots ----------------------------------------------------------------------
 

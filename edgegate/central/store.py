@@ -246,6 +246,9 @@ class Version:
     issued: str
     ops_json: str  # the JSON array of ops, as stored
 
+    def issued_before(self, ts: float) -> bool:
+        return datetime.fromisoformat(self.issued).timestamp() < ts
+
     def message(self, site: str) -> dict[str, Any]:
         return {
             "type": "credentials",

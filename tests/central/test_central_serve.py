@@ -329,3 +329,20 @@ def test_a_locked_master_delays_events_but_loses_none(
     wait_until(lambda: len(archive.query_events(conn)) == 30, 15, "the held events")
     assert [e["id"] for e in archive.query_events(conn)] == [e["id"] for e in evs]
     door.close()
+
+
+def test_serve_publishes_what_the_cli_could_not_once_the_broker_is_back(
+    central: Central, broker: Broker, serving: ServerThread, subscriber
+):
+    broker.stop(kill=True)
+    assert central.run("people", "add", "alice", "--card", "0F00BC614E") == 3
+    assert central.run("cards", "disable", "0F00BC614E") == 3
+    broker.start()
+    # serve reconnects by itself (paho's reconnect delay is at least 1 s): the subscriber,
+    # connected at once, is listening before the pending versions go out.
+    sub = subscriber(f"edgegate/{SITE}/credentials")
+    got = [m.parse_signed(central.verifier, p, m.CredentialUpdate) for _, p in sub.take(2, 20)]
+    assert [(u.base, u.version) for u in got] == [(0, 1), (1, 2)]
+    assert got[1].ops[0].enabled is False
+    conn = central.db()
+    wait_until(lambda: store.unpublished_count(conn) == 0, 10, "versions marked published")
