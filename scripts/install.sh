@@ -119,7 +119,15 @@ ensure_venv() {
     return 0
   fi
   did "installing edgegate from $SRC into $VENV"
-  "$VENV/bin/python" -m pip install -q "$SRC${FACE:+[face]}"
+  # Built from a copy: setuptools writes build/ and *.egg-info into the tree it builds, and a
+  # stale build/lib would carry deleted modules into the next install.
+  local tree
+  tree="$(mktemp -d)"
+  # shellcheck disable=SC2064  # expand now: the variable is local
+  trap "rm -rf '$tree'" EXIT
+  (cd "$SRC" && cp -r edgegate setup.cfg pyproject.toml README.md "$tree/")
+  find "$tree" -name __pycache__ -prune -exec rm -rf {} +
+  "$VENV/bin/python" -m pip install -q "$tree${FACE:+[face]}"
   if [ -n "$FACE" ]; then
     # face_recognition without its dependencies: its dlib requirement would compile dlib from
     # source for an hour; dlib-bin (in the face extra) is the prebuilt module.
