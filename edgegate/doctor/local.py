@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+from gpiozero import DigitalInputDevice, DigitalOutputDevice
+
 from edgegate.config.models import Config
 from edgegate.doctor import Check, fail, ok, warn
 from edgegate.hardware.gpio import make_pin_factory
@@ -81,14 +83,12 @@ def check_store(config: Config) -> list[Check]:
     return out
 
 
-def check_gpio(config: Config, factory: object | None = None) -> list[Check]:
+def check_gpio(config: Config) -> list[Check]:
     gpio = config.gpio
     try:
-        factory = factory or make_pin_factory(gpio.pin_factory)
+        factory = make_pin_factory(gpio.pin_factory)
     except Exception as exc:  # any factory's own error: missing library, not a Pi, no rights
         return [fail("gpio", f"pin factory {gpio.pin_factory!r} cannot start: {exc}")]
-    from gpiozero import DigitalInputDevice, DigitalOutputDevice
-
     out = [ok("gpio", f"pin factory {gpio.pin_factory!r} works")]
     devices = []
     try:
@@ -114,6 +114,7 @@ def check_gpio(config: Config, factory: object | None = None) -> list[Check]:
     finally:
         for dev in devices:
             dev.close()
+        factory.close()  # releases the GPIO chip handle
     return out
 
 

@@ -105,9 +105,12 @@ def _entities(config: Config) -> list[tuple[str, str, dict[str, Any]]]:
             {
                 "name": "Last access",
                 "state_topic": events,
-                # Other events leave the state as it is (``this`` is the entity's own state).
+                # Other events leave the state as it is (``this`` is the entity's own state);
+                # before the first grant that state is 'unknown', which a timestamp sensor
+                # cannot parse, so it becomes 'None' (HA's MQTT sensors read it as no value).
                 "value_template": "{{ value_json.ts if value_json.type == 'access_granted' "
-                "else this.state }}",
+                "else (this.state if this.state not in ('unknown', 'unavailable') "
+                "else 'None') }}",
                 "device_class": "timestamp",
             },
         ),

@@ -123,6 +123,7 @@ def test_templates_render_the_door_payloads(tmp_path: Path) -> None:
     assert render(o["last_access"]["value_template"], grant) == grant["ts"]
     denial = {"type": "access_denied", "ts": "2026-11-23T10:05:00.000Z"}
     assert render(o["last_access"]["value_template"], denial, grant["ts"]) == grant["ts"]
+    assert render(o["last_access"]["value_template"], denial, "unknown") == "None"
     tel = {"today": {"granted": 7, "denied": 2, "passages": 5, "exits": 3}, "journal_depth": 4}
     assert render(o["traffic_today"]["value_template"], tel) == "8"
     no_inputs = {"today": {"granted": 7, "denied": 2, "passages": 0, "exits": 0}}
