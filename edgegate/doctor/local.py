@@ -19,6 +19,13 @@ from edgegate.store import sealed
 from edgegate.store.db import SCHEMA_VERSION
 
 OUTPUT_NAMES = ("lock", "green_led", "red_led", "buzzer")
+# What an input's level means, (active = pulled low, inactive), in a technician's words.
+INPUT_STATES = {
+    "door_contact": ("door closed", "door open"),
+    "exit_button": ("pressed", "not pressed"),
+    "fire_alarm": ("FIRE ALARM ACTIVE", "no alarm"),
+    "obstruction": ("obstructed", "clear"),
+}
 
 
 def human_size(n: int) -> str:
@@ -106,7 +113,10 @@ def check_gpio(config: Config) -> list[Check]:
                     state = "output, off"
                 else:
                     dev = DigitalInputDevice(pin, pull_up=True, pin_factory=factory)
-                    state = "input, " + ("active (pulled low)" if dev.is_active else "inactive")
+                    state = (
+                        "input, "
+                        + INPUT_STATES.get(name, ("active", "inactive"))[0 if dev.is_active else 1]
+                    )
                 devices.append(dev)
                 out.append(ok(f"gpio {name}", f"pin {pin} claimed ({state})"))
             except Exception as exc:  # gpiozero raises many types: busy, invalid, no rights

@@ -100,15 +100,19 @@ def toml_config(
     return path
 
 
-def doctor(config: Path, env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
-    proc = subprocess.run(
-        [*EDGEGATE, "doctor", "--config", str(config), "--listen", "1", "--json"],
+def run_doctor(config: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*EDGEGATE, "doctor", "--config", str(config), "--listen", "1", *extra],
         capture_output=True,
         text=True,
         cwd=REPO,
         env=env,
         timeout=60,
     )
+
+
+def doctor(config: Path, env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
+    proc = run_doctor(config, env, "--json")
     report = json.loads(proc.stdout)
     assert report["exit"] == proc.returncode
     return proc.returncode, {c["part"]: c for c in report["checks"]}
@@ -167,6 +171,8 @@ def test_bad_port_fails(tmp_path: Path, sims: Any, subprocess_env: dict[str, str
     assert checks["reader gone"]["status"] == "fail"
     assert "does not exist" in checks["reader gone"]["message"]
     assert checks["reader entry"]["status"] == "ok"
+    text = run_doctor(cfg, subprocess_env).stdout  # what the technician reads
+    assert "FAIL  reader gone  " in text and "something is wrong" in text
 
 
 def test_broken_parts_each_say_what_is_wrong(
@@ -200,13 +206,6 @@ def test_unknown_pin_factory_and_invalid_config(
     assert checks["gpio"]["status"] == "fail" and "nosuchfactory" in checks["gpio"]["message"]
     assert checks["readers"]["status"] == "warn"
     cfg.write_text(cfg.read_text().replace('id = "d1"', 'id = "d1"\nunlok_seconds = 3'))
-    proc = subprocess.run(
-        [*EDGEGATE, "doctor", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=subprocess_env,
-        timeout=60,
-    )
+    proc = run_doctor(cfg, subprocess_env)
     assert proc.returncode == 2
     assert "door.unlok_seconds: unknown key" in proc.stdout
