@@ -4,7 +4,8 @@
 #
 #   sudo ./scripts/install.sh            # card and fingerprint door
 #   sudo ./scripts/install.sh --face     # plus the face stack (prebuilt dlib, never compiled)
-#   ./scripts/install.sh --root DIR      # stage into DIR (no apt, no user, no systemctl start)
+#   ./scripts/install.sh --root DIR      # stage into DIR (tests): no apt, nothing started; the
+#                                        # user only if DIR has etc/passwd; venv for THIS machine
 #
 # Idempotent: a second run with the same source changes nothing. What it does: Debian packages,
 # the `edgegate` system user (groups gpio, dialout, video), a venv in /opt/edgegate/venv with
@@ -19,7 +20,7 @@ FACE=""
 PY="${PYTHON:-python3}"
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -77,23 +78,41 @@ debian_packages() {
   apt_install "${pkgs[@]}"
 }
 
+# Users and groups, on this system or in the staged root's own /etc (an SD card image).
+in_root() { [ -n "$ROOT" ]; }
+group_exists() {
+  if in_root; then grep -q "^$1:" "$ROOT/etc/group"; else getent group "$1" >/dev/null; fi
+}
+user_exists() {
+  if in_root; then grep -q "^edgegate:" "$ROOT/etc/passwd"; else id edgegate >/dev/null 2>&1; fi
+}
+user_in_group() {
+  if in_root; then
+    grep "^$1:" "$ROOT/etc/group" | cut -d: -f4 | tr ',' '\n' | grep -qx edgegate
+  else
+    id -nG edgegate | tr ' ' '\n' | grep -qx "$1"
+  fi
+}
+
 ensure_user() {
-  if [ -n "$ROOT" ]; then
-    say "staging into $ROOT: not creating the edgegate user (done on the door itself)"
+  if in_root && [ ! -f "$ROOT/etc/passwd" ]; then
+    say "staging into $ROOT: no etc/passwd there, not creating the edgegate user"
     return 0
   fi
-  local group
+  local group rootopt=()
+  if in_root; then rootopt=(--root "$ROOT"); fi
   for group in gpio dialout video; do
-    getent group "$group" >/dev/null || { groupadd --system "$group"; did "created group $group"; }
+    group_exists "$group" \
+      || { groupadd "${rootopt[@]}" --system "$group"; did "created group $group"; }
   done
-  if ! id edgegate >/dev/null 2>&1; then
-    useradd --system --user-group --home-dir /var/lib/edgegate --no-create-home \
-      --shell /usr/sbin/nologin --comment "edgegate door daemon" edgegate
+  if ! user_exists; then
+    useradd "${rootopt[@]}" --system --user-group --home-dir /var/lib/edgegate \
+      --no-create-home --shell /usr/sbin/nologin --comment "edgegate door daemon" edgegate
     did "created system user edgegate"
   fi
   for group in gpio dialout video; do
-    id -nG edgegate | tr ' ' '\n' | grep -qx "$group" \
-      || { usermod -aG "$group" edgegate; did "added edgegate to $group"; }
+    user_in_group "$group" \
+      || { usermod "${rootopt[@]}" -aG "$group" edgegate; did "added edgegate to $group"; }
   done
 }
 
@@ -155,8 +174,10 @@ ensure_files() {
     install -m 0640 "$SRC/config/edgegate.example.toml" "$ETC/edgegate.toml"
     did "created $ETC/edgegate.toml from the example"
   fi
-  if [ -z "$ROOT" ] && [ "$(stat -c %G "$ETC/edgegate.toml")" != edgegate ]; then
-    chgrp edgegate "$ETC/edgegate.toml"
+  local gid
+  gid="$(awk -F: '$1 == "edgegate" { print $3 }' "$ROOT/etc/group" 2>/dev/null)"
+  if [ -n "$gid" ] && [ "$(stat -c %g "$ETC/edgegate.toml")" != "$gid" ]; then
+    chgrp "$gid" "$ETC/edgegate.toml"
     did "made $ETC/edgegate.toml readable by group edgegate"
   fi
   if [ ! -d "$ETC/credentials" ]; then

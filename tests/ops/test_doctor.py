@@ -160,6 +160,8 @@ def test_everything_works(
     assert " 0 checksum" not in checks["reader exit"]["message"]
     assert "300 templates" in checks["fingerprint finger"]["message"]
     assert "64x48" in checks["camera"]["message"]
+    # Mock pins idle high (pull-up): the contact is not pulled low, so the door reads open.
+    assert checks["gpio door_contact"]["message"] == "pin 5 claimed (input, door open)"
     assert status["clock"] in ("ok", "warn")
 
 

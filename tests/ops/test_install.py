@@ -35,6 +35,17 @@ def install(root: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def seed_etc(etc: Path) -> None:
+    """A minimal system's user database (dialout and video exist on Debian, gpio does not)."""
+    etc.mkdir(parents=True)
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (etc / "group").write_text("root:x:0:\ndialout:x:20:\nvideo:x:44:\n")
+    (etc / "shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (etc / "gshadow").write_text("root:*::\ndialout:*::\nvideo:*::\n")
+    for name in ("shadow", "gshadow"):
+        (etc / name).chmod(0o600)
+
+
 def snapshot(root: Path) -> dict[str, tuple[int, int, int, str]]:
     """Every path under root: mode, mtime (ns), size, and link target or the content hash of
     files outside the venv (inside it, a rewrite shows in the mtime; hashing 60 MB is slow)."""
@@ -55,9 +66,23 @@ def snapshot(root: Path) -> dict[str, tuple[int, int, int, str]]:
 @pytest.mark.slow
 def test_install_into_a_root_then_again_changes_nothing(tmp_path: Path) -> None:
     root = tmp_path / "root"
+    as_root = os.geteuid() == 0  # useradd --root chroots: root only
+    if as_root:
+        seed_etc(root / "etc")
     first = install(root, tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "not creating the edgegate user" in first.stderr
+    if as_root:
+        passwd = (root / "etc/passwd").read_text()
+        assert "edgegate:x:" in passwd and ":/var/lib/edgegate:/usr/sbin/nologin" in passwd
+        groups = {
+            line.split(":")[0]: line.split(":")
+            for line in (root / "etc/group").read_text().splitlines()
+        }
+        for name in ("gpio", "dialout", "video"):
+            assert "edgegate" in groups[name][3].split(","), name
+        gid = int(groups["edgegate"][2])
+    else:
+        assert "not creating the edgegate user" in first.stderr
     assert "Next:" in first.stdout and "systemctl start edgegate" in first.stdout
 
     unit = root / "etc/systemd/system/edgegate.service"
@@ -67,6 +92,8 @@ def test_install_into_a_root_then_again_changes_nothing(tmp_path: Path) -> None:
     config = root / "etc/edgegate/edgegate.toml"
     assert config.read_text() == (REPO / "config/edgegate.example.toml").read_text()
     assert config.stat().st_mode & 0o777 == 0o640
+    if as_root:
+        assert config.stat().st_gid == gid  # readable by the daemon's group only
     assert (root / "etc/edgegate/credentials").stat().st_mode & 0o777 == 0o700
     assert os.readlink(root / "usr/local/bin/edgegate") == "/opt/edgegate/venv/bin/edgegate"
     assert (root / "opt/edgegate/docs/config.md").exists()
