@@ -19,7 +19,7 @@ from tests.conftest import REPO
 
 UNIT = REPO / "systemd" / "edgegate.service"
 EXEC = "/opt/edgegate/venv/bin/edgegate"
-# Regression guard on `systemd-analyze security --offline=yes` (1.7 when written; see
+# Regression guard on `systemd-analyze security --offline=yes` (1.6 when written; see
 # docs/operations.md). Loosening the sandbox past this needs a deliberate change here.
 MAX_EXPOSURE = 2.5
 
@@ -118,6 +118,9 @@ def test_unit_has_what_the_door_needs() -> None:
     assert s["StateDirectory"] == ["edgegate"]
     assert s["ConfigurationDirectory"] == ["edgegate"]
     assert s["ExecStart"][0].split()[0] == EXEC
+    # lgpio writes its notification pipes into the working directory: it must be writable.
+    assert s["WorkingDirectory"] == ["%t/edgegate"] and s["RuntimeDirectory"] == ["edgegate"]
+    assert "ProcSubset" not in s  # gpiozero reads /proc/device-tree to identify the board
     creds = {v.lstrip("-").split(":")[0] for v in s["LoadCredential"]}
     assert {"store-key", "mqtt-password", "central-public-key", "osdp-scbk"} <= creds
     # The store key credential name is the one edgegate/store/sealed.py looks up.
