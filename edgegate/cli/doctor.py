@@ -14,7 +14,7 @@ import sys
 from edgegate.cli.common import add_config_arg
 from edgegate.config import ConfigError, load
 from edgegate.doctor import Check, Status, fail, ok
-from edgegate.doctor.broker import check_broker
+from edgegate.doctor.broker import check_broker, check_homeassistant
 from edgegate.doctor.devices import check_camera, check_serial_devices
 from edgegate.doctor.local import check_clock, check_gpio, check_store
 
@@ -51,6 +51,7 @@ def run_checks(args: argparse.Namespace) -> tuple[list[Check], int]:
     checks += check_camera(config)
     checks += check_gpio(config)
     checks += check_broker(config)
+    checks += check_homeassistant(config)
     checks += check_clock()
     failed = any(c.status is Status.FAIL for c in checks)
     return checks, 1 if failed else 0

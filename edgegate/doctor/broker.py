@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 
 from edgegate.config.models import Config
 from edgegate.doctor import Check, fail, ok, warn
+from edgegate.sync.homeassistant import discovery_messages
 
 
 def _credential_path(name: str) -> Path | None:
@@ -29,6 +30,21 @@ def _credential_path(name: str) -> Path | None:
 def _credential(name: str) -> str | None:
     path = _credential_path(name)
     return path.read_text().strip() if path else None
+
+
+def check_homeassistant(config: Config) -> list[Check]:
+    if not config.homeassistant.enabled:
+        return []
+    if config.mqtt is None:
+        return [warn("home assistant", "[homeassistant] is enabled but there is no [mqtt]")]
+    entities = discovery_messages(config)
+    return [
+        ok(
+            "home assistant",
+            f"{len(entities)} entities announced under {config.homeassistant.prefix}/ "
+            "on each connection",
+        )
+    ]
 
 
 def check_broker(config: Config, timeout: float = 5.0) -> list[Check]:

@@ -95,7 +95,10 @@ def check_gpio(config: Config) -> list[Check]:
     try:
         factory = make_pin_factory(gpio.pin_factory)
     except Exception as exc:  # any factory's own error: missing library, not a Pi, no rights
-        return [fail("gpio", f"pin factory {gpio.pin_factory!r} cannot start: {exc}")]
+        hint = ""
+        if ".lgd-nfy" in str(exc):  # lgpio makes its pipes in the current directory
+            hint = " (lgpio needs a writable current directory: cd /tmp and run again)"
+        return [fail("gpio", f"pin factory {gpio.pin_factory!r} cannot start: {exc}{hint}")]
     out = [ok("gpio", f"pin factory {gpio.pin_factory!r} works")]
     devices = []
     try:

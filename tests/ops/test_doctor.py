@@ -94,6 +94,7 @@ def toml_config(
         lines.append(f'[camera]\nsource = "{camera}"\n')
     if broker:
         lines.append(f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n')
+        lines.append("[homeassistant]\nenabled = true\n")
     lines.append(f'[storage]\npath = "{tmp_path / "door.db"}"\n')
     path = tmp_path / "edgegate.toml"
     path.write_text("\n".join(lines))
@@ -148,6 +149,7 @@ def test_everything_works(
         "gpio lock",
         "gpio door_contact",
         "broker",
+        "home assistant",
     ):
         assert status[part] == "ok", checks[part]
     assert "1 people, 1 credentials" in checks["store"]["message"]
