@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import serial
 
 from edgegate.sim.broker import Broker
 from edgegate.sim.fingerprint import FingerprintSimulator
@@ -168,12 +169,17 @@ def test_everything_works(
 
 
 def test_bad_port_fails(tmp_path: Path, sims: Any, subprocess_env: dict[str, str]) -> None:
-    good, _, _ = sims
-    cfg = toml_config(tmp_path, [("entry", good.port), ("gone", "/dev/ttyUSB-missing")])
-    code, checks = doctor(cfg, subprocess_env)
+    good, held, _ = sims
+    readers = [("entry", good.port), ("gone", "/dev/ttyUSB-missing"), ("held", held.port)]
+    cfg = toml_config(tmp_path, readers)
+    # Held exclusively, as the running daemon holds its ports.
+    with serial.Serial(held.port, 9600, exclusive=True):
+        code, checks = doctor(cfg, subprocess_env)
     assert code == 1
     assert checks["reader gone"]["status"] == "fail"
     assert "does not exist" in checks["reader gone"]["message"]
+    assert checks["reader held"]["status"] == "fail"
+    assert "in use (is edgegate running?" in checks["reader held"]["message"]
     assert checks["reader entry"]["status"] == "ok"
     text = run_doctor(cfg, subprocess_env).stdout  # what the technician reads
     assert "FAIL  reader gone  " in text and "something is wrong" in text
