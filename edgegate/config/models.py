@@ -326,6 +326,20 @@ class ScheduleConfig(StrictModel):
         return self
 
 
+class HomeAssistantConfig(StrictModel):
+    enabled: bool = Field(
+        False,
+        description="Announce the door to Home Assistant by MQTT discovery (needs [mqtt]): a "
+        "lock and sensors for door contact, mode, last access, today's traffic and journal "
+        "depth (docs/homeassistant.md).",
+    )
+    prefix: str = Field(
+        "homeassistant",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="Home Assistant's MQTT discovery prefix (its MQTT integration's setting).",
+    )
+
+
 class Config(StrictModel):
     door: DoorConfig = Field(description="This door's identity and timing.")
     gpio: GpioConfig = Field(
@@ -358,6 +372,10 @@ class Config(StrictModel):
     holidays: list[date] = Field(
         default_factory=list,
         description="Dates (YYYY-MM-DD) on which only windows with holidays = true apply.",
+    )
+    homeassistant: HomeAssistantConfig = Field(
+        default_factory=HomeAssistantConfig,
+        description="Home Assistant MQTT discovery (optional, off by default).",
     )
 
     @model_validator(mode="after")
