@@ -64,7 +64,7 @@ def test_parity_errors_and_wrong_length():
         bad[i] ^= 1
         assert decode(bad) == FrameError.BAD_PARITY
     assert decode(frame[:-1]) == FrameError.BAD_LENGTH
-    assert decode(frame + [0]) == FrameError.BAD_LENGTH
+    assert decode([*frame, 0]) == FrameError.BAD_LENGTH
     assert decode(encode_card(34, 1, 2), formats=(26,)) == FrameError.BAD_LENGTH
 
 
@@ -100,7 +100,7 @@ def test_overlap_drops_both_pulses():
 
 def test_rising_edge_alone_is_unmatched():
     dec = WiegandDecoder()
-    assert run_decoder([Edge(5, D1, True)] + frame_edges([0, 1], 1_000_000), dec) == [[0, 1]]
+    assert run_decoder([Edge(5, D1, True), *frame_edges([0, 1], 1000000)], dec) == [[0, 1]]
     assert dec.counters.unmatched == 1
 
 
