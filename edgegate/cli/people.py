@@ -6,7 +6,7 @@ import argparse
 import json
 import sqlite3
 
-from edgegate.cli import enroll_bio
+from edgegate.cli import enroll_bio, enroll_pin
 from edgegate.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -30,11 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     which = card.add_mutually_exclusive_group(required=True)
     which.add_argument("--card", help="UID as the reader reports it, hex (e.g. 0F00BC614E)")
     which.add_argument("--card-number", help="decimal number printed on an EM4100 card")
+    which.add_argument(
+        "--wiegand", metavar="BITS:FC:CN", help="Wiegand card, e.g. 26:123:45678 (or 34:...)"
+    )
     card.add_argument("--valid-from", help="ISO 8601 start of validity")
     card.add_argument("--valid-until", help="ISO 8601 end of validity")
     card.add_argument("--label", default="", help="free text, e.g. 'badge 2'")
     card.set_defaults(func=cmd_enroll_card)
     enroll_bio.register(kinds)
+    enroll_pin.register(kinds)
 
     people = sub.add_parser("people", help="list, remove, disable or enable people")
     people.add_argument("action", choices=["list", "remove", "disable", "enable", "set"])
@@ -64,11 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_enroll_card(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     try:
-        uid = (
-            creds.card_number_to_uid(args.card_number)
-            if args.card_number
-            else creds.normalise_card(args.card)
-        )
+        if args.wiegand:
+            uid = creds.wiegand_to_uid(args.wiegand)
+        elif args.card_number:
+            uid = creds.card_number_to_uid(args.card_number)
+        else:
+            uid = creds.normalise_card(args.card)
     except creds.CredentialError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     valid_from, valid_until = parse_time(args.valid_from), parse_time(args.valid_until)

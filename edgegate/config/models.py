@@ -273,6 +273,32 @@ ReaderConfig = Annotated[Rdm6300Config | Pn532Config | WiegandConfig, Field(disc
 READER_TYPES = frozenset({"rdm6300", "pn532", "wiegand"})
 
 
+class PinConfig(StrictModel):
+    require: bool = Field(
+        False,
+        description="Card+PIN at this door: a valid card opens only after its holder's PIN is "
+        "entered on the same reader's keypad (docs/readers.md).",
+    )
+    readers: list[str] = Field(
+        default_factory=list,
+        description="Names of the readers that ask for the PIN (readers with a keypad); "
+        "empty: every reader of the door.",
+    )
+    timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="How long after the card the PIN may come; then the card is denied "
+        "(reason pin_timeout).",
+    )
+    duress: Literal["off", "enrolled", "last_digit_plus_one"] = Field(
+        "enrolled",
+        description="Duress PIN: 'enrolled' (a second PIN per person, enroll pin --duress), "
+        "'last_digit_plus_one' (own PIN, last digit + 1) or 'off'. A duress PIN opens as "
+        "usual and journals a silent 'duress' event.",
+    )
+
+
 class FingerprintConfig(StrictModel):
     port: str = Field("/dev/ttyUSB0", description="Serial device of the fingerprint module.")
     baudrate: int = Field(57600, gt=0, description="Module baud rate (57600 by default).")
@@ -453,6 +479,10 @@ class Config(StrictModel):
     holidays: list[date] = Field(
         default_factory=list,
         description="Dates (YYYY-MM-DD) on which only windows with holidays = true apply.",
+    )
+    pin: PinConfig = Field(
+        default_factory=PinConfig,
+        description="Keypad PIN: card+PIN mode and the duress PIN (docs/readers.md).",
     )
 
     @model_validator(mode="after")
