@@ -3,6 +3,7 @@ the real Daemon, mock pins and SQLite; plus the pure PIN core and the CLI."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgegate.cli.main import main
 from edgegate.core.decision import Decision, Reason
 from edgegate.core.pin import (
     DuressScheme,
@@ -245,32 +247,38 @@ def test_hash_round_trip_and_garbage_never_verifies(pin: str, garbage: str):
     assert not verify_pin(pin, garbage)  # a damaged stored hash never raises or matches
 
 
-def test_cli_enroll_pin_and_wiegand_card(tmp_path: Path, subprocess_env: dict[str, str]):
+def test_cli_enroll_pin_and_wiegand_card(
+    tmp_path: Path, subprocess_env: dict[str, str], monkeypatch: Any, capsys: Any
+):
     cfg = tmp_path / "edgegate.toml"
     cfg.write_text(
         f'[door]\nsite = "t"\nid = "d"\n[gpio]\npin_factory = "mock"\n'
         f'[storage]\npath = "{tmp_path / "door.db"}"\n'
     )
 
-    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*EDGEGATE, *args, "--config", str(cfg)],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            env=subprocess_env,
-        )
+    def cli(*args: str, stdin: str = "") -> int:
+        # In-process for speed; the console script itself is run once below.
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        return main([*args, "--config", str(cfg)])
 
-    out = cli("enroll", "card", "--person", "alice", "--wiegand", "26:123:45678")
-    assert out.returncode == 0 and "7BB26E" in out.stdout, out.stderr
-    assert cli("enroll", "card", "--person", "x", "--wiegand", "26:999:1").returncode == 2
-    assert cli("enroll", "pin", "--person", "alice", stdin="12\n").returncode == 2
-    assert cli("enroll", "pin", "--person", "nobody", stdin="1234\n").returncode == 1
-    assert cli("enroll", "pin", "--person", "alice", stdin="2580\n").returncode == 0
-    out = cli("enroll", "pin", "--person", "alice", "--duress", stdin="2580\n")
-    assert out.returncode == 2 and "differ" in out.stderr
-    assert cli("enroll", "pin", "--person", "alice", "--duress", stdin="0852\n").returncode == 0
+    assert cli("enroll", "card", "--person", "alice", "--wiegand", "26:123:45678") == 0
+    assert "7BB26E" in capsys.readouterr().out
+    assert cli("enroll", "card", "--person", "x", "--wiegand", "26:999:1") == 2
+    assert cli("enroll", "pin", "--person", "alice", stdin="12\n") == 2
+    assert cli("enroll", "pin", "--person", "nobody", stdin="1234\n") == 1
+    out = subprocess.run(
+        [*EDGEGATE, "enroll", "pin", "--person", "alice", "--config", str(cfg)],
+        input="2580\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=subprocess_env,
+    )
+    assert out.returncode == 0, out.stderr
+    capsys.readouterr()
+    assert cli("enroll", "pin", "--person", "alice", "--duress", stdin="2580\n") == 2
+    assert "differ" in capsys.readouterr().err
+    assert cli("enroll", "pin", "--person", "alice", "--duress", stdin="0852\n") == 0
     conn = open_db(tmp_path / "door.db", synchronous="NORMAL")
     own, duress = pin_hashes(conn, "alice")
     conn.close()

@@ -138,7 +138,7 @@ def test_any_card_with_jitter_decodes(card: tuple[int, int, int], data: st.DataO
 
 
 @given(cards, st.data())
-@settings(max_examples=150)
+@settings(max_examples=60)
 def test_glitches_and_too_fast_pulses_between_bits_are_dropped(
     card: tuple[int, int, int], data: st.DataObject
 ):
@@ -186,7 +186,7 @@ edges_strategy = st.lists(
 
 
 @given(edges_strategy)
-@settings(max_examples=300)
+@settings(max_examples=200)
 def test_arbitrary_edges_never_raise(edges: list[Edge]):
     for frame in run_decoder(edges):
         assert frame and set(frame) <= {0, 1}
