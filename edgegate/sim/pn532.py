@@ -8,17 +8,13 @@ or 10-byte UID and it answers every InListPassiveTarget until ``remove``. ``corr
 breaks the DCS of the next responses, ``unplug`` makes the chip go silent (input swallowed)
 and ``replug`` brings it back asleep, as a power cycle would.
 
-Like the fingerprint simulator it runs in its own thread: the chip is a separate processor,
-so it answers while the loop under test is busy.
+Like the fingerprint simulator it runs in its own thread (``ThreadedPtyDevice``): the chip
+is a separate processor, so it answers while the loop under test is busy.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
 import threading
-import tty
 from collections import Counter
 
 from edgegate.hardware.pn532.driver import (
@@ -38,6 +34,7 @@ from edgegate.hardware.pn532.frame import (
     Kind,
     response,
 )
+from edgegate.sim.pty_device import ThreadedPtyDevice
 
 FIRMWARE = bytes([0x32, 0x01, 0x06, 0x07])  # PN532, v1.6, supports ISO A, ISO B, ISO 18092
 # SENS_RES (ATQA) by UID size: bits 7-6 of its first byte say single/double/triple size.
@@ -45,13 +42,11 @@ _SENS_RES = {4: b"\x00\x04", 7: b"\x00\x44", 10: b"\x00\x84"}
 _SEL_RES = {4: 0x08, 7: 0x00, 10: 0x20}  # MIFARE Classic 1K, NTAG/Ultralight, DESFire-like
 
 
-class Pn532Simulator:
+class Pn532Simulator(ThreadedPtyDevice):
+    thread_name = "pn532-sim"
+
     def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        # Raw at once: a fresh pty is canonical and would eat or echo bytes such as 0x03.
-        tty.setraw(self.slave)
-        os.set_blocking(self.master, False)
-        self.port = os.ttyname(self.slave)
+        super().__init__()
         self.commands: Counter[int] = Counter()
         self.nacks_received = 0
         self.awake = False
@@ -62,33 +57,8 @@ class Pn532Simulator:
         self._last_response: bytes | None = None
         self._parser = FrameParser(tfi=TFI_HOST)
         self._lock = threading.RLock()
-        self._wake_r, self._wake_w = os.pipe()
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="pn532-sim", daemon=True)
 
-    # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> Pn532Simulator:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._stop:
-            return
-        self._stop = True
-        os.write(self._wake_w, b"x")
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
-        for fd in (self.master, self.slave, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    close = stop
-
-    def __enter__(self) -> Pn532Simulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    close = ThreadedPtyDevice.stop
 
     # -- what a test or demo does to the device -----------------------------------------------
     def present(self, uid: str) -> None:
@@ -121,31 +91,18 @@ class Pn532Simulator:
             self._parser.reset()
 
     # -- device thread ------------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                ready, _, _ = select.select([self.master, self._wake_r], [], [], 0.5)
-            except (OSError, ValueError):
+    def _received(self, data: bytes, t: float) -> None:
+        with self._lock:
+            if self._unplugged:
                 return
-            if self.master not in ready:
-                continue
-            try:
-                data = os.read(self.master, 4096)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                if self._unplugged:
-                    continue
-                if not self.awake:
-                    at = data.find(0x55)
-                    if at < 0:
-                        continue  # asleep: frames without a wake-up are lost
-                    self.awake = True
-                    data = data[at:]
-                for frame in self._parser.feed(data):
-                    self._handle(frame)
+            if not self.awake:
+                at = data.find(0x55)
+                if at < 0:
+                    return  # asleep: frames without a wake-up are lost
+                self.awake = True
+                data = data[at:]
+            for frame in self._parser.feed(data):
+                self._handle(frame)
 
     def _handle(self, frame: Frame) -> None:
         if frame.kind is Kind.NACK:
@@ -187,16 +144,3 @@ class Pn532Simulator:
             uid = self._card
             return b"\x01\x01" + _SENS_RES[len(uid)] + bytes([_SEL_RES[len(uid)], len(uid)]) + uid
         return None  # unknown command: the chip answers with an error frame
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view and not self._stop:
-            try:
-                n = os.write(self.master, view)
-            except BlockingIOError:
-                # The host is not reading (port closed); wait a little, never forever.
-                select.select([], [self.master], [], 0.05)
-                continue
-            except OSError:
-                return
-            view = view[n:]

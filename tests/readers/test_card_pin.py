@@ -28,7 +28,8 @@ from edgegate.sim.wiegand import SimulatedWiegand
 from edgegate.store.db import open_db, transaction
 from edgegate.store.pins import pin_hashes, set_pin
 from tests.conftest import EDGEGATE, REPO
-from tests.rules.conftest import enrol, make_config, run, running_door
+from tests.readers.conftest import decision, door_config, wiegand
+from tests.rules.conftest import enrol, run, running_door
 
 ALICE_CARD = card_value(26, 12, 3456)
 BOB_CARD = card_value(26, 12, 3457)
@@ -36,19 +37,9 @@ ALICE_PIN, ALICE_DURESS = "1357", "2468"
 
 
 def pin_config(tmp_path: Path, name: str, pin: dict[str, Any], **rules: Any) -> Any:
-    return make_config(
+    return door_config(
         tmp_path,
-        [],
-        readers=[
-            {
-                "type": "wiegand",
-                "chip": f"sim:{name}",
-                "d0": 24,
-                "d1": 25,
-                "name": name,
-                "hold_off_seconds": 0,
-            },
-        ],
+        wiegand(name, hold_off_seconds=0),
         pin={"require": True, "timeout_seconds": 0.5, **pin},
         rules=rules,
     )
@@ -62,13 +53,6 @@ def enrol_people(db: Path) -> None:
         set_pin(conn, "alice", hash_pin(ALICE_PIN))
         set_pin(conn, "alice", hash_pin(ALICE_DURESS), duress=True)
     conn.close()
-
-
-async def decision(d: Any) -> Any:
-    while True:
-        ev = await d.next_event()
-        if ev.type in ("access_granted", "access_denied"):
-            return ev
 
 
 def test_card_then_pin_grants_wrong_pin_and_timeout_deny(tmp_path: Path):

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from edgegate.sim.pn532 import Pn532Simulator
-from tests.rules.conftest import enrol, make_config, run, running_door
+from tests.readers.conftest import decision, door_config
+from tests.rules.conftest import enrol, run, running_door
 
 UID4 = "00A1B2C3"  # leading zero kept
 UID7 = "04112233445566"  # NTAG
@@ -15,29 +16,16 @@ UID10 = "0A0B0C0D0E0F10111213"  # triple-size
 UNKNOWN = "DEADBEEF"
 
 
-def pn532_config(tmp_path: Path, port: str, **reader: Any) -> Any:
-    return make_config(
-        tmp_path,
-        [],
-        readers=[
-            {
-                "type": "pn532",
-                "port": port,
-                "name": "nfc",
-                "poll_interval_seconds": 0.02,
-                "timeout_seconds": 0.2,
-                "hold_off_seconds": 0.3,
-                **reader,
-            }
-        ],
-    )
-
-
-async def decision(d: Any) -> Any:
-    while True:
-        ev = await d.next_event()
-        if ev.type in ("access_granted", "access_denied"):
-            return ev
+def pn532_config(tmp_path: Path, port: str) -> Any:
+    reader = {
+        "type": "pn532",
+        "port": port,
+        "name": "nfc",
+        "poll_interval_seconds": 0.02,
+        "timeout_seconds": 0.2,
+        "hold_off_seconds": 0.3,
+    }
+    return door_config(tmp_path, reader)
 
 
 def test_cards_of_every_uid_length_grant_and_unknown_denies(tmp_path: Path):

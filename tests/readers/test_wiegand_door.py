@@ -19,36 +19,15 @@ import pytest
 from edgegate.hardware.wiegand.decoder import Edge
 from edgegate.hardware.wiegand.formats import card_value, encode_card
 from edgegate.sim.wiegand import SimulatedWiegand, frame_edges
-from tests.rules.conftest import enrol, make_config, run, running_door
+from tests.readers.conftest import decision, door_config, wiegand
+from tests.rules.conftest import enrol, run, running_door
 
 CARD = (26, 123, 45678)
 CARD34 = (34, 4660, 22136)
 
 
-def wiegand_config(tmp_path: Path, name: str, **reader: Any) -> Any:
-    return make_config(
-        tmp_path,
-        [],
-        readers=[
-            {
-                "type": "wiegand",
-                "chip": f"sim:{name}",
-                "d0": 24,
-                "d1": 25,
-                "name": name,
-                "hold_off_seconds": 0.2,
-                "frame_gap_ms": 20,
-                **reader,
-            }
-        ],
-    )
-
-
-async def decision(d: Any) -> Any:
-    while True:
-        ev = await d.next_event()
-        if ev.type in ("access_granted", "access_denied"):
-            return ev
+def wiegand_config(tmp_path: Path, name: str) -> Any:
+    return door_config(tmp_path, wiegand(name, hold_off_seconds=0.2, frame_gap_ms=20))
 
 
 def test_cards_from_timelines_decide_and_bad_frames_are_dropped(tmp_path: Path):

@@ -32,7 +32,7 @@ from edgegate.hardware.pn532.frame import (
     Kind,
     command,
 )
-from edgegate.hardware.serial_port import AsyncSerial
+from edgegate.hardware.serial_port import AsyncSerial, next_or_failed
 
 log = structlog.get_logger(__name__)
 
@@ -150,22 +150,12 @@ class Pn532:
         serial = self._serial
         if serial is None:
             raise Pn532Error(f"{self.port} is not open")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise Pn532Timeout(f"no answer from PN532 on {self.port}")
-        getter = asyncio.ensure_future(self._queue.get())
-        failed = asyncio.ensure_future(serial.failed.wait())
-        try:
-            await asyncio.wait({getter, failed}, timeout=remaining, return_when="FIRST_COMPLETED")
-        finally:
-            failed.cancel()
-            if not getter.done():
-                getter.cancel()
-        if not getter.done() or getter.cancelled():
+        got = await next_or_failed(self._queue, serial, deadline - time.monotonic())
+        if got is None:
             if serial.failed.is_set():
                 raise Pn532Error(serial.error or f"{self.port} failed")
             raise Pn532Timeout(f"no answer from PN532 on {self.port} (unplugged or not HSU?)")
-        frame, t = getter.result()
+        frame, t = got
         self.last_rx_t = t
         return frame
 

@@ -14,7 +14,14 @@ import time
 
 import structlog
 
-from edgegate.hardware.base import CredentialKind, CredentialRead, Direction, Reader, ReaderSink
+from edgegate.hardware.base import (
+    CredentialKind,
+    CredentialRead,
+    Direction,
+    HoldOff,
+    Reader,
+    ReaderSink,
+)
 from edgegate.hardware.pn532.driver import BAUDRATE, Pn532
 
 log = structlog.get_logger(__name__)
@@ -45,8 +52,7 @@ class Pn532Reader(Reader):
         self.poll_interval = poll_interval
         self.hold_off = hold_off
         self.polls = 0
-        self._last_uid: str | None = None
-        self._last_seen = 0.0
+        self._hold_off = HoldOff(hold_off)
 
     async def open(self) -> None:
         self.chip.open()
@@ -74,12 +80,9 @@ class Pn532Reader(Reader):
             await asyncio.sleep(self.poll_interval)
 
     def _seen(self, uid: str) -> None:
-        now = time.monotonic()
-        if uid == self._last_uid and now - self._last_seen < self.hold_off:
-            self._last_seen = now
+        if self._hold_off.repeat(uid):
             self.counters.repeats_suppressed += 1
             return
-        self._last_uid, self._last_seen = uid, now
         self.counters.reads += 1
         self.sink.credential(
             CredentialRead(

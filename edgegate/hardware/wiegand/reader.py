@@ -13,12 +13,18 @@ and another submits a PIN when no key follows.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import structlog
 
-from edgegate.hardware.base import CredentialKind, CredentialRead, Direction, Reader, ReaderSink
+from edgegate.hardware.base import (
+    CredentialKind,
+    CredentialRead,
+    Direction,
+    HoldOff,
+    Reader,
+    ReaderSink,
+)
 from edgegate.hardware.keypad import PinAssembler
 from edgegate.hardware.wiegand.decoder import Timing, WiegandDecoder
 from edgegate.hardware.wiegand.formats import Card, FrameError, Key, decode
@@ -60,8 +66,7 @@ class WiegandReader(Reader):
         self._error = ""
         self._frame_timer: asyncio.TimerHandle | None = None
         self._key_timer: asyncio.TimerHandle | None = None
-        self._last_card: str | None = None
-        self._last_seen = 0.0
+        self._hold_off = HoldOff(hold_off)
 
     @classmethod
     def from_config(cls, cfg: Any, name: str, sink: ReaderSink) -> WiegandReader:
@@ -168,12 +173,9 @@ class WiegandReader(Reader):
 
     def _card(self, card: Card) -> None:
         value = card.value
-        now = time.monotonic()
-        if value == self._last_card and now - self._last_seen < self.hold_off:
-            self._last_seen = now
+        if self._hold_off.repeat(value):
             self.counters.repeats_suppressed += 1
             return
-        self._last_card, self._last_seen = value, now
         self.counters.reads += 1
         log.debug("wiegand_card", reader=self.name, bits=card.bits, facility=card.facility)
         self.sink.credential(CredentialRead(CredentialKind.CARD, value, self.name, self.direction))
