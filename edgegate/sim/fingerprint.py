@@ -19,7 +19,6 @@ import enum
 import hashlib
 import random
 import struct
-import threading
 import time
 from collections import Counter, deque
 
@@ -104,15 +103,12 @@ class FingerprintSimulator(ThreadedPtyDevice):
         # (perf_counter when executed, instruction, confirmation code) per command when set to
         # a list (benchmarks).
         self.trace: list[tuple[float, int, int]] | None = None
-        self._corrupt_next = 0
         self._finger: bytes | None = None
         self._image: bytes | None = None
         self._image_flaw: CaptureOutcome | None = None
         self._captures: deque[CaptureOutcome] = deque()
         self._verified = password == 0
         self._download: tuple[int, bytearray] | None = None
-        self._unplugged = False
-        self._lock = threading.RLock()
         self._decoder = PacketDecoder()
         self._line_free_at = 0.0
 
@@ -135,16 +131,6 @@ class FingerprintSimulator(ThreadedPtyDevice):
         """Put a template straight into the library (as if enrolled earlier)."""
         with self._lock:
             self.library[slot] = finger_template(finger) if isinstance(finger, str) else finger
-
-    def corrupt_next(self, n: int = 1) -> None:
-        """Send the next ``n`` packets with a wrong checksum."""
-        with self._lock:
-            self._corrupt_next += n
-
-    def unplug(self) -> None:
-        """Stop answering (power or wire lost); input is swallowed."""
-        with self._lock:
-            self._unplugged = True
 
     def replug(self) -> None:
         """Answer again, after a power-on reset (password must be verified again)."""

@@ -14,7 +14,6 @@ is a separate processor, so it answers while the loop under test is busy.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 from edgegate.hardware.pn532.driver import (
@@ -52,11 +51,8 @@ class Pn532Simulator(ThreadedPtyDevice):
         self.awake = False
         self.sam_configured = False
         self._card: bytes | None = None
-        self._corrupt_next = 0
-        self._unplugged = False
         self._last_response: bytes | None = None
         self._parser = FrameParser(tfi=TFI_HOST)
-        self._lock = threading.RLock()
 
     close = ThreadedPtyDevice.stop
 
@@ -71,15 +67,6 @@ class Pn532Simulator(ThreadedPtyDevice):
     def remove(self) -> None:
         with self._lock:
             self._card = None
-
-    def corrupt_next(self, n: int = 1) -> None:
-        """Send the next ``n`` response frames with a wrong DCS."""
-        with self._lock:
-            self._corrupt_next += n
-
-    def unplug(self) -> None:
-        with self._lock:
-            self._unplugged = True
 
     def replug(self) -> None:
         """Power comes back: the chip is asleep and unconfigured until woken again."""

@@ -64,12 +64,26 @@ class ThreadedPtyDevice:
         self.port = os.ttyname(self.slave)
         self.bytes_in = 0
         self.bytes_out = 0
+        # Fault switches, set from the test's thread and read on the device thread.
+        self._lock = threading.RLock()
+        self._unplugged = False
+        self._corrupt_next = 0
         self._wake_r, self._wake_w = os.pipe()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
 
     def _received(self, data: bytes, t: float) -> None:
         raise NotImplementedError
+
+    def corrupt_next(self, n: int = 1) -> None:
+        """Send the next ``n`` answers with a wrong checksum."""
+        with self._lock:
+            self._corrupt_next += n
+
+    def unplug(self) -> None:
+        """Stop answering (power or wire lost); input is swallowed until ``replug``."""
+        with self._lock:
+            self._unplugged = True
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Self:
