@@ -26,8 +26,11 @@ frames = st.one_of(
     st.builds(Frame, st.just(Kind.DATA), tfis, payloads),
     st.sampled_from([Frame(Kind.ACK), Frame(Kind.NACK), Frame(Kind.ERROR, 0x7F)]),
 )
-# Noise that cannot contain a start code, so it can never hide a frame behind it.
-clean_noise = st.binary(max_size=60).filter(lambda b: START not in b and not b.endswith(b"\x00"))
+# Noise that cannot form a start code, by itself or with the postamble 00 before it or the
+# preamble 00 after it, so it can never hide a frame.
+clean_noise = st.binary(max_size=60).filter(
+    lambda b: START not in b and not b.endswith(b"\x00") and not b.startswith(b"\xff")
+)
 
 
 def test_getfirmwareversion_frame_from_the_manual():
