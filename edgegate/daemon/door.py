@@ -102,7 +102,7 @@ class Door:
 
     # --- ReaderSink ------------------------------------------------------------------------
     def credential(self, read: CredentialRead) -> None:
-        if read.kind is CredentialKind.PIN:
+        if read.kind == CredentialKind.PIN:
             self.pins.pin(read)  # never looked up by value: a PIN only completes a card
         elif self.pins.requires(read):
             self.pins.card(read)

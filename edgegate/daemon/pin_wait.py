@@ -52,7 +52,7 @@ class PinGate:
         off, so the card hot path only pays for one attribute test)."""
         return (
             self.cfg.require
-            and read.kind is CredentialKind.CARD
+            and read.kind == CredentialKind.CARD
             and (not self._readers or read.reader in self._readers)
         )
 
