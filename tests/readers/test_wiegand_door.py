@@ -100,7 +100,7 @@ def test_gpiod_adapter_on_gpio_sim(tmp_path: Path):
     by the real libgpiod adapter with kernel timestamps."""
     import time
 
-    from edgegate.hardware.wiegand.decoder import WiegandDecoder
+    from edgegate.hardware.wiegand.decoder import Timing, WiegandDecoder
     from edgegate.hardware.wiegand.formats import decode
     from edgegate.hardware.wiegand.gpio import GpiodEdgeSource
 
@@ -122,7 +122,8 @@ def test_gpiod_adapter_on_gpio_sim(tmp_path: Path):
                 pulls[bit].write_text("pull-up")
                 time.sleep(0.002)
             time.sleep(0.05)
-            dec = WiegandDecoder()
+            # Two sysfs writes make a pulse of some microseconds, not a reader's 50 us.
+            dec = WiegandDecoder(Timing(min_pulse_ns=0, max_pulse_ns=50_000_000))
             frames = [f for e in source.read() for f in dec.feed(e)]
             last = dec.flush()
             frames += [last] if last else []
