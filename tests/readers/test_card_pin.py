@@ -25,6 +25,7 @@ from edgegate.core.pin import (
 )
 from edgegate.hardware.wiegand.formats import card_value
 from edgegate.sim.wiegand import SimulatedWiegand
+from edgegate.store.credentials import list_credentials
 from edgegate.store.db import open_db, transaction
 from edgegate.store.pins import pin_hashes, set_pin
 from tests.conftest import EDGEGATE, REPO
@@ -265,7 +266,9 @@ def test_cli_enroll_pin_and_wiegand_card(
     assert cli("enroll", "pin", "--person", "alice", "--duress", stdin="0852\n") == 0
     conn = open_db(tmp_path / "door.db", synchronous="NORMAL")
     own, duress = pin_hashes(conn, "alice")
+    rows = {(r["kind"], r["value"]) for r in list_credentials(conn, "alice")}
     conn.close()
+    assert rows == {("card", "7BB26E"), ("pin", "alice"), ("pin", "alice:duress")}
     assert own and duress and "2580" not in own
     assert check_pin("2580", own, duress) is PinResult.OK
     assert check_pin("0852", own, duress) is PinResult.DURESS
