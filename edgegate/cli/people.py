@@ -7,7 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from edgegate.cli import bulk_cards, enroll_bio
+from edgegate.cli import bulk_cards, enroll_bio, enroll_pin
 from edgegate.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--card", help="UID as the reader reports it, hex (e.g. 0F00BC614E)")
     which.add_argument("--card-number", help="decimal number printed on an EM4100 card")
     which.add_argument(
+        "--wiegand", metavar="BITS:FC:CN", help="Wiegand card, e.g. 26:123:45678 (or 34:...)"
+    )
+    which.add_argument(
         "--csv", type=Path, help="many cards: CSV with person, name, card or card_number columns"
     )
     card.add_argument("--valid-from", help="ISO 8601 start of validity")
@@ -39,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     card.add_argument("--label", default="", help="free text, e.g. 'badge 2'")
     card.set_defaults(func=cmd_enroll_card)
     enroll_bio.register(kinds)
+    enroll_pin.register(kinds)
 
     people = sub.add_parser("people", help="list, remove, disable or enable people")
     people.add_argument("action", choices=["list", "remove", "disable", "enable", "set"])
@@ -71,11 +75,12 @@ def cmd_enroll_card(args: argparse.Namespace) -> int:
         return bulk_cards.enroll_csv(args.csv, open_store(config))
     _need(args.person, "person id (--person)")
     try:
-        uid = (
-            creds.card_number_to_uid(args.card_number)
-            if args.card_number
-            else creds.normalise_card(args.card)
-        )
+        if args.wiegand:
+            uid = creds.wiegand_to_uid(args.wiegand)
+        elif args.card_number:
+            uid = creds.card_number_to_uid(args.card_number)
+        else:
+            uid = creds.normalise_card(args.card)
     except creds.CredentialError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     valid_from, valid_until = parse_time(args.valid_from), parse_time(args.valid_until)

@@ -149,6 +149,7 @@ class Daemon:
         await self.door.drain()
         self.inputs.close()
         self.door.rules.close()
+        self.door.pins.close()
         # Fail-secure on a normal stop: the relay off is the locked state.
         self.outputs.safe_state()
         self.outputs.close()
