@@ -77,6 +77,7 @@ class KeypadBuffer:
     last_key: float = 0.0
     dropped: int = 0
     ignored_keys: int = 0
+    overflowed: bool = False
 
     def feed(self, keys: bytes, now: float) -> list[str]:
         """Keys from one osdp_KEYPAD reply; returns the PINs they complete, in order."""
@@ -86,9 +87,13 @@ class KeypadBuffer:
             out.append(expired)
         for key in keys:
             if key in DIGITS:
+                if self.overflowed:
+                    continue
                 self.digits.append(chr(key))
                 if len(self.digits) > self.max_digits:
+                    # Dropped as a whole: the rest of this entry, up to '#' or '*', too.
                     self.digits.clear()
+                    self.overflowed = True
                     self.dropped += 1
             elif key in KEY_ENTER:
                 pin = self._take()
@@ -96,6 +101,7 @@ class KeypadBuffer:
                     out.append(pin)
             elif key in KEY_CLEAR:
                 self.digits.clear()
+                self.overflowed = False
             else:
                 self.ignored_keys += 1  # function keys (A-D, F1-F4): no meaning at this door
         self.last_key = now
@@ -109,6 +115,8 @@ class KeypadBuffer:
 
     def expire(self, now: float) -> str | None:
         """Submit the pending digits if the keypad has been silent past the timeout."""
+        if self.overflowed and now >= self.last_key + self.timeout > self.last_key:
+            self.overflowed = False  # a new entry may start after a pause
         deadline = self.deadline()
         if deadline is None or now < deadline:
             return None
@@ -117,6 +125,7 @@ class KeypadBuffer:
     def _take(self) -> str | None:
         pin = "".join(self.digits)
         self.digits.clear()
+        self.overflowed = False
         if len(pin) < max(1, self.min_digits):
             if pin:
                 self.dropped += 1

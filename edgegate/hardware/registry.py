@@ -24,7 +24,12 @@ def _rdm6300(cfg: Any, name: str, sink: ReaderSink) -> Reader:
 
 def _osdp(cfg: Any, name: str, sink: ReaderSink) -> Reader:
     # Imported here: libosdp is the optional `osdp` extra, not needed by other doors.
-    from edgegate.hardware.osdp_reader import OsdpReader
+    try:
+        from edgegate.hardware.osdp_reader import OsdpReader
+    except ImportError as exc:
+        raise RuntimeError(
+            f"reader {name}: OSDP readers need libosdp: pip install 'edgegate[osdp]' ({exc})"
+        ) from exc
 
     return OsdpReader(
         name,
