@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,7 @@ log = structlog.get_logger(__name__)
 EventHandler = Callable[[dict[str, Any]], None]
 
 REFRESH_SECONDS = 0.02  # libosdp wants a refresh at least every 50 ms
+RECEIVED = "_received"  # key added to each event: perf_counter() when libosdp delivered it
 NOTIFY_SC = osdp.EventNotification.SecureChannelStatus
 NOTIFY_PD = osdp.EventNotification.PeripheralDeviceStatus
 CAPABILITIES = {
@@ -251,7 +253,9 @@ class OsdpLink:
 
     # --- thread side ---------------------------------------------------------------------------
     def _callback(self, _pd: int, event: dict[str, Any]) -> int:
-        # Called by libosdp inside ctx.refresh(), i.e. on the link thread.
+        # Called by libosdp inside ctx.refresh(), i.e. on the link thread. The arrival time is
+        # taken here, not on the loop, so the door's latency figures include the hand-over.
+        event[RECEIVED] = time.perf_counter()
         self._post(self._dispatch, event)
         return 0
 

@@ -33,7 +33,7 @@ from edgegate.hardware.osdp_codec import (
     parse_scbk,
     text_command,
 )
-from edgegate.hardware.osdp_link import OsdpLink, set_library_log_level
+from edgegate.hardware.osdp_link import RECEIVED, OsdpLink, set_library_log_level
 
 log = structlog.get_logger(__name__)
 
@@ -181,7 +181,7 @@ class OsdpReader(Reader):
             log.warning("osdp_bad_event", reader=self.name, osdp_event=kind, error=str(exc))
 
     def _card(self, event: dict[str, Any]) -> None:
-        t = time.perf_counter()
+        t = event.get(RECEIVED) or time.perf_counter()
         value = card_value(int(event["format"]), bytes(event["data"]), event.get("length"))
         self.counters.reads += 1
         self.sink.credential(
