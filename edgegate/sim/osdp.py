@@ -5,10 +5,10 @@ The daemon opens the pty's slave end as its RS-485 port; the simulator runs
 Secure Channel handshake, MACs, sequence numbers, polls and replies. Cards, keys and tamper go
 in as PD events; the commands the door sends (LED, buzzer, text, key set) are recorded.
 
-libosdp's PD wrapper runs its own refresh thread (``pd`` thread, 20 ms period) and calls our
-command handler on it, so ``commands`` is guarded by a lock. ``power_off``/``power_on`` model a
-reader losing power: the PD context is torn down (its thread stops, the line goes silent) and
-a fresh one, with no session state, starts on the same line.
+The PD is refreshed by a thread of its own (``osdp-sim-pd``, every 2 ms, as fast as a real
+reader answers) which calls our command handler, so ``commands`` is guarded by a lock.
+``power_off``/``power_on`` model a reader losing power: the PD context is torn down (its
+thread stops, the line goes silent) and a fresh one, with no session state, starts on the same line.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from edgegate.sim.pty_device import PtyDevice
 
 KEYPAD_ENTER = b"\r"  # the '#' key as OSDP encodes it
 KEYPAD_CLEAR = b"\x7f"  # the '*' key
+PD_REFRESH_SECONDS = 0.002
 
 
 class FdChannel(osdp.Channel):
@@ -49,6 +50,13 @@ class FdChannel(osdp.Channel):
 
     def flush(self) -> None:
         return None
+
+
+def _refresh(stop: threading.Event, lock: threading.Lock, ctx: Any) -> None:
+    while not stop.is_set():
+        with lock:
+            ctx.refresh()
+        stop.wait(PD_REFRESH_SECONDS)
 
 
 class OsdpReaderSimulator(PtyDevice):
@@ -95,7 +103,14 @@ class OsdpReaderSimulator(PtyDevice):
             log_level=osdp.LogLevel.Error,
             command_handler=self._on_command,
         )
-        pd.start()
+        # libosdp's wrapper (pd.start) refreshes every 20 ms; a real reader answers a poll
+        # within a few milliseconds, so the simulator runs the same loop every 2 ms. It sets
+        # the wrapper's own event/lock/thread, so submit_event and stop work unchanged.
+        pd.event, pd.lock = threading.Event(), threading.Lock()
+        pd.thread = threading.Thread(
+            target=_refresh, args=(pd.event, pd.lock, pd.ctx), name="osdp-sim-pd", daemon=True
+        )
+        pd.thread.start()
         self.pd = pd
 
     def power_off(self) -> None:

@@ -25,17 +25,6 @@ def run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 40))
 
 
-@contextlib.asynccontextmanager
-async def reading(reader: OsdpReader) -> AsyncIterator[OsdpReader]:
-    task = asyncio.create_task(reader.run())
-    try:
-        yield reader
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def make_reader(sim: OsdpReaderSimulator, sink: ReaderEventSink, **kw: Any) -> OsdpReader:
     kw.setdefault("connect_timeout", 3.0)
     kw.setdefault("backoff_initial", 0.05)
@@ -43,13 +32,29 @@ def make_reader(sim: OsdpReaderSimulator, sink: ReaderEventSink, **kw: Any) -> O
     return OsdpReader("door-osdp", sink, sim.port, baudrate=115200, address=sim.address, **kw)
 
 
+@contextlib.asynccontextmanager
+async def connected(
+    sim: OsdpReaderSimulator, sink: ReaderEventSink, *, healthy: bool = True, **kw: Any
+) -> AsyncIterator[OsdpReader]:
+    """A reader for ``sim`` running (``run``, as the daemon does) for the block; by default
+    the block starts once the reader is online."""
+    reader = make_reader(sim, sink, **kw)
+    task = asyncio.create_task(reader.run())
+    try:
+        if healthy:
+            await wait_until(lambda: reader.healthy, 5)
+        yield reader
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def test_secure_channel_card_read(make_pd, sink, scbk, key_file: Path):
     sim = make_pd(address=5, scbk=scbk)
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=key_file)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink, scbk_file=key_file) as reader:
             assert reader.link is not None and reader.link.sc_active
             assert sim.secure
             assert reader.link.capabilities == {"led": True, "buzzer": True, "text": True}
@@ -71,8 +76,7 @@ def test_wrong_key_is_refused_and_reported(make_pd, sink, scbk, tmp_path: Path):
     wrong.write_bytes(bytes(16))
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=wrong)
-        async with reading(reader):
+        async with connected(sim, sink, scbk_file=wrong, healthy=False):
             start = time.monotonic()
             await wait_until(lambda: sink.of("fault"), 5)
             refused_after = time.monotonic() - start
@@ -92,9 +96,7 @@ def test_keypad_digits_arrive_as_pins(make_pd, sink, scbk, key_file: Path):
     sim = make_pd(scbk=scbk)
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=key_file, pin_timeout=0.4)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink, scbk_file=key_file, pin_timeout=0.4) as reader:
             sim.press("1234#")
             await wait_until(lambda: len(sink.reads) == 1)
             # '*' clears; keys may arrive one osdp_KEYPAD reply at a time.
@@ -118,9 +120,7 @@ def test_feedback_reaches_the_reader(make_pd, sink, scbk, key_file: Path):
     sim = make_pd(scbk=scbk)
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=key_file, grant_seconds=2.5)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink, scbk_file=key_file, grant_seconds=2.5) as reader:
             reader.feedback(True)
             await wait_until(lambda: len(sim.received(osdp.Command.Text)) == 1)
             reader.feedback(False)
@@ -139,9 +139,7 @@ def test_feedback_skips_what_the_reader_cannot_do(make_pd, sink, scbk, key_file:
     sim = make_pd(scbk=scbk, text=False, buzzer=False)
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=key_file)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink, scbk_file=key_file) as reader:
             reader.feedback(True)
             await wait_until(lambda: len(sim.received(osdp.Command.LED)) == 1)
             await asyncio.sleep(0.2)
@@ -154,9 +152,7 @@ def test_tamper_is_reported_once_per_change(make_pd, sink, scbk, key_file: Path)
     sim = make_pd(scbk=scbk)
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=key_file)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink, scbk_file=key_file) as reader:
             sim.set_tamper(True)
             await wait_until(lambda: reader.tamper)
             sim.set_tamper(True)  # still open: no second event
@@ -174,9 +170,7 @@ def test_reader_gone_is_a_fault_and_back_is_a_recovery(make_pd, sink, scbk, key_
     sim = make_pd(scbk=scbk)
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=key_file)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink, scbk_file=key_file) as reader:
             sim.power_off()
             await wait_until(lambda: sink.of("fault"), 15)
             assert not reader.healthy
@@ -195,9 +189,7 @@ def test_serial_port_gone_is_a_fault(make_pd, sink, scbk, key_file: Path):
     sim = make_pd(scbk=scbk)
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=key_file)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink, scbk_file=key_file):
             sim.close()  # the USB RS-485 adaptor unplugged: the pty hangs up
             await wait_until(lambda: sink.of("fault"), 5)
 
@@ -209,17 +201,13 @@ def test_install_mode_gives_a_new_reader_its_key(make_pd, sink, scbk, key_file: 
     sim = make_pd(install_mode=True)  # a reader fresh from the box: default key only
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=key_file, install_mode=True)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink, scbk_file=key_file, install_mode=True) as reader:
             assert reader.link is not None and reader.link.sc_active
             await wait_until(lambda: "reader_key_set" in sink.event_types())
         # From now on the reader only talks with that key, also with install mode off.
         sim.power_off()
         sim.power_on()
-        normal = make_reader(sim, sink, scbk_file=key_file)
-        async with reading(normal):
-            await wait_until(lambda: normal.healthy, 5)
+        async with connected(sim, sink, scbk_file=key_file) as normal:
             assert normal.link is not None and normal.link.sc_active
 
     run(scenario())
@@ -231,8 +219,7 @@ def test_new_reader_on_default_key_is_refused_outside_install_mode(make_pd, sink
     sim = make_pd(install_mode=True)
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=key_file)
-        async with reading(reader):
+        async with connected(sim, sink, scbk_file=key_file, healthy=False):
             await wait_until(lambda: sink.of("fault"), 5)
 
     run(scenario())
@@ -244,9 +231,7 @@ def test_plaintext_when_secure_channel_is_off(make_pd, sink):
     sim = make_pd()
 
     async def scenario():
-        reader = make_reader(sim, sink, secure_channel=False)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink, secure_channel=False) as reader:
             assert reader.link is not None and not reader.link.sc_active
             sim.present_card("0102")
             await wait_until(lambda: len(sink.reads) == 1)
@@ -263,9 +248,7 @@ def test_key_from_systemd_credential(make_pd, sink, scbk, tmp_path: Path, monkey
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
 
     async def scenario():
-        reader = make_reader(sim, sink)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink) as reader:
             assert reader.link is not None and reader.link.sc_active
 
     run(scenario())
@@ -276,8 +259,7 @@ def test_missing_key_is_a_fault_naming_the_credential(make_pd, sink, scbk, monke
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
 
     async def scenario():
-        reader = make_reader(sim, sink)
-        async with reading(reader):
+        async with connected(sim, sink, healthy=False):
             await wait_until(lambda: sink.of("fault"), 3)
 
     run(scenario())
@@ -288,9 +270,7 @@ def test_bad_card_data_is_counted_not_fatal(make_pd, sink, scbk, key_file: Path)
     sim = make_pd(scbk=scbk)
 
     async def scenario():
-        reader = make_reader(sim, sink, scbk_file=key_file)
-        async with reading(reader):
-            await wait_until(lambda: reader.healthy, 5)
+        async with connected(sim, sink, scbk_file=key_file) as reader:
             sim.present_raw(b"\x00", 0)  # a read of zero bits
             sim.press("A")  # a function key: no meaning at this door, ignored
             sim.present_card("DEADBEEF")
