@@ -4,7 +4,7 @@ Runs libosdp's own PD (the simulator) on a pty against the real daemon in-proces
 Secure Channel on: gpiozero MockFactory pins (timestamping), SQLite store, decision, journal.
 
 * handshake: reader task started -> reader healthy (ID, CAP, CHLNG/SCRYPT done), N times;
-* card to relay: the PD's ``submit_event`` call -> lock pin high. This includes waiting for
+* card to relay: the PD's ``submit_event`` call returned -> lock pin high. This includes waiting for
   the next poll (the PD can only answer a poll, every 50 ms), the CP's refresh period and the
   decision. ``--burst`` also presents cards 10-30 ms after the previous decision, while its
   LED/buzzer/text commands are still on the line (each holds the next poll back);
@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from card_latency import LOCK, TimedPin, pct
+from card_latency import LOCK, TimedPin, pct, time_to_open
 from gpiozero.pins.mock import MockFactory
 
 from edgegate.config import parse
@@ -134,17 +134,8 @@ async def taps(tmp: Path, key_file: Path, scbk: bytes, count: int, gap: float) -
         pin: TimedPin = factory.pin(LOCK)  # type: ignore[assignment]
         try:
             for i in range(count):
-                pin.changes = []
-                changed.clear()
-                t0 = time.perf_counter()
-                sim.present_card(uids[i % len(uids)])
-                await asyncio.wait_for(changed.wait(), 5)
-                t_high = next(t for t, on in pin.changes if on)
-                results.append((t_high - t0) * 1000)
-                while pin.state:
-                    changed.clear()
-                    if pin.state:
-                        await asyncio.wait_for(changed.wait(), 5)
+                uid = uids[i % len(uids)]
+                results.append(await time_to_open(pin, changed, lambda u=uid: sim.present_card(u)))
                 # A random pause: a fixed one would lock the cards to one phase of the poll
                 # cycle (about 70 ms idle) and measure that phase only.
                 await asyncio.sleep(gap * (0.5 + rng.random()))
