@@ -69,6 +69,13 @@ def test_card_on_osdp_reader_opens_the_door_and_lights_the_reader(tmp_path: Path
             assert d.factory.pin(RED).state
             await wait_until(lambda: len(sim.received(osdp.Command.LED)) == 2)
 
+            # A keypad entry is decided like any credential (the card+PIN rules consume it);
+            # the PIN itself never goes into the journal.
+            sim.press("4711#")
+            ev = await d.next_event()
+            assert ev.type == "access_denied" and ev.payload["kind"] == "pin"
+            assert "4711" not in str(ev.as_message())
+
             sim.set_tamper(True)
             ev = await d.next_event()
             assert ev.type == "reader_tamper" and ev.payload["reader"] == "lobby"
@@ -80,7 +87,7 @@ def test_card_on_osdp_reader_opens_the_door_and_lights_the_reader(tmp_path: Path
         run(scenario())
     finally:
         sim.close()
-    green, red = sim.received(osdp.Command.LED)
+    green, red, *_ = sim.received(osdp.Command.LED)
     assert green["on_color"] == LED_GREEN and red["on_color"] == LED_RED
 
 
