@@ -122,6 +122,11 @@ class KeypadBuffer:
             return None
         return self._take()
 
+    def reset(self) -> None:
+        """Forget a half-typed entry (the reader went away mid-entry)."""
+        self.digits.clear()
+        self.overflowed = False
+
     def _take(self) -> str | None:
         pin = "".join(self.digits)
         self.digits.clear()

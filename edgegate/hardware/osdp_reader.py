@@ -151,6 +151,7 @@ class OsdpReader(Reader):
         if self._pin_timer is not None:
             self._pin_timer.cancel()
             self._pin_timer = None
+        self.keypad.reset()
 
     def status(self) -> dict[str, object]:
         link = self.link

@@ -110,6 +110,15 @@ def test_keys_after_a_long_pause_start_a_new_entry(first: str, second: str):
     assert buf.feed(second.encode() + b"#", now=60.0) == [first, second]
 
 
+@given(pins, pins, enter)
+def test_reset_forgets_a_half_typed_entry(half: str, pin: str, ent: bytes):
+    buf = KeypadBuffer(timeout=5)
+    buf.feed(half.encode(), 0.0)
+    buf.reset()
+    assert buf.deadline() is None and buf.expire(100.0) is None
+    assert buf.feed(pin.encode() + ent, 1.0) == [pin]
+
+
 @given(st.text(alphabet="0123456789", min_size=1, max_size=3), enter)
 def test_short_entries_are_dropped(short: str, ent: bytes):
     buf = KeypadBuffer(min_digits=4)
