@@ -275,7 +275,11 @@ class OsdpLink:
                         command = self._commands.get_nowait()
                     except queue.Empty:
                         break
-                    if not ctx.submit_command(0, command):
+                    try:
+                        accepted = ctx.submit_command(0, command)
+                    except Exception:  # a dict libosdp cannot convert: drop it, keep the link
+                        accepted = False
+                    if not accepted:
                         self._post(self._rejected, command.get("command"))
                 ctx.refresh()
                 if channel.error is not None:

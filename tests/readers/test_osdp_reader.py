@@ -279,3 +279,19 @@ def test_bad_card_data_is_counted_not_fatal(make_pd, sink, scbk, key_file: Path)
 
     assert run(scenario()) == 1
     assert [r.value for r in sink.reads] == ["DEADBEEF"]
+
+
+def test_a_command_libosdp_refuses_is_dropped_and_the_link_stays_up(make_pd, sink, scbk, key_file):
+    sim = make_pd(scbk=scbk)
+
+    async def scenario():
+        async with connected(sim, sink, scbk_file=key_file) as reader:
+            assert reader.link is not None
+            reader.link.submit({"command": osdp.Command.LED, "reader": 0})  # fields missing
+            reader.link.submit({"command": 99})  # no such command
+            reader.feedback(True)
+            await wait_until(lambda: len(sim.received(osdp.Command.Text)) == 1)
+            assert reader.healthy and not reader.link.failed.is_set()
+
+    run(scenario())
+    assert len(sim.received(osdp.Command.LED)) == 1
