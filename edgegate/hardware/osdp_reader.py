@@ -58,6 +58,8 @@ def load_scbk(key_file: Path | None, credential: str) -> bytes:
         return parse_scbk(path.read_bytes())
     except FileNotFoundError:
         raise OSError(f"no SCBK: {path} does not exist") from None
+    except ValueError as exc:
+        raise ValueError(f"SCBK in {path}: {exc}") from None
 
 
 class OsdpReader(Reader):

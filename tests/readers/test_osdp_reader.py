@@ -266,6 +266,19 @@ def test_missing_key_is_a_fault_naming_the_credential(make_pd, sink, scbk, monke
     assert "osdp-scbk-door-osdp" in sink.of("fault")[0]
 
 
+def test_malformed_key_file_is_a_fault_naming_the_file(make_pd, sink, scbk, tmp_path: Path):
+    sim = make_pd(scbk=scbk)
+    bad = tmp_path / "short.scbk"
+    bad.write_text("00112233")
+
+    async def scenario():
+        async with connected(sim, sink, scbk_file=bad, healthy=False):
+            await wait_until(lambda: sink.of("fault"), 3)
+
+    run(scenario())
+    assert str(bad) in sink.of("fault")[0] and "32 hex digits" in sink.of("fault")[0]
+
+
 def test_bad_card_data_is_counted_not_fatal(make_pd, sink, scbk, key_file: Path):
     sim = make_pd(scbk=scbk)
 
