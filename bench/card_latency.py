@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory, MockPin
@@ -43,6 +44,23 @@ class TimedPin(MockPin):
             self.changes = getattr(self, "changes", [])
             self.changes.append((time.perf_counter(), bool(value)))
         return changed
+
+
+async def time_to_open(pin: TimedPin, changed: asyncio.Event, act: Callable[[], None]) -> float:
+    """Milliseconds from the end of ``act()`` (a card presented) to the lock pin going high;
+    returns after the relock, ready for the next card. ``changed`` is set by the outputs'
+    listener on every lock change."""
+    pin.changes = []
+    changed.clear()
+    act()
+    t_done = time.perf_counter()
+    await asyncio.wait_for(changed.wait(), 5)
+    t_high = next(t for t, on in pin.changes if on)
+    while pin.state:  # the relock, before the next card
+        changed.clear()
+        if pin.state:
+            await asyncio.wait_for(changed.wait(), 5)
+    return (t_high - t_done) * 1000
 
 
 def pct(values: list[float], p: float) -> float:
@@ -117,18 +135,8 @@ async def taps(db: Path, n: int, count: int) -> tuple[list[float], float]:
         results: list[float] = []
         try:
             for _ in range(count):
-                pin.changes = []
-                changed.clear()
                 uid = uid_of(rng.randrange(n))
-                sim.tap(uid)
-                t_written = time.perf_counter()
-                await asyncio.wait_for(changed.wait(), 5)
-                t_high = next(t for t, on in pin.changes if on)
-                results.append((t_high - t_written) * 1000)
-                while pin.state:  # the relock, before the next tap
-                    changed.clear()
-                    if pin.state:
-                        await asyncio.wait_for(changed.wait(), 5)
+                results.append(await time_to_open(pin, changed, lambda u=uid: sim.tap(u)))
                 await asyncio.sleep(0.002)
             memory = rss_mb()
         finally:

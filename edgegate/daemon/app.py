@@ -19,6 +19,7 @@ from edgegate.hardware.base import Direction, Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
 from edgegate.hardware.registry import build_reader
+from edgegate.store.journal import Event
 from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
@@ -44,6 +45,7 @@ class Daemon:
         ]
         if config.fingerprint is not None:
             self.readers.append(self._fingerprint_reader(config))
+        self.door.add_listener(self._reader_feedback)
         self.services: list[Callable[[], Any]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
@@ -76,6 +78,14 @@ class Daemon:
                 fp.name, "finger", reason, poor=True
             ),
         )
+
+    def _reader_feedback(self, event: Event) -> None:
+        """Show each decision on the reader that produced the read (OSDP LEDs, buzzer, text)."""
+        if event.type not in ("access_granted", "access_denied"):
+            return
+        for reader in self.readers:
+            if reader.name == event.payload.get("reader"):
+                reader.feedback(event.type == "access_granted")
 
     async def start(self) -> None:
         await self.store.open()
