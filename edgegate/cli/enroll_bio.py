@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 from pathlib import Path
 
 from edgegate.cli.common import CliError, add_config_arg, load_config, open_store
@@ -62,6 +63,8 @@ def cmd_enroll_finger(args: argparse.Namespace) -> int:
         raise CliError(f"{args.config}: no [fingerprint] section: no sensor configured")
     if args.export is not None and args.export.exists():
         raise CliError(f"{args.export} exists; not overwriting a template file")
+    if args.export is not None and not re.match(r"^[A-Za-z0-9_.@:-]{1,128}$", args.person):
+        raise CliError(f"person id {args.person!r} cannot be sent to the central office", 2)
     from edgegate.hardware.fingerprint.errors import FingerprintError
     from edgegate.store.finger_slots import new_finger_value, put_finger
     from edgegate.store.sealed import SealError, load_key
