@@ -7,6 +7,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+from edgegate.hardware.fingerprint.template_file import read_template_file
 from edgegate.sim.fingerprint import CaptureOutcome, FingerprintSimulator, finger_template
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db
@@ -87,6 +88,8 @@ def test_enroll_finger_cli(tmp_path: Path, subprocess_env):
             "bob",
             "--timeout",
             "20",
+            "--export",
+            str(tmp_path / "bob.finger.json"),
         ],
         cwd=REPO,
         env=subprocess_env,
@@ -124,3 +127,8 @@ def test_enroll_finger_cli(tmp_path: Path, subprocess_env):
     assert template not in data
     assert unseal(load_key(tmp_path / "door.db"), "finger", value, data) == template
     assert creds.lookup(conn, "finger", str(slot)).person_id == "bob"
+    # The template file for the central office: same value, model and template, owner-only.
+    exported = read_template_file(tmp_path / "bob.finger.json")
+    assert (exported.person, exported.value, exported.model) == ("bob", value, "r307")
+    assert exported.template_bytes() == template and (exported.site, exported.door) == ("t", "d")
+    assert (tmp_path / "bob.finger.json").stat().st_mode & 0o077 == 0

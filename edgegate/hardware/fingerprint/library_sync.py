@@ -126,6 +126,8 @@ def plan(
         slot = own if own is not None else next(free, None)
         if slot is None:
             out.library_full.append(t.value)
+            if t.value in slots:
+                out.unmap.append(t.value)  # its old slot is not on this sensor (found by tests)
             continue
         out.write.append(Write(t.value, slot, t.template, t.digest))
     return out
