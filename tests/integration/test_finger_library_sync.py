@@ -171,3 +171,25 @@ def test_clear_templates_of_an_old_store_are_sealed_at_start(tmp_path: Path):
 def _wal(db: Path) -> bytes:
     wal = db.with_name(db.name + "-wal")
     return wal.read_bytes() if wal.exists() else b""
+
+
+def test_missing_store_key_is_reported_and_the_door_keeps_deciding(tmp_path: Path):
+    async def scenario() -> None:
+        with Rdm6300Simulator() as cards, FingerprintSimulator() as sim:
+            cfg = fp_config(tmp_path, cards.port, sim.port)
+            cfg = cfg.model_copy(
+                update={"storage": cfg.storage.model_copy(update={"key_file": tmp_path / "no.key"})}
+            )
+            setup = lambda c: enrol(c.storage.path, "dave", "0F00BC614E")  # noqa: E731
+            async with running_door(tmp_path, sim=cards, config=cfg, setup=setup) as door:
+                service = door.daemon.finger_library
+                deadline = asyncio.get_running_loop().time() + 5
+                while service.key_errors == 0:
+                    assert asyncio.get_running_loop().time() < deadline
+                    await asyncio.sleep(0.02)
+                cards.tap("0F00BC614E")
+                ev = await door.next_event()
+                assert ev.type == "access_granted"
+                assert all(not t.done() for t in door.daemon._tasks)  # nothing crashed
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
