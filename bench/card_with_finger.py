@@ -67,10 +67,8 @@ def config(tmp: Path, card_port: str, fp_port: str | None):
 
 
 def fill_store(db: Path, cards: int, templates: int, sim: FingerprintSimulator) -> None:
-    creds.bulk_add_cards(
-        open_db(db, synchronous="NORMAL"), [(f"p{i}", "", uid_of(i)) for i in range(cards)]
-    )
     conn = open_db(db, synchronous="NORMAL")
+    creds.bulk_add_cards(conn, [(f"p{i}", "", uid_of(i)) for i in range(cards)])
     key = load_key(db)
     with transaction(conn):
         for i in range(templates):
@@ -176,7 +174,7 @@ def main() -> None:
     ap.add_argument("--templates", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    logging_setup.configure("warning", "console")
+    logging_setup.configure("error", "console")
     with tempfile.TemporaryDirectory() as tmp:
         results = asyncio.run(run(args, Path(tmp)))
     print(f"# card tap to relay with a fingerprint reader on the same daemon, {args.taps} taps")
