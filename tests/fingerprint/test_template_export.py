@@ -24,6 +24,7 @@ from edgegate.hardware.fingerprint.template_file import (
     write_template_file,
 )
 from edgegate.sim.fingerprint import FingerprintSimulator, finger_template
+from edgegate.sync.messages import CredentialMsg
 
 
 def test_office_capture_returns_template_and_model_without_storing(sim: FingerprintSimulator):
@@ -75,6 +76,15 @@ def test_round_trip_owner_only_and_no_overwrite(tmp_path: Path):
     assert back.value == "bob.00ff" and back.person == "bob"
     with pytest.raises(FileExistsError):
         write_template_file(path, back)
+    # What the office sends on: a valid credential of the MQTT contract, same value and tag.
+    msg = CredentialMsg.model_validate(back.as_credential())
+    assert (msg.kind, msg.value, msg.person, msg.label) == (
+        "finger",
+        "bob.00ff",
+        "bob",
+        "model=r307",
+    )
+    assert base64.b64decode(msg.data) == finger_template("bob")
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,16 @@ class TemplateFile(BaseModel):
             raise TemplateFileError(f"template: {len(data)} bytes (1..{MAX_UPLOAD} expected)")
         return data
 
+    def as_credential(self) -> dict[str, str]:
+        """The credential to send to the doors (the fields of sync.messages.CredentialMsg)."""
+        return {
+            "kind": "finger",
+            "value": self.value,
+            "person": self.person,
+            "label": f"model={self.model}",
+            "data": self.template,
+        }
+
 
 def make_template_file(
     *, site: str, door: str, person: str, name: str, value: str, model: str, template: bytes
