@@ -30,11 +30,11 @@ import threading
 import time
 from pathlib import Path
 
-from card_latency import TimedPin, pct, uid_of
+from card_latency import TimedPin, door_config, pct, uid_of
 from gpiozero.pins.mock import MockFactory
 
 from edgegate import logging_setup
-from edgegate.config import parse
+from edgegate.config import Config
 from edgegate.daemon.app import Daemon
 from edgegate.sim.fingerprint import FingerprintSimulator, finger_template
 from edgegate.sim.rdm6300 import Rdm6300Simulator
@@ -43,27 +43,13 @@ from edgegate.store.db import open_db, transaction
 from edgegate.store.finger_slots import put_finger
 from edgegate.store.sealed import load_key
 
-LOCK = 17
+LOCK = 17  # as in card_latency.door_config
 BAUD = 57600
 
 
-def config(tmp: Path, card_port: str, fp_port: str | None):
-    raw = {
-        "door": {"site": "bench", "id": "d", "unlock_seconds": 0.005},
-        "gpio": {
-            "pin_factory": "mock",
-            "lock": LOCK,
-            "buzzer": None,
-            "green_led": None,
-            "red_led": None,
-        },
-        "readers": [{"type": "rdm6300", "port": card_port, "hold_off_seconds": 0}],
-        "storage": {"path": str(tmp / "bench.db")},
-        "logging": {"level": "warning"},
-    }
-    if fp_port is not None:
-        raw["fingerprint"] = {"port": fp_port, "baudrate": BAUD}
-    return parse(raw, tmp / "bench.toml")
+def config(tmp: Path, card_port: str, fp_port: str | None) -> Config:
+    extra = {} if fp_port is None else {"fingerprint": {"port": fp_port, "baudrate": BAUD}}
+    return door_config(tmp / "bench.db", card_port, **extra)
 
 
 def fill_store(db: Path, cards: int, templates: int, sim: FingerprintSimulator) -> None:
