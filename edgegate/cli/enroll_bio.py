@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgegate.cli.common import CliError, add_config_arg, load_config, open_store
 from edgegate.store import credentials as creds
 from edgegate.store.db import transaction
+
+if TYPE_CHECKING:
+    from edgegate.config.models import FingerprintConfig
+    from edgegate.hardware.fingerprint.sensor import FingerprintSensor
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -39,8 +46,9 @@ def register(kinds: argparse._SubParsersAction) -> None:
     finger.set_defaults(func=cmd_enroll_finger)
 
 
-async def _enroll(fp, slot: int | None, timeout: float) -> tuple[int, bytes]:
-    from edgegate.hardware.fingerprint.reader import enroll, export_template
+@contextlib.asynccontextmanager
+async def open_sensor(fp: FingerprintConfig) -> AsyncIterator[FingerprintSensor]:
+    """The configured sensor, opened and verified (VfyPwd + ReadSysPara), closed after."""
     from edgegate.hardware.fingerprint.sensor import FingerprintSensor
 
     sensor = FingerprintSensor(
@@ -49,11 +57,34 @@ async def _enroll(fp, slot: int | None, timeout: float) -> tuple[int, bytes]:
     await sensor.open()
     try:
         await sensor.handshake()
-        slot = await enroll(sensor, slot, prompt=lambda s: print(s, flush=True), timeout=timeout)
-        template = await export_template(sensor, slot)
+        yield sensor
     finally:
         sensor.close()
-    return slot, template
+
+
+async def _enroll(fp: FingerprintConfig, slot: int | None, timeout: float) -> tuple[int, bytes]:
+    from edgegate.hardware.fingerprint.reader import enroll, export_template
+
+    async with open_sensor(fp) as sensor:
+        slot = await enroll(sensor, slot, prompt=_say, timeout=timeout)
+        return slot, await export_template(sensor, slot)
+
+
+async def capture_for_office(
+    fp: FingerprintConfig, timeout: float = 60.0, prompt: Callable[[str], None] | None = None
+) -> tuple[bytes, str]:
+    """For `edgegate central people add-credential --kind finger` on the office PC: capture a
+    finger on the desk sensor configured as ``fp`` and return (template, model); nothing is
+    stored in the sensor. The caller sends it as a finger credential (value from
+    ``finger_slots.new_finger_value``, label ``model=<model>``)."""
+    from edgegate.hardware.fingerprint.reader import capture_template
+
+    async with open_sensor(fp) as sensor:
+        return await capture_template(sensor, fp.model, prompt or _say, timeout=timeout)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
 
 
 def cmd_enroll_finger(args: argparse.Namespace) -> int:

@@ -14,8 +14,9 @@ from fp_helpers import wait_until
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgegate.hardware.fingerprint.reader import capture_template
-from edgegate.hardware.fingerprint.sensor import MAX_UPLOAD, FingerprintSensor
+from edgegate.cli.enroll_bio import capture_for_office
+from edgegate.config.models import FingerprintConfig
+from edgegate.hardware.fingerprint.sensor import MAX_UPLOAD
 from edgegate.hardware.fingerprint.template_file import (
     TemplateFileError,
     make_template_file,
@@ -39,18 +40,13 @@ def test_office_capture_returns_template_and_model_without_storing(sim: Fingerpr
         sim.place_finger("ivan", quality=0.95)
 
     async def main() -> tuple[bytes, str]:
-        sensor = FingerprintSensor(sim.port, timeout=0.3)
-        await sensor.open()
-        try:
-            await sensor.handshake()
-            finger = asyncio.create_task(touch())
-            result = await capture_template(
-                sensor, "r503", prompts.append, poll_interval=0.02, timeout=5
-            )
-            await finger
-            return result
-        finally:
-            sensor.close()
+        finger = asyncio.create_task(touch())
+        # The office PC's desk sensor, configured like a door's ([fingerprint] model=r503).
+        result = await capture_for_office(
+            FingerprintConfig(port=sim.port, model="r503"), 5, prompts.append
+        )
+        await finger
+        return result
 
     template, model = asyncio.run(main())
     assert model == "r503"
