@@ -138,7 +138,12 @@ def seal_clear_templates(conn: sqlite3.Connection, key: bytes) -> int:
         rows = conn.execute(
             "SELECT value, data FROM credentials WHERE kind = ? AND data IS NOT NULL", (KIND,)
         ).fetchall()
-        clear = [(value, data) for value, data in rows if data and not is_sealed(data)]
+        # Only bytes are templates; anything else is reported by load_library_state.
+        clear = [
+            (value, data)
+            for value, data in rows
+            if isinstance(data, bytes) and data and not is_sealed(data)
+        ]
         for value, data in clear:
             conn.execute(
                 "UPDATE credentials SET data = ? WHERE kind = ? AND value = ?",
@@ -171,7 +176,10 @@ def load_library_state(conn: sqlite3.Connection, key: bytes) -> LibraryState:
     failed = 0
     for value, person_id, active, label, data in rows:
         template: bytes | None = None
-        if data:
+        if data is not None and not isinstance(data, bytes):
+            failed += 1  # e.g. base64 text stored by a writer instead of the bytes
+            log.error("finger_template_not_bytes", value=value, type=type(data).__name__)
+        elif data:
             try:
                 template = unseal(key, KIND, value, data)
             except SealError as exc:

@@ -85,6 +85,11 @@ def test_put_finger_seals_and_maps_and_lookup_goes_through_the_slot(tmp_path: Pa
     # A wrong key: the template is unreadable (counted), not a crash.
     state = load_library_state(conn, b"k" * 32)
     assert state.unseal_failed == 2 and all(t.template is None for t in state.templates)
+    # Text where bytes belong (a writer that stored the base64): reported, not a crash.
+    conn.execute("UPDATE credentials SET data = 'dHBs' WHERE value = 'bob.1'")
+    state = load_library_state(conn, KEY)
+    assert state.unseal_failed == 1
+    assert {t.value: t.template for t in state.templates} == {"alice.1": b"tpl", "bob.1": None}
 
 
 def test_migration_maps_old_slot_values_only(tmp_path: Path):
