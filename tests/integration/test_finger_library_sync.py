@@ -22,7 +22,7 @@ from edgegate.store.db import MIGRATIONS, open_db, transaction
 from edgegate.store.finger_slots import model_label
 from edgegate.store.sealed import is_sealed, load_key, unseal
 from tests.conftest import enrol, running_door
-from tests.integration.fp_doors import fp_config, put_person_finger
+from tests.integration.fp_doors import enrol_finger, fp_config, put_person_finger
 
 ALICE, BOB, CAROL = "alice-index", "bob-thumb", "carol-index"
 
@@ -193,3 +193,30 @@ def test_missing_store_key_is_reported_and_the_door_keeps_deciding(tmp_path: Pat
                 assert all(not t.done() for t in door.daemon._tasks)  # nothing crashed
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_sensor_swapped_for_an_empty_one_is_refilled_after_it_reopens(tmp_path: Path):
+    async def scenario() -> None:
+        with Rdm6300Simulator() as cards, FingerprintSimulator() as sim:
+            cfg = fp_config(tmp_path, cards.port, sim.port)
+            setup = lambda c: enrol_finger(c.storage.path, "erin", "erin-thumb")  # noqa: E731
+            async with running_door(tmp_path, sim=cards, config=cfg, setup=setup) as door:
+                reader = door.daemon.readers[-1]
+                await door.daemon.finger_library.wait_idle(10)
+                assert list(sim.library.values()) == [finger_template("erin-thumb")]
+                sim.unplug()  # the module is swapped: a fault, then a new, empty module
+                ev = await door.next_event()
+                assert ev.type == "reader_fault"
+                sim.library.clear()
+                sim.replug()
+                ev = await door.next_event(10)
+                assert ev.type == "reader_recovered"
+                deadline = asyncio.get_running_loop().time() + 10
+                while not sim.library:  # refilled with no credential change at all
+                    assert asyncio.get_running_loop().time() < deadline
+                    await asyncio.sleep(0.05)
+                assert reader.sync_counters.written == 2
+                ev = await touch(door, sim, "erin-thumb")
+                assert ev.type == "access_granted" and ev.payload["person"] == "erin"
+
+    asyncio.run(asyncio.wait_for(scenario(), 40))
