@@ -117,6 +117,10 @@ def map_slot(
     )
 
 
+def set_digest(conn: sqlite3.Connection, value: str, digest: str) -> None:
+    conn.execute("UPDATE finger_slots SET digest = ? WHERE value = ?", (digest, value))
+
+
 def unmap_slot(conn: sqlite3.Connection, value: str) -> None:
     conn.execute("DELETE FROM finger_slots WHERE value = ?", (value,))
 

@@ -95,7 +95,10 @@ def test_changed_template_is_rewritten_into_its_own_slot():
     p = plan([t], {"a.1": SlotEntry("a.1", 7, "d1")}, {7}, MODEL, 10)
     assert [(w.value, w.slot) for w in p.write] == [("a.1", 7)] and p.delete == []
     p = plan([t], {"a.1": SlotEntry("a.1", 7, "d2")}, {7}, MODEL, 10)
-    assert p.write == [] and p.delete == []
+    assert p.write == [] and p.delete == [] and p.adopt == []
+    # Mapped by the migration (no digest): kept, and its digest recorded from now on.
+    p = plan([t], {"a.1": SlotEntry("a.1", 7, "")}, {7}, MODEL, 10)
+    assert p.write == [] and p.adopt == [("a.1", "d2")]
 
 
 def test_full_library_is_reported_not_overwritten():

@@ -36,6 +36,7 @@ from edgegate.store.finger_slots import (
     SlotEntry,
     load_library_state,
     map_slot,
+    set_digest,
     unmap_slot,
 )
 
@@ -64,6 +65,9 @@ class SyncPlan:
     wrong_model: list[str] = field(default_factory=list)
     no_template: list[str] = field(default_factory=list)
     library_full: list[str] = field(default_factory=list)
+    # Slots mapped without a digest (migrated from an old store) whose template is in place:
+    # record its digest, so a later change of that template is noticed.
+    adopt: list[tuple[str, str]] = field(default_factory=list)
 
 
 def plan(
@@ -98,6 +102,8 @@ def plan(
         changed = t.template is not None and entry.digest not in ("", t.digest)
         if on_sensor and not changed:
             kept.add(entry.slot)
+            if entry.digest == "" and t.template is not None:
+                out.adopt.append((value, t.digest))
         elif t.template is None:
             # Mapped but the sensor lost it and there is nothing to write back.
             out.no_template.append(value)
@@ -187,6 +193,8 @@ async def sync_library(
     counters.library_full += len(p.library_full)
     for value in p.unmap:
         await store.call(unmap_slot, value)
+    for value, digest in p.adopt:
+        await store.call(set_digest, value, digest)
     for slot, value in p.delete:
         async with exclusive() as sensor:
             await sensor.delete(slot, 1)
