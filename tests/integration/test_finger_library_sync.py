@@ -164,6 +164,8 @@ def test_clear_templates_of_an_old_store_are_sealed_at_start(tmp_path: Path):
     assert template not in db.read_bytes() + _wal(db)
     conn = open_db(copy, readonly=True)
     (data,) = conn.execute("SELECT data FROM credentials WHERE value = '3'").fetchone()
+    conn.close()
+    conn = open_db(db, readonly=True)
     (digest,) = conn.execute("SELECT digest FROM finger_slots WHERE value = '3'").fetchone()
     conn.close()
     assert digest  # adopted: a later change of this template will be noticed
