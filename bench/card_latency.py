@@ -21,10 +21,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from edgegate.config import parse
+from edgegate.config import Config, parse
 from edgegate.daemon.app import Daemon
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import credentials as creds
@@ -105,25 +106,31 @@ def lookups(db: Path, n: int, count: int) -> list[float]:
     return out
 
 
+def door_config(db: Path, card_port: str, **sections: Any) -> Config:
+    """The benchmark door: one RDM6300 reader, only the lock pin, warnings only."""
+    return parse(
+        {
+            "door": {"site": "bench", "id": "d", "unlock_seconds": 0.005},
+            "gpio": {
+                "pin_factory": "mock",
+                "lock": LOCK,
+                "buzzer": None,
+                "green_led": None,
+                "red_led": None,
+            },
+            "readers": [{"type": "rdm6300", "port": card_port, "hold_off_seconds": 0}],
+            "storage": {"path": str(db)},
+            "logging": {"level": "warning"},
+            **sections,
+        },
+        Path("bench.toml"),
+    )
+
+
 async def taps(db: Path, n: int, count: int) -> tuple[list[float], float]:
     factory = MockFactory(pin_class=TimedPin)
     with Rdm6300Simulator() as sim:
-        config = parse(
-            {
-                "door": {"site": "bench", "id": "d", "unlock_seconds": 0.005},
-                "gpio": {
-                    "pin_factory": "mock",
-                    "lock": LOCK,
-                    "buzzer": None,
-                    "green_led": None,
-                    "red_led": None,
-                },
-                "readers": [{"type": "rdm6300", "port": sim.port, "hold_off_seconds": 0}],
-                "storage": {"path": str(db)},
-                "logging": {"level": "warning"},
-            },
-            Path("bench.toml"),
-        )
+        config = door_config(db, sim.port)
         daemon = Daemon(config, pin_factory=factory)
         # Wait on the outputs' own change notifications rather than polling: a polling
         # coroutine would share the loop with the daemon and add its own jitter.

@@ -43,10 +43,11 @@ class Daemon:
             build_reader(rcfg, name, self.door)
             for rcfg, name in zip(config.readers, config.reader_names(), strict=True)
         ]
+        self.services: list[Callable[[], Any]] = []
+        self.finger_library: Any | None = None
         if config.fingerprint is not None:
             self.readers.append(self._fingerprint_reader(config))
         self.door.add_listener(self._reader_feedback)
-        self.services: list[Callable[[], Any]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self.started_at = time.time()
@@ -61,7 +62,7 @@ class Daemon:
         assert fp is not None
         door = self.door
         door.assist[fp.name] = AssistTracker(fp.assist_after, fp.assist_window_seconds)
-        return FingerprintReader(
+        reader = FingerprintReader(
             fp.name,
             door,
             fp.port,
@@ -78,6 +79,18 @@ class Daemon:
                 fp.name, "finger", reason, poor=True
             ),
         )
+        # Library sync: the sensor follows the store's finger credentials (docs/fingerprint.md).
+        from edgegate.daemon.finger_sync import FingerLibraryService
+
+        self.finger_library = FingerLibraryService(reader, self.store, fp, config.storage)
+        self.services.append(self.finger_library.run)
+        return reader
+
+    def credentials_changed(self, *_: Any) -> None:
+        """Register with whatever changes credentials (MQTT sync): the fingerprint sensor's
+        library is brought in step with the store soon after, off the hot path."""
+        if self.finger_library is not None:
+            self.finger_library.request()
 
     def _reader_feedback(self, event: Event) -> None:
         """Show each decision on the reader that produced the read (OSDP LEDs, buzzer, text)."""
