@@ -19,6 +19,7 @@ from edgegate.hardware.base import Direction, Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
 from edgegate.hardware.registry import build_reader
+from edgegate.store.journal import Event
 from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
@@ -42,9 +43,11 @@ class Daemon:
             build_reader(rcfg, name, self.door)
             for rcfg, name in zip(config.readers, config.reader_names(), strict=True)
         ]
+        self.services: list[Callable[[], Any]] = []
+        self.finger_library: Any | None = None
         if config.fingerprint is not None:
             self.readers.append(self._fingerprint_reader(config))
-        self.services: list[Callable[[], Any]] = []
+        self.door.add_listener(self._reader_feedback)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self.started_at = time.time()
@@ -59,7 +62,7 @@ class Daemon:
         assert fp is not None
         door = self.door
         door.assist[fp.name] = AssistTracker(fp.assist_after, fp.assist_window_seconds)
-        return FingerprintReader(
+        reader = FingerprintReader(
             fp.name,
             door,
             fp.port,
@@ -76,12 +79,34 @@ class Daemon:
                 fp.name, "finger", reason, poor=True
             ),
         )
+        # Library sync: the sensor follows the store's finger credentials (docs/fingerprint.md).
+        from edgegate.daemon.finger_sync import FingerLibraryService
+
+        self.finger_library = FingerLibraryService(reader, self.store, fp, config.storage)
+        self.services.append(self.finger_library.run)
+        return reader
+
+    def credentials_changed(self, *_: Any) -> None:
+        """Register with whatever changes credentials (MQTT sync): the fingerprint sensor's
+        library is brought in step with the store soon after, off the hot path."""
+        if self.finger_library is not None:
+            self.finger_library.request()
+
+    def _reader_feedback(self, event: Event) -> None:
+        """Show each decision on the reader that produced the read (OSDP LEDs, buzzer, text)."""
+        if event.type not in ("access_granted", "access_denied"):
+            return
+        for reader in self.readers:
+            if reader.name == event.payload.get("reader"):
+                reader.feedback(event.type == "access_granted")
 
     async def start(self) -> None:
         await self.store.open()
+        lockouts = await self.store.call(self.door.rules.restore_lockouts)
         self.outputs.safe_state()
         # After safe_state: an active fire input found here releases the lock at once.
         self.inputs.start(asyncio.get_running_loop())
+        self.door.rules.started(lockouts, self.inputs.is_active("door_contact"))
         for reader in self.readers:
             self._tasks.append(asyncio.create_task(reader.run(), name=f"reader:{reader.name}"))
         for service in self.services:
@@ -147,6 +172,7 @@ class Daemon:
         await self.door.drain()
         self.inputs.close()
         self.door.rules.close()
+        self.door.pins.close()
         # Fail-secure on a normal stop: the relay off is the locked state.
         self.outputs.safe_state()
         self.outputs.close()

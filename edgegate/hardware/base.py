@@ -56,6 +56,9 @@ class ReaderSink(Protocol):
 
     def recovered(self, reader: str) -> None: ...
 
+    def reader_event(self, reader: str, type_: str, **fields: object) -> None:
+        """Journal an event a reader reports about itself (reader_tamper, ...)."""
+
 
 @dataclass
 class ReaderCounters:
@@ -71,6 +74,25 @@ class ReaderCounters:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+class HoldOff:
+    """Counts a credential that keeps coming (a card resting on a reader) once.
+
+    The same value within ``seconds`` of its last sighting is a repeat, and each repeat
+    slides the window, so it counts again only after being away for ``seconds``.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: str | None = None
+        self._seen = 0.0
+
+    def repeat(self, value: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        is_repeat = value == self._last and now - self._seen < self.seconds
+        self._last, self._seen = value, now
+        return is_repeat
 
 
 class Reader(ABC):
@@ -112,6 +134,12 @@ class Reader(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the device. Must be safe to call more than once."""
+
+    def feedback(self, granted: bool) -> None:
+        """The door decided on a read from this reader (called on the loop once the decision
+        is journaled). The door's own LEDs and buzzer are GPIO outputs; readers with their own
+        (OSDP) override this to show the decision on the reader too."""
+        return None
 
     def status(self) -> dict[str, object]:
         return {
