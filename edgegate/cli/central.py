@@ -7,16 +7,13 @@ to the doors second (``central_common.change``).
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import hashlib
 import json
 import os
 import sys
 from pathlib import Path
 
 from edgegate.central import store
-from edgegate.cli import central_office
+from edgegate.cli import central_bio, central_office
 from edgegate.cli.central_common import (
     add_central_config,
     change,
@@ -140,7 +137,7 @@ def cmd_people(args: argparse.Namespace) -> int:
     if args.action == "add":
         return _add_person(config, person, args)
     if args.action == "add-credential":
-        return _add_biometric(config, person, args)
+        return central_bio.add_biometric(config, person, args)
     ops: list[m.Op] = (
         [m.RemovePerson(op="remove_person", id=person)]
         if args.action == "remove"
@@ -170,42 +167,6 @@ def _add_person(config, person: str, args: argparse.Namespace) -> int:
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise CliError(f"{person}: {exc}", EXIT_USAGE) from None
     return change(config, ops, f"{'updated' if existing else 'added'} {person}")
-
-
-def read_template(path: Path) -> str:
-    """Base64 text of a template file: kept as is when the file already is base64 text,
-    encoded when it is raw bytes (e.g. a sensor's 512-byte template)."""
-    raw = path.read_bytes()
-    text = raw.strip()
-    try:
-        base64.b64decode(text, validate=True)
-        if text:
-            return text.decode("ascii")
-    except (binascii.Error, ValueError):
-        pass
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _add_biometric(config, person: str, args: argparse.Namespace) -> int:
-    """The wiring point for the face and fingerprint enrolment tools: they produce a file
-    (face encodings, a sensor template) and this publishes it as a credential."""
-    kind = _need(args.kind, "--kind (face or finger)")
-    path = args.data_file
-    if path is None:
-        raise CliError("give --data-file", EXIT_USAGE)
-    try:
-        data = read_template(path)
-    except OSError as exc:
-        raise CliError(f"{path}: {exc.strerror or exc}") from None
-    # The credential's value names the template: the same data always gets the same id.
-    value = f"{kind}-{hashlib.sha256(data.encode()).hexdigest()[:16]}"
-    try:
-        cred = m.CredentialMsg(kind=kind, value=value, person=person, label=args.label, data=data)
-    except ValueError as exc:
-        raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
-    return change(
-        config, [m.PutCredential(op="put_credential", credential=cred)], f"added {kind} {value}"
-    )
 
 
 def cmd_cards(args: argparse.Namespace) -> int:

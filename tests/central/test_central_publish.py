@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
+import re
 import stat
 import subprocess
 import time
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from edgegate.central import store
+from edgegate.hardware.fingerprint.template_file import make_template_file, write_template_file
 from edgegate.sim.broker import Broker
 from edgegate.sync import messages as m
 from edgegate.sync import signing
@@ -231,7 +234,63 @@ def test_biometric_credential_from_a_data_file(central: Central, subscriber, tmp
         raw,
     )
     assert (face.kind, face.data) == ("face", enc)
-    assert finger.value.startswith("finger-") and finger.person == "alice"
+    assert face.value == "face-" + hashlib.sha256(enc.encode()).hexdigest()[:16]
+    # A finger's value is site-wide, <person>.<16 hex> (docs/fingerprint.md).
+    assert re.fullmatch(r"alice\.[0-9a-f]{16}", finger.value) and finger.person == "alice"
+
+
+def test_finger_template_file_exported_by_a_door(central: Central, subscriber, tmp_path, capsys):
+    """`edgegate enroll finger --export FILE` at a door -> the office sends it to every door."""
+    sub = subscriber(CREDS)
+    assert central.run("people", "add", "bob") == 0
+    template = bytes(range(200)) * 4
+    path = tmp_path / "bob.finger.json"
+    content = make_template_file(
+        site=SITE,
+        door="front",
+        person="bob",
+        name="Bob",
+        value="bob.0123456789abcdef",
+        model="r503",
+        template=template,
+    )
+    write_template_file(path, content)
+    assert (
+        central.run("people", "add-credential", "bob", "--kind", "finger", "--data-file", str(path))
+        == 0
+    )
+    cred = updates(central, sub.take(2))[1].ops[0].credential
+    assert (cred.kind, cred.value, cred.person, cred.label) == (
+        "finger",
+        "bob.0123456789abcdef",
+        "bob",
+        "model=r503",
+    )
+    assert base64.b64decode(cred.data) == template
+    # Someone else's template, a raw template without its sensor family: refused.
+    capsys.readouterr()
+    assert (
+        central.run(
+            "people", "add-credential", "alice", "--kind", "finger", "--data-file", str(path)
+        )
+        == 2
+    )
+    (tmp_path / "raw.bin").write_bytes(template)
+    assert (
+        central.run(
+            "people",
+            "add-credential",
+            "bob",
+            "--kind",
+            "finger",
+            "--data-file",
+            str(tmp_path / "raw.bin"),
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "bob's, not alice's" in err and "--label model=" in err
+    assert sub.none_within(0.3)
 
 
 def test_config_errors_name_the_key(tmp_path: Path, capsys):
