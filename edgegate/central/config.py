@@ -11,7 +11,13 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 
 from edgegate.config.load import ConfigError, format_errors, read_toml
-from edgegate.config.models import ID_PATTERN, LoggingConfig, MqttConfig, StrictModel
+from edgegate.config.models import (
+    ID_PATTERN,
+    FingerprintConfig,
+    LoggingConfig,
+    MqttConfig,
+    StrictModel,
+)
 
 DEFAULT_CENTRAL_PATH = Path("/etc/edgegate/central.toml")
 
@@ -76,6 +82,11 @@ class CentralConfig(StrictModel):
     central: CentralSection = Field(description="The central office's site, key and store.")
     mqtt: MqttConfig = Field(
         default_factory=MqttConfig, description="Broker shared with the doors (same keys)."
+    )
+    fingerprint: FingerprintConfig | None = Field(
+        None,
+        description="The office's desk fingerprint sensor (same keys as a door's), for "
+        "`central people add-credential --kind finger --capture`. Optional.",
     )
     logging: LoggingConfig = Field(
         default_factory=LoggingConfig, description="Log output of `edgegate central serve`."

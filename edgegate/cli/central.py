@@ -57,6 +57,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     people.add_argument(
         "--label", default="", help="with add-credential: e.g. 'model=r307' (sensor model)"
     )
+    people.add_argument(
+        "--capture",
+        action="store_true",
+        help="with add-credential --kind finger: capture on the [fingerprint] desk sensor",
+    )
+    people.add_argument(
+        "--timeout", type=float, default=60.0, help="with --capture: seconds to wait per touch"
+    )
     people.add_argument("--json", action="store_true", help="with list: JSON output")
     add_central_config(people)
     people.set_defaults(func=cmd_people)

@@ -16,13 +16,15 @@ credential. Accepted files:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import binascii
 import hashlib
 from pathlib import Path
 
+from edgegate.central import store
 from edgegate.central.config import CentralConfig
-from edgegate.cli.central_common import change
+from edgegate.cli.central_common import change, master, signer
 from edgegate.cli.common import EXIT_USAGE, CliError
 from edgegate.sync import messages as m
 
@@ -81,11 +83,43 @@ def biometric_credential(person: str, kind: str, path: Path, label: str) -> m.Cr
         raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
 
 
+def captured_finger(config: CentralConfig, person: str, timeout: float) -> m.CredentialMsg:
+    """A finger captured on the office's desk sensor (nothing is stored on that sensor)."""
+    fp = config.fingerprint
+    if fp is None:
+        raise CliError("--capture needs a [fingerprint] section (the desk sensor)", EXIT_USAGE)
+    from edgegate.cli.enroll_bio import capture_for_office
+    from edgegate.hardware.fingerprint.errors import FingerprintError
+    from edgegate.store.finger_slots import new_finger_value
+
+    try:
+        template, model = asyncio.run(capture_for_office(fp, timeout))
+    except (FingerprintError, OSError, TimeoutError) as exc:
+        raise CliError(f"fingerprint capture failed: {exc}") from None
+    return m.CredentialMsg(
+        kind="finger",
+        value=new_finger_value(person),
+        person=person,
+        label=f"model={model}",
+        data=base64.b64encode(template).decode("ascii"),
+    )
+
+
 def add_biometric(config: CentralConfig, person: str, args: argparse.Namespace) -> int:
     if not args.kind:
         raise CliError("give --kind (face or finger)", EXIT_USAGE)
+    if args.capture:
+        if args.kind != "finger":
+            raise CliError("--capture is for --kind finger", EXIT_USAGE)
+        # Checked before anyone touches the sensor: the capture is the slow, human part.
+        signer(config)
+        if store.get_person(master(config), person) is None:
+            raise CliError(f"no person {person!r}; add the person first")
+        cred = captured_finger(config, person, args.timeout)
+        op = m.PutCredential(op="put_credential", credential=cred)
+        return change(config, [op], f"added finger {cred.value}")
     if args.data_file is None:
-        raise CliError("give --data-file", EXIT_USAGE)
+        raise CliError("give --data-file (or --capture for a finger)", EXIT_USAGE)
     cred = biometric_credential(person, args.kind, args.data_file, args.label)
     op = m.PutCredential(op="put_credential", credential=cred)
     return change(config, [op], f"added {cred.kind} {cred.value}")

@@ -322,3 +322,40 @@ def test_lost_card_reaches_an_online_door_subscriber_fast(
     upd = m.parse_signed(c.verifier, payload, m.CredentialUpdate)
     assert upd.ops[0].enabled is False and upd.base == 1
     print(f"lost card: CLI start to door subscriber {elapsed:.3f} s")  # figure: bench/
+
+
+def test_finger_captured_on_the_office_desk_sensor(tmp_path, broker, subscriber, subprocess_env):
+    """`add-credential --kind finger --capture`: the operator follows the prompts on the
+    office's sensor (a simulated R503 on a pty, the real wire protocol)."""
+    from edgegate.sim.fingerprint import FingerprintSimulator, finger_template
+
+    sim = FingerprintSimulator().start()
+    try:
+        c = make_central(tmp_path, broker.port)
+        path = c.path
+        with path.open("a") as f:
+            f.write(f'\n[fingerprint]\nport = "{sim.port}"\nmodel = "r503"\n')
+        assert c.run("people", "add", "ivan") == 0
+        sub = subscriber(CREDS)
+        proc = subprocess.Popen(
+            [*EDGEGATE, "central", "people", "add-credential", "ivan", "--kind", "finger",
+             "--capture", "--timeout", "10", "--config", str(path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+            env=subprocess_env,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the operator reads the prompts and touches the sensor
+            if "Place your finger" in line:
+                sim.place_finger("ivan")
+            elif "Lift" in line:
+                sim.lift_finger()
+            elif "same finger" in line:
+                sim.place_finger("ivan", quality=0.95)
+        assert proc.wait(20) == 0, proc.stderr.read() if proc.stderr else ""
+        cred = m.parse_signed(c.verifier, sub.get(10)[1], m.CredentialUpdate).ops[0].credential
+        assert (cred.kind, cred.person, cred.label) == ("finger", "ivan", "model=r503")
+        assert base64.b64decode(cred.data) == finger_template("ivan")
+        assert re.fullmatch(r"ivan\.[0-9a-f]{16}", cred.value)
+        assert sim.library == {}  # nothing stored on the office's sensor
+    finally:
+        sim.stop()
