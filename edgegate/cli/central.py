@@ -216,9 +216,8 @@ def cmd_cards(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     # Imported here: keeps the start of every other command (a lost card) short.
-    from tqdm import tqdm
-
     from edgegate.central import importer
+    from edgegate.cli.progress import progress
 
     config = load(args)
     try:
@@ -227,12 +226,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file}: cannot read: {exc}") from None
     sign = None if args.dry_run else signer(config)
     conn = master(config)
-    quiet = not sys.stderr.isatty()
-
-    def progress(rows):
-        return tqdm(rows, desc="checking", unit="row", disable=quiet)
-
-    plan = importer.plan_import(conn, text, progress)
+    plan = importer.plan_import(
+        conn, text, lambda rows: progress(rows, desc="checking", unit="row")
+    )
     for line in plan.errors[:50]:
         print(f"{args.file}: {line}", file=sys.stderr)
     if plan.errors:
@@ -254,7 +250,5 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     print(f"{summary}; versions {versions[0].version}..{versions[-1].version}")
     assert sign is not None
-    with tqdm(
-        total=store.unpublished_count(conn), desc="publishing", unit="version", disable=quiet
-    ) as bar:
+    with progress(total=store.unpublished_count(conn), desc="publishing", unit="version") as bar:
         return publish_pending(config, conn, sign, bar)
