@@ -86,7 +86,7 @@ class CentralConfig(StrictModel):
     fingerprint: FingerprintConfig | None = Field(
         None,
         description="The office's desk fingerprint sensor (same keys as a door's), for "
-        "`central people add-credential --kind finger --capture`. Optional.",
+        "`central people add-credential --kind finger --capture`.",
     )
     logging: LoggingConfig = Field(
         default_factory=LoggingConfig, description="Log output of `edgegate central serve`."

@@ -265,3 +265,18 @@ def test_every_change_is_all_or_nothing_and_its_versions_carry_exactly_its_ops(c
             assert [op for x in msgs for op in x.ops] == ops
             assert all(len(x.ops) <= max_ops for x in msgs)
         c.close()
+
+
+def test_committed_central_config_reference_matches_the_models():
+    from edgegate.central.config import CentralConfig
+    from edgegate.central.config_docs import DOC, generate
+    from edgegate.config.docs import models_in
+
+    text = generate()
+    assert DOC.read_text() == text, "run: python -m edgegate.central.config_docs"
+    for name, field in CentralConfig.model_fields.items():
+        for model in models_in(field.annotation):
+            assert f"## [{name}]" in text
+            for key, sub in model.model_fields.items():
+                assert sub.description, f"{model.__name__}.{key} has no description"
+                assert f"| `{key}` |" in text
