@@ -45,6 +45,13 @@ class Daemon:
         if config.fingerprint is not None:
             self.readers.append(self._fingerprint_reader(config))
         self.services: list[Callable[[], Any]] = []
+        self.sync: Any = None
+        if config.mqtt is not None:
+            # MQTT sync (docs/mqtt.md): events, state, telemetry, commands, credentials.
+            from edgegate.sync.service import SyncService
+
+            self.sync = SyncService(self)
+            self.services.append(self.sync.run)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self.started_at = time.time()

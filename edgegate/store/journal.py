@@ -106,3 +106,22 @@ def prune(conn: sqlite3.Connection, *, keep_sent: int, older_than_ts: str | None
         sql += " AND ts < ?"
         args.append(older_than_ts)
     return conn.execute(sql, args).rowcount
+
+
+def unsent_wire(
+    conn: sqlite3.Connection, after_seq: int = 0, limit: int = 1000
+) -> list[tuple[int, bytes]]:
+    """(seq, message bytes) of unsent events after ``after_seq``, oldest first: what the MQTT
+    drain publishes, built without parsing the stored payload (the same object as
+    ``Event.as_message``: id, seq, ts, type, then the payload's fields)."""
+    rows = conn.execute(
+        "SELECT seq, id, ts, type, payload FROM events WHERE sent = 0 AND seq > ? "
+        "ORDER BY seq LIMIT ?",
+        (after_seq, limit),
+    ).fetchall()
+    out = []
+    for seq, id_, ts, type_, payload in rows:
+        head = json.dumps({"id": id_, "seq": seq, "ts": ts, "type": type_}, separators=(",", ":"))
+        body = payload[1:]
+        out.append((seq, (head[:-1] + ("," + body if body != "}" else "}")).encode()))
+    return out
