@@ -3,7 +3,7 @@
 Why a thread and not ``add_reader``/``add_writer``: ``connect`` (DNS, TCP, TLS handshake) is
 blocking in paho and would need an executor anyway, TLS sockets want-read/want-write dances
 are handled inside paho's own loop, and paho's ``publish`` is thread-safe. So one thread of
-ours runs ``reconnect()`` + ``loop_forever()`` (automatic reconnection off) and sleeps a
+ours runs ``reconnect()`` + ``loop()`` (automatic reconnection off) and sleeps a
 jittered backoff between attempts; the asyncio loop never waits on the network.
 
 Every paho callback runs in that thread and only hands work to the loop with
@@ -29,6 +29,10 @@ from edgegate.sync.paho_client import Backoff, build_client, connect_async
 log = structlog.get_logger(__name__)
 
 MessageHandler = Callable[[str, bytes], None]
+
+
+def _only_queue(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """The network thread's select() sees queued packets by itself (want_write)."""
 
 
 class PublishError(RuntimeError):
@@ -67,6 +71,11 @@ class MqttLink:
         c.on_publish = self._t_on_publish
         c.on_message = self._t_on_message
         c.on_connect_fail = self._t_on_connect_fail
+        # With no loop_start() thread, paho's publish() would write to the socket from the
+        # calling thread (our event loop) while our network thread writes too: packets could
+        # be reordered or interleaved. A registered write hook makes publish() only queue the
+        # packet and wake the network thread through paho's socket pair.
+        c.on_socket_register_write = _only_queue
 
     # --- set-up (loop thread) --------------------------------------------------------------
     def on_message(self, handler: MessageHandler) -> None:
@@ -149,11 +158,12 @@ class MqttLink:
                 self._t_error(str(exc) or type(exc).__name__)
                 self._stopping.wait(delays.next())
                 continue
-            self.client.loop_forever()
+            # loop(), not loop_forever(): loop() creates paho's socket pair, which is how a
+            # publish() from the event loop wakes this thread's select() at once.
+            while self.client.loop(timeout=1.0) == mqtt.MQTT_ERR_SUCCESS:
+                pass
             if self._stopping.is_set():
                 break
-            if self.client.is_connected():  # pragma: no cover - paho returned while connected
-                continue
             # A connection that got its CONNACK resets the backoff (in _t_on_connect).
             if self._connected_once_since_reset:
                 delays.reset()

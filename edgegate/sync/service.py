@@ -349,6 +349,9 @@ class SyncService:
 
     def _changed(self, version: int, event: Any) -> None:
         self.version = version
+        # The hold-off only stops repeating an unanswered request; after a change a new gap
+        # is a new question.
+        self._last_request = -1e9
         if event is not None:
             self.door._emit(event)
         self.door.credentials_changed(version)
