@@ -124,7 +124,7 @@ class Drainer:
             if not rows:
                 # Also wake now and then: a rewind or a reconnect may have work.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 5.0)
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
                 continue
             for seq, payload in rows:
                 while self.inflight >= self.window:
