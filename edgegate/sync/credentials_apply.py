@@ -39,7 +39,7 @@ from edgegate.sync.signing import RejectedMessage
 
 VERSION_KEY = "credentials_version"
 STAGING_KEY = "snapshot_staging"
-STAGE_BATCH = 2000
+STAGE_BATCH = 500
 CLEAN_BATCH = 2000
 BIOMETRIC = frozenset({"finger", "face"})
 
@@ -308,12 +308,23 @@ def snapshot_complete(conn: sqlite3.Connection, snapshot: str) -> tuple[int, int
     return (chunks, version) if count == chunks else None
 
 
-def remove_orphans(conn: sqlite3.Connection) -> int:
-    """Staged credentials whose person is not staged are dropped (counted, logged)."""
+def remove_orphans_step(
+    conn: sqlite3.Connection, after: tuple[str, str] | None, limit: int = 10_000
+) -> tuple[tuple[str, str] | None, int]:
+    """Drop staged credentials whose person is not staged, ``limit`` credentials per call (a
+    scan of 100,000 at once would hold the store thread for ~100 ms). Returns (where to go
+    on from, or None when done; how many were dropped)."""
+    kind, value = after or ("", "")
     with transaction(conn):
-        return conn.execute(
-            "DELETE FROM credentials_stage WHERE person_id NOT IN (SELECT id FROM people_stage)"
-        ).rowcount
+        rows = conn.execute(
+            "SELECT c.kind, c.value, p.id IS NULL FROM credentials_stage c "
+            "LEFT JOIN people_stage p ON p.id = c.person_id "
+            "WHERE (c.kind, c.value) > (?, ?) ORDER BY c.kind, c.value LIMIT ?",
+            (kind, value, limit),
+        ).fetchall()
+        orphans = [(k, v) for k, v, missing in rows if missing]
+        conn.executemany("DELETE FROM credentials_stage WHERE kind = ? AND value = ?", orphans)
+    return (None if len(rows) < limit else (rows[-1][0], rows[-1][1])), len(orphans)
 
 
 def swap(

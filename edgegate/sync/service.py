@@ -35,7 +35,8 @@ from edgegate.sync.messages import (
     parse_signed,
 )
 from edgegate.sync.paho_client import central_keys, default_client_id
-from edgegate.sync.signing import RejectedMessage, Verifier
+from edgegate.sync.parse_worker import ChunkParser
+from edgegate.sync.signing import RejectedMessage, Verifier, public_text
 from edgegate.sync.topics import DoorTopics
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class SyncService:
         self.topics = DoorTopics(dcfg.site, dcfg.id)
         keys = central_keys(self.cfg)
         self.verifier = Verifier(keys) if keys else None
+        self.chunk_parser = ChunkParser([public_text(k) for k in keys])
         self.link = MqttLink(
             self.cfg,
             self.cfg.client_id or default_client_id(dcfg.site, dcfg.id),
@@ -87,7 +89,8 @@ class SyncService:
         # Extra retained messages published on every (re)connect, e.g. Home Assistant
         # discovery: ``service.retained_sources.append(lambda: [(topic, payload, retain)])``.
         self.retained_sources: list[RetainedSource] = []
-        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._updates: asyncio.Queue[bytes] = asyncio.Queue()
+        self._chunks: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()
         self._last_state: bytes | None = None
         self._state_check_scheduled = False
         self._last_request = -1e9
@@ -120,7 +123,8 @@ class SyncService:
         )
         tasks = [
             asyncio.create_task(self.drainer.run(), name="mqtt-drain"),
-            asyncio.create_task(self._inbox_worker(), name="mqtt-inbox"),
+            asyncio.create_task(self._updates_worker(), name="mqtt-updates"),
+            asyncio.create_task(self._chunks_worker(), name="mqtt-chunks"),
             asyncio.create_task(self._telemetry_loop(), name="mqtt-telemetry"),
             asyncio.create_task(self._prune_loop(), name="mqtt-prune"),
         ]
@@ -129,12 +133,15 @@ class SyncService:
             for t in done:
                 t.result()  # a crashed part crashes the service: the health check sees it
         finally:
+            if self._cleaning is not None:
+                tasks.append(self._cleaning)
             for t in tasks:
                 t.cancel()
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
             await self.link.stop([(self.topics.availability, b"offline", True)])
+            self.chunk_parser.close()
 
     def _on_connected(self, session_present: bool) -> None:
         msgs: list[tuple[str, bytes | str, bool]] = [(self.topics.availability, b"online", True)]
@@ -227,11 +234,26 @@ class SyncService:
         return parse_signed(self.verifier, payload, model)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
-        """Called on the loop for every message; commands now, the rest in order."""
+        """Called on the loop for every message: commands at once; credential updates in
+        order on one worker; snapshot chunks start parsing at once (worker process) and are
+        staged in order on another, so chunk k+1 parses while chunk k is staged."""
         if topic in (self.topics.cmd, self.topics.all_cmd):
             asyncio.get_running_loop().create_task(self.handle_command(topic, payload))
-        elif topic in (self.topics.credentials, self.topics.snapshot):
-            self._inbox.put_nowait((topic, payload))
+        elif topic == self.topics.credentials:
+            self._updates.put_nowait(payload)
+        elif topic == self.topics.snapshot:
+            self._chunks.put_nowait(self._start_chunk(payload))
+        else:
+            self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        """Process one inbound message to the end (what the workers do; used by tests)."""
+        if topic in (self.topics.cmd, self.topics.all_cmd):
+            await self.handle_command(topic, payload)
+        elif topic == self.topics.credentials:
+            await self._guard(topic, self._update(payload))
+        elif topic == self.topics.snapshot:
+            await self._guard(topic, self._chunk(self._start_chunk(payload)))
         else:
             self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
 
@@ -253,20 +275,44 @@ class SyncService:
         self.counters["commands"] += 1
         await self.commands.execute(cmd)
 
-    async def _inbox_worker(self) -> None:
+    def _start_chunk(self, payload: bytes) -> asyncio.Future[Any]:
+        if len(payload) > INLINE_PAYLOAD:
+            return asyncio.ensure_future(
+                self.chunk_parser.parse(payload, self._seal_key, self.door.clock())
+            )
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        try:
+            fut.set_result((self._verify(payload, SnapshotChunk), None))
+        except RejectedMessage as exc:
+            fut.set_exception(exc)
+        return fut
+
+    async def _update(self, payload: bytes) -> None:
+        await self.handle_update(await self._parse(payload, CredentialUpdate))
+
+    async def _chunk(self, parsed: asyncio.Future[Any]) -> None:
+        result = await parsed
+        await self.handle_chunk(result[0], None if result[1] is None else result[1:])
+
+    async def _guard(self, topic: str, work: Any) -> None:
+        try:
+            await work
+        except RejectedMessage as exc:
+            self.reject(topic, exc)
+        except Exception:
+            # A store failure: nothing applied; the next update (or a gap) recovers.
+            self.counters["apply_errors"] += 1
+            log.exception("credentials_apply_failed", topic=topic)
+
+    async def _updates_worker(self) -> None:
         while True:
-            topic, payload = await self._inbox.get()
-            try:
-                if topic == self.topics.credentials:
-                    await self.handle_update(await self._parse(payload, CredentialUpdate))
-                else:
-                    await self.handle_chunk(await self._parse(payload, SnapshotChunk))
-            except RejectedMessage as exc:
-                self.reject(topic, exc)
-            except Exception:
-                # A store failure: nothing applied; the next update (or a gap) recovers.
-                self.counters["apply_errors"] += 1
-                log.exception("credentials_apply_failed", topic=topic)
+            payload = await self._updates.get()
+            await self._guard(self.topics.credentials, self._update(payload))
+
+    async def _chunks_worker(self) -> None:
+        while True:
+            parsed = await self._chunks.get()
+            await self._guard(self.topics.snapshot, self._chunk(parsed))
 
     async def handle_update(self, msg: CredentialUpdate) -> None:
         if msg.site != self.topics.site:
@@ -291,15 +337,18 @@ class SyncService:
         self.counters["gap_pending"] = 0
         self._changed(msg.version, event)
 
-    async def handle_chunk(self, msg: SnapshotChunk) -> None:
+    async def handle_chunk(
+        self, msg: SnapshotChunk, rows: tuple[list[Any], list[Any]] | None = None
+    ) -> None:
+        """Stage a chunk (``rows``: already built by the worker process) and swap the set in
+        when it was the last one missing."""
         if msg.site != self.topics.site or msg.door != self.topics.door:
             raise RejectedMessage("wrong_door", f"for {msg.site}/{msg.door}")
         if msg.version < self.version:
             raise RejectedMessage("replayed", f"snapshot {msg.version} < {self.version}")
-        loop = asyncio.get_running_loop()
-        people, creds = await loop.run_in_executor(
-            None, ca.chunk_rows, msg, self._seal_key, self.door.clock()
-        )
+        if rows is None:
+            rows = ca.chunk_rows(msg, self._seal_key, self.door.clock())
+        people, creds = rows
         store = self.daemon.store
         step = ca.STAGE_BATCH
         slices = max(1, -(-max(len(people), len(creds)) // step))
@@ -312,10 +361,17 @@ class SyncService:
                 last=i == slices - 1,
             )
         self.counters["snapshot_chunks"] += 1
+        log.debug("snapshot_chunk_staged", snapshot=msg.snapshot, chunk=msg.chunk, of=msg.chunks)
         complete = await store.call(ca.snapshot_complete, msg.snapshot)
         if complete is None:
             return
-        orphans = await store.call(ca.remove_orphans)
+        after: tuple[str, str] | None = None
+        orphans = 0
+        while True:
+            after, dropped = await store.call(ca.remove_orphans_step, after)
+            orphans += dropped
+            if after is None:
+                break
         if orphans:
             log.warning("snapshot_orphan_credentials", count=orphans, snapshot=msg.snapshot)
         started = time.perf_counter()
