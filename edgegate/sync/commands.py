@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -22,7 +23,7 @@ import structlog
 from edgegate.core.door_state import In, Input
 from edgegate.daemon.door import Door
 from edgegate.store import journal
-from edgegate.sync.messages import Command
+from edgegate.sync.messages import Command, rfc3339
 from edgegate.sync.signing import RejectedMessage
 
 log = structlog.get_logger(__name__)
@@ -50,13 +51,13 @@ class CommandHandler:
         events = await self.door.store.call(journal.recent, 1000, ACK)
         now = self.clock()
         for e in events:
-            exp = e.payload.get("expires")
-            if (
-                isinstance(exp, (int, float))
-                and exp > now
-                and isinstance(e.payload.get("cmd_id"), str)
-            ):
-                self._seen[e.payload["cmd_id"]] = exp
+            cid = e.payload.get("cmd_id")
+            try:
+                exp = datetime.fromisoformat(e.payload["expires"]).timestamp()
+            except (KeyError, TypeError, ValueError):
+                continue
+            if exp > now and isinstance(cid, str):
+                self._seen[cid] = exp
 
     def check(self, cmd: Command) -> None:
         """Raise RejectedMessage (wrong_door, expired, replayed); else remember the id."""
@@ -91,7 +92,7 @@ class CommandHandler:
             "cmd": cmd.cmd,
             "by": cmd.by,
             "result": result,
-            "expires": cmd.expires.timestamp(),
+            "expires": rfc3339(cmd.expires),
         }
         if reason:
             fields["reason"] = reason

@@ -97,6 +97,7 @@ class SyncService:
         self._seal_key: bytes | None = None
         self._cleaning: asyncio.Task[None] | None = None
         self.version = 0
+        self.gap_pending = False
 
     # --- life cycle --------------------------------------------------------------------------
     async def run(self) -> None:
@@ -156,7 +157,7 @@ class SyncService:
         self._publish_state()
         if self.version == 0:
             self.request_snapshot("new", force=True)
-        elif self.counters["gap_pending"]:
+        elif self.gap_pending:
             self.request_snapshot("gap", force=True)
 
     # --- state ---------------------------------------------------------------------------------
@@ -329,12 +330,12 @@ class SyncService:
             raise RejectedMessage("replayed", f"version {msg.version} <= {self.version}")
         if outcome == "gap":
             self.counters["gaps"] += 1
-            self.counters["gap_pending"] = 1
+            self.gap_pending = True
             log.warning("credentials_gap", have=self.version, base=msg.base, version=msg.version)
             self.request_snapshot("gap")
             return
         self.counters["updates"] += 1
-        self.counters["gap_pending"] = 0
+        self.gap_pending = False
         self._changed(msg.version, event)
 
     async def handle_chunk(
@@ -393,7 +394,7 @@ class SyncService:
             **{k: v for k, v in event.payload.items() if k in ("people", "credentials")},
         )
         self.counters["snapshots"] += 1
-        self.counters["gap_pending"] = 0
+        self.gap_pending = False
         self._changed(complete[1], event)
         if self._cleaning is None or self._cleaning.done():
             self._cleaning = asyncio.create_task(self._clean_old(), name="snapshot-clean")
