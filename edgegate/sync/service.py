@@ -98,6 +98,8 @@ class SyncService:
         self._cleaning: asyncio.Task[None] | None = None
         self.version = 0
         self.gap_pending = False
+        # Set once the service is set up (seen command ids loaded, link started).
+        self.ready = asyncio.Event()
 
     # --- life cycle --------------------------------------------------------------------------
     async def run(self) -> None:
@@ -115,6 +117,7 @@ class SyncService:
         self.link.on_message(self._on_message)
         self.link.on_connected(self._on_connected)
         self.link.start()
+        self.ready.set()
         log.info(
             "mqtt_sync_started",
             host=self.cfg.host,

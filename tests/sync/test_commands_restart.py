@@ -20,6 +20,7 @@ def test_replay_after_restart_is_refused(tmp_path: Path):
     async def once() -> tuple[dict, list[str]]:
         async with running_door(tmp_path, sim=sim, config=cfg) as d:
             sync = d.daemon.sync
+            await asyncio.wait_for(sync.ready.wait(), 10)
             await sync.handle(sync.topics.cmd, payload)
             acks = []
             while not d.events.empty():

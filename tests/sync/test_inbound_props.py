@@ -46,6 +46,7 @@ class DoorThread:
     async def _main(self) -> None:
         async with running_door(Path(self.cfg.storage.path).parent, self.sim, self.cfg) as d:
             self.daemon = d.daemon
+            await asyncio.wait_for(d.daemon.sync.ready.wait(), 10)
             self.ready.set()
             await self.stop.wait()
 
