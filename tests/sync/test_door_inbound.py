@@ -124,6 +124,8 @@ def test_gap_asks_for_a_snapshot_which_replaces_the_set(tmp_path: Path, broker: 
     async def body(d, central, sim):
         sync = d.daemon.sync
         t = central.topics
+        versions: list[int] = []
+        d.daemon.door.add_credentials_listener(versions.append)
         # A new door (version 0) asks on connect.
         await until(lambda: central.messages(t.snapshot_request))
         assert json.loads(central.messages(t.snapshot_request)[0])["reason"] == "new"
@@ -152,6 +154,8 @@ def test_gap_asks_for_a_snapshot_which_replaces_the_set(tmp_path: Path, broker: 
                 seen.append((ev.type, ev.payload.get("person")))
         # alice was not in the snapshot: gone. dan came with it.
         assert seen == [("access_granted", "dan"), ("access_denied", None)]
+        # The face gallery and fingerprint library hear of every change.
+        assert versions == [1, 3]
         # An older update is now a replay.
         await asyncio.to_thread(central.send, t.credentials, update(2, 1, [put]))
         await until(lambda: sync.rejected["replayed"] == 1)
