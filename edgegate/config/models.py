@@ -314,6 +314,22 @@ class MqttConfig(StrictModel):
         "refused as expired; bounds the replay window.",
     )
 
+    @field_validator("central_public_keys")
+    @classmethod
+    def _keys_parse(cls, value: list[str]) -> list[str]:
+        # Imported here: the config models stay importable without the crypto stack loaded.
+        from edgegate.sync.signing import parse_public
+
+        for line in value:
+            parse_public(line)  # ValueError names the problem (not base64, wrong length)
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_ordered(self) -> MqttConfig:
+        if self.backoff_max_seconds < self.backoff_min_seconds:
+            raise ValueError("backoff_max_seconds must not be below backoff_min_seconds")
+        return self
+
 
 class StorageConfig(StrictModel):
     path: Path = Field(

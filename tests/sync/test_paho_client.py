@@ -51,8 +51,9 @@ def test_central_keys_from_config_file_and_credential(tmp_path: Path, monkeypatc
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     got = pc.central_keys(MqttConfig(central_public_keys=[texts[0]], central_public_key_file=f))
     assert [signing.key_id(k) for k in got] == [signing.key_id(k) for k in keys]
+    f.write_text("AAAA\n")
     with pytest.raises(pc.MqttSetupError, match="32 bytes"):
-        pc.central_keys(MqttConfig(central_public_keys=["AAAA"]))
+        pc.central_keys(MqttConfig(central_public_key_file=f))
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap():
@@ -182,3 +183,14 @@ def test_last_will_says_offline_when_the_connection_dies(broker: Broker):
         assert central.messages("edgegate/t/d/availability")[-2:] == [b"online", b"offline"]
     finally:
         central.close()
+
+
+def test_config_refuses_bad_keys_and_backoff(tmp_path: Path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="not base64"):
+        MqttConfig(central_public_keys=["!!"])
+    with pytest.raises(ValidationError, match="backoff_max_seconds"):
+        MqttConfig(backoff_min_seconds=5, backoff_max_seconds=1)
+    key = signing.public_text(signing.generate().public_key())
+    assert MqttConfig(central_public_keys=[key]).central_public_keys == [key]
