@@ -154,14 +154,14 @@ class MqttLink:
         while not self._stopping.is_set():
             try:
                 self.client.reconnect()
-            except (OSError, ValueError) as exc:
-                self._t_error(str(exc) or type(exc).__name__)
-                self._stopping.wait(delays.next())
-                continue
-            # loop(), not loop_forever(): loop() creates paho's socket pair, which is how a
-            # publish() from the event loop wakes this thread's select() at once.
-            while self.client.loop(timeout=1.0) == mqtt.MQTT_ERR_SUCCESS:
-                pass
+                # loop(), not loop_forever(): loop() creates paho's socket pair, which is how
+                # a publish() from the event loop wakes this thread's select() at once.
+                while self.client.loop(timeout=1.0) == mqtt.MQTT_ERR_SUCCESS:
+                    pass
+            except Exception as exc:
+                # Anything at all (DNS, TLS, a refused socket, a paho error): this thread must
+                # never die, or the door would stop reporting until restarted.
+                self._t_error(f"{type(exc).__name__}: {exc}")
             if self._stopping.is_set():
                 break
             # A connection that got its CONNACK resets the backoff (in _t_on_connect).
