@@ -364,27 +364,17 @@ def swap(
 def clean_step(conn: sqlite3.Connection) -> bool:
     """Delete one batch of the replaced set; True while there is more to delete."""
     with transaction(conn):
-        exists = {
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name IN ('people_old', 'credentials_old')"
-            )
-        }
-        if "credentials_old" in exists:
+        for table, key in (("credentials_old", "(kind, value)"), ("people_old", "rowid")):
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone()
+            if not exists:
+                continue
             n = conn.execute(
-                "DELETE FROM credentials_old WHERE (kind, value) IN "
-                f"(SELECT kind, value FROM credentials_old LIMIT {CLEAN_BATCH})"
+                f"DELETE FROM {table} WHERE {key} IN "
+                f"(SELECT {key.strip('()')} FROM {table} LIMIT {CLEAN_BATCH})"
             ).rowcount
             if n == 0:
-                conn.execute("DROP TABLE credentials_old")
-            return True
-        if "people_old" in exists:
-            n = conn.execute(
-                "DELETE FROM people_old WHERE rowid IN "
-                f"(SELECT rowid FROM people_old LIMIT {CLEAN_BATCH})"
-            ).rowcount
-            if n == 0:
-                conn.execute("DROP TABLE people_old")
+                conn.execute(f"DROP TABLE {table}")
             return True
     return False

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import sqlite3
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 
@@ -38,19 +37,9 @@ def mark_sent(conn: sqlite3.Connection, seqs: list[int]) -> None:
 
 
 def prune_step(conn: sqlite3.Connection, keep_sent: int, older_than: str | None) -> int:
-    """Delete one batch of sent events beyond the newest ``keep_sent`` seqs (and older than
-    ``older_than`` if given). Unsent events are never touched."""
-    sql = (
-        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE sent = 1 AND seq <= "
-        "(SELECT COALESCE(MAX(seq), 0) FROM events) - ?"
-    )
-    args: list[Any] = [keep_sent]
-    if older_than is not None:
-        sql += " AND ts < ?"
-        args.append(older_than)
-    sql += f" ORDER BY seq LIMIT {PRUNE_BATCH})"
+    """One batch of ``journal.prune`` in its own transaction."""
     with transaction(conn):
-        return conn.execute(sql, args).rowcount
+        return journal.prune(conn, keep_sent=keep_sent, older_than_ts=older_than, limit=PRUNE_BATCH)
 
 
 class Drainer:
