@@ -71,8 +71,12 @@ def raw_paho(broker: Broker, n: int, size: int, window: int) -> float:
     c.max_queued_messages_set(0)
     done = threading.Event()
     acked = [0]
+    # The publisher keeps at most `window` messages outstanding, as the door does: handing
+    # paho a million at once makes every PUBACK scan its whole queue (quadratic).
+    slots = threading.Semaphore(window)
 
     def on_publish(_c, _u, _mid, _rc, _p) -> None:
+        slots.release()
         acked[0] += 1
         if acked[0] == n:
             done.set()
@@ -83,6 +87,7 @@ def raw_paho(broker: Broker, n: int, size: int, window: int) -> float:
     payload = b"x" * size
     t0 = time.perf_counter()
     for _ in range(n):
+        slots.acquire()
         c.publish(TOPIC, payload, qos=1)
     done.wait()
     elapsed = time.perf_counter() - t0
