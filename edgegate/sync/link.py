@@ -35,6 +35,11 @@ def _only_queue(client: mqtt.Client, userdata: Any, sock: Any) -> None:
     """The network thread's select() sees queued packets by itself (want_write)."""
 
 
+def _log_refusal(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("mqtt_publish_refused", error=str(fut.exception()))
+
+
 class PublishError(RuntimeError):
     """The broker refused a publish (MQTT 5 reason code) or it could not be queued."""
 
@@ -130,6 +135,12 @@ class MqttLink:
         # the loop handles the queue after the current callback (this one) returns.
         self._pending[info.mid] = fut
         return fut
+
+    def publish_nowait(
+        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Fire and forget (state, availability, requests): a refusal is only logged."""
+        self.publish(topic, payload, qos=qos, retain=retain).add_done_callback(_log_refusal)
 
     @property
     def inflight(self) -> int:

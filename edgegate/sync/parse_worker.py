@@ -49,7 +49,7 @@ class ChunkParser:
     """``await parser.parse(payload, seal_key, now)`` -> (chunk header, people, credentials)."""
 
     def __init__(self, key_texts: list[str]) -> None:
-        self._keys = key_texts
+        self.key_texts = key_texts
         self._pool: ProcessPoolExecutor | None = None
 
     async def parse(
@@ -61,7 +61,7 @@ class ChunkParser:
                 max_workers=2,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init,
-                initargs=(self._keys,),
+                initargs=(self.key_texts,),
             )
         loop = asyncio.get_running_loop()
         status, a, b, c = await loop.run_in_executor(

@@ -26,7 +26,7 @@ from edgegate.sync import credentials_apply as ca
 from edgegate.sync import telemetry
 from edgegate.sync.commands import CommandHandler
 from edgegate.sync.drain import Drainer
-from edgegate.sync.link import MqttLink, PublishError
+from edgegate.sync.link import MqttLink
 from edgegate.sync.messages import (
     Command,
     CredentialUpdate,
@@ -122,7 +122,7 @@ class SyncService:
             "mqtt_sync_started",
             host=self.cfg.host,
             port=self.cfg.port,
-            keys=0 if self.verifier is None else len(self.verifier._keys),
+            keys=len(self.chunk_parser.key_texts),
             credentials_version=self.version,
         )
         tasks = [
@@ -156,7 +156,7 @@ class SyncService:
             except Exception:
                 log.exception("retained_source_failed")
         for topic, payload, retain in msgs:
-            self.link.publish(topic, payload, qos=1, retain=retain)
+            self.link.publish_nowait(topic, payload, qos=1, retain=retain)
         self._publish_state()
         if self.version == 0:
             self.request_snapshot("new", force=True)
@@ -179,7 +179,7 @@ class SyncService:
         if payload == self._last_state:
             return
         self._last_state = payload
-        self.link.publish(self.topics.state, payload, qos=1, retain=True)
+        self.link.publish_nowait(self.topics.state, payload, qos=1, retain=True)
 
     # --- telemetry and housekeeping ----------------------------------------------------------
     async def telemetry(self) -> dict[str, Any]:
@@ -196,8 +196,8 @@ class SyncService:
             except Exception:
                 log.exception("telemetry_failed")
                 continue
-            with contextlib.suppress(PublishError):
-                self.link.publish(self.topics.telemetry, _dumps(body), qos=0)
+            # QoS 0: a telemetry message lost in a reconnect is replaced by the next one.
+            self.link.publish_nowait(self.topics.telemetry, _dumps(body), qos=0)
 
     async def _prune_loop(self) -> None:
         while True:
@@ -225,7 +225,7 @@ class SyncService:
             reason=reason,
         )
         log.info("snapshot_requested", have=self.version, reason=reason)
-        self.link.publish(self.topics.snapshot_request, req.model_dump_json().encode(), qos=1)
+        self.link.publish_nowait(self.topics.snapshot_request, req.model_dump_json().encode())
 
     # --- inbound -------------------------------------------------------------------------------
     def reject(self, topic: str, exc: RejectedMessage) -> None:
