@@ -57,8 +57,9 @@ class ChunkParser:
     ) -> tuple[SnapshotChunk, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                # Two: chunk k+1 parses while chunk k does; results are used in order.
-                max_workers=2,
+                # Up to two (chunk k+1 parses while chunk k does; results are used in order),
+                # leaving one core to the daemon.
+                max_workers=max(1, min(2, (os.cpu_count() or 1) - 1)),
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init,
                 initargs=(self.key_texts,),
