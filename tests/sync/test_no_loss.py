@@ -16,7 +16,7 @@ from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import journal
 from edgegate.store.db import open_db, transaction
 from edgegate.sync import signing
-from tests.conftest import EDGEGATE, REPO
+from tests.conftest import EDGEGATE, REPO, write_config_file
 from tests.sync.central import KEY, Central
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -24,20 +24,11 @@ N = 10_000
 
 
 def write_config(tmp_path: Path, port: str, broker: Broker) -> Path:
-    path = tmp_path / "edgegate.toml"
-    path.write_text(
-        f"""[door]
-site = "test"
-id = "d1"
-
-[gpio]
-pin_factory = "mock"
-
-[[readers]]
-type = "rdm6300"
-port = "{port}"
-name = "entry"
-
+    path = write_config_file(tmp_path, port)  # the door of the other daemon tests, plus:
+    key = signing.public_text(KEY.public_key())
+    with path.open("a") as f:
+        f.write(
+            f"""
 [mqtt]
 host = "{broker.host}"
 port = {broker.port}
@@ -45,15 +36,12 @@ keepalive = 5
 max_inflight = 64
 backoff_min_seconds = 0.05
 backoff_max_seconds = 0.3
-central_public_keys = ["{signing.public_text(KEY.public_key())}"]
+central_public_keys = ["{key}"]
 
 [daemon]
 watchdog = false
-
-[storage]
-path = "{tmp_path / "door.db"}"
 """
-    )
+        )
     return path
 
 
