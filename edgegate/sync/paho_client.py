@@ -112,12 +112,15 @@ def build_client(
     *,
     will_topic: str | None = None,
     will_payload: bytes = b"offline",
+    auto_reconnect: bool = False,
 ) -> mqtt.Client:
     """A configured, unconnected client. Call ``connect_params(cfg)`` for ``connect_async``.
 
     The session is persistent (3.1.1 clean_session=False, 5 clean_start=False plus a session
     expiry) so that commands queued while the door was away reach it and the broker keeps its
-    subscriptions. Automatic reconnection is off: the caller owns it (with jitter).
+    subscriptions. Automatic reconnection is off unless ``auto_reconnect`` (for a caller that
+    runs ``loop_start``/``loop_forever``; then paho's own backoff from ``backoff_*`` applies,
+    without jitter): the door's ``MqttLink`` owns reconnection itself, with jitter.
     """
     v5 = cfg.protocol == "5"
     client = mqtt.Client(
@@ -125,8 +128,12 @@ def build_client(
         client_id=client_id,
         clean_session=None if v5 else False,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        reconnect_on_failure=False,
+        reconnect_on_failure=auto_reconnect,
     )
+    if auto_reconnect:
+        client.reconnect_delay_set(
+            max(1, round(cfg.backoff_min_seconds)), max(1, round(cfg.backoff_max_seconds))
+        )
     if cfg.tls or cfg.ca_file or cfg.cert_file:
         client.tls_set(
             ca_certs=str(cfg.ca_file) if cfg.ca_file else None,

@@ -194,3 +194,25 @@ def test_config_refuses_bad_keys_and_backoff(tmp_path: Path):
         MqttConfig(backoff_min_seconds=5, backoff_max_seconds=1)
     key = signing.public_text(signing.generate().public_key())
     assert MqttConfig(central_public_keys=[key]).central_public_keys == [key]
+
+
+@pytest.mark.broker
+def test_client_for_loop_start_users_reconnects_by_itself(broker: Broker):
+    """What the central office can reuse: build_client(auto_reconnect=True) + loop_start."""
+    import threading
+
+    cfg = MqttConfig(host=broker.host, port=broker.port, protocol="3.1.1", backoff_max_seconds=1)
+    client = pc.build_client(cfg, "office", auto_reconnect=True)
+    connects = threading.Semaphore(0)
+    client.on_connect = lambda *a: connects.release()
+    pc.connect_async(client, cfg)
+    client.loop_start()
+    try:
+        assert connects.acquire(timeout=5)
+        broker.stop(kill=True)
+        broker.start()
+        assert connects.acquire(timeout=10)
+        client.publish("t/x", b"1", qos=1).wait_for_publish(5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
