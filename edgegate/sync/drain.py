@@ -9,7 +9,7 @@ receivers drop duplicates), never an event.
 Resuming: across a reconnect, paho's persistent session re-sends the unacknowledged
 publishes itself and the drain goes on from its cursor; after a restart the cursor starts at
 0, i.e. at the lowest unsent seq. A publish the broker refuses rewinds the cursor to 0 after
-a pause, so the refused events are offered again.
+a pause (doubling while refusals go on), so the refused events are offered again.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from edgegate.sync.link import MqttLink
 log = structlog.get_logger(__name__)
 
 PRUNE_BATCH = 5000
+REFUSAL_PAUSE_MIN = 1.0
+REFUSAL_PAUSE_MAX = 60.0
 
 
 def mark_sent(conn: sqlite3.Connection, seqs: list[int]) -> None:
@@ -67,6 +69,9 @@ class Drainer:
         self._wake = asyncio.Event()
         self._slot = asyncio.Event()
         self._rewind = False
+        # Pause before offering refused events again; doubles while the broker keeps
+        # refusing (an ACL, a quota), back to the minimum after an accepted event.
+        self.refusal_pause = REFUSAL_PAUSE_MIN
         self.cursor = 0
 
     def notify(self, _event: object = None) -> None:
@@ -85,6 +90,7 @@ class Drainer:
             self._rewind = True
             return
         self.acked += 1
+        self.refusal_pause = REFUSAL_PAUSE_MIN
         self._acked.append(seq)
         if len(self._acked) >= self.batch:
             self._wake.set()
@@ -104,7 +110,8 @@ class Drainer:
             await self.link.connected.wait()
             if self._rewind:
                 # Let in-flight publishes settle, then offer every unsent event again.
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(self.refusal_pause)
+                self.refusal_pause = min(REFUSAL_PAUSE_MAX, self.refusal_pause * 2)
                 await self.flush()
                 self._rewind = False
                 self.cursor = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -128,3 +129,36 @@ def test_events_made_while_broker_is_down_arrive_in_order(tmp_path: Path, broker
     assert order == list(range(n)), "first arrivals not in seq order"
     seqs = [e["seq"] for e in got]
     assert len(set(seqs)) == n
+
+
+def test_events_refused_by_the_broker_stay_unsent_until_accepted(tmp_path: Path):
+    """An ACL that forbids the door to publish: PUBACK with 'not authorized' (MQTT 5). The
+    events stay unsent and are offered again, and arrive once the ACL allows them."""
+    acl = tmp_path / "acl"
+    # Everything but the events topic, which the door may not publish to.
+    allowed = ["availability", "state", "telemetry", "credentials/request"]
+    acl.write_text(
+        "topic read edgegate/#\n" + "".join(f"topic write edgegate/test/d1/{t}\n" for t in allowed)
+    )
+    with Broker(extra_config=f"acl_file {acl}\n") as broker:
+        sim = Rdm6300Simulator()
+        cfg = mqtt_config(tmp_path, sim.port, broker)
+
+        async def scenario():
+            async with running_door(tmp_path, sim=sim, config=cfg, setup=door_setup) as d:
+                drainer = d.daemon.sync.drainer
+                await d.daemon.door.record("test_event", i=0)
+                await until(lambda: drainer.failed >= 1)
+                count = "SELECT COUNT(*) FROM events WHERE sent = 0"
+                assert await d.daemon.store.call(lambda c: c.execute(count).fetchone()[0]) == 1
+                acl.write_text("topic readwrite edgegate/#\n")
+                assert broker.proc is not None
+                broker.proc.send_signal(signal.SIGHUP)  # mosquitto reloads its ACL
+                await until(lambda: drainer.acked >= 1, 10)
+                await drainer.flush()
+                assert await d.daemon.store.call(lambda c: c.execute(count).fetchone()[0]) == 0
+
+        try:
+            run(scenario())
+        finally:
+            sim.close()
