@@ -17,11 +17,20 @@ from edgegate.daemon.app import Daemon
 from edgegate.hardware.base import CredentialKind, CredentialRead
 from edgegate.sim.broker import free_port
 from edgegate.sim.rdm6300 import Rdm6300Simulator
+from edgegate.store import credentials as creds
+from edgegate.store.credentials import lookup
+from edgegate.store.db import transaction
 from edgegate.sync import signing
 from tests.conftest import enrol, running_door
 from tests.sync.central import SIGNER, command, mqtt_config, snapshot_chunks, update
 
 ALICE = "0F00BC614E"
+
+
+def _enrol_alice(conn) -> None:
+    with transaction(conn):
+        creds.upsert_person(conn, creds.Person("alice"))
+        creds.add_credential(conn, "card", ALICE, "alice")
 
 
 class _NoBroker:
@@ -115,6 +124,7 @@ payloads = st.one_of(
 @given(topic=st.sampled_from(["cmd", "all_cmd", "credentials", "snapshot"]), payload=payloads)
 def test_any_inbound_payload_is_refused_or_applied_and_the_card_still_opens(door, topic, payload):
     sync = door.daemon.sync
+    snapshots = sync.counters["snapshots"]
     before = sum(sync.rejected.values()) + sum(
         sync.counters[k] for k in ("commands", "updates", "gaps", "snapshot_chunks")
     )
@@ -124,6 +134,11 @@ def test_any_inbound_payload_is_refused_or_applied_and_the_card_still_opens(door
     )
     # Exactly one outcome per message, counted; no store failure.
     assert after == before + 1 and sync.counters["apply_errors"] == 0
+    if door.run(door.daemon.store.call(lookup, "card", ALICE)) is None:
+        # Only a complete, validly signed snapshot without her may remove her card; put it
+        # back so that the next examples check the grant again.
+        assert sync.counters["snapshots"] == snapshots + 1
+        door.run(door.daemon.store.call(_enrol_alice))
     read = CredentialRead(CredentialKind.CARD, ALICE, "probe")
     decision = door.run(door.daemon.door.handle_read(read))
     assert decision is not None and decision.granted, decision
