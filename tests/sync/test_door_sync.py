@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from edgegate.sim.broker import Broker
@@ -73,12 +74,15 @@ def test_events_state_availability_telemetry(tmp_path: Path, broker: Broker):
                 "disk_free",
             } <= tele.keys()
             assert tele["decisions"]["granted"] == 1
-            # The sent flag is set only after the broker's PUBACK.
-            seqs = await d.daemon.store.call(
-                lambda c: c.execute("SELECT seq, sent FROM events").fetchall()
+            # Flat figures for the office and Home Assistant: journal depth, today's traffic.
+            assert tele["journal_depth"] == 0 and tele["today"]["granted"] == 1
+            assert tele["credentials_version"] == tele["credentials"]["version"]
+            # Every event the central office received is marked sent in the journal.
+            rows = await d.daemon.store.call(
+                lambda c: c.execute("SELECT id, sent FROM events").fetchall()
             )
-            await until(lambda: True)
-            assert seqs
+            received = {e["id"] for e in central.events}
+            assert rows and all(sent for eid, sent in rows if eid in received)
         # A clean stop says offline (retained) itself.
         await until(lambda: central.messages(t.availability)[-1:] == [b"offline"])
 
@@ -162,3 +166,35 @@ def test_events_refused_by_the_broker_stay_unsent_until_accepted(tmp_path: Path)
             run(scenario())
         finally:
             sim.close()
+
+
+def test_home_assistant_discovery_published_on_connect(tmp_path: Path, broker: Broker):
+    from edgegate.config.models import HomeAssistantConfig
+    from edgegate.sync.homeassistant import discovery_messages
+
+    central = Central(broker)
+    sim = Rdm6300Simulator()
+    cfg = mqtt_config(tmp_path, sim.port, broker).model_copy(
+        update={"homeassistant": HomeAssistantConfig(enabled=True)}
+    )
+    expected = {topic: payload for topic, payload, _retain in discovery_messages(cfg)}
+    assert expected
+    got: dict[str, bytes] = {}
+    ha = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    ha.on_message = lambda _c, _u, msg: got.__setitem__(msg.topic, msg.payload)
+    ha.connect(broker.host, broker.port)
+    ha.subscribe("homeassistant/#", qos=1)
+    ha.loop_start()
+
+    async def scenario():
+        async with running_door(tmp_path, sim=sim, config=cfg, setup=door_setup):
+            await until(lambda: got.keys() == expected.keys())
+            assert {t: json.loads(p) for t, p in got.items()} == expected
+
+    try:
+        run(scenario())
+    finally:
+        ha.loop_stop()
+        ha.disconnect()
+        central.close()
+        sim.close()
