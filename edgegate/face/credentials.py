@@ -1,0 +1,93 @@
+"""Face credentials in the store: one per person, kind "face", value = the person id.
+
+``data`` holds the person's encodings (k x 128 float32, little-endian) sealed with the store
+key (edgegate/store/sealed.py), so a copied database gives away no biometrics. Only encodings
+are ever stored or sent; enrolment photos are read once and dropped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from edgegate.store import credentials as creds
+from edgegate.store.sealed import seal, unseal
+
+KIND = "face"
+DIM = 128
+DTYPE = np.dtype("<f4")
+
+
+class FaceDataError(ValueError):
+    """Encodings that are not k x 128 finite numbers."""
+
+
+def check_encodings(encodings: np.ndarray) -> np.ndarray:
+    """The encodings as a C-contiguous (k, 128) little-endian float32 array, or FaceDataError."""
+    arr = np.asarray(encodings)
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2 or arr.shape[1] != DIM or arr.shape[0] == 0:
+        raise FaceDataError(f"face encodings must be k x {DIM}, not {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=DTYPE)
+    if not np.isfinite(arr).all():
+        raise FaceDataError("face encodings contain NaN or infinity")
+    return arr
+
+
+def pack(key: bytes, person_id: str, encodings: np.ndarray) -> bytes:
+    """Sealed bytes for the credential's ``data`` column."""
+    return seal(key, KIND, person_id, check_encodings(encodings).tobytes())
+
+
+def unpack(key: bytes, person_id: str, blob: bytes) -> np.ndarray:
+    """The (k, 128) float32 encodings of a sealed ``data`` blob (SealError, FaceDataError)."""
+    raw = unseal(key, KIND, person_id, blob)
+    if not raw or len(raw) % (DIM * DTYPE.itemsize):
+        raise FaceDataError(f"face {person_id}: {len(raw)} bytes is not k x {DIM} float32")
+    return check_encodings(np.frombuffer(raw, dtype=DTYPE).reshape(-1, DIM))
+
+
+def put_face(
+    conn: sqlite3.Connection,
+    key: bytes,
+    person_id: str,
+    encodings: np.ndarray,
+    *,
+    name: str | None = None,
+    label: str = "",
+    now: float | None = None,
+) -> int:
+    """Write (or replace) a person's face credential; creates the person when missing.
+
+    Called inside the caller's transaction. Returns the number of encodings stored. Used by
+    ``edgegate enroll face`` and by the central office's credential updates alike.
+    """
+    arr = check_encodings(encodings)
+    data = pack(key, person_id, arr)
+    known = conn.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone()
+    if known is None or name is not None:
+        creds.upsert_person(conn, creds.Person(person_id, name or ""), now=now)
+    creds.add_credential(conn, KIND, person_id, person_id, label=label, data=data, now=now)
+    return len(arr)
+
+
+def load_faces(conn: sqlite3.Connection, key: bytes) -> tuple[list[tuple[str, np.ndarray]], int]:
+    """Every face credential as (person id, encodings), and how many rows could not be opened.
+
+    Disabled credentials are loaded too: the decision core then refuses them with their own
+    reason (revoked) instead of a vague "unknown".
+    """
+    rows = conn.execute(
+        "SELECT value, data FROM credentials WHERE kind = ? ORDER BY value", (KIND,)
+    ).fetchall()
+    out: list[tuple[str, np.ndarray]] = []
+    bad = 0
+    for person_id, blob in rows:
+        try:
+            out.append((person_id, unpack(key, person_id, blob or b"")))
+        except ValueError:
+            # SealError and FaceDataError are ValueErrors: wrong key, tampering, a bad update.
+            bad += 1
+    return out, bad
