@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from edgegate.cli import enroll_face
 from edgegate.cli.common import CliError, add_config_arg, load_config, open_store
 from edgegate.store import credentials as creds
 from edgegate.store.db import transaction
@@ -23,6 +24,7 @@ def register(kinds: argparse._SubParsersAction) -> None:
     finger.add_argument("--slot", type=int, default=None, help="sensor slot (default: first free)")
     finger.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for touches")
     finger.set_defaults(func=cmd_enroll_finger)
+    enroll_face.register(kinds)
 
 
 async def _enroll(fp, slot: int | None, timeout: float) -> tuple[int, bytes]:

@@ -44,6 +44,10 @@ class Daemon:
         ]
         if config.fingerprint is not None:
             self.readers.append(self._fingerprint_reader(config))
+        self.camera: Reader | None = None
+        if config.camera is not None:
+            self.camera = self._camera_reader(config)
+            self.readers.append(self.camera)
         self.services: list[Callable[[], Any]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
@@ -76,6 +80,41 @@ class Daemon:
                 fp.name, "finger", reason, poor=True
             ),
         )
+
+    def _camera_reader(self, config: Config) -> Reader:
+        from edgegate.daemon.assist import AssistTracker
+        from edgegate.face.cardface import CardFaceGate
+        from edgegate.face.pipeline import Settings
+        from edgegate.face.reader import CameraReader
+
+        cam = config.camera
+        assert cam is not None
+        door = self.door
+        door.assist[cam.name] = AssistTracker(cam.assist_after, cam.assist_window_seconds)
+        sink: Any = door
+        if cam.mode == "card+face":
+            # Only here do reads pass through the gate; other doors keep the direct path.
+            sink = CardFaceGate(door, cam.name, cam.card_face_window_seconds)
+            for reader in self.readers:
+                reader.sink = sink
+        return CameraReader(
+            cam.name,
+            sink,
+            cam.source,
+            Settings.from_config(cam),
+            config.storage.path,
+            key_file=config.storage.key_file,
+            direction=Direction(cam.direction),
+            fps=cam.fps,
+            nice=cam.nice,
+            on_failed=lambda reason, poor: door.attempt_failed(cam.name, "face", reason, poor=poor),
+        )
+
+    def reload_gallery(self) -> None:
+        """Face credentials changed (a central update): reload the camera's gallery now."""
+        reload = getattr(self.camera, "reload_gallery", None)
+        if reload is not None:
+            reload()
 
     async def start(self) -> None:
         await self.store.open()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ class FaceImageError(ValueError):
     """An enrolment image that cannot be used: unreadable, no face, or several faces."""
 
 
-def _fr():  # noqa: ANN202 - the module; imported late so card-only doors never load dlib
+def _fr() -> Any:  # imported late so card-only doors never load dlib
     import face_recognition
 
     return face_recognition

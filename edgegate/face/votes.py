@@ -151,7 +151,7 @@ class Presentation:
         self._pending_frames += 1
         if self._pending_frames < self.liveness_frames:
             return []
-        person, distance = self._pending
+        distance = self._pending[1]
         self._pending = None
         self._pending_frames = 0
         self._window.clear()
