@@ -85,7 +85,7 @@ def load_rgb(path: Path | str) -> np.ndarray:
 ENROL_MAX_SIDE = 1024
 
 
-def _limit_size(rgb: np.ndarray) -> np.ndarray:
+def limit_size(rgb: np.ndarray) -> np.ndarray:
     # A 12-megapixel phone photo takes seconds to search; a face in it is still hundreds of
     # pixels at 1024 on the long side, far above what the 150x150 descriptor uses.
     import cv2
@@ -103,7 +103,7 @@ def encoding_from_image(rgb: np.ndarray, source: str = "image") -> np.ndarray:
     Enrolment is strict: exactly one face, so nobody is enrolled under someone else's id by
     a bystander in the background of a photo.
     """
-    rgb = _limit_size(rgb)
+    rgb = limit_size(rgb)
     # Portraits have large faces: search without upsampling first (4x cheaper), then with.
     boxes = _fr().face_locations(rgb, number_of_times_to_upsample=0)
     if not boxes:

@@ -35,7 +35,7 @@ class Settings:
     margin: float = 0.08
     k: int = 2
     n: int = 3
-    min_face_px: int = 80
+    min_face_px: int = 100
     min_sharpness: float = 40.0
     downscale: float = 0.5
     dominance: float = 1.5

@@ -23,7 +23,7 @@ BACKGROUND = 96
 def _photo(path: str) -> tuple[np.ndarray, tuple[fe.Box, ...]]:
     import face_recognition
 
-    rgb = fe.load_rgb(path)
+    rgb = fe.limit_size(fe.load_rgb(path))
     boxes = face_recognition.face_locations(rgb, number_of_times_to_upsample=0)
     if not boxes:
         boxes = face_recognition.face_locations(rgb, number_of_times_to_upsample=1)
