@@ -36,7 +36,7 @@ class Settings:
     k: int = 2
     n: int = 3
     min_face_px: int = 100
-    min_sharpness: float = 40.0
+    min_sharpness: float = 150.0
     downscale: float = 0.5
     dominance: float = 1.5
     liveness: bool = False
@@ -73,14 +73,20 @@ class FrameResult:
     match_ms: float = 0.0
 
 
+SHARPNESS_SIZE = 64
+
+
 def sharpness(rgb: np.ndarray, box: fe.Box) -> float:
-    """Variance of the Laplacian of the face region: low when the face is motion-blurred."""
+    """Variance of the Laplacian of the face region scaled to 64x64: low when the face is
+    motion-blurred. The scaling makes a near and a far face of the same sharpness score
+    alike (raw, a large face scores lower: its edges are spread over more pixels)."""
     import cv2
 
     top, right, bottom, left = box
     gray = cv2.cvtColor(rgb[top:bottom, left:right], cv2.COLOR_RGB2GRAY)
     if gray.size == 0:
         return 0.0
+    gray = cv2.resize(gray, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 

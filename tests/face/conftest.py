@@ -59,7 +59,7 @@ def frames() -> dict[str, np.ndarray]:
             photo("obama_partial_face"), 200, center=(0.08, 0.45)
         ),
         "small": cam.door_frame(photo("obama_small"), 50),
-        "blurred": cam.blur(obama2),
+        "blurred": cam.blur(obama2, 40),
         "blank": cam.blank_frame(),
     }
 
