@@ -312,6 +312,13 @@ class CameraConfig(StrictModel):
         description="A face that stays in view after its decision is decided again only after "
         "this long (no event storm from someone standing at the door).",
     )
+    retry_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="After a refused try the face is left alone this long before the next try "
+        "(the person sees the red light; the CPU is not spent on every frame of a stranger).",
+    )
     fps: float = Field(
         0.0,
         ge=0,

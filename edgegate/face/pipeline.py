@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from edgegate.face import encode as fe
 from edgegate.face.gallery import Gallery, Match
 from edgegate.face.liveness import ear_from_shape
 from edgegate.face.votes import Outcome, Presentation
+
+if TYPE_CHECKING:
+    from edgegate.config.models import CameraConfig
 
 EDGE_PX = 2
 
@@ -43,22 +47,24 @@ class Settings:
     blink_ear: float = 0.21
     liveness_frames: int = 30
     redecide_seconds: float = 5.0
+    retry_seconds: float = 1.0
 
     @classmethod
-    def from_config(cls, cam: object) -> Settings:
+    def from_config(cls, cam: CameraConfig) -> Settings:
         return cls(
-            tolerance=cam.tolerance,  # type: ignore[attr-defined]
-            margin=cam.margin,  # type: ignore[attr-defined]
-            k=cam.confirm_frames,  # type: ignore[attr-defined]
-            n=cam.window_frames,  # type: ignore[attr-defined]
-            min_face_px=cam.min_face_px,  # type: ignore[attr-defined]
-            min_sharpness=cam.min_sharpness,  # type: ignore[attr-defined]
-            downscale=cam.downscale,  # type: ignore[attr-defined]
-            dominance=cam.dominance,  # type: ignore[attr-defined]
-            liveness=cam.liveness,  # type: ignore[attr-defined]
-            blink_ear=cam.blink_ear,  # type: ignore[attr-defined]
-            liveness_frames=cam.liveness_frames,  # type: ignore[attr-defined]
-            redecide_seconds=cam.redecide_seconds,  # type: ignore[attr-defined]
+            tolerance=cam.tolerance,
+            margin=cam.margin,
+            k=cam.confirm_frames,
+            n=cam.window_frames,
+            min_face_px=cam.min_face_px,
+            min_sharpness=cam.min_sharpness,
+            downscale=cam.downscale,
+            dominance=cam.dominance,
+            liveness=cam.liveness,
+            blink_ear=cam.blink_ear,
+            liveness_frames=cam.liveness_frames,
+            redecide_seconds=cam.redecide_seconds,
+            retry_seconds=cam.retry_seconds,
         )
 
 
@@ -104,6 +110,7 @@ class FacePipeline:
             settings.k,
             settings.n,
             redecide_seconds=settings.redecide_seconds,
+            retry_seconds=settings.retry_seconds,
             liveness=settings.liveness,
             liveness_frames=settings.liveness_frames,
             blink_ear=settings.blink_ear,

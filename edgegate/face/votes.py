@@ -8,7 +8,8 @@ Pure (``now`` passed in) so every rule is tested without a camera. The pipeline 
   ``redecide_seconds``: someone waiting at the door is one decision, not one per frame.
 * ``Failed``: a try (``n`` frames with a face) ended without a grant. ``poor`` when no frame of
   the try could be encoded (blurred, cut off, two people side by side): a retry signal; else a
-  denial. The daemon counts both towards ``assist_requested`` (retries, then staff).
+  denial, after which the face is left alone for ``retry_seconds`` before the next try. The
+  daemon counts both towards ``assist_requested`` (retries, then staff).
 
 A face that leaves for ``ABSENT_FRAMES`` frames ends the presentation and clears everything.
 """
@@ -48,6 +49,7 @@ class Presentation:
         n: int,
         *,
         redecide_seconds: float = 5.0,
+        retry_seconds: float = 1.0,
         liveness: bool = False,
         liveness_frames: int = 30,
         blink_ear: float = 0.21,
@@ -57,6 +59,7 @@ class Presentation:
         self.k = k
         self.n = n
         self.redecide_seconds = redecide_seconds
+        self.retry_seconds = retry_seconds
         self.liveness = liveness
         self.liveness_frames = liveness_frames
         self.blinker = BlinkDetector(blink_ear)
@@ -106,7 +109,7 @@ class Presentation:
         if self._pending is not None:
             return self._wait_blink(now)
         self._window.append(reason)
-        return self._end_of_try()
+        return self._end_of_try(now)
 
     def seen(self, now: float) -> list[Outcome]:
         """A usable face on a frame that was not encoded (quiet, or waiting for a blink)."""
@@ -132,7 +135,7 @@ class Presentation:
                     self._pending_frames = 0
                     return []
                 return [self._grant(person, worst, now)]
-        return self._end_of_try()
+        return self._end_of_try(now)
 
     # --- internals -------------------------------------------------------------------------
     def _grant(self, person: str, distance: float, now: float) -> Grant:
@@ -158,7 +161,7 @@ class Presentation:
         self._try_frames = 0
         return [Failed("no_blink", poor=False, distance=distance)]
 
-    def _end_of_try(self) -> list[Outcome]:
+    def _end_of_try(self, now: float) -> list[Outcome]:
         self._try_frames += 1
         if self._try_frames < self.n:
             return []
@@ -170,4 +173,8 @@ class Presentation:
         best = min(m.distance for m in matches)
         misses = {m.reason for m in matches if m.person is None}
         reason = "ambiguous" if misses == {"ambiguous"} else "unrecognised"
+        # The person has just been refused (red light): give them a moment before the next
+        # try instead of encoding every frame of someone the door does not know.
+        self._window.clear()
+        self._quiet_until = now + self.retry_seconds
         return [Failed(reason, poor=False, distance=None if best == float("inf") else best)]

@@ -27,7 +27,7 @@ from edgegate.face.votes import Failed, Grant
 log = structlog.get_logger(__name__)
 
 GALLERY_POLL_SECONDS = 2.0
-STATS_SECONDS = 5.0
+STATS_SECONDS = 2.0
 
 
 def load_gallery(db_path: Path, key_file: Path | None) -> tuple[Any, int, tuple[Any, ...]]:

@@ -109,6 +109,31 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float = 15.0) -> 
     return path
 
 
+def with_face_behind(
+    frame: np.ndarray, other: Path | str, face_px: int, center: tuple[float, float] = (0.8, 0.3)
+) -> np.ndarray:
+    """``frame`` with the face of photo ``other``, ``face_px`` tall, pasted around ``center``
+    (a second person further from the camera)."""
+    src = door_frame(other, face_px, center=center)
+    h, w = frame.shape[:2]
+    half = int(face_px * 0.9)
+    cx, cy = int(center[0] * w), int(center[1] * h)
+    x0, x1 = max(0, cx - half), min(w, cx + half)
+    y0, y1 = max(0, cy - half), min(h, cy + half)
+    out = frame.copy()
+    out[y0:y1, x0:x1] = src[y0:y1, x0:x1]
+    return out
+
+
+def find_testdata(start: Path) -> Path:
+    """``shared/testdata/faces`` beside the clone (or beside a parent, for git worktrees)."""
+    for parent in start.resolve().parents:
+        candidate = parent / "shared" / "testdata" / "faces"
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"no shared/testdata/faces above {start}")
+
+
 def sequence(parts: Sequence[tuple[np.ndarray, int]]) -> list[np.ndarray]:
     """Frames from (frame, repeat) pairs."""
     return [frame for frame, count in parts for _ in range(count)]

@@ -11,12 +11,12 @@ from tests.conftest import REPO
 
 
 def _faces_dir() -> Path:
-    # ../shared beside the clone; a git worktree sits one level deeper, so look further up.
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "testdata" / "faces"
-        if candidate.is_dir():
-            return candidate
-    return REPO.parent / "shared" / "testdata" / "faces"
+    from edgegate.sim.camera import find_testdata
+
+    try:
+        return find_testdata(REPO)
+    except FileNotFoundError:
+        return REPO.parent / "shared" / "testdata" / "faces"  # photo() then says it is missing
 
 
 FACES = _faces_dir()
@@ -52,8 +52,8 @@ def frames() -> dict[str, np.ndarray]:
         "biden2": biden2,
         "two_people": cam.door_frame(photo("two_people"), 150),
         # One person close to the camera, the other smaller behind (both above min_face_px).
-        "obama_with_biden_behind": _with_face(obama_left, photo("biden"), 115),
-        "biden_with_obama_behind": _with_face(biden_left, photo("obama"), 115),
+        "obama_with_biden_behind": cam.with_face_behind(obama_left, photo("biden"), 115),
+        "biden_with_obama_behind": cam.with_face_behind(biden_left, photo("obama"), 115),
         "partial_in_view": cam.door_frame(photo("obama_partial_face"), 180),
         "partial_cut_by_edge": cam.door_frame(
             photo("obama_partial_face"), 200, center=(0.08, 0.45)
@@ -62,18 +62,3 @@ def frames() -> dict[str, np.ndarray]:
         "blurred": cam.blur(obama2, 40),
         "blank": cam.blank_frame(),
     }
-
-
-def _with_face(frame: np.ndarray, other: Path, face_px: int) -> np.ndarray:
-    """``frame`` with the face of photo ``other``, ``face_px`` tall, pasted at the top right."""
-    from edgegate.sim import camera as cam
-
-    cx, cy = 0.8, 0.3
-    src = cam.door_frame(other, face_px, center=(cx, cy))
-    h, w = frame.shape[:2]
-    half = int(face_px * 0.9)
-    x0, x1 = max(0, int(cx * w) - half), min(w, int(cx * w) + half)
-    y0, y1 = max(0, int(cy * h) - half), min(h, int(cy * h) + half)
-    out = frame.copy()
-    out[y0:y1, x0:x1] = src[y0:y1, x0:x1]
-    return out

@@ -116,9 +116,13 @@ def test_k_of_n_grants_once_then_quiet_until_face_leaves():
 
 
 def test_unrecognised_tries_and_poor_tries():
-    p = Presentation(2, 3)
-    out = [o for t in range(6) for o in p.vote(BIDEN, t * 0.1)]
-    assert out == [Failed("unrecognised", False, 0.84), Failed("unrecognised", False, 0.84)]
+    p = Presentation(2, 3, retry_seconds=1.0)
+    out = [o for t in (0.0, 0.1, 0.2) for o in p.vote(BIDEN, t)]
+    assert out == [Failed("unrecognised", False, 0.84)]
+    # Refused: a pause before the next try, then a try of its own.
+    assert not p.wants_encoding(0.5) and p.vote(BIDEN, 0.5) == []
+    out = [o for t in (1.3, 1.4, 1.5) for o in p.vote(BIDEN, t)]
+    assert out == [Failed("unrecognised", False, 0.84)]
     p.reset()
     out = [o for t in range(3) for o in p.poor("blurry", t * 0.1)]
     assert out == [Failed("blurry", poor=True)]
