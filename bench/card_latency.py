@@ -19,7 +19,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
@@ -87,7 +89,17 @@ def lookups(db: Path, n: int, count: int) -> list[float]:
     return out
 
 
-async def taps(db: Path, n: int, count: int) -> tuple[list[float], float]:
+async def taps(
+    db: Path,
+    n: int,
+    count: int,
+    *,
+    extra: dict[str, Any] | None = None,
+    started: Callable[[Daemon], Awaitable[None]] | None = None,
+    finished: Callable[[Daemon], None] | None = None,
+) -> tuple[list[float], float]:
+    """Tap ``count`` random enrolled cards. ``extra`` adds config sections (e.g. a camera);
+    ``started``/``finished`` run after the daemon is up and before it stops (other benches)."""
     factory = MockFactory(pin_class=TimedPin)
     with Rdm6300Simulator() as sim:
         config = parse(
@@ -103,6 +115,7 @@ async def taps(db: Path, n: int, count: int) -> tuple[list[float], float]:
                 "readers": [{"type": "rdm6300", "port": sim.port, "hold_off_seconds": 0}],
                 "storage": {"path": str(db)},
                 "logging": {"level": "warning"},
+                **(extra or {}),
             },
             Path("bench.toml"),
         )
@@ -112,6 +125,8 @@ async def taps(db: Path, n: int, count: int) -> tuple[list[float], float]:
         changed = asyncio.Event()
         daemon.outputs.add_listener(lambda name, on: changed.set() if name == "lock" else None)
         await daemon.start()
+        if started is not None:
+            await started(daemon)
         pin: TimedPin = factory.pin(LOCK)  # type: ignore[assignment]
         rng = random.Random(11)
         results: list[float] = []
@@ -131,6 +146,8 @@ async def taps(db: Path, n: int, count: int) -> tuple[list[float], float]:
                         await asyncio.wait_for(changed.wait(), 5)
                 await asyncio.sleep(0.002)
             memory = rss_mb()
+            if finished is not None:
+                finished(daemon)
         finally:
             await daemon.stop()
     return results, memory

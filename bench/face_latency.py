@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import platform
-import random
 import statistics
 import sys
 import tempfile
@@ -28,14 +27,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from gpiozero.pins.mock import MockFactory
 
 sys.path.insert(0, str(Path(__file__).parent))
-from card_latency import LOCK, TimedPin, enrol, pct, uid_of
+from card_latency import enrol, pct
+from card_latency import taps as card_latency_taps
 
-from edgegate.config import parse
 from edgegate.daemon.app import Daemon
 from edgegate.face.credentials import put_face
 from edgegate.face.encode import encodings_from_images
@@ -43,7 +42,6 @@ from edgegate.face.gallery import Gallery
 from edgegate.face.pipeline import FacePipeline, Settings
 from edgegate.face.votes import Failed, Grant
 from edgegate.sim import camera as cam
-from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store.db import open_db, transaction
 from edgegate.store.sealed import load_key
 
@@ -227,63 +225,38 @@ def gallery_section(probe: np.ndarray) -> None:
 
 
 async def card_taps(tmp: Path, video: Path | None, taps: int, stranger: np.ndarray) -> dict:
+    """card_latency's tap loop on a door without a camera, or with one working flat out."""
     db = tmp / ("cam.db" if video else "plain.db")
     enrol(db, 1000)
-    camera = None
+    extra: dict[str, Any] = {}
     if video is not None:
         conn = open_db(db, synchronous="NORMAL")
         with transaction(conn):
             put_face(conn, load_key(db), "someone", stranger + 0.5)  # nobody in the video
         conn.close()
-        camera = {"source": str(video), "fps": 30, "redecide_seconds": 0.1}
-    factory = MockFactory(pin_class=TimedPin)
-    with Rdm6300Simulator() as sim:
-        raw = {
-            "door": {"site": "bench", "id": "d", "unlock_seconds": 0.005},
-            "gpio": {
-                "pin_factory": "mock",
-                "lock": LOCK,
-                "buzzer": None,
-                "green_led": None,
-                "red_led": None,
-            },
-            "readers": [{"type": "rdm6300", "port": sim.port, "hold_off_seconds": 0}],
-            "storage": {"path": str(db)},
-            "logging": {"level": "warning"},
-        }
-        if camera:
-            raw["camera"] = camera
-        daemon = Daemon(parse(raw, Path("bench.toml")), pin_factory=factory)
-        changed = asyncio.Event()
-        daemon.outputs.add_listener(lambda name, on: changed.set() if name == "lock" else None)
-        await daemon.start()
-        pin: TimedPin = factory.pin(LOCK)  # type: ignore[assignment]
+        # retry_seconds 0: every frame of the stranger is encoded, the worst case for cards.
+        extra["camera"] = {"source": str(video), "fps": 30, "retry_seconds": 0}
+    seen: dict[str, Any] = {"busy": None, "stats": {}}
+
+    async def started(daemon: Daemon) -> None:
+        if daemon.camera is None:
+            return
+        while not daemon.camera.healthy:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(3.0)  # the face process is encoding every frame by now
+        seen["cpu0"], seen["t0"] = _face_cpu(daemon), time.monotonic()
+
+    def finished(daemon: Daemon) -> None:
         if daemon.camera is not None:
-            while not daemon.camera.healthy:
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(3.0)  # the face process is now encoding every frame
-        rng = random.Random(5)
-        lat: list[float] = []
-        cpu0 = _face_cpu(daemon)
-        t_start = time.monotonic()
-        try:
-            for _ in range(taps):
-                pin.changes = []
-                changed.clear()
-                sim.tap(uid_of(rng.randrange(1000)))
-                t_written = time.perf_counter()
-                await asyncio.wait_for(changed.wait(), 5)
-                lat.append((next(t for t, on in pin.changes if on) - t_written) * 1000)
-                while pin.state:
-                    changed.clear()
-                    await asyncio.wait_for(changed.wait(), 5)
-                await asyncio.sleep(0.01 + rng.random() * 0.02)
-            elapsed = time.monotonic() - t_start
-            busy = (_face_cpu(daemon) - cpu0) / elapsed if cpu0 is not None else None
-            stats = daemon.camera.status()["pipeline"] if daemon.camera is not None else {}
-        finally:
-            await daemon.stop()
-    return {"lat": lat, "busy": busy, "stats": stats}
+            cpu = _face_cpu(daemon)
+            if cpu is not None and seen.get("cpu0") is not None:
+                seen["busy"] = (cpu - seen["cpu0"]) / (time.monotonic() - seen["t0"])
+            seen["stats"] = daemon.camera.status()["pipeline"]
+
+    lat, _ = await card_latency_taps(
+        db, 1000, taps, extra=extra, started=started, finished=finished
+    )
+    return {"lat": lat, **seen}
 
 
 def _face_cpu(daemon: Daemon) -> float | None:

@@ -62,6 +62,7 @@ class CameraReader(Reader):
         self.on_failed = on_failed
         self.gallery_size = 0
         self.gallery_bad = 0
+        self.gallery_errors = 0
         self.pipeline_stats: dict[str, Any] = {}
         # (detect, encode, match) ms of the deciding frame of recent grants, for benchmarks.
         self.grant_timings: list[dict[str, float]] = []
@@ -118,6 +119,8 @@ class CameraReader(Reader):
             proc.join(timeout=2.0)
 
     def _readable(self) -> None:
+        # Messages are a few dozen bytes, written whole (below PIPE_BUF), so a readable pipe
+        # holds a complete message and recv() does not wait.
         conn = self._conn
         if conn is None:
             return
@@ -163,6 +166,9 @@ class CameraReader(Reader):
             log.info("face_gallery_loaded", reader=self.name, people=msg[1], unreadable=msg[2])
             if msg[2]:
                 log.error("face_credentials_unreadable", reader=self.name, count=msg[2])
+        elif kind == "gallery_error":
+            self.gallery_errors += 1
+            log.error("face_gallery_failed", reader=self.name, error=msg[1])
         elif kind == "stats":
             self.pipeline_stats = msg[1]
         else:
@@ -219,5 +225,6 @@ class CameraReader(Reader):
             **super().status(),
             "people": self.gallery_size,
             "unreadable_faces": self.gallery_bad,
+            "gallery_errors": self.gallery_errors,
             "pipeline": self.pipeline_stats,
         }

@@ -8,7 +8,7 @@ the daemon the CPU first. Messages on the pipe are small tuples; frames never cr
 Commands (daemon -> worker): ("open", source, fps), ("close",), ("reload",), ("stop",).
 Messages (worker -> daemon): ("ready", people, bad), ("opened",), ("camera_error", text),
 ("grant", person, distance, frame_t, timings), ("failed", reason, poor, distance),
-("gallery", people, bad), ("stats", dict).
+("gallery", people, bad), ("gallery_error", text), ("stats", dict).
 """
 
 from __future__ import annotations
@@ -59,13 +59,18 @@ def _stamp(conn: Any, kind: str) -> tuple[Any, ...]:
 
 def gallery_stamp(db_path: Path) -> tuple[Any, ...]:
     from edgegate.face.credentials import KIND
-    from edgegate.store.db import open_db
+    from edgegate.store.db import StoreError, open_db
 
     if not db_path.exists():
         return ()
-    conn = open_db(db_path, readonly=True, check=False)
+    try:
+        conn = open_db(db_path, readonly=True, check=False)
+    except StoreError:
+        return ("unreadable",)
     try:
         return _stamp(conn, KIND)
+    except Exception:
+        return ("unreadable",)
     finally:
         conn.close()
 
@@ -81,9 +86,14 @@ def main(conn: Connection, settings: Any, db_path: Path, key_file: Path | None, 
 
 def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None) -> None:
     from edgegate.face.capture import Capture
+    from edgegate.face.gallery import Gallery
     from edgegate.face.pipeline import FacePipeline
 
-    gallery, bad, stamp = load_gallery(db_path, key_file)
+    gallery, bad, stamp = Gallery(), 0, ()
+    try:
+        gallery, bad, stamp = load_gallery(db_path, key_file)
+    except Exception as exc:  # a damaged store or key: say so, decide nobody, keep trying
+        conn.send(("gallery_error", f"{type(exc).__name__}: {exc}"))
     pipeline = FacePipeline(settings, gallery)
     # Load dlib's models now, not on the first face at the door.
     from edgegate.face import encode as fe
@@ -130,9 +140,13 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
             next_poll = now + GALLERY_POLL_SECONDS
             if force_reload or gallery_stamp(db_path) != stamp:
                 force_reload = False
-                gallery, bad, stamp = load_gallery(db_path, key_file)
-                pipeline.gallery = gallery
-                conn.send(("gallery", len(gallery), bad))
+                try:
+                    gallery, bad, stamp = load_gallery(db_path, key_file)
+                except Exception as exc:  # keep the gallery we have; retried next poll
+                    conn.send(("gallery_error", f"{type(exc).__name__}: {exc}"))
+                else:
+                    pipeline.gallery = gallery
+                    conn.send(("gallery", len(gallery), bad))
         if now >= next_stats:
             next_stats = now + STATS_SECONDS
             conn.send(("stats", dict(stats)))
