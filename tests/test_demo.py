@@ -21,6 +21,7 @@ def test_demo_runs_end_to_end_and_leaves_nothing(subprocess_env):
     assert "relay: UNLOCKED" in out and "relay: locked" in out and "buzzer on" in out
     assert "'bad_checksum': 1" in out
     assert "ACCESS GRANTED  bob" in out and out.count("ACCESS GRANTED  bob") == 1
+    assert out.count("ACCESS GRANTED  erin (card 04A1B2C3D4E5F6)") == 1  # PN532, counted once
     assert "relay after stop: locked" in out
     store = re.search(r"store (\S+edgegate\.db)", out)
     assert store, out

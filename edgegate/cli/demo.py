@@ -1,8 +1,9 @@
 """``edgegate demo``: the whole door on this machine, simulated hardware, no setup.
 
-A simulated RDM6300 on a pseudo-terminal, gpiozero mock pins, a store in a temporary directory
-that is removed at the end. It taps a known card, an unknown card, a corrupted frame, a lost
-card, an expired card and a held card, and prints every decision and every output change.
+A simulated RDM6300 and a simulated PN532 on pseudo-terminals, gpiozero mock pins, a store in
+a temporary directory that is removed at the end. It taps a known card, an unknown card, a
+corrupted frame, a lost card, an expired card, an NFC badge resting on the PN532 and a held
+card, and prints every decision and every output change.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from edgegate import logging_setup
 from edgegate.config import parse
 from edgegate.config.models import Config
 from edgegate.daemon.app import Daemon
+from edgegate.sim.pn532 import Pn532Simulator
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db, transaction
@@ -31,6 +33,7 @@ CARDS = {
     "bob": ("Bob Okafor", "1A2B3C4D5E"),
     "carol": ("Carol Jensen", "0E0E0E0E0E"),
     "dave": ("Dave Lost-Card", "4400DEAD01"),
+    "erin": ("Erin Novak", "04A1B2C3D4E5F6"),  # NTAG badge on the PN532
 }
 UNKNOWN_CARD = "7700112233"
 
@@ -42,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def demo_config(workdir: Path, port: str) -> Config:
+def demo_config(workdir: Path, port: str, nfc_port: str | None = None) -> Config:
+    nfc = [{"type": "pn532", "port": nfc_port, "name": "nfc"}] if nfc_port else []
     return parse(
         {
             "door": {"site": "demo", "id": "front", "unlock_seconds": 2},
@@ -53,7 +57,10 @@ def demo_config(workdir: Path, port: str) -> Config:
                 "red_led": 22,
                 "buzzer": 23,
             },
-            "readers": [{"type": "rdm6300", "port": port, "name": "entry", "direction": "in"}],
+            "readers": [
+                {"type": "rdm6300", "port": port, "name": "entry", "direction": "in"},
+                *nfc,
+            ],
             "storage": {"path": str(workdir / "edgegate.db")},
             "logging": {"level": "warning", "format": "console"},
         },
@@ -105,8 +112,8 @@ class Printer:
 
 async def run_demo(workdir: Path, speed: float, out: TextIO) -> int:
     pr = Printer(out)
-    with Rdm6300Simulator() as sim:
-        config = demo_config(workdir, sim.port)
+    with Rdm6300Simulator() as sim, Pn532Simulator() as nfc:
+        config = demo_config(workdir, sim.port, nfc.port)
         enrol_demo_people(config.storage.path, time.time())
         pr.line(
             f"store {config.storage.path}: {len(CARDS)} people enrolled "
@@ -146,6 +153,11 @@ async def run_demo(workdir: Path, speed: float, out: TextIO) -> int:
                 changed = {k: after[k] - before[k] for k in after if after[k] != before[k]}
                 if changed and "reads" not in changed:
                     pr.line(f"    reader counted {changed}: no decision, door stays locked")
+            pr.line("--- erin rests her NFC badge (7-byte UID) on the PN532 for 1.5 s")
+            nfc.present(CARDS["erin"][1])
+            await pause(1.5)
+            nfc.remove()
+            await pause(1.0)
             pr.line("--- bob holds his card on the reader for 1.5 s (frames repeat)")
             frames = await sim.hold(CARDS["bob"][1], 1.5 / speed)
             await pause(2.6)

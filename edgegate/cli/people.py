@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+from pathlib import Path
 
-from edgegate.cli import enroll_bio
+from edgegate.cli import bulk_cards, enroll_bio, enroll_pin
 from edgegate.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -25,16 +26,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     kinds = enroll.add_subparsers(dest="kind", required=True)
     card = kinds.add_parser("card", help="enrol an RFID card")
     add_config_arg(card)
-    card.add_argument("--person", required=True, help="person id")
+    card.add_argument("--person", help="person id (required unless --csv)")
     card.add_argument("--name", default=None, help="person's display name")
     which = card.add_mutually_exclusive_group(required=True)
     which.add_argument("--card", help="UID as the reader reports it, hex (e.g. 0F00BC614E)")
     which.add_argument("--card-number", help="decimal number printed on an EM4100 card")
+    which.add_argument(
+        "--wiegand", metavar="BITS:FC:CN", help="Wiegand card, e.g. 26:123:45678 (or 34:...)"
+    )
+    which.add_argument(
+        "--csv", type=Path, help="many cards: CSV with person, name, card or card_number columns"
+    )
     card.add_argument("--valid-from", help="ISO 8601 start of validity")
     card.add_argument("--valid-until", help="ISO 8601 end of validity")
     card.add_argument("--label", default="", help="free text, e.g. 'badge 2'")
     card.set_defaults(func=cmd_enroll_card)
     enroll_bio.register(kinds)
+    enroll_pin.register(kinds)
 
     people = sub.add_parser("people", help="list, remove, disable or enable people")
     people.add_argument("action", choices=["list", "remove", "disable", "enable", "set"])
@@ -63,12 +71,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_enroll_card(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if args.csv is not None:
+        return bulk_cards.enroll_csv(args.csv, open_store(config))
+    _need(args.person, "person id (--person)")
     try:
-        uid = (
-            creds.card_number_to_uid(args.card_number)
-            if args.card_number
-            else creds.normalise_card(args.card)
-        )
+        if args.wiegand:
+            uid = creds.wiegand_to_uid(args.wiegand)
+        elif args.card_number:
+            uid = creds.card_number_to_uid(args.card_number)
+        else:
+            uid = creds.normalise_card(args.card)
     except creds.CredentialError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     valid_from, valid_until = parse_time(args.valid_from), parse_time(args.valid_until)

@@ -173,9 +173,130 @@ class Rdm6300Config(StrictModel):
     )
 
 
-ReaderConfig = Annotated[Rdm6300Config, Field(discriminator="type")]
+class Pn532Config(StrictModel):
+    type: Literal["pn532"] = Field(
+        description="NXP PN532 13.56 MHz reader (MIFARE, NTAG) on a UART (HSU mode)."
+    )
+    port: str = Field("/dev/serial0", description="Serial device the PN532's HSU is wired to.")
+    baudrate: int = Field(115200, gt=0, description="HSU baud rate; 115200 out of the box.")
+    direction: Literal["in", "out"] = Field(
+        "in", description="Whether this reader lets people in or out of the area."
+    )
+    name: str | None = Field(
+        None, description="Reader name in events and logs; defaults to '<type><index>'."
+    )
+    poll_interval_seconds: float = Field(
+        0.1,
+        gt=0,
+        le=5,
+        description="Pause between two InListPassiveTarget polls; dominates card-to-relay "
+        "latency (docs/benchmarks.md).",
+    )
+    timeout_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        description="How long to wait for the chip's ACK and answer before retrying once and "
+        "then reporting reader_fault.",
+    )
+    hold_off_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="A card resting on the reader answers every poll; the same UID within "
+        "this many seconds of its last sighting counts once.",
+    )
+
+
+class WiegandConfig(StrictModel):
+    type: Literal["wiegand"] = Field(
+        description="Wiegand reader (26/34-bit cards, 4/8-bit keypad) on two GPIO inputs."
+    )
+    chip: str = Field(
+        "/dev/gpiochip0",
+        description="GPIO character device holding D0 and D1 (gpiochip0 on a Pi 5 with a "
+        "current kernel, gpiochip4 on early Pi 5 kernels).",
+    )
+    d0: int = Field(description="Line offset (BCM number) of the DATA0 wire.", ge=0)
+    d1: int = Field(description="Line offset (BCM number) of the DATA1 wire.", ge=0)
+    direction: Literal["in", "out"] = Field(
+        "in", description="Whether this reader lets people in or out of the area."
+    )
+    name: str | None = Field(
+        None, description="Reader name in events and logs; defaults to '<type><index>'."
+    )
+    formats: list[Literal[26, 34]] = Field(
+        default_factory=lambda: [26, 34],
+        description="Card frame lengths accepted; any other length is counted and dropped.",
+    )
+    min_pulse_us: float = Field(
+        10.0, ge=0, description="Low pulses shorter than this are glitches (counted, dropped)."
+    )
+    max_pulse_us: float = Field(
+        500.0, gt=0, description="Low pulses longer than this are not data (counted, dropped)."
+    )
+    min_interval_us: float = Field(
+        200.0,
+        ge=0,
+        description="Bits closer together than this (start to start) are too fast (counted, "
+        "dropped); readers send one bit every 1-2 ms.",
+    )
+    frame_gap_ms: float = Field(
+        25.0, gt=0, le=1000, description="Silence that ends a frame (well above the bit interval)."
+    )
+    hold_off_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Some readers repeat a held card; the same card within this many seconds "
+        "of its last frame counts once.",
+    )
+    pin_key_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="Keypad: a PIN ends with '#' or when no key follows within this many "
+        "seconds; '*' clears it.",
+    )
+
+    @model_validator(mode="after")
+    def _lines_differ(self) -> WiegandConfig:
+        if self.d0 == self.d1:
+            raise ValueError("d0 and d1 must be different lines")
+        if self.min_pulse_us >= self.max_pulse_us:
+            raise ValueError("min_pulse_us must be below max_pulse_us")
+        return self
+
+
+ReaderConfig = Annotated[Rdm6300Config | Pn532Config | WiegandConfig, Field(discriminator="type")]
 # The `type` tags of the reader union; pydantic puts the tag into error locations.
-READER_TYPES = frozenset({"rdm6300"})
+READER_TYPES = frozenset({"rdm6300", "pn532", "wiegand"})
+
+
+class PinConfig(StrictModel):
+    require: bool = Field(
+        False,
+        description="Card+PIN at this door: a valid card opens only after its holder's PIN is "
+        "entered on the same reader's keypad (docs/readers.md).",
+    )
+    readers: list[str] = Field(
+        default_factory=list,
+        description="Names of the readers that ask for the PIN (readers with a keypad); "
+        "empty: every reader of the door.",
+    )
+    timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="How long after the card the PIN may come; then the card is denied "
+        "(reason pin_timeout).",
+    )
+    duress: Literal["off", "enrolled", "last_digit_plus_one"] = Field(
+        "enrolled",
+        description="Duress PIN: 'enrolled' (a second PIN per person, enroll pin --duress), "
+        "'last_digit_plus_one' (own PIN, last digit + 1) or 'off'. A duress PIN opens as "
+        "usual and journals a silent 'duress' event.",
+    )
 
 
 class FingerprintConfig(StrictModel):
@@ -446,6 +567,20 @@ class ScheduleConfig(StrictModel):
         return self
 
 
+class HomeAssistantConfig(StrictModel):
+    enabled: bool = Field(
+        False,
+        description="Announce the door to Home Assistant by MQTT discovery (needs [mqtt]): a "
+        "lock and sensors for door contact, mode, last access, today's traffic and journal "
+        "depth (docs/homeassistant.md).",
+    )
+    prefix: str = Field(
+        "homeassistant",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="Home Assistant's MQTT discovery prefix (its MQTT integration's setting).",
+    )
+
+
 class Config(StrictModel):
     door: DoorConfig = Field(description="This door's identity and timing.")
     gpio: GpioConfig = Field(
@@ -478,6 +613,14 @@ class Config(StrictModel):
     holidays: list[date] = Field(
         default_factory=list,
         description="Dates (YYYY-MM-DD) on which only windows with holidays = true apply.",
+    )
+    homeassistant: HomeAssistantConfig = Field(
+        default_factory=HomeAssistantConfig,
+        description="Home Assistant MQTT discovery (optional, off by default).",
+    )
+    pin: PinConfig = Field(
+        default_factory=PinConfig,
+        description="Keypad PIN: card+PIN mode and the duress PIN (docs/readers.md).",
     )
 
     @model_validator(mode="after")

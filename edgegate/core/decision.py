@@ -31,6 +31,10 @@ class Reason(StrEnum):
     SCHEDULE = "schedule"
     SETTLEMENT_REQUIRED = "settlement_required"
     PASSBACK = "passback"
+    # Keypad PIN (card+PIN doors, edgegate/core/pin.py).
+    WRONG_PIN = "wrong_pin"
+    PIN_TIMEOUT = "pin_timeout"
+    NO_PIN = "no_pin"
 
 
 class DoorMode(StrEnum):

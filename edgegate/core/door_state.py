@@ -188,9 +188,15 @@ def _handle(s: DoorState, inp: Input, cfg: MachineConfig, ev: Events) -> DoorSta
         if s.contact_open:
             return s
         # Forced means opened while locked: a lock still held released (an obstruction after
-        # the grant ran out) was not forced.
-        authorised = s.emergency or s.release_cause is not None or s.lock_released
-        ev.append(("door_opened", {"person": s.person} if s.release_cause else {}))
+        # the grant ran out) was not forced. A door found open when the daemon starts may have
+        # been opened by anyone while it was down: journaled as such, timed for held-open, but
+        # not called forced.
+        at_start = inp.source == "startup"
+        authorised = s.emergency or s.release_cause is not None or s.lock_released or at_start
+        if at_start:
+            ev.append(("door_opened", {"at_start": True}))
+        else:
+            ev.append(("door_opened", {"person": s.person} if s.release_cause else {}))
         if not authorised:
             ev.append(("door_forced", {}))
         return replace(

@@ -42,5 +42,10 @@ class LockoutTracker:
             return self._until[reader]
         return None
 
+    def restore(self, reader: str, until: float, now: float) -> None:
+        """Re-arm a lockout journaled before a restart, so a restart does not end it."""
+        if self.enabled and until > now:
+            self._until[reader] = max(until, self._until.get(reader, 0.0))
+
     def state(self, now: float) -> dict[str, float]:
         return {r: u for r, u in self._until.items() if u > now}

@@ -118,9 +118,11 @@ class Daemon:
 
     async def start(self) -> None:
         await self.store.open()
+        lockouts = await self.store.call(self.door.rules.restore_lockouts)
         self.outputs.safe_state()
         # After safe_state: an active fire input found here releases the lock at once.
         self.inputs.start(asyncio.get_running_loop())
+        self.door.rules.started(lockouts, self.inputs.is_active("door_contact"))
         for reader in self.readers:
             self._tasks.append(asyncio.create_task(reader.run(), name=f"reader:{reader.name}"))
         for service in self.services:
@@ -186,6 +188,7 @@ class Daemon:
         await self.door.drain()
         self.inputs.close()
         self.door.rules.close()
+        self.door.pins.close()
         # Fail-secure on a normal stop: the relay off is the locked state.
         self.outputs.safe_state()
         self.outputs.close()

@@ -20,9 +20,11 @@ import structlog
 from edgegate.config.models import Config
 from edgegate.core.decision import Decision, DoorMode, RuleContext, decide
 from edgegate.core.passback import PassbackMode
+from edgegate.core.pin import PinResult, apply_pin, raises_duress
 from edgegate.daemon.assist import AssistTracker
+from edgegate.daemon.pin_wait import PinGate
 from edgegate.daemon.rules_runtime import RulesRuntime
-from edgegate.hardware.base import CredentialRead
+from edgegate.hardware.base import CredentialKind, CredentialRead
 from edgegate.hardware.gpio import DoorOutputs
 from edgegate.store import journal
 from edgegate.store.credentials import lookup
@@ -59,6 +61,8 @@ class Door:
         self.assist: dict[str, AssistTracker] = {}
         # Door rules (docs/rules.md): the state machine, lockout, modes. Owns the lock output.
         self.rules = RulesRuntime(self)
+        # Keypad PINs: card+PIN waits and the duress PIN (edgegate/daemon/pin_wait.py).
+        self.pins = PinGate(self)
 
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:
@@ -98,7 +102,12 @@ class Door:
 
     # --- ReaderSink ------------------------------------------------------------------------
     def credential(self, read: CredentialRead) -> None:
-        self.spawn(self.handle_read(read))
+        if read.kind == CredentialKind.PIN:
+            self.pins.pin(read)  # never looked up by value: a PIN only completes a card
+        elif self.pins.requires(read):
+            self.pins.card(read)
+        else:
+            self.spawn(self.handle_read(read))
 
     def fault(self, reader: str, reason: str) -> None:
         self.spawn(self.record("reader_fault", reader=reader, error=reason))
@@ -129,16 +138,34 @@ class Door:
         return await self.store.call(today_counts, self.config.door.id, self.clock())
 
     # --- decisions -------------------------------------------------------------------------
-    def _decide_tx(
+    def _evaluate(
+        self, conn: sqlite3.Connection, read: CredentialRead, ctx: RuleContext, now: float
+    ) -> Decision:
+        record = lookup(conn, read.kind, read.value)
+        policy = ctx.policy
+        if record is not None and policy.passback is not PassbackMode.OFF:
+            ctx = replace(ctx, presence=get_presence(conn, record.person_id, policy.area))
+        return decide(read, record, now, context=ctx)
+
+    def evaluate_tx(
         self, conn: sqlite3.Connection, read: CredentialRead, ctx: RuleContext
-    ) -> tuple[Decision, Event]:
+    ) -> Decision:
+        """The decision a read would get now, journaling nothing (card+PIN's first step)."""
+        return self._evaluate(conn, read, ctx, self.clock())
+
+    def _decide_tx(
+        self,
+        conn: sqlite3.Connection,
+        read: CredentialRead,
+        ctx: RuleContext,
+        pin: PinResult | None = None,
+    ) -> tuple[Decision, list[Event]]:
         now = self.clock()
         policy = ctx.policy
         with transaction(conn):
-            record = lookup(conn, read.kind, read.value)
-            if record is not None and policy.passback is not PassbackMode.OFF:
-                ctx = replace(ctx, presence=get_presence(conn, record.person_id, policy.area))
-            decision = decide(read, record, now, context=ctx)
+            decision = self._evaluate(conn, read, ctx, now)
+            if pin is not None:
+                decision = apply_pin(decision, pin)
             fields: dict[str, Any] = {
                 "kind": str(read.kind),
                 "credential": read.value if read.kind == "card" else None,
@@ -154,24 +181,33 @@ class Door:
                 fields["reason"] = str(decision.reason)
             if decision.flags:
                 fields["flags"] = list(decision.flags)
-            event = journal.append(
-                conn,
-                decision.event_type,
-                {k: v for k, v in fields.items() if v is not None},
-                site=self.config.door.site,
-                door=self.config.door.id,
-                now=now,
-            )
+            if pin is not None:
+                # A duress entry looks like the right PIN here; the alarm is its own event.
+                fields["pin"] = str(PinResult.OK if pin is PinResult.DURESS else pin)
+            site, door = self.config.door.site, self.config.door.id
+            clean = {k: v for k, v in fields.items() if v is not None}
+            events = [
+                journal.append(conn, decision.event_type, clean, site=site, door=door, now=now)
+            ]
+            if raises_duress(decision, pin):
+                duress = {
+                    "person": decision.person_id,
+                    "reader": read.reader,
+                    "credential": read.value,
+                }
+                events.append(journal.append(conn, "duress", duress, site=site, door=door, now=now))
             # Presence and traffic change with the journal row or not at all (restart-safe).
             if decision.granted and decision.person_id is not None:
                 set_presence(conn, decision.person_id, policy.area, str(read.direction), now)
             bump(conn, self.config.door.id, now, "granted" if decision.granted else "denied")
-        return decision, event
+        return decision, events
 
-    async def handle_read(self, read: CredentialRead) -> Decision | None:
+    async def handle_read(
+        self, read: CredentialRead, pin: PinResult | None = None
+    ) -> Decision | None:
         try:
             ctx = self.rules.context(read, self.clock())
-            decision, event = await self.store.call(self._decide_tx, read, ctx)
+            decision, events = await self.store.call(self._decide_tx, read, ctx, pin)
         except Exception:
             # The store failed: nothing is journaled, so nothing opens. Logged and counted.
             self.counters["errors"] += 1
@@ -183,6 +219,7 @@ class Door:
             self.assist[read.reader].success()
         latency = (time.perf_counter() - read.t) * 1000
         self.latencies_ms.append(latency)
+        event = events[0]
         log.info(
             event.type,
             seq=event.seq,
@@ -192,7 +229,10 @@ class Door:
             reason=None if decision.granted else str(decision.reason),
             latency_ms=round(latency, 3),
         )
-        self._emit(event)
+        for ev in events:
+            if ev.type == "duress":
+                log.warning("duress", seq=ev.seq, person=decision.person_id, reader=read.reader)
+            self._emit(ev)
         return decision
 
     # --- biometric retries ------------------------------------------------------------------

@@ -36,7 +36,7 @@ from edgegate.core.schedule import DAYS, Window, parse_hhmm
 from edgegate.hardware.base import CredentialRead
 from edgegate.store import journal
 from edgegate.store.db import transaction
-from edgegate.store.journal import Event
+from edgegate.store.journal import Event, parse_rfc3339
 from edgegate.store.rules_state import bump
 
 if TYPE_CHECKING:
@@ -226,6 +226,36 @@ class RulesRuntime:
         self.faulty_readers.discard(reader)
         if self._attended_by_fault and not self.faulty_readers:
             self.set_mode(DoorMode.NORMAL, f"reader_recovered:{reader}")
+
+    # --- start-up ---------------------------------------------------------------------------
+    def restore_lockouts(self, conn: sqlite3.Connection) -> list[tuple[str, float]]:
+        """On the store thread at start: lockouts from the journal that are still running.
+
+        The journal already holds every ``lockout`` event with its reader and end, in the same
+        store as the decisions, so no separate state is kept (and none can disagree with it).
+        """
+        out = []
+        for event in journal.recent(conn, limit=200, type_="lockout"):
+            try:
+                until = parse_rfc3339(str(event.payload["until"]))
+                out.append((str(event.payload["reader"]), until))
+            except (KeyError, ValueError):
+                log.warning("lockout_restore_skipped", seq=event.seq)
+        return out
+
+    def started(self, lockouts: list[tuple[str, float]], contact_closed: bool | None) -> None:
+        """Called once by the daemon after the inputs are open."""
+        now = self.door.clock()
+        for reader, until in lockouts:
+            self.lockout.restore(reader, until, now)
+        restored = self.lockout.state(now)
+        if restored:
+            log.warning(
+                "lockouts_restored", readers={r: journal.rfc3339(u) for r, u in restored.items()}
+            )
+        if contact_closed is False:
+            # The door stands open as we start: journal it and time it for held-open.
+            self.apply(Input(In.CONTACT_OPEN, now, source="startup"))
 
     def status(self) -> dict[str, Any]:
         now = self.door.clock()

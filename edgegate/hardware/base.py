@@ -75,6 +75,25 @@ class ReaderCounters:
         return asdict(self)
 
 
+class HoldOff:
+    """Counts a credential that keeps coming (a card resting on a reader) once.
+
+    The same value within ``seconds`` of its last sighting is a repeat, and each repeat
+    slides the window, so it counts again only after being away for ``seconds``.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: str | None = None
+        self._seen = 0.0
+
+    def repeat(self, value: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        is_repeat = value == self._last and now - self._seen < self.seconds
+        self._last, self._seen = value, now
+        return is_repeat
+
+
 class Reader(ABC):
     """A credential reader. ``run`` reads until cancelled, reopening the device on faults.
 

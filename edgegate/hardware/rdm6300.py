@@ -11,14 +11,13 @@ a quiet door; only a vanished serial device (USB adaptor unplugged) is detected 
 
 from __future__ import annotations
 
-import time
-
 import structlog
 
 from edgegate.hardware.base import (
     CredentialKind,
     CredentialRead,
     Direction,
+    HoldOff,
     Reader,
     ReaderCounters,
     ReaderSink,
@@ -120,8 +119,7 @@ class Rdm6300Reader(Reader):
         self.hold_off = hold_off
         self.parser = Rdm6300Parser(self.counters)
         self._serial = AsyncSerial(port, baudrate, on_data=self._on_data)
-        self._last_uid: str | None = None
-        self._last_seen = 0.0
+        self._hold_off = HoldOff(hold_off)
 
     async def open(self) -> None:
         self._serial.open()
@@ -138,12 +136,9 @@ class Rdm6300Reader(Reader):
     def _on_data(self, data: bytes, t: float) -> None:
         for uid in self.parser.feed(data):
             # Held card: the module repeats the frame; the hold-off slides with each repeat.
-            now = time.monotonic()
-            if uid == self._last_uid and now - self._last_seen < self.hold_off:
-                self._last_seen = now
+            if self._hold_off.repeat(uid):
                 self.counters.repeats_suppressed += 1
                 continue
-            self._last_uid, self._last_seen = uid, now
             self.counters.reads += 1
             self.sink.credential(
                 CredentialRead(CredentialKind.CARD, uid, self.name, self.direction, t=t)

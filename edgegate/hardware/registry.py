@@ -22,7 +22,28 @@ def _rdm6300(cfg: Any, name: str, sink: ReaderSink) -> Reader:
     )
 
 
-BUILDERS: dict[str, Builder] = {"rdm6300": _rdm6300}
+def _pn532(cfg: Any, name: str, sink: ReaderSink) -> Reader:
+    from edgegate.hardware.pn532.reader import Pn532Reader
+
+    return Pn532Reader(
+        name,
+        sink,
+        cfg.port,
+        baudrate=cfg.baudrate,
+        direction=Direction(cfg.direction),
+        poll_interval=cfg.poll_interval_seconds,
+        timeout=cfg.timeout_seconds,
+        hold_off=cfg.hold_off_seconds,
+    )
+
+
+def _wiegand(cfg: Any, name: str, sink: ReaderSink) -> Reader:
+    from edgegate.hardware.wiegand.reader import WiegandReader
+
+    return WiegandReader.from_config(cfg, name, sink)
+
+
+BUILDERS: dict[str, Builder] = {"rdm6300": _rdm6300, "pn532": _pn532, "wiegand": _wiegand}
 
 
 def build_reader(cfg: Any, name: str, sink: ReaderSink) -> Reader:

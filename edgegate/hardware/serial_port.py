@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import serial
 import structlog
@@ -19,6 +20,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 DataCallback = Callable[[bytes, float], None]
+T = TypeVar("T")
 
 
 class AsyncSerial:
@@ -151,3 +153,22 @@ class AsyncSerial:
             if self._serial is None:
                 raise OSError(self.error or f"{self.port} closed")
             await self._wait(deadline)
+
+
+async def next_or_failed(queue: asyncio.Queue[T], serial: AsyncSerial, timeout: float) -> T | None:
+    """The next item of ``queue`` within ``timeout`` seconds, or None when none came or the
+    port failed first (callers tell the two apart with ``serial.failed``). For drivers that
+    decode ``on_data`` chunks into a queue of answers (fingerprint, PN532)."""
+    if timeout <= 0:
+        return None
+    getter = asyncio.ensure_future(queue.get())
+    failed = asyncio.ensure_future(serial.failed.wait())
+    try:
+        await asyncio.wait({getter, failed}, timeout=timeout, return_when="FIRST_COMPLETED")
+    finally:
+        failed.cancel()
+        if not getter.done():
+            getter.cancel()
+    if not getter.done() or getter.cancelled():
+        return None
+    return getter.result()

@@ -15,16 +15,11 @@ while the loop is busy, and a stalled loop must show up as latency in the daemon
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import hashlib
-import os
 import random
-import select
 import struct
-import threading
 import time
-import tty
 from collections import Counter, deque
 
 from edgegate.hardware.fingerprint.protocol import (
@@ -38,6 +33,7 @@ from edgegate.hardware.fingerprint.protocol import (
     encode_packet,
     wire_seconds,
 )
+from edgegate.sim.pty_device import ThreadedPtyDevice
 
 TEMPLATE_SIZE = 512
 MAX_SCORE = 200
@@ -71,8 +67,10 @@ def score(a: bytes, b: bytes) -> int:
     return MAX_SCORE * equal // max(len(a), len(b))
 
 
-class FingerprintSimulator:
+class FingerprintSimulator(ThreadedPtyDevice):
     """A module with a finger library, a capture state, password, address and fault switches."""
+
+    thread_name = "fingerprint-sim"
 
     def __init__(
         self,
@@ -88,6 +86,7 @@ class FingerprintSimulator:
     ) -> None:
         if packet_size not in PACKET_SIZES:
             raise ValueError(f"packet_size must be one of {PACKET_SIZES}")
+        super().__init__()
         self.address = address
         self.password = password
         self.capacity = capacity
@@ -99,55 +98,19 @@ class FingerprintSimulator:
         self.library: dict[int, bytes] = {}
         self.buffers: dict[int, bytes] = {}
         self.commands: Counter[int] = Counter()
-        self.bytes_in = 0
-        self.bytes_out = 0
         self.corrupt_always = False
         self.ignored_packets = 0
         # (perf_counter when executed, instruction, confirmation code) per command when set to
         # a list (benchmarks).
         self.trace: list[tuple[float, int, int]] | None = None
-        self._corrupt_next = 0
         self._finger: bytes | None = None
         self._image: bytes | None = None
         self._image_flaw: CaptureOutcome | None = None
         self._captures: deque[CaptureOutcome] = deque()
         self._verified = password == 0
         self._download: tuple[int, bytearray] | None = None
-        self._unplugged = False
-        self._lock = threading.RLock()
         self._decoder = PacketDecoder()
         self._line_free_at = 0.0
-        self.master, self.slave = os.openpty()
-        # Raw at once: a fresh pty is canonical and would eat or echo bytes such as 0x03/0x0D.
-        tty.setraw(self.slave)
-        os.set_blocking(self.master, False)
-        # The slave stays open here so the pty never hangs up while the driver reopens it.
-        self.port = os.ttyname(self.slave)
-        self._wake_r, self._wake_w = os.pipe()
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="fingerprint-sim", daemon=True)
-
-    # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> FingerprintSimulator:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._stop:
-            return
-        self._stop = True
-        os.write(self._wake_w, b"x")
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
-        for fd in (self.master, self.slave, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def __enter__(self) -> FingerprintSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- what a test or demo does to the device -----------------------------------------------
     def place_finger(self, finger: bytes | str, quality: float = 1.0) -> None:
@@ -169,16 +132,6 @@ class FingerprintSimulator:
         with self._lock:
             self.library[slot] = finger_template(finger) if isinstance(finger, str) else finger
 
-    def corrupt_next(self, n: int = 1) -> None:
-        """Send the next ``n`` packets with a wrong checksum."""
-        with self._lock:
-            self._corrupt_next += n
-
-    def unplug(self) -> None:
-        """Stop answering (power or wire lost); input is swallowed."""
-        with self._lock:
-            self._unplugged = True
-
     def replug(self) -> None:
         """Answer again, after a power-on reset (password must be verified again)."""
         with self._lock:
@@ -190,32 +143,17 @@ class FingerprintSimulator:
             self._decoder.reset()
 
     # -- device thread ------------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                ready, _, _ = select.select([self.master, self._wake_r], [], [], 0.5)
-            except (OSError, ValueError):
+    def _received(self, data: bytes, t_arrived: float) -> None:
+        with self._lock:
+            if self._unplugged:
                 return
-            if self.master not in ready:
-                continue
-            try:
-                data = os.read(self.master, 4096)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return  # pty closed under us: stop()
-            t_arrived = time.perf_counter()
-            with self._lock:
-                self.bytes_in += len(data)
-                if self._unplugged:
-                    continue
-                packets = self._decoder.feed(data)
-            for packet in packets:
-                if self.paced:
-                    # The host's bytes reach a real module at the baud rate, not all at once.
-                    n = len(packet.payload) + 11
-                    self._sleep_until(t_arrived + wire_seconds(n, self.baudrate))
-                self._handle(packet)
+            packets = self._decoder.feed(data)
+        for packet in packets:
+            if self.paced:
+                # The host's bytes reach a real module at the baud rate, not all at once.
+                n = len(packet.payload) + 11
+                self._sleep_until(t_arrived + wire_seconds(n, self.baudrate))
+            self._handle(packet)
 
     def _handle(self, packet: Packet) -> None:
         with self._lock:
@@ -402,20 +340,6 @@ class FingerprintSimulator:
             self._sleep_until(start + wire_seconds(i + len(chunk), self.baudrate))
             self._write(chunk)
         self._line_free_at = start + wire_seconds(len(data), self.baudrate)
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view and not self._stop:
-            try:
-                n = os.write(self.master, view)
-            except BlockingIOError:
-                # The host is not reading (port closed); wait a little, never forever.
-                select.select([], [self.master], [], 0.05)
-                continue
-            except OSError:
-                return
-            self.bytes_out += n
-            view = view[n:]
 
     @staticmethod
     def _sleep_until(t: float) -> None:

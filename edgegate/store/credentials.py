@@ -6,7 +6,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edgegate.core.decision import CredentialRecord
@@ -30,12 +30,27 @@ def normalise_card(uid: str) -> str:
 def card_number_to_uid(number: str) -> str:
     """The decimal number printed on an EM4100 card is its low 32 bits; the version byte
     is not printed. Stored as 8 hex digits, matched against the last 8 of a 10-digit read."""
-    if not number.strip().isdigit():
+    # isascii: str.isdigit() accepts digits such as '²' that int() rejects.
+    if not (number.strip().isascii() and number.strip().isdigit()):
         raise CredentialError(f"card number {number!r} is not a decimal number")
     value = int(number)
     if value >= 1 << 32:
         raise CredentialError(f"card number {number} is larger than 32 bits")
     return f"{value:08X}"
+
+
+def wiegand_to_uid(text: str) -> str:
+    """``BITS:FC:CN`` (e.g. ``26:123:45678``) as a Wiegand reader reports the card: its data
+    bits, facility then number, in hex (edgegate/hardware/wiegand/formats.py)."""
+    from edgegate.hardware.wiegand.formats import card_value
+
+    try:
+        bits, facility, number = (int(p) for p in text.split(":"))
+        return card_value(bits, facility, number)
+    except (ValueError, KeyError):
+        raise CredentialError(
+            f"Wiegand card {text!r} is not BITS:FC:CN with BITS 26 or 34 and FC/CN in range"
+        ) from None
 
 
 def card_lookup_keys(uid: str) -> tuple[str, ...]:
@@ -160,26 +175,36 @@ def add_credential(
 
 
 def bulk_add_cards(
-    conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]], now: float | None = None
+    conn: sqlite3.Connection,
+    rows: Iterable[tuple[str, str, str]],
+    now: float | None = None,
+    *,
+    on_chunk: Callable[[int], None] | None = None,
+    chunk_size: int = 5000,
 ) -> int:
     """Add (person_id, person_name, uid) rows in one transaction; returns the count added.
 
     Used for bulk enrolment and benchmarks: one executemany per table keeps a million cards
-    to seconds rather than hours.
+    to seconds rather than hours. ``on_chunk(n)`` is called after every ``chunk_size`` rows
+    (progress bars); the whole import still commits or rolls back as one.
     """
     ts = now if now is not None else time.time()
     rows = list(rows)
     with transaction(conn):
-        conn.executemany(
-            "INSERT OR IGNORE INTO people(id, name, enabled, attrs, updated_at) "
-            "VALUES (?, ?, 1, '{}', ?)",
-            ((pid, name, ts) for pid, name, _ in rows),
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO credentials(kind, value, person_id, enabled, updated_at) "
-            "VALUES ('card', ?, ?, 1, ?)",
-            ((uid, pid, ts) for pid, _, uid in rows),
-        )
+        for start in range(0, len(rows), chunk_size):
+            part = rows[start : start + chunk_size]
+            conn.executemany(
+                "INSERT OR IGNORE INTO people(id, name, enabled, attrs, updated_at) "
+                "VALUES (?, ?, 1, '{}', ?)",
+                ((pid, name, ts) for pid, name, _ in part),
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO credentials(kind, value, person_id, enabled, updated_at) "
+                "VALUES ('card', ?, ?, 1, ?)",
+                ((uid, pid, ts) for pid, _, uid in part),
+            )
+            if on_chunk is not None:
+                on_chunk(len(part))
     return len(rows)
 
 

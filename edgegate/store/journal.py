@@ -19,6 +19,14 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def parse_rfc3339(text: str) -> float:
+    """The inverse of ``rfc3339`` (any RFC 3339 form with a zone or Z)."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone")
+    return dt.timestamp()
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     seq: int

@@ -127,3 +127,27 @@ def test_exit_button_opens_without_credential_and_is_journaled(tmp_path: Path):
                 assert counts["exits"] == 1 and counts["granted"] == 0
 
     run(scenario())
+
+
+def test_door_open_at_start_is_journaled_and_timed_not_forced(tmp_path: Path):
+    async def scenario():
+        with Rdm6300Simulator() as sim:
+            cfg = make_config(
+                tmp_path,
+                [("entry", sim.port, "in")],
+                door={"held_open_seconds": 20, "prealarm_seconds": 0},
+            )
+            async with running_door(cfg, {"entry": sim}, close_door=False) as d:
+                ev = await d.wait_for("door_opened")
+                assert ev.payload.get("at_start") is True
+                assert d.door.state()["contact"] == "open" and d.locked
+                await d.tick(19)
+                assert all(e.type != "door_held_open" for e in await d.quiet(0.1))
+                await d.tick(2)
+                ev = await d.wait_for("door_held_open")
+                assert ev.payload["open_seconds"] >= 20
+                assert all(e.type != "door_forced" for e in d.seen)
+                d.press(CONTACT)
+                await d.wait_for("door_closed")
+
+    run(scenario())

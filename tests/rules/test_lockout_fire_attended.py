@@ -18,6 +18,7 @@ from .conftest import (
     FIRE,
     RESET,
     STAFF,
+    FakeClock,
     enrol,
     make_config,
     run,
@@ -195,5 +196,32 @@ def test_attended_mode_after_a_reader_fault(tmp_path: Path):
                 assert not d.locked
                 ev = await d.wait_for("staff_release")
                 assert ev.payload["staff"] == "guard-7" and ev.payload["person"] == "bob"
+
+    run(scenario())
+
+
+def test_lockout_survives_a_restart(tmp_path: Path):
+    async def scenario():
+        with Rdm6300Simulator() as sim:
+            cfg = make_config(
+                tmp_path,
+                [("entry", sim.port, "in")],
+                rules={"lockout_attempts": 2, "lockout_window_seconds": 10, "lockout_seconds": 60},
+            )
+            enrol(cfg.storage.path, "alice", ALICE)
+            clock = FakeClock()
+            async with running_door(cfg, {"entry": sim}, clock=clock) as d:
+                for i in range(2):
+                    await _decide(d, sim, f"77001122{i:02d}")
+                await d.wait_for("lockout")
+            clock.advance(30)  # restarted half-way through the lockout
+            async with running_door(cfg, {"entry": sim}, clock=clock) as d:
+                assert "entry" in d.door.state()["lockouts"]
+                ev = await _decide(d, sim, ALICE)
+                assert ev.payload["reason"] == "lockout"
+            clock.advance(31)  # past its end: a restart does not bring it back
+            async with running_door(cfg, {"entry": sim}, clock=clock) as d:
+                assert d.door.state()["lockouts"] == {}
+                assert (await _decide(d, sim, ALICE)).type == "access_granted"
 
     run(scenario())

@@ -40,7 +40,7 @@ from edgegate.hardware.fingerprint.protocol import (
     command,
     encode_packet,
 )
-from edgegate.hardware.serial_port import AsyncSerial
+from edgegate.hardware.serial_port import AsyncSerial, next_or_failed
 
 log = structlog.get_logger(__name__)
 
@@ -164,25 +164,15 @@ class FingerprintSensor:
         serial = self._serial
         if serial is None:
             raise CommunicationError(f"{self.port} is not open")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise SensorTimeout(f"no answer from fingerprint sensor on {self.port}")
-        getter = asyncio.ensure_future(self._queue.get())
-        failed = asyncio.ensure_future(serial.failed.wait())
-        try:
-            await asyncio.wait({getter, failed}, timeout=remaining, return_when="FIRST_COMPLETED")
-        finally:
-            failed.cancel()
-            if not getter.done():
-                getter.cancel()
-        if not getter.done() or getter.cancelled():
+        got = await next_or_failed(self._queue, serial, deadline - time.monotonic())
+        if got is None:
             if serial.failed.is_set():
                 raise CommunicationError(serial.error or f"{self.port} failed")
             raise SensorTimeout(
                 f"no answer from fingerprint sensor on {self.port}"
                 " (unplugged, wrong baud rate or wrong address?)"
             )
-        item, t = getter.result()
+        item, t = got
         if item is _CORRUPT:
             raise _Retry
         assert isinstance(item, Packet)

@@ -1,0 +1,150 @@
+"""Card+PIN at the door: a valid card waits for its holder's PIN on the same reader.
+
+The Door hands this module every PIN read and, when ``[pin] require`` is on, every card read
+from a reader that asks for PINs. A card is first evaluated without journaling (one read-only
+store hop): a refused card is decided and journaled at once the usual way, a valid one waits
+up to ``[pin] timeout_seconds`` for a PIN from the same reader. The PIN is checked against the
+person's stored hashes in a worker thread, and the card is then decided for good, PIN result
+included, in one transaction (edgegate/daemon/door.py ``handle_read(read, pin=...)``), so a
+wrong PIN or a timeout is a journaled denial that counts toward the reader's lockout.
+
+A PIN that arrives with no card waiting (PIN-only is not a credential here) is refused and
+journaled as an ``unknown`` pin denial; the digits are never journaled or logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import structlog
+
+from edgegate.core.decision import Decision, Reason
+from edgegate.core.pin import DuressScheme, PinResult, check_pin
+from edgegate.hardware.base import CredentialKind, CredentialRead
+from edgegate.store.pins import pin_hashes
+
+if TYPE_CHECKING:
+    from edgegate.daemon.door import Door
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Waiting:
+    read: CredentialRead
+    person_id: str
+    timer: asyncio.TimerHandle
+
+
+class PinGate:
+    def __init__(self, door: Door) -> None:
+        self.door = door
+        self.cfg = door.config.pin
+        self.scheme = DuressScheme(self.cfg.duress)
+        self._readers = frozenset(self.cfg.readers)
+        self._waiting: dict[str, _Waiting] = {}
+        self.counters = {"pin_requested": 0, "pin_timeouts": 0, "pin_without_card": 0}
+
+    def requires(self, read: CredentialRead) -> bool:
+        """Whether this card read must be followed by a PIN (False at once when PIN mode is
+        off, so the card hot path only pays for one attribute test)."""
+        return (
+            self.cfg.require
+            and read.kind == CredentialKind.CARD
+            and (not self._readers or read.reader in self._readers)
+        )
+
+    def waiting(self) -> dict[str, str]:
+        """Reader -> person whose PIN it waits for (status, tests)."""
+        return {r: w.person_id for r, w in self._waiting.items()}
+
+    # -- cards --------------------------------------------------------------------------------
+    def card(self, read: CredentialRead) -> None:
+        self.door.spawn(self._card(read))
+
+    async def _card(self, read: CredentialRead) -> None:
+        door = self.door
+        try:
+            ctx = door.rules.context(read, door.clock())
+            decision = await door.store.call(door.evaluate_tx, read, ctx)
+        except Exception:
+            door.counters["errors"] += 1
+            log.exception("pin_precheck_failed", reader=read.reader)
+            return
+        if not decision.granted or decision.person_id is None:
+            await door.handle_read(read)
+            return
+        self._drop(read.reader)
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(self.cfg.timeout_seconds, self._timed_out, read.reader)
+        self._waiting[read.reader] = _Waiting(read, decision.person_id, timer)
+        self.counters["pin_requested"] += 1
+        log.info("pin_requested", reader=read.reader, person=decision.person_id)
+
+    def _drop(self, reader: str) -> None:
+        old = self._waiting.pop(reader, None)
+        if old is not None:
+            # A second card before the PIN: the newer card is the one at the reader now.
+            old.timer.cancel()
+            log.info("pin_wait_replaced", reader=reader, person=old.person_id)
+
+    def _timed_out(self, reader: str) -> None:
+        waiting = self._waiting.pop(reader, None)
+        if waiting is None:
+            return
+        self.counters["pin_timeouts"] += 1
+        log.info("pin_timeout", reader=reader, person=waiting.person_id)
+        self.door.spawn(self.door.handle_read(waiting.read, pin=PinResult.TIMEOUT))
+
+    # -- PINs ---------------------------------------------------------------------------------
+    def pin(self, read: CredentialRead) -> None:
+        waiting = self._waiting.pop(read.reader, None)
+        if waiting is None:
+            self.counters["pin_without_card"] += 1
+            self.door.spawn(self._without_card(read))
+            return
+        waiting.timer.cancel()
+        self.door.spawn(self._check(waiting, read))
+
+    async def _check(self, waiting: _Waiting, pin_read: CredentialRead) -> None:
+        door = self.door
+        try:
+            pin_hash, duress_hash = await door.store.call(pin_hashes, waiting.person_id)
+            # PBKDF2 is tens of milliseconds of CPU: a worker thread (hashlib releases the
+            # GIL), never the loop.
+            result = await asyncio.get_running_loop().run_in_executor(
+                None, check_pin, pin_read.value, pin_hash, duress_hash, self.scheme
+            )
+        except Exception:
+            door.counters["errors"] += 1
+            log.exception("pin_check_failed", reader=pin_read.reader)
+            return
+        # Latency is measured from the PIN's last key, the moment the person finished.
+        await door.handle_read(replace(waiting.read, t=pin_read.t), pin=result)
+
+    async def _without_card(self, read: CredentialRead) -> None:
+        door = self.door
+        log.info("pin_without_card", reader=read.reader)
+        door.counters["denied"] += 1
+        try:
+            await door.record(
+                "access_denied",
+                kind="pin",
+                reader=read.reader,
+                direction=str(read.direction),
+                reason=str(Reason.UNKNOWN),
+                detail="pin_without_card",
+            )
+        except Exception:
+            door.counters["errors"] += 1
+            log.exception("decision_failed", reader=read.reader, kind="pin")
+            return
+        # PIN guessing counts toward the reader's lockout like any refused credential.
+        door.rules.decided(Decision(False, Reason.UNKNOWN), read)
+
+    def close(self) -> None:
+        for waiting in self._waiting.values():
+            waiting.timer.cancel()
+        self._waiting.clear()

@@ -1,0 +1,242 @@
+"""Async PN532 driver over HSU (UART, 115200 8N1) on ``AsyncSerial``.
+
+Every command is one exchange: the host writes an information frame, the chip answers with an
+ACK within a millisecond or so, then the response frame (command code + 1). A response that
+fails its checksums is asked for again with a NACK (the chip re-sends its last response); a
+missing ACK or response is a timeout, retried once with the whole command, then raised as
+``Pn532Timeout`` (an ``OSError``) so the reader base class reports reader_fault and reopens.
+
+Bring-up (``handshake``): the wake-up burst 0x55 0x55 + zeros takes the chip out of low-VBAT
+mode, SAMConfiguration (normal mode, no SAM) must be the first command after it, then
+GetFirmwareVersion proves we are talking to a PN532, and RFConfiguration item 5
+(MaxRetries) limits InListPassiveTarget to one activation attempt, so a poll with no card
+answers "0 targets" at once instead of blocking until a card comes. That keeps every poll
+a liveness check as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from edgegate.hardware.base import ReaderCounters
+from edgegate.hardware.pn532.frame import (
+    NACK,
+    TFI_CHIP,
+    WAKEUP,
+    Frame,
+    FrameParser,
+    Kind,
+    command,
+)
+from edgegate.hardware.serial_port import AsyncSerial, next_or_failed
+
+log = structlog.get_logger(__name__)
+
+GET_FIRMWARE_VERSION = 0x02
+SAM_CONFIGURATION = 0x14
+RF_CONFIGURATION = 0x32
+IN_LIST_PASSIVE_TARGET = 0x4A
+IN_RELEASE = 0x52
+BAUDRATE = 115200
+UID_LENGTHS = (4, 7, 10)
+_CORRUPT = Frame(Kind.NACK, -1)  # queued when the parser rejected a frame while we waited
+
+
+class Pn532Error(OSError):
+    """The chip refused a command, answered nonsense, or cannot be talked to."""
+
+
+class Pn532Timeout(Pn532Error):
+    """No ACK or no response in time: unplugged, unpowered, or not in HSU mode."""
+
+
+class _Corrupt(Exception):
+    """Internal: the ACK never came through clean; send the command again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Firmware:
+    ic: int
+    version: int
+    revision: int
+    support: int
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One ISO 14443-A target from InListPassiveTarget (106 kbps type A)."""
+
+    uid: bytes
+    sens_res: bytes
+    sel_res: int
+
+    @property
+    def uid_hex(self) -> str:
+        # Leading zeros are part of the UID: hex of the bytes, never of an integer.
+        return self.uid.hex().upper()
+
+
+def parse_target(data: bytes) -> Target | None:
+    """The first target of an InListPassiveTarget answer (after its 0x4B code byte), None for
+    no target. Raises ``ValueError`` on a malformed answer."""
+    if not data or data[0] == 0:
+        return None
+    if len(data) < 6:
+        raise ValueError(f"InListPassiveTarget answer too short: {data.hex()}")
+    sens_res, sel_res, n = data[2:4], data[4], data[5]
+    uid = data[6 : 6 + n]
+    if n not in UID_LENGTHS or len(uid) != n:
+        raise ValueError(f"InListPassiveTarget answer with a {n}-byte UID: {data.hex()}")
+    return Target(bytes(uid), bytes(sens_res), sel_res)
+
+
+class Pn532:
+    """One chip on one serial port. Commands are serialised by the caller (one reader)."""
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        baudrate: int = BAUDRATE,
+        timeout: float = 0.5,
+        retries: int = 1,
+        counters: ReaderCounters | None = None,
+    ) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.timeout = timeout
+        self.retries = retries
+        self.counters = counters if counters is not None else ReaderCounters()
+        self.parser = FrameParser(self.counters, tfi=TFI_CHIP)
+        self.firmware: Firmware | None = None
+        self.last_rx_t = 0.0
+        self.nacks_sent = 0
+        self._serial: AsyncSerial | None = None
+        self._queue: asyncio.Queue[tuple[Frame, float]] = asyncio.Queue()
+
+    # -- port ---------------------------------------------------------------------------------
+    def open(self) -> None:
+        self._queue = asyncio.Queue()
+        self.parser.reset()
+        self._serial = AsyncSerial(self.port, self.baudrate, on_data=self._on_data)
+        self._serial.open()
+
+    def close(self) -> None:
+        if self._serial is not None:
+            self._serial.close()
+            self._serial = None
+
+    def _on_data(self, data: bytes, t: float) -> None:
+        before = self.counters.bad_checksum + self.counters.bad_frames
+        for frame in self.parser.feed(data):
+            self._queue.put_nowait((frame, t))
+        if self.counters.bad_checksum + self.counters.bad_frames != before:
+            # Wake the waiting command now instead of letting it run into its timeout.
+            self._queue.put_nowait((_CORRUPT, t))
+
+    def _write(self, data: bytes) -> None:
+        serial = self._serial
+        if serial is None:
+            raise Pn532Error(f"{self.port} is not open")
+        if serial.failed.is_set():
+            raise Pn532Error(serial.error or f"{self.port} failed")
+        serial.write(data)
+
+    async def _next(self, deadline: float) -> Frame:
+        serial = self._serial
+        if serial is None:
+            raise Pn532Error(f"{self.port} is not open")
+        got = await next_or_failed(self._queue, serial, deadline - time.monotonic())
+        if got is None:
+            if serial.failed.is_set():
+                raise Pn532Error(serial.error or f"{self.port} failed")
+            raise Pn532Timeout(f"no answer from PN532 on {self.port} (unplugged or not HSU?)")
+        frame, t = got
+        self.last_rx_t = t
+        return frame
+
+    # -- exchanges ----------------------------------------------------------------------------
+    async def call(self, code: int, params: bytes = b"", *, timeout: float | None = None) -> bytes:
+        """Send command ``code``; return the response data after its code byte."""
+        request = command(code, params)
+        limit = timeout if timeout is not None else self.timeout
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            while not self._queue.empty():  # a late answer to an abandoned command
+                self._queue.get_nowait()
+            self._write(request)
+            deadline = time.monotonic() + limit
+            try:
+                return await self._exchange(code, deadline)
+            except (Pn532Timeout, _Corrupt) as exc:
+                last = exc
+                log.info("pn532_retry", port=self.port, command=code, attempt=attempt + 1)
+        if isinstance(last, Pn532Timeout):
+            raise last
+        raise Pn532Error(f"no clean answer to PN532 command 0x{code:02X} on {self.port}")
+
+    async def _exchange(self, code: int, deadline: float) -> bytes:
+        frame = await self._next(deadline)
+        if frame is _CORRUPT:
+            raise _Corrupt
+        if frame.kind is Kind.NACK:
+            raise _Corrupt  # the chip saw our frame damaged
+        if frame.kind is not Kind.ACK:
+            self.counters.bad_frames += 1
+            raise _Corrupt
+        nacks = 0
+        while True:
+            frame = await self._next(deadline)
+            if frame is _CORRUPT and nacks < 3:
+                # Ask for the same response again rather than running the command twice.
+                nacks += 1
+                self.nacks_sent += 1
+                self._write(NACK)
+                continue
+            if frame.kind is Kind.ERROR:
+                raise Pn532Error(f"PN532 answered 0x{code:02X} with an error frame")
+            if frame.kind is Kind.DATA and frame.data[:1] == bytes([code + 1]):
+                return frame.data[1:]
+            if frame is _CORRUPT:
+                raise _Corrupt
+            self.counters.bad_frames += 1  # a stray ACK or an answer to something else
+
+    # -- commands -----------------------------------------------------------------------------
+    async def wake(self) -> None:
+        self._write(WAKEUP)
+
+    async def sam_configuration(self) -> None:
+        # Normal mode (no SAM), virtual card timeout 1 s (20 * 50 ms), IRQ pin used.
+        await self.call(SAM_CONFIGURATION, b"\x01\x14\x01")
+
+    async def get_firmware_version(self) -> Firmware:
+        data = await self.call(GET_FIRMWARE_VERSION)
+        if len(data) < 4 or data[0] != 0x32:
+            raise Pn532Error(f"not a PN532 on {self.port}: firmware answer {data.hex()}")
+        self.firmware = Firmware(data[0], data[1], data[2], data[3])
+        return self.firmware
+
+    async def set_passive_retries(self, retries: int = 1) -> None:
+        # RFConfiguration item 5: MxRtyATR, MxRtyPSL, MxRtyPassiveActivation.
+        await self.call(RF_CONFIGURATION, bytes([0x05, 0xFF, 0x01, retries & 0xFF]))
+
+    async def handshake(self) -> Firmware:
+        await self.wake()
+        await self.sam_configuration()
+        firmware = await self.get_firmware_version()
+        await self.set_passive_retries(1)
+        return firmware
+
+    async def list_passive_target(self) -> Target | None:
+        """One poll for a 106 kbps type A card (MIFARE, NTAG); None when none is there."""
+        data = await self.call(IN_LIST_PASSIVE_TARGET, b"\x01\x00")
+        try:
+            return parse_target(data)
+        except ValueError as exc:
+            self.counters.bad_frames += 1
+            log.warning("pn532_bad_target", port=self.port, error=str(exc))
+            return None

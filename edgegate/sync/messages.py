@@ -1,0 +1,222 @@
+"""The messages of the MQTT contract (docs/mqtt.md), validated strictly.
+
+Signed messages (central office -> door) are checked by ``signing.Verifier`` first and then
+parsed here with ``parse_signed``; anything that does not fit its model exactly (unknown keys,
+wrong types, impossible values) is refused with reason ``malformed``. Times in messages are
+RFC 3339 strings; people and credential validity windows are UNIX seconds (as in the store).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from edgegate.sync.signing import RejectedMessage, Verifier
+
+ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@:-]{1,128}$")]
+SITE_OR_DOOR = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+PROTOCOL = 1
+
+
+class Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PersonMsg(Msg):
+    id: ID = Field(description="Person id, stable across the site.")
+    name: str = Field("", max_length=200, description="Display name.")
+    enabled: bool = Field(True, description="False blocks every credential of the person.")
+    valid_from: float | None = Field(None, description="UNIX seconds; None: no start.")
+    valid_until: float | None = Field(None, description="UNIX seconds; None: no end.")
+    attrs: dict[str, Any] = Field(
+        default_factory=dict, description="Rule attributes: groups, zones, host, settled..."
+    )
+
+
+class CredentialMsg(Msg):
+    kind: Literal["card", "finger", "face", "pin"] = Field(description="Credential kind.")
+    value: str = Field(min_length=1, max_length=128, description="Card UID, template id...")
+    person: ID = Field(description="Owner; must exist (same message or already on the door).")
+    enabled: bool = Field(True, description="False: revoked (a lost card).")
+    valid_from: float | None = Field(None, description="UNIX seconds; None: no start.")
+    valid_until: float | None = Field(None, description="UNIX seconds; None: no end.")
+    label: str = Field("", max_length=200, description="Free text; 'model=r307' on templates.")
+    data: str | None = Field(
+        None,
+        max_length=1_000_000,
+        description="Base64 biometric template or encodings (never images); sealed at rest "
+        "on the door.",
+    )
+
+
+class PutPerson(Msg):
+    op: Literal["put_person"]
+    person: PersonMsg
+
+
+class RemovePerson(Msg):
+    op: Literal["remove_person"]
+    id: ID
+
+
+class SetPersonEnabled(Msg):
+    op: Literal["set_person_enabled"]
+    id: ID
+    enabled: bool
+
+
+class PutCredential(Msg):
+    op: Literal["put_credential"]
+    credential: CredentialMsg
+
+
+class SetCredentialEnabled(Msg):
+    op: Literal["set_credential_enabled"]
+    kind: Literal["card", "finger", "face", "pin"]
+    value: str = Field(min_length=1, max_length=128)
+    enabled: bool
+
+
+class RemoveCredential(Msg):
+    op: Literal["remove_credential"]
+    kind: Literal["card", "finger", "face", "pin"]
+    value: str = Field(min_length=1, max_length=128)
+
+
+Op = Annotated[
+    PutPerson
+    | RemovePerson
+    | SetPersonEnabled
+    | PutCredential
+    | SetCredentialEnabled
+    | RemoveCredential,
+    Field(discriminator="op"),
+]
+
+
+class CredentialUpdate(Msg):
+    """``edgegate/<site>/credentials``: version ``version`` applies on top of ``base`` only."""
+
+    type: Literal["credentials"]
+    v: Literal[1] = PROTOCOL
+    site: SITE_OR_DOOR
+    version: int = Field(ge=1)
+    base: int = Field(ge=0)
+    issued: AwareDatetime
+    ops: list[Op] = Field(max_length=10_000)
+
+    @model_validator(mode="after")
+    def _base_before_version(self) -> CredentialUpdate:
+        if self.base >= self.version:
+            raise ValueError("base must be lower than version")
+        return self
+
+
+class SnapshotChunk(Msg):
+    """``.../credentials/snapshot``: chunk ``chunk`` of ``chunks`` of one snapshot.
+
+    The door stages chunks and swaps the whole set in only when all ``chunks`` of the same
+    ``snapshot`` id have arrived; until then the old set serves.
+    """
+
+    type: Literal["snapshot"]
+    v: Literal[1] = PROTOCOL
+    site: SITE_OR_DOOR
+    door: SITE_OR_DOOR
+    snapshot: ID
+    version: int = Field(ge=0)
+    chunk: int = Field(ge=0)
+    chunks: int = Field(ge=1, le=100_000)
+    issued: AwareDatetime
+    people: list[PersonMsg] = Field(max_length=50_000)
+    credentials: list[CredentialMsg] = Field(max_length=200_000)
+
+    @model_validator(mode="after")
+    def _chunk_in_range(self) -> SnapshotChunk:
+        if self.chunk >= self.chunks:
+            raise ValueError("chunk must be lower than chunks")
+        return self
+
+
+CommandName = Literal[
+    "unlock", "lock", "lockdown", "normal", "emergency", "attended", "sync", "staff_release"
+]
+
+
+class Command(Msg):
+    """``.../cmd`` or ``edgegate/<site>/all/cmd``. Refused after ``expires`` and on replay."""
+
+    type: Literal["command"]
+    v: Literal[1] = PROTOCOL
+    id: ID
+    site: SITE_OR_DOOR
+    door: SITE_OR_DOOR = Field(description="The door id, or 'all'.")
+    cmd: CommandName
+    args: dict[str, Any] = Field(default_factory=dict)
+    issued: AwareDatetime
+    expires: AwareDatetime
+    by: str = Field("", max_length=200, description="Operator, journaled with the ack.")
+
+    @model_validator(mode="after")
+    def _expiry_after_issue(self) -> Command:
+        if self.expires <= self.issued:
+            raise ValueError("expires must be after issued")
+        return self
+
+
+class SnapshotRequest(Msg):
+    """door -> ``.../credentials/request`` (not signed: it asks, it changes nothing)."""
+
+    type: Literal["snapshot_request"]
+    v: Literal[1] = PROTOCOL
+    site: SITE_OR_DOOR
+    door: SITE_OR_DOOR
+    have: int = Field(ge=0, description="The credential version the door holds.")
+    reason: str = Field("", max_length=200)
+
+
+Signed = CredentialUpdate | SnapshotChunk | Command
+M = TypeVar("M", bound=Msg)
+
+
+_SIGNED: TypeAdapter[Signed] = TypeAdapter(
+    Annotated[CredentialUpdate | SnapshotChunk | Command, Field(discriminator="type")]
+)
+
+
+def _malformed(exc: ValidationError) -> RejectedMessage:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(message)"
+    return RejectedMessage("malformed", f"{where}: {first['msg']}")
+
+
+def parse_signed(verifier: Verifier, payload: bytes, model: type[M]) -> M:
+    """Verify then validate; RejectedMessage("malformed", ...) when the body does not fit."""
+    message = verifier.verify(payload)
+    try:
+        return model.model_validate(message)
+    except ValidationError as exc:
+        raise _malformed(exc) from None
+
+
+def parse_any_signed(verifier: Verifier, payload: bytes) -> Signed:
+    """Verify, then validate as whichever signed message its ``type`` names."""
+    message = verifier.verify(payload)
+    try:
+        return _SIGNED.validate_python(message)
+    except ValidationError as exc:
+        raise _malformed(exc) from None
+
+
+def rfc3339(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
