@@ -394,7 +394,7 @@ class CameraConfig(StrictModel):
         le=1.0,
         description="Detection runs on the frame scaled by this factor (encoding on the full "
         "frame); at 0.5 the detector finds faces from about 105 pixels tall, at 1.0 from about "
-        "55 (four times the cost).",
+        "60 (four times the cost).",
     )
     dominance: float = Field(
         1.5,
