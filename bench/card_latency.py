@@ -25,7 +25,7 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from edgegate.config import parse
+from edgegate.config import Config, parse
 from edgegate.daemon.app import Daemon
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import credentials as creds
@@ -45,6 +45,23 @@ class TimedPin(MockPin):
             self.changes = getattr(self, "changes", [])
             self.changes.append((time.perf_counter(), bool(value)))
         return changed
+
+
+async def time_to_open(pin: TimedPin, changed: asyncio.Event, act: Callable[[], None]) -> float:
+    """Milliseconds from the end of ``act()`` (a card presented) to the lock pin going high;
+    returns after the relock, ready for the next card. ``changed`` is set by the outputs'
+    listener on every lock change."""
+    pin.changes = []
+    changed.clear()
+    act()
+    t_done = time.perf_counter()
+    await asyncio.wait_for(changed.wait(), 5)
+    t_high = next(t for t, on in pin.changes if on)
+    while pin.state:  # the relock, before the next card
+        changed.clear()
+        if pin.state:
+            await asyncio.wait_for(changed.wait(), 5)
+    return (t_high - t_done) * 1000
 
 
 def pct(values: list[float], p: float) -> float:
@@ -89,6 +106,27 @@ def lookups(db: Path, n: int, count: int) -> list[float]:
     return out
 
 
+def door_config(db: Path, card_port: str, **sections: Any) -> Config:
+    """The benchmark door: one RDM6300 reader, only the lock pin, warnings only."""
+    return parse(
+        {
+            "door": {"site": "bench", "id": "d", "unlock_seconds": 0.005},
+            "gpio": {
+                "pin_factory": "mock",
+                "lock": LOCK,
+                "buzzer": None,
+                "green_led": None,
+                "red_led": None,
+            },
+            "readers": [{"type": "rdm6300", "port": card_port, "hold_off_seconds": 0}],
+            "storage": {"path": str(db)},
+            "logging": {"level": "warning"},
+            **sections,
+        },
+        Path("bench.toml"),
+    )
+
+
 async def taps(
     db: Path,
     n: int,
@@ -102,23 +140,7 @@ async def taps(
     ``started``/``finished`` run after the daemon is up and before it stops (other benches)."""
     factory = MockFactory(pin_class=TimedPin)
     with Rdm6300Simulator() as sim:
-        config = parse(
-            {
-                "door": {"site": "bench", "id": "d", "unlock_seconds": 0.005},
-                "gpio": {
-                    "pin_factory": "mock",
-                    "lock": LOCK,
-                    "buzzer": None,
-                    "green_led": None,
-                    "red_led": None,
-                },
-                "readers": [{"type": "rdm6300", "port": sim.port, "hold_off_seconds": 0}],
-                "storage": {"path": str(db)},
-                "logging": {"level": "warning"},
-                **(extra or {}),
-            },
-            Path("bench.toml"),
-        )
+        config = door_config(db, sim.port, **(extra or {}))
         daemon = Daemon(config, pin_factory=factory)
         # Wait on the outputs' own change notifications rather than polling: a polling
         # coroutine would share the loop with the daemon and add its own jitter.
@@ -132,18 +154,8 @@ async def taps(
         results: list[float] = []
         try:
             for _ in range(count):
-                pin.changes = []
-                changed.clear()
                 uid = uid_of(rng.randrange(n))
-                sim.tap(uid)
-                t_written = time.perf_counter()
-                await asyncio.wait_for(changed.wait(), 5)
-                t_high = next(t for t, on in pin.changes if on)
-                results.append((t_high - t_written) * 1000)
-                while pin.state:  # the relock, before the next tap
-                    changed.clear()
-                    if pin.state:
-                        await asyncio.wait_for(changed.wait(), 5)
+                results.append(await time_to_open(pin, changed, lambda u=uid: sim.tap(u)))
                 await asyncio.sleep(0.002)
             memory = rss_mb()
             if finished is not None:

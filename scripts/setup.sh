@@ -62,11 +62,11 @@ ensure_venv() {
 
 case "$MODE" in
   install)
-    ensure_venv face
+    ensure_venv face,osdp
     say "installed: $VENV/bin/edgegate"
     ;;
   demo)
-    ensure_venv face
+    ensure_venv face,osdp
     say "running edgegate demo"
     exec "$VENV/bin/edgegate" demo "$@"
     ;;
@@ -74,7 +74,7 @@ case "$MODE" in
     # mosquitto: the MQTT tests run a real broker on 127.0.0.1; systemd: systemd-analyze
     # verifies the unit file.
     apt_install mosquitto systemd
-    ensure_venv face,dev
+    ensure_venv face,osdp,dev
     say "ruff"
     "$VENV/bin/ruff" check edgegate tests bench scripts
     "$VENV/bin/ruff" format --check edgegate tests bench scripts

@@ -268,9 +268,81 @@ class WiegandConfig(StrictModel):
         return self
 
 
-ReaderConfig = Annotated[Rdm6300Config | Pn532Config | WiegandConfig, Field(discriminator="type")]
+class OsdpConfig(StrictModel):
+    """An OSDP reader on RS-485; the door is the Control Panel (docs/osdp.md)."""
+
+    type: Literal["osdp"] = Field(
+        description="OSDP (IEC 60839-11-5) reader on RS-485, driven by libosdp."
+    )
+    port: str = Field("/dev/ttyUSB0", description="Serial device of the RS-485 adaptor.")
+    baudrate: Literal[9600, 19200, 38400, 57600, 115200, 230400] = Field(
+        9600, description="Line speed; must match the reader (9600 on most new readers)."
+    )
+    address: int = Field(
+        0, ge=0, le=126, description="The reader's OSDP address on the bus (0-126)."
+    )
+    direction: Literal["in", "out"] = Field(
+        "in", description="Whether this reader lets people in or out of the area."
+    )
+    name: str | None = Field(
+        None, description="Reader name in events and logs; defaults to '<type><index>'."
+    )
+    secure_channel: bool = Field(
+        True,
+        description="Encrypt and authenticate the line with the OSDP Secure Channel. Turn off "
+        "only for a reader that cannot do it; the link is then readable and forgeable.",
+    )
+    scbk_file: Path | None = Field(
+        None,
+        description="File holding this reader's Secure Channel Base Key (16 bytes, or 32 hex "
+        "digits). Default: the systemd credential named by scbk_credential.",
+    )
+    scbk_credential: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="systemd credential holding the SCBK ($CREDENTIALS_DIRECTORY/<name>, from "
+        "LoadCredential=); default 'osdp-scbk-<reader name>'.",
+    )
+    install_mode: bool = Field(
+        False,
+        description="First-time key provisioning: a reader still on the default key (SCBK-D) "
+        "is given this reader's SCBK (reader_key_set event). Turn off again afterwards.",
+    )
+    connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="How long to wait for the reader to come online."
+    )
+    pin_timeout_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="Digits typed without '#' are submitted as a PIN after this many seconds "
+        "of keypad silence (0: '#' is required).",
+    )
+    pin_min_digits: int = Field(
+        4, ge=1, le=16, description="Shorter keypad entries are dropped, not submitted."
+    )
+    pin_max_digits: int = Field(
+        12, ge=1, le=32, description="An entry growing past this many digits is dropped."
+    )
+    grant_seconds: float = Field(
+        3.0, gt=0, le=25, description="How long the reader's LED shows green after a grant."
+    )
+    deny_seconds: float = Field(
+        2.0, gt=0, le=25, description="How long the reader's LED flashes red after a denial."
+    )
+    show_text: bool = Field(
+        True, description="Show the decision as text on readers that have a display."
+    )
+    debug: bool = Field(
+        False, description="Let libosdp log its protocol exchanges to stderr (commissioning)."
+    )
+
+
+ReaderConfig = Annotated[
+    Rdm6300Config | Pn532Config | WiegandConfig | OsdpConfig, Field(discriminator="type")
+]
 # The `type` tags of the reader union; pydantic puts the tag into error locations.
-READER_TYPES = frozenset({"rdm6300", "pn532", "wiegand"})
+READER_TYPES = frozenset({"rdm6300", "pn532", "wiegand", "osdp"})
 
 
 class PinConfig(StrictModel):

@@ -19,6 +19,7 @@ from edgegate.hardware.base import Direction, Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
 from edgegate.hardware.registry import build_reader
+from edgegate.store.journal import Event
 from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
@@ -42,13 +43,15 @@ class Daemon:
             build_reader(rcfg, name, self.door)
             for rcfg, name in zip(config.readers, config.reader_names(), strict=True)
         ]
+        self.services: list[Callable[[], Any]] = []
+        self.finger_library: Any | None = None
         if config.fingerprint is not None:
             self.readers.append(self._fingerprint_reader(config))
         self.camera: Reader | None = None
         if config.camera is not None:
             self.camera = self._camera_reader(config)
             self.readers.append(self.camera)
-        self.services: list[Callable[[], Any]] = []
+        self.door.add_listener(self._reader_feedback)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self.started_at = time.time()
@@ -63,7 +66,7 @@ class Daemon:
         assert fp is not None
         door = self.door
         door.assist[fp.name] = AssistTracker(fp.assist_after, fp.assist_window_seconds)
-        return FingerprintReader(
+        reader = FingerprintReader(
             fp.name,
             door,
             fp.port,
@@ -80,6 +83,27 @@ class Daemon:
                 fp.name, "finger", reason, poor=True
             ),
         )
+        # Library sync: the sensor follows the store's finger credentials (docs/fingerprint.md).
+        from edgegate.daemon.finger_sync import FingerLibraryService
+
+        self.finger_library = FingerLibraryService(reader, self.store, fp, config.storage)
+        self.services.append(self.finger_library.run)
+        return reader
+
+    def credentials_changed(self, *_: Any) -> None:
+        """Register with whatever changes credentials (MQTT sync): the fingerprint sensor's
+        library is brought in step with the store soon after, off the hot path."""
+        if self.finger_library is not None:
+            self.finger_library.request()
+        self.reload_gallery()
+
+    def _reader_feedback(self, event: Event) -> None:
+        """Show each decision on the reader that produced the read (OSDP LEDs, buzzer, text)."""
+        if event.type not in ("access_granted", "access_denied"):
+            return
+        for reader in self.readers:
+            if reader.name == event.payload.get("reader"):
+                reader.feedback(event.type == "access_granted")
 
     def _camera_reader(self, config: Config) -> Reader:
         from edgegate.daemon.assist import AssistTracker

@@ -117,6 +117,9 @@ class Door:
         self.spawn(self.record("reader_recovered", reader=reader))
         self.rules.reader_recovered(reader)
 
+    def reader_event(self, reader: str, type_: str, **fields: Any) -> None:
+        self.spawn(self.record(type_, reader=reader, **fields))
+
     # --- modes and commands (called by the MQTT command handler and the CLI) ---------------
     def set_mode(self, mode: str, source: str) -> None:
         """Switch to "normal", "lockdown", "emergency" or "attended"; journaled as

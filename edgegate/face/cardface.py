@@ -62,6 +62,9 @@ class CardFaceGate:
     def recovered(self, reader: str) -> None:
         self.door.recovered(reader)
 
+    def reader_event(self, reader: str, type_: str, **fields: object) -> None:
+        self.door.reader_event(reader, type_, **fields)
+
     # --- the two factors -------------------------------------------------------------------
     def _face(self, face: CredentialRead) -> None:
         person = face.value

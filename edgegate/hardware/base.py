@@ -58,6 +58,9 @@ class ReaderSink(Protocol):
 
     def recovered(self, reader: str) -> None: ...
 
+    def reader_event(self, reader: str, type_: str, **fields: object) -> None:
+        """Journal an event a reader reports about itself (reader_tamper, ...)."""
+
 
 @dataclass
 class ReaderCounters:
@@ -133,6 +136,12 @@ class Reader(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the device. Must be safe to call more than once."""
+
+    def feedback(self, granted: bool) -> None:
+        """The door decided on a read from this reader (called on the loop once the decision
+        is journaled). The door's own LEDs and buzzer are GPIO outputs; readers with their own
+        (OSDP) override this to show the decision on the reader too."""
+        return None
 
     def status(self) -> dict[str, object]:
         return {

@@ -43,7 +43,43 @@ def _wiegand(cfg: Any, name: str, sink: ReaderSink) -> Reader:
     return WiegandReader.from_config(cfg, name, sink)
 
 
-BUILDERS: dict[str, Builder] = {"rdm6300": _rdm6300, "pn532": _pn532, "wiegand": _wiegand}
+def _osdp(cfg: Any, name: str, sink: ReaderSink) -> Reader:
+    # Imported here: libosdp is the optional `osdp` extra, not needed by other doors.
+    try:
+        from edgegate.hardware.osdp_reader import OsdpReader
+    except ImportError as exc:
+        raise RuntimeError(
+            f"reader {name}: OSDP readers need libosdp: pip install 'edgegate[osdp]' ({exc})"
+        ) from exc
+
+    return OsdpReader(
+        name,
+        sink,
+        cfg.port,
+        baudrate=cfg.baudrate,
+        address=cfg.address,
+        direction=Direction(cfg.direction),
+        secure_channel=cfg.secure_channel,
+        scbk_file=cfg.scbk_file,
+        scbk_credential=cfg.scbk_credential,
+        install_mode=cfg.install_mode,
+        connect_timeout=cfg.connect_timeout_seconds,
+        pin_timeout=cfg.pin_timeout_seconds,
+        pin_min_digits=cfg.pin_min_digits,
+        pin_max_digits=cfg.pin_max_digits,
+        grant_seconds=cfg.grant_seconds,
+        deny_seconds=cfg.deny_seconds,
+        show_text=cfg.show_text,
+        debug=cfg.debug,
+    )
+
+
+BUILDERS: dict[str, Builder] = {
+    "rdm6300": _rdm6300,
+    "pn532": _pn532,
+    "wiegand": _wiegand,
+    "osdp": _osdp,
+}
 
 
 def build_reader(cfg: Any, name: str, sink: ReaderSink) -> Reader:

@@ -228,11 +228,26 @@ _LOOKUP = (
     "WHERE c.kind = ? AND c.value = ?"
 )
 
+# A fingerprint reader reports the sensor slot that matched; the door's finger_slots table maps
+# it to the site-wide credential value (one indexed query: slot is UNIQUE, value the key).
+_LOOKUP_FINGER = (
+    "SELECT c.kind, c.value, c.person_id, c.enabled, c.valid_from, c.valid_until, "
+    "p.enabled, p.valid_from, p.valid_until, p.name, p.attrs "
+    "FROM finger_slots s JOIN credentials c ON c.kind = 'finger' AND c.value = s.value "
+    "JOIN people p ON p.id = c.person_id WHERE s.slot = ?"
+)
+
 
 def lookup(conn: sqlite3.Connection, kind: str, value: str) -> CredentialRecord | None:
-    keys = card_lookup_keys(value) if kind == "card" else (value,)
-    for key in keys:
-        row = conn.execute(_LOOKUP, (kind, key)).fetchone()
+    if kind == "finger":
+        if not (value.isascii() and value.isdigit() and len(value) <= 5):
+            return None  # not a slot number: nothing on this door can match it
+        queries = [(_LOOKUP_FINGER, (int(value),))]
+    else:
+        keys = card_lookup_keys(value) if kind == "card" else (value,)
+        queries = [(_LOOKUP, (kind, key)) for key in keys]
+    for sql, params in queries:
+        row = conn.execute(sql, params).fetchone()
         if row is not None:
             return CredentialRecord(
                 kind=row[0],

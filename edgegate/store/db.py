@@ -78,9 +78,27 @@ CREATE TABLE traffic (
 ) WITHOUT ROWID;
 """
 
+# Fingerprints (docs/fingerprint.md): a finger credential's value is site-wide; each door maps
+# it to the slot its own sensor stores the template in. No foreign key to credentials: a
+# snapshot that replaces the credential set must not drop the mapping of slots still on the
+# sensor (library sync reconciles both). ``digest`` is a keyed hash of the template written,
+# so a new template under the same value is rewritten. Existing slot-valued credentials keep
+# their value and are mapped to that slot.
+_V3_FINGER_SLOTS = """
+CREATE TABLE finger_slots (
+    value TEXT PRIMARY KEY,
+    slot INTEGER NOT NULL UNIQUE,
+    digest TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL
+);
+INSERT OR IGNORE INTO finger_slots(value, slot, updated_at)
+    SELECT value, CAST(value AS INTEGER), updated_at FROM credentials
+    WHERE kind = 'finger' AND value NOT GLOB '*[^0-9]*' AND length(value) BETWEEN 1 AND 5;
+"""
+
 # Append only: entry N-1 takes the store from user_version N-1 to N. Each runs in one
 # transaction together with the user_version bump, so a crash mid-migration changes nothing.
-MIGRATIONS: list[str] = [_V1, _V2_RULES]
+MIGRATIONS: list[str] = [_V1, _V2_RULES, _V3_FINGER_SLOTS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

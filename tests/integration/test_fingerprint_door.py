@@ -7,37 +7,18 @@ import subprocess
 import threading
 from pathlib import Path
 
-from edgegate.config import parse
-from edgegate.sim.fingerprint import CaptureOutcome, FingerprintSimulator
+from edgegate.hardware.fingerprint.template_file import read_template_file
+from edgegate.sim.fingerprint import CaptureOutcome, FingerprintSimulator, finger_template
 from edgegate.store import credentials as creds
-from edgegate.store.db import open_db, transaction
+from edgegate.store.db import open_db
+from edgegate.store.sealed import load_key, unseal
 from tests.conftest import EDGEGATE, REPO, running_door
-
-
-def fp_config(tmp_path: Path, card_port: str, fp_port: str):
-    return parse(
-        {
-            "door": {"site": "t", "id": "d", "unlock_seconds": 0.3},
-            "gpio": {"pin_factory": "mock", "deny_led_seconds": 0.1},
-            "readers": [{"type": "rdm6300", "port": card_port, "name": "entry"}],
-            "fingerprint": {"port": fp_port, "poll_interval": 0.05, "assist_after": 3},
-            "storage": {"path": str(tmp_path / "door.db")},
-        },
-        tmp_path / "fp.toml",
-    )
-
-
-def enrol_finger(db: Path, person: str, slot: int) -> None:
-    conn = open_db(db, synchronous="NORMAL")
-    with transaction(conn):
-        creds.upsert_person(conn, creds.Person(person))
-        creds.add_credential(conn, "finger", str(slot), person)
-    conn.close()
+from tests.integration.fp_doors import enrol_finger, fp_config
 
 
 def test_finger_opens_unknown_denied_poor_captures_then_staff(tmp_path: Path):
     sim = FingerprintSimulator().start()
-    sim.enroll(5, "alice-index")
+    sim.enroll(5, "mallory")  # on the sensor but unknown to the store: sync deletes it
 
     async def scenario():
         from edgegate.sim.rdm6300 import Rdm6300Simulator
@@ -48,8 +29,10 @@ def test_finger_opens_unknown_denied_poor_captures_then_staff(tmp_path: Path):
                 tmp_path,
                 sim=cards,
                 config=cfg,
-                setup=lambda c: enrol_finger(c.storage.path, "alice", 5),
+                setup=lambda c: enrol_finger(c.storage.path, "alice", "alice-index"),
             ) as d:
+                await d.daemon.finger_library.wait_idle(5)
+                assert list(sim.library.values()) == [finger_template("alice-index")]
                 sim.place_finger("alice-index")
                 ev = await d.next_event()
                 assert ev.type == "access_granted"
@@ -105,6 +88,8 @@ def test_enroll_finger_cli(tmp_path: Path, subprocess_env):
             "bob",
             "--timeout",
             "20",
+            "--export",
+            str(tmp_path / "bob.finger.json"),
         ],
         cwd=REPO,
         env=subprocess_env,
@@ -132,8 +117,18 @@ def test_enroll_finger_cli(tmp_path: Path, subprocess_env):
         sim.stop()
     assert any("enrolled finger of bob" in line for line in lines), lines
     conn = open_db(tmp_path / "door.db", readonly=True)
-    row = conn.execute(
-        "SELECT value, person_id, label, length(data) FROM credentials WHERE kind='finger'"
+    value, person, label, data = conn.execute(
+        "SELECT value, person_id, label, data FROM credentials WHERE kind='finger'"
     ).fetchone()
-    assert row[1] == "bob" and row[2] == "model=r307" and row[3] > 0
-    assert int(row[0]) in sim.library
+    assert person == "bob" and label == "model=r307" and value.startswith("bob.")
+    (slot,) = conn.execute("SELECT slot FROM finger_slots WHERE value = ?", (value,)).fetchone()
+    # Sealed at rest: the clear template is not in the row, the store key opens it.
+    template = sim.library[slot]
+    assert template not in data
+    assert unseal(load_key(tmp_path / "door.db"), "finger", value, data) == template
+    assert creds.lookup(conn, "finger", str(slot)).person_id == "bob"
+    # The template file for the central office: same value, model and template, owner-only.
+    exported = read_template_file(tmp_path / "bob.finger.json")
+    assert (exported.person, exported.value, exported.model) == ("bob", value, "r307")
+    assert exported.template_bytes() == template and (exported.site, exported.door) == ("t", "d")
+    assert (tmp_path / "bob.finger.json").stat().st_mode & 0o077 == 0

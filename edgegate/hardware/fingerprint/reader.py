@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import structlog
 
@@ -32,6 +33,7 @@ from edgegate.hardware.fingerprint.errors import (
     NotFound,
     PoorCapture,
 )
+from edgegate.hardware.fingerprint.library_sync import SyncCounters, SyncPlan, sync_library
 from edgegate.hardware.fingerprint.protocol import (
     DEFAULT_ADDRESS,
     DEFAULT_BAUDRATE,
@@ -89,6 +91,7 @@ class FingerprintReader(Reader):
         self.poor_captures = 0
         self._lock = asyncio.Lock()
         self._await_lift = False
+        self.sync_counters = SyncCounters()
 
     async def open(self) -> None:
         await self.sensor.open()
@@ -169,19 +172,39 @@ class FingerprintReader(Reader):
         _call(self.on_unrecognised, reason, self.name)
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[FingerprintSensor]:
-        """Borrow the running reader's sensor (enrolment, template sync) between two polls.
+    async def exclusive(self) -> AsyncIterator[FingerprintSensor]:
+        """Borrow the sensor between two polls for commands that use no finger (library sync).
 
-        Door reads pause while the session is open; afterwards the finger used (if any) must
-        lift before the next read, so an enrolment touch never becomes an access request.
+        The lock is what keeps another user's commands out of the middle of a poll: GenImg,
+        Img2Tz(1) and Search share char buffer 1 and the serial line with everything else.
         """
         async with self._lock:
             if not self.healthy:
                 raise CommunicationError(f"fingerprint reader {self.name} is not available")
+            yield self.sensor
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[FingerprintSensor]:
+        """Borrow the running reader's sensor (enrolment) between two polls.
+
+        Door reads pause while the session is open; afterwards the finger used (if any) must
+        lift before the next read, so an enrolment touch never becomes an access request.
+        """
+        async with self.exclusive() as sensor:
             try:
-                yield self.sensor
+                yield sensor
             finally:
                 await self._probe_finger()
+
+    async def sync_library(self, store: Any, key: bytes, model: str) -> SyncPlan:
+        """Reconcile this sensor's library with the store's finger credentials (one pass;
+        see library_sync). Raises ``OSError`` when the sensor is unavailable."""
+        return await sync_library(
+            self.exclusive, store, key, model, self.sync_counters, reader=self.name
+        )
+
+    def status(self) -> dict[str, object]:
+        return {**super().status(), "library_sync": self.sync_counters.as_dict()}
 
     async def _probe_finger(self) -> None:
         # A finger left on the glass after an enrolment must lift before the next read;
@@ -248,6 +271,30 @@ async def _wait_lift(sensor: FingerprintSensor, poll: float, deadline: float) ->
     raise EnrollTimeout("finger not lifted in time")
 
 
+async def _merged_template(
+    sensor: FingerprintSensor,
+    prompt: Prompt,
+    poll_interval: float,
+    deadline: float,
+    reject_duplicate: bool,
+) -> None:
+    """Two captures with a lift between, merged by RegModel into char buffers 1 and 2."""
+    prompt("Place your finger on the sensor.")
+    await _capture_into(sensor, 1, prompt, poll_interval, deadline)
+    if reject_duplicate:
+        try:
+            found, score = await sensor.search()
+        except NotFound:
+            pass
+        else:
+            raise DuplicateFinger(found, score)
+    prompt("Lift your finger.")
+    await _wait_lift(sensor, poll_interval, deadline)
+    prompt("Place the same finger again.")
+    await _capture_into(sensor, 2, prompt, poll_interval, deadline)
+    await sensor.create_model()
+
+
 async def enroll(
     sensor: FingerprintSensor,
     slot: int | None,
@@ -268,23 +315,30 @@ async def enroll(
         slot = await sensor.free_slot()
         if slot is None:
             raise LibraryFull(LibraryFull.code)
-    prompt("Place your finger on the sensor.")
-    await _capture_into(sensor, 1, prompt, poll_interval, deadline)
-    if reject_duplicate:
-        try:
-            found, score = await sensor.search()
-        except NotFound:
-            pass
-        else:
-            raise DuplicateFinger(found, score)
-    prompt("Lift your finger.")
-    await _wait_lift(sensor, poll_interval, deadline)
-    prompt("Place the same finger again.")
-    await _capture_into(sensor, 2, prompt, poll_interval, deadline)
-    await sensor.create_model()
+    await _merged_template(sensor, prompt, poll_interval, deadline, reject_duplicate)
     await sensor.store(slot, 1)
     prompt(f"Finger stored in slot {slot}. Lift your finger.")
     return slot
+
+
+async def capture_template(
+    sensor: FingerprintSensor,
+    model: str,
+    prompt: Prompt = print,
+    *,
+    poll_interval: float = 0.1,
+    timeout: float = 60.0,
+) -> tuple[bytes, str]:
+    """Capture a finger on a desk sensor and return (template, sensor family) without
+    storing it in the sensor: the central office enrols this way and sends the template to
+    the doors (UpChar of the merged char buffer 1). ``model`` is the family of this sensor,
+    from its config: the module cannot be asked reliably, and the tag decides which doors
+    may use the template."""
+    deadline = time.monotonic() + timeout
+    await _merged_template(sensor, prompt, poll_interval, deadline, reject_duplicate=False)
+    template = await sensor.upload_template(1)
+    prompt("Finger captured. Lift your finger.")
+    return template, model
 
 
 async def export_template(sensor: FingerprintSensor, slot: int) -> bytes:
