@@ -2,11 +2,14 @@
 
 ``data`` holds the person's encodings (k x 128 float32, little-endian) sealed with the store
 key (edgegate/store/sealed.py), so a copied database gives away no biometrics. Only encodings
-are ever stored or sent; enrolment photos are read once and dropped.
+are ever stored or sent; enrolment photos are read once and dropped. On the wire (the
+central office's credential updates, ``data`` of a ``face`` credential) they are base64 of the
+same k x 128 float32 bytes (``to_wire``/``from_wire``); the door seals them with ``put_face``.
 """
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 
 import numpy as np
@@ -34,6 +37,23 @@ def check_encodings(encodings: np.ndarray) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise FaceDataError("face encodings contain NaN or infinity")
     return arr
+
+
+def to_wire(encodings: np.ndarray) -> str:
+    """Encodings as the MQTT credential's ``data``: base64 of k x 128 little-endian float32."""
+    return base64.b64encode(check_encodings(encodings).tobytes()).decode("ascii")
+
+
+def from_wire(data: str) -> np.ndarray:
+    """The encodings of a credential message's ``data`` (FaceDataError if it is not
+    base64 of k x 128 finite float32)."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (ValueError, TypeError):
+        raise FaceDataError("face data is not base64") from None
+    if not raw or len(raw) % (DIM * DTYPE.itemsize):
+        raise FaceDataError(f"face data of {len(raw)} bytes is not k x {DIM} float32")
+    return check_encodings(np.frombuffer(raw, dtype=DTYPE).reshape(-1, DIM))
 
 
 def pack(key: bytes, person_id: str, encodings: np.ndarray) -> bytes:

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgegate.face.credentials import FaceDataError, load_faces, pack, put_face, unpack
+from edgegate.face.credentials import (
+    FaceDataError,
+    from_wire,
+    load_faces,
+    pack,
+    put_face,
+    to_wire,
+    unpack,
+)
 from edgegate.face.gallery import Gallery, Match
 from edgegate.face.liveness import BlinkDetector, eye_aspect_ratio
 from edgegate.face.votes import Failed, Grant, Presentation
@@ -168,3 +176,17 @@ def test_blink_needs_open_closed_open(ears: list[float]):
     # A blink implies an open frame, then a closed one, then an open one, in that order.
     seq = "".join("o" if e >= 0.21 else "c" for e in ears)
     assert d.blinked == ("oc" in seq and "o" in seq[seq.index("oc") + 2 :])
+
+
+def test_wire_format_round_trips():
+    enc = RNG.normal(0, 0.1, (3, 128)).astype(np.float32)
+    np.testing.assert_array_equal(from_wire(to_wire(enc)), enc)
+
+
+@given(st.text(max_size=300))
+def test_from_wire_refuses_garbage_cleanly(data: str):
+    try:
+        out = from_wire(data)
+    except FaceDataError:
+        return
+    assert out.ndim == 2 and out.shape[1] == 128 and np.isfinite(out).all()
