@@ -120,6 +120,7 @@ def test_face_opens_stranger_denied_then_staff_and_camera_comes_back(
 
 
 def test_missing_camera_is_a_fault_until_it_appears(tmp_path: Path, frames, enrolled):
+    # Also: obama is enrolled while the daemon runs; the face process picks the change up.
     video = tmp_path / "later.avi"
 
     async def scenario() -> None:
@@ -129,7 +130,7 @@ def test_missing_camera_is_a_fault_until_it_appears(tmp_path: Path, frames, enro
                 tmp_path,
                 sim=cards,
                 config=cfg,
-                setup=lambda c: enrol_faces(c, {"obama": enrolled["obama"]}, {}),
+                setup=lambda c: enrol_faces(c, {}, {}),
             ) as d:
                 ev, _ = await wait_for(d, "reader_fault", 30.0)
                 assert ev.payload["reader"] == "camera" and "does not exist" in ev.payload["error"]
@@ -137,10 +138,14 @@ def test_missing_camera_is_a_fault_until_it_appears(tmp_path: Path, frames, enro
                 cards.tap("0F00BC614E")
                 ev, _ = await wait_for(d, "access_denied", 5.0)
                 assert ev.payload["kind"] == "card"
+                enrol_faces(cfg, {"obama": enrolled["obama"]}, {})
+                d.daemon.credentials_changed()
                 cam.write_video(video, cam.sequence([(frames["obama2"], 45)]), FPS)
                 await wait_for(d, "reader_recovered", 15.0)
                 ev, _ = await wait_for(d, "access_granted", 15.0)
                 assert ev.payload["person"] == "obama" and ev.payload["kind"] == "face"
+                assert d.daemon.camera is not None
+                assert d.daemon.camera.status()["people"] == 1  # reloaded, started empty
 
     asyncio.run(scenario())
 
