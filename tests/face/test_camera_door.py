@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,22 @@ def enrol_faces(config: Config, faces: dict[str, np.ndarray], cards: dict[str, s
     conn.close()
 
 
+@asynccontextmanager
+async def face_door(
+    tmp_path: Path,
+    video: Path,
+    faces: dict[str, np.ndarray],
+    cards: dict[str, str],
+    **camera: Any,
+) -> AsyncIterator[tuple[DoorUnderTest, Rdm6300Simulator, Config]]:
+    """The daemon with a card reader and the camera playing ``video``."""
+    with Rdm6300Simulator() as sim:
+        cfg = face_config(tmp_path, sim.port, video, **camera)
+        setup = lambda c: enrol_faces(c, faces, cards)  # noqa: E731
+        async with running_door(tmp_path, sim=sim, config=cfg, setup=setup) as d:
+            yield d, sim, cfg
+
+
 async def wait_for(
     d: DoorUnderTest, type_: str, timeout: float = 20.0
 ) -> tuple[Event, list[Event]]:
@@ -81,40 +99,32 @@ def test_face_opens_stranger_denied_then_staff_and_camera_comes_back(
     )
 
     async def scenario() -> None:
-        with Rdm6300Simulator() as cards:
-            cfg = face_config(tmp_path, cards.port, video)
-            async with running_door(
-                tmp_path,
-                sim=cards,
-                config=cfg,
-                setup=lambda c: enrol_faces(
-                    c, {"obama": enrolled["obama"]}, {"alice": "0F00BC614E"}
-                ),
-            ) as d:
-                ev, before = await wait_for(d, "access_granted")
-                assert ev.payload["kind"] == "face" and ev.payload["person"] == "obama"
-                assert ev.payload["reader"] == "camera" and 0.2 < ev.payload["score"] < 0.5
-                assert "template" not in ev.payload and "image" not in ev.payload
-                assert not [e for e in before if e.type == "access_denied"]
-                assert d.lock_high
-                # Biden is not enrolled: each try is a denial; the second calls staff, once.
-                ev, before = await wait_for(d, "assist_requested")
-                denials = [e for e in before if e.type == "access_denied"]
-                assert len(denials) == 2 and all(e.payload["kind"] == "face" for e in denials)
-                assert {e.payload["reason"] for e in denials} == {"unknown"}
-                assert ev.payload["failures"] == 2 and ev.payload["reader"] == "camera"
-                # A card tap while the face process works flat out is decided at once.
-                cards.tap("0F00BC614E")
-                ev, _ = await wait_for(d, "access_granted", 5.0)
-                assert ev.payload["kind"] == "card"
-                assert d.daemon.door.latencies_ms[-1] < 250  # loose: measured in bench/
-                # The video ends: the camera is gone (reader_fault), reopened, and back.
-                await wait_for(d, "reader_fault", 15.0)
-                await wait_for(d, "reader_recovered", 10.0)
-                ev, _ = await wait_for(d, "access_granted", 15.0)
-                assert ev.payload["person"] == "obama"
-                camera = d.daemon.camera
-                assert camera is not None and camera.status()["people"] == 1
+        faces = {"obama": enrolled["obama"]}
+        async with face_door(tmp_path, video, faces, {"alice": "0F00BC614E"}) as (d, cards, _):
+            ev, before = await wait_for(d, "access_granted")
+            assert ev.payload["kind"] == "face" and ev.payload["person"] == "obama"
+            assert ev.payload["reader"] == "camera" and 0.2 < ev.payload["score"] < 0.5
+            assert "template" not in ev.payload and "image" not in ev.payload
+            assert not [e for e in before if e.type == "access_denied"]
+            assert d.lock_high
+            # Biden is not enrolled: each try is a denial; the second calls staff, once.
+            ev, before = await wait_for(d, "assist_requested")
+            denials = [e for e in before if e.type == "access_denied"]
+            assert len(denials) == 2 and all(e.payload["kind"] == "face" for e in denials)
+            assert {e.payload["reason"] for e in denials} == {"unknown"}
+            assert ev.payload["failures"] == 2 and ev.payload["reader"] == "camera"
+            # A card tap while the face process works flat out is decided at once.
+            cards.tap("0F00BC614E")
+            ev, _ = await wait_for(d, "access_granted", 5.0)
+            assert ev.payload["kind"] == "card"
+            assert d.daemon.door.latencies_ms[-1] < 250  # loose: measured in bench/
+            # The video ends: the camera is gone (reader_fault), reopened, and back.
+            await wait_for(d, "reader_fault", 15.0)
+            await wait_for(d, "reader_recovered", 10.0)
+            ev, _ = await wait_for(d, "access_granted", 15.0)
+            assert ev.payload["person"] == "obama"
+            camera = d.daemon.camera
+            assert camera is not None and camera.status()["people"] == 1
 
     asyncio.run(scenario())
 
@@ -124,28 +134,21 @@ def test_missing_camera_is_a_fault_until_it_appears(tmp_path: Path, frames, enro
     video = tmp_path / "later.avi"
 
     async def scenario() -> None:
-        with Rdm6300Simulator() as cards:
-            cfg = face_config(tmp_path, cards.port, video)
-            async with running_door(
-                tmp_path,
-                sim=cards,
-                config=cfg,
-                setup=lambda c: enrol_faces(c, {}, {}),
-            ) as d:
-                ev, _ = await wait_for(d, "reader_fault", 30.0)
-                assert ev.payload["reader"] == "camera" and "does not exist" in ev.payload["error"]
-                # The card reader keeps deciding while the camera is down.
-                cards.tap("0F00BC614E")
-                ev, _ = await wait_for(d, "access_denied", 5.0)
-                assert ev.payload["kind"] == "card"
-                enrol_faces(cfg, {"obama": enrolled["obama"]}, {})
-                d.daemon.credentials_changed()
-                cam.write_video(video, cam.sequence([(frames["obama2"], 45)]), FPS)
-                await wait_for(d, "reader_recovered", 15.0)
-                ev, _ = await wait_for(d, "access_granted", 15.0)
-                assert ev.payload["person"] == "obama" and ev.payload["kind"] == "face"
-                assert d.daemon.camera is not None
-                assert d.daemon.camera.status()["people"] == 1  # reloaded, started empty
+        async with face_door(tmp_path, video, {}, {}) as (d, cards, cfg):
+            ev, _ = await wait_for(d, "reader_fault", 30.0)
+            assert ev.payload["reader"] == "camera" and "does not exist" in ev.payload["error"]
+            # The card reader keeps deciding while the camera is down.
+            cards.tap("0F00BC614E")
+            ev, _ = await wait_for(d, "access_denied", 5.0)
+            assert ev.payload["kind"] == "card"
+            enrol_faces(cfg, {"obama": enrolled["obama"]}, {})
+            d.daemon.credentials_changed()
+            cam.write_video(video, cam.sequence([(frames["obama2"], 45)]), FPS)
+            await wait_for(d, "reader_recovered", 15.0)
+            ev, _ = await wait_for(d, "access_granted", 15.0)
+            assert ev.payload["person"] == "obama" and ev.payload["kind"] == "face"
+            assert d.daemon.camera is not None
+            assert d.daemon.camera.status()["people"] == 1  # reloaded, started empty
 
     asyncio.run(scenario())
 
@@ -155,39 +158,31 @@ def test_card_and_face_door(tmp_path: Path, frames, enrolled):
     video = cam.write_video(tmp_path / "door.avi", cam.sequence([(frames["obama2"], 400)]), FPS)
 
     async def scenario() -> None:
-        with Rdm6300Simulator() as cards:
-            cfg = face_config(
-                tmp_path,
-                cards.port,
-                video,
-                mode="card+face",
-                card_face_window_seconds=2.0,
-                redecide_seconds=0.5,
-            )
-            async with running_door(
-                tmp_path,
-                sim=cards,
-                config=cfg,
-                setup=lambda c: enrol_faces(
-                    c,
-                    {"obama": enrolled["obama"], "biden": enrolled["biden"]},
-                    {"obama": "0A0000BEEF", "alice": "0F00BC614E", "biden": "0B0000CAFE"},
-                ),
-            ) as d:
-                # The face alone never opens at a card+face door.
-                await asyncio.sleep(4.0)
-                assert d.events.empty() and not d.lock_high
-                cards.tap("0A0000BEEF")
-                ev, before = await wait_for(d, "access_granted", 10.0)
-                assert ev.payload["kind"] == "card" and ev.payload["person"] == "obama"
-                assert ev.payload["factors"] == ["card", "face"] and ev.payload["score"] < 0.5
-                assert not before[:-1]
-                # Biden's card with obama's face in front of the camera: refused.
-                await asyncio.sleep(0.6)
-                cards.tap("0B0000CAFE")
-                ev, _ = await wait_for(d, "access_denied", 10.0)
-                assert ev.payload["person"] == "biden"
-                assert ev.payload["reason"] in {"face_mismatch", "face_required"}
-                assert not d.lock_high
+        faces = {"obama": enrolled["obama"], "biden": enrolled["biden"]}
+        cards_ = {"obama": "0A0000BEEF", "alice": "0F00BC614E", "biden": "0B0000CAFE"}
+        async with face_door(
+            tmp_path,
+            video,
+            faces,
+            cards_,
+            mode="card+face",
+            card_face_window_seconds=2.0,
+            redecide_seconds=0.5,
+        ) as (d, cards, _):
+            # The face alone never opens at a card+face door.
+            await asyncio.sleep(4.0)
+            assert d.events.empty() and not d.lock_high
+            cards.tap("0A0000BEEF")
+            ev, before = await wait_for(d, "access_granted", 10.0)
+            assert ev.payload["kind"] == "card" and ev.payload["person"] == "obama"
+            assert ev.payload["factors"] == ["card", "face"] and ev.payload["score"] < 0.5
+            assert not before[:-1]
+            # Biden's card with obama's face in front of the camera: refused.
+            await asyncio.sleep(0.6)
+            cards.tap("0B0000CAFE")
+            ev, _ = await wait_for(d, "access_denied", 10.0)
+            assert ev.payload["person"] == "biden"
+            assert ev.payload["reason"] in {"face_mismatch", "face_required"}
+            assert not d.lock_high
 
     asyncio.run(scenario())
