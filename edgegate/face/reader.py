@@ -69,6 +69,7 @@ class CameraReader(Reader):
         self._proc: BaseProcess | None = None
         self._conn: Connection | None = None
         self._control: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self._attempt = 0
 
     # --- the face process ------------------------------------------------------------------
     async def _ensure_process(self) -> None:
@@ -132,7 +133,7 @@ class CameraReader(Reader):
             # reports reader_fault and open() starts a new one.
             asyncio.get_running_loop().remove_reader(conn.fileno())
             self._conn = None
-            self._control.put_nowait(("camera_error", "face process exited"))
+            self._control.put_nowait(("camera_error", "face process exited", None))
 
     def _dispatch(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
@@ -174,11 +175,21 @@ class CameraReader(Reader):
         else:
             self._control.put_nowait(msg)
 
+    def _current(self, msg: tuple[Any, ...]) -> bool:
+        """False for an answer to an earlier open attempt (see worker.py)."""
+        if msg[0] == "opened":
+            return msg[1] == self._attempt
+        if msg[0] == "camera_error":
+            return msg[2] is None or msg[2] == self._attempt
+        return True
+
     async def _expect(self, kinds: tuple[str, ...], timeout: float) -> tuple[Any, ...]:
         try:
             async with asyncio.timeout(timeout):
                 while True:
                     msg = await self._control.get()
+                    if not self._current(msg):
+                        continue
                     if msg[0] in kinds:
                         return msg
                     if msg[0] == "camera_error":
@@ -194,13 +205,14 @@ class CameraReader(Reader):
     # --- Reader ----------------------------------------------------------------------------
     async def open(self) -> None:
         await self._ensure_process()
-        self._send("open", self.source, self.fps)
+        self._attempt += 1
+        self._send("open", self.source, self.fps, self._attempt)
         await self._expect(("opened",), OPEN_TIMEOUT)
 
     async def serve(self) -> None:
         while True:
             msg = await self._control.get()
-            if msg[0] == "camera_error":
+            if msg[0] == "camera_error" and self._current(msg):
                 raise OSError(msg[1])
 
     def close(self) -> None:

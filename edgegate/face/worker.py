@@ -5,8 +5,9 @@ the loop, the card readers and MQTT; here it runs in its own process (started wi
 forking a process that has threads and an event loop is unsafe), niced so the kernel gives
 the daemon the CPU first. Messages on the pipe are small tuples; frames never cross it.
 
-Commands (daemon -> worker): ("open", source, fps), ("close",), ("reload",), ("stop",).
-Messages (worker -> daemon): ("ready", people, bad), ("opened",), ("camera_error", text),
+Commands (daemon -> worker): ("open", source, fps, attempt), ("close",), ("reload",), ("stop",).
+Messages (worker -> daemon): ("ready", people, bad), ("opened", attempt),
+("camera_error", text, attempt),
 ("grant", person, distance, frame_t, timings), ("failed", reason, poor, distance),
 ("gallery", people, bad), ("gallery_error", text), ("stats", dict).
 """
@@ -105,6 +106,7 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
     next_poll = time.monotonic() + GALLERY_POLL_SECONDS
     next_stats = time.monotonic() + STATS_SECONDS
     force_reload = False
+    attempt = 0
     stats: dict[str, Any] = {"frames": 0, "encoded": 0, "detect_ms": 0.0, "encode_ms": 0.0}
     while True:
         # Commands first: they are rare and small; poll(0) never blocks.
@@ -115,6 +117,10 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
                     capture.close()
                 return
             if cmd[0] == "open":
+                # ``attempt`` numbers the daemon's open requests: an answer that comes after
+                # the daemon gave up waiting (a stream URL can take long to open) is
+                # recognised as stale there instead of being taken for the next attempt's.
+                attempt = cmd[3]
                 if capture is not None:
                     capture.close()
                 capture = Capture(cmd[1], cmd[2])
@@ -122,11 +128,11 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
                     capture.open()
                 except OSError as exc:
                     capture = None
-                    conn.send(("camera_error", str(exc)))
+                    conn.send(("camera_error", str(exc), attempt))
                 else:
                     seq = 0
                     pipeline.presentation.reset()
-                    conn.send(("opened",))
+                    conn.send(("opened", attempt))
             elif cmd[0] == "close":
                 if capture is not None:
                     capture.close()
@@ -157,7 +163,7 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
         except OSError as exc:
             capture.close()
             capture = None
-            conn.send(("camera_error", str(exc)))
+            conn.send(("camera_error", str(exc), attempt))
             continue
         if got is None:
             continue
