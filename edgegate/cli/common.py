@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from edgegate.config import DEFAULT_PATH, Config, ConfigError, load
 from edgegate.store.db import StoreError, open_db
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -28,9 +31,10 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, loader: Callable[[Path], T] = load) -> T:  # type: ignore[assignment]
+    """``loader(path)`` (the door's config by default), or one line per problem and exit 2."""
     try:
-        return load(path)
+        return loader(path)
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)

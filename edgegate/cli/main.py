@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgegate import __version__, logging_setup
-from edgegate.cli import backup, demo, doctor, events, people, stats
+from edgegate.cli import backup, central, demo, doctor, events, people, stats
 from edgegate.cli.common import CliError, add_config_arg, load_config
 
 
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.register(sub)
     doctor.register(sub)
     backup.register(sub)
+    central.register(sub)
     return parser
 
 

@@ -52,8 +52,8 @@ def parse(data: dict, path: Path) -> Config:
         raise ConfigError(path, format_errors(path, exc)) from None
 
 
-def load(path: Path | str) -> Config:
-    path = Path(path)
+def read_toml(path: Path) -> dict:
+    """The file's TOML as a dict, or ConfigError with one line (shared by the central config)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -62,4 +62,9 @@ def load(path: Path | str) -> Config:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [f"{path}: not valid TOML: {exc}"]) from None
-    return parse(data, path)
+    return data
+
+
+def load(path: Path | str) -> Config:
+    path = Path(path)
+    return parse(read_toml(path), path)

@@ -114,15 +114,17 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-def migrate(conn: sqlite3.Connection) -> None:
+def migrate(conn: sqlite3.Connection, migrations: list[str] | None = None) -> None:
+    """Bring the store to the last of ``migrations`` (default: the door's ``MIGRATIONS``;
+    the central office's master store passes its own list)."""
+    migrations = MIGRATIONS if migrations is None else migrations
+    latest = len(migrations)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"store schema {version} is newer than this edgegate ({SCHEMA_VERSION}); upgrade"
-        )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
+    if version > latest:
+        raise StoreError(f"store schema {version} is newer than this edgegate ({latest}); upgrade")
+    for target in range(version + 1, latest + 1):
         conn.executescript(
-            f"BEGIN IMMEDIATE; {MIGRATIONS[target - 1]}; PRAGMA user_version = {target}; COMMIT;"
+            f"BEGIN IMMEDIATE; {migrations[target - 1]}; PRAGMA user_version = {target}; COMMIT;"
         )
         log.info("store_migrated", version=target)
 
@@ -133,6 +135,7 @@ def open_db(
     check: bool = True,
     readonly: bool = False,
     synchronous: str = "FULL",
+    migrations: list[str] | None = None,
 ) -> sqlite3.Connection:
     """Open (and create or migrate) the store. ``check`` runs ``PRAGMA quick_check``."""
     path = Path(path)
@@ -161,7 +164,7 @@ def open_db(
             if result != "ok":
                 raise StoreError(f"{path}: integrity check failed: {result}")
         if not readonly:
-            migrate(conn)
+            migrate(conn, migrations)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path}: {exc}") from exc

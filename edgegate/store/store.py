@@ -21,15 +21,22 @@ T = TypeVar("T")
 
 
 class AsyncStore:
-    def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        synchronous: str = "FULL",
+        migrations: list[str] | None = None,
+    ) -> None:
         self.path = Path(path)
         self._synchronous = synchronous
+        self._migrations = migrations
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._conn: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         def _open() -> sqlite3.Connection:
-            return open_db(self.path, synchronous=self._synchronous)
+            return open_db(self.path, synchronous=self._synchronous, migrations=self._migrations)
 
         self._conn = await asyncio.get_running_loop().run_in_executor(self._executor, _open)
 

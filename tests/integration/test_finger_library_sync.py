@@ -216,10 +216,13 @@ def test_sensor_swapped_for_an_empty_one_is_refilled_after_it_reopens(tmp_path: 
                 ev = await door.next_event(10)
                 assert ev.type == "reader_recovered"
                 deadline = asyncio.get_running_loop().time() + 10
-                while not sim.library:  # refilled with no credential change at all
+                # Refilled with no credential change at all. The counter is bumped after the
+                # sensor's Store answers, so wait on the counter, then look at the sensor.
+                while reader.sync_counters.written < 2:
                     assert asyncio.get_running_loop().time() < deadline
                     await asyncio.sleep(0.05)
                 assert reader.sync_counters.written == 2
+                assert list(sim.library.values()) == [finger_template("erin-thumb")]
                 ev = await touch(door, sim, "erin-thumb")
                 assert ev.type == "access_granted" and ev.payload["person"] == "erin"
 

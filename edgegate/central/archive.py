@@ -1,0 +1,144 @@
+"""The event archive, the doors table and the counters of the master store.
+
+Events are keyed by their ``id``: a door re-sends after a reconnect (QoS 1 is at least once),
+so ``INSERT OR IGNORE`` drops the copy and the ``duplicate_events`` counter says how many.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+EVENT_COLS = "n, id, site, door, seq, ts, type, payload, received"
+
+
+def bump(conn: sqlite3.Connection, name: str, n: int = 1) -> None:
+    conn.execute(
+        "INSERT INTO counters(name, value) VALUES (?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+        (name, n),
+    )
+
+
+def counters(conn: sqlite3.Connection) -> dict[str, int]:
+    return dict(conn.execute("SELECT name, value FROM counters ORDER BY name").fetchall())
+
+
+def archive_events(
+    conn: sqlite3.Connection, site: str, door: str, events: list[dict[str, Any]], now: float
+) -> int:
+    """Insert new events, ignore ids already archived; returns how many were new."""
+    new = 0
+    for ev in events:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO events(id, site, door, seq, ts, type, payload, received) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (
+                ev["id"],
+                site,
+                door,
+                ev["seq"],
+                ev["ts"],
+                ev["type"],
+                json.dumps(ev, separators=(",", ":")),
+                now,
+            ),
+        )
+        new += cur.rowcount
+    if new:
+        bump(conn, "events_archived", new)
+    if len(events) - new:
+        bump(conn, "duplicate_events", len(events) - new)
+    return new
+
+
+def query_events(
+    conn: sqlite3.Connection,
+    *,
+    door: str | None = None,
+    type_: str | None = None,
+    since: str | None = None,
+    after: int = 0,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Archived events in arrival order (``n``), newest ``limit`` when a limit is given."""
+    where, params = ["n > ?"], [after]
+    if door:
+        where.append("door = ?")
+        params.append(door)
+    if type_:
+        where.append("type = ?")
+        params.append(type_)
+    if since:
+        where.append("ts >= ?")
+        params.append(since)
+    sql = f"SELECT n, payload FROM events WHERE {' AND '.join(where)}"
+    if limit is not None:
+        rows = conn.execute(f"{sql} ORDER BY n DESC LIMIT ?", (*params, limit)).fetchall()
+        rows.reverse()
+    else:
+        rows = conn.execute(f"{sql} ORDER BY n", params).fetchall()
+    return [{"n": n, **json.loads(payload)} for n, payload in rows]
+
+
+def seen(conn: sqlite3.Connection, site: str, door: str, now: float) -> None:
+    """The door exists and sent something now."""
+    conn.execute(
+        "INSERT INTO doors(site, door, last_seen) VALUES (?,?,?) "
+        "ON CONFLICT(site, door) DO UPDATE SET last_seen = excluded.last_seen",
+        (site, door, now),
+    )
+
+
+def set_availability(
+    conn: sqlite3.Connection, site: str, door: str, availability: str, now: float
+) -> bool:
+    """Record online/offline; True when it changed."""
+    seen(conn, site, door, now)
+    cur = conn.execute(
+        "UPDATE doors SET availability=?, changed=? WHERE site=? AND door=? AND availability<>?",
+        (availability, now, site, door, availability),
+    )
+    return cur.rowcount > 0
+
+
+def set_json(
+    conn: sqlite3.Connection, site: str, door: str, column: str, value: dict[str, Any], now: float
+) -> None:
+    if column not in ("state", "telemetry"):
+        raise ValueError(column)
+    seen(conn, site, door, now)
+    conn.execute(
+        f"UPDATE doors SET {column}=? WHERE site=? AND door=?",
+        (json.dumps(value, separators=(",", ":")), site, door),
+    )
+
+
+def set_door_version(
+    conn: sqlite3.Connection, site: str, door: str, version: int, now: float
+) -> None:
+    seen(conn, site, door, now)
+    conn.execute(
+        "UPDATE doors SET credential_version=? WHERE site=? AND door=?", (version, site, door)
+    )
+
+
+def list_doors(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT site, door, availability, changed, last_seen, state, telemetry, "
+        "credential_version FROM doors ORDER BY site, door"
+    ).fetchall()
+    return [
+        {
+            "site": r[0],
+            "door": r[1],
+            "availability": r[2],
+            "changed": r[3],
+            "last_seen": r[4],
+            "state": json.loads(r[5]) if r[5] else None,
+            "telemetry": json.loads(r[6]) if r[6] else None,
+            "credential_version": r[7],
+        }
+        for r in rows
+    ]

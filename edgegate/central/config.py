@@ -1,0 +1,105 @@
+"""The central office's own TOML file (default ``/etc/edgegate/central.toml``).
+
+``[mqtt]`` is the door's ``MqttConfig``: whatever broker keys doors get (TLS, auth) the
+central office gets too. Unknown keys are refused, as on a door.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+
+from edgegate.config.load import ConfigError, format_errors, read_toml
+from edgegate.config.models import (
+    ID_PATTERN,
+    FingerprintConfig,
+    LoggingConfig,
+    MqttConfig,
+    StrictModel,
+)
+
+DEFAULT_CENTRAL_PATH = Path("/etc/edgegate/central.toml")
+
+
+class CentralSection(StrictModel):
+    site: str = Field(
+        description="Site id the office manages; part of every MQTT topic (letters, digits, "
+        "_ and -).",
+        pattern=ID_PATTERN,
+    )
+    key_file: Path = Field(
+        Path("/etc/edgegate/central.key"),
+        description="Ed25519 private key (PEM, mode 0600) that signs everything sent to doors; "
+        "`edgegate central keygen` writes it.",
+    )
+    db: Path = Field(
+        Path("/var/lib/edgegate/central.db"),
+        description="Master SQLite store: people, credentials, versions, event archive, doors.",
+    )
+    snapshot_chunk_people: int = Field(
+        2000,
+        ge=1,
+        le=50_000,
+        description="People per snapshot chunk (a chunk also closes at snapshot_chunk_bytes).",
+    )
+    snapshot_chunk_bytes: int = Field(
+        1_000_000,
+        ge=10_000,
+        le=8_000_000,
+        description="Approximate payload size at which a snapshot chunk closes (face encodings "
+        "make people large).",
+    )
+    update_max_ops: int = Field(
+        2000,
+        ge=1,
+        le=10_000,
+        description="Most ops in one credential version; a bigger change (an import) becomes "
+        "several consecutive versions, each applied atomically by the doors.",
+    )
+    command_ttl_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=86_400,
+        description="Default lifetime of a command; a door refuses it after that (--ttl).",
+    )
+    publish_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="How long the CLI waits for the broker (connect and each PUBACK) before it "
+        "reports the broker unreachable.",
+    )
+    offline_after_seconds: float = Field(
+        0,
+        ge=0,
+        description="`central doors` shows a door as stale when nothing came from it for this "
+        "long (0: only the availability topic counts).",
+    )
+
+
+class CentralConfig(StrictModel):
+    central: CentralSection = Field(description="The central office's site, key and store.")
+    mqtt: MqttConfig = Field(
+        default_factory=MqttConfig, description="Broker shared with the doors (same keys)."
+    )
+    fingerprint: FingerprintConfig | None = Field(
+        None,
+        description="The office's desk fingerprint sensor (same keys as a door's), for "
+        "`central people add-credential --kind finger --capture`.",
+    )
+    logging: LoggingConfig = Field(
+        default_factory=LoggingConfig, description="Log output of `edgegate central serve`."
+    )
+
+
+def parse_central(data: dict, path: Path) -> CentralConfig:
+    try:
+        return CentralConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, format_errors(path, exc)) from None
+
+
+def load_central(path: Path | str) -> CentralConfig:
+    path = Path(path)
+    return parse_central(read_toml(path), path)

@@ -1,0 +1,152 @@
+"""Signing and publishing what goes to the doors: credential versions, commands, snapshots.
+
+Everything goes out at QoS 1 and counts as sent only once the broker's PUBACK is back. The
+CLI writes the master store first and publishes second: when the broker cannot be reached the
+change is kept as an unpublished version, published before the next one, and a door that
+missed it asks for a snapshot (its version will not match the next update's ``base``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+
+from edgegate.central import store
+from edgegate.config.models import MqttConfig
+from edgegate.store.db import transaction
+from edgegate.sync import messages as m
+from edgegate.sync.signing import Signer
+from edgegate.sync.topics import ALL_DOORS, DoorTopics, site_credentials
+
+log = structlog.get_logger(__name__)
+
+
+class BrokerUnreachable(RuntimeError):
+    """No connection to the broker, or no PUBACK within the timeout."""
+
+
+def new_client(cfg: MqttConfig, client_id: str = "", *, clean: bool = True) -> mqtt.Client:
+    """The one place a paho client is made from ``[mqtt]``: broker keys the door's
+    ``MqttConfig`` gains (TLS, credentials) are applied here for every central connection."""
+    del cfg  # host and port are given to connect(); nothing else to apply yet
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean,
+        protocol=mqtt.MQTTv311,
+    )
+    # More QoS 1 messages in flight: a 100-version import or a 50-chunk snapshot does not
+    # wait for one round trip per message.
+    client.max_inflight_messages_set(100)
+    return client
+
+
+def publish_signed(
+    client: mqtt.Client, signer: Signer, topic: str, message: dict[str, Any]
+) -> mqtt.MQTTMessageInfo:
+    return client.publish(topic, signer.sign(message), qos=1)
+
+
+def wait_all(infos: list[mqtt.MQTTMessageInfo], timeout: float) -> None:
+    """Block until the broker acknowledged every message (QoS 1 PUBACK)."""
+    deadline = time.monotonic() + timeout
+    for info in infos:
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+            raise BrokerUnreachable(f"publish failed: {mqtt.error_string(info.rc)}")
+        try:
+            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+        except (RuntimeError, ValueError) as exc:
+            raise BrokerUnreachable(str(exc)) from None
+        if not info.is_published():
+            raise BrokerUnreachable(f"no PUBACK within {timeout:g} s")
+
+
+class Publisher:
+    """A short-lived connection for one CLI command: ``with Publisher(...) as pub: ...``."""
+
+    def __init__(self, cfg: MqttConfig, signer: Signer, site: str, timeout: float = 5.0) -> None:
+        self.cfg = cfg
+        self.signer = signer
+        self.site = site
+        self.timeout = timeout
+        self.client = new_client(cfg, f"edgegate-central-cli-{uuid.uuid4().hex[:8]}")
+        self.client.connect_timeout = timeout
+        self._connected = threading.Event()
+        self.client.on_connect = self._on_connect
+
+    def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not reason.is_failure:
+            self._connected.set()
+
+    def __enter__(self) -> Publisher:
+        try:
+            self.client.connect(self.cfg.host, self.cfg.port, keepalive=30)
+        except OSError as exc:
+            raise BrokerUnreachable(f"{self.cfg.host}:{self.cfg.port}: {exc}") from None
+        self.client.loop_start()
+        if not self._connected.wait(self.timeout):
+            self.close()
+            raise BrokerUnreachable(f"{self.cfg.host}:{self.cfg.port}: no CONNACK")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def send(self, topic: str, messages: list[dict[str, Any]]) -> None:
+        infos = [publish_signed(self.client, self.signer, topic, msg) for msg in messages]
+        wait_all(infos, self.timeout + 0.01 * len(infos))
+
+    def versions(self, conn: sqlite3.Connection, progress: Any = None) -> list[int]:
+        """Publish every version not yet acknowledged, oldest first; mark them published."""
+        pending = store.unpublished(conn)
+        topic = site_credentials(self.site)
+        sent: list[int] = []
+        # Batches keep memory flat on a 100,000-people import and mark progress as it goes.
+        for start in range(0, len(pending), 20):
+            batch = pending[start : start + 20]
+            self.send(topic, [v.message(self.site) for v in batch])
+            with transaction(conn):
+                store.mark_published(conn, [v.version for v in batch], time.time())
+            sent.extend(v.version for v in batch)
+            if progress is not None:
+                progress.update(len(batch))
+        if sent:
+            log.info("versions_published", first=sent[0], last=sent[-1])
+        return sent
+
+
+def command_message(
+    site: str, door: str, cmd: str, *, ttl: float, by: str = "", args: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A command, checked against the contract model before anyone signs it."""
+    issued = datetime.now(UTC)
+    message = {
+        "type": "command",
+        "v": m.PROTOCOL,
+        "id": uuid.uuid4().hex,
+        "site": site,
+        "door": door,
+        "cmd": cmd,
+        "args": args or {},
+        "issued": m.rfc3339(issued),
+        "expires": m.rfc3339(issued + timedelta(seconds=ttl)),
+        "by": by,
+    }
+    m.Command.model_validate(message)
+    return message
+
+
+def command_topic(site: str, door: str) -> str:
+    topics = DoorTopics(site, door)
+    return topics.all_cmd if door == ALL_DOORS else topics.cmd

@@ -1,0 +1,337 @@
+"""``edgegate central serve``: the central office's daemon.
+
+It subscribes to every door of the site (``topics.central_subscriptions``), archives events
+(deduplicated by ``id``), records availability, state and telemetry per door, and answers
+snapshot requests with a signed, chunked snapshot of the master credential set.
+
+Threads: paho's network thread only hands messages to the asyncio loop
+(``call_soon_threadsafe``); every SQLite call runs on the store thread (``AsyncStore``);
+building and publishing a snapshot runs on one worker thread, so neither blocks the loop.
+The session is persistent (fixed client id, clean_session off) and a message is acknowledged
+to the broker only after its transaction committed: events published while the office was
+down, or in flight when it crashed, are delivered again and the archive drops the copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sqlite3
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+
+from edgegate.central import archive, inbound
+from edgegate.central import store as master
+from edgegate.central.config import CentralConfig
+from edgegate.central.publisher import new_client, publish_signed, wait_all
+from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
+from edgegate.central.store import CENTRAL_MIGRATIONS, current_version
+from edgegate.store.db import transaction
+from edgegate.store.store import AsyncStore
+from edgegate.sync import messages as m
+from edgegate.sync.signing import Signer
+from edgegate.sync.topics import DoorTopics, central_subscriptions, site_credentials
+
+log = structlog.get_logger(__name__)
+
+BATCH = 500  # messages per store transaction when a door drains its journal
+SNAPSHOT_ACK_TIMEOUT = 120.0
+PENDING_SWEEP_SECONDS = 30.0
+
+
+class CentralServer:
+    def __init__(self, config: CentralConfig, signer: Signer) -> None:
+        self.config = config
+        self.site = config.central.site
+        self.signer = signer
+        self.store = AsyncStore(
+            config.central.db, synchronous="NORMAL", migrations=CENTRAL_MIGRATIONS
+        )
+        self.client = new_client(config.mqtt, f"edgegate-central-{self.site}", clean=False)
+        # Acknowledge only after the archive committed (see the module docstring).
+        self.client.manual_ack_set(True)
+        self.client.reconnect_delay_set(1, 30)
+        self.counters: Counter[str] = Counter()
+        self.connected = asyncio.Event()
+        self._queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._busy: set[str] = set()
+        self._master: MasterSet | None = None
+        self._publishing = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.store.open()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        mq = self.config.mqtt
+        # connect_async + loop_start: paho keeps reconnecting by itself while the broker is
+        # away; the office serves whatever it has meanwhile.
+        self.client.connect_async(mq.host, mq.port, keepalive=30)
+        self.client.loop_start()
+        self._spawn(self._consume())
+        self._spawn(self._sweep())
+        log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
+
+    async def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._worker.shutdown(wait=True)
+        await self.store.close()
+        log.info("central_stopped", **dict(self.counters))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- paho thread: hand over to the loop, nothing else --------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("broker_refused", reason=str(reason))
+            return
+        client.subscribe([(t, 1) for t in central_subscriptions(self.site)])
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        # Ready only once the broker confirmed the subscriptions: from here on nothing a door
+        # sends is missed (the session is persistent, so this holds across restarts too).
+        if any(code.is_failure for code in codes):
+            log.error("subscription_refused", codes=[str(c) for c in codes])
+            return
+        log.info("central_subscribed", site=self.site, topics=len(codes))
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._ready)
+
+    def _ready(self) -> None:
+        self.connected.set()
+        # Back on the broker: versions a CLI command could not publish go out now, oldest
+        # first, so listening doors need no snapshot (docs/central.md, the catch-up rule).
+        self._spawn(self._publish_pending(0.0))
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.connected.clear)
+        log.warning("broker_disconnected", reason=str(reason))
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, msg)
+
+    # --- the loop -----------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            requests = await self._archive(batch)
+            for msg in batch:
+                if msg.qos > 0:
+                    self.client.ack(msg.mid, msg.qos)
+            for request in requests:
+                self._spawn(self._answer(request))
+
+    async def _archive(self, batch: list[mqtt.MQTTMessage]) -> list[m.SnapshotRequest]:
+        """Commit the batch, retrying the same batch until the store takes it.
+
+        A store failure (the master locked by a long import beyond busy_timeout, a full disk)
+        must neither end the service nor lose the batch: nothing is acknowledged meanwhile,
+        and MQTT 3.1.1 would only redeliver unacknowledged messages after a reconnect, so the
+        batch is kept here and retried in order, with backoff."""
+        delay = 0.5
+        while True:
+            try:
+                return await self.store.call(self._handle, batch, time.time())
+            except Exception:
+                log.exception("archive_failed", messages=len(batch), retry_in=delay)
+                self.counters["archive_failed"] += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _handle(
+        self, conn: Any, batch: list[mqtt.MQTTMessage], now: float
+    ) -> list[m.SnapshotRequest]:
+        """Store thread: one transaction for the whole batch."""
+        requests: list[m.SnapshotRequest] = []
+        with transaction(conn):
+            for msg in batch:
+                # A savepoint per message: one that breaks half-way leaves nothing behind and
+                # cannot take the rest of the batch down with it.
+                conn.execute("SAVEPOINT msg")
+                try:
+                    request = self._one(conn, msg, now)
+                except inbound.BadMessage as exc:
+                    conn.execute("ROLLBACK TO msg")
+                    self._reject(conn, msg, exc.reason, exc.detail)
+                    request = None
+                except sqlite3.OperationalError:
+                    raise  # the store, not the message: the whole batch is retried
+                except Exception:
+                    conn.execute("ROLLBACK TO msg")
+                    log.exception("door_message_failed", topic=msg.topic[:200])
+                    self._reject(conn, msg, "internal_error", "see the exception above")
+                    request = None
+                conn.execute("RELEASE msg")
+                if request is not None:
+                    requests.append(request)
+        return requests
+
+    def _reject(self, conn: Any, msg: mqtt.MQTTMessage, reason: str, detail: str) -> None:
+        name = f"rejected_{reason}"
+        self.counters[name] += 1
+        archive.bump(conn, name)
+        log.warning("door_message_rejected", topic=msg.topic[:200], reason=reason, detail=detail)
+
+    def _one(self, conn: Any, msg: mqtt.MQTTMessage, now: float) -> m.SnapshotRequest | None:
+        where = inbound.classify(msg.topic, self.site)
+        site, door = where.site, where.door
+        if where.kind == "events":
+            event = inbound.parse_event(msg.payload, where)
+            new = archive.archive_events(conn, site, door, [event], now)
+            archive.seen(conn, site, door, now)
+            self.counters["events_archived" if new else "duplicate_events"] += 1
+        elif where.kind == "availability":
+            if not msg.payload:
+                return None  # a retained availability being cleared
+            state = inbound.parse_availability(msg.payload)
+            if archive.set_availability(conn, site, door, state, now):
+                log.info("door_" + state, site=site, door=door)
+        elif where.kind in ("state", "telemetry"):
+            if not msg.payload:
+                return None
+            data = inbound.json_object(msg.payload)
+            archive.set_json(conn, site, door, where.kind, data, now)
+            version = inbound.telemetry_version(data) if where.kind == "telemetry" else None
+            if version is not None:
+                archive.set_door_version(conn, site, door, version, now)
+        else:
+            request = inbound.parse_snapshot_request(msg.payload, where)
+            archive.set_door_version(conn, site, door, request.have, now)
+            self.counters["snapshot_requests"] += 1
+            return request
+        return None
+
+    # --- versions the CLI could not publish -----------------------------------------------
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(PENDING_SWEEP_SECONDS)
+            if self.connected.is_set():
+                # Only versions older than a sweep: a CLI command publishing right now is
+                # left to finish its own (a copy would be refused as replayed anyway).
+                await self._publish_pending(PENDING_SWEEP_SECONDS)
+
+    async def _publish_pending(self, min_age: float) -> None:
+        if self._publishing:
+            return
+        self._publishing = True
+        try:
+            cutoff = time.time() - min_age
+            pending = [
+                v
+                for v in await self.store.call(master.unpublished)
+                if min_age == 0 or v.issued_before(cutoff)
+            ]
+            if not pending:
+                return
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._worker, self._send_versions, pending)
+            await self.store.call(self._mark_published, [v.version for v in pending])
+            self.counters["versions_published"] += len(pending)
+            log.info("pending_versions_published", first=pending[0].version, n=len(pending))
+        except Exception:
+            self.counters["publish_failed"] += 1
+            log.exception("pending_versions_failed")
+        finally:
+            self._publishing = False
+
+    def _send_versions(self, versions: list[master.Version]) -> None:
+        topic = site_credentials(self.site)
+        infos = [
+            publish_signed(self.client, self.signer, topic, v.message(self.site)) for v in versions
+        ]
+        wait_all(infos, SNAPSHOT_ACK_TIMEOUT)
+
+    @staticmethod
+    def _mark_published(conn: Any, versions: list[int]) -> None:
+        with transaction(conn):
+            master.mark_published(conn, versions, time.time())
+
+    # --- snapshots ----------------------------------------------------------------------
+
+    async def _answer(self, request: m.SnapshotRequest) -> None:
+        if request.door in self._busy:
+            # One snapshot per door at a time; the one in flight is at least as new.
+            self.counters["snapshot_coalesced"] += 1
+            return
+        self._busy.add(request.door)
+        try:
+            master = await self.store.call(self._current_master)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._worker, self._send_snapshot, master, request)
+        except Exception:
+            self.counters["snapshot_failed"] += 1
+            log.exception("snapshot_failed", door=request.door)
+        finally:
+            self._busy.discard(request.door)
+
+    def _current_master(self, conn: Any) -> MasterSet:
+        """Store thread. Every master change makes a new version, so a cached set of the
+        current version is still exact; many doors asking at once share one read."""
+        cached = self._master
+        if cached is not None and cached.version == current_version(conn):
+            return cached
+        c = self.config.central
+        self._master = read_master(
+            conn, chunk_people=c.snapshot_chunk_people, chunk_bytes=c.snapshot_chunk_bytes
+        )
+        return self._master
+
+    def _send_snapshot(self, master: MasterSet, request: m.SnapshotRequest) -> None:
+        """Worker thread: sign and publish every chunk, wait for every PUBACK."""
+        started = time.monotonic()
+        topic = DoorTopics(self.site, request.door).snapshot
+        messages = snapshot_messages(master, self.site, request.door)
+        infos = [publish_signed(self.client, self.signer, topic, msg) for msg in messages]
+        wait_all(infos, SNAPSHOT_ACK_TIMEOUT)
+        self.counters["snapshots_sent"] += 1
+        log.info(
+            "snapshot_sent",
+            door=request.door,
+            have=request.have,
+            version=master.version,
+            people=master.people,
+            chunks=len(messages),
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+
+async def serve(config: CentralConfig, signer: Signer) -> None:
+    """Run until SIGTERM or SIGINT."""
+    server = CentralServer(config, signer)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()

@@ -1,0 +1,254 @@
+"""``edgegate central ...``: keys, people and credentials of the whole site (docs/central.md).
+
+Every change is written to the master store as a new credential version first and published
+to the doors second (``central_common.change``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from edgegate.central import store
+from edgegate.cli import central_bio, central_office
+from edgegate.cli.central_common import (
+    add_central_config,
+    change,
+    load,
+    master,
+    publish_pending,
+    signer,
+)
+from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
+from edgegate.store.credentials import CredentialError, normalise_card
+from edgegate.store.db import transaction
+from edgegate.sync import messages as m
+from edgegate.sync import signing
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    central = sub.add_parser("central", help="the central office: keys, people, doors, events")
+    csub = central.add_subparsers(dest="central_command", required=True)
+
+    key = csub.add_parser("keygen", help="create the signing key; prints the doors' public key")
+    key.add_argument("--force", action="store_true", help="replace an existing key")
+    add_central_config(key)
+    key.set_defaults(func=cmd_keygen)
+
+    people = csub.add_parser("people", help="add, remove, list, disable or enable people")
+    people.add_argument(
+        "action", choices=["add", "remove", "list", "disable", "enable", "add-credential"]
+    )
+    people.add_argument("person", nargs="?", help="person id (not for list)")
+    people.add_argument("--name", help="with add: display name")
+    people.add_argument("--group", action="append", help="with add: group (repeatable)")
+    people.add_argument("--valid-from", help="with add: ISO 8601 start of validity")
+    people.add_argument("--valid-until", help="with add: ISO 8601 end of validity")
+    people.add_argument("--card", action="append", help="with add: card UID (repeatable)")
+    people.add_argument(
+        "--kind", choices=["face", "finger"], help="with add-credential: biometric kind"
+    )
+    people.add_argument(
+        "--data-file", type=Path, help="with add-credential: template/encodings, base64 or raw"
+    )
+    people.add_argument(
+        "--label", default="", help="with add-credential: e.g. 'model=r307' (sensor model)"
+    )
+    people.add_argument(
+        "--capture",
+        action="store_true",
+        help="with add-credential --kind finger: capture on the [fingerprint] desk sensor",
+    )
+    people.add_argument(
+        "--timeout", type=float, default=60.0, help="with --capture: seconds to wait per touch"
+    )
+    people.add_argument("--json", action="store_true", help="with list: JSON output")
+    add_central_config(people)
+    people.set_defaults(func=cmd_people)
+
+    cards = csub.add_parser("cards", help="add, disable (lost card), enable, remove, list")
+    cards.add_argument("action", choices=["add", "disable", "enable", "remove", "list"])
+    cards.add_argument("card", nargs="?", help="card UID, hex (not for list)")
+    cards.add_argument("--person", help="with add: owner; with list: only this person's")
+    cards.add_argument("--label", default="", help="with add: free text, e.g. 'badge 2'")
+    cards.add_argument("--valid-from", help="with add: ISO 8601 start of validity")
+    cards.add_argument("--valid-until", help="with add: ISO 8601 end of validity")
+    cards.add_argument("--json", action="store_true", help="with list: JSON output")
+    add_central_config(cards)
+    cards.set_defaults(func=cmd_cards)
+
+    imp = csub.add_parser("import", help="add or update people and cards from a CSV file")
+    imp.add_argument("file", type=Path, help="CSV with a header row (docs/central.md)")
+    imp.add_argument("--dry-run", action="store_true", help="check and count, change nothing")
+    add_central_config(imp)
+    imp.set_defaults(func=cmd_import)
+
+    central_office.register(csub)
+
+
+def _need(value: str | None, what: str) -> str:
+    if not value:
+        raise CliError(f"give the {what}", EXIT_USAGE)
+    return value
+
+
+def _card(text: str | None) -> str:
+    try:
+        return normalise_card(_need(text, "card UID"))
+    except CredentialError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    config = load(args)
+    path = config.central.key_file
+    if path.exists() and not args.force:
+        raise CliError(f"{path} exists; --force replaces it (then every door needs the new key)")
+    key = signing.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created 0600 from the start: the private key is never readable by others, not even
+    # for the moment between create and chmod.
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(signing.private_pem(key))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    public = key.public_key()
+    print(f"wrote {path} (key id {signing.key_id(public)})", file=sys.stderr)
+    print("public key for the doors' config:", file=sys.stderr)
+    print(signing.public_text(public))
+    return 0
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.action == "list":
+        rows = store.list_people(master(config))
+        if args.json:
+            print(json.dumps(rows, indent=1))
+            return 0
+        for r in rows:
+            state = "enabled" if r["enabled"] else "DISABLED"
+            groups = ",".join(r.get("attrs", {}).get("groups", []))
+            print(
+                f"{r['id']:<20} {r.get('name', '')!s:<24} {state:<9} {groups:<16} "
+                f"credentials={r['credentials']}"
+            )
+        print(f"{len(rows)} people")
+        return 0
+    person = _need(args.person, "person id")
+    if args.action == "add":
+        return _add_person(config, person, args)
+    if args.action == "add-credential":
+        return central_bio.add_biometric(config, person, args)
+    ops: list[m.Op] = (
+        [m.RemovePerson(op="remove_person", id=person)]
+        if args.action == "remove"
+        else [
+            m.SetPersonEnabled(op="set_person_enabled", id=person, enabled=args.action == "enable")
+        ]
+    )
+    return change(config, ops, f"{args.action}d {person}")
+
+
+def _add_person(config, person: str, args: argparse.Namespace) -> int:
+    existing = store.get_person(master(config), person)
+    data = existing.model_dump() if existing else {"id": person}
+    if args.name is not None:
+        data["name"] = args.name
+    if args.group:
+        data["attrs"] = {**data.get("attrs", {}), "groups": args.group}
+    if args.valid_from:
+        data["valid_from"] = parse_time(args.valid_from)
+    if args.valid_until:
+        data["valid_until"] = parse_time(args.valid_until)
+    try:
+        ops: list[m.Op] = [m.PutPerson(op="put_person", person=m.PersonMsg(**data))]
+        for uid in args.card or []:
+            cred = m.CredentialMsg(kind="card", value=_card(uid), person=person)
+            ops.append(m.PutCredential(op="put_credential", credential=cred))
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise CliError(f"{person}: {exc}", EXIT_USAGE) from None
+    return change(config, ops, f"{'updated' if existing else 'added'} {person}")
+
+
+def cmd_cards(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.action == "list":
+        rows = store.list_credentials(master(config), args.person, "card")
+        if args.json:
+            print(json.dumps(rows, indent=1))
+            return 0
+        for r in rows:
+            state = "enabled" if r["enabled"] else "DISABLED"
+            print(f"{r['value']:<16} {r['person']:<20} {state:<9} {r.get('label', '')}")
+        print(f"{len(rows)} cards")
+        return 0
+    uid = _card(args.card)
+    op: m.Op
+    if args.action == "add":
+        try:
+            cred = m.CredentialMsg(
+                kind="card",
+                value=uid,
+                person=_need(args.person, "--person"),
+                label=args.label,
+                valid_from=parse_time(args.valid_from),
+                valid_until=parse_time(args.valid_until),
+            )
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        op = m.PutCredential(op="put_credential", credential=cred)
+    elif args.action == "remove":
+        op = m.RemoveCredential(op="remove_credential", kind="card", value=uid)
+    else:
+        # disable: a lost card. One small version, published at once to every door.
+        op = m.SetCredentialEnabled(
+            op="set_credential_enabled", kind="card", value=uid, enabled=args.action == "enable"
+        )
+    return change(config, [op], f"{args.action} card {uid}".replace("add card", "added card"))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    # Imported here: keeps the start of every other command (a lost card) short.
+    from edgegate.central import importer
+    from edgegate.cli.progress import progress
+
+    config = load(args)
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"{args.file}: cannot read: {exc}") from None
+    sign = None if args.dry_run else signer(config)
+    conn = master(config)
+    plan = importer.plan_import(
+        conn, text, lambda rows: progress(rows, desc="checking", unit="row")
+    )
+    for line in plan.errors[:50]:
+        print(f"{args.file}: {line}", file=sys.stderr)
+    if plan.errors:
+        more = len(plan.errors) - 50
+        if more > 0:
+            print(f"{args.file}: ... and {more} more", file=sys.stderr)
+        raise CliError(f"{args.file}: {len(plan.errors)} problem(s), nothing imported", EXIT_USAGE)
+    summary = (
+        f"{plan.rows} rows: {plan.people_new} new people, {plan.people_changed} changed, "
+        f"{plan.cards_new} new cards, {len(plan.ops)} ops"
+    )
+    if args.dry_run or not plan.ops:
+        print(summary + (" (dry run)" if args.dry_run else " (nothing to publish)"))
+        return 0
+    try:
+        with transaction(conn):
+            versions = store.commit_ops(conn, plan.ops, max_ops=config.central.update_max_ops)
+    except store.CentralError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{summary}; versions {versions[0].version}..{versions[-1].version}")
+    assert sign is not None
+    with progress(total=store.unpublished_count(conn), desc="publishing", unit="version") as bar:
+        return publish_pending(config, conn, sign, bar)

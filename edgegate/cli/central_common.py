@@ -1,0 +1,85 @@
+"""What every ``edgegate central`` command shares: config, master store, key, publishing."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+from edgegate.central import store
+from edgegate.central.config import DEFAULT_CENTRAL_PATH, CentralConfig, load_central
+from edgegate.central.publisher import BrokerUnreachable, Publisher
+from edgegate.cli.common import CliError, load_config
+from edgegate.store.db import StoreError, transaction
+from edgegate.sync import messages as m
+from edgegate.sync.signing import Signer, load_private
+
+# Exit status of a change that is in the master store but did not reach the broker.
+EXIT_NOT_PUBLISHED = 3
+
+
+def add_central_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CENTRAL_PATH,
+        help=f"central office config (default {DEFAULT_CENTRAL_PATH})",
+    )
+
+
+def load(args: argparse.Namespace) -> CentralConfig:
+    return load_config(args.config, load_central)
+
+
+def master(config: CentralConfig, *, readonly: bool = False) -> sqlite3.Connection:
+    try:
+        return store.open_master(config.central.db, readonly=readonly)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+def signer(config: CentralConfig) -> Signer:
+    path = config.central.key_file
+    try:
+        return Signer(load_private(path))
+    except FileNotFoundError:
+        raise CliError(f"{path}: no key; run `edgegate central keygen` first") from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise CliError(f"{path}: cannot load the signing key: {exc}") from None
+
+
+def publish_pending(
+    config: CentralConfig, conn: sqlite3.Connection, sign: Signer, progress: object = None
+) -> int:
+    """Publish every unpublished version; on a broker failure say so, exit 3, keep them."""
+    c = config.central
+    try:
+        with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
+            sent = pub.versions(conn, progress)
+    except BrokerUnreachable as exc:
+        left = store.unpublished_count(conn)
+        print(
+            f"edgegate: broker unreachable ({exc}); {left} version(s) saved in the master "
+            "store but not published. Doors catch up by snapshot when the next version "
+            "reaches them, or run `edgegate central publish` once the broker is back.",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_PUBLISHED
+    if sent:
+        print(f"published version {sent[0]}" + (f"..{sent[-1]}" if len(sent) > 1 else ""))
+    return 0
+
+
+def change(config: CentralConfig, ops: list[m.Op], done: str) -> int:
+    """The rule of every mutating command: master store first (new version(s) and their
+    ops in one transaction), then publish."""
+    sign = signer(config)  # a missing key must stop the command before the master changes
+    conn = master(config)
+    try:
+        with transaction(conn):
+            versions = store.commit_ops(conn, ops, max_ops=config.central.update_max_ops)
+    except store.CentralError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{done} (version {versions[-1].version})")
+    return publish_pending(config, conn, sign)

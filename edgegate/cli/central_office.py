@@ -1,0 +1,210 @@
+"""``edgegate central cmd|serve|doors|events|publish``: commands, the daemon, watching doors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any, get_args
+
+from edgegate import logging_setup
+from edgegate.central import archive, store
+from edgegate.central.publisher import (
+    BrokerUnreachable,
+    Publisher,
+    command_message,
+    command_topic,
+)
+from edgegate.cli.central_common import (
+    EXIT_NOT_PUBLISHED,
+    add_central_config,
+    load,
+    master,
+    publish_pending,
+    signer,
+)
+from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
+from edgegate.store.db import transaction
+from edgegate.store.journal import rfc3339
+from edgegate.sync import messages as m
+
+
+def register(csub: argparse._SubParsersAction) -> None:
+    cmd = csub.add_parser("cmd", help="send a signed command to one door or all")
+    cmd.add_argument("door", help="door id, or 'all'")
+    cmd.add_argument("command", choices=list(get_args(m.CommandName)))
+    cmd.add_argument("--ttl", type=float, help="seconds the command stays valid")
+    cmd.add_argument("--by", default="", help="operator name, journaled by the door")
+    cmd.add_argument("--seconds", type=float, help="with unlock: how long to release")
+    add_central_config(cmd)
+    cmd.set_defaults(func=cmd_cmd)
+
+    serve = csub.add_parser("serve", help="run the central office service")
+    add_central_config(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    publish = csub.add_parser("publish", help="publish versions the broker did not get yet")
+    add_central_config(publish)
+    publish.set_defaults(func=cmd_publish)
+
+    doors = csub.add_parser("doors", help="doors online/offline, last seen, versions")
+    doors.add_argument("--json", action="store_true", help="JSON output")
+    add_central_config(doors)
+    doors.set_defaults(func=cmd_doors)
+
+    events = csub.add_parser("events", help="query or tail the event archive")
+    events.add_argument("--door", help="only this door")
+    events.add_argument("--type", dest="type_", help="only this event type")
+    events.add_argument("--since", help="ISO 8601 date or time (local unless a zone is given)")
+    events.add_argument("--limit", type=int, default=50, help="newest N (default 50)")
+    events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_central_config(events)
+    events.set_defaults(func=cmd_events)
+
+
+def cmd_cmd(args: argparse.Namespace) -> int:
+    config = load(args)
+    c = config.central
+    extra: dict[str, Any] = {}
+    if args.seconds is not None:
+        if args.command != "unlock":
+            raise CliError("--seconds goes with unlock only", EXIT_USAGE)
+        extra["seconds"] = args.seconds
+    try:
+        message = command_message(
+            c.site,
+            args.door,
+            args.command,
+            ttl=args.ttl or c.command_ttl_seconds,
+            by=args.by,
+            args=extra,
+        )
+    except ValueError as exc:
+        raise CliError(f"not a valid command: {exc}", EXIT_USAGE) from None
+    sign = signer(config)
+    conn = master(config)
+    with transaction(conn):  # the audit trail: every command issued, sent or not
+        conn.execute(
+            "INSERT INTO commands(id, door, cmd, message) VALUES (?,?,?,?)",
+            (message["id"], args.door, args.command, json.dumps(message)),
+        )
+    try:
+        with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
+            pub.send(command_topic(c.site, args.door), [message])
+    except BrokerUnreachable as exc:
+        # A command is not queued for later: it expires, and a late unlock is a hazard.
+        print(f"edgegate: broker unreachable ({exc}); command not sent", file=sys.stderr)
+        return EXIT_NOT_PUBLISHED
+    with transaction(conn):
+        conn.execute("UPDATE commands SET published=? WHERE id=?", (time.time(), message["id"]))
+    print(f"sent {args.command} to {args.door} (id {message['id']}, expires {message['expires']})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = load(args)
+    logging_setup.configure(config.logging.level, config.logging.format)
+    from edgegate.central.server import serve
+
+    asyncio.run(serve(config, signer(config)))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    config = load(args)
+    conn = master(config)
+    if not store.unpublished_count(conn):
+        print("nothing to publish")
+        return 0
+    return publish_pending(config, conn, signer(config))
+
+
+def _ago(ts: float | None, now: float) -> str:
+    if ts is None:
+        return "never"
+    s = max(0, now - ts)
+    return (
+        f"{s:.0f}s ago"
+        if s < 120
+        else f"{s / 60:.0f}min ago"
+        if s < 7200
+        else (f"{s / 3600:.1f}h ago")
+    )
+
+
+def door_depth(telemetry: dict[str, Any] | None) -> Any:
+    """The door's unsent-journal depth from its telemetry (names the door side may use)."""
+    if not telemetry:
+        return None
+    for key in ("journal_depth", "unsent", "journal_unsent"):
+        if key in telemetry:
+            return telemetry[key]
+    return None
+
+
+def cmd_doors(args: argparse.Namespace) -> int:
+    config = load(args)
+    conn = master(config)
+    rows = archive.list_doors(conn)
+    latest = store.current_version(conn)
+    now = time.time()
+    stale = config.central.offline_after_seconds
+    for r in rows:
+        r["journal_depth"] = door_depth(r["telemetry"])
+        r["stale"] = bool(stale and r["last_seen"] and now - r["last_seen"] > stale)
+    if args.json:
+        print(json.dumps({"version": latest, "doors": rows, "counters": archive.counters(conn)}))
+        return 0
+    print(f"{'door':<16} {'status':<8} {'since':<12} {'last seen':<12} {'version':<10} journal")
+    for r in rows:
+        have = r["credential_version"]
+        ver = "-" if have is None else f"{have}" + ("" if have == latest else f"/{latest}")
+        status = r["availability"] + ("?" if r["stale"] else "")
+        print(
+            f"{r['door']:<16} {status:<8} {_ago(r['changed'], now):<12} "
+            f"{_ago(r['last_seen'], now):<12} {ver:<10} {r['journal_depth'] or '-'}"
+        )
+    online = sum(r["availability"] == "online" for r in rows)
+    print(f"{online}/{len(rows)} online; master version {latest}")
+    return 0
+
+
+def _line(ev: dict[str, Any]) -> str:
+    skip = {"n", "id", "seq", "ts", "type", "site", "door"}
+    rest = " ".join(f"{k}={v}" for k, v in ev.items() if k not in skip)
+    return f"{ev['ts']} {ev.get('door', '?'):<12} {ev['type']:<16} {rest}"
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    config = load(args)
+    conn = master(config, readonly=True)
+    since = None
+    if args.since:
+        ts = parse_time(args.since)
+        assert ts is not None
+        since = rfc3339(ts)
+    query: dict[str, Any] = {"door": args.door, "type_": args.type_, "since": since}
+    events = archive.query_events(conn, limit=args.limit, **query)
+    last = events[-1]["n"] if events else _last_n(conn)
+    _print(events, args.json)
+    while args.follow:
+        time.sleep(0.5)  # WAL: the reader sees serve's commits without locking it out
+        events = archive.query_events(conn, after=last, **query)
+        if events:
+            last = events[-1]["n"]
+            _print(events, args.json)
+    return 0
+
+
+def _last_n(conn: Any) -> int:
+    return conn.execute("SELECT COALESCE(MAX(n), 0) FROM events").fetchone()[0]
+
+
+def _print(events: list[dict[str, Any]], as_json: bool) -> None:
+    for ev in events:
+        if as_json:
+            ev = {k: v for k, v in ev.items() if k != "n"}
+        print(json.dumps(ev, separators=(",", ":")) if as_json else _line(ev), flush=True)
