@@ -52,7 +52,7 @@ class CardFaceGate:
     # --- ReaderSink ------------------------------------------------------------------------
     def credential(self, read: CredentialRead) -> None:
         if read.kind is CredentialKind.FACE:
-            self._face(read)
+            self.door.spawn(self._face(read))
         else:
             self.door.spawn(self._card(read))
 
@@ -66,8 +66,17 @@ class CardFaceGate:
         self.door.reader_event(reader, type_, **fields)
 
     # --- the two factors -------------------------------------------------------------------
-    def _face(self, face: CredentialRead) -> None:
-        person = face.value
+    async def _face(self, face: CredentialRead) -> None:
+        # The face's value is a credential (the person id, or the office's face-<hash>):
+        # its person is what must match the card's.
+        try:
+            record = await self.door.store.call(lookup, face.kind, face.value)
+        except Exception:
+            log.exception("card_face_lookup_failed", reader=face.reader)
+            return
+        if record is None:
+            return  # removed since the gallery was loaded; the next reload drops it
+        person = record.person_id
         pending = self._cards.pop(person, None)
         if pending is not None:
             pending.handle.cancel()

@@ -56,16 +56,16 @@ def from_wire(data: str) -> np.ndarray:
     return check_encodings(np.frombuffer(raw, dtype=DTYPE).reshape(-1, DIM))
 
 
-def pack(key: bytes, person_id: str, encodings: np.ndarray) -> bytes:
-    """Sealed bytes for the credential's ``data`` column."""
-    return seal(key, KIND, person_id, check_encodings(encodings).tobytes())
+def pack(key: bytes, value: str, encodings: np.ndarray) -> bytes:
+    """Sealed bytes for the ``data`` column of face credential ``value``."""
+    return seal(key, KIND, value, check_encodings(encodings).tobytes())
 
 
-def unpack(key: bytes, person_id: str, blob: bytes) -> np.ndarray:
+def unpack(key: bytes, value: str, blob: bytes) -> np.ndarray:
     """The (k, 128) float32 encodings of a sealed ``data`` blob (SealError, FaceDataError)."""
-    raw = unseal(key, KIND, person_id, blob)
+    raw = unseal(key, KIND, value, blob)
     if not raw or len(raw) % (DIM * DTYPE.itemsize):
-        raise FaceDataError(f"face {person_id}: {len(raw)} bytes is not k x {DIM} float32")
+        raise FaceDataError(f"face {value}: {len(raw)} bytes is not k x {DIM} float32")
     return check_encodings(np.frombuffer(raw, dtype=DTYPE).reshape(-1, DIM))
 
 
@@ -76,37 +76,45 @@ def put_face(
     encodings: np.ndarray,
     *,
     name: str | None = None,
+    value: str | None = None,
     label: str = "",
     now: float | None = None,
 ) -> int:
     """Write (or replace) a person's face credential; creates the person when missing.
 
     Called inside the caller's transaction. Returns the number of encodings stored. Used by
-    ``edgegate enroll face`` and by the central office's credential updates alike.
+    ``edgegate enroll face`` (``value`` = the person id) and for the central office's
+    credential updates (their ``value``, e.g. ``face-<hash>``) alike.
     """
     arr = check_encodings(encodings)
-    data = pack(key, person_id, arr)
+    value = value or person_id
+    data = pack(key, value, arr)
     known = conn.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone()
     if known is None or name is not None:
         creds.upsert_person(conn, creds.Person(person_id, name or ""), now=now)
-    creds.add_credential(conn, KIND, person_id, person_id, label=label, data=data, now=now)
+    creds.add_credential(conn, KIND, value, person_id, label=label, data=data, now=now)
     return len(arr)
 
 
-def load_faces(conn: sqlite3.Connection, key: bytes) -> tuple[list[tuple[str, np.ndarray]], int]:
-    """Every face credential as (person id, encodings), and how many rows could not be opened.
+def load_faces(
+    conn: sqlite3.Connection, key: bytes
+) -> tuple[list[tuple[str, np.ndarray, str]], int]:
+    """Every face credential as (person id, encodings, credential value), and how many rows
+    could not be opened.
 
-    Disabled credentials are loaded too: the decision core then refuses them with their own
-    reason (revoked) instead of a vague "unknown".
+    The value is the person id for faces enrolled at the door and ``face-<hash>`` for those the
+    central office sends; a person may have several. Disabled credentials are loaded too: the
+    decision core then refuses them with their own reason (revoked), not a vague "unknown".
     """
     rows = conn.execute(
-        "SELECT value, data FROM credentials WHERE kind = ? ORDER BY value", (KIND,)
+        "SELECT person_id, value, data FROM credentials WHERE kind = ? ORDER BY person_id, value",
+        (KIND,),
     ).fetchall()
-    out: list[tuple[str, np.ndarray]] = []
+    out: list[tuple[str, np.ndarray, str]] = []
     bad = 0
-    for person_id, blob in rows:
+    for person_id, value, blob in rows:
         try:
-            out.append((person_id, unpack(key, person_id, blob or b"")))
+            out.append((person_id, unpack(key, value, blob or b""), value))
         except ValueError:
             # SealError and FaceDataError are ValueErrors: wrong key, tampering, a bad update.
             bad += 1

@@ -25,23 +25,35 @@ class Match:
     distance: float
     second: float
     reason: str  # "match", "too_far", "ambiguous", "empty"
+    value: str | None = None  # the matched credential's value (what the door looks up)
 
 
 class Gallery:
-    def __init__(self, faces: Sequence[tuple[str, np.ndarray]] = ()) -> None:
+    """``faces``: (person, encodings) or (person, encodings, credential value) rows; a person
+    may come in several rows (several credentials), they are grouped into one."""
+
+    def __init__(self, faces: Sequence[tuple[str, np.ndarray] | tuple[str, np.ndarray, str]] = ()):
+        grouped: dict[str, list[tuple[np.ndarray, str]]] = {}
+        for face in faces:
+            person, enc = face[0], face[1]
+            value = face[2] if len(face) > 2 else person  # type: ignore[misc]
+            arr = np.asarray(enc, dtype=np.float32).reshape(-1, DIM)
+            if len(arr):
+                grouped.setdefault(person, []).append((arr, value))
         people: list[str] = []
         blocks: list[np.ndarray] = []
         starts: list[int] = []
+        values: list[str] = []
         row = 0
-        for person, enc in faces:
-            arr = np.asarray(enc, dtype=np.float32).reshape(-1, DIM)
-            if len(arr) == 0:
-                continue
+        for person, parts in grouped.items():
             people.append(person)
             starts.append(row)
-            blocks.append(arr)
-            row += len(arr)
+            for arr, value in parts:
+                blocks.append(arr)
+                values.extend([value] * len(arr))
+                row += len(arr)
         self.people = people
+        self.row_values = values
         self.matrix = (
             np.ascontiguousarray(np.vstack(blocks)) if blocks else np.zeros((0, DIM), np.float32)
         )
@@ -53,18 +65,21 @@ class Gallery:
 
     def distances(self, encoding: np.ndarray) -> np.ndarray:
         """Best (smallest) distance per person, in ``self.people`` order."""
+        return self._distances(encoding)[0]
+
+    def _distances(self, encoding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         e = np.asarray(encoding, dtype=np.float32).reshape(DIM)
         d2 = self._sq - 2.0 * (self.matrix @ e) + float(e @ e)
         # Rounding can push a zero distance a hair below zero.
         np.maximum(d2, 0.0, out=d2)
-        return np.sqrt(np.minimum.reduceat(d2, self.starts))
+        return np.sqrt(np.minimum.reduceat(d2, self.starts)), d2
 
     def match(self, encoding: np.ndarray, tolerance: float, margin: float) -> Match:
         """The best person if within ``tolerance`` and ahead of the second-best person by
         ``margin``; with one person enrolled the margin test is vacuous."""
         if not self.people:
             return Match(None, float("inf"), float("inf"), "empty")
-        per_person = self.distances(encoding)
+        per_person, d2 = self._distances(encoding)
         if len(per_person) == 1:
             best_i, best, second = 0, float(per_person[0]), float("inf")
         else:
@@ -77,4 +92,7 @@ class Gallery:
             return Match(None, best, second, "too_far")
         if second - best < margin:
             return Match(None, best, second, "ambiguous")
-        return Match(self.people[best_i], best, second, "match")
+        start = int(self.starts[best_i])
+        end = int(self.starts[best_i + 1]) if best_i + 1 < len(self.starts) else len(d2)
+        row = start + int(np.argmin(d2[start:end]))
+        return Match(self.people[best_i], best, second, "match", self.row_values[row])

@@ -138,13 +138,13 @@ class CameraReader(Reader):
     def _dispatch(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
         if kind == "grant":
-            _, person, distance, frame_t, timings = msg
+            _, value, distance, frame_t, timings = msg
             self.counters.reads += 1
             self.grant_timings = [*self.grant_timings[-99:], timings]
             self.sink.credential(
                 CredentialRead(
                     kind=CredentialKind.FACE,
-                    value=person,
+                    value=value,
                     reader=self.name,
                     direction=self.direction,
                     score=round(float(distance), 4),

@@ -30,6 +30,7 @@ class Grant:
     person: str
     distance: float  # the worst of the confirming frames: all k were at least this close
     frames: int
+    value: str | None = None  # the credential matched last (what the door looks up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class Presentation:
         self.retry_seconds = retry_seconds
         self.liveness = liveness
         self.liveness_frames = liveness_frames
+        self._value: str | None = None
         self.blinker = BlinkDetector(blink_ear)
         self._window: deque[Match | str] = deque(maxlen=n)
         self._try_frames = 0
@@ -127,9 +129,9 @@ class Presentation:
         if named:
             person, count = named.most_common(1)[0]
             if count >= self.k:
-                worst = max(
-                    m.distance for m in self._window if isinstance(m, Match) and m.person == person
-                )
+                mine = [m for m in self._window if isinstance(m, Match) and m.person == person]
+                worst = max(m.distance for m in mine)
+                self._value = mine[-1].value
                 if self.liveness and not self.blinked:
                     self._pending = (person, worst)
                     self._pending_frames = 0
@@ -145,7 +147,7 @@ class Presentation:
         self._pending = None
         self._quiet_until = now + self.redecide_seconds
         self.blinker.reset()  # the next decision of this face needs a blink of its own
-        return Grant(person, distance, frames)
+        return Grant(person, distance, frames, self._value or person)
 
     def _wait_blink(self, now: float) -> list[Outcome]:
         assert self._pending is not None

@@ -8,7 +8,7 @@ the daemon the CPU first. Messages on the pipe are small tuples; frames never cr
 Commands (daemon -> worker): ("open", source, fps, attempt), ("close",), ("reload",), ("stop",).
 Messages (worker -> daemon): ("ready", people, bad), ("opened", attempt),
 ("camera_error", text, attempt),
-("grant", person, distance, frame_t, timings), ("failed", reason, poor, distance),
+("grant", credential value, distance, frame_t, timings), ("failed", reason, poor, distance),
 ("gallery", people, bad), ("gallery_error", text), ("stats", dict).
 """
 
@@ -177,6 +177,6 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
         timings = {"detect_ms": res.detect_ms, "encode_ms": res.encode_ms, "match_ms": res.match_ms}
         for out in res.outcomes:
             if isinstance(out, Grant):
-                conn.send(("grant", out.person, out.distance, frame_t, timings))
+                conn.send(("grant", out.value or out.person, out.distance, frame_t, timings))
             elif isinstance(out, Failed):
                 conn.send(("failed", out.reason, out.poor, out.distance))

@@ -57,7 +57,7 @@ def test_tolerance_margin_and_empty():
     b = a + 0.03  # another person very close to a: distance ~0.34
     g = Gallery([("a", a[None]), ("b", b[None])])
     assert g.match(a, 0.5, 0.08) == Match(
-        "a", pytest.approx(0.0, abs=1e-3), pytest.approx(0.34, abs=0.01), "match"
+        "a", pytest.approx(0.0, abs=1e-3), pytest.approx(0.34, abs=0.01), "match", "a"
     )
     # Halfway between the two: both within tolerance, neither ahead by the margin.
     mid = (a + b) / 2
@@ -115,7 +115,7 @@ def test_k_of_n_grants_once_then_quiet_until_face_leaves():
     assert p.vote(OBAMA, 0.0) == []
     assert p.vote(BIDEN, 0.1) == []
     [g] = p.vote(Match("obama", 0.4, 0.8, "match"), 0.2)
-    assert g == Grant("obama", 0.4, 3)
+    assert g == Grant("obama", 0.4, 3, "obama")
     assert p.quiet(1.0) and not p.wants_encoding(1.0)
     assert p.vote(OBAMA, 1.0) == [] and p.seen(1.1) == []
     for _ in range(3):
@@ -190,3 +190,29 @@ def test_from_wire_refuses_garbage_cleanly(data: str):
     except FaceDataError:
         return
     assert out.ndim == 2 and out.shape[1] == 128 and np.isfinite(out).all()
+
+
+def test_a_person_with_door_and_office_credentials_is_one_person(tmp_path: Path):
+    # Enrolled at the door (value = person id) and sent by the office (value = face-<hash>).
+    db = tmp_path / "door.db"
+    conn = open_db(db, synchronous="NORMAL")
+    key = load_key(db)
+    door, office = RNG.normal(0, 0.1, (2, 128)).astype(np.float32)
+    other = RNG.normal(0, 0.1, 128).astype(np.float32)
+    with transaction(conn):
+        put_face(conn, key, "obama", door)
+        put_face(conn, key, "obama", office, value="face-0123456789abcdef")
+        put_face(conn, key, "biden", other)
+    faces, bad = load_faces(conn, key)
+    conn.close()
+    assert bad == 0 and sorted(v for _, _, v in faces) == [
+        "biden",
+        "face-0123456789abcdef",
+        "obama",
+    ]
+    g = Gallery(faces)
+    assert sorted(g.people) == ["biden", "obama"]
+    m = g.match(office + 0.001, 0.5, 0.08)
+    # Two credentials of the same person never make each other ambiguous.
+    assert (m.person, m.value, m.reason) == ("obama", "face-0123456789abcdef", "match")
+    assert g.match(door, 0.5, 0.08).value == "obama"
