@@ -1,4 +1,4 @@
-"""Face credentials in the store: one per person, kind "face", value = the person id.
+"""Face credentials in the store: kind "face", value = the person id (door) or face-<hash> (office).
 
 ``data`` holds the person's encodings (k x 128 float32, little-endian) sealed with the store
 key (edgegate/store/sealed.py), so a copied database gives away no biometrics. Only encodings
