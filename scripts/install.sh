@@ -13,6 +13,8 @@
 # none, /etc/edgegate/credentials/ for the unit's LoadCredential= files, the systemd unit,
 # enabled (not started: configure first). It prints what to do next.
 set -euo pipefail
+# shellcheck source=scripts/debs.sh
+. "$(dirname "$0")/debs.sh"
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 ROOT=""
@@ -55,11 +57,8 @@ check_os() {
 }
 
 apt_install() {
-  local missing=()
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
-      || missing+=("$pkg")
-  done
+  local missing
+  read -r -a missing <<< "$(missing_debs "$@")"
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ -n "$ROOT" ]; then
     say "staging into $ROOT: not installing Debian packages ${missing[*]}"

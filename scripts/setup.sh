@@ -4,6 +4,8 @@
 #   scripts/setup.sh test   install everything the tests need (mosquitto too), then run them
 #   scripts/setup.sh install  just install (venv in .venv)
 set -euo pipefail
+# shellcheck source=scripts/debs.sh
+. "$(dirname "$0")/debs.sh"
 cd "$(dirname "$0")/.."
 MODE="${1:-demo}"
 shift || true
@@ -20,11 +22,8 @@ as_root() {
 APT_UPDATED=""
 apt_install() {
   # Install Debian packages that are missing; apt-get update once per run, only if needed.
-  local missing=()
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
-      || missing+=("$pkg")
-  done
+  local missing
+  read -r -a missing <<< "$(missing_debs "$@")"
   [ ${#missing[@]} -eq 0 ] && return 0
   if ! command -v apt-get >/dev/null; then
     say "not a Debian system: please install ${missing[*]} yourself"; return 1

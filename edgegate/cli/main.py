@@ -17,8 +17,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     logging_setup.configure(config.logging.level, config.logging.format)
     from edgegate.daemon.app import run
+    from edgegate.sync.paho_client import MqttSetupError
 
-    asyncio.run(run(config))
+    try:
+        asyncio.run(run(config))
+    except MqttSetupError as exc:  # a password or key file that cannot be read
+        raise CliError(str(exc), 2) from None
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -52,6 +53,16 @@ class Daemon:
             self.camera = self._camera_reader(config)
             self.readers.append(self.camera)
         self.door.add_listener(self._reader_feedback)
+        # The fingerprint sensor's library follows credential changes (MQTT sync, snapshots).
+        self.door.add_credentials_listener(self.credentials_changed)
+        self.sync: Any = None
+        if config.mqtt is not None:
+            # MQTT sync (docs/mqtt.md): events, state, telemetry, commands, credentials.
+            from edgegate.sync.service import SyncService
+
+            self.sync = SyncService(self)
+            self.sync.retained_sources.append(self._homeassistant_discovery)
+            self.services.append(self.sync.run)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self.started_at = time.time()
@@ -96,6 +107,15 @@ class Daemon:
         if self.finger_library is not None:
             self.finger_library.request()
         self.reload_gallery()
+
+    def _homeassistant_discovery(self) -> list[tuple[str, str, bool]]:
+        """Home Assistant discovery configs, republished retained on every (re)connect."""
+        from edgegate.sync.homeassistant import discovery_messages
+
+        return [
+            (topic, json.dumps(payload, separators=(",", ":")), retain)
+            for topic, payload, retain in discovery_messages(self.config)
+        ]
 
     def _reader_feedback(self, event: Event) -> None:
         """Show each decision on the reader that produced the read (OSDP LEDs, buzzer, text)."""

@@ -53,6 +53,7 @@ class Door:
         self.outputs = outputs
         self.clock = clock
         self._listeners: list[EventListener] = []
+        self._credentials_listeners: list[Callable[[int], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         # Latency samples (read's last byte -> relay driven), for telemetry and the benchmark.
         self.latencies_ms: deque[float] = deque(maxlen=1000)
@@ -75,6 +76,18 @@ class Door:
                 fn(event)
             except Exception:
                 log.exception("event_listener_failed", event_type=event.type)
+
+    def add_credentials_listener(self, fn: Callable[[int], None]) -> None:
+        """``fn(version)`` is called on the loop after credentials changed and were committed
+        (an MQTT update or snapshot): the face gallery and fingerprint library resync."""
+        self._credentials_listeners.append(fn)
+
+    def credentials_changed(self, version: int) -> None:
+        for fn in self._credentials_listeners:
+            try:
+                fn(version)
+            except Exception:
+                log.exception("credentials_listener_failed", version=version)
 
     # --- journal ---------------------------------------------------------------------------
     def _append_tx(self, conn: sqlite3.Connection, type_: str, fields: dict[str, Any]) -> Event:

@@ -9,6 +9,7 @@ queued QoS 1 messages of persistent sessions survive the restart as on a real se
 from __future__ import annotations
 
 import contextlib
+import getpass
 import shutil
 import signal
 import socket
@@ -57,6 +58,9 @@ class Broker:
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
+            # Started as root, mosquitto drops to the 'mosquitto' user, which cannot write the
+            # persistence file into our private temp dir: stay the user who started it.
+            f"user {getpass.getuser()}",
             f"persistence {'true' if persistent else 'false'}",
             f"persistence_location {self.dir}/",
             # No artificial limits: the tests push 10,000-event streams through it.

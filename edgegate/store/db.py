@@ -96,9 +96,22 @@ INSERT OR IGNORE INTO finger_slots(value, slot, updated_at)
     WHERE kind = 'finger' AND value NOT GLOB '*[^0-9]*' AND length(value) BETWEEN 1 AND 5;
 """
 
+# MQTT sync (docs/mqtt.md): the chunks of the credential snapshot being staged (the staging
+# tables themselves are made from the live tables' own DDL at the first chunk, see
+# edgegate/sync/credentials_apply.py), and the credential version in meta (no DDL needed).
+_V4_SYNC = """
+CREATE TABLE snapshot_chunks (
+    snapshot TEXT NOT NULL,
+    chunk INTEGER NOT NULL,
+    chunks INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (snapshot, chunk)
+) WITHOUT ROWID;
+"""
+
 # Append only: entry N-1 takes the store from user_version N-1 to N. Each runs in one
 # transaction together with the user_version bump, so a crash mid-migration changes nothing.
-MIGRATIONS: list[str] = [_V1, _V2_RULES, _V3_FINGER_SLOTS]
+MIGRATIONS: list[str] = [_V1, _V2_RULES, _V3_FINGER_SLOTS, _V4_SYNC]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

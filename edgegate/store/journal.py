@@ -102,15 +102,42 @@ def recent(
     return [_row(r) for r in reversed(conn.execute(sql, args).fetchall())]
 
 
-def prune(conn: sqlite3.Connection, *, keep_sent: int, older_than_ts: str | None = None) -> int:
+def prune(
+    conn: sqlite3.Connection,
+    *,
+    keep_sent: int,
+    older_than_ts: str | None = None,
+    limit: int | None = None,
+) -> int:
     """Delete sent events beyond the newest ``keep_sent`` (and older than a timestamp, if
-    given). Unsent events are never deleted: they are the ones the office has not seen."""
-    sql = (
-        "DELETE FROM events WHERE sent = 1 AND seq <= "
-        "(SELECT COALESCE(MAX(seq), 0) FROM events) - ?"
-    )
+    given), at most ``limit`` of them, oldest first (the MQTT sync prunes in small batches so
+    decisions never wait long behind it). Unsent events are never deleted: they are the ones
+    the office has not seen."""
+    where = "sent = 1 AND seq <= (SELECT COALESCE(MAX(seq), 0) FROM events) - ?"
     args: list[Any] = [keep_sent]
     if older_than_ts is not None:
-        sql += " AND ts < ?"
+        where += " AND ts < ?"
         args.append(older_than_ts)
-    return conn.execute(sql, args).rowcount
+    if limit is None:
+        return conn.execute(f"DELETE FROM events WHERE {where}", args).rowcount
+    batch = f"SELECT seq FROM events WHERE {where} ORDER BY seq LIMIT ?"
+    return conn.execute(f"DELETE FROM events WHERE seq IN ({batch})", [*args, limit]).rowcount
+
+
+def unsent_wire(
+    conn: sqlite3.Connection, after_seq: int = 0, limit: int = 1000
+) -> list[tuple[int, bytes]]:
+    """(seq, message bytes) of unsent events after ``after_seq``, oldest first: what the MQTT
+    drain publishes, built without parsing the stored payload (the same object as
+    ``Event.as_message``: id, seq, ts, type, then the payload's fields)."""
+    rows = conn.execute(
+        "SELECT seq, id, ts, type, payload FROM events WHERE sent = 0 AND seq > ? "
+        "ORDER BY seq LIMIT ?",
+        (after_seq, limit),
+    ).fetchall()
+    out = []
+    for seq, id_, ts, type_, payload in rows:
+        head = json.dumps({"id": id_, "seq": seq, "ts": ts, "type": type_}, separators=(",", ":"))
+        body = payload[1:]
+        out.append((seq, (head[:-1] + ("," + body if body != "}" else "}")).encode()))
+    return out

@@ -1,0 +1,417 @@
+"""The door's MQTT sync service: started by the Daemon when ``[mqtt]`` is configured.
+
+Owns the broker link (edgegate/sync/link.py), the journal drain, ``state`` / ``availability``
+/ ``telemetry``, and the inbound side: commands (handled at once, on the loop) and credential
+updates and snapshot chunks (one worker, in arrival order; large payloads are verified and
+parsed in an executor so a 100,000-person snapshot never holds the loop).
+
+Anything inbound that is refused is logged (``mqtt_message_rejected``) and counted by reason
+in telemetry ``rejected``; the door goes on deciding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from edgegate.store import sealed
+from edgegate.sync import credentials_apply as ca
+from edgegate.sync import telemetry
+from edgegate.sync.commands import CommandHandler
+from edgegate.sync.drain import Drainer
+from edgegate.sync.link import MqttLink
+from edgegate.sync.messages import (
+    Command,
+    CredentialUpdate,
+    SnapshotChunk,
+    SnapshotRequest,
+    parse_signed,
+)
+from edgegate.sync.paho_client import central_keys, default_client_id
+from edgegate.sync.parse_worker import ChunkParser
+from edgegate.sync.signing import RejectedMessage, Verifier, public_text
+from edgegate.sync.topics import DoorTopics
+
+if TYPE_CHECKING:
+    from edgegate.daemon.app import Daemon
+
+log = structlog.get_logger(__name__)
+
+# Payloads above this are verified and parsed off the loop (CPU: JSON + pydantic + Ed25519).
+INLINE_PAYLOAD = 64 * 1024
+SNAPSHOT_REQUEST_HOLDOFF = 30.0
+PRUNE_SECONDS = 600.0
+
+RetainedSource = Callable[[], list[tuple[str, bytes | str, bool]]]
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class SyncService:
+    def __init__(self, daemon: Daemon) -> None:
+        assert daemon.config.mqtt is not None
+        self.daemon = daemon
+        self.door = daemon.door
+        self.cfg = daemon.config.mqtt
+        dcfg = daemon.config.door
+        self.topics = DoorTopics(dcfg.site, dcfg.id)
+        keys = central_keys(self.cfg)
+        self.verifier = Verifier(keys) if keys else None
+        self.chunk_parser = ChunkParser([public_text(k) for k in keys])
+        self.link = MqttLink(
+            self.cfg,
+            self.cfg.client_id or default_client_id(dcfg.site, dcfg.id),
+            will_topic=self.topics.availability,
+            subscriptions=[
+                (self.topics.cmd, 1),
+                (self.topics.all_cmd, 1),
+                (self.topics.credentials, 1),
+                (self.topics.snapshot, 1),
+            ],
+        )
+        self.drainer = Drainer(
+            daemon.store, self.link, self.topics.events, window=self.cfg.max_inflight
+        )
+        self.commands = CommandHandler(
+            self.door, max_age_seconds=self.cfg.command_max_age_seconds, on_sync=self.request_sync
+        )
+        self.rejected: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()
+        # Extra retained messages published on every (re)connect, e.g. Home Assistant
+        # discovery: ``service.retained_sources.append(lambda: [(topic, payload, retain)])``.
+        self.retained_sources: list[RetainedSource] = []
+        self._updates: asyncio.Queue[bytes] = asyncio.Queue()
+        self._chunks: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()
+        self._last_state: bytes | None = None
+        self._state_check_scheduled = False
+        self._last_request = -1e9
+        self._seal_key: bytes | None = None
+        self._cleaning: asyncio.Task[None] | None = None
+        self.version = 0
+        self.gap_pending = False
+        # Set once the service is set up (seen command ids loaded, link started).
+        self.ready = asyncio.Event()
+
+    # --- life cycle --------------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        storage = self.daemon.config.storage
+        with contextlib.suppress(sealed.SealError, OSError):
+            self._seal_key = await loop.run_in_executor(
+                None, sealed.load_key, storage.path, storage.key_file
+            )
+        self.version = await self.daemon.store.call(ca.get_version)
+        await self.commands.load_seen()
+        self.door.add_listener(self.drainer.notify)
+        self.door.add_listener(lambda _e: self._schedule_state())
+        self.daemon.outputs.add_listener(lambda _n, _on: self._schedule_state())
+        self.link.on_message(self._on_message)
+        self.link.on_connected(self._on_connected)
+        self.link.start()
+        self.ready.set()
+        log.info(
+            "mqtt_sync_started",
+            host=self.cfg.host,
+            port=self.cfg.port,
+            keys=len(self.chunk_parser.key_texts),
+            credentials_version=self.version,
+        )
+        tasks = [
+            asyncio.create_task(self.drainer.run(), name="mqtt-drain"),
+            asyncio.create_task(self._updates_worker(), name="mqtt-updates"),
+            asyncio.create_task(self._chunks_worker(), name="mqtt-chunks"),
+            asyncio.create_task(self._telemetry_loop(), name="mqtt-telemetry"),
+            asyncio.create_task(self._prune_loop(), name="mqtt-prune"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                t.result()  # a crashed part crashes the service: the health check sees it
+        finally:
+            if self._cleaning is not None:
+                tasks.append(self._cleaning)
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            await self.link.stop([(self.topics.availability, b"offline", True)])
+            self.chunk_parser.close()
+
+    def _on_connected(self, session_present: bool) -> None:
+        msgs: list[tuple[str, bytes | str, bool]] = [(self.topics.availability, b"online", True)]
+        self._last_state = None
+        for source in self.retained_sources:
+            try:
+                msgs.extend(source())
+            except Exception:
+                log.exception("retained_source_failed")
+        for topic, payload, retain in msgs:
+            self.link.publish_nowait(topic, payload, qos=1, retain=retain)
+        self._publish_state()
+        if self.version == 0:
+            self.request_snapshot("new", force=True)
+        elif self.gap_pending:
+            self.request_snapshot("gap", force=True)
+
+    # --- state ---------------------------------------------------------------------------------
+    def _schedule_state(self) -> None:
+        # Many changes in one loop turn (a grant: event, lock, LED) make one publish.
+        if not self._state_check_scheduled:
+            self._state_check_scheduled = True
+            asyncio.get_running_loop().call_soon(self._publish_state)
+
+    def _publish_state(self) -> None:
+        self._state_check_scheduled = False
+        if not self.link.connected.is_set():
+            return
+        state = self.door.state()
+        payload = _dumps({"site": self.topics.site, "door": self.topics.door, **state})
+        if payload == self._last_state:
+            return
+        self._last_state = payload
+        self.link.publish_nowait(self.topics.state, payload, qos=1, retain=True)
+
+    # --- telemetry and housekeeping ----------------------------------------------------------
+    async def telemetry(self) -> dict[str, Any]:
+        extra = {"sync": dict(self.counters)}
+        return await telemetry.build(self.daemon, self.link, self.drainer, self.rejected, extra)
+
+    async def _telemetry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.telemetry_seconds)
+            if not self.link.connected.is_set():
+                continue
+            try:
+                body = await self.telemetry()
+            except Exception:
+                log.exception("telemetry_failed")
+                continue
+            # QoS 0: a telemetry message lost in a reconnect is replaced by the next one.
+            self.link.publish_nowait(self.topics.telemetry, _dumps(body), qos=0)
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                await self.drainer.prune(self.cfg.keep_sent_events, self.cfg.keep_sent_days)
+            except Exception:
+                log.exception("journal_prune_failed")
+            await asyncio.sleep(PRUNE_SECONDS)
+
+    # --- snapshot requests -------------------------------------------------------------------
+    def request_sync(self, reason: str) -> None:
+        self.request_snapshot(reason, force=True)
+
+    def request_snapshot(self, reason: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_request < SNAPSHOT_REQUEST_HOLDOFF:
+            return
+        self._last_request = now
+        self.counters["snapshot_requests"] += 1
+        req = SnapshotRequest(
+            type="snapshot_request",
+            site=self.topics.site,
+            door=self.topics.door,
+            have=self.version,
+            reason=reason,
+        )
+        log.info("snapshot_requested", have=self.version, reason=reason)
+        self.link.publish_nowait(self.topics.snapshot_request, req.model_dump_json().encode())
+
+    # --- inbound -------------------------------------------------------------------------------
+    def reject(self, topic: str, exc: RejectedMessage) -> None:
+        self.rejected[exc.reason] += 1
+        log.warning("mqtt_message_rejected", reason=exc.reason, topic=topic, detail=exc.detail)
+
+    def _verify(self, payload: bytes, model: type[Any]) -> Any:
+        if self.verifier is None:
+            raise RejectedMessage("unknown_key", "no central public key configured")
+        return parse_signed(self.verifier, payload, model)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        """Called on the loop for every message: commands at once; credential updates in
+        order on one worker; snapshot chunks start parsing at once (worker process) and are
+        staged in order on another, so chunk k+1 parses while chunk k is staged."""
+        if topic in (self.topics.cmd, self.topics.all_cmd):
+            asyncio.get_running_loop().create_task(self.handle_command(topic, payload))
+        elif topic == self.topics.credentials:
+            self._updates.put_nowait(payload)
+        elif topic == self.topics.snapshot:
+            self._chunks.put_nowait(self._start_chunk(payload))
+        else:
+            self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        """Process one inbound message to the end (what the workers do; used by tests)."""
+        if topic in (self.topics.cmd, self.topics.all_cmd):
+            await self.handle_command(topic, payload)
+        elif topic == self.topics.credentials:
+            await self._guard(topic, self._update(payload))
+        elif topic == self.topics.snapshot:
+            await self._guard(topic, self._chunk(self._start_chunk(payload)))
+        else:
+            self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
+
+    async def _parse(self, payload: bytes, model: type[Any]) -> Any:
+        if len(payload) <= INLINE_PAYLOAD:
+            return self._verify(payload, model)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._verify, payload, model)
+
+    async def handle_command(self, topic: str, payload: bytes) -> None:
+        try:
+            cmd: Command = await self._parse(payload, Command)
+            if topic == self.topics.all_cmd and cmd.door != "all":
+                raise RejectedMessage("wrong_door", "door must be 'all' on all/cmd")
+            self.commands.check(cmd)
+        except RejectedMessage as exc:
+            self.reject(topic, exc)
+            return
+        self.counters["commands"] += 1
+        await self.commands.execute(cmd)
+
+    def _start_chunk(self, payload: bytes) -> asyncio.Future[Any]:
+        if len(payload) > INLINE_PAYLOAD:
+            return asyncio.ensure_future(
+                self.chunk_parser.parse(payload, self._seal_key, self.door.clock())
+            )
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        try:
+            fut.set_result((self._verify(payload, SnapshotChunk), None))
+        except RejectedMessage as exc:
+            fut.set_exception(exc)
+        return fut
+
+    async def _update(self, payload: bytes) -> None:
+        await self.handle_update(await self._parse(payload, CredentialUpdate))
+
+    async def _chunk(self, parsed: asyncio.Future[Any]) -> None:
+        result = await parsed
+        await self.handle_chunk(result[0], None if result[1] is None else result[1:])
+
+    async def _guard(self, topic: str, work: Any) -> None:
+        try:
+            await work
+        except RejectedMessage as exc:
+            self.reject(topic, exc)
+        except Exception:
+            # A store failure: nothing applied; the next update (or a gap) recovers.
+            self.counters["apply_errors"] += 1
+            log.exception("credentials_apply_failed", topic=topic)
+
+    async def _updates_worker(self) -> None:
+        while True:
+            payload = await self._updates.get()
+            await self._guard(self.topics.credentials, self._update(payload))
+
+    async def _chunks_worker(self) -> None:
+        while True:
+            parsed = await self._chunks.get()
+            await self._guard(self.topics.snapshot, self._chunk(parsed))
+
+    async def handle_update(self, msg: CredentialUpdate) -> None:
+        if msg.site != self.topics.site:
+            raise RejectedMessage("wrong_door", f"for site {msg.site}")
+        outcome, event = await self.daemon.store.call(
+            ca.apply_update,
+            msg,
+            site=self.topics.site,
+            door=self.topics.door,
+            seal_key=self._seal_key,
+            now=self.door.clock(),
+        )
+        if outcome == "replayed":
+            raise RejectedMessage("replayed", f"version {msg.version} <= {self.version}")
+        if outcome == "gap":
+            self.counters["gaps"] += 1
+            self.gap_pending = True
+            log.warning("credentials_gap", have=self.version, base=msg.base, version=msg.version)
+            self.request_snapshot("gap")
+            return
+        self.counters["updates"] += 1
+        self.gap_pending = False
+        self._changed(msg.version, event)
+
+    async def handle_chunk(
+        self, msg: SnapshotChunk, rows: tuple[list[Any], list[Any]] | None = None
+    ) -> None:
+        """Stage a chunk (``rows``: already built by the worker process) and swap the set in
+        when it was the last one missing."""
+        if msg.site != self.topics.site or msg.door != self.topics.door:
+            raise RejectedMessage("wrong_door", f"for {msg.site}/{msg.door}")
+        if msg.version < self.version:
+            raise RejectedMessage("replayed", f"snapshot {msg.version} < {self.version}")
+        if rows is None:
+            rows = ca.chunk_rows(msg, self._seal_key, self.door.clock())
+        people, creds = rows
+        store = self.daemon.store
+        step = ca.STAGE_BATCH
+        slices = max(1, -(-max(len(people), len(creds)) // step))
+        for i in range(slices):
+            await store.call(
+                ca.stage_chunk_rows,
+                msg,
+                people[i * step : (i + 1) * step],
+                creds[i * step : (i + 1) * step],
+                last=i == slices - 1,
+            )
+        self.counters["snapshot_chunks"] += 1
+        log.debug("snapshot_chunk_staged", snapshot=msg.snapshot, chunk=msg.chunk, of=msg.chunks)
+        complete = await store.call(ca.snapshot_complete, msg.snapshot)
+        if complete is None:
+            return
+        after: tuple[str, str] | None = None
+        orphans = 0
+        while True:
+            after, dropped = await store.call(ca.remove_orphans_step, after)
+            orphans += dropped
+            if after is None:
+                break
+        if orphans:
+            log.warning("snapshot_orphan_credentials", count=orphans, snapshot=msg.snapshot)
+        started = time.perf_counter()
+        event = await store.call(
+            ca.swap,
+            msg.snapshot,
+            complete[1],
+            site=self.topics.site,
+            door=self.topics.door,
+            now=self.door.clock(),
+        )
+        if event is None:
+            raise RejectedMessage("replayed", f"snapshot {complete[1]} overtaken by a delta")
+        log.info(
+            "snapshot_applied",
+            version=complete[1],
+            snapshot=msg.snapshot,
+            swap_ms=round((time.perf_counter() - started) * 1000, 2),
+            **{k: v for k, v in event.payload.items() if k in ("people", "credentials")},
+        )
+        self.counters["snapshots"] += 1
+        self.gap_pending = False
+        self._changed(complete[1], event)
+        if self._cleaning is None or self._cleaning.done():
+            self._cleaning = asyncio.create_task(self._clean_old(), name="snapshot-clean")
+
+    async def _clean_old(self) -> None:
+        # Small batches with a yield in between: decisions interleave on the store thread.
+        while await self.daemon.store.call(ca.clean_step):
+            await asyncio.sleep(0)
+
+    def _changed(self, version: int, event: Any) -> None:
+        self.version = version
+        # The hold-off only stops repeating an unanswered request; after a change a new gap
+        # is a new question.
+        self._last_request = -1e9
+        if event is not None:
+            self.door._emit(event)
+        self.door.credentials_changed(version)

@@ -1,0 +1,92 @@
+"""The ``telemetry`` message: the door's health and counters (docs/mqtt.md has an example)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgegate import __version__
+from edgegate.store import journal
+from edgegate.store.credentials import count_credentials
+from edgegate.sync.credentials_apply import get_version
+
+if TYPE_CHECKING:
+    from edgegate.daemon.app import Daemon
+    from edgegate.sync.drain import Drainer
+    from edgegate.sync.link import MqttLink
+
+THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
+
+
+def cpu_temperature(path: Path = THERMAL) -> float | None:
+    """Degrees Celsius from the kernel's thermal zone (Raspberry Pi: the SoC), if any."""
+    try:
+        return round(int(path.read_text().strip()) / 1000, 1)
+    except (OSError, ValueError):
+        return None
+
+
+def disk_free(path: Path) -> int | None:
+    """Bytes free on the file system holding the store."""
+    try:
+        return shutil.disk_usage(path if path.exists() else path.parent).free
+    except OSError:
+        return None
+
+
+def store_figures(conn: sqlite3.Connection) -> dict[str, int]:
+    return {
+        "credentials": count_credentials(conn),
+        "credentials_version": get_version(conn),
+        "unsent": journal.unsent_count(conn),
+    }
+
+
+async def build(
+    daemon: Daemon, link: MqttLink, drainer: Drainer, rejected: Counter[str], extra: dict[str, Any]
+) -> dict[str, Any]:
+    """One telemetry object. ``extra`` holds the sync service's own counters."""
+    figures = await daemon.store.call(store_figures)
+    readers = [r.status() for r in daemon.readers]
+    bad_frames = sum(int(r.get("bad_frames", 0)) + int(r.get("bad_checksum", 0)) for r in readers)
+    return {
+        "ts": journal.rfc3339(time.time()),
+        "site": daemon.config.door.site,
+        "door": daemon.config.door.id,
+        "version": __version__,
+        "uptime": round(time.time() - daemon.started_at, 1),
+        "healthy": daemon.healthy,
+        "loop_lag_ms": round(daemon.loop_lag * 1000, 2),
+        "credentials": {
+            "count": figures["credentials"],
+            "version": figures["credentials_version"],
+        },
+        # Flat copies for consumers that read one key (central `doors`, Home Assistant).
+        "credentials_version": figures["credentials_version"],
+        "journal_depth": figures["unsent"],
+        # Today's traffic at this door (docs/rules.md, `edgegate stats`).
+        "today": await daemon.door.today_counts(),
+        "journal": {
+            "unsent": figures["unsent"],
+            "published": drainer.published,
+            "acked": drainer.acked,
+            "refused": drainer.failed,
+        },
+        "readers": [
+            {"name": r["name"], "healthy": r["healthy"], "last_error": r["last_error"]}
+            for r in readers
+        ],
+        "bad_frames": bad_frames,
+        "rejected": dict(rejected),
+        "decisions": dict(daemon.door.counters),
+        "mqtt": {"connects": link.connects, "disconnects": link.disconnects},
+        "cpu_temp": cpu_temperature(),
+        "disk_free": disk_free(Path(daemon.config.storage.path)),
+        "pid": os.getpid(),
+        **extra,
+    }
