@@ -22,6 +22,7 @@ from edgegate.central import store
 from edgegate.config.models import MqttConfig
 from edgegate.store.db import transaction
 from edgegate.sync import messages as m
+from edgegate.sync.paho_client import apply_security
 from edgegate.sync.signing import Signer
 from edgegate.sync.topics import ALL_DOORS, DoorTopics, site_credentials
 
@@ -35,13 +36,13 @@ class BrokerUnreachable(RuntimeError):
 def new_client(cfg: MqttConfig, client_id: str = "", *, clean: bool = True) -> mqtt.Client:
     """The one place a paho client is made from ``[mqtt]``: broker keys the door's
     ``MqttConfig`` gains (TLS, credentials) are applied here for every central connection."""
-    del cfg  # host and port are given to connect(); nothing else to apply yet
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=clean,
         protocol=mqtt.MQTTv311,
     )
+    apply_security(client, cfg)
     # More QoS 1 messages in flight: a 100-version import or a 50-chunk snapshot does not
     # wait for one round trip per message.
     client.max_inflight_messages_set(100)

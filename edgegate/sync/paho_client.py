@@ -134,6 +134,17 @@ def build_client(
         client.reconnect_delay_set(
             max(1, round(cfg.backoff_min_seconds)), max(1, round(cfg.backoff_max_seconds))
         )
+    apply_security(client, cfg)
+    if will_topic is not None:
+        client.will_set(will_topic, will_payload, qos=1, retain=True)
+    client.max_inflight_messages_set(cfg.max_inflight)
+    client.max_queued_messages_set(0)
+    return client
+
+
+def apply_security(client: mqtt.Client, cfg: MqttConfig) -> None:
+    """TLS (CA, optional client certificate) and username/password from ``[mqtt]``; shared by
+    the door and the central office so both reach a secured broker the same way."""
     if cfg.tls or cfg.ca_file or cfg.cert_file:
         client.tls_set(
             ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
@@ -144,11 +155,6 @@ def build_client(
         client.tls_insecure_set(cfg.tls_insecure)
     if cfg.username is not None:
         client.username_pw_set(cfg.username, read_password(cfg))
-    if will_topic is not None:
-        client.will_set(will_topic, will_payload, qos=1, retain=True)
-    client.max_inflight_messages_set(cfg.max_inflight)
-    client.max_queued_messages_set(0)
-    return client
 
 
 def connect_async(client: mqtt.Client, cfg: MqttConfig) -> None:
