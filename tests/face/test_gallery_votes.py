@@ -216,3 +216,44 @@ def test_a_person_with_door_and_office_credentials_is_one_person(tmp_path: Path)
     # Two credentials of the same person never make each other ambiguous.
     assert (m.person, m.value, m.reason) == ("obama", "face-0123456789abcdef", "match")
     assert g.match(door, 0.5, 0.08).value == "obama"
+
+
+def test_face_from_a_central_update_lands_in_the_gallery(tmp_path: Path):
+    # The door's MQTT sync applies the office's credential as sent (value face-<hash>,
+    # base64 of k x 128 float32) and seals it; the face process must read it back.
+    from datetime import UTC, datetime
+
+    from edgegate.sync.credentials_apply import apply_update
+    from edgegate.sync.messages import CredentialUpdate
+
+    db = tmp_path / "door.db"
+    conn = open_db(db, synchronous="NORMAL")
+    key = load_key(db)
+    enc = RNG.normal(0, 0.1, (2, 128)).astype(np.float32)
+    msg = CredentialUpdate(
+        type="credentials",
+        site="s",
+        version=1,
+        base=0,
+        issued=datetime.now(UTC),
+        ops=[
+            {"op": "put_person", "person": {"id": "alice", "name": "Alice"}},
+            {
+                "op": "put_credential",
+                "credential": {
+                    "kind": "face",
+                    "value": "face-0123456789abcdef",
+                    "person": "alice",
+                    "data": to_wire(enc),
+                },
+            },
+        ],
+    )
+    outcome, _ = apply_update(conn, msg, site="s", door="d", seal_key=key)
+    faces, bad = load_faces(conn, key)
+    conn.close()
+    assert outcome == "apply" and bad == 0
+    [(person, got, value)] = faces
+    assert (person, value) == ("alice", "face-0123456789abcdef")
+    np.testing.assert_array_equal(got, enc)
+    assert Gallery(faces).match(enc[1], 0.5, 0.08).value == "face-0123456789abcdef"
