@@ -19,7 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,16 +127,28 @@ def door_config(db: Path, card_port: str, **sections: Any) -> Config:
     )
 
 
-async def taps(db: Path, n: int, count: int) -> tuple[list[float], float]:
+async def taps(
+    db: Path,
+    n: int,
+    count: int,
+    *,
+    extra: dict[str, Any] | None = None,
+    started: Callable[[Daemon], Awaitable[None]] | None = None,
+    finished: Callable[[Daemon], None] | None = None,
+) -> tuple[list[float], float]:
+    """Tap ``count`` random enrolled cards. ``extra`` adds config sections (e.g. a camera);
+    ``started``/``finished`` run after the daemon is up and before it stops (other benches)."""
     factory = MockFactory(pin_class=TimedPin)
     with Rdm6300Simulator() as sim:
-        config = door_config(db, sim.port)
+        config = door_config(db, sim.port, **(extra or {}))
         daemon = Daemon(config, pin_factory=factory)
         # Wait on the outputs' own change notifications rather than polling: a polling
         # coroutine would share the loop with the daemon and add its own jitter.
         changed = asyncio.Event()
         daemon.outputs.add_listener(lambda name, on: changed.set() if name == "lock" else None)
         await daemon.start()
+        if started is not None:
+            await started(daemon)
         pin: TimedPin = factory.pin(LOCK)  # type: ignore[assignment]
         rng = random.Random(11)
         results: list[float] = []
@@ -146,6 +158,8 @@ async def taps(db: Path, n: int, count: int) -> tuple[list[float], float]:
                 results.append(await time_to_open(pin, changed, lambda u=uid: sim.tap(u)))
                 await asyncio.sleep(0.002)
             memory = rss_mb()
+            if finished is not None:
+                finished(daemon)
         finally:
             await daemon.stop()
     return results, memory

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgegate.cli import enroll_face
 from edgegate.cli.common import CliError, add_config_arg, load_config, open_store
 from edgegate.store import credentials as creds
 from edgegate.store.db import transaction
@@ -44,6 +45,7 @@ def register(kinds: argparse._SubParsersAction) -> None:
         "send to the other doors",
     )
     finger.set_defaults(func=cmd_enroll_finger)
+    enroll_face.register(kinds)
 
 
 @contextlib.asynccontextmanager

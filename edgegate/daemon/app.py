@@ -48,6 +48,10 @@ class Daemon:
         self.finger_library: Any | None = None
         if config.fingerprint is not None:
             self.readers.append(self._fingerprint_reader(config))
+        self.camera: Reader | None = None
+        if config.camera is not None:
+            self.camera = self._camera_reader(config)
+            self.readers.append(self.camera)
         self.door.add_listener(self._reader_feedback)
         # The fingerprint sensor's library follows credential changes (MQTT sync, snapshots).
         self.door.add_credentials_listener(self.credentials_changed)
@@ -102,6 +106,7 @@ class Daemon:
         library is brought in step with the store soon after, off the hot path."""
         if self.finger_library is not None:
             self.finger_library.request()
+        self.reload_gallery()
 
     def _homeassistant_discovery(self) -> list[tuple[str, str, bool]]:
         """Home Assistant discovery configs, republished retained on every (re)connect."""
@@ -119,6 +124,41 @@ class Daemon:
         for reader in self.readers:
             if reader.name == event.payload.get("reader"):
                 reader.feedback(event.type == "access_granted")
+
+    def _camera_reader(self, config: Config) -> Reader:
+        from edgegate.daemon.assist import AssistTracker
+        from edgegate.face.cardface import CardFaceGate
+        from edgegate.face.pipeline import Settings
+        from edgegate.face.reader import CameraReader
+
+        cam = config.camera
+        assert cam is not None
+        door = self.door
+        door.assist[cam.name] = AssistTracker(cam.assist_after, cam.assist_window_seconds)
+        sink: Any = door
+        if cam.mode == "card+face":
+            # Only here do reads pass through the gate; other doors keep the direct path.
+            sink = CardFaceGate(door, cam.name, cam.card_face_window_seconds)
+            for reader in self.readers:
+                reader.sink = sink
+        return CameraReader(
+            cam.name,
+            sink,
+            cam.source,
+            Settings.from_config(cam),
+            config.storage.path,
+            key_file=config.storage.key_file,
+            direction=Direction(cam.direction),
+            fps=cam.fps,
+            nice=cam.nice,
+            on_failed=lambda reason, poor: door.attempt_failed(cam.name, "face", reason, poor=poor),
+        )
+
+    def reload_gallery(self) -> None:
+        """Face credentials changed (a central update): reload the camera's gallery now."""
+        reload = getattr(self.camera, "reload_gallery", None)
+        if reload is not None:
+            reload()
 
     async def start(self) -> None:
         await self.store.open()

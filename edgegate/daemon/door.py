@@ -191,6 +191,8 @@ class Door:
             }
             if read.score is not None:
                 fields["score"] = read.score
+            if read.factors:
+                fields["factors"] = list(read.factors)
             if not decision.granted:
                 fields["reason"] = str(decision.reason)
             if decision.flags:

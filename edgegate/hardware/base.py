@@ -45,6 +45,8 @@ class CredentialRead:
     direction: Direction = Direction.IN
     score: float | None = None
     t: float = field(default_factory=time.perf_counter)
+    # More than one credential behind one decision (card+face doors), e.g. ("card", "face").
+    factors: tuple[str, ...] = ()
 
 
 class ReaderSink(Protocol):

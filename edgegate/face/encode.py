@@ -1,0 +1,126 @@
+"""From pixels to encodings with face_recognition (dlib): detection, landmarks, descriptors.
+
+One place for the library calls, shared by enrolment (``encodings_from_images``, used by
+``edgegate enroll face`` and by the central office) and by the door's pipeline. Boxes are
+``(top, right, bottom, left)`` in pixels, the library's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+
+class FaceImageError(ValueError):
+    """An enrolment image that cannot be used: unreadable, no face, or several faces."""
+
+
+def _fr() -> Any:  # imported late so card-only doors never load dlib
+    import face_recognition
+
+    return face_recognition
+
+
+def box_height(box: Box) -> int:
+    return box[2] - box[0]
+
+
+def box_area(box: Box) -> int:
+    return max(0, box[2] - box[0]) * max(0, box[1] - box[3])
+
+
+def detect(rgb: np.ndarray, scale: float = 1.0, upsample: int = 0) -> list[Box]:
+    """Face boxes in ``rgb`` (full-frame pixels), found by HOG on the frame scaled by ``scale``.
+
+    Detection cost grows with pixels, encoding does not, so detection runs small and the boxes
+    are scaled back for encoding on the full frame.
+    """
+    import cv2
+
+    small = rgb
+    if scale != 1.0:
+        small = cv2.resize(rgb, (0, 0), fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    boxes = _fr().face_locations(small, number_of_times_to_upsample=upsample)
+    h, w = rgb.shape[:2]
+    out: list[Box] = []
+    for top, right, bottom, left in boxes:
+        out.append(
+            (
+                max(0, round(top / scale)),
+                min(w, round(right / scale)),
+                min(h, round(bottom / scale)),
+                max(0, round(left / scale)),
+            )
+        )
+    return out
+
+
+def landmarks(rgb: np.ndarray, box: Box, model: str = "large") -> object:
+    """dlib's full_object_detection for one box (68 points with "large", 5 with "small")."""
+    from face_recognition import api
+
+    return api._raw_face_landmarks(rgb, [box], model)[0]
+
+
+def encode(rgb: np.ndarray, shape: object) -> np.ndarray:
+    """The 128-d descriptor of the face whose landmarks are ``shape`` (the costly step)."""
+    from face_recognition import api
+
+    return np.asarray(api.face_encoder.compute_face_descriptor(rgb, shape, 1), dtype=np.float32)
+
+
+def load_rgb(path: Path | str) -> np.ndarray:
+    """An image file as an RGB uint8 array (FaceImageError if unreadable)."""
+    try:
+        return np.ascontiguousarray(_fr().load_image_file(str(path), mode="RGB"))
+    except (OSError, ValueError) as exc:
+        raise FaceImageError(f"{path}: cannot read image ({exc})") from None
+
+
+ENROL_MAX_SIDE = 1024
+
+
+def limit_size(rgb: np.ndarray) -> np.ndarray:
+    # A 12-megapixel phone photo takes seconds to search; a face in it is still hundreds of
+    # pixels at 1024 on the long side, far above what the 150x150 descriptor uses.
+    import cv2
+
+    side = max(rgb.shape[:2])
+    if side <= ENROL_MAX_SIDE:
+        return rgb
+    f = ENROL_MAX_SIDE / side
+    return cv2.resize(rgb, (0, 0), fx=f, fy=f, interpolation=cv2.INTER_AREA)
+
+
+def encoding_from_image(rgb: np.ndarray, source: str = "image") -> np.ndarray:
+    """The one face of an enrolment photo, encoded on the full-resolution image.
+
+    Enrolment is strict: exactly one face, so nobody is enrolled under someone else's id by
+    a bystander in the background of a photo.
+    """
+    rgb = limit_size(rgb)
+    # Portraits have large faces: search without upsampling first (4x cheaper), then with.
+    boxes = _fr().face_locations(rgb, number_of_times_to_upsample=0)
+    if not boxes:
+        boxes = _fr().face_locations(rgb, number_of_times_to_upsample=1)
+    if not boxes:
+        raise FaceImageError(f"{source}: no face found")
+    if len(boxes) > 1:
+        raise FaceImageError(f"{source}: {len(boxes)} faces found; use a photo of one person")
+    return encode(rgb, landmarks(rgb, boxes[0]))
+
+
+def encodings_from_images(paths: Iterable[Path | str]) -> np.ndarray:
+    """(k, 128) float32 encodings, one per photo: what a person's face credential stores.
+
+    Raises FaceImageError naming the first photo that cannot be used.
+    """
+    rows = [encoding_from_image(load_rgb(p), str(p)) for p in paths]
+    if not rows:
+        raise FaceImageError("no images given")
+    return np.vstack(rows).astype(np.float32)
