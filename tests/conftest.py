@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from gpiozero.pins.mock import MockFactory
+from hypothesis import HealthCheck, settings
 
 from edgegate.config import parse
 from edgegate.config.models import Config
@@ -22,6 +23,11 @@ from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db, transaction
 from edgegate.store.journal import Event
+
+# Property tests check behaviour, never speed: no per-example deadline and no "too slow"
+# health check, which only measure how busy the machine is (a 2-core CI box running brokers).
+settings.register_profile("edgegate", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("edgegate")
 
 REPO = Path(__file__).resolve().parents[1]
 EDGEGATE = [sys.executable, "-m", "edgegate"]

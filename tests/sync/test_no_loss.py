@@ -19,7 +19,8 @@ from edgegate.sync import signing
 from tests.conftest import EDGEGATE, REPO, write_config_file
 from tests.sync.central import KEY, Central
 
-pytestmark = [pytest.mark.broker, pytest.mark.slow]
+# 10,000 events through five kills: 20-70 s on 2 cores, more on a loaded machine.
+pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(300)]
 N = 10_000
 
 
