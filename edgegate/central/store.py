@@ -21,33 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edgegate.store.db import open_db
+from edgegate.store.db import open_db, people_credentials_ddl
 from edgegate.sync import messages as m
 
-_V1 = """
-CREATE TABLE people (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL DEFAULT '',
-    enabled INTEGER NOT NULL DEFAULT 1,
-    valid_from REAL,
-    valid_until REAL,
-    attrs TEXT NOT NULL DEFAULT '{}',
-    updated_at REAL NOT NULL
-);
-CREATE TABLE credentials (
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    person_id TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    enabled INTEGER NOT NULL DEFAULT 1,
-    valid_from REAL,
-    valid_until REAL,
-    label TEXT NOT NULL DEFAULT '',
-    data TEXT,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (kind, value)
-) WITHOUT ROWID;
-CREATE INDEX credentials_person ON credentials(person_id);
-CREATE TABLE versions (
+_V1 = (
+    people_credentials_ddl("TEXT")
+    + """CREATE TABLE versions (
     version INTEGER PRIMARY KEY,
     base INTEGER NOT NULL,
     issued TEXT NOT NULL,
@@ -89,6 +68,7 @@ CREATE TABLE doors (
 ) WITHOUT ROWID;
 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
+)
 
 # Append only (see edgegate/store/db.py): entry N-1 takes the master from N-1 to N.
 CENTRAL_MIGRATIONS: list[str] = [_V1]

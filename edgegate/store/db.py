@@ -22,7 +22,14 @@ class StoreError(Exception):
     """The store cannot be opened or is damaged."""
 
 
-_V1 = """
+def people_credentials_ddl(data_type: str) -> str:
+    """The people and credentials tables, shared by the door's store (``data BLOB``: sealed
+    biometrics) and the central office's master (``data TEXT``: base64 as sent to doors), so
+    the two can never drift apart column by column."""
+    return PEOPLE_CREDENTIALS.replace("data BLOB", f"data {data_type}")
+
+
+PEOPLE_CREDENTIALS = """
 CREATE TABLE people (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL DEFAULT '',
@@ -45,7 +52,11 @@ CREATE TABLE credentials (
     PRIMARY KEY (kind, value)
 ) WITHOUT ROWID;
 CREATE INDEX credentials_person ON credentials(person_id);
-CREATE TABLE events (
+"""
+
+_V1 = (
+    PEOPLE_CREDENTIALS
+    + """CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     ts TEXT NOT NULL,
@@ -56,6 +67,7 @@ CREATE TABLE events (
 CREATE INDEX events_unsent ON events(seq) WHERE sent = 0;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+)
 
 # Door rules (docs/rules.md): a person's in/out state per anti-passback area, written in the
 # same transaction as the decision that changed it; traffic counted per door per hour.
