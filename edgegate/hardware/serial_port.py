@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable
+from typing import Generic, Protocol, TypeVar
 
 import serial
 import structlog
+
+from edgegate.hardware.base import ReaderCounters
 
 log = structlog.get_logger(__name__)
 
 DataCallback = Callable[[bytes, float], None]
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class AsyncSerial:
@@ -172,3 +175,101 @@ async def next_or_failed(queue: asyncio.Queue[T], serial: AsyncSerial, timeout: 
     if not getter.done() or getter.cancelled():
         return None
     return getter.result()
+
+
+# Queued by ``FrameLink`` when its decoder rejected a frame while a command waited for its
+# answer, so the command can retry at once instead of running into its timeout.
+CORRUPT = object()
+
+
+class FrameDecoder(Protocol[T_co]):
+    def feed(self, data: bytes) -> Iterable[T_co]: ...
+
+    def reset(self) -> None: ...
+
+
+class FrameLink(Generic[T]):
+    """A command/answer device on one serial port (fingerprint module, PN532): ``on_data``
+    chunks are decoded into a queue of answers, and ``next`` awaits one until a deadline or
+    until the port fails. Commands are serialised by the caller.
+
+    ``error`` is raised for a closed or failed port, ``timeout_error(timeout_message)`` when
+    no answer came in time; ``next`` returns ``CORRUPT`` when the decoder rejected bytes
+    (``counters.bad_checksum``/``bad_frames`` went up) while waiting.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        baudrate: int,
+        decoder: FrameDecoder[T],
+        counters: ReaderCounters,
+        *,
+        error: type[Exception],
+        timeout_error: type[Exception],
+        timeout_message: str,
+    ) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.decoder = decoder
+        self.counters = counters
+        self._error = error
+        self._timeout_error = timeout_error
+        self._timeout_message = timeout_message
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.last_rx_t = 0.0
+        self._serial: AsyncSerial | None = None
+        self._queue: asyncio.Queue[tuple[object, float]] = asyncio.Queue()
+
+    def open(self) -> None:
+        self._queue = asyncio.Queue()
+        self.decoder.reset()
+        self._serial = AsyncSerial(self.port, self.baudrate, on_data=self._on_data)
+        self._serial.open()
+
+    def close(self) -> None:
+        if self._serial is not None:
+            self._serial.close()
+            self._serial = None
+
+    def _rejected(self) -> int:
+        return self.counters.bad_checksum + self.counters.bad_frames
+
+    def _on_data(self, data: bytes, t: float) -> None:
+        self.bytes_received += len(data)
+        before = self._rejected()
+        for item in self.decoder.feed(data):
+            self._queue.put_nowait((item, t))
+        if self._rejected() != before:
+            self._queue.put_nowait((CORRUPT, t))
+
+    def drop_stale(self) -> None:
+        """Forget answers still queued from an earlier, abandoned command."""
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    def _live(self) -> AsyncSerial:
+        serial = self._serial
+        if serial is None:
+            raise self._error(f"{self.port} is not open")
+        if serial.failed.is_set():
+            # Report why the port died (hang-up, read error), not just that it is closed now.
+            raise self._error(serial.error or f"{self.port} failed")
+        return serial
+
+    def write(self, data: bytes) -> None:
+        self._live().write(data)
+        self.bytes_sent += len(data)
+
+    async def next(self, deadline: float) -> T | object:
+        """The next answer (or ``CORRUPT``) before ``deadline`` (``time.monotonic()``)."""
+        serial = self._live()
+        got = await next_or_failed(self._queue, serial, deadline - time.monotonic())
+        if got is None:
+            self._live()  # the port failed while we waited: say why
+            raise self._timeout_error(self._timeout_message)
+        item, t = got
+        if item is not CORRUPT:
+            self.last_rx_t = t
+        return item

@@ -13,7 +13,6 @@ the answer to the next one. The queue is drained before each command to keep tha
 
 from __future__ import annotations
 
-import asyncio
 import struct
 import time
 from dataclasses import dataclass
@@ -40,14 +39,12 @@ from edgegate.hardware.fingerprint.protocol import (
     command,
     encode_packet,
 )
-from edgegate.hardware.serial_port import AsyncSerial, next_or_failed
+from edgegate.hardware.serial_port import CORRUPT, FrameLink
 
 log = structlog.get_logger(__name__)
 
 # Far above any template of the family (512 bytes on R307/AS608, a few KiB at most elsewhere).
 MAX_UPLOAD = 16384
-_CORRUPT = object()  # queued when the decoder rejected a packet while we were waiting
-_Item = tuple[Packet | object, float]
 
 
 # Commands that search the whole library or write flash: a real module can take up to about a
@@ -119,64 +116,34 @@ class FingerprintSensor:
         self.params: SystemParameters | None = None
         self.packet_size = 128  # until ReadSysPara says otherwise
         self.capacity = 0
-        self.bytes_sent = 0
-        self.bytes_received = 0
-        self.last_rx_t = 0.0
-        self._serial: AsyncSerial | None = None
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.link: FrameLink[Packet] = FrameLink(
+            port,
+            baudrate,
+            self.decoder,
+            self.counters,
+            error=CommunicationError,
+            timeout_error=SensorTimeout,
+            timeout_message=f"no answer from fingerprint sensor on {port}"
+            " (unplugged, wrong baud rate or wrong address?)",
+        )
+
+    @property
+    def last_rx_t(self) -> float:
+        return self.link.last_rx_t
 
     # -- port ---------------------------------------------------------------------------------
     async def open(self) -> None:
-        self._queue = asyncio.Queue()
-        self.decoder.reset()
-        self._serial = AsyncSerial(self.port, self.baudrate, on_data=self._on_data)
-        self._serial.open()
+        self.link.open()
 
     def close(self) -> None:
-        if self._serial is not None:
-            self._serial.close()
-            self._serial = None
-
-    def _on_data(self, data: bytes, t: float) -> None:
-        self.bytes_received += len(data)
-        rejected_before = self._rejected_total()
-        for packet in self.decoder.feed(data):
-            self._queue.put_nowait((packet, t))
-        if self._rejected_total() != rejected_before:
-            # Wake the waiting command at once rather than letting it run into its timeout.
-            self._queue.put_nowait((_CORRUPT, t))
-
-    def _rejected_total(self) -> int:
-        return self.counters.bad_checksum + self.counters.bad_frames
+        self.link.close()
 
     # -- transactions -------------------------------------------------------------------------
-    def _write(self, data: bytes) -> None:
-        serial = self._serial
-        if serial is None:
-            raise CommunicationError(f"{self.port} is not open")
-        if serial.failed.is_set():
-            # Report why the port died (hang-up, read error), not just that it is closed now.
-            raise CommunicationError(serial.error or f"{self.port} failed")
-        serial.write(data)
-        self.bytes_sent += len(data)
-
     async def _next(self, deadline: float) -> Packet:
-        serial = self._serial
-        if serial is None:
-            raise CommunicationError(f"{self.port} is not open")
-        got = await next_or_failed(self._queue, serial, deadline - time.monotonic())
-        if got is None:
-            if serial.failed.is_set():
-                raise CommunicationError(serial.error or f"{self.port} failed")
-            raise SensorTimeout(
-                f"no answer from fingerprint sensor on {self.port}"
-                " (unplugged, wrong baud rate or wrong address?)"
-            )
-        item, t = got
-        if item is _CORRUPT:
+        item = await self.link.next(deadline)
+        if item is CORRUPT:
             raise _Retry
         assert isinstance(item, Packet)
-        self.last_rx_t = t
         return item
 
     async def _transact(
@@ -187,9 +154,8 @@ class FingerprintSensor:
         timeout = max(self.timeout, self.slow_timeout) if instruction in _SLOW else self.timeout
         last: Exception | None = None
         for attempt in range(self.retries + 1):
-            while not self._queue.empty():  # stale answers from an earlier, timed-out command
-                self._queue.get_nowait()
-            self._write(packet)
+            self.link.drop_stale()  # stale answers from an earlier, timed-out command
+            self.link.write(packet)
             deadline = time.monotonic() + timeout
             try:
                 ack = await self._next(deadline)
@@ -319,7 +285,7 @@ class FingerprintSensor:
         for i, chunk in enumerate(chunks):
             pid = Pid.END_DATA if i == len(chunks) - 1 else Pid.DATA
             out += encode_packet(pid, chunk, self.address)
-        self._write(bytes(out))
+        self.link.write(bytes(out))
 
     async def read_index_table(self, page: int) -> set[int]:
         """Occupied slots in index page ``page`` (256 slots per page)."""

@@ -16,7 +16,6 @@ a liveness check as well.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
@@ -32,7 +31,7 @@ from edgegate.hardware.pn532.frame import (
     Kind,
     command,
 )
-from edgegate.hardware.serial_port import AsyncSerial, next_or_failed
+from edgegate.hardware.serial_port import CORRUPT, FrameLink
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +42,6 @@ IN_LIST_PASSIVE_TARGET = 0x4A
 IN_RELEASE = 0x52
 BAUDRATE = 115200
 UID_LENGTHS = (4, 7, 10)
-_CORRUPT = Frame(Kind.NACK, -1)  # queued when the parser rejected a frame while we waited
 
 
 class Pn532Error(OSError):
@@ -107,57 +105,32 @@ class Pn532:
         counters: ReaderCounters | None = None,
     ) -> None:
         self.port = port
-        self.baudrate = baudrate
         self.timeout = timeout
         self.retries = retries
         self.counters = counters if counters is not None else ReaderCounters()
         self.parser = FrameParser(self.counters, tfi=TFI_CHIP)
+        self.link: FrameLink[Frame] = FrameLink(
+            port,
+            baudrate,
+            self.parser,
+            self.counters,
+            error=Pn532Error,
+            timeout_error=Pn532Timeout,
+            timeout_message=f"no answer from PN532 on {port} (unplugged or not HSU?)",
+        )
         self.firmware: Firmware | None = None
-        self.last_rx_t = 0.0
         self.nacks_sent = 0
-        self._serial: AsyncSerial | None = None
-        self._queue: asyncio.Queue[tuple[Frame, float]] = asyncio.Queue()
+
+    @property
+    def last_rx_t(self) -> float:
+        return self.link.last_rx_t
 
     # -- port ---------------------------------------------------------------------------------
     def open(self) -> None:
-        self._queue = asyncio.Queue()
-        self.parser.reset()
-        self._serial = AsyncSerial(self.port, self.baudrate, on_data=self._on_data)
-        self._serial.open()
+        self.link.open()
 
     def close(self) -> None:
-        if self._serial is not None:
-            self._serial.close()
-            self._serial = None
-
-    def _on_data(self, data: bytes, t: float) -> None:
-        before = self.counters.bad_checksum + self.counters.bad_frames
-        for frame in self.parser.feed(data):
-            self._queue.put_nowait((frame, t))
-        if self.counters.bad_checksum + self.counters.bad_frames != before:
-            # Wake the waiting command now instead of letting it run into its timeout.
-            self._queue.put_nowait((_CORRUPT, t))
-
-    def _write(self, data: bytes) -> None:
-        serial = self._serial
-        if serial is None:
-            raise Pn532Error(f"{self.port} is not open")
-        if serial.failed.is_set():
-            raise Pn532Error(serial.error or f"{self.port} failed")
-        serial.write(data)
-
-    async def _next(self, deadline: float) -> Frame:
-        serial = self._serial
-        if serial is None:
-            raise Pn532Error(f"{self.port} is not open")
-        got = await next_or_failed(self._queue, serial, deadline - time.monotonic())
-        if got is None:
-            if serial.failed.is_set():
-                raise Pn532Error(serial.error or f"{self.port} failed")
-            raise Pn532Timeout(f"no answer from PN532 on {self.port} (unplugged or not HSU?)")
-        frame, t = got
-        self.last_rx_t = t
-        return frame
+        self.link.close()
 
     # -- exchanges ----------------------------------------------------------------------------
     async def call(self, code: int, params: bytes = b"", *, timeout: float | None = None) -> bytes:
@@ -166,9 +139,8 @@ class Pn532:
         limit = timeout if timeout is not None else self.timeout
         last: Exception | None = None
         for attempt in range(self.retries + 1):
-            while not self._queue.empty():  # a late answer to an abandoned command
-                self._queue.get_nowait()
-            self._write(request)
+            self.link.drop_stale()  # a late answer to an abandoned command
+            self.link.write(request)
             deadline = time.monotonic() + limit
             try:
                 return await self._exchange(code, deadline)
@@ -180,9 +152,10 @@ class Pn532:
         raise Pn532Error(f"no clean answer to PN532 command 0x{code:02X} on {self.port}")
 
     async def _exchange(self, code: int, deadline: float) -> bytes:
-        frame = await self._next(deadline)
-        if frame is _CORRUPT:
+        frame = await self.link.next(deadline)
+        if frame is CORRUPT:
             raise _Corrupt
+        assert isinstance(frame, Frame)
         if frame.kind is Kind.NACK:
             raise _Corrupt  # the chip saw our frame damaged
         if frame.kind is not Kind.ACK:
@@ -190,24 +163,25 @@ class Pn532:
             raise _Corrupt
         nacks = 0
         while True:
-            frame = await self._next(deadline)
-            if frame is _CORRUPT and nacks < 3:
+            frame = await self.link.next(deadline)
+            if frame is CORRUPT:
+                if nacks >= 3:
+                    raise _Corrupt
                 # Ask for the same response again rather than running the command twice.
                 nacks += 1
                 self.nacks_sent += 1
-                self._write(NACK)
+                self.link.write(NACK)
                 continue
+            assert isinstance(frame, Frame)
             if frame.kind is Kind.ERROR:
                 raise Pn532Error(f"PN532 answered 0x{code:02X} with an error frame")
             if frame.kind is Kind.DATA and frame.data[:1] == bytes([code + 1]):
                 return frame.data[1:]
-            if frame is _CORRUPT:
-                raise _Corrupt
             self.counters.bad_frames += 1  # a stray ACK or an answer to something else
 
     # -- commands -----------------------------------------------------------------------------
     async def wake(self) -> None:
-        self._write(WAKEUP)
+        self.link.write(WAKEUP)
 
     async def sam_configuration(self) -> None:
         # Normal mode (no SAM), virtual card timeout 1 s (20 * 50 ms), IRQ pin used.
