@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from edgegate.face import face_format
 from edgegate.store import credentials as creds
 from edgegate.store import journal, sealed
 from edgegate.store.db import transaction
@@ -70,8 +71,21 @@ def _data(cred: CredentialMsg, seal_key: bytes | None) -> bytes | None:
     if cred.kind in BIOMETRIC:
         if seal_key is None:
             raise RejectedMessage("malformed", "biometric data but no store key on this door")
+        if cred.kind == "face":
+            raw = _face_data(cred, raw)
         return sealed.seal(seal_key, cred.kind, cred.value, raw)
     return raw
+
+
+def _face_data(cred: CredentialMsg, raw: bytes) -> bytes:
+    """Face data checked against the door's descriptor model and stored in the versioned form
+    (untagged legacy data from an older office is re-tagged, the encodings are the same).
+    Refused as ``face_format`` (unknown version, another model) or ``malformed``."""
+    try:
+        data = face_format.decode(raw)
+    except face_format.FaceDataError as exc:
+        raise RejectedMessage(exc.reason, f"face {cred.value}: {exc}") from None
+    return raw if data.version else face_format.encode(data.payload, data.dim, data.model)
 
 
 def _person_row(p: PersonMsg, now: float) -> tuple[Any, ...]:
