@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import structlog
+
 from edgegate.face import face_format
 from edgegate.store import credentials as creds
 from edgegate.store import journal, sealed
@@ -43,6 +45,8 @@ STAGING_KEY = "snapshot_staging"
 STAGE_BATCH = 500
 CLEAN_BATCH = 2000
 BIOMETRIC = frozenset({"finger", "face"})
+
+log = structlog.get_logger(__name__)
 
 
 def get_version(conn: sqlite3.Connection) -> int:
@@ -78,11 +82,15 @@ def _data(cred: CredentialMsg, seal_key: bytes | None) -> bytes | None:
 
 
 def _face_data(cred: CredentialMsg, raw: bytes) -> bytes:
-    """Face data checked against the door's descriptor model and stored in the versioned form
-    (untagged legacy data from an older office is re-tagged, the encodings are the same).
-    Refused as ``face_format`` (unknown version, another model) or ``malformed``."""
+    """Face data in the versioned form (legacy data re-tagged); garbage is ``malformed``.
+    Another model or a newer version is kept as it came, unusable here (the face process and
+    doctor count it as ``face_format``): refusing it would hold back the cards and
+    revocations of the same message, and keeping it lets its later removal apply."""
     try:
         data = face_format.decode(raw)
+    except face_format.FaceFormatError as exc:
+        log.warning("face_credential_unusable", value=cred.value, error=str(exc))
+        return raw
     except face_format.FaceDataError as exc:
         raise RejectedMessage(exc.reason, f"face {cred.value}: {exc}") from None
     return raw if data.version else face_format.encode(data.payload, data.dim, data.model)

@@ -1,6 +1,7 @@
 """Face ``data`` from the central office over the real broker: versioned and legacy encodings
-are stored versioned; another descriptor model or an unknown format version is refused as
-``face_format`` (counted, logged), malformed data as ``malformed``; the door goes on."""
+are stored versioned; another descriptor model or an unknown format version is stored but
+unusable (logged, counted by the gallery as ``face_format``) so the rest of the message still
+applies; malformed data refuses the message as ``malformed``; the door goes on."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from edgegate.face.credentials import load_faces, to_wire
 from edgegate.sim.broker import Broker
 from edgegate.store.db import open_db
 from edgegate.store.sealed import load_key, unseal
-from tests.sync.central import snapshot_chunks, update
+from tests.sync.central import update
 from tests.sync.test_door_inbound import scenario_door
 from tests.sync.test_door_sync import ALICE, until
 
@@ -38,26 +39,21 @@ def test_face_data_formats_over_mqtt(tmp_path: Path, broker: Broker):
     async def body(d, central, sim):
         sync, t = d.daemon.sync, central.topics
         send = central.send
-        await asyncio.to_thread(send, t.credentials, update(1, 0, [put_face("face-new", newer)]))
-        await asyncio.to_thread(send, t.credentials, update(1, 0, [put_face("face-oth", other)]))
         torn = ff.encode(ENC.tobytes())[:-1]
         await asyncio.to_thread(send, t.credentials, update(1, 0, [put_face("face-torn", torn)]))
-        await until(lambda: sum(sync.rejected.values()) == 3)
-        assert dict(sync.rejected) == {"face_format": 2, "malformed": 1}
-        assert sync.version == 0
-        # A snapshot carrying one face of another model is refused as a whole, like any
-        # snapshot with a bad credential; the door keeps its set.
-        [chunk] = snapshot_chunks(
-            [{"id": "alice"}], [put_face("face-oth", other)["credential"]], version=5
-        )
-        await asyncio.to_thread(send, t.snapshot, chunk)
-        await until(lambda: sync.rejected["face_format"] == 3)
-        # Legacy (untagged) and versioned data are both applied.
+        await until(lambda: sum(sync.rejected.values()) == 1)
+        assert dict(sync.rejected) == {"malformed": 1} and sync.version == 0
+        # Faces this door cannot read do not hold back the rest of the update.
         legacy = put_face("face-legacy", ENC.astype("<f4").tobytes())
-        await asyncio.to_thread(
-            send, t.credentials, update(1, 0, [legacy, put_face("face-v1", to_wire(ENC))])
-        )
+        ops = [
+            put_face("face-new", newer),
+            put_face("face-oth", other),
+            legacy,
+            put_face("face-v1", to_wire(ENC)),
+        ]
+        await asyncio.to_thread(send, t.credentials, update(1, 0, ops))
         await until(lambda: sync.version == 1)
+        assert dict(sync.rejected) == {"malformed": 1}
         sim.tap(ALICE)
         ev = await d.next_event()
         while ev.type != "access_granted":
@@ -66,19 +62,21 @@ def test_face_data_formats_over_mqtt(tmp_path: Path, broker: Broker):
     with capture_logs() as logs:
         scenario_door(tmp_path, broker, body)
     rejected = [e for e in logs if e["event"] == "mqtt_message_rejected"]
-    details = " | ".join(e["detail"] for e in rejected)
-    assert "face face-new: face data format version 7 is not supported" in details
-    assert "face face-oth: face encodings from descriptor model 'arcface_r100'" in details
-    assert "this door uses 'dlib_resnet_v1'" in details
+    assert "face face-torn" in " | ".join(e["detail"] for e in rejected)
+    unusable = {e["value"]: e["error"] for e in logs if e["event"] == "face_credential_unusable"}
+    assert "face data format version 7 is not supported" in unusable["face-new"]
+    assert "descriptor model 'arcface_r100'" in unusable["face-oth"]
+    assert "this door uses 'dlib_resnet_v1'" in unusable["face-oth"]
     db = tmp_path / "door.db"
     conn = open_db(db, readonly=True, check=False)
     key = load_key(db)
     blobs = dict(conn.execute("SELECT value, data FROM credentials WHERE kind = 'face'"))
     faces, bad = load_faces(conn, key)
     conn.close()
-    assert sorted(blobs) == ["face-legacy", "face-v1"] and bad == 0
-    # The legacy data was re-tagged when it was stored: every row at rest is versioned.
-    for value, blob in blobs.items():
-        assert ff.decode(unseal(key, "face", value, blob)).version == 1
+    assert sorted(blobs) == ["face-legacy", "face-new", "face-oth", "face-v1"]
+    assert bad == 2  # face-new and face-oth: stored, unusable here, counted
+    # The legacy data was re-tagged when it was stored: every usable row at rest is versioned.
+    for value in ("face-legacy", "face-v1"):
+        assert ff.decode(unseal(key, "face", value, blobs[value])).version == 1
     for _, enc, _ in faces:
         np.testing.assert_array_equal(enc, ENC)
