@@ -10,7 +10,9 @@ credential. Accepted files:
 * any other file: raw bytes (a sensor's template, packed face encodings) or base64 text of
   them. A finger then needs ``--label model=<family>`` (templates are not portable between
   sensor families) and gets a new site-wide value ``<person>.<16 hex>``; a face gets
-  ``face-<first 16 hex of the SHA-256 of the data>`` (the same encodings, the same id).
+  ``face-<first 16 hex of the SHA-256 of the data>`` (the same encodings, the same id). Face
+  data must be versioned face data of the doors' descriptor model or untagged k x 128
+  float32 (edgegate/face/face_format.py); it is sent in the versioned form.
 """
 
 from __future__ import annotations
@@ -76,11 +78,27 @@ def biometric_credential(person: str, kind: str, path: Path, label: str) -> m.Cr
 
         value = new_finger_value(person)
     else:
+        data = _face_data(data, path)
         value = f"face-{hashlib.sha256(data.encode()).hexdigest()[:16]}"
     try:
         return m.CredentialMsg(kind=kind, value=value, person=person, label=label, data=data)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
+
+
+def _face_data(data: str, path: Path) -> str:
+    """Face encodings checked before any door sees them, in the versioned face format
+    (edgegate/face/face_format.py); an untagged (legacy) file is tagged ``dlib_resnet_v1``."""
+    from edgegate.face import face_format
+
+    raw = base64.b64decode(data)
+    try:
+        face = face_format.decode(raw)
+    except face_format.FaceDataError as exc:
+        raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
+    if not face.version:
+        raw = face_format.encode(face.payload, face.dim, face.model)
+    return base64.b64encode(raw).decode("ascii")
 
 
 def captured_finger(config: CentralConfig, person: str, timeout: float) -> m.CredentialMsg:

@@ -16,6 +16,7 @@ from edgegate.config import ConfigError, load
 from edgegate.doctor import Check, Status, fail, ok
 from edgegate.doctor.broker import check_broker, check_homeassistant
 from edgegate.doctor.devices import check_camera, check_serial_devices
+from edgegate.doctor.face import check_face
 from edgegate.doctor.local import check_clock, check_gpio, check_store
 
 MARK = {Status.OK: "ok  ", Status.WARN: "WARN", Status.FAIL: "FAIL"}
@@ -49,6 +50,7 @@ def run_checks(args: argparse.Namespace) -> tuple[list[Check], int]:
     checks += check_store(config)
     checks += asyncio.run(check_serial_devices(config, args.listen))
     checks += check_camera(config)
+    checks += check_face(config)
     checks += check_gpio(config)
     checks += check_broker(config)
     checks += check_homeassistant(config)

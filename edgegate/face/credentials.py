@@ -1,29 +1,36 @@
 """Face credentials in the store: kind "face", value = the person id (door) or face-<hash> (office).
 
-``data`` holds the person's encodings (k x 128 float32, little-endian) sealed with the store
-key (edgegate/store/sealed.py), so a copied database gives away no biometrics. Only encodings
-are ever stored or sent; enrolment photos are read once and dropped. On the wire (the
-central office's credential updates, ``data`` of a ``face`` credential) they are base64 of the
-same k x 128 float32 bytes (``to_wire``/``from_wire``); the door seals them with ``put_face``.
+``data`` holds the person's encodings in the versioned face format (edgegate/face/face_format.py:
+a 28-byte header naming the descriptor model, ``dlib_resnet_v1``, then k x 128 float32
+little-endian) sealed with the store key (edgegate/store/sealed.py), so a copied database gives
+away no biometrics. Only encodings are ever stored or sent; enrolment photos are read once and
+dropped. On the wire (the central office's credential updates, ``data`` of a ``face``
+credential) they are base64 of the same bytes (``to_wire``/``from_wire``); the door seals them
+with ``put_face``. The untagged legacy form (bare k x 128 float32) is still read everywhere.
 """
 
 from __future__ import annotations
 
 import base64
 import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
+import structlog
 
+from edgegate.face import face_format as ff
+from edgegate.face.face_format import FaceDataError, FaceFormatError
 from edgegate.store import credentials as creds
-from edgegate.store.sealed import seal, unseal
+from edgegate.store.sealed import SealError, seal, unseal
+
+__all__ = ["FaceDataError", "FaceFormatError"]
+
+log = structlog.get_logger(__name__)
 
 KIND = "face"
-DIM = 128
+DIM = ff.MODEL_DIMS[ff.MODEL]
 DTYPE = np.dtype("<f4")
-
-
-class FaceDataError(ValueError):
-    """Encodings that are not k x 128 finite numbers."""
 
 
 def check_encodings(encodings: np.ndarray) -> np.ndarray:
@@ -39,34 +46,46 @@ def check_encodings(encodings: np.ndarray) -> np.ndarray:
     return arr
 
 
+def to_bytes(encodings: np.ndarray) -> bytes:
+    """Encodings in the versioned face format (what is sealed and what goes on the wire)."""
+    return ff.encode(check_encodings(encodings).tobytes(), DIM, ff.MODEL)
+
+
+def from_bytes(raw: bytes) -> np.ndarray:
+    """The (k, 128) float32 encodings of versioned or legacy face bytes (FaceDataError, or its
+    subclass FaceFormatError for an unknown version or another descriptor model)."""
+    data = ff.decode(raw, ff.MODEL)
+    return np.frombuffer(data.payload, dtype=DTYPE).reshape(data.count, data.dim)
+
+
 def to_wire(encodings: np.ndarray) -> str:
-    """Encodings as the MQTT credential's ``data``: base64 of k x 128 little-endian float32."""
-    return base64.b64encode(check_encodings(encodings).tobytes()).decode("ascii")
+    """Encodings as the MQTT credential's ``data``: base64 of the versioned face format."""
+    return base64.b64encode(to_bytes(encodings)).decode("ascii")
 
 
 def from_wire(data: str) -> np.ndarray:
-    """The encodings of a credential message's ``data`` (FaceDataError if it is not
-    base64 of k x 128 finite float32)."""
+    """The encodings of a credential message's ``data`` (FaceDataError if it is not base64 of
+    versioned or legacy face data; FaceFormatError if it is from another model or version)."""
     try:
         raw = base64.b64decode(data, validate=True)
     except (ValueError, TypeError):
         raise FaceDataError("face data is not base64") from None
-    if not raw or len(raw) % (DIM * DTYPE.itemsize):
-        raise FaceDataError(f"face data of {len(raw)} bytes is not k x {DIM} float32")
-    return check_encodings(np.frombuffer(raw, dtype=DTYPE).reshape(-1, DIM))
+    return from_bytes(raw)
 
 
 def pack(key: bytes, value: str, encodings: np.ndarray) -> bytes:
     """Sealed bytes for the ``data`` column of face credential ``value``."""
-    return seal(key, KIND, value, check_encodings(encodings).tobytes())
+    return seal(key, KIND, value, to_bytes(encodings))
 
 
 def unpack(key: bytes, value: str, blob: bytes) -> np.ndarray:
-    """The (k, 128) float32 encodings of a sealed ``data`` blob (SealError, FaceDataError)."""
+    """The (k, 128) float32 encodings of a sealed ``data`` blob (SealError, FaceDataError,
+    FaceFormatError: all ValueErrors)."""
     raw = unseal(key, KIND, value, blob)
-    if not raw or len(raw) % (DIM * DTYPE.itemsize):
-        raise FaceDataError(f"face {value}: {len(raw)} bytes is not k x {DIM} float32")
-    return check_encodings(np.frombuffer(raw, dtype=DTYPE).reshape(-1, DIM))
+    try:
+        return from_bytes(raw)
+    except FaceDataError as exc:
+        raise type(exc)(f"face {value}: {exc}") from None
 
 
 def put_face(
@@ -96,26 +115,64 @@ def put_face(
     return len(arr)
 
 
+@dataclass
+class FaceScan:
+    """Every face credential of the store, opened: what ``load_faces`` and doctor read."""
+
+    faces: list[tuple[str, np.ndarray, str]] = field(default_factory=list)
+    # Rows that cannot be used, by reason: ``sealed`` (wrong store key, tampered, not sealed),
+    # ``face_format`` (unknown format version, another descriptor model), ``malformed``.
+    bad: Counter[str] = field(default_factory=Counter)
+    first_error: dict[str, str] = field(default_factory=dict)  # reason -> first row's error
+    legacy: int = 0  # rows still in the untagged (pre-version-1) form
+
+    @property
+    def unreadable(self) -> int:
+        return sum(self.bad.values())
+
+
+def scan_faces(conn: sqlite3.Connection, key: bytes) -> FaceScan:
+    """Open every face credential; rows that cannot be used are counted by reason and logged
+    once per scan (``face_credentials_skipped``), never raised."""
+    rows = conn.execute(
+        "SELECT person_id, value, data FROM credentials WHERE kind = ? ORDER BY person_id, value",
+        (KIND,),
+    ).fetchall()
+    scan = FaceScan()
+    for person_id, value, blob in rows:
+        try:
+            data = ff.decode(unseal(key, KIND, value, blob or b""), ff.MODEL)
+        except SealError as exc:
+            scan.bad["sealed"] += 1
+            scan.first_error.setdefault("sealed", str(exc))
+            continue
+        except FaceDataError as exc:
+            scan.bad[exc.reason] += 1
+            scan.first_error.setdefault(exc.reason, f"face {value}: {exc}")
+            continue
+        scan.legacy += int(data.version == 0)
+        enc = np.frombuffer(data.payload, dtype=DTYPE).reshape(data.count, data.dim)
+        scan.faces.append((person_id, enc, value))
+    if scan.bad:
+        log.warning(
+            "face_credentials_skipped",
+            count=scan.unreadable,
+            **dict(scan.bad),
+            first_error=next(iter(scan.first_error.values())),
+        )
+    return scan
+
+
 def load_faces(
     conn: sqlite3.Connection, key: bytes
 ) -> tuple[list[tuple[str, np.ndarray, str]], int]:
     """Every face credential as (person id, encodings, credential value), and how many rows
-    could not be opened.
+    could not be opened (wrong key, tampering, an unknown format version or descriptor model,
+    malformed data; ``scan_faces`` has them by reason).
 
     The value is the person id for faces enrolled at the door and ``face-<hash>`` for those the
     central office sends; a person may have several. Disabled credentials are loaded too: the
     decision core then refuses them with their own reason (revoked), not a vague "unknown".
     """
-    rows = conn.execute(
-        "SELECT person_id, value, data FROM credentials WHERE kind = ? ORDER BY person_id, value",
-        (KIND,),
-    ).fetchall()
-    out: list[tuple[str, np.ndarray, str]] = []
-    bad = 0
-    for person_id, value, blob in rows:
-        try:
-            out.append((person_id, unpack(key, value, blob or b""), value))
-        except ValueError:
-            # SealError and FaceDataError are ValueErrors: wrong key, tampering, a bad update.
-            bad += 1
-    return out, bad
+    scan = scan_faces(conn, key)
+    return scan.faces, scan.unreadable

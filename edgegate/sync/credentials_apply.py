@@ -31,6 +31,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import structlog
+
+from edgegate.face import face_format
 from edgegate.store import credentials as creds
 from edgegate.store import journal, sealed
 from edgegate.store.db import transaction
@@ -42,6 +45,8 @@ STAGING_KEY = "snapshot_staging"
 STAGE_BATCH = 500
 CLEAN_BATCH = 2000
 BIOMETRIC = frozenset({"finger", "face"})
+
+log = structlog.get_logger(__name__)
 
 
 def get_version(conn: sqlite3.Connection) -> int:
@@ -70,8 +75,25 @@ def _data(cred: CredentialMsg, seal_key: bytes | None) -> bytes | None:
     if cred.kind in BIOMETRIC:
         if seal_key is None:
             raise RejectedMessage("malformed", "biometric data but no store key on this door")
+        if cred.kind == "face":
+            raw = _face_data(cred, raw)
         return sealed.seal(seal_key, cred.kind, cred.value, raw)
     return raw
+
+
+def _face_data(cred: CredentialMsg, raw: bytes) -> bytes:
+    """Face data in the versioned form (legacy data re-tagged); garbage is ``malformed``.
+    Another model or a newer version is kept as it came, unusable here (the face process and
+    doctor count it as ``face_format``): refusing it would hold back the cards and
+    revocations of the same message, and keeping it lets its later removal apply."""
+    try:
+        data = face_format.decode(raw)
+    except face_format.FaceFormatError as exc:
+        log.warning("face_credential_unusable", value=cred.value, error=str(exc))
+        return raw
+    except face_format.FaceDataError as exc:
+        raise RejectedMessage(exc.reason, f"face {cred.value}: {exc}") from None
+    return raw if data.version else face_format.encode(data.payload, data.dim, data.model)
 
 
 def _person_row(p: PersonMsg, now: float) -> tuple[Any, ...]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from edgegate.central import store
+from edgegate.face import face_format
 from edgegate.hardware.fingerprint.template_file import make_template_file, write_template_file
 from edgegate.sim.broker import Broker
 from edgegate.sync import messages as m
@@ -198,8 +199,10 @@ def test_biometric_credential_from_a_data_file(central: Central, subscriber, tmp
     assert central.run("people", "add", "alice") == 0
     raw = bytes(range(256)) * 2  # a 512-byte sensor template, binary
     (tmp_path / "t.bin").write_bytes(raw)
-    enc = base64.b64encode(b"\x01" * 1024).decode()  # face encodings already in base64
-    (tmp_path / "f.txt").write_text(enc + "\n")
+    legacy = b"\x01" * 1024  # 2 x 128 float32, untagged (the pre-version-1 form)
+    (tmp_path / "f.txt").write_text(base64.b64encode(legacy).decode() + "\n")
+    # Sent in the versioned face format: the same encodings, tagged dlib_resnet_v1.
+    enc = base64.b64encode(face_format.encode(legacy)).decode()
     assert (
         central.run(
             "people",
@@ -237,6 +240,27 @@ def test_biometric_credential_from_a_data_file(central: Central, subscriber, tmp
     assert face.value == "face-" + hashlib.sha256(enc.encode()).hexdigest()[:16]
     # A finger's value is site-wide, <person>.<16 hex> (docs/fingerprint.md).
     assert re.fullmatch(r"alice\.[0-9a-f]{16}", finger.value) and finger.person == "alice"
+
+
+def test_face_file_of_another_model_or_garbage_is_refused_at_the_office(
+    central: Central, subscriber, tmp_path, capsys
+):
+    sub = subscriber(CREDS)
+    assert central.run("people", "add", "alice") == 0
+    sub.take(1)
+    capsys.readouterr()
+    other = face_format.HEADER.pack(face_format.MAGIC, 1, 512, 1, b"arcface_r100") + bytes(2048)
+    newer = face_format.encode(bytes(512))[:4] + (2).to_bytes(2, "little") + bytes(534)
+    files = {"other.bin": other, "newer.bin": newer, "short.bin": bytes(500)}
+    for name, raw in files.items():
+        (tmp_path / name).write_bytes(raw)
+        args = ("people", "add-credential", "alice", "--kind", "face")
+        assert central.run(*args, "--data-file", str(tmp_path / name)) == 2, name
+    err = capsys.readouterr().err
+    assert "descriptor model 'arcface_r100'" in err and "'dlib_resnet_v1'" in err
+    assert "format version 2 is not supported" in err
+    assert "500 bytes is neither versioned" in err
+    assert sub.none_within(0.3)
 
 
 def test_finger_template_file_exported_by_a_door(central: Central, subscriber, tmp_path, capsys):
