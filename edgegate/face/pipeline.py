@@ -42,6 +42,7 @@ class Settings:
     min_face_px: int = 100
     min_sharpness: float = 150.0
     downscale: float = 0.5
+    engine: str = "blas"
     dominance: float = 1.5
     liveness: bool = False
     blink_ear: float = 0.21
@@ -59,6 +60,7 @@ class Settings:
             min_face_px=cam.min_face_px,
             min_sharpness=cam.min_sharpness,
             downscale=cam.downscale,
+            engine=cam.descriptor_engine,
             dominance=cam.dominance,
             liveness=cam.liveness,
             blink_ear=cam.blink_ear,
@@ -151,7 +153,7 @@ class FacePipeline:
             res.status = "watching"  # identity confirmed, waiting for a blink
             res.outcomes = pres.seen(now)
             return res
-        encoding = fe.encode(rgb, shape)
+        encoding = fe.encode(rgb, shape, self.s.engine)
         t3 = time.perf_counter()
         res.match = self.gallery.match(encoding, self.s.tolerance, self.s.margin)
         t4 = time.perf_counter()
