@@ -126,7 +126,13 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
     next_stats = time.monotonic() + STATS_SECONDS
     force_reload = False
     attempt = 0
-    stats: dict[str, Any] = {"frames": 0, "encoded": 0, "detect_ms": 0.0, "encode_ms": 0.0}
+    stats: dict[str, Any] = {
+        "frames": 0,
+        "detected": 0,  # frames the detector ran on (the others: nothing moved)
+        "encoded": 0,
+        "detect_ms": 0.0,
+        "encode_ms": 0.0,
+    }
     while True:
         # Commands first: they are rare and small; poll(0) never blocks.
         while conn.poll(0 if capture is not None else 0.2):
@@ -189,6 +195,7 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
         rgb, frame_t, seq = got
         res = pipeline.process(rgb, time.monotonic())
         stats["frames"] += 1
+        stats["detected"] += res.detected
         stats["detect_ms"] += res.detect_ms
         if res.status == "encoded":
             stats["encoded"] += 1
