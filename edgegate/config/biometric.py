@@ -106,6 +106,26 @@ class CameraConfig(StrictModel):
         "frame); at 0.5 the detector finds faces from about 105 pixels tall, at 1.0 from about "
         "60 (four times the cost).",
     )
+    descriptor_engine: Literal["blas", "dlib"] = Field(
+        "blas",
+        description="Who runs dlib's face descriptor network: 'blas' (NumPy's BLAS on one "
+        "thread, the same 128 numbers as dlib to 1e-6, 4-7x faster than the prebuilt dlib) or "
+        "'dlib' (face_recognition's own encoder). Encodings from either match each other.",
+    )
+    motion_fraction: float = Field(
+        0.005,
+        ge=0,
+        lt=1,
+        description="Face detection is skipped (the last boxes reused) while less than this "
+        "fraction of an 80x60 grey thumbnail changed by more than 12 grey levels since the last "
+        "detected frame; a 100-pixel face is ~0.025 of a 640x480 frame. 0: detect every frame.",
+    )
+    motion_max_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        description="Detection runs at least this often, whatever the motion check says.",
+    )
     dominance: float = Field(
         1.5,
         ge=1.0,

@@ -67,11 +67,15 @@ def landmarks(rgb: np.ndarray, box: Box, model: str = "large") -> object:
     return api._raw_face_landmarks(rgb, [box], model)[0]
 
 
-def encode(rgb: np.ndarray, shape: object) -> np.ndarray:
-    """The 128-d descriptor of the face whose landmarks are ``shape`` (the costly step)."""
-    from face_recognition import api
+def encode(rgb: np.ndarray, shape: object, engine: str = "blas") -> np.ndarray:
+    """The 128-d descriptor of the face whose landmarks are ``shape`` (the costly step).
 
-    return np.asarray(api.face_encoder.compute_face_descriptor(rgb, shape, 1), dtype=np.float32)
+    ``engine`` picks who runs dlib's network (edgegate/face/descriptor.py); both give the
+    same numbers.
+    """
+    from edgegate.face.descriptor import descriptor
+
+    return descriptor(engine)(rgb, shape)
 
 
 def load_rgb(path: Path | str) -> np.ndarray:

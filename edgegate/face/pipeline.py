@@ -23,6 +23,7 @@ import numpy as np
 from edgegate.face import encode as fe
 from edgegate.face.gallery import Gallery, Match
 from edgegate.face.liveness import ear_from_shape
+from edgegate.face.motion import MotionGate, thumbnail
 from edgegate.face.votes import Outcome, Presentation
 
 if TYPE_CHECKING:
@@ -42,6 +43,9 @@ class Settings:
     min_face_px: int = 100
     min_sharpness: float = 150.0
     downscale: float = 0.5
+    engine: str = "blas"
+    motion_fraction: float = 0.005
+    motion_max_seconds: float = 0.5
     dominance: float = 1.5
     liveness: bool = False
     blink_ear: float = 0.21
@@ -59,6 +63,9 @@ class Settings:
             min_face_px=cam.min_face_px,
             min_sharpness=cam.min_sharpness,
             downscale=cam.downscale,
+            engine=cam.descriptor_engine,
+            motion_fraction=cam.motion_fraction,
+            motion_max_seconds=cam.motion_max_seconds,
             dominance=cam.dominance,
             liveness=cam.liveness,
             blink_ear=cam.blink_ear,
@@ -74,6 +81,7 @@ class FrameResult:
     outcomes: list[Outcome] = field(default_factory=list)
     match: Match | None = None
     faces: int = 0
+    detected: bool = True  # False: nothing moved, the last detection's boxes were reused
     detect_ms: float = 0.0
     encode_ms: float = 0.0
     match_ms: float = 0.0
@@ -106,6 +114,8 @@ class FacePipeline:
     def __init__(self, settings: Settings, gallery: Gallery | None = None) -> None:
         self.s = settings
         self.gallery = gallery or Gallery()
+        self.gate = MotionGate(settings.motion_fraction, settings.motion_max_seconds)
+        self._boxes: list[fe.Box] = []
         self.presentation = Presentation(
             settings.k,
             settings.n,
@@ -120,11 +130,19 @@ class FacePipeline:
         now = time.monotonic() if now is None else now
         pres = self.presentation
         t0 = time.perf_counter()
-        boxes = [
-            b for b in fe.detect(rgb, self.s.downscale) if fe.box_height(b) >= self.s.min_face_px
-        ]
+        thumb = thumbnail(rgb) if self.s.motion_fraction else None
+        detected = thumb is None or not self.gate.still(thumb, now)
+        if detected:
+            self._boxes = [
+                b
+                for b in fe.detect(rgb, self.s.downscale)
+                if fe.box_height(b) >= self.s.min_face_px
+            ]
+            if thumb is not None:
+                self.gate.detected(thumb, now)
+        boxes = list(self._boxes)
         t1 = time.perf_counter()
-        res = FrameResult("none", faces=len(boxes), detect_ms=(t1 - t0) * 1000)
+        res = FrameResult("none", faces=len(boxes), detected=detected, detect_ms=(t1 - t0) * 1000)
         if not boxes:
             res.outcomes = pres.absent()
             return res
@@ -151,7 +169,7 @@ class FacePipeline:
             res.status = "watching"  # identity confirmed, waiting for a blink
             res.outcomes = pres.seen(now)
             return res
-        encoding = fe.encode(rgb, shape)
+        encoding = fe.encode(rgb, shape, self.s.engine)
         t3 = time.perf_counter()
         res.match = self.gallery.match(encoding, self.s.tolerance, self.s.margin)
         t4 = time.perf_counter()

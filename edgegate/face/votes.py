@@ -6,10 +6,12 @@ Pure (``now`` passed in) so every rule is tested without a camera. The pipeline 
 * ``Grant``: the same person named in ``k`` of the last ``n`` frames with a face (and a blink
   when liveness is on). The face is then not decided again while it stays in view, for
   ``redecide_seconds``: someone waiting at the door is one decision, not one per frame.
-* ``Failed``: a try (``n`` frames with a face) ended without a grant. ``poor`` when no frame of
-  the try could be encoded (blurred, cut off, two people side by side): a retry signal; else a
-  denial, after which the face is left alone for ``retry_seconds`` before the next try. The
-  daemon counts both towards ``assist_requested`` (retries, then staff).
+* ``Failed``: a try (``n`` frames with a face) ended without a grant; a denial comes as soon
+  as no grant is possible any more in the try (with k=2 of n=3: two frames naming nobody).
+  ``poor`` when no frame of the try could be encoded (blurred, cut off, two people side by
+  side): a retry signal; else a denial, after which the face is left alone for
+  ``retry_seconds`` before the next try. The daemon counts both towards
+  ``assist_requested`` (retries, then staff).
 
 A face that leaves for ``ABSENT_FRAMES`` frames ends the presentation and clears everything.
 """
@@ -163,12 +165,28 @@ class Presentation:
         self._try_frames = 0
         return [Failed("no_blink", poor=False, distance=distance)]
 
+    def _grant_still_possible(self) -> bool:
+        """Could this try still end in a grant? A person needs ``k`` of the last ``n`` frames;
+        by the try's end its ``left`` more frames will have pushed out the oldest ones, so
+        the best any person can reach is their count in the newest ``n - left`` frames plus
+        ``left`` (and a face not named yet reaches ``left``)."""
+        left = self.n - self._try_frames
+        if left >= self.k:
+            return True
+        recent = list(self._window)[len(self._window) - (self.n - left) :]
+        named = Counter(m.person for m in recent if isinstance(m, Match) and m.person)
+        return any(count + left >= self.k for count in named.values())
+
     def _end_of_try(self, now: float) -> list[Outcome]:
         self._try_frames += 1
-        if self._try_frames < self.n:
+        matches = [m for m in self._window if isinstance(m, Match)]
+        # A denial is said as soon as it is certain: with k=2 of n=3, two frames that name
+        # nobody cannot be outvoted by the third. The rule for a grant is unchanged (the
+        # remaining frames could not have granted), only the refusal comes a frame sooner.
+        # A try of poor frames keeps its n frames: that is a retry signal.
+        if self._try_frames < self.n and (not matches or self._grant_still_possible()):
             return []
         self._try_frames = 0
-        matches = [m for m in self._window if isinstance(m, Match)]
         if not matches:
             reasons = Counter(m for m in self._window if isinstance(m, str))
             return [Failed(reasons.most_common(1)[0][0], poor=True)]

@@ -15,6 +15,7 @@ Messages (worker -> daemon): ("ready", people, bad), ("opened", attempt),
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from multiprocessing.connection import Connection
@@ -76,6 +77,23 @@ def gallery_stamp(db_path: Path) -> tuple[Any, ...]:
         conn.close()
 
 
+def load_descriptor(settings: Any) -> Any:
+    """``settings`` with an engine that loaded: a BLAS engine that cannot read its model file
+    falls back to dlib's own encoder (same numbers, slower) rather than leave the door
+    without faces; the error is logged."""
+    from edgegate.face.descriptor import descriptor
+
+    try:
+        descriptor(settings.engine)
+    except Exception as exc:  # an unreadable model file, a missing module: keep faces working
+        if settings.engine == "dlib":
+            raise
+        log.error("face_descriptor_fallback", engine=settings.engine, to="dlib", error=str(exc))
+        settings = dataclasses.replace(settings, engine="dlib")
+        descriptor("dlib")
+    return settings
+
+
 def main(conn: Connection, settings: Any, db_path: Path, key_file: Path | None, nice: int) -> None:
     """Entry point of the face process (``multiprocessing`` target)."""
     if nice:
@@ -95,11 +113,12 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
         gallery, bad, stamp = load_gallery(db_path, key_file)
     except Exception as exc:  # a damaged store or key: say so, decide nobody, keep trying
         conn.send(("gallery_error", f"{type(exc).__name__}: {exc}"))
-    pipeline = FacePipeline(settings, gallery)
-    # Load dlib's models now, not on the first face at the door.
+    # Load dlib's models and the descriptor now, not on the first face at the door.
     from edgegate.face import encode as fe
 
     fe._fr()
+    settings = load_descriptor(settings)
+    pipeline = FacePipeline(settings, gallery)
     conn.send(("ready", len(gallery), bad))
     capture: Capture | None = None
     seq = 0
@@ -107,7 +126,13 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
     next_stats = time.monotonic() + STATS_SECONDS
     force_reload = False
     attempt = 0
-    stats: dict[str, Any] = {"frames": 0, "encoded": 0, "detect_ms": 0.0, "encode_ms": 0.0}
+    stats: dict[str, Any] = {
+        "frames": 0,
+        "detected": 0,  # frames the detector ran on (the others: nothing moved)
+        "encoded": 0,
+        "detect_ms": 0.0,
+        "encode_ms": 0.0,
+    }
     while True:
         # Commands first: they are rare and small; poll(0) never blocks.
         while conn.poll(0 if capture is not None else 0.2):
@@ -170,6 +195,7 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
         rgb, frame_t, seq = got
         res = pipeline.process(rgb, time.monotonic())
         stats["frames"] += 1
+        stats["detected"] += res.detected
         stats["detect_ms"] += res.detect_ms
         if res.status == "encoded":
             stats["encoded"] += 1

@@ -68,6 +68,14 @@ def door_frame(
     return out
 
 
+def sensor_noise(frame: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    """``frame`` with Gaussian noise of ``sigma`` grey levels, as a real sensor adds it to
+    every frame (a different ``seed`` per frame)."""
+    rng = np.random.default_rng(seed)
+    out = frame.astype(np.float32) + rng.normal(0.0, sigma, frame.shape).astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def blank_frame(size: tuple[int, int] = (W, H)) -> np.ndarray:
     return np.full((size[1], size[0], 3), BACKGROUND, np.uint8)
 

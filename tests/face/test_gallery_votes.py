@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,77 @@ def test_unrecognised_tries_and_poor_tries():
     p.reset()
     out = [o for t in range(3) for o in p.poor("blurry", t * 0.1)]
     assert out == [Failed("blurry", poor=True)]
+
+
+def test_a_denial_comes_as_soon_as_no_grant_is_possible():
+    p = Presentation(2, 3, retry_seconds=1.0)
+    assert p.vote(BIDEN, 0.0) == []
+    assert p.vote(BIDEN, 0.1) == [Failed("unrecognised", False, 0.84)]
+    # One frame naming someone keeps the try open: the third frame can still confirm them.
+    p.reset()
+    assert p.vote(BIDEN, 0.0) == [] and p.vote(OBAMA, 0.1) == []
+    assert [o.person for o in p.vote(OBAMA, 0.2) if isinstance(o, Grant)] == ["obama"]
+    # Poor frames are a retry signal, not a denial: that try keeps its n frames.
+    p.reset()
+    assert p.poor("blurry", 0.0) == [] and p.poor("blurry", 0.1) == []
+    assert p.poor("blurry", 0.2) == [Failed("blurry", poor=True)]
+    # k=3 of n=5: denied once two frames of the five name nobody... no: once the best
+    # person cannot reach three by the end of the try.
+    p = Presentation(3, 5)
+    assert [o for t in range(2) for o in p.vote(BIDEN, t)] == []  # 3 frames left: still open
+    assert p.vote(BIDEN, 2) == [Failed("unrecognised", False, 0.84)]
+
+
+def _full_try_rule(frames: list[Match | str], k: int, n: int) -> tuple[int, object] | None:
+    """The rule before early denials: a try always ran its n frames. (frame, outcome) of
+    the first outcome, as kind and person."""
+    window: deque[Match | str] = deque(maxlen=n)
+    for i, f in enumerate(frames):
+        window.append(f)
+        named = Counter(m.person for m in window if isinstance(m, Match) and m.person)
+        if isinstance(f, Match) and named and named.most_common(1)[0][1] >= k:
+            return i, ("grant", named.most_common(1)[0][0])
+        if i + 1 == n:
+            matches = [m for m in window if isinstance(m, Match)]
+            return i, ("poor" if not matches else "deny", None)
+    return None
+
+
+_VOTE = st.one_of(
+    st.sampled_from(["obama", "biden", None]).map(
+        lambda who: Match(who, 0.4 if who else 0.8, 0.9, "match" if who else "too_far")
+    ),
+    st.just("blurry"),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(_VOTE, min_size=1, max_size=12), st.integers(1, 4), st.integers(0, 3))
+def test_early_denial_never_changes_a_decision(frames: list[Match | str], k: int, extra: int):
+    """Against the full-try rule: the same first decision (grant whom, deny, retry), on the
+    same frame for grants and retries, never later for denials."""
+    n = k + extra
+    frames = frames + [BIDEN] * n  # long enough for the full-try rule to decide
+    p = Presentation(k, n)
+    ours = None
+    for i, f in enumerate(frames):
+        out = p.vote(f, i * 0.01) if isinstance(f, Match) else p.poor(f, i * 0.01)
+        if out:
+            o = out[0]
+            kind = (
+                ("grant", o.person)
+                if isinstance(o, Grant)
+                else (("poor" if o.poor else "deny"), None)
+            )
+            ours = (i, kind)
+            break
+    ref = _full_try_rule(frames, k, n)
+    assert ref is not None and ours is not None, (ref, ours)
+    assert ours[1] == ref[1]
+    if ref[1][0] == "deny":
+        assert ours[0] <= ref[0]
+    else:
+        assert ours[0] == ref[0]
 
 
 def test_liveness_holds_the_grant_until_a_blink():
