@@ -23,7 +23,7 @@ import structlog
 
 from edgegate.store import sealed
 from edgegate.sync import credentials_apply as ca
-from edgegate.sync import telemetry
+from edgegate.sync import snapshot_steps, telemetry
 from edgegate.sync.commands import CommandHandler
 from edgegate.sync.drain import Drainer
 from edgegate.sync.link import MqttLink
@@ -352,60 +352,34 @@ class SyncService:
             raise RejectedMessage("replayed", f"snapshot {msg.version} < {self.version}")
         if rows is None:
             rows = ca.chunk_rows(msg, self._seal_key, self.door.clock())
-        people, creds = rows
-        store = self.daemon.store
-        step = ca.STAGE_BATCH
-        slices = max(1, -(-max(len(people), len(creds)) // step))
-        for i in range(slices):
-            await store.call(
-                ca.stage_chunk_rows,
-                msg,
-                people[i * step : (i + 1) * step],
-                creds[i * step : (i + 1) * step],
-                last=i == slices - 1,
-            )
+        await snapshot_steps.stage(self.daemon.store, msg, rows)
         self.counters["snapshot_chunks"] += 1
         log.debug("snapshot_chunk_staged", snapshot=msg.snapshot, chunk=msg.chunk, of=msg.chunks)
-        complete = await store.call(ca.snapshot_complete, msg.snapshot)
-        if complete is None:
-            return
-        after: tuple[str, str] | None = None
-        orphans = 0
-        while True:
-            after, dropped = await store.call(ca.remove_orphans_step, after)
-            orphans += dropped
-            if after is None:
-                break
-        if orphans:
-            log.warning("snapshot_orphan_credentials", count=orphans, snapshot=msg.snapshot)
-        started = time.perf_counter()
-        event = await store.call(
-            ca.swap,
+        done = await snapshot_steps.finish(
+            self.daemon.store,
             msg.snapshot,
-            complete[1],
             site=self.topics.site,
             door=self.topics.door,
             now=self.door.clock(),
         )
-        if event is None:
-            raise RejectedMessage("replayed", f"snapshot {complete[1]} overtaken by a delta")
+        if done is None:
+            return
+        if done.orphans:
+            log.warning("snapshot_orphan_credentials", count=done.orphans, snapshot=msg.snapshot)
         log.info(
             "snapshot_applied",
-            version=complete[1],
+            version=done.version,
             snapshot=msg.snapshot,
-            swap_ms=round((time.perf_counter() - started) * 1000, 2),
-            **{k: v for k, v in event.payload.items() if k in ("people", "credentials")},
+            swap_ms=round(done.swap_ms, 2),
+            **{k: v for k, v in done.event.payload.items() if k in ("people", "credentials")},
         )
         self.counters["snapshots"] += 1
         self.gap_pending = False
-        self._changed(complete[1], event)
+        self._changed(done.version, done.event)
         if self._cleaning is None or self._cleaning.done():
-            self._cleaning = asyncio.create_task(self._clean_old(), name="snapshot-clean")
-
-    async def _clean_old(self) -> None:
-        # Small batches with a yield in between: decisions interleave on the store thread.
-        while await self.daemon.store.call(ca.clean_step):
-            await asyncio.sleep(0)
+            self._cleaning = asyncio.create_task(
+                snapshot_steps.clean_old(self.daemon.store), name="snapshot-clean"
+            )
 
     def _changed(self, version: int, event: Any) -> None:
         self.version = version

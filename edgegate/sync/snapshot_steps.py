@@ -1,0 +1,74 @@
+"""A snapshot chunk through the store thread in short steps: stage, and after the last chunk
+drop orphan credentials and swap the new set in.
+
+Every step is one short call on the store thread, so card decisions interleave with a
+100,000-person snapshot (docs/benchmarks.md); the service (edgegate/sync/service.py) keeps
+the counters, the log lines and what a new version means for the door.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from edgegate.store.store import AsyncStore
+from edgegate.sync import credentials_apply as ca
+from edgegate.sync.messages import SnapshotChunk
+from edgegate.sync.signing import RejectedMessage
+
+
+@dataclass(frozen=True)
+class Swapped:
+    """A snapshot that is now the door's set."""
+
+    version: int
+    event: Any  # the journal's credentials_synced event, written in the swap's transaction
+    orphans: int  # credentials of people the snapshot does not have, dropped before the swap
+    swap_ms: float
+
+
+async def stage(store: AsyncStore, msg: SnapshotChunk, rows: tuple[list[Any], list[Any]]) -> None:
+    """Stage one chunk's rows, ``ca.STAGE_BATCH`` rows per store call."""
+    people, creds = rows
+    step = ca.STAGE_BATCH
+    slices = max(1, -(-max(len(people), len(creds)) // step))
+    for i in range(slices):
+        await store.call(
+            ca.stage_chunk_rows,
+            msg,
+            people[i * step : (i + 1) * step],
+            creds[i * step : (i + 1) * step],
+            last=i == slices - 1,
+        )
+
+
+async def finish(
+    store: AsyncStore, snapshot: str, *, site: str, door: str, now: float
+) -> Swapped | None:
+    """Swap ``snapshot`` in if all its chunks are staged (None while some are missing).
+
+    RejectedMessage("replayed") when a delta overtook it while it was being staged.
+    """
+    complete = await store.call(ca.snapshot_complete, snapshot)
+    if complete is None:
+        return None
+    after: tuple[str, str] | None = None
+    orphans = 0
+    while True:
+        after, dropped = await store.call(ca.remove_orphans_step, after)
+        orphans += dropped
+        if after is None:
+            break
+    started = time.perf_counter()
+    event = await store.call(ca.swap, snapshot, complete[1], site=site, door=door, now=now)
+    if event is None:
+        raise RejectedMessage("replayed", f"snapshot {complete[1]} overtaken by a delta")
+    return Swapped(complete[1], event, orphans, (time.perf_counter() - started) * 1000)
+
+
+async def clean_old(store: AsyncStore) -> None:
+    """Drop the replaced set in small batches; decisions interleave on the store thread."""
+    while await store.call(ca.clean_step):
+        await asyncio.sleep(0)
