@@ -29,7 +29,9 @@ REASONS = {
 def check_face(config: Config) -> list[Check]:
     if config.camera is None:
         return []
-    return [check_face_stack(), *check_gallery(config)]
+    stack = check_face_stack()
+    engine = [check_descriptor(config.camera.descriptor_engine)] if stack.status == "ok" else []
+    return [stack, *engine, *check_gallery(config)]
 
 
 def check_face_stack() -> Check:
@@ -58,6 +60,34 @@ def check_face_stack() -> Check:
         part,
         f"face_recognition {face_recognition.__version__}, dlib {dlib.__version__}, "
         f"models in {Path(models['descriptor']).parent}",
+    )
+
+
+def check_descriptor(engine: str) -> Check:
+    """The BLAS engine reads dlib's model file itself (edgegate/face/dlib_model.py); if it
+    cannot, the face process falls back to dlib's encoder (same numbers, ~7x slower): say so
+    here rather than let a technician find it in the log."""
+    part = "face descriptor"
+    if engine != "blas":
+        return ok(part, f"engine {engine} (face_recognition's own encoder)")
+    import face_recognition_models as frm
+
+    from edgegate.face import resnet
+    from edgegate.face.dlib_model import DlibModelError
+
+    path = frm.face_recognition_model_location()
+    try:
+        net = resnet.load(path)
+    except DlibModelError as exc:
+        return warn(
+            part,
+            f"engine blas cannot read {path} ({exc}); the face process will use dlib's "
+            "encoder instead (same decisions, several times slower)",
+        )
+    return ok(
+        part,
+        f"engine blas: dlib's ResNet read from the model file ({len(net.blocks)} "
+        "residual blocks), one BLAS thread",
     )
 
 

@@ -13,7 +13,7 @@ import pytest
 from edgegate.config import parse
 from edgegate.config.models import Config
 from edgegate.doctor import Status
-from edgegate.doctor.face import check_face, check_face_stack, check_gallery
+from edgegate.doctor.face import check_descriptor, check_face, check_face_stack, check_gallery
 from edgegate.face import face_format as ff
 from edgegate.face.credentials import pack, put_face
 from edgegate.store.db import open_db, transaction
@@ -133,7 +133,8 @@ def test_a_wrong_or_missing_store_key_is_named(tmp_path: Path, encodings) -> Non
 
 def test_no_camera_no_face_checks(tmp_path: Path) -> None:
     config = camera_config(tmp_path)
-    assert [c.part for c in check_face(config)] == ["face stack", "face gallery"]
+    parts = [c.part for c in check_face(config)]
+    assert parts == ["face stack", "face descriptor", "face gallery"]
     no_camera = config.model_copy(update={"camera": None})
     assert check_face(no_camera) == []
 
@@ -158,3 +159,49 @@ def test_a_missing_face_stack_fails_with_the_install_hint(
         check = check_face_stack()
     assert check.status is Status.FAIL and "cannot be imported" in check.message
     assert "./scripts/setup.sh" in check.message
+
+
+def damaged_models(tmp_path: Path) -> types.ModuleType:
+    """face_recognition_models whose descriptor model file is cut in half."""
+    import face_recognition_models as frm
+
+    cut = tmp_path / "resnet_cut.dat"
+    data = Path(frm.face_recognition_model_location()).read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    stub = types.ModuleType("face_recognition_models")
+    stub.pose_predictor_model_location = frm.pose_predictor_model_location  # type: ignore[attr-defined]
+    stub.face_recognition_model_location = lambda: str(cut)  # type: ignore[attr-defined]
+    return stub
+
+
+def test_descriptor_engine_is_checked_and_a_fallback_announced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = check_descriptor("blas")
+    assert good.status is Status.OK and "14 residual blocks" in good.message
+    assert check_descriptor("dlib").status is Status.OK
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "face_recognition_models", damaged_models(tmp_path))
+        bad = check_descriptor("blas")
+    assert bad.status is Status.WARN
+    assert "resnet_cut.dat" in bad.message and "dlib's encoder instead" in bad.message
+
+
+def test_face_process_falls_back_to_dlib_when_the_model_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from structlog.testing import capture_logs
+
+    from edgegate.face import descriptor
+    from edgegate.face.pipeline import Settings
+    from edgegate.face.worker import load_descriptor
+
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "face_recognition_models", damaged_models(tmp_path))
+        m.setattr(descriptor, "_engines", {})  # nothing loaded yet in this "process"
+        with capture_logs() as logs:
+            settings = load_descriptor(Settings())
+    assert settings.engine == "dlib"
+    [event] = [e for e in logs if e["event"] == "face_descriptor_fallback"]
+    assert event["to"] == "dlib" and "model file" in event["error"]
+    assert load_descriptor(Settings()).engine == "blas"  # the real model: no fallback
