@@ -69,8 +69,12 @@ _NAMES = {
     b"fc_3": "fc",
 }
 # A string is serialised as its length (an integer: 0x01 then one byte) then its bytes.
+# Longest names first: "relu_" is a prefix of "relu_2", and the first alternative that
+# matches wins.
 _TAG = re.compile(
-    b"\x01(?P<n>[\x04-\x20])(?P<name>" + b"|".join(re.escape(k) for k in _NAMES) + b")"
+    b"\x01(?P<n>[\x04-\x20])(?P<name>"
+    + b"|".join(re.escape(k) for k in sorted(_NAMES, key=len, reverse=True))
+    + b")"
 )
 
 

@@ -55,7 +55,15 @@ class Net:
     fc: np.ndarray  # (inputs, 128)
 
 
-def _fold(con: Layer, affine: Layer) -> Conv:
+def _at(layers: list[Layer], i: int) -> Layer:
+    """Layer ``i``, or a layer of kind "the end" past the last one (so a short file is a
+    DlibModelError naming what is missing, not an IndexError)."""
+    return layers[i] if i < len(layers) else Layer("the end")
+
+
+def _fold(layers: list[Layer], at: int) -> Conv:
+    """The convolution at ``at`` with the affine layer after it folded in."""
+    con, affine = _at(layers, at), _at(layers, at + 1)
     if con.kind != "con" or affine.kind != "affine":
         raise DlibModelError(f"expected con then affine, found {con.kind} then {affine.kind}")
     w = con.arrays["weights"]
@@ -81,10 +89,10 @@ def _fold(con: Layer, affine: Layer) -> Conv:
 
 
 def _expect(layers: list[Layer], at: int, kind: str) -> Layer:
-    if at >= len(layers) or layers[at].kind != kind:
-        found = layers[at].kind if at < len(layers) else "the end"
-        raise DlibModelError(f"layer {at}: expected {kind}, found {found}")
-    return layers[at]
+    layer = _at(layers, at)
+    if layer.kind != kind:
+        raise DlibModelError(f"layer {at}: expected {kind}, found {layer.kind}")
+    return layer
 
 
 def build(layers: list[Layer]) -> Net:
@@ -94,7 +102,7 @@ def build(layers: list[Layer]) -> Net:
     if (inp.ints["nr"], inp.ints["nc"]) != (CHIP_SIZE, CHIP_SIZE):
         raise DlibModelError(f"input of {inp.ints['nr']}x{inp.ints['nc']}, expected 150x150")
     mean = np.array([inp.floats["red"], inp.floats["green"], inp.floats["blue"]], np.float32)
-    stem = _fold(layers[1], layers[2])
+    stem = _fold(layers, 1)
     _expect(layers, 3, "relu")
     mp = _expect(layers, 4, "max_pool")
     if mp.ints["nr"] != 3 or mp.ints["stride_y"] != 2 or mp.ints["padding_y"] != 0:
@@ -102,11 +110,11 @@ def build(layers: list[Layer]) -> Net:
     at = 5
     blocks: list[Block] = []
     while at < len(layers) and layers[at].kind == "con":
-        first = _fold(layers[at], layers[at + 1] if at + 1 < len(layers) else Layer("end"))
+        first = _fold(layers, at)
         _expect(layers, at + 2, "relu")
-        second = _fold(layers[at + 3], layers[at + 4] if at + 4 < len(layers) else Layer("end"))
+        second = _fold(layers, at + 3)
         at += 5
-        down = at < len(layers) and layers[at].kind == "avg_pool"
+        down = _at(layers, at).kind == "avg_pool"
         if down:
             ints = layers[at].ints
             if (ints["nr"], ints["stride_y"], ints["padding_y"]) != (2, 2, 0):

@@ -94,6 +94,9 @@ def test_build_refuses_a_different_topology(layers: list[Layer]) -> None:
         resnet.build(layers[:-1])  # no fc
     with pytest.raises(DlibModelError, match="unexpected layers"):
         resnet.build([*layers, Layer("relu")])
+    for cut in (1, 2, 6, 8, 40):  # a file that ends early anywhere: named, never IndexError
+        with pytest.raises(DlibModelError, match="the end"):
+            resnet.build(layers[:cut])
     wrong = list(layers)
     wrong[2] = dataclasses.replace(
         layers[2], arrays={"gamma": np.ones(7, np.float32), "beta": np.zeros(7, np.float32)}
@@ -157,3 +160,42 @@ def test_parser_on_damaged_model_heads_raises_only_its_own_error(
         head[cut] ^= flip
     with contextlib.suppress(DlibModelError):
         parse_layers(bytes(head[: max(cut, 1)]))
+
+
+def _int(v: int) -> bytes:
+    """dlib's integer encoding: a size byte (bit 7: negative), then little-endian bytes."""
+    raw = abs(v).to_bytes(max(1, (abs(v).bit_length() + 7) // 8), "little")
+    return bytes([len(raw) | (0x80 if v < 0 else 0)]) + raw
+
+
+def _str(text: str) -> bytes:
+    return _int(len(text)) + text.encode()
+
+
+def _tensor(values: np.ndarray) -> bytes:
+    shape = (values.size, 1, 1, 1)
+    return _int(2) + b"".join(_int(d) for d in shape) + values.astype("<f4").tobytes()
+
+
+def _alias(*shape: int) -> bytes:
+    return _int(1) + b"".join(_int(d) for d in shape)
+
+
+def test_newer_layer_versions_are_read_too() -> None:
+    """affine_2 and relu_2 (dlib 19.x and later) as well as the model file's affine_ and
+    relu_: the longer name must not be taken for its prefix."""
+    gamma, beta = np.array([1.5, 2.0], np.float32), np.array([0.25, -1.0], np.float32)
+    data = (
+        _str("affine_2")
+        + _tensor(np.concatenate([gamma, beta]))
+        + _alias(1, 2, 1, 1)
+        + _alias(1, 2, 1, 1)
+        + _int(0)  # CONV_MODE
+        + b"0"  # not disabled
+        + _str("relu_2")
+        + b"0"
+    )
+    affine, relu = parse_layers(data)
+    assert affine.kind == "affine" and relu.kind == "relu"
+    np.testing.assert_array_equal(affine.arrays["gamma"], gamma)
+    np.testing.assert_array_equal(affine.arrays["beta"], beta)
