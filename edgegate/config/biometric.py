@@ -117,8 +117,9 @@ class CameraConfig(StrictModel):
         ge=0,
         lt=1,
         description="Face detection is skipped (the last boxes reused) while less than this "
-        "fraction of an 80x60 grey thumbnail changed by more than 12 grey levels since the last "
-        "detected frame; a 100-pixel face is ~0.025 of a 640x480 frame. 0: detect every frame.",
+        "fraction of an 80x60 colour thumbnail changed by more than 12 levels in a channel "
+        "since the last detected frame; a 100-pixel face is ~0.025 of a 640x480 frame. "
+        "0: detect every frame.",
     )
     motion_max_seconds: float = Field(
         0.5,

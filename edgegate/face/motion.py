@@ -3,11 +3,13 @@
 A door camera looks at an empty corridor most of the day, and at someone standing still for
 the second or two they are decided; running the HOG detector (~15-20 ms a frame at half size
 on the dev VM, more on a Pi) on every such frame is heat and CPU taken from the card path. As
-in Frigate, a cheap motion check gates the costly detector: the frame is shrunk to a 80x60
-grey thumbnail (area averaging, which also averages sensor noise away: 64 pixels per
+in Frigate, a cheap motion check gates the costly detector: the frame is shrunk to an 80x60
+colour thumbnail (area averaging, which also averages sensor noise away: 64 pixels per
 thumbnail pixel divide its spread by 8) and compared with the thumbnail of the frame the
 detector last ran on. Below ``fraction`` of thumbnail pixels changed by more than
-``PIXEL_DELTA`` grey levels, the last detection's boxes are reused.
+``PIXEL_DELTA`` levels in any colour channel, the last detection's boxes are reused. Colour,
+not grey: a change of hue at equal brightness (a face against a wall of the same luminance)
+barely moves a grey level; hypothesis found such a case for a grey thumbnail.
 
 What it never skips:
 
@@ -27,14 +29,14 @@ from __future__ import annotations
 import numpy as np
 
 THUMB = (80, 60)
-PIXEL_DELTA = 12  # grey levels; thumbnail noise of a real sensor stays well below
+PIXEL_DELTA = 12  # levels per channel; thumbnail noise of a real sensor stays well below
 
 
 def thumbnail(rgb: np.ndarray) -> np.ndarray:
+    """The frame as an 80x60 colour thumbnail (int16, ready to subtract)."""
     import cv2
 
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    return cv2.resize(gray, THUMB, interpolation=cv2.INTER_AREA)
+    return cv2.resize(rgb, THUMB, interpolation=cv2.INTER_AREA).astype(np.int16)
 
 
 class MotionGate:
@@ -55,7 +57,9 @@ class MotionGate:
             return False
         if not 0 <= now - self._ref_time < self.max_seconds:
             return False
-        diff = np.abs(thumb.astype(np.int16) - self._ref.astype(np.int16))
+        diff = np.abs(thumb - self._ref)
+        if diff.ndim == 3:  # a pixel changed if any of its channels did
+            diff = diff.max(axis=2)
         changed = np.count_nonzero(diff > PIXEL_DELTA) / diff.size
         if changed >= self.fraction:
             return False
