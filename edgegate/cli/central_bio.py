@@ -91,13 +91,10 @@ def _face_data(data: str, path: Path) -> str:
     (edgegate/face/face_format.py); an untagged (legacy) file is tagged ``dlib_resnet_v1``."""
     from edgegate.face import face_format
 
-    raw = base64.b64decode(data)
     try:
-        face = face_format.decode(raw)
+        raw = face_format.versioned(base64.b64decode(data))
     except face_format.FaceDataError as exc:
         raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
-    if not face.version:
-        raw = face_format.encode(face.payload, face.dim, face.model)
     return base64.b64encode(raw).decode("ascii")
 
 

@@ -54,7 +54,10 @@ def to_bytes(encodings: np.ndarray) -> bytes:
 def from_bytes(raw: bytes) -> np.ndarray:
     """The (k, 128) float32 encodings of versioned or legacy face bytes (FaceDataError, or its
     subclass FaceFormatError for an unknown version or another descriptor model)."""
-    data = ff.decode(raw, ff.MODEL)
+    return _array(ff.decode(raw, ff.MODEL))
+
+
+def _array(data: ff.FaceData) -> np.ndarray:
     return np.frombuffer(data.payload, dtype=DTYPE).reshape(data.count, data.dim)
 
 
@@ -151,8 +154,7 @@ def scan_faces(conn: sqlite3.Connection, key: bytes) -> FaceScan:
             scan.first_error.setdefault(exc.reason, f"face {value}: {exc}")
             continue
         scan.legacy += int(data.version == 0)
-        enc = np.frombuffer(data.payload, dtype=DTYPE).reshape(data.count, data.dim)
-        scan.faces.append((person_id, enc, value))
+        scan.faces.append((person_id, _array(data), value))
     if scan.bad:
         log.warning(
             "face_credentials_skipped",

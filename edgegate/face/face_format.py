@@ -113,6 +113,13 @@ def decode(raw: bytes | bytearray | memoryview, model: str = MODEL) -> FaceData:
     return FaceData(VERSION, model, dim, count, payload)
 
 
+def versioned(raw: bytes | bytearray | memoryview, model: str = MODEL) -> bytes:
+    """``raw`` checked and in the version 1 form: untagged (legacy) data gets its header, the
+    encodings are the same bytes. Raises what ``decode`` raises."""
+    data = decode(raw, model)
+    return bytes(raw) if data.version else encode(data.payload, data.dim, data.model)
+
+
 def _legacy(raw: bytes, model: str) -> FaceData:
     legacy_dim = MODEL_DIMS[MODEL]
     row = legacy_dim * FLOAT_BYTES

@@ -87,13 +87,12 @@ def _face_data(cred: CredentialMsg, raw: bytes) -> bytes:
     doctor count it as ``face_format``): refusing it would hold back the cards and
     revocations of the same message, and keeping it lets its later removal apply."""
     try:
-        data = face_format.decode(raw)
+        return face_format.versioned(raw)
     except face_format.FaceFormatError as exc:
         log.warning("face_credential_unusable", value=cred.value, error=str(exc))
         return raw
     except face_format.FaceDataError as exc:
         raise RejectedMessage(exc.reason, f"face {cred.value}: {exc}") from None
-    return raw if data.version else face_format.encode(data.payload, data.dim, data.model)
 
 
 def _person_row(p: PersonMsg, now: float) -> tuple[Any, ...]:

@@ -68,6 +68,15 @@ def test_legacy_bytes_are_read_as_dlib_resnet_v1(enc: np.ndarray):
     np.testing.assert_array_equal(from_wire(base64.b64encode(bare).decode()), enc)
 
 
+@given(encodings)
+def test_versioned_tags_legacy_data_and_keeps_versioned_data(enc: np.ndarray):
+    bare = enc.astype("<f4").tobytes()
+    assert ff.versioned(bare) == to_bytes(enc)
+    assert ff.versioned(to_bytes(enc)) == to_bytes(enc)
+    with pytest.raises(ff.FaceFormatError):
+        ff.versioned(header(2, 128, len(enc)) + bare)
+
+
 def _check_decoded(data: ff.FaceData, raw: bytes) -> None:
     assert data.model == ff.MODEL and data.dim == 128 and data.count >= 1
     assert len(data.payload) == data.count * 128 * 4 and raw.endswith(data.payload)
