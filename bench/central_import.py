@@ -32,10 +32,10 @@ import paho.mqtt.client as mqtt
 
 from edgegate.central.config import load_central
 from edgegate.cli.main import main as cli_main
+from edgegate.contract import messages as m
+from edgegate.contract import signing
+from edgegate.contract.topics import DoorTopics, site_credentials
 from edgegate.sim.broker import Broker
-from edgegate.sync import messages as m
-from edgegate.sync import signing
-from edgegate.sync.topics import DoorTopics, site_credentials
 
 REPO = Path(__file__).resolve().parents[1]
 EDGEGATE = [sys.executable, "-m", "edgegate"]

@@ -32,6 +32,8 @@ from gpiozero.pins.mock import MockFactory
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgegate.config import parse
+from edgegate.contract import messages as m
+from edgegate.contract import signing
 from edgegate.daemon.app import Daemon
 from edgegate.hardware.base import CredentialKind, CredentialRead
 from edgegate.sim.broker import Broker
@@ -39,8 +41,6 @@ from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db
 from edgegate.sync import credentials_apply as ca
-from edgegate.sync import messages as m
-from edgegate.sync import signing
 
 PROBE = "0F00BC614E"
 

@@ -61,11 +61,11 @@ ensure_venv() {
 
 case "$MODE" in
   install)
-    ensure_venv face,osdp
+    ensure_venv face,osdp,office
     say "installed: $VENV/bin/edgegate"
     ;;
   demo)
-    ensure_venv face,osdp
+    ensure_venv face,osdp,office
     say "running edgegate demo"
     exec "$VENV/bin/edgegate" demo "$@"
     ;;
@@ -73,7 +73,7 @@ case "$MODE" in
     # mosquitto: the MQTT tests run a real broker on 127.0.0.1; systemd: systemd-analyze
     # verifies the unit file.
     apt_install mosquitto systemd
-    ensure_venv face,osdp,dev
+    ensure_venv face,osdp,office,dev
     say "ruff"
     "$VENV/bin/ruff" check edgegate tests bench scripts
     "$VENV/bin/ruff" format --check edgegate tests bench scripts

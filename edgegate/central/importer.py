@@ -19,8 +19,8 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from edgegate.central.store import PEOPLE_COLS, person_dict
+from edgegate.contract import messages as m
 from edgegate.store.credentials import CredentialError, normalise_card
-from edgegate.sync import messages as m
 
 COLUMNS = ("person", "name", "card", "groups", "valid_from", "valid_until")
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edgegate.sync import messages as m
-from edgegate.sync.topics import door_of
+from edgegate.contract import messages as m
+from edgegate.contract.topics import door_of
 
 # Doors' payloads are small; anything bigger is refused before parsing.
 MAX_INBOUND = 256 * 1024

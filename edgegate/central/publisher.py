@@ -20,11 +20,11 @@ import structlog
 
 from edgegate.central import store
 from edgegate.config.models import MqttConfig
+from edgegate.contract import messages as m
+from edgegate.contract.signing import Signer
+from edgegate.contract.topics import ALL_DOORS, DoorTopics, site_credentials
 from edgegate.store.db import transaction
-from edgegate.sync import messages as m
 from edgegate.sync.paho_client import apply_security
-from edgegate.sync.signing import Signer
-from edgegate.sync.topics import ALL_DOORS, DoorTopics, site_credentials
 
 log = structlog.get_logger(__name__)
 

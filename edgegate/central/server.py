@@ -32,11 +32,11 @@ from edgegate.central.config import CentralConfig
 from edgegate.central.publisher import new_client, publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import CENTRAL_MIGRATIONS, current_version
+from edgegate.contract import messages as m
+from edgegate.contract.signing import Signer
+from edgegate.contract.topics import DoorTopics, central_subscriptions, site_credentials
 from edgegate.store.db import transaction
 from edgegate.store.store import AsyncStore
-from edgegate.sync import messages as m
-from edgegate.sync.signing import Signer
-from edgegate.sync.topics import DoorTopics, central_subscriptions, site_credentials
 
 log = structlog.get_logger(__name__)
 

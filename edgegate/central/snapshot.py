@@ -20,7 +20,7 @@ from edgegate.central.store import (
     now_rfc3339,
     person_dict,
 )
-from edgegate.sync import messages as m
+from edgegate.contract import messages as m
 
 
 @dataclass(frozen=True, slots=True)

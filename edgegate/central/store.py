@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edgegate.contract import messages as m
 from edgegate.store.db import open_db, people_credentials_ddl
-from edgegate.sync import messages as m
 
 _V1 = (
     people_credentials_ddl("TEXT")

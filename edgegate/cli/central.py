@@ -23,10 +23,10 @@ from edgegate.cli.central_common import (
     signer,
 )
 from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
+from edgegate.contract import messages as m
+from edgegate.contract import signing
 from edgegate.store.credentials import CredentialError, normalise_card
 from edgegate.store.db import transaction
-from edgegate.sync import messages as m
-from edgegate.sync import signing
 
 
 def register(sub: argparse._SubParsersAction) -> None:

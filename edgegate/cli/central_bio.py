@@ -28,7 +28,7 @@ from edgegate.central import store
 from edgegate.central.config import CentralConfig
 from edgegate.cli.central_common import change, master, signer
 from edgegate.cli.common import EXIT_USAGE, CliError
-from edgegate.sync import messages as m
+from edgegate.contract import messages as m
 
 MAX_DATA_FILE = 1_000_000  # CredentialMsg.data holds at most 1,000,000 base64 characters
 

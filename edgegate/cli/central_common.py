@@ -11,9 +11,9 @@ from edgegate.central import store
 from edgegate.central.config import DEFAULT_CENTRAL_PATH, CentralConfig, load_central
 from edgegate.central.publisher import BrokerUnreachable, Publisher
 from edgegate.cli.common import CliError, load_config
+from edgegate.contract import messages as m
+from edgegate.contract.signing import Signer, load_private
 from edgegate.store.db import StoreError, transaction
-from edgegate.sync import messages as m
-from edgegate.sync.signing import Signer, load_private
 
 # Exit status of a change that is in the master store but did not reach the broker.
 EXIT_NOT_PUBLISHED = 3

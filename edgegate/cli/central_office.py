@@ -26,9 +26,9 @@ from edgegate.cli.central_common import (
     signer,
 )
 from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
+from edgegate.contract import messages as m
 from edgegate.store.db import transaction
 from edgegate.store.journal import rfc3339
-from edgegate.sync import messages as m
 
 
 def register(csub: argparse._SubParsersAction) -> None:

@@ -108,7 +108,7 @@ class MqttConfig(StrictModel):
     @classmethod
     def _keys_parse(cls, value: list[str]) -> list[str]:
         # Imported here: the config models stay importable without the crypto stack loaded.
-        from edgegate.sync.signing import parse_public
+        from edgegate.contract.signing import parse_public
 
         for line in value:
             parse_public(line)  # ValueError names the problem (not base64, wrong length)

@@ -20,11 +20,11 @@ from typing import Any
 
 import structlog
 
+from edgegate.contract.messages import Command, rfc3339
+from edgegate.contract.signing import RejectedMessage
 from edgegate.core.door_state import In, Input
 from edgegate.daemon.door import Door
 from edgegate.store import journal
-from edgegate.sync.messages import Command, rfc3339
-from edgegate.sync.signing import RejectedMessage
 
 log = structlog.get_logger(__name__)
 

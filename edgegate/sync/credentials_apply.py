@@ -33,12 +33,12 @@ from typing import Any
 
 import structlog
 
+from edgegate.contract.messages import CredentialMsg, CredentialUpdate, PersonMsg, SnapshotChunk
+from edgegate.contract.signing import RejectedMessage
 from edgegate.face import face_format
 from edgegate.store import credentials as creds
 from edgegate.store import journal, sealed
 from edgegate.store.db import transaction
-from edgegate.sync.messages import CredentialMsg, CredentialUpdate, PersonMsg, SnapshotChunk
-from edgegate.sync.signing import RejectedMessage
 
 VERSION_KEY = "credentials_version"
 STAGING_KEY = "snapshot_staging"

@@ -23,7 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edgegate.config.models import MqttConfig
-from edgegate.sync.signing import parse_public
+from edgegate.contract.signing import parse_public
 
 PASSWORD_CREDENTIAL = "mqtt-password"
 PUBLIC_KEY_CREDENTIAL = "central-public-key"

@@ -17,9 +17,9 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from edgegate.contract.messages import SnapshotChunk, parse_signed
+from edgegate.contract.signing import RejectedMessage, Verifier, parse_public
 from edgegate.sync import credentials_apply as ca
-from edgegate.sync.messages import SnapshotChunk, parse_signed
-from edgegate.sync.signing import RejectedMessage, Verifier, parse_public
 
 _verifier: Verifier | None = None
 

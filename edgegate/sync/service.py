@@ -21,23 +21,23 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from edgegate.store import sealed
-from edgegate.sync import credentials_apply as ca
-from edgegate.sync import snapshot_steps, telemetry
-from edgegate.sync.commands import CommandHandler
-from edgegate.sync.drain import Drainer
-from edgegate.sync.link import MqttLink
-from edgegate.sync.messages import (
+from edgegate.contract.messages import (
     Command,
     CredentialUpdate,
     SnapshotChunk,
     SnapshotRequest,
     parse_signed,
 )
+from edgegate.contract.signing import RejectedMessage, Verifier, public_text
+from edgegate.contract.topics import DoorTopics
+from edgegate.store import sealed
+from edgegate.sync import credentials_apply as ca
+from edgegate.sync import snapshot_steps, telemetry
+from edgegate.sync.commands import CommandHandler
+from edgegate.sync.drain import Drainer
+from edgegate.sync.link import MqttLink
 from edgegate.sync.paho_client import central_keys, default_client_id
 from edgegate.sync.parse_worker import ChunkParser
-from edgegate.sync.signing import RejectedMessage, Verifier, public_text
-from edgegate.sync.topics import DoorTopics
 
 if TYPE_CHECKING:
     from edgegate.daemon.app import Daemon

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from edgegate.contract.messages import SnapshotChunk
+from edgegate.contract.signing import RejectedMessage
 from edgegate.store.store import AsyncStore
 from edgegate.sync import credentials_apply as ca
-from edgegate.sync.messages import SnapshotChunk
-from edgegate.sync.signing import RejectedMessage
 
 
 @dataclass(frozen=True)

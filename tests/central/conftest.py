@@ -20,9 +20,9 @@ from edgegate.central.config import CentralConfig, load_central
 from edgegate.central.server import CentralServer
 from edgegate.central.store import open_master
 from edgegate.cli.main import main
+from edgegate.contract import signing
+from edgegate.contract.topics import DoorTopics
 from edgegate.sim.broker import Broker
-from edgegate.sync import signing
-from edgegate.sync.topics import DoorTopics
 
 SITE = "hq"
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from edgegate.central import store
+from edgegate.contract import messages as m
+from edgegate.contract import signing
+from edgegate.contract.topics import site_credentials
 from edgegate.face import face_format
 from edgegate.hardware.fingerprint.template_file import make_template_file, write_template_file
 from edgegate.sim.broker import Broker
-from edgegate.sync import messages as m
-from edgegate.sync import signing
-from edgegate.sync.topics import site_credentials
 from tests.central.conftest import SITE, Central, make_central, write_central_toml
 from tests.conftest import EDGEGATE, REPO
 

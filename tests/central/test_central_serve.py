@@ -11,10 +11,10 @@ import time
 import pytest
 
 from edgegate.central import archive, store
+from edgegate.contract import messages as m
+from edgegate.contract.topics import DoorTopics
 from edgegate.sim.broker import Broker
 from edgegate.store.db import transaction
-from edgegate.sync import messages as m
-from edgegate.sync.topics import DoorTopics
 from tests.central.conftest import SITE, Central, FakeDoor, ServerThread, wait_until
 from tests.conftest import EDGEGATE, REPO
 

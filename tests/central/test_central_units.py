@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from edgegate.central import importer, inbound, store
 from edgegate.central.snapshot import read_master, snapshot_messages
+from edgegate.contract import messages as m
 from edgegate.store.db import transaction
-from edgegate.sync import messages as m
 
 WHERE = inbound.Inbound("hq", "front", "events")
 json_values = st.recursive(

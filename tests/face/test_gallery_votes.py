@@ -295,8 +295,8 @@ def test_face_from_a_central_update_lands_in_the_gallery(tmp_path: Path):
     # base64 of k x 128 float32) and seals it; the face process must read it back.
     from datetime import UTC, datetime
 
+    from edgegate.contract.messages import CredentialUpdate
     from edgegate.sync.credentials_apply import apply_update
-    from edgegate.sync.messages import CredentialUpdate
 
     db = tmp_path / "door.db"
     conn = open_db(db, synchronous="NORMAL")

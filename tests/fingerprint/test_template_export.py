@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from edgegate.cli.enroll_bio import capture_for_office
 from edgegate.config.models import FingerprintConfig
+from edgegate.contract.messages import CredentialMsg
 from edgegate.hardware.fingerprint.sensor import MAX_UPLOAD
 from edgegate.hardware.fingerprint.template_file import (
     TemplateFileError,
@@ -25,7 +26,6 @@ from edgegate.hardware.fingerprint.template_file import (
     write_template_file,
 )
 from edgegate.sim.fingerprint import FingerprintSimulator, finger_template
-from edgegate.sync.messages import CredentialMsg
 
 
 def test_office_capture_returns_template_and_model_without_storing(sim: FingerprintSimulator):

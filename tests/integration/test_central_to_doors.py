@@ -18,12 +18,12 @@ import pytest
 from edgegate.central.archive import list_doors
 from edgegate.config import parse
 from edgegate.config.models import Config
+from edgegate.contract import signing
 from edgegate.sim.broker import Broker
 from edgegate.sim.fingerprint import FingerprintSimulator, finger_template
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import journal
 from edgegate.store.db import open_db
-from edgegate.sync import signing
 from tests.central.conftest import ServerThread, make_central
 from tests.conftest import running_door
 from tests.integration.fp_doors import fp_config

@@ -16,10 +16,10 @@ import paho.mqtt.client as mqtt
 
 from edgegate.config import parse
 from edgegate.config.models import Config
+from edgegate.contract import messages as m
+from edgegate.contract import signing
+from edgegate.contract.topics import DoorTopics
 from edgegate.sim.broker import Broker
-from edgegate.sync import messages as m
-from edgegate.sync import signing
-from edgegate.sync.topics import DoorTopics
 from tests.conftest import make_config
 
 KEY = signing.generate()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from edgegate.contract.messages import CredentialUpdate, SnapshotChunk
+from edgegate.contract.signing import RejectedMessage
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db, transaction
 from edgegate.sync import credentials_apply as ca
-from edgegate.sync.messages import CredentialUpdate, SnapshotChunk
-from edgegate.sync.signing import RejectedMessage
 
 
 def chunk(sid: str, version: int, i: int, n: int, people: list, cards: list) -> SnapshotChunk:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from edgegate.contract import signing
 from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
-from edgegate.sync import signing
 from tests.conftest import running_door
 from tests.sync.central import Central, command, mqtt_config, snapshot_chunks, update
 from tests.sync.test_door_sync import ALICE, BOB, door_setup, run, until

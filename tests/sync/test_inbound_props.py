@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgegate.contract import signing
 from edgegate.daemon.app import Daemon
 from edgegate.hardware.base import CredentialKind, CredentialRead
 from edgegate.sim.broker import free_port
@@ -20,7 +21,6 @@ from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import credentials as creds
 from edgegate.store.credentials import lookup
 from edgegate.store.db import transaction
-from edgegate.sync import signing
 from tests.conftest import enrol, running_door
 from tests.sync.central import SIGNER, command, mqtt_config, snapshot_chunks, update
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from edgegate.contract import signing
 from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import journal
 from edgegate.store.db import open_db, transaction
-from edgegate.sync import signing
 from tests.conftest import EDGEGATE, REPO, write_config_file
 from tests.sync.central import KEY, Central
 

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from edgegate.config.models import MqttConfig
+from edgegate.contract import signing
 from edgegate.sim.broker import Broker
 from edgegate.sync import paho_client as pc
-from edgegate.sync import signing
 from edgegate.sync.link import MqttLink
 from tests.sync.central import Central
 

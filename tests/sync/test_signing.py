@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgegate.sync import messages as m
-from edgegate.sync import signing
+from edgegate.contract import messages as m
+from edgegate.contract import signing
 
 KEY = signing.generate()
 OTHER = signing.generate()

@@ -59,7 +59,7 @@ class TemplateFile(BaseModel):
         return data
 
     def as_credential(self) -> dict[str, str]:
-        """The credential to send to the doors (the fields of sync.messages.CredentialMsg)."""
+        """The credential to send to the doors (the fields of contract.messages.CredentialMsg)."""
         return {
             "kind": "finger",
             "value": self.value,

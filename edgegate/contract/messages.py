@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from edgegate.sync.signing import RejectedMessage, Verifier
+from edgegate.contract.signing import RejectedMessage, Verifier
 
 ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@:-]{1,128}$")]
 SITE_OR_DOOR = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
