@@ -19,6 +19,7 @@ from edgegate.config import parse
 from edgegate.config.models import Config
 from edgegate.daemon.app import Daemon
 from edgegate.sim.broker import Broker, BrokerUnavailable
+from edgegate.sim.postgres import Postgres, PostgresUnavailable
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db, transaction
@@ -155,3 +156,41 @@ def broker() -> Iterator[Broker]:
         pytest.fail(f"{exc}: run ./scripts/setup.sh test")
     with b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Postgres]:
+    """One real PostgreSQL cluster per test session (initdb into a temp dir, a free port);
+    tests get a fresh database each from ``office_db``."""
+    try:
+        pg = Postgres()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"{exc}: run ./scripts/setup.sh test")
+    with pg:
+        yield pg
+
+
+OFFICE_ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def office_template(postgres_cluster: Postgres) -> str:
+    """A database migrated once per session; each test's database is a copy of it."""
+    from edgegate.central import migrate
+    from edgegate.central.engine import make_engine
+
+    postgres_cluster.database("office_template")
+    engine = make_engine(postgres_cluster.url("office_template"))
+    migrate.upgrade(engine)
+    engine.dispose()
+    return "office_template"
+
+
+@pytest.fixture(params=OFFICE_ENGINES)
+def office_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The office store of one test, on each engine in turn: an SQLite file path, or the URL
+    of a fresh database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "central.db")
+    cluster: Postgres = request.getfixturevalue("postgres_cluster")
+    return cluster.database(template=request.getfixturevalue("office_template"))

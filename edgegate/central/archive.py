@@ -1,134 +1,217 @@
-"""The event archive, the doors table and the counters of the master store.
+"""The event archive, the doors table and the counters of the office store.
 
-Events are keyed by their ``id``: a door re-sends after a reconnect (QoS 1 is at least once),
-so ``INSERT OR IGNORE`` drops the copy and the ``duplicate_events`` counter says how many.
+Events are keyed by their ``id``: a door re-sends after a reconnect (QoS 1 is at least once)
+and several ``central serve`` instances may each see a copy around a takeover, so an insert
+that meets an archived id does nothing and the ``duplicate_events`` counter says how many.
+On PostgreSQL the key is ``(id, at)`` (a partitioned table's unique keys hold the partition
+key); ``at`` is computed from the event alone (``event_at``), so a copy meets its original.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
-EVENT_COLS = "n, id, site, door, seq, ts, type, payload, received"
+from sqlalchemy import Connection, delete, func, select, update
+
+from edgegate.central.dialect import upsert
+from edgegate.central.schema.archive import counters as counters_t
+from edgegate.central.schema.archive import doors, events
+
+# Where an event whose ``ts`` is not a time goes: still archived, found by id and door.
+NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+REF_MAX = 128
 
 
-def bump(conn: sqlite3.Connection, name: str, n: int = 1) -> None:
+def event_at(ts: str) -> datetime:
+    """The event's time as an aware UTC datetime; ``NO_TIME`` when ``ts`` is not one."""
+    try:
+        at = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except (ValueError, TypeError):
+        return NO_TIME
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    try:
+        return at.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return NO_TIME
+
+
+def event_refs(ev: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(person, credential) an event names, for the archive's indexes (strings only)."""
+
+    def text(key: str) -> str | None:
+        value = ev.get(key)
+        return value if isinstance(value, str) and 0 < len(value) <= REF_MAX else None
+
+    return text("person"), text("credential")
+
+
+def bump(conn: Connection, name: str, n: int = 1) -> None:
+    stmt = upsert(conn, counters_t).values(name=name, value=n)
     conn.execute(
-        "INSERT INTO counters(name, value) VALUES (?, ?) "
-        "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-        (name, n),
+        stmt.on_conflict_do_update(
+            index_elements=["name"], set_={"value": counters_t.c.value + stmt.excluded.value}
+        )
     )
 
 
-def counters(conn: sqlite3.Connection) -> dict[str, int]:
-    return dict(conn.execute("SELECT name, value FROM counters ORDER BY name").fetchall())
+def counters(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(counters_t.c.name, counters_t.c.value).order_by(counters_t.c.name))
+    return {name: value for name, value in rows}
+
+
+def event_row(site: str, door: str, ev: dict[str, Any], now: float) -> dict[str, Any]:
+    person, credential = event_refs(ev)
+    return {
+        "id": ev["id"],
+        "site": site,
+        "door": door,
+        "seq": ev["seq"],
+        "ts": ev["ts"],
+        "at": event_at(ev["ts"]),
+        "type": ev["type"],
+        "person": person,
+        "credential": credential,
+        "payload": json.dumps(ev, separators=(",", ":")),
+        "received": now,
+    }
 
 
 def archive_events(
-    conn: sqlite3.Connection, site: str, door: str, events: list[dict[str, Any]], now: float
+    conn: Connection, site: str, door: str, evs: list[dict[str, Any]], now: float
 ) -> int:
     """Insert new events, ignore ids already archived; returns how many were new."""
-    new = 0
-    for ev in events:
-        cur = conn.execute(
-            "INSERT OR IGNORE INTO events(id, site, door, seq, ts, type, payload, received) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            (
-                ev["id"],
-                site,
-                door,
-                ev["seq"],
-                ev["ts"],
-                ev["type"],
-                json.dumps(ev, separators=(",", ":")),
-                now,
-            ),
-        )
-        new += cur.rowcount
+    if not evs:
+        return 0
+    rows = [event_row(site, door, ev, now) for ev in evs]
+    stmt = upsert(conn, events).values(rows).on_conflict_do_nothing().returning(events.c.id)
+    new = len(conn.execute(stmt).all())
     if new:
         bump(conn, "events_archived", new)
-    if len(events) - new:
-        bump(conn, "duplicate_events", len(events) - new)
+    if len(evs) - new:
+        bump(conn, "duplicate_events", len(evs) - new)
     return new
 
 
 def query_events(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     door: str | None = None,
     type_: str | None = None,
-    since: str | None = None,
+    person: str | None = None,
+    credential: str | None = None,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
     after: int = 0,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Archived events in arrival order (``n``), newest ``limit`` when a limit is given."""
-    where, params = ["n > ?"], [after]
+    """Archived events in arrival order (``n``), newest ``limit`` when a limit is given.
+    ``since``/``until`` bound the event's own time (RFC 3339 text or a datetime)."""
+    q = select(events.c.n, events.c.payload).where(events.c.n > after)
     if door:
-        where.append("door = ?")
-        params.append(door)
+        q = q.where(events.c.door == door)
     if type_:
-        where.append("type = ?")
-        params.append(type_)
+        q = q.where(events.c.type == type_)
+    if person:
+        q = q.where(events.c.person == person)
+    if credential:
+        q = q.where(events.c.credential == credential)
     if since:
-        where.append("ts >= ?")
-        params.append(since)
-    sql = f"SELECT n, payload FROM events WHERE {' AND '.join(where)}"
+        q = q.where(events.c.at >= _time(since))
+    if until:
+        q = q.where(events.c.at < _time(until))
     if limit is not None:
-        rows = conn.execute(f"{sql} ORDER BY n DESC LIMIT ?", (*params, limit)).fetchall()
+        rows = conn.execute(q.order_by(events.c.n.desc()).limit(limit)).all()
         rows.reverse()
     else:
-        rows = conn.execute(f"{sql} ORDER BY n", params).fetchall()
+        rows = conn.execute(q.order_by(events.c.n)).all()
     return [{"n": n, **json.loads(payload)} for n, payload in rows]
 
 
-def seen(conn: sqlite3.Connection, site: str, door: str, now: float) -> None:
+def _time(value: str | datetime) -> datetime:
+    return value if isinstance(value, datetime) else event_at(value)
+
+
+def last_n(conn: Connection) -> int:
+    return conn.execute(select(func.coalesce(func.max(events.c.n), 0))).scalar_one()
+
+
+def count_events(conn: Connection, door: str | None = None) -> int:
+    q = select(func.count()).select_from(events)
+    if door:
+        q = q.where(events.c.door == door)
+    return conn.execute(q).scalar_one()
+
+
+def archived_per_door(conn: Connection) -> dict[tuple[str, str], int]:
+    rows = conn.execute(
+        select(events.c.site, events.c.door, func.count()).group_by(events.c.site, events.c.door)
+    )
+    return {(site, door): n for site, door, n in rows}
+
+
+def delete_events_before(conn: Connection, cutoff: datetime) -> int:
+    """Retention: remove events whose own time is before ``cutoff`` (both engines; on
+    PostgreSQL ``partitions.drop_before`` first drops whole months, this takes the rest)."""
+    result = conn.execute(delete(events).where(events.c.at < cutoff, events.c.at > NO_TIME))
+    return result.rowcount or 0
+
+
+def seen(conn: Connection, site: str, door: str, now: float) -> None:
     """The door exists and sent something now."""
+    stmt = upsert(conn, doors).values(site=site, door=door, last_seen=now)
     conn.execute(
-        "INSERT INTO doors(site, door, last_seen) VALUES (?,?,?) "
-        "ON CONFLICT(site, door) DO UPDATE SET last_seen = excluded.last_seen",
-        (site, door, now),
+        stmt.on_conflict_do_update(
+            index_elements=["site", "door"], set_={"last_seen": stmt.excluded.last_seen}
+        )
     )
 
 
-def set_availability(
-    conn: sqlite3.Connection, site: str, door: str, availability: str, now: float
-) -> bool:
+def _door(site: str, door: str) -> Any:
+    return (doors.c.site == site) & (doors.c.door == door)
+
+
+def set_availability(conn: Connection, site: str, door: str, availability: str, now: float) -> bool:
     """Record online/offline; True when it changed."""
     seen(conn, site, door, now)
-    cur = conn.execute(
-        "UPDATE doors SET availability=?, changed=? WHERE site=? AND door=? AND availability<>?",
-        (availability, now, site, door, availability),
+    result = conn.execute(
+        update(doors)
+        .where(_door(site, door), doors.c.availability != availability)
+        .values(availability=availability, changed=now)
     )
-    return cur.rowcount > 0
+    return result.rowcount > 0
 
 
 def set_json(
-    conn: sqlite3.Connection, site: str, door: str, column: str, value: dict[str, Any], now: float
+    conn: Connection, site: str, door: str, column: str, value: dict[str, Any], now: float
 ) -> None:
     if column not in ("state", "telemetry"):
         raise ValueError(column)
     seen(conn, site, door, now)
-    conn.execute(
-        f"UPDATE doors SET {column}=? WHERE site=? AND door=?",
-        (json.dumps(value, separators=(",", ":")), site, door),
-    )
+    text = json.dumps(value, separators=(",", ":"))
+    conn.execute(update(doors).where(_door(site, door)).values({column: text}))
 
 
-def set_door_version(
-    conn: sqlite3.Connection, site: str, door: str, version: int, now: float
-) -> None:
+def set_door_version(conn: Connection, site: str, door: str, version: int, now: float) -> None:
     seen(conn, site, door, now)
-    conn.execute(
-        "UPDATE doors SET credential_version=? WHERE site=? AND door=?", (version, site, door)
-    )
+    conn.execute(update(doors).where(_door(site, door)).values(credential_version=version))
 
 
-def list_doors(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_doors(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(
-        "SELECT site, door, availability, changed, last_seen, state, telemetry, "
-        "credential_version FROM doors ORDER BY site, door"
-    ).fetchall()
+        select(
+            doors.c.site,
+            doors.c.door,
+            doors.c.availability,
+            doors.c.changed,
+            doors.c.last_seen,
+            doors.c.state,
+            doors.c.telemetry,
+            doors.c.credential_version,
+        ).order_by(doors.c.site, doors.c.door)
+    ).all()
     return [
         {
             "site": r[0],

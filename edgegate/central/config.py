@@ -33,9 +33,49 @@ class CentralSection(StrictModel):
         description="Ed25519 private key (PEM, mode 0600) that signs everything sent to doors; "
         "`edgegate central keygen` writes it.",
     )
-    db: Path = Field(
-        Path("/var/lib/edgegate/central.db"),
-        description="Master SQLite store: people, credentials, versions, event archive, doors.",
+    db: str = Field(
+        "/var/lib/edgegate/central.db",
+        min_length=1,
+        description="The office store (people, credentials, versions, event archive, doors): "
+        "a file path for SQLite (the embedded default, created 0600; one `central serve`), or "
+        "a SQLAlchemy URL for PostgreSQL, e.g. `postgresql+psycopg://edgegate@db1/edgegate` "
+        "(several `central serve` instances; docs/central.md). Migrated on every start.",
+    )
+    store_key_file: Path | None = Field(
+        None,
+        description="32-byte key sealing fingerprint templates and face encodings at rest in "
+        "the store. Unset: the systemd credential `store-key`, else `store.key` beside an "
+        "SQLite store (created 0600). A PostgreSQL store needs it (or the credential): the "
+        "same key on every office instance.",
+    )
+    archive_retention_days: int = Field(
+        0,
+        ge=0,
+        le=36_500,
+        description="Events older than this many days (by their own time) are deleted from "
+        "the archive, daily by `central serve` (PostgreSQL drops whole month partitions). "
+        "0 keeps every event.",
+    )
+    share_group: str = Field(
+        "",
+        pattern=r"^$|^[A-Za-z0-9_-]{1,64}$",
+        description="MQTT 5 shared-subscription group of the office instances: set it (e.g. "
+        '"office") on every instance to run several `central serve` on one PostgreSQL '
+        "store; each door message then goes to one of them. Empty: one instance.",
+    )
+    instance: str = Field(
+        "",
+        pattern=r"^$|^[A-Za-z0-9_.-]{1,64}$",
+        description="This office instance's name (its MQTT client id and its row in "
+        "`central doors`); empty: the host name.",
+    )
+    catchup_max_versions: int = Field(
+        500,
+        ge=0,
+        le=100_000,
+        description="A door that asks with a version at most this many versions behind gets "
+        "the versions it missed from the version log instead of a full snapshot (when they "
+        "are smaller than the snapshot). 0: always a snapshot.",
     )
     snapshot_chunk_people: int = Field(
         2000,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
-from edgegate.central.store import PEOPLE_COLS, person_dict
+from edgegate.central.store import all_people, card_owners
 from edgegate.contract import messages as m
 from edgegate.store.credentials import CredentialError, normalise_card
 
@@ -70,7 +70,7 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
 
 
 def plan_import(
-    conn: sqlite3.Connection,
+    conn: Connection,
     text: str,
     progress: Callable[[Iterable[tuple[int, dict[str, str]]]], Iterable] | None = None,
 ) -> ImportPlan:
@@ -79,10 +79,8 @@ def plan_import(
     rows, plan.errors = read_rows(text)
     if plan.errors:
         return plan
-    people = {r[0]: person_dict(r) for r in conn.execute(f"SELECT {PEOPLE_COLS} FROM people")}
-    owners = dict(
-        conn.execute("SELECT value, person_id FROM credentials WHERE kind='card'").fetchall()
-    )
+    people = all_people(conn)
+    owners = card_owners(conn)
     planned: dict[str, m.PersonMsg] = {}
     cards: list[tuple[str, m.CredentialMsg]] = []
     for line, row in progress(rows) if progress else rows:

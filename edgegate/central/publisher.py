@@ -8,7 +8,6 @@ missed it asks for a snapshot (its version will not match the next update's ``ba
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import uuid
@@ -17,13 +16,13 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
+from sqlalchemy import Engine
 
 from edgegate.central import store
 from edgegate.config.models import MqttConfig
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
 from edgegate.contract.topics import ALL_DOORS, DoorTopics, site_credentials
-from edgegate.store.db import transaction
 from edgegate.sync.paho_client import apply_security
 
 log = structlog.get_logger(__name__)
@@ -108,16 +107,17 @@ class Publisher:
         infos = [publish_signed(self.client, self.signer, topic, msg) for msg in messages]
         wait_all(infos, self.timeout + 0.01 * len(infos))
 
-    def versions(self, conn: sqlite3.Connection, progress: Any = None) -> list[int]:
+    def versions(self, engine: Engine, progress: Any = None) -> list[int]:
         """Publish every version not yet acknowledged, oldest first; mark them published."""
-        pending = store.unpublished(conn)
+        with engine.connect() as conn:
+            pending = store.unpublished(conn)
         topic = site_credentials(self.site)
         sent: list[int] = []
         # Batches keep memory flat on a 100,000-people import and mark progress as it goes.
         for start in range(0, len(pending), 20):
             batch = pending[start : start + 20]
             self.send(topic, [v.message(self.site) for v in batch])
-            with transaction(conn):
+            with engine.begin() as conn:
                 store.mark_published(conn, [v.version for v in batch], time.time())
             sent.extend(v.version for v in batch)
             if progress is not None:

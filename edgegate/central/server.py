@@ -5,7 +5,8 @@ It subscribes to every door of the site (``topics.central_subscriptions``), arch
 snapshot requests with a signed, chunked snapshot of the master credential set.
 
 Threads: paho's network thread only hands messages to the asyncio loop
-(``call_soon_threadsafe``); every SQLite call runs on the store thread (``AsyncStore``);
+(``call_soon_threadsafe``); every store call runs on the store thread (one worker, so the
+archive's transactions never interleave);
 building and publishing a snapshot runs on one worker thread, so neither blocks the loop.
 The session is persistent (fixed client id, clean_session off) and a message is acknowledged
 to the broker only after its transaction committed: events published while the office was
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sqlite3
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -25,18 +25,18 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from edgegate.central import archive, inbound
 from edgegate.central import store as master
 from edgegate.central.config import CentralConfig
 from edgegate.central.publisher import new_client, publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
-from edgegate.central.store import CENTRAL_MIGRATIONS, current_version
+from edgegate.central.store import current_version, open_master
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
 from edgegate.contract.topics import DoorTopics, central_subscriptions, site_credentials
-from edgegate.store.db import transaction
-from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
 
@@ -50,9 +50,8 @@ class CentralServer:
         self.config = config
         self.site = config.central.site
         self.signer = signer
-        self.store = AsyncStore(
-            config.central.db, synchronous="NORMAL", migrations=CENTRAL_MIGRATIONS
-        )
+        self.engine: Engine | None = None
+        self._store = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self.client = new_client(config.mqtt, f"edgegate-central-{self.site}", clean=False)
         # Acknowledge only after the archive committed (see the module docstring).
         self.client.manual_ack_set(True)
@@ -71,7 +70,10 @@ class CentralServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await self.store.open()
+        c = self.config.central
+        self.engine = await self._loop.run_in_executor(
+            self._store, lambda: open_master(c.db, key_file=c.store_key_file)
+        )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -92,8 +94,21 @@ class CentralServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._worker.shutdown(wait=True)
-        await self.store.close()
+        self._store.shutdown(wait=True)
+        if self.engine is not None:
+            self.engine.dispose()
         log.info("central_stopped", **dict(self.counters))
+
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(conn, *args)`` on the store thread inside one transaction."""
+        assert self._loop is not None and self.engine is not None
+        engine = self.engine
+
+        def run() -> Any:
+            with engine.begin() as conn:
+                return fn(conn, *args)
+
+        return await self._loop.run_in_executor(self._store, run)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -157,7 +172,7 @@ class CentralServer:
         delay = 0.5
         while True:
             try:
-                return await self.store.call(self._handle, batch, time.time())
+                return await self.call(self._handle, batch, time.time())
             except Exception:
                 log.exception("archive_failed", messages=len(batch), retry_in=delay)
                 self.counters["archive_failed"] += 1
@@ -165,40 +180,42 @@ class CentralServer:
                 delay = min(delay * 2, 30.0)
 
     def _handle(
-        self, conn: Any, batch: list[mqtt.MQTTMessage], now: float
+        self, conn: Connection, batch: list[mqtt.MQTTMessage], now: float
     ) -> list[m.SnapshotRequest]:
-        """Store thread: one transaction for the whole batch."""
+        """Store thread: one transaction (``call``) for the whole batch."""
         requests: list[m.SnapshotRequest] = []
-        with transaction(conn):
-            for msg in batch:
-                # A savepoint per message: one that breaks half-way leaves nothing behind and
-                # cannot take the rest of the batch down with it.
-                conn.execute("SAVEPOINT msg")
-                try:
+        for msg in batch:
+            # A savepoint per message: one that breaks half-way leaves nothing behind and
+            # cannot take the rest of the batch down with it.
+            try:
+                with conn.begin_nested():
                     request = self._one(conn, msg, now)
-                except inbound.BadMessage as exc:
-                    conn.execute("ROLLBACK TO msg")
-                    self._reject(conn, msg, exc.reason, exc.detail)
-                    request = None
-                except sqlite3.OperationalError:
-                    raise  # the store, not the message: the whole batch is retried
-                except Exception:
-                    conn.execute("ROLLBACK TO msg")
-                    log.exception("door_message_failed", topic=msg.topic[:200])
-                    self._reject(conn, msg, "internal_error", "see the exception above")
-                    request = None
-                conn.execute("RELEASE msg")
-                if request is not None:
-                    requests.append(request)
+            except inbound.BadMessage as exc:
+                self._reject(conn, msg, exc.reason, exc.detail)
+                request = None
+            except OperationalError:
+                raise  # the store, not the message: the whole batch is retried
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise
+                log.exception("door_message_failed", topic=msg.topic[:200])
+                self._reject(conn, msg, "internal_error", "see the exception above")
+                request = None
+            except Exception:
+                log.exception("door_message_failed", topic=msg.topic[:200])
+                self._reject(conn, msg, "internal_error", "see the exception above")
+                request = None
+            if request is not None:
+                requests.append(request)
         return requests
 
-    def _reject(self, conn: Any, msg: mqtt.MQTTMessage, reason: str, detail: str) -> None:
+    def _reject(self, conn: Connection, msg: mqtt.MQTTMessage, reason: str, detail: str) -> None:
         name = f"rejected_{reason}"
         self.counters[name] += 1
         archive.bump(conn, name)
         log.warning("door_message_rejected", topic=msg.topic[:200], reason=reason, detail=detail)
 
-    def _one(self, conn: Any, msg: mqtt.MQTTMessage, now: float) -> m.SnapshotRequest | None:
+    def _one(self, conn: Connection, msg: mqtt.MQTTMessage, now: float) -> m.SnapshotRequest | None:
         where = inbound.classify(msg.topic, self.site)
         site, door = where.site, where.door
         if where.kind == "events":
@@ -245,14 +262,14 @@ class CentralServer:
             cutoff = time.time() - min_age
             pending = [
                 v
-                for v in await self.store.call(master.unpublished)
+                for v in await self.call(master.unpublished)
                 if min_age == 0 or v.issued_before(cutoff)
             ]
             if not pending:
                 return
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._worker, self._send_versions, pending)
-            await self.store.call(self._mark_published, [v.version for v in pending])
+            await self.call(master.mark_published, [v.version for v in pending], time.time())
             self.counters["versions_published"] += len(pending)
             log.info("pending_versions_published", first=pending[0].version, n=len(pending))
         except Exception:
@@ -268,11 +285,6 @@ class CentralServer:
         ]
         wait_all(infos, SNAPSHOT_ACK_TIMEOUT)
 
-    @staticmethod
-    def _mark_published(conn: Any, versions: list[int]) -> None:
-        with transaction(conn):
-            master.mark_published(conn, versions, time.time())
-
     # --- snapshots ----------------------------------------------------------------------
 
     async def _answer(self, request: m.SnapshotRequest) -> None:
@@ -282,7 +294,7 @@ class CentralServer:
             return
         self._busy.add(request.door)
         try:
-            master = await self.store.call(self._current_master)
+            master = await self._loop_call(self._current_master)
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._worker, self._send_snapshot, master, request)
         except Exception:
@@ -291,15 +303,22 @@ class CentralServer:
         finally:
             self._busy.discard(request.door)
 
-    def _current_master(self, conn: Any) -> MasterSet:
+    async def _loop_call(self, fn: Any) -> Any:
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self._store, fn)
+
+    def _current_master(self) -> MasterSet:
         """Store thread. Every master change makes a new version, so a cached set of the
         current version is still exact; many doors asking at once share one read."""
+        assert self.engine is not None
         cached = self._master
-        if cached is not None and cached.version == current_version(conn):
-            return cached
+        if cached is not None:
+            with self.engine.connect() as conn:
+                if cached.version == current_version(conn):
+                    return cached
         c = self.config.central
         self._master = read_master(
-            conn, chunk_people=c.snapshot_chunk_people, chunk_bytes=c.snapshot_chunk_bytes
+            self.engine, chunk_people=c.snapshot_chunk_people, chunk_bytes=c.snapshot_chunk_bytes
         )
         return self._master
 

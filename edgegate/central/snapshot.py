@@ -7,11 +7,13 @@ with face encodings still gets chunks far below the broker's and the door's limi
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Engine, select
+
+from edgegate.central.schema.master import credentials, people
 from edgegate.central.store import (
     CRED_COLS,
     PEOPLE_COLS,
@@ -40,30 +42,44 @@ class MasterSet:
     def people(self) -> int:
         return sum(len(c.people) for c in self.chunks)
 
+    def size(self) -> int:
+        """Approximate bytes of the snapshot's JSON (for the catch-up choice)."""
+        return sum(
+            sum(120 + len(p.get("name", "")) for p in c.people)
+            + sum(150 + len(cr.get("data") or "") for cr in c.credentials)
+            for c in self.chunks
+        )
+
 
 def read_master(
-    conn: sqlite3.Connection, *, chunk_people: int = 2000, chunk_bytes: int = 1_000_000
+    engine: Engine, *, chunk_people: int = 2000, chunk_bytes: int = 1_000_000
 ) -> MasterSet:
     """Read version, people and credentials in one read transaction (a consistent set even
     while a CLI command commits a new version) and cut them into chunks."""
-    conn.execute("BEGIN")
-    try:
-        version = current_version(conn)
-        people = conn.execute(f"SELECT {PEOPLE_COLS} FROM people ORDER BY id").fetchall()
-        creds = conn.execute(
-            f"SELECT {CRED_COLS} FROM credentials ORDER BY person_id, kind, value"
-        ).fetchall()
-    finally:
-        conn.execute("COMMIT")
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # One snapshot of the data for all three reads (READ COMMITTED would not).
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            version = current_version(conn)
+            people_rows = conn.execute(select(*PEOPLE_COLS).order_by(people.c.id)).all()
+            creds = [
+                credential_dict(conn, tuple(row))
+                for row in conn.execute(
+                    select(*CRED_COLS).order_by(
+                        credentials.c.person_id, credentials.c.kind, credentials.c.value
+                    )
+                )
+            ]
     by_person: dict[str, list[dict[str, Any]]] = {}
-    for row in creds:
-        by_person.setdefault(row[2], []).append(credential_dict(row))
+    for cred in creds:
+        by_person.setdefault(cred["person"], []).append(cred)
     chunks: list[Chunk] = []
     cur_people: list[dict[str, Any]] = []
     cur_creds: list[dict[str, Any]] = []
     size = 0
-    for row in people:
-        person = person_dict(row)
+    for row in people_rows:
+        person = person_dict(tuple(row))
         owned = by_person.get(row[0], [])
         # A cheap size estimate: ids and names dominate, biometric data is counted exactly.
         weight = 120 + len(row[1]) + len(row[5])

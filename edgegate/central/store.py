@@ -5,88 +5,140 @@ the tables AND recorded as one or more consecutive versions in the same transact
 the doors receive is by construction what the master holds. A version keeps its ops (the
 delta) and whether it reached the broker; the snapshot is built from the tables.
 
-Same SQLite discipline as the door (WAL, ``user_version`` migrations from
-``edgegate.store.db``); the archive tables (events, doors, counters) live here too and are
-used by ``archive.py``.
+The store is SQLAlchemy Core on ``edgegate.central.schema`` (SQLite or PostgreSQL, see
+``engine.py``); ``open_master`` migrates it (``migrate.py``) and hands back an ``Engine``
+whose connections carry the store key: biometric data (``credentials.data``) is sealed at
+rest as on the doors (``edgegate.store.sealed``) and unsealed only when read for a door.
+Functions here take a ``Connection``; a change runs inside ``with engine.begin() as conn``.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import sqlite3
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, Engine, delete, func, select, update
+
+from edgegate.central import migrate
+from edgegate.central.dialect import upsert
+from edgegate.central.engine import make_engine, sqlite_path
+from edgegate.central.schema.master import commands, credentials, people, versions
 from edgegate.contract import messages as m
-from edgegate.store.db import open_db, people_credentials_ddl
-
-_V1 = (
-    people_credentials_ddl("TEXT")
-    + """CREATE TABLE versions (
-    version INTEGER PRIMARY KEY,
-    base INTEGER NOT NULL,
-    issued TEXT NOT NULL,
-    n_ops INTEGER NOT NULL,
-    ops TEXT NOT NULL,
-    published REAL
-);
-CREATE TABLE commands (
-    id TEXT PRIMARY KEY,
-    door TEXT NOT NULL,
-    cmd TEXT NOT NULL,
-    message TEXT NOT NULL,
-    published REAL
-);
-CREATE TABLE events (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    site TEXT NOT NULL,
-    door TEXT NOT NULL,
-    seq INTEGER,
-    ts TEXT NOT NULL,
-    type TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    received REAL NOT NULL
-);
-CREATE INDEX events_door ON events(door, n);
-CREATE INDEX events_type ON events(type, n);
-CREATE INDEX events_ts ON events(ts);
-CREATE TABLE doors (
-    site TEXT NOT NULL,
-    door TEXT NOT NULL,
-    availability TEXT NOT NULL DEFAULT 'unknown',
-    changed REAL,
-    last_seen REAL,
-    state TEXT,
-    telemetry TEXT,
-    credential_version INTEGER,
-    PRIMARY KEY (site, door)
-) WITHOUT ROWID;
-CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-"""
-)
-
-# Append only (see edgegate/store/db.py): entry N-1 takes the master from N-1 to N.
-CENTRAL_MIGRATIONS: list[str] = [_V1]
+from edgegate.store import sealed
 
 # A version's message stays far below the broker's and the door's limits (16 MiB).
 UPDATE_MAX_BYTES = 1_000_000
+SEAL_KEY = "edgegate_seal_key"
 
 
 class CentralError(ValueError):
     """A change the master store refuses (unknown person or card, card of someone else)."""
 
 
-def open_master(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
-    # NORMAL: a commit survives a crash of the process; a power cut may lose the last
-    # commits, never corrupt the file, and a lost CLI change is simply redone.
-    return open_db(
-        path, readonly=readonly, check=False, synchronous="NORMAL", migrations=CENTRAL_MIGRATIONS
-    )
+def store_key(db: str | Path, key_file: Path | None = None) -> bytes:
+    """The office's store key (``edgegate.store.sealed.load_key`` order). An SQLite store
+    keeps a created ``store.key`` beside itself; a PostgreSQL store has no directory of its
+    own, so every instance must be given the same key (``[central] store_key_file`` or the
+    systemd credential ``store-key``)."""
+    path = sqlite_path(db)
+    if path is not None:
+        return sealed.load_key(path, key_file)
+    if key_file is None:
+        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+        credential = Path(cred_dir) / sealed.CREDENTIAL_NAME if cred_dir else None
+        if credential is None or not credential.is_file():
+            raise sealed.SealError(
+                "a PostgreSQL office store needs [central] store_key_file (or the systemd "
+                "credential store-key): the same 32-byte key on every office instance"
+            )
+        key_file = credential
+    return sealed.load_key(key_file.parent / "db", key_file, create=False)
+
+
+def open_master(
+    db: str | Path,
+    *,
+    readonly: bool = False,
+    key_file: Path | None = None,
+    key: bytes | None = None,
+    migrate_store: bool = True,
+    **engine_kwargs: object,
+) -> Engine:
+    """The migrated office store, its connections carrying the store key. ``readonly``: a
+    command that only reads (an SQLite store must exist; its transactions do not lock)."""
+    path = sqlite_path(db)
+    if readonly and path is not None and not path.exists():
+        raise migrate.StoreSchemaError(
+            "no office store here (has `central serve` or a `central people` command run yet?)"
+        )
+    engine = make_engine(db, readonly=readonly, **engine_kwargs)
+    if migrate_store:
+        migrate.upgrade(engine)
+    if key is None:
+        key = store_key(db, key_file)
+    engine = engine.execution_options(**{SEAL_KEY: key})
+    if migrate_store and not readonly:
+        with engine.begin() as conn:
+            n = seal_clear(conn)
+        if n:
+            import structlog
+
+            structlog.get_logger(__name__).info("biometrics_sealed_at_rest", credentials=n)
+    return engine
+
+
+def _key(conn: Connection) -> bytes:
+    key = conn.get_execution_options().get(SEAL_KEY)
+    if key is None:
+        raise sealed.SealError("this connection carries no store key (use store.open_master)")
+    return key
+
+
+def seal_data(conn: Connection, kind: str, value: str, data: str | None) -> bytes | None:
+    """Base64 text as sent to doors -> the sealed bytes the store keeps."""
+    if data is None:
+        return None
+    return sealed.seal(_key(conn), kind, value, data.encode("ascii"))
+
+
+def unseal_data(conn: Connection, kind: str, value: str, stored: bytes | str | None) -> str | None:
+    """The stored data -> base64 text for a door. Clear data of an older store (text, or
+    bytes without the seal's magic) reads as it is until ``seal_clear`` sealed it."""
+    if stored is None:
+        return None
+    if isinstance(stored, str):
+        return stored
+    stored = bytes(stored)
+    if sealed.is_sealed(stored):
+        return sealed.unseal(_key(conn), kind, value, stored).decode("ascii")
+    return stored.decode("ascii")
+
+
+def seal_clear(conn: Connection) -> int:
+    """Seal every credential whose data is still in clear (a store of an older version)."""
+    rows = conn.execute(
+        select(credentials.c.kind, credentials.c.value, credentials.c.data).where(
+            credentials.c.data.is_not(None)
+        )
+    ).all()
+    n = 0
+    for kind, value, data in rows:
+        if isinstance(data, bytes | memoryview) and sealed.is_sealed(bytes(data)):
+            continue
+        text = data if isinstance(data, str) else bytes(data).decode("ascii")
+        conn.execute(
+            update(credentials)
+            .where(credentials.c.kind == kind, credentials.c.value == value)
+            .values(data=seal_data(conn, kind, value, text))
+        )
+        n += 1
+    return n
 
 
 def now_rfc3339() -> str:
@@ -96,92 +148,111 @@ def now_rfc3339() -> str:
 # --- applying ops -----------------------------------------------------------------------
 
 
-_PUT_PERSON = (
-    "INSERT INTO people(id, name, enabled, valid_from, valid_until, attrs, updated_at) "
-    "VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name=excluded.name, "
-    "enabled=excluded.enabled, valid_from=excluded.valid_from, "
-    "valid_until=excluded.valid_until, attrs=excluded.attrs, updated_at=excluded.updated_at"
-)
-# The WHERE makes the upsert a no-op when the card belongs to someone else: the row count
-# tells, without a SELECT per credential. A missing owner fails the foreign key.
-_PUT_CREDENTIAL = (
-    "INSERT INTO credentials(kind, value, person_id, enabled, valid_from, valid_until, label, "
-    "data, updated_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(kind, value) DO UPDATE SET "
-    "enabled=excluded.enabled, valid_from=excluded.valid_from, "
-    "valid_until=excluded.valid_until, label=excluded.label, data=excluded.data, "
-    "updated_at=excluded.updated_at WHERE credentials.person_id = excluded.person_id"
-)
-
-
-def _put_people(conn: sqlite3.Connection, ops: list[m.PutPerson], now: float) -> None:
-    conn.executemany(
-        _PUT_PERSON,
-        (
-            (p.id, p.name, int(p.enabled), p.valid_from, p.valid_until, _attrs(p.attrs), now)
-            for p in (op.person for op in ops)
-        ),
+def _put_people(conn: Connection, ops: list[m.PutPerson], now: float) -> None:
+    rows = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "enabled": p.enabled,
+            "valid_from": p.valid_from,
+            "valid_until": p.valid_until,
+            "attrs": _attrs(p.attrs),
+            "updated_at": now,
+        }
+        for p in (op.person for op in ops)
+    ]
+    stmt = upsert(conn, people)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={c: stmt.excluded[c] for c in rows[0] if c != "id"},
     )
+    conn.execute(stmt, rows)
 
 
-def _put_credentials(conn: sqlite3.Connection, ops: list[m.PutCredential], now: float) -> None:
+def _put_credentials(conn: Connection, ops: list[m.PutCredential], now: float) -> None:
     creds = [op.credential for op in ops]
-    try:
-        cur = conn.executemany(
-            _PUT_CREDENTIAL,
-            (
-                (c.kind, c.value, c.person, int(c.enabled), *_window(c), c.label, c.data, now)
-                for c in creds
-            ),
-        )
-    except sqlite3.IntegrityError as exc:
-        missing = next(
-            (
-                c.person
-                for c in creds
-                if not conn.execute("SELECT 1 FROM people WHERE id=?", (c.person,)).fetchone()
-            ),
-            None,
-        )
-        if missing is None:
-            raise CentralError(f"credential refused by the store: {exc}") from None
-        raise CentralError(f"no person {missing!r}; add the person first") from None
-    if cur.rowcount != len(creds):
+    missing = _missing_people(conn, {c.person for c in creds})
+    if missing:
+        raise CentralError(f"no person {sorted(missing)[0]!r}; add the person first")
+    rows = [
+        {
+            "kind": c.kind,
+            "value": c.value,
+            "person_id": c.person,
+            "enabled": c.enabled,
+            "valid_from": c.valid_from,
+            "valid_until": c.valid_until,
+            "label": c.label,
+            "data": seal_data(conn, c.kind, c.value, c.data),
+            "updated_at": now,
+        }
+        for c in creds
+    ]
+    # The WHERE makes the upsert a no-op when the card belongs to someone else; RETURNING
+    # names the rows written, so a refused one is found without a SELECT per credential.
+    stmt = upsert(conn, credentials)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["kind", "value"],
+        set_={
+            c: stmt.excluded[c]
+            for c in ("enabled", "valid_from", "valid_until", "label", "data", "updated_at")
+        },
+        where=credentials.c.person_id == stmt.excluded.person_id,
+    )
+    written = 0
+    for start in range(0, len(rows), 500):
+        part = rows[start : start + 500]
+        written += len(conn.execute(stmt.values(part).returning(credentials.c.kind)).all())
+    if written != len(creds):
         for c in creds:
             owner = credential_owner(conn, c.kind, c.value)
             if owner != c.person:
                 raise CentralError(f"{c.kind} {c.value} belongs to {owner}; remove it first")
 
 
-def _window(c: m.CredentialMsg) -> tuple[float | None, float | None]:
-    return c.valid_from, c.valid_until
+def _missing_people(conn: Connection, ids: set[str]) -> set[str]:
+    found: set[str] = set()
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        found.update(conn.execute(select(people.c.id).where(people.c.id.in_(part))).scalars())
+    return ids - found
 
 
-def _apply_one(conn: sqlite3.Connection, op: m.Op, now: float) -> None:
+def _apply_one(conn: Connection, op: m.Op, now: float) -> None:
     if isinstance(op, m.RemovePerson):
-        cur = conn.execute("DELETE FROM people WHERE id=?", (op.id,))
+        # Credentials go with the person (ON DELETE CASCADE, and explicitly for an SQLite
+        # connection that did not enable foreign keys).
+        conn.execute(delete(credentials).where(credentials.c.person_id == op.id))
+        result = conn.execute(delete(people).where(people.c.id == op.id))
         what = f"no person {op.id!r}"
     elif isinstance(op, m.SetPersonEnabled):
-        cur = conn.execute(
-            "UPDATE people SET enabled=?, updated_at=? WHERE id=?", (int(op.enabled), now, op.id)
+        result = conn.execute(
+            update(people).where(people.c.id == op.id).values(enabled=op.enabled, updated_at=now)
         )
         what = f"no person {op.id!r}"
     elif isinstance(op, m.SetCredentialEnabled):
-        cur = conn.execute(
-            "UPDATE credentials SET enabled=?, updated_at=? WHERE kind=? AND value=?",
-            (int(op.enabled), now, op.kind, op.value),
+        result = conn.execute(
+            update(credentials)
+            .where(credentials.c.kind == op.kind, credentials.c.value == op.value)
+            .values(enabled=op.enabled, updated_at=now)
         )
         what = f"no {op.kind} {op.value}"
     elif isinstance(op, m.RemoveCredential):
-        cur = conn.execute("DELETE FROM credentials WHERE kind=? AND value=?", (op.kind, op.value))
+        result = conn.execute(
+            delete(credentials).where(
+                credentials.c.kind == op.kind, credentials.c.value == op.value
+            )
+        )
         what = f"no {op.kind} {op.value}"
     else:
         raise TypeError(op)
-    if cur.rowcount == 0:
+    if result.rowcount == 0:
         raise CentralError(what)
 
 
-def apply_ops(conn: sqlite3.Connection, ops: list[m.Op], now: float) -> None:
-    """Apply ops in order; runs of puts go in one executemany (an import is 200,000 ops)."""
+def apply_ops(conn: Connection, ops: list[m.Op], now: float) -> None:
+    """Apply ops in order; runs of puts go in one statement (an import is 200,000 ops)."""
     i = 0
     while i < len(ops):
         kind = type(ops[i])
@@ -241,19 +312,19 @@ class Version:
         }
 
 
-def current_version(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM versions").fetchone()[0]
+def current_version(conn: Connection) -> int:
+    return conn.execute(select(func.coalesce(func.max(versions.c.version), 0))).scalar_one()
 
 
 def commit_ops(
-    conn: sqlite3.Connection,
+    conn: Connection,
     ops: list[m.Op],
     *,
     max_ops: int = 2000,
     max_bytes: int = UPDATE_MAX_BYTES,
     now: float | None = None,
 ) -> list[Version]:
-    """Apply ``ops`` and record them as consecutive versions. Call inside ``transaction``;
+    """Apply ``ops`` and record them as consecutive versions. Call inside ``engine.begin()``;
     a CentralError rolls the whole change back (nothing half-applied, no version used)."""
     now = time.time() if now is None else now
     apply_ops(conn, ops, now)
@@ -261,44 +332,90 @@ def commit_ops(
     base = current_version(conn)
     issued = now_rfc3339()
     out: list[Version] = []
+    rows: list[dict[str, Any]] = []
     for group in _split(texts, max_ops, max_bytes):
         ops_json = "[" + ",".join(group) + "]"
-        version = Version(base + 1, base, issued, ops_json)
-        conn.execute(
-            "INSERT INTO versions(version, base, issued, n_ops, ops) VALUES (?,?,?,?,?)",
-            (version.version, version.base, issued, len(group), ops_json),
+        out.append(Version(base + 1, base, issued, ops_json))
+        rows.append(
+            {
+                "version": base + 1,
+                "base": base,
+                "issued": issued,
+                "n_ops": len(group),
+                "ops": ops_json,
+            }
         )
-        out.append(version)
         base += 1
+    if rows:
+        conn.execute(versions.insert(), rows)
     return out
 
 
-def unpublished(conn: sqlite3.Connection) -> list[Version]:
+def _version_cols() -> tuple[Any, ...]:
+    return (versions.c.version, versions.c.base, versions.c.issued, versions.c.ops)
+
+
+def unpublished(conn: Connection) -> list[Version]:
     rows = conn.execute(
-        "SELECT version, base, issued, ops FROM versions WHERE published IS NULL ORDER BY version"
-    ).fetchall()
+        select(*_version_cols()).where(versions.c.published.is_(None)).order_by(versions.c.version)
+    ).all()
     return [Version(*r) for r in rows]
 
 
-def unpublished_count(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT COUNT(*) FROM versions WHERE published IS NULL").fetchone()[0]
+def unpublished_count(conn: Connection) -> int:
+    return conn.execute(
+        select(func.count()).select_from(versions).where(versions.c.published.is_(None))
+    ).scalar_one()
 
 
-def mark_published(conn: sqlite3.Connection, versions: list[int], now: float) -> None:
-    conn.executemany(
-        "UPDATE versions SET published=? WHERE version=?", ((now, v) for v in versions)
-    )
+def mark_published(conn: Connection, done: list[int], now: float) -> None:
+    if done:
+        conn.execute(update(versions).where(versions.c.version.in_(done)).values(published=now))
+
+
+def versions_after(conn: Connection, have: int, upto: int | None = None) -> list[Version]:
+    """The versions a door at ``have`` is missing, oldest first (the delta catch-up)."""
+    q = select(*_version_cols()).where(versions.c.version > have)
+    if upto is not None:
+        q = q.where(versions.c.version <= upto)
+    return [Version(*r) for r in conn.execute(q.order_by(versions.c.version))]
+
+
+def ops_bytes_after(conn: Connection, have: int) -> tuple[int, int]:
+    """(number of versions, bytes of their ops) after ``have``: what a delta would cost."""
+    row = conn.execute(
+        select(func.count(), func.coalesce(func.sum(func.length(versions.c.ops)), 0)).where(
+            versions.c.version > have
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 # --- reading ----------------------------------------------------------------------------
 
+PEOPLE_COLS = (
+    people.c.id,
+    people.c.name,
+    people.c.enabled,
+    people.c.valid_from,
+    people.c.valid_until,
+    people.c.attrs,
+)
+CRED_COLS = (
+    credentials.c.kind,
+    credentials.c.value,
+    credentials.c.person_id,
+    credentials.c.enabled,
+    credentials.c.valid_from,
+    credentials.c.valid_until,
+    credentials.c.label,
+    credentials.c.data,
+)
 
-def get_person(conn: sqlite3.Connection, person_id: str) -> m.PersonMsg | None:
-    row = conn.execute(
-        "SELECT id, name, enabled, valid_from, valid_until, attrs FROM people WHERE id=?",
-        (person_id,),
-    ).fetchone()
-    return None if row is None else m.PersonMsg.model_validate(person_dict(row))
+
+def get_person(conn: Connection, person_id: str) -> m.PersonMsg | None:
+    row = conn.execute(select(*PEOPLE_COLS).where(people.c.id == person_id)).first()
+    return None if row is None else m.PersonMsg.model_validate(person_dict(tuple(row)))
 
 
 def person_dict(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -324,8 +441,9 @@ def _parse_attrs(text: str) -> dict[str, Any]:
     return json.loads(text)
 
 
-def credential_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-    """(kind, value, person, enabled, from, until, label, data) as its contract object."""
+def credential_dict(conn: Connection, row: tuple[Any, ...]) -> dict[str, Any]:
+    """(kind, value, person, enabled, from, until, label, data) as its contract object,
+    the data unsealed for the door."""
     out: dict[str, Any] = {"kind": row[0], "value": row[1], "person": row[2]}
     if not row[3]:
         out["enabled"] = False
@@ -334,40 +452,66 @@ def credential_dict(row: tuple[Any, ...]) -> dict[str, Any]:
             out[key] = value
     if row[6]:
         out["label"] = row[6]
-    if row[7] is not None:
-        out["data"] = row[7]
+    data = unseal_data(conn, row[0], row[1], row[7])
+    if data is not None:
+        out["data"] = data
     return out
 
 
-PEOPLE_COLS = "id, name, enabled, valid_from, valid_until, attrs"
-CRED_COLS = "kind, value, person_id, enabled, valid_from, valid_until, label, data"
-
-
-def list_people(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        f"SELECT {PEOPLE_COLS}, (SELECT COUNT(*) FROM credentials c WHERE c.person_id = p.id) "
-        "FROM people p ORDER BY id"
-    ).fetchall()
-    return [{**person_dict(r), "enabled": bool(r[2]), "credentials": r[6]} for r in rows]
+def list_people(conn: Connection) -> list[dict[str, Any]]:
+    n_creds = (
+        select(func.count())
+        .select_from(credentials)
+        .where(credentials.c.person_id == people.c.id)
+        .scalar_subquery()
+    )
+    rows = conn.execute(select(*PEOPLE_COLS, n_creds).order_by(people.c.id)).all()
+    return [{**person_dict(tuple(r)), "enabled": bool(r[2]), "credentials": r[6]} for r in rows]
 
 
 def list_credentials(
-    conn: sqlite3.Connection, person: str | None = None, kind: str | None = None
+    conn: Connection, person: str | None = None, kind: str | None = None
 ) -> list[dict[str, Any]]:
-    sql = f"SELECT {CRED_COLS} FROM credentials WHERE 1=1"
-    params: list[str] = []
+    q = select(*CRED_COLS)
     if person:
-        sql += " AND person_id=?"
-        params.append(person)
+        q = q.where(credentials.c.person_id == person)
     if kind:
-        sql += " AND kind=?"
-        params.append(kind)
-    rows = conn.execute(sql + " ORDER BY person_id, kind, value", params).fetchall()
-    return [{**credential_dict(r), "enabled": bool(r[3])} for r in rows]
+        q = q.where(credentials.c.kind == kind)
+    q = q.order_by(credentials.c.person_id, credentials.c.kind, credentials.c.value)
+    return [
+        {**credential_dict(conn, tuple(r)), "enabled": bool(r[3])} for r in conn.execute(q).all()
+    ]
 
 
-def credential_owner(conn: sqlite3.Connection, kind: str, value: str) -> str | None:
-    row = conn.execute(
-        "SELECT person_id FROM credentials WHERE kind=? AND value=?", (kind, value)
-    ).fetchone()
-    return None if row is None else row[0]
+def credential_owner(conn: Connection, kind: str, value: str) -> str | None:
+    return conn.execute(
+        select(credentials.c.person_id).where(
+            credentials.c.kind == kind, credentials.c.value == value
+        )
+    ).scalar_one_or_none()
+
+
+def card_owners(conn: Connection) -> dict[str, str]:
+    rows = conn.execute(
+        select(credentials.c.value, credentials.c.person_id).where(credentials.c.kind == "card")
+    )
+    return {value: person for value, person in rows}
+
+
+def all_people(conn: Connection) -> dict[str, dict[str, Any]]:
+    return {r[0]: person_dict(tuple(r)) for r in conn.execute(select(*PEOPLE_COLS))}
+
+
+# --- commands (the audit trail: every command issued, sent or not) ------------------------
+
+
+def record_command(conn: Connection, message: dict[str, Any]) -> None:
+    conn.execute(
+        commands.insert().values(
+            id=message["id"], door=message["door"], cmd=message["cmd"], message=json.dumps(message)
+        )
+    )
+
+
+def mark_command_published(conn: Connection, command_id: str, now: float) -> None:
+    conn.execute(update(commands).where(commands.c.id == command_id).values(published=now))

@@ -26,7 +26,6 @@ from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
 from edgegate.contract import messages as m
 from edgegate.contract import signing
 from edgegate.store.credentials import CredentialError, normalise_card
-from edgegate.store.db import transaction
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -128,7 +127,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_people(args: argparse.Namespace) -> int:
     config = load(args)
     if args.action == "list":
-        rows = store.list_people(master(config))
+        with master(config, readonly=True).connect() as conn:
+            rows = store.list_people(conn)
         if args.json:
             print(json.dumps(rows, indent=1))
             return 0
@@ -157,7 +157,8 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 
 def _add_person(config, person: str, args: argparse.Namespace) -> int:
-    existing = store.get_person(master(config), person)
+    with master(config).connect() as conn:
+        existing = store.get_person(conn, person)
     data = existing.model_dump() if existing else {"id": person}
     if args.name is not None:
         data["name"] = args.name
@@ -180,7 +181,8 @@ def _add_person(config, person: str, args: argparse.Namespace) -> int:
 def cmd_cards(args: argparse.Namespace) -> int:
     config = load(args)
     if args.action == "list":
-        rows = store.list_credentials(master(config), args.person, "card")
+        with master(config, readonly=True).connect() as conn:
+            rows = store.list_credentials(conn, args.person, "card")
         if args.json:
             print(json.dumps(rows, indent=1))
             return 0
@@ -225,10 +227,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"{args.file}: cannot read: {exc}") from None
     sign = None if args.dry_run else signer(config)
-    conn = master(config)
-    plan = importer.plan_import(
-        conn, text, lambda rows: progress(rows, desc="checking", unit="row")
-    )
+    engine = master(config)
+    with engine.connect() as conn:
+        plan = importer.plan_import(
+            conn, text, lambda rows: progress(rows, desc="checking", unit="row")
+        )
     for line in plan.errors[:50]:
         print(f"{args.file}: {line}", file=sys.stderr)
     if plan.errors:
@@ -244,11 +247,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(summary + (" (dry run)" if args.dry_run else " (nothing to publish)"))
         return 0
     try:
-        with transaction(conn):
+        with engine.begin() as conn:
             versions = store.commit_ops(conn, plan.ops, max_ops=config.central.update_max_ops)
     except store.CentralError as exc:
         raise CliError(str(exc)) from None
     print(f"{summary}; versions {versions[0].version}..{versions[-1].version}")
     assert sign is not None
-    with progress(total=store.unpublished_count(conn), desc="publishing", unit="version") as bar:
-        return publish_pending(config, conn, sign, bar)
+    with engine.connect() as conn:
+        total = store.unpublished_count(conn)
+    with progress(total=total, desc="publishing", unit="version") as bar:
+        return publish_pending(config, engine, sign, bar)

@@ -128,7 +128,9 @@ def add_biometric(config: CentralConfig, person: str, args: argparse.Namespace) 
             raise CliError("--capture is for --kind finger", EXIT_USAGE)
         # Checked before anyone touches the sensor: the capture is the slow, human part.
         signer(config)
-        if store.get_person(master(config), person) is None:
+        with master(config).connect() as conn:
+            known = store.get_person(conn, person) is not None
+        if not known:
             raise CliError(f"no person {person!r}; add the person first")
         cred = captured_finger(config, person, args.timeout)
         op = m.PutCredential(op="put_credential", credential=cred)

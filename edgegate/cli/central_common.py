@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from pathlib import Path
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
 from edgegate.central import store
 from edgegate.central.config import DEFAULT_CENTRAL_PATH, CentralConfig, load_central
+from edgegate.central.migrate import StoreSchemaError
 from edgegate.central.publisher import BrokerUnreachable, Publisher
 from edgegate.cli.common import CliError, load_config
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer, load_private
-from edgegate.store.db import StoreError, transaction
+from edgegate.store.sealed import SealError
 
 # Exit status of a change that is in the master store but did not reach the broker.
 EXIT_NOT_PUBLISHED = 3
@@ -32,11 +35,22 @@ def load(args: argparse.Namespace) -> CentralConfig:
     return load_config(args.config, load_central)
 
 
-def master(config: CentralConfig, *, readonly: bool = False) -> sqlite3.Connection:
+def master(config: CentralConfig, *, readonly: bool = False) -> Engine:
+    """The office store, migrated (every command brings it to the current schema)."""
+    c = config.central
     try:
-        return store.open_master(config.central.db, readonly=readonly)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+        return store.open_master(c.db, readonly=readonly, key_file=c.store_key_file)
+    except (StoreSchemaError, SealError) as exc:
+        raise CliError(f"{c.db}: {exc}") from None
+    except SQLAlchemyError as exc:
+        raise CliError(f"office store {store_label(c.db)}: {exc}") from None
+
+
+def store_label(db: str) -> str:
+    """The store's name for messages, without a password a URL may carry."""
+    from edgegate.central.engine import store_url
+
+    return store_url(db).render_as_string(hide_password=True)
 
 
 def signer(config: CentralConfig) -> Signer:
@@ -50,15 +64,16 @@ def signer(config: CentralConfig) -> Signer:
 
 
 def publish_pending(
-    config: CentralConfig, conn: sqlite3.Connection, sign: Signer, progress: object = None
+    config: CentralConfig, engine: Engine, sign: Signer, progress: object = None
 ) -> int:
     """Publish every unpublished version; on a broker failure say so, exit 3, keep them."""
     c = config.central
     try:
         with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
-            sent = pub.versions(conn, progress)
+            sent = pub.versions(engine, progress)
     except BrokerUnreachable as exc:
-        left = store.unpublished_count(conn)
+        with engine.connect() as conn:
+            left = store.unpublished_count(conn)
         print(
             f"edgegate: broker unreachable ({exc}); {left} version(s) saved in the master "
             "store but not published. Doors catch up by snapshot when the next version "
@@ -75,11 +90,11 @@ def change(config: CentralConfig, ops: list[m.Op], done: str) -> int:
     """The rule of every mutating command: master store first (new version(s) and their
     ops in one transaction), then publish."""
     sign = signer(config)  # a missing key must stop the command before the master changes
-    conn = master(config)
+    engine = master(config)
     try:
-        with transaction(conn):
+        with engine.begin() as conn:
             versions = store.commit_ops(conn, ops, max_ops=config.central.update_max_ops)
     except store.CentralError as exc:
         raise CliError(str(exc)) from None
     print(f"{done} (version {versions[-1].version})")
-    return publish_pending(config, conn, sign)
+    return publish_pending(config, engine, sign)

@@ -27,7 +27,6 @@ from edgegate.cli.central_common import (
 )
 from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
 from edgegate.contract import messages as m
-from edgegate.store.db import transaction
 from edgegate.store.journal import rfc3339
 
 
@@ -85,12 +84,9 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"not a valid command: {exc}", EXIT_USAGE) from None
     sign = signer(config)
-    conn = master(config)
-    with transaction(conn):  # the audit trail: every command issued, sent or not
-        conn.execute(
-            "INSERT INTO commands(id, door, cmd, message) VALUES (?,?,?,?)",
-            (message["id"], args.door, args.command, json.dumps(message)),
-        )
+    engine = master(config)
+    with engine.begin() as conn:  # the audit trail: every command issued, sent or not
+        store.record_command(conn, message)
     try:
         with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
             pub.send(command_topic(c.site, args.door), [message])
@@ -98,8 +94,8 @@ def cmd_cmd(args: argparse.Namespace) -> int:
         # A command is not queued for later: it expires, and a late unlock is a hazard.
         print(f"edgegate: broker unreachable ({exc}); command not sent", file=sys.stderr)
         return EXIT_NOT_PUBLISHED
-    with transaction(conn):
-        conn.execute("UPDATE commands SET published=? WHERE id=?", (time.time(), message["id"]))
+    with engine.begin() as conn:
+        store.mark_command_published(conn, message["id"], time.time())
     print(f"sent {args.command} to {args.door} (id {message['id']}, expires {message['expires']})")
     return 0
 
@@ -115,11 +111,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     config = load(args)
-    conn = master(config)
-    if not store.unpublished_count(conn):
+    engine = master(config)
+    with engine.connect() as conn:
+        pending = store.unpublished_count(conn)
+    if not pending:
         print("nothing to publish")
         return 0
-    return publish_pending(config, conn, signer(config))
+    return publish_pending(config, engine, signer(config))
 
 
 def _ago(ts: float | None, now: float) -> str:
@@ -147,16 +145,17 @@ def door_depth(telemetry: dict[str, Any] | None) -> Any:
 
 def cmd_doors(args: argparse.Namespace) -> int:
     config = load(args)
-    conn = master(config)
-    rows = archive.list_doors(conn)
-    latest = store.current_version(conn)
+    with master(config, readonly=True).connect() as conn:
+        rows = archive.list_doors(conn)
+        latest = store.current_version(conn)
+        counters = archive.counters(conn)
     now = time.time()
     stale = config.central.offline_after_seconds
     for r in rows:
         r["journal_depth"] = door_depth(r["telemetry"])
         r["stale"] = bool(stale and r["last_seen"] and now - r["last_seen"] > stale)
     if args.json:
-        print(json.dumps({"version": latest, "doors": rows, "counters": archive.counters(conn)}))
+        print(json.dumps({"version": latest, "doors": rows, "counters": counters}))
         return 0
     print(f"{'door':<16} {'status':<8} {'since':<12} {'last seen':<12} {'version':<10} journal")
     for r in rows:
@@ -180,27 +179,30 @@ def _line(ev: dict[str, Any]) -> str:
 
 def cmd_events(args: argparse.Namespace) -> int:
     config = load(args)
-    conn = master(config, readonly=True)
+    engine = master(config, readonly=True)
     since = None
     if args.since:
         ts = parse_time(args.since)
         assert ts is not None
         since = rfc3339(ts)
     query: dict[str, Any] = {"door": args.door, "type_": args.type_, "since": since}
-    events = archive.query_events(conn, limit=args.limit, **query)
-    last = events[-1]["n"] if events else _last_n(conn)
+    with engine.connect() as conn:
+        events = archive.query_events(conn, limit=args.limit, **query)
+        last = events[-1]["n"] if events else archive.last_n(conn)
+    if not last and not args.follow:
+        print(
+            "no events archived yet (has `central serve` run and a door sent any?)",
+            file=sys.stderr,
+        )
     _print(events, args.json)
     while args.follow:
-        time.sleep(0.5)  # WAL: the reader sees serve's commits without locking it out
-        events = archive.query_events(conn, after=last, **query)
+        time.sleep(0.5)  # a fresh read each time: it sees serve's commits, locks nothing
+        with engine.connect() as conn:
+            events = archive.query_events(conn, after=last, **query)
         if events:
             last = events[-1]["n"]
             _print(events, args.json)
     return 0
-
-
-def _last_n(conn: Any) -> int:
-    return conn.execute("SELECT COALESCE(MAX(n), 0) FROM events").fetchone()[0]
 
 
 def _print(events: list[dict[str, Any]], as_json: bool) -> None:

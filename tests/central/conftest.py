@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 import pytest
+from sqlalchemy import Engine
 
 from edgegate.central.config import CentralConfig, load_central
 from edgegate.central.server import CentralServer
@@ -25,14 +27,25 @@ from edgegate.contract.topics import DoorTopics
 from edgegate.sim.broker import Broker
 
 SITE = "hq"
+T = TypeVar("T")
 
 
-def write_central_toml(tmp_path: Path, port: int, **central: Any) -> Path:
+def write_central_toml(tmp_path: Path, port: int, db: str | None = None, **central: Any) -> Path:
+    """central.toml on ``db`` (an SQLite path or a PostgreSQL URL; default an SQLite file in
+    ``tmp_path``). A PostgreSQL store gets a store key file of its own (it has no directory
+    to create one in)."""
+    db = db or str(tmp_path / "central.db")
+    if "://" in db and "store_key_file" not in central:
+        key = tmp_path / "office-store.key"
+        if not key.exists():
+            key.write_bytes(os.urandom(32))
+            key.chmod(0o600)
+        central["store_key_file"] = str(key)
     lines = [
         "[central]",
         f'site = "{SITE}"',
         f'key_file = "{tmp_path / "central.key"}"',
-        f'db = "{tmp_path / "central.db"}"',
+        f"db = {json.dumps(db)}",
         "publish_timeout_seconds = 2",
         *(f"{k} = {json.dumps(v)}" for k, v in central.items()),
         "",
@@ -51,17 +64,33 @@ class Central:
     config: CentralConfig
     verifier: signing.Verifier
     signer: signing.Signer
+    _engine: Engine | None = None
 
     def run(self, *args: str) -> int:
         """``edgegate central ARGS --config PATH`` in this process (fast; output in capsys)."""
         return main(["central", *args, "--config", str(self.path)])
 
-    def db(self) -> Any:
-        return open_master(self.config.central.db)
+    def db(self) -> Engine:
+        """The office store's engine (migrated, carrying the store key)."""
+        if self._engine is None:
+            c = self.config.central
+            self._engine = open_master(c.db, key_file=c.store_key_file)
+        return self._engine
+
+    def q(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(conn, ...)`` in a short transaction of its own: tests poll the store while
+        serve writes, and must neither hold a lock nor read a stale snapshot."""
+        with self.db().begin() as conn:
+            return fn(conn, *args, **kwargs)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
 
-def make_central(tmp_path: Path, port: int, **central: Any) -> Central:
-    path = write_central_toml(tmp_path, port, **central)
+def make_central(tmp_path: Path, port: int, db: str | None = None, **central: Any) -> Central:
+    path = write_central_toml(tmp_path, port, db, **central)
     assert main(["central", "keygen", "--config", str(path)]) == 0
     config = load_central(path)
     key = signing.load_private(config.central.key_file)
@@ -69,8 +98,11 @@ def make_central(tmp_path: Path, port: int, **central: Any) -> Central:
 
 
 @pytest.fixture
-def central(tmp_path: Path, broker: Broker) -> Central:
-    return make_central(tmp_path, broker.port)
+def central(tmp_path: Path, broker: Broker, office_db: str) -> Iterator[Central]:
+    """The office on each engine in turn (SQLite file, PostgreSQL database)."""
+    c = make_central(tmp_path, broker.port, office_db)
+    yield c
+    c.close()
 
 
 class Subscriber:

@@ -13,8 +13,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from edgegate.central import store
+from edgegate.central.schema.master import commands
 from edgegate.contract import messages as m
 from edgegate.contract import signing
 from edgegate.contract.topics import site_credentials
@@ -88,9 +90,8 @@ def test_people_and_cards_become_consecutive_signed_versions(central: Central, s
     ]
     assert got[3].ops[0] == m.SetPersonEnabled(op="set_person_enabled", id="alice", enabled=False)
     assert isinstance(got[5].ops[0], m.RemovePerson)
-    conn = central.db()
-    assert store.current_version(conn) == 6 and store.unpublished(conn) == []
-    assert store.list_people(conn) == []
+    assert central.q(store.current_version) == 6 and central.q(store.unpublished) == []
+    assert central.q(store.list_people) == []
 
 
 def test_refused_change_writes_nothing_and_publishes_nothing(central: Central, subscriber, capsys):
@@ -104,7 +105,7 @@ def test_refused_change_writes_nothing_and_publishes_nothing(central: Central, s
     ((_, payload),) = sub.take(1)
     assert m.parse_signed(central.verifier, payload, m.CredentialUpdate).version == 1
     assert sub.none_within(0.3)
-    assert store.current_version(central.db()) == 1
+    assert central.q(store.current_version) == 1
 
 
 def test_import_csv_in_versions_and_reimport_is_a_no_op(
@@ -131,8 +132,7 @@ def test_import_csv_in_versions_and_reimport_is_a_no_op(
     )
     assert people["p00007"].attrs == {"groups": ["staff", "night"]}
     assert cards["3000000007"] == "p00007"
-    conn = central.db()
-    master = {p["id"] for p in store.list_people(conn)}
+    master = {p["id"] for p in central.q(store.list_people)}
     assert master == set(people)
     capsys.readouterr()
     # The same file again: nothing changed, nothing published.
@@ -142,7 +142,7 @@ def test_import_csv_in_versions_and_reimport_is_a_no_op(
     # A lost card stays lost through a re-import.
     assert central.run("cards", "disable", "3000000007") == 0
     assert central.run("import", str(csv)) == 0
-    assert store.list_credentials(conn, "p00007")[0]["enabled"] is False
+    assert central.q(store.list_credentials, "p00007")[0]["enabled"] is False
 
 
 def test_bad_csv_changes_nothing(central: Central, tmp_path, capsys):
@@ -153,7 +153,7 @@ def test_bad_csv_changes_nothing(central: Central, tmp_path, capsys):
     assert (
         "line 3:" in err and "line 4:" in err and "line 5: card 0A0B already belongs to ok" in err
     )
-    assert store.current_version(central.db()) == 0
+    assert central.q(store.current_version) == 0
     csv.write_text("person,badge\nx,1\n")
     assert central.run("import", str(csv)) == 2
     assert "unknown column(s) badge" in capsys.readouterr().err
@@ -166,14 +166,13 @@ def test_broker_down_keeps_the_version_and_publish_catches_up(
     assert central.run("cards", "add", "0F00BC614E", "--person", "x") == 1  # no person yet
     assert central.run("people", "add", "alice", "--card", "0F00BC614E") == 3
     assert "broker unreachable" in capsys.readouterr().err
-    conn = central.db()
-    assert [v.version for v in store.unpublished(conn)] == [1]
+    assert [v.version for v in central.q(store.unpublished)] == [1]
     broker.start()
     sub = subscriber(CREDS)
     assert central.run("publish") == 0
     ((_, payload),) = sub.take(1)
     assert m.parse_signed(central.verifier, payload, m.CredentialUpdate).version == 1
-    assert store.unpublished(conn) == []
+    assert central.q(store.unpublished) == []
 
 
 def test_commands_to_one_door_and_to_all(central: Central, subscriber):
@@ -190,8 +189,10 @@ def test_commands_to_one_door_and_to_all(central: Central, subscriber):
     assert (everyone.cmd, everyone.door) == ("lockdown", "all")
     assert (everyone.expires - everyone.issued).total_seconds() == pytest.approx(5, abs=1)
     assert one.issued.timestamp() >= before - 1 and one.id != everyone.id
-    rows = central.db().execute("SELECT cmd, published IS NOT NULL FROM commands").fetchall()
-    assert sorted(rows) == [("lockdown", 1), ("unlock", 1)]
+    rows = central.q(
+        lambda c: c.execute(select(commands.c.cmd, commands.c.published.is_not(None))).all()
+    )
+    assert sorted(tuple(r) for r in rows) == [("lockdown", True), ("unlock", True)]
 
 
 def test_biometric_credential_from_a_data_file(central: Central, subscriber, tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,10 @@ from hypothesis import strategies as st
 from edgegate.central import importer, inbound, store
 from edgegate.central.snapshot import read_master, snapshot_messages
 from edgegate.contract import messages as m
-from edgegate.store.db import transaction
+from tests.conftest import OFFICE_ENGINES
 
 WHERE = inbound.Inbound("hq", "front", "events")
+KEY = os.urandom(32)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda kids: (
@@ -95,10 +98,38 @@ def test_telemetry_version():
 
 
 @pytest.fixture
-def conn(tmp_path: Path):
-    c = store.open_master(tmp_path / "central.db")
-    yield c
-    c.close()
+def engine(office_db: str, tmp_path: Path):
+    e = store.open_master(office_db, key=KEY)
+    yield e
+    e.dispose()
+
+
+@pytest.fixture
+def conn(engine):
+    with engine.connect() as c:
+        yield c
+
+
+@contextmanager
+def tx(c):
+    """One transaction on a test's connection (ending what a read there began)."""
+    if c.in_transaction():
+        c.commit()
+    with c.begin():
+        yield c
+
+
+@pytest.fixture(scope="module", params=OFFICE_ENGINES)
+def shared_engine(request, tmp_path_factory):
+    """One migrated store per engine for the property tests (migrating per example would
+    be most of their time); each example runs in a transaction that is rolled back."""
+    if request.param == "sqlite":
+        db = str(tmp_path_factory.mktemp("units") / "central.db")
+    else:
+        db = request.getfixturevalue("postgres_cluster").database()
+    e = store.open_master(db, key=KEY)
+    yield e
+    e.dispose()
 
 
 def person(pid: str, **kw) -> m.PutPerson:
@@ -113,21 +144,21 @@ def card(uid: str, pid: str, **kw) -> m.PutCredential:
 
 def test_versions_split_by_count_and_size_and_chain(conn):
     ops = [person(f"p{i}") for i in range(25)]
-    with transaction(conn):
+    with tx(conn):
         versions = store.commit_ops(conn, ops, max_ops=10)
     assert [(v.version, v.base) for v in versions] == [(1, 0), (2, 1), (3, 2)]
     msgs = [m.CredentialUpdate.model_validate(v.message("hq")) for v in versions]
     assert [len(x.ops) for x in msgs] == [10, 10, 5]
     assert [op.person.id for x in msgs for op in x.ops] == [f"p{i}" for i in range(25)]
     big = [person(f"b{i}", name="x" * 150) for i in range(20)]
-    with transaction(conn):
+    with tx(conn):
         versions = store.commit_ops(conn, big, max_ops=1000, max_bytes=1000)
     assert all(len(v.ops_json) <= 1000 + 200 for v in versions) and len(versions) >= 4
     assert versions[0].base == 3
 
 
 def test_a_refused_op_rolls_back_the_whole_change(conn):
-    with transaction(conn):
+    with tx(conn):
         store.commit_ops(conn, [person("a"), card("0A", "a")])
     for bad in (
         [person("b"), card("0A", "b")],  # someone else's card
@@ -139,27 +170,27 @@ def test_a_refused_op_rolls_back_the_whole_change(conn):
             )
         ],
     ):
-        with pytest.raises(store.CentralError), transaction(conn):
+        with pytest.raises(store.CentralError), tx(conn):
             store.commit_ops(conn, bad)
     assert store.current_version(conn) == 1
     assert [p["id"] for p in store.list_people(conn)] == ["a"]
 
 
 def test_removing_a_person_removes_their_credentials(conn):
-    with transaction(conn):
+    with tx(conn):
         store.commit_ops(conn, [person("a"), card("0A", "a"), card("0B", "a")])
         store.commit_ops(conn, [m.RemovePerson(op="remove_person", id="a")])
     assert store.list_credentials(conn) == []
 
 
-def test_snapshot_chunks_keep_people_with_their_credentials(conn):
+def test_snapshot_chunks_keep_people_with_their_credentials(engine, conn):
     ops: list[m.Op] = []
     for i in range(50):
         ops += [person(f"p{i:02d}", name="n" * 10), card(f"{i:04X}", f"p{i:02d}")]
         ops += [card(f"{i + 1000:04X}", f"p{i:02d}", data="A" * 4000)] if i % 10 == 0 else []
-    with transaction(conn):
+    with tx(conn):
         store.commit_ops(conn, ops)
-    master = read_master(conn, chunk_people=8, chunk_bytes=6000)
+    master = read_master(engine, chunk_people=8, chunk_bytes=6000)
     msgs = [m.SnapshotChunk.model_validate(x) for x in snapshot_messages(master, "hq", "d")]
     assert all(len(x.people) <= 8 for x in msgs) and len(msgs) >= 7
     for x in msgs:
@@ -169,8 +200,8 @@ def test_snapshot_chunks_keep_people_with_their_credentials(conn):
     assert len({x.snapshot for x in msgs}) == 1 and {x.chunks for x in msgs} == {len(msgs)}
 
 
-def test_an_empty_master_is_one_empty_chunk(conn):
-    (only,) = snapshot_messages(read_master(conn), "hq", "d")
+def test_an_empty_master_is_one_empty_chunk(engine):
+    (only,) = snapshot_messages(read_master(engine), "hq", "d")
     chunk = m.SnapshotChunk.model_validate(only)
     assert (chunk.chunks, chunk.version, chunk.people, chunk.credentials) == (1, 0, [], [])
 
@@ -179,7 +210,7 @@ def test_an_empty_master_is_one_empty_chunk(conn):
 
 
 def test_import_merges_rows_of_one_person_and_keeps_their_other_attributes(conn):
-    with transaction(conn):
+    with tx(conn):
         store.commit_ops(conn, [person("a", name="A", attrs={"host": "b", "groups": ["x"]})])
     plan = importer.plan_import(
         conn, "person,name,card,groups\na,,0A0A,staff\na,Alice,0B0B,\nn,New,,\n"
@@ -196,13 +227,9 @@ def test_import_merges_rows_of_one_person_and_keeps_their_other_attributes(conn)
 
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=200))
-def test_import_never_raises_on_any_text(text: str):
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        c = store.open_master(Path(d) / "c.db")
+def test_import_never_raises_on_any_text(shared_engine, text: str):
+    with shared_engine.connect() as c:
         plan = importer.plan_import(c, "person,name,card,groups,valid_from,valid_until\n" + text)
-        c.close()
     assert plan.errors or all(isinstance(op, m.PutPerson | m.PutCredential) for op in plan.ops)
 
 
@@ -245,15 +272,14 @@ def _tables(c) -> tuple:
 
 @settings(max_examples=120, deadline=None)
 @given(st.lists(ops_strategy, min_size=1, max_size=4), st.integers(1, 5))
-def test_every_change_is_all_or_nothing_and_its_versions_carry_exactly_its_ops(changes, max_ops):
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        c = store.open_master(Path(d) / "c.db")
+def test_every_change_is_all_or_nothing_and_its_versions_carry_exactly_its_ops(
+    shared_engine, changes, max_ops
+):
+    with shared_engine.connect() as c, c.begin() as outer:
         for ops in changes:
             before = _tables(c)
             try:
-                with transaction(c):
+                with c.begin_nested():
                     versions = store.commit_ops(c, ops, max_ops=max_ops)
             except store.CentralError:
                 assert _tables(c) == before  # refused: nothing applied, no version used
@@ -264,7 +290,7 @@ def test_every_change_is_all_or_nothing_and_its_versions_carry_exactly_its_ops(c
             assert all(a.version == b.base for a, b in itertools.pairwise(msgs))
             assert [op for x in msgs for op in x.ops] == ops
             assert all(len(x.ops) <= max_ops for x in msgs)
-        c.close()
+        outer.rollback()
 
 
 def test_committed_central_config_reference_matches_the_models():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edgegate.central.archive import list_doors
+from edgegate.central.archive import list_doors, query_events
 from edgegate.config import parse
 from edgegate.config.models import Config
 from edgegate.contract import signing
@@ -64,9 +64,9 @@ async def decision(door) -> object:
             return ev
 
 
-def test_office_to_two_doors(tmp_path: Path, broker: Broker):
+def test_office_to_two_doors(tmp_path: Path, broker: Broker, office_db: str):
     (tmp_path / "office").mkdir()
-    central = make_central(tmp_path / "office", broker.port)
+    central = make_central(tmp_path / "office", broker.port, office_db)
     key = signing.public_text(central.signer._key.public_key())
     template = tmp_path / "alice.tpl"
     template.write_bytes(finger_template(ALICE_FINGER))
@@ -131,16 +131,13 @@ def test_office_to_two_doors(tmp_path: Path, broker: Broker):
                     journaled |= {e.id for e in journal.recent(conn, limit=10_000)}
                 finally:
                     conn.close()
-            office = central.db()
-            try:
-                archived = {r[0] for r in office.execute("SELECT id FROM events")}
-                assert journaled <= archived, f"{len(journaled - archived)} events not archived"
-                states = {d["door"]: d["availability"] for d in list_doors(office)}
-                assert states == {"north": "online", "south": "online"}
-            finally:
-                office.close()
+            archived = {e["id"] for e in central.q(query_events)}
+            assert journaled <= archived, f"{len(journaled - archived)} events not archived"
+            states = {d["door"]: d["availability"] for d in central.q(list_doors)}
+            assert states == {"north": "online", "south": "online"}
 
     try:
         asyncio.run(asyncio.wait_for(scenario(), 90))
     finally:
         server.stop()
+        central.close()

@@ -22,5 +22,10 @@ NAMING = {
 
 metadata = MetaData(naming_convention=NAMING)
 
-# Feature modules register their tables on ``metadata`` when imported (keep this list sorted).
-# e.g. "from edgegate.central.schema import console  # noqa: E402, F401"
+# Feature modules register their tables on ``metadata`` when imported (keep this list sorted),
+# one import line per module so parallel additions merge cleanly. A new table needs no
+# migration (edgegate/central/migrate.py creates it); a change to an existing one does.
+from edgegate.central.schema import (  # noqa: E402
+    archive,  # noqa: F401
+    master,  # noqa: F401
+)

@@ -1,0 +1,87 @@
+"""The event archive, the doors the office has heard from, counters and office instances.
+
+``events`` is the logical table every query uses. On PostgreSQL the migrations create it
+partitioned by month on ``at`` (the event's own time, parsed from ``ts``); a partitioned
+table's unique keys must hold the partition key, so there the keys are ``(n, at)`` and
+``(id, at)``. ``at`` is a pure function of the event, so a re-sent copy has the same ``at`` and
+the ``id`` still deduplicates (``edgegate/central/archive.py``). Indexes follow the console's
+and the CLI's queries: door, type, person, credential, each with the arrival order, and time.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    Table,
+    Text,
+)
+
+from edgegate.central.schema import metadata
+
+# BigInteger on PostgreSQL, INTEGER (the rowid alias, AUTOINCREMENT) on SQLite.
+EventN = BigInteger().with_variant(Integer(), "sqlite")
+
+events = Table(
+    "events",
+    metadata,
+    Column("n", EventN, primary_key=True, autoincrement=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("site", Text, nullable=False),
+    Column("door", Text, nullable=False),
+    Column("seq", BigInteger),
+    Column("ts", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("type", Text, nullable=False),
+    Column("person", Text),
+    Column("credential", Text),
+    Column("payload", Text, nullable=False),
+    Column("received", Double, nullable=False),
+    Index("events_door", "door", "n"),
+    Index("events_type", "type", "n"),
+    Index("events_person", "person", "n"),
+    Index("events_credential", "credential", "n"),
+    Index("events_at", "at"),
+    sqlite_autoincrement=True,
+)
+
+doors = Table(
+    "doors",
+    metadata,
+    Column("site", Text, primary_key=True),
+    Column("door", Text, primary_key=True),
+    Column("availability", Text, nullable=False, server_default="unknown"),
+    Column("changed", Double),
+    Column("last_seen", Double),
+    Column("state", Text),
+    Column("telemetry", Text),
+    Column("credential_version", Integer),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+# One row per running ``central serve``: its broker link (item "say what is wrong") and
+# whether it holds the singleton duties (edgegate/central/leader.py).
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started", Double, nullable=False),
+    Column("heartbeat", Double, nullable=False),
+    Column("broker", Text, nullable=False, server_default="connecting"),
+    Column("broker_since", Double),
+    Column("broker_error", Text, nullable=False, server_default=""),
+    Column("leader", Boolean, nullable=False, server_default="0"),
+)
