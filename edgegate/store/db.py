@@ -15,10 +15,12 @@ from pathlib import Path
 
 import structlog
 
+from edgegate.errors import EdgegateError
+
 log = structlog.get_logger(__name__)
 
 
-class StoreError(Exception):
+class StoreError(EdgegateError, OSError):
     """The store cannot be opened or is damaged."""
 
 
