@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edgegate.core.decision import CredentialRecord
+from edgegate.errors import EdgegateError
 from edgegate.store.db import transaction
 
 HEX_UID = re.compile(r"^[0-9A-F]{2,40}$")
 
 
-class CredentialError(ValueError):
+class CredentialError(EdgegateError, ValueError):
     """A credential or person that cannot be stored as given."""
 
 
