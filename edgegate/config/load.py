@@ -8,11 +8,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from edgegate.config.models import READER_TYPES, Config
+from edgegate.errors import EdgegateError
 
 DEFAULT_PATH = Path("/etc/edgegate/edgegate.toml")
 
 
-class ConfigError(Exception):
+class ConfigError(EdgegateError, ValueError):
     """The config file is missing, not TOML, or not valid. ``problems`` has one line each."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:

@@ -26,11 +26,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from edgegate.errors import EdgegateError
+
 # Larger payloads are refused before any JSON parsing (a snapshot chunk is far below this).
 MAX_PAYLOAD = 16 * 1024 * 1024
 
 
-class RejectedMessage(ValueError):
+class RejectedMessage(EdgegateError, ValueError):
     """A message the door refuses. ``reason`` is a short counter name (docs/mqtt.md)."""
 
     def __init__(self, reason: str, detail: str) -> None:

@@ -18,13 +18,13 @@ from typing import Any
 import structlog
 
 from edgegate.config.models import Config
-from edgegate.core.decision import Decision, DoorMode, RuleContext, decide
+from edgegate.core.assist import AssistTracker
+from edgegate.core.decision import Decision, DoorMode, Reason, RuleContext, decide
 from edgegate.core.passback import PassbackMode
 from edgegate.core.pin import PinResult, apply_pin, raises_duress
-from edgegate.daemon.assist import AssistTracker
+from edgegate.core.reads import CredentialKind, CredentialRead
 from edgegate.daemon.pin_wait import PinGate
 from edgegate.daemon.rules_runtime import RulesRuntime
-from edgegate.hardware.base import CredentialKind, CredentialRead
 from edgegate.hardware.gpio import DoorOutputs
 from edgegate.store import journal
 from edgegate.store.credentials import lookup
@@ -268,7 +268,7 @@ class Door:
             self.outputs.deny()
             self.counters["denied"] += 1
             await self.record(
-                "access_denied", kind=kind, reader=reader, reason="unknown", detail=reason
+                "access_denied", kind=kind, reader=reader, reason=str(Reason.UNKNOWN), detail=reason
             )
         tracker = self.assist.get(reader)
         if tracker is not None and tracker.failure(self.clock()):

@@ -32,8 +32,8 @@ from edgegate.core.door_state import (
 )
 from edgegate.core.lockout import LockoutTracker
 from edgegate.core.passback import PassbackMode
+from edgegate.core.reads import CredentialRead
 from edgegate.core.schedule import DAYS, Window, parse_hhmm
-from edgegate.hardware.base import CredentialRead
 from edgegate.store import journal
 from edgegate.store.db import transaction
 from edgegate.store.journal import Event, parse_rfc3339
@@ -111,12 +111,10 @@ class RulesRuntime:
         result = step(self.state, inp, self.machine)
         self.state = result.state
         outputs = self.door.outputs
-        # Act first. held_open makes DoorOutputs ignore any relock timer still pending from an
-        # earlier grant, so nothing but this machine ends an emergency release.
-        outputs.held_open = self.state.emergency
+        # Act first: the relay follows the machine before anything is journaled.
         for action in result.actions:
             if action is Action.RELEASE:
-                outputs.unlock(None)
+                outputs.unlock()
             else:
                 outputs.relock()
         if result.events:
