@@ -123,7 +123,6 @@ class PinGate:
     async def _without_card(self, read: CredentialRead) -> None:
         door = self.door
         log.info("pin_without_card", reader=read.reader)
-        door.counters["denied"] += 1
         try:
             await door.record(
                 "access_denied",

@@ -130,7 +130,6 @@ class CardFaceGate:
 
     async def _deny(self, read: CredentialRead, person: str, reason: Reason) -> None:
         self.door.outputs.deny()
-        self.door.counters["denied"] += 1
         log.info("access_denied", person=person, reader=read.reader, reason=reason)
         await self.door.record(
             "access_denied",
