@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from edgegate.contract.signing import Signer
+from edgegate.errors import EdgegateError
 
 PREFIX = "EG1."
 DOMAIN = b"edgegate-visitor-pass-v1\n"
@@ -42,7 +43,7 @@ PassId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 Zone = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 
 
-class PassRejected(ValueError):
+class PassRejected(EdgegateError, ValueError):
     """A token that is not a valid pass of a trusted office. ``reason``: ``malformed`` (not
     a pass at all) or ``forged`` (a pass whose signature does not verify)."""
 

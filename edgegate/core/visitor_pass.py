@@ -20,7 +20,7 @@ from edgegate.core.decision import (
     RuleContext,
     decide,
 )
-from edgegate.hardware.base import CredentialRead
+from edgegate.core.reads import CredentialRead
 
 
 @dataclass(frozen=True, slots=True)

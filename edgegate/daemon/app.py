@@ -14,9 +14,10 @@ import structlog
 
 from edgegate import __version__
 from edgegate.config.models import Config
+from edgegate.core.reads import Direction
 from edgegate.daemon import systemd
 from edgegate.daemon.door import Door
-from edgegate.hardware.base import Direction, Reader
+from edgegate.hardware.base import Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
 from edgegate.hardware.registry import build_reader
@@ -70,7 +71,7 @@ class Daemon:
         self.healthy = False
 
     def _fingerprint_reader(self, config: Config) -> Reader:
-        from edgegate.daemon.assist import AssistTracker
+        from edgegate.core.assist import AssistTracker
         from edgegate.hardware.fingerprint.reader import FingerprintReader
 
         fp = config.fingerprint
@@ -126,7 +127,7 @@ class Daemon:
                 reader.feedback(event.type == "access_granted")
 
     def _camera_reader(self, config: Config) -> Reader:
-        from edgegate.daemon.assist import AssistTracker
+        from edgegate.core.assist import AssistTracker
         from edgegate.face.cardface import CardFaceGate
         from edgegate.face.pipeline import Settings
         from edgegate.face.reader import CameraReader

@@ -16,8 +16,8 @@ from edgegate.contract.visitor_pass import (
     parse_pass,
 )
 from edgegate.core.decision import DoorPolicy, Reason, RuleContext
+from edgegate.core.reads import CredentialKind, CredentialRead, Direction
 from edgegate.core.visitor_pass import VisitorPass, decide_pass
-from edgegate.hardware.base import CredentialKind, CredentialRead, Direction
 
 KEY = signing.generate()
 SIGNER = signing.Signer(KEY)
