@@ -152,7 +152,16 @@ class SnapshotChunk(Msg):
 
 
 CommandName = Literal[
-    "unlock", "lock", "lockdown", "normal", "emergency", "attended", "sync", "staff_release"
+    "unlock",
+    "lock",
+    "lockdown",
+    "normal",
+    "emergency",
+    "attended",
+    "sync",
+    "staff_release",
+    "silence",
+    "doctor",
 ]
 
 
