@@ -43,7 +43,7 @@ class Daemon:
         self.store = AsyncStore(config.storage.path)
         factory = pin_factory or make_pin_factory(config.gpio.pin_factory)
         self.outputs = DoorOutputs(config.gpio, factory)
-        self.door = Door(config, self.store, self.outputs)
+        self.door = Door(config, self.store, self.outputs, pass_keys=_pass_keys(config))
         # The staff release button names the staff card tapped just before it.
         self.staff_cards = StaffCardMemory(self.door, config.rules)
         self.door.add_listener(self.staff_cards.on_event)
@@ -291,3 +291,17 @@ async def run(config: Config) -> None:
         await daemon.wait()
     finally:
         await daemon.stop()
+
+
+def _pass_keys(config: Config) -> list[Any]:
+    """The office keys visitor QR passes are verified with: the same keys as the signed
+    MQTT messages. None (a door without ``[mqtt]`` keys) refuses every pass as ``forged``."""
+    if config.mqtt is None:
+        return []
+    from edgegate.sync.paho_client import MqttSetupError, central_keys
+
+    try:
+        return list(central_keys(config.mqtt))
+    except MqttSetupError as exc:  # the sync service reports the same error when it starts
+        log.error("visitor_pass_keys_unreadable", error=str(exc))
+        return []
