@@ -43,7 +43,8 @@ def event_refs(ev: dict[str, Any]) -> tuple[str | None, str | None]:
 
     def text(key: str) -> str | None:
         value = ev.get(key)
-        return value if isinstance(value, str) and 0 < len(value) <= REF_MAX else None
+        ok = isinstance(value, str) and 0 < len(value) <= REF_MAX and "\x00" not in value
+        return value if ok else None
 
     return text("person"), text("credential")
 

@@ -14,13 +14,14 @@ from pydantic import ValidationError
 
 from edgegate.contract import messages as m
 from edgegate.contract.topics import door_of
+from edgegate.errors import EdgegateError
 
 # Doors' payloads are small; anything bigger is refused before parsing.
 MAX_INBOUND = 256 * 1024
 ID_MAX = 128
 
 
-class BadMessage(ValueError):
+class BadMessage(EdgegateError, ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
@@ -61,8 +62,10 @@ def json_object(payload: bytes) -> dict[str, Any]:
 
 def _text(event: dict[str, Any], key: str, limit: int = ID_MAX) -> str:
     value = event.get(key)
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise BadMessage("malformed", f"event {key} must be a string of 1..{limit} characters")
+    if not isinstance(value, str) or not value or len(value) > limit or "\x00" in value:
+        raise BadMessage(
+            "malformed", f"event {key} must be a string of 1..{limit} characters, no NUL"
+        )
     return value
 
 

@@ -25,13 +25,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from edgegate.central.schema import metadata
+from edgegate.errors import EdgegateError
 
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 LEGACY_USER_VERSION = 1  # the raw-sqlite3 master store's last migration
 MIGRATION_LOCK = 0x6564_6765_6D69  # "edgemi": pg_advisory_xact_lock key for migrations
 
 
-class StoreSchemaError(RuntimeError):
+class StoreSchemaError(EdgegateError, RuntimeError):
     """A store this version cannot open (newer than the code, or of something else)."""
 
 

@@ -30,6 +30,7 @@ from edgegate.central.dialect import upsert
 from edgegate.central.engine import make_engine, sqlite_path
 from edgegate.central.schema.master import commands, credentials, people, versions
 from edgegate.contract import messages as m
+from edgegate.errors import EdgegateError
 from edgegate.store import sealed
 
 # A version's message stays far below the broker's and the door's limits (16 MiB).
@@ -37,7 +38,7 @@ UPDATE_MAX_BYTES = 1_000_000
 SEAL_KEY = "edgegate_seal_key"
 
 
-class CentralError(ValueError):
+class CentralError(EdgegateError, ValueError):
     """A change the master store refuses (unknown person or card, card of someone else)."""
 
 
@@ -251,8 +252,26 @@ def _apply_one(conn: Connection, op: m.Op, now: float) -> None:
         raise CentralError(what)
 
 
+def _no_nul(op: m.Op) -> None:
+    """PostgreSQL text cannot hold NUL, SQLite can: refuse it on both, so the master means
+    the same on either engine (attrs are JSON text, where NUL is escaped)."""
+    if isinstance(op, m.PutPerson):
+        texts = (op.person.id, op.person.name)
+    elif isinstance(op, m.PutCredential):
+        c = op.credential
+        texts = (c.kind, c.value, c.person, c.label)
+    elif isinstance(op, m.RemovePerson | m.SetPersonEnabled):
+        texts = (op.id,)
+    else:
+        texts = (op.kind, op.value)  # type: ignore[union-attr]
+    if any("\x00" in t for t in texts):
+        raise CentralError(f"{op.op}: text with a NUL character cannot be stored")
+
+
 def apply_ops(conn: Connection, ops: list[m.Op], now: float) -> None:
     """Apply ops in order; runs of puts go in one statement (an import is 200,000 ops)."""
+    for op in ops:
+        _no_nul(op)
     i = 0
     while i < len(ops):
         kind = type(ops[i])

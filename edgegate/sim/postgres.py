@@ -24,10 +24,11 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
+from edgegate.errors import EdgegateError
 from edgegate.sim.broker import free_port
 
 
-class PostgresUnavailable(RuntimeError):
+class PostgresUnavailable(EdgegateError, RuntimeError):
     """No PostgreSQL server binaries here (scripts/setup.sh test installs ``postgresql``)."""
 
 
@@ -161,7 +162,8 @@ class Postgres:
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGINT)  # "fast" shutdown: open sessions are ended
+            # SIGQUIT: immediate shutdown; the cluster is thrown away, nothing to checkpoint.
+            self._proc.send_signal(signal.SIGQUIT)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(10)
             if self._proc.poll() is None:

@@ -11,13 +11,20 @@ from alembic import context
 
 from edgegate.central.schema import metadata
 
-connection = context.config.attributes["connection"]
-context.configure(
-    connection=connection,
-    target_metadata=metadata,
-    # SQLite alters a table by copying it; batch mode does that for the revisions.
-    render_as_batch=True,
-    transactional_ddl=True,
-)
-with context.begin_transaction():
-    context.run_migrations()
+
+def run() -> None:
+    context.configure(
+        connection=context.config.attributes["connection"],
+        target_metadata=metadata,
+        # SQLite alters a table by copying it; batch mode does that for the revisions.
+        render_as_batch=True,
+        transactional_ddl=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+# Alembic runs this file as a script; anything else importing it (a test walking every
+# module) finds no migration context and runs nothing.
+if getattr(context, "config", None) is not None:
+    run()
