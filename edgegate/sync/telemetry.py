@@ -80,7 +80,12 @@ async def build(
             "refused": drainer.failed,
         },
         "readers": [
-            {"name": r["name"], "healthy": r["healthy"], "last_error": r["last_error"]}
+            {
+                "name": r["name"],
+                "family": r.get("family"),  # the reader model, for the equipment register
+                "healthy": r["healthy"],
+                "last_error": r["last_error"],
+            }
             for r in readers
         ],
         "bad_frames": bad_frames,
