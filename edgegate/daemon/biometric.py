@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 from edgegate.config.biometric import CameraConfig, FingerprintConfig
 from edgegate.config.models import Config
-from edgegate.daemon.assist import AssistTracker
+from edgegate.core.assist import AssistTracker
+from edgegate.core.reads import Direction
 from edgegate.daemon.door import Door
 from edgegate.daemon.finger_sync import FingerLibraryService
-from edgegate.hardware.base import Direction, Reader, ReaderSink
+from edgegate.hardware.base import Reader, ReaderSink
 from edgegate.hardware.registry import ReaderDevices
 from edgegate.store.store import AsyncStore
 

@@ -18,24 +18,23 @@ from typing import Any
 import structlog
 
 from edgegate.config.models import Config
-from edgegate.core.decision import Decision, DoorMode, RuleContext, decide
+from edgegate.core.assist import AssistTracker
+from edgegate.core.decision import Decision, DoorMode, Reason, RuleContext, decide
 from edgegate.core.passback import PassbackMode
 from edgegate.core.pin import PinResult, apply_pin, raises_duress
-from edgegate.daemon.assist import AssistTracker
+from edgegate.core.reads import CredentialKind, CredentialRead
+from edgegate.daemon.door_journal import DoorJournal, Entry, EventListener
 from edgegate.daemon.pin_wait import PinGate
 from edgegate.daemon.rules_runtime import RulesRuntime
-from edgegate.hardware.base import CredentialKind, CredentialRead
 from edgegate.hardware.gpio import DoorOutputs
-from edgegate.store import journal
 from edgegate.store.credentials import lookup
 from edgegate.store.db import transaction
 from edgegate.store.journal import Event
-from edgegate.store.rules_state import bump, get_presence, set_presence, today_counts
+from edgegate.store.rules_state import get_presence, set_presence, today_counts
 from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
 
-EventListener = Callable[[Event], None]
 Clock = Callable[[], float]
 
 
@@ -52,12 +51,19 @@ class Door:
         self.store = store
         self.outputs = outputs
         self.clock = clock
-        self._listeners: list[EventListener] = []
+        # The one path to the journal: rows, traffic counts, decision counters, listeners.
+        self.journal = DoorJournal(
+            store,
+            site=config.door.site,
+            door=config.door.id,
+            turnstile=config.door.mode == "turnstile",
+            clock=lambda: self.clock(),
+        )
+        self.counters = self.journal.counters
         self._credentials_listeners: list[Callable[[int], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         # Latency samples (read's last byte -> relay driven), for telemetry and the benchmark.
         self.latencies_ms: deque[float] = deque(maxlen=1000)
-        self.counters = {"granted": 0, "denied": 0, "errors": 0, "assist_requested": 0}
         # Per-reader failure counting for biometric readers (retries, then staff).
         self.assist: dict[str, AssistTracker] = {}
         # Door rules (docs/rules.md): the state machine, lockout, modes. Owns the lock output.
@@ -68,14 +74,7 @@ class Door:
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:
         """Called with every journaled event, on the loop, after it is committed."""
-        self._listeners.append(fn)
-
-    def _emit(self, event: Event) -> None:
-        for fn in self._listeners:
-            try:
-                fn(event)
-            except Exception:
-                log.exception("event_listener_failed", event_type=event.type)
+        self.journal.add_listener(fn)
 
     def add_credentials_listener(self, fn: Callable[[int], None]) -> None:
         """``fn(version)`` is called on the loop after credentials changed and were committed
@@ -90,22 +89,9 @@ class Door:
                 log.exception("credentials_listener_failed", version=version)
 
     # --- journal ---------------------------------------------------------------------------
-    def _append_tx(self, conn: sqlite3.Connection, type_: str, fields: dict[str, Any]) -> Event:
-        with transaction(conn):
-            return journal.append(
-                conn,
-                type_,
-                fields,
-                site=self.config.door.site,
-                door=self.config.door.id,
-                now=self.clock(),
-            )
-
     async def record(self, type_: str, **fields: Any) -> Event:
         """Journal an event that changes no other state (faults, alarms)."""
-        event = await self.store.call(self._append_tx, type_, fields)
-        self._emit(event)
-        return event
+        return await self.journal.record(type_, **fields)
 
     def spawn(self, coro: Any) -> None:
         # Keep a reference: the loop only holds weak references to tasks.
@@ -200,22 +186,18 @@ class Door:
             if pin is not None:
                 # A duress entry looks like the right PIN here; the alarm is its own event.
                 fields["pin"] = str(PinResult.OK if pin is PinResult.DURESS else pin)
-            site, door = self.config.door.site, self.config.door.id
-            clean = {k: v for k, v in fields.items() if v is not None}
-            events = [
-                journal.append(conn, decision.event_type, clean, site=site, door=door, now=now)
-            ]
+            entries: list[Entry] = [(decision.event_type, fields)]
             if raises_duress(decision, pin):
                 duress = {
                     "person": decision.person_id,
                     "reader": read.reader,
                     "credential": read.value,
                 }
-                events.append(journal.append(conn, "duress", duress, site=site, door=door, now=now))
-            # Presence and traffic change with the journal row or not at all (restart-safe).
+                entries.append(("duress", duress))
+            events = self.journal.write_tx(conn, entries, now)
+            # Presence changes with the journal row or not at all (restart-safe).
             if decision.granted and decision.person_id is not None:
                 set_presence(conn, decision.person_id, policy.area, str(read.direction), now)
-            bump(conn, self.config.door.id, now, "granted" if decision.granted else "denied")
         return decision, events
 
     async def handle_read(
@@ -230,7 +212,6 @@ class Door:
             log.exception("decision_failed", reader=read.reader, kind=str(read.kind))
             return None
         self.rules.decided(decision, read)
-        self.counters["granted" if decision.granted else "denied"] += 1
         if decision.granted and read.reader in self.assist:
             self.assist[read.reader].success()
         latency = (time.perf_counter() - read.t) * 1000
@@ -248,7 +229,7 @@ class Door:
         for ev in events:
             if ev.type == "duress":
                 log.warning("duress", seq=ev.seq, person=decision.person_id, reader=read.reader)
-            self._emit(ev)
+        self.journal.publish(events)
         return decision
 
     # --- biometric retries ------------------------------------------------------------------
@@ -266,13 +247,11 @@ class Door:
             self.outputs.signal_retry()
         else:
             self.outputs.deny()
-            self.counters["denied"] += 1
             await self.record(
-                "access_denied", kind=kind, reader=reader, reason="unknown", detail=reason
+                "access_denied", kind=kind, reader=reader, reason=str(Reason.UNKNOWN), detail=reason
             )
         tracker = self.assist.get(reader)
         if tracker is not None and tracker.failure(self.clock()):
-            self.counters["assist_requested"] += 1
             log.warning("assist_requested", reader=reader, kind=kind, failures=tracker.count)
             await self.record(
                 "assist_requested",

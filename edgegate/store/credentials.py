@@ -87,10 +87,6 @@ def upsert_person(conn: sqlite3.Connection, person: Person, now: float | None = 
     )
 
 
-# Keys of people.attrs the door rules read (docs/rules.md).
-RULE_ATTRS = ("groups", "zones", "host", "settled")
-
-
 def get_person_attrs(conn: sqlite3.Connection, person_id: str) -> dict[str, object] | None:
     row = conn.execute("SELECT attrs FROM people WHERE id = ?", (person_id,)).fetchone()
     return None if row is None else json.loads(row[0])

@@ -123,9 +123,19 @@ CREATE TABLE snapshot_chunks (
 ) WITHOUT ROWID;
 """
 
+# Replay protection (docs/mqtt.md): accepted command ids, each kept until its command expires,
+# whatever the journal's pruning (see edgegate/store/seen_commands.py).
+_V5_SEEN_COMMANDS = """
+CREATE TABLE seen_commands (
+    id TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX seen_commands_expires ON seen_commands(expires);
+"""
+
 # Append only: entry N-1 takes the store from user_version N-1 to N. Each runs in one
 # transaction together with the user_version bump, so a crash mid-migration changes nothing.
-MIGRATIONS: list[str] = [_V1, _V2_RULES, _V3_FINGER_SLOTS, _V4_SYNC]
+MIGRATIONS: list[str] = [_V1, _V2_RULES, _V3_FINGER_SLOTS, _V4_SYNC, _V5_SEEN_COMMANDS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

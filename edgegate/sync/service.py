@@ -387,5 +387,5 @@ class SyncService:
         # is a new question.
         self._last_request = -1e9
         if event is not None:
-            self.door._emit(event)
+            self.door.journal.publish([event])
         self.door.credentials_changed(version)
