@@ -30,7 +30,13 @@ from pydantic import Field
 
 from edgegate.config.base import StrictModel
 from edgegate.config.biometric import CameraConfig, FingerprintConfig
-from edgegate.config.readers import OsdpConfig, Pn532Config, Rdm6300Config, WiegandConfig
+from edgegate.config.readers import (
+    OsdpConfig,
+    Pn532Config,
+    QrScannerConfig,
+    Rdm6300Config,
+    WiegandConfig,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +82,7 @@ BUILTIN: tuple[ReaderType, ...] = (
     ReaderType("pn532", Pn532Config, "edgegate.hardware.registry:pn532"),
     ReaderType("wiegand", WiegandConfig, "edgegate.hardware.registry:wiegand"),
     ReaderType("osdp", OsdpConfig, "edgegate.hardware.registry:osdp"),
+    ReaderType("qr_scanner", QrScannerConfig, "edgegate.hardware.registry:qr_scanner"),
     ReaderType(
         "fingerprint",
         FingerprintConfig,

@@ -102,3 +102,16 @@ def osdp(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
         show_text=cfg.show_text,
         debug=cfg.debug,
     )
+
+
+def qr_scanner(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
+    from edgegate.hardware.qr_scanner import QrScannerReader
+
+    return QrScannerReader(
+        name,
+        devices.sink,
+        cfg.port,
+        baudrate=cfg.baudrate,
+        direction=Direction(cfg.direction),
+        hold_off=cfg.hold_off_seconds,
+    )

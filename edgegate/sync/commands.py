@@ -39,11 +39,16 @@ class CommandHandler:
         *,
         max_age_seconds: float,
         on_sync: Callable[[str], None],
+        on_silence: Callable[[str], bool] | None = None,
+        on_doctor: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.door = door
         self.max_age = max_age_seconds
         self.on_sync = on_sync
+        # The alarm output (None: no [gpio] siren) and the live doctor (edgegate/daemon/).
+        self.on_silence = on_silence
+        self.on_doctor = on_doctor
         self.clock = clock
         self._seen: dict[str, float] = {}  # command id -> expires (UNIX seconds)
 
@@ -112,6 +117,15 @@ class CommandHandler:
             lock_now(door)
         elif name == "sync":
             self.on_sync("command")
+        elif name == "silence":
+            if self.on_silence is None:
+                raise ValueError("this door has no alarm output ([gpio] siren)")
+            if not self.on_silence(cmd.by or "central"):
+                raise ValueError("the alarm output was not sounding")
+        elif name == "doctor":
+            if self.on_doctor is None:
+                raise ValueError("the live doctor is not available")
+            self.on_doctor(f"command:{cmd.id}")
         else:  # pragma: no cover - Command.cmd admits nothing else
             raise ValueError(f"unknown command {name}")
 

@@ -18,7 +18,13 @@ from pathlib import Path
 
 from edgegate.config.biometric import CameraConfig, FingerprintConfig
 from edgegate.config.reader_types import BUILTIN, READER_TYPES, reader_types
-from edgegate.config.readers import OsdpConfig, Pn532Config, Rdm6300Config, WiegandConfig
+from edgegate.config.readers import (
+    OsdpConfig,
+    Pn532Config,
+    QrScannerConfig,
+    Rdm6300Config,
+    WiegandConfig,
+)
 from edgegate.hardware.registry import build_reader
 from edgegate.hardware.wiegand.reader import WiegandReader
 from edgegate.sim.wiegand import SimulatedWiegand
@@ -84,10 +90,11 @@ def test_builtin_types_are_declared_once_each() -> None:
         Pn532Config,
         WiegandConfig,
         OsdpConfig,
+        QrScannerConfig,
         FingerprintConfig,
         CameraConfig,
     }
-    assert frozenset({"rdm6300", "pn532", "wiegand", "osdp"}) == READER_TYPES
+    assert frozenset({"rdm6300", "pn532", "wiegand", "osdp", "qr_scanner"}) == READER_TYPES
     for t in reader_types().values():
         assert callable(t.load_builder())
 
@@ -112,7 +119,7 @@ def test_a_plugin_reader_type_is_found_by_entry_point(tmp_path: Path) -> None:
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {
-        "types": ["acme", "osdp", "pn532", "rdm6300", "wiegand"],
+        "types": ["acme", "osdp", "pn532", "qr_scanner", "rdm6300", "wiegand"],
         "family": "acme",
         "port": "/dev/acme0",
     }
