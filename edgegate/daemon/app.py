@@ -27,6 +27,7 @@ from edgegate.hardware.inputs import DoorInputs
 from edgegate.hardware.registry import ReaderDevices, build_reader
 from edgegate.hardware.wiegand.gpio import EdgeSource
 from edgegate.store.journal import Event
+from edgegate.store.rules_state import load_modes
 from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
@@ -149,8 +150,14 @@ class Daemon:
     async def start(self) -> None:
         await self.store.open()
         lockouts = await self.store.call(self.door.rules.restore_lockouts)
-        self.outputs.safe_state()
-        # After safe_state: an active fire input found here releases the lock at once.
+        # The emergency latch and lockdown from before a restart, before the lock is driven: a
+        # watchdog restart during a fire keeps the door released (until a reset).
+        modes = await self.store.call(load_modes)
+        if self.door.rules.restore_modes(modes):
+            self.outputs.unlock()
+        else:
+            self.outputs.safe_state()
+        # After that: an active fire input found here releases the lock at once.
         self.inputs.start(asyncio.get_running_loop())
         self.door.rules.started(lockouts, self.inputs.is_active("door_contact"))
         for reader in self.readers:
