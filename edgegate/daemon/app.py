@@ -265,7 +265,7 @@ def _pass_keys(config: Config) -> list[Any]:
     MQTT messages. None (a door without ``[mqtt]`` keys) refuses every pass as ``forged``."""
     if config.mqtt is None:
         return []
-    from edgegate.sync.paho_client import MqttSetupError, central_keys
+    from edgegate.mqtt.client import MqttSetupError, central_keys
 
     try:
         return list(central_keys(config.mqtt))

@@ -31,13 +31,13 @@ from edgegate.contract.messages import (
 )
 from edgegate.contract.signing import RejectedMessage, Verifier, public_text
 from edgegate.contract.topics import DoorTopics
+from edgegate.mqtt.client import central_keys, default_client_id
 from edgegate.store import sealed
 from edgegate.sync import credentials_apply as ca
 from edgegate.sync import snapshot_steps, telemetry
 from edgegate.sync.commands import CommandHandler
 from edgegate.sync.drain import Drainer
 from edgegate.sync.link import MqttLink
-from edgegate.sync.paho_client import central_keys, default_client_id
 from edgegate.sync.parse_worker import ChunkParser
 from edgegate.sync.receipts import ReceiptKeeper
 
