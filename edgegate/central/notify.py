@@ -18,7 +18,7 @@ import structlog
 
 from edgegate.central.alarms_config import SmtpSection
 from edgegate.errors import EdgegateError
-from edgegate.sync.paho_client import credential_file
+from edgegate.mqtt.client import credential_file
 
 log = structlog.get_logger(__name__)
 

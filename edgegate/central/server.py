@@ -26,7 +26,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import structlog
 
-from edgegate.central import archive, inbound
+from edgegate.central import archive, inbound, receipts
 from edgegate.central import store as master
 from edgegate.central.alarms import AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
@@ -72,6 +72,7 @@ class CentralServer:
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
         self._alarms_wake = asyncio.Event()
+        self.receipts = receipts.Receipts(self.site, signer)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -81,6 +82,7 @@ class CentralServer:
         engine = make_engine(self.config.central.db)
         await asyncio.to_thread(ensure_tables, engine)
         self.alarms = AlarmService(engine, self.config.alarms, self.site)
+        await self.store.call(receipts.prepare)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -159,6 +161,20 @@ class CentralServer:
             for request in requests:
                 self._spawn(self._answer(request))
             self._alarms_wake.set()
+            await self._receipts(batch)
+
+    async def _receipts(self, batch: list[mqtt.MQTTMessage]) -> None:
+        """Tell the doors what is stored now (edgegate/central/receipts.py)."""
+        doors = receipts.doors_with_events(batch, self.site)
+        if not doors:
+            return
+        try:
+            runs = await self.store.call(self.receipts.advance, doors)
+            self.receipts.publish(self.client, self.receipts.due(runs))
+        except Exception:
+            # The next batch of the door computes its run again; it re-sends meanwhile.
+            self.counters["receipt_failed"] += 1
+            log.exception("receipts_failed", doors=len(doors))
 
     async def _archive(self, batch: list[mqtt.MQTTMessage]) -> list[m.SnapshotRequest]:
         """Commit the batch, retrying the same batch until the store takes it.
