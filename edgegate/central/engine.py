@@ -7,9 +7,11 @@ two office processes on one file wait instead of failing, and the file created 0
 holds people's names and, sealed, their biometrics).
 
 SQLite transactions: pysqlite's own implicit BEGIN is switched off and SQLAlchemy's ``begin``
-emits ``BEGIN IMMEDIATE``: a writer takes the write lock at its start, so two writers wait for
-each other (busy timeout) instead of one failing when it upgrades a read to a write. An engine
-made with ``readonly=True`` begins with a plain ``BEGIN`` (a WAL reader never blocks).
+emits it. An engine made with ``immediate=True`` (the office store's, ``store.open_master``)
+begins with ``BEGIN IMMEDIATE``: a writer takes the write lock at its start, so two writers
+wait for each other (busy timeout) instead of one failing when it upgrades a read to a write;
+its users keep transactions short and close them. Otherwise a plain ``BEGIN``: a WAL reader
+never blocks anyone, even one that holds its connection open.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 if TYPE_CHECKING:
     from sqlite3 import Connection as SQLiteConnection
 
-READONLY = "edgegate_readonly"
+IMMEDIATE = "edgegate_sqlite_immediate"
 LOCK_TIMEOUT_MS = 10_000
 
 
@@ -58,8 +60,8 @@ def _sqlite_pragmas(dbapi_conn: SQLiteConnection, _record: object) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    readonly = conn.get_execution_options().get(READONLY, False)
-    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+    immediate = conn.get_execution_options().get(IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_private(path: Path) -> None:
@@ -81,7 +83,7 @@ def create_private(path: Path) -> None:
     os.close(fd)
 
 
-def make_engine(where: str | Path, *, readonly: bool = False, **kwargs: object) -> Engine:
+def make_engine(where: str | Path, *, immediate: bool = False, **kwargs: object) -> Engine:
     """The office store's engine for a file path or URL (see the module docstring)."""
     url = store_url(where)
     if url.get_backend_name() == "postgresql":
@@ -97,6 +99,6 @@ def make_engine(where: str | Path, *, readonly: bool = False, **kwargs: object) 
             create_private(path)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-    if readonly:
-        engine = engine.execution_options(**{READONLY: True})
+    if immediate:
+        engine = engine.execution_options(**{IMMEDIATE: True})
     return engine

@@ -80,9 +80,12 @@ def _known(cfg: Config) -> set[str]:
 def _adopt_legacy_sqlite(conn: Connection, cfg: Config) -> None:
     user_version = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
     tables = set(inspect(conn).get_table_names())
-    if user_version == 0 and not tables:
-        return  # a new, empty store: the revisions create everything
-    if user_version != LEGACY_USER_VERSION or not {"people", "versions", "events"} <= tables:
+    core = {"people", "versions", "events"}
+    if user_version == 0 and not tables & core:
+        # A new store, or one where a feature created only its own tables first: the
+        # revisions create the rest.
+        return
+    if user_version != LEGACY_USER_VERSION or not core <= tables:
         raise StoreSchemaError(
             f"not an edgegate office store (user_version {user_version}, tables "
             f"{', '.join(sorted(tables)) or 'none'})"

@@ -28,9 +28,11 @@ import structlog
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from edgegate.central import archive, inbound
+from edgegate.central import archive, inbound, receipts
 from edgegate.central import store as master
+from edgegate.central.alarms import AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
+from edgegate.central.notify import post_webhook, send_email
 from edgegate.central.publisher import new_client, publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
@@ -65,6 +67,10 @@ class CentralServer:
         self._busy: set[str] = set()
         self._master: MasterSet | None = None
         self._publishing = False
+        # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
+        self.alarms: AlarmService | None = None
+        self._alarms_wake = asyncio.Event()
+        self.receipts = receipts.Receipts(self.site, signer)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -74,6 +80,8 @@ class CentralServer:
         self.engine = await self._loop.run_in_executor(
             self._store, lambda: open_master(c.db, key_file=c.store_key_file)
         )
+        await asyncio.to_thread(ensure_tables, self.engine)
+        self.alarms = AlarmService(self.engine, self.config.alarms, self.site)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -85,6 +93,7 @@ class CentralServer:
         self.client.loop_start()
         self._spawn(self._consume())
         self._spawn(self._sweep())
+        self._spawn(self._alarms_loop())
         log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
 
     async def stop(self) -> None:
@@ -161,6 +170,21 @@ class CentralServer:
                     self.client.ack(msg.mid, msg.qos)
             for request in requests:
                 self._spawn(self._answer(request))
+            self._alarms_wake.set()
+            await self._receipts(batch)
+
+    async def _receipts(self, batch: list[mqtt.MQTTMessage]) -> None:
+        """Tell the doors what is stored now (edgegate/central/receipts.py)."""
+        doors = receipts.doors_with_events(batch, self.site)
+        if not doors:
+            return
+        try:
+            runs = await self.call(self.receipts.advance, doors)
+            self.receipts.publish(self.client, self.receipts.due(runs))
+        except Exception:
+            # The next batch of the door computes its run again; it re-sends meanwhile.
+            self.counters["receipt_failed"] += 1
+            log.exception("receipts_failed", doors=len(doors))
 
     async def _archive(self, batch: list[mqtt.MQTTMessage]) -> list[m.SnapshotRequest]:
         """Commit the batch, retrying the same batch until the store takes it.
@@ -243,6 +267,42 @@ class CentralServer:
             self.counters["snapshot_requests"] += 1
             return request
         return None
+
+    # --- alarms ---------------------------------------------------------------------------
+
+    async def _alarms_loop(self) -> None:
+        """Raise alarms from what was archived, then escalate the overdue ones.
+
+        Escalation must run in one office instance only; until the office has a
+        singleton-duty lock this is the one ``central serve`` per site (its MQTT client id
+        already allows no second one). Blocking work (the store, SMTP, HTTP) runs in a
+        thread so the archive's loop never waits for a slow mail server."""
+        period = self.config.alarms.check_seconds
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._alarms_wake.wait(), period)
+            self._alarms_wake.clear()
+            try:
+                await asyncio.to_thread(self.alarms_once, time.time())
+            except Exception:
+                self.counters["alarms_failed"] += 1
+                log.exception("alarms_failed")
+
+    def alarms_once(self, now: float) -> None:
+        assert self.alarms is not None
+        raised = self.alarms.ingest(now)
+        self.counters["alarms_raised"] += raised
+        done = self.alarms.escalate(
+            now, self._send_escalation, has_smtp=self.config.smtp is not None
+        )
+        self.counters["alarms_escalated"] += done
+
+    def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
+        if channel == "webhook":
+            post_webhook(target, esc.body)
+        else:
+            assert self.config.smtp is not None
+            send_email(self.config.smtp, target, esc.subject, esc.text)
 
     # --- versions the CLI could not publish -----------------------------------------------
 

@@ -78,7 +78,7 @@ def open_master(
         raise migrate.StoreSchemaError(
             "no office store here (has `central serve` or a `central people` command run yet?)"
         )
-    engine = make_engine(db, readonly=readonly, **engine_kwargs)
+    engine = make_engine(db, immediate=not readonly, **engine_kwargs)
     if migrate_store:
         migrate.upgrade(engine)
     if key is None:

@@ -17,13 +17,12 @@ from pydantic import Field, field_validator, model_validator
 from edgegate.config.base import ID_PATTERN, Pin, StrictModel
 from edgegate.config.biometric import CameraConfig, FingerprintConfig
 from edgegate.config.mqtt import HomeAssistantConfig, MqttConfig
+from edgegate.config.reader_types import READER_TYPES, ReaderConfig
 from edgegate.config.readers import (
-    READER_TYPES,
     OsdpConfig,
     PinConfig,
     Pn532Config,
     Rdm6300Config,
-    ReaderConfig,
     WiegandConfig,
 )
 

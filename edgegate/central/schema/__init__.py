@@ -23,9 +23,10 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 # Feature modules register their tables on ``metadata`` when imported (keep this list sorted),
-# one import line per module so parallel additions merge cleanly. A new table needs no
-# migration (edgegate/central/migrate.py creates it); a change to an existing one does.
+# one line per module so parallel additions merge cleanly. A new table needs no migration
+# (edgegate/central/migrate.py creates it); a change to an existing one does.
 from edgegate.central.schema import (  # noqa: E402
+    alarms,  # noqa: F401
     archive,  # noqa: F401
     master,  # noqa: F401
 )

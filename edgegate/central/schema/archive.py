@@ -47,6 +47,8 @@ events = Table(
     Index("events_person", "person", "n"),
     Index("events_credential", "credential", "n"),
     Index("events_at", "at"),
+    # The receipts' run of stored seqs per door (edgegate/central/receipts.py).
+    Index("events_door_seq", "site", "door", "seq"),
     sqlite_autoincrement=True,
 )
 
