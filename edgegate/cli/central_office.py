@@ -11,6 +11,7 @@ from typing import Any, get_args
 
 from edgegate import logging_setup
 from edgegate.central import archive, store
+from edgegate.central.config import CentralConfig
 from edgegate.central.publisher import (
     BrokerUnreachable,
     Publisher,
@@ -67,20 +68,29 @@ def register(csub: argparse._SubParsersAction) -> None:
 
 def cmd_cmd(args: argparse.Namespace) -> int:
     config = load(args)
-    c = config.central
     extra: dict[str, Any] = {}
     if args.seconds is not None:
         if args.command != "unlock":
             raise CliError("--seconds goes with unlock only", EXIT_USAGE)
         extra["seconds"] = args.seconds
+    return issue_command(config, args.door, args.command, args.by, extra, ttl=args.ttl)[0]
+
+
+def issue_command(
+    config: CentralConfig,
+    door: str,
+    command: str,
+    by: str,
+    extra: dict[str, Any],
+    *,
+    ttl: float | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Build, record (``commands`` table) and send one signed command: (0 or exit 3, the
+    message)."""
+    c = config.central
     try:
         message = command_message(
-            c.site,
-            args.door,
-            args.command,
-            ttl=args.ttl or c.command_ttl_seconds,
-            by=args.by,
-            args=extra,
+            c.site, door, command, ttl=ttl or c.command_ttl_seconds, by=by, args=extra
         )
     except ValueError as exc:
         raise CliError(f"not a valid command: {exc}", EXIT_USAGE) from None
@@ -89,19 +99,19 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     with transaction(conn):  # the audit trail: every command issued, sent or not
         conn.execute(
             "INSERT INTO commands(id, door, cmd, message) VALUES (?,?,?,?)",
-            (message["id"], args.door, args.command, json.dumps(message)),
+            (message["id"], door, command, json.dumps(message)),
         )
     try:
         with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
-            pub.send(command_topic(c.site, args.door), [message])
+            pub.send(command_topic(c.site, door), [message])
     except BrokerUnreachable as exc:
         # A command is not queued for later: it expires, and a late unlock is a hazard.
         print(f"edgegate: broker unreachable ({exc}); command not sent", file=sys.stderr)
-        return EXIT_NOT_PUBLISHED
+        return EXIT_NOT_PUBLISHED, message
     with transaction(conn):
         conn.execute("UPDATE commands SET published=? WHERE id=?", (time.time(), message["id"]))
-    print(f"sent {args.command} to {args.door} (id {message['id']}, expires {message['expires']})")
-    return 0
+    print(f"sent {command} to {door} (id {message['id']}, expires {message['expires']})")
+    return 0, message
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -145,6 +155,15 @@ def door_depth(telemetry: dict[str, Any] | None) -> Any:
     return None
 
 
+def door_unarchived(telemetry: dict[str, Any] | None) -> int | None:
+    """Events the door keeps because no receipt covered them yet (None: an older door, or
+    receipts off)."""
+    if not telemetry:
+        return None
+    value = telemetry.get("journal_unarchived")
+    return value if isinstance(value, int) else None
+
+
 def cmd_doors(args: argparse.Namespace) -> int:
     config = load(args)
     conn = master(config)
@@ -154,18 +173,23 @@ def cmd_doors(args: argparse.Namespace) -> int:
     stale = config.central.offline_after_seconds
     for r in rows:
         r["journal_depth"] = door_depth(r["telemetry"])
+        r["unarchived"] = door_unarchived(r["telemetry"])
         r["stale"] = bool(stale and r["last_seen"] and now - r["last_seen"] > stale)
     if args.json:
         print(json.dumps({"version": latest, "doors": rows, "counters": archive.counters(conn)}))
         return 0
-    print(f"{'door':<16} {'status':<8} {'since':<12} {'last seen':<12} {'version':<10} journal")
+    print(
+        f"{'door':<16} {'status':<8} {'since':<12} {'last seen':<12} {'version':<10} "
+        f"{'journal':<8} unarchived"
+    )
     for r in rows:
         have = r["credential_version"]
         ver = "-" if have is None else f"{have}" + ("" if have == latest else f"/{latest}")
         status = r["availability"] + ("?" if r["stale"] else "")
         print(
             f"{r['door']:<16} {status:<8} {_ago(r['changed'], now):<12} "
-            f"{_ago(r['last_seen'], now):<12} {ver:<10} {r['journal_depth'] or '-'}"
+            f"{_ago(r['last_seen'], now):<12} {ver:<10} {r['journal_depth'] or '-':<8} "
+            f"{'-' if r['unarchived'] is None else r['unarchived']}"
         )
     online = sum(r["availability"] == "online" for r in rows)
     print(f"{online}/{len(rows)} online; master version {latest}")

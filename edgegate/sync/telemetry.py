@@ -44,6 +44,7 @@ def store_figures(conn: sqlite3.Connection) -> dict[str, int]:
         "credentials": count_credentials(conn),
         "credentials_version": get_version(conn),
         "unsent": journal.unsent_count(conn),
+        "unarchived": journal.unarchived_count(conn),
     }
 
 
@@ -61,7 +62,7 @@ async def build(
         "name": daemon.config.door.name,
         "location": daemon.config.door.location,
         "version": __version__,
-        "uptime": round(time.time() - daemon.started_at, 1),
+        "uptime": round(daemon.uptime(), 1),
         "healthy": daemon.healthy,
         "loop_lag_ms": round(daemon.loop_lag * 1000, 2),
         "credentials": {
@@ -71,16 +72,23 @@ async def build(
         # Flat copies for consumers that read one key (central `doors`, Home Assistant).
         "credentials_version": figures["credentials_version"],
         "journal_depth": figures["unsent"],
+        "journal_unarchived": figures["unarchived"],
         # Today's traffic at this door (docs/rules.md, `edgegate stats`).
         "today": await daemon.door.today_counts(),
         "journal": {
             "unsent": figures["unsent"],
+            "unarchived": figures["unarchived"],
             "published": drainer.published,
             "acked": drainer.acked,
             "refused": drainer.failed,
         },
         "readers": [
-            {"name": r["name"], "healthy": r["healthy"], "last_error": r["last_error"]}
+            {
+                "name": r["name"],
+                "family": r.get("family"),  # the reader model, for the equipment register
+                "healthy": r["healthy"],
+                "last_error": r["last_error"],
+            }
             for r in readers
         ],
         "bad_frames": bad_frames,
