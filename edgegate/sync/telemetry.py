@@ -62,7 +62,7 @@ async def build(
         "name": daemon.config.door.name,
         "location": daemon.config.door.location,
         "version": __version__,
-        "uptime": round(time.time() - daemon.started_at, 1),
+        "uptime": round(daemon.uptime(), 1),
         "healthy": daemon.healthy,
         "loop_lag_ms": round(daemon.loop_lag * 1000, 2),
         "credentials": {
