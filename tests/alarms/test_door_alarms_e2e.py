@@ -197,6 +197,7 @@ def test_siren_assist_release_and_fault_history(
                 assert [(e.payload["staff"], e.payload["person"]) for e in door_rows] == [
                     ("op-anna", "alice")
                 ]
+
                 def archive_rows() -> list[dict]:
                     capsys.readouterr()
                     central.run("events", "--type", "staff_release", "--json")
