@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -32,12 +33,10 @@ from edgegate.core.door_state import (
 )
 from edgegate.core.lockout import LockoutTracker
 from edgegate.core.passback import PassbackMode
+from edgegate.core.reads import CredentialRead
 from edgegate.core.schedule import DAYS, Window, parse_hhmm
-from edgegate.hardware.base import CredentialRead
-from edgegate.store import journal
-from edgegate.store.db import transaction
-from edgegate.store.journal import Event, parse_rfc3339
-from edgegate.store.rules_state import bump
+from edgegate.store import journal, rules_state
+from edgegate.store.journal import parse_rfc3339
 
 if TYPE_CHECKING:
     from edgegate.daemon.door import Door
@@ -55,8 +54,6 @@ _INPUTS: dict[str, tuple[In | None, In | None]] = {
     "staff_release": (In.STAFF_RELEASE, None),
     "fire_reset": (In.RESET, None),
 }
-# Machine events that are traffic: counted per door per hour in the same transaction.
-_TRAFFIC = {"passage": "passages", "exit_request": "exits"}
 
 
 def build_policy(config: Config) -> DoorPolicy:
@@ -105,24 +102,68 @@ class RulesRuntime:
         self.faulty_readers: set[str] = set()
         self._attended_by_fault = False
         self._timer: asyncio.TimerHandle | None = None
+        self._saved_modes: dict[str, Any] = self._modes()
 
     # --- the machine -----------------------------------------------------------------------
     def apply(self, inp: Input) -> Result:
         result = step(self.state, inp, self.machine)
         self.state = result.state
         outputs = self.door.outputs
-        # Act first. held_open makes DoorOutputs ignore any relock timer still pending from an
-        # earlier grant, so nothing but this machine ends an emergency release.
-        outputs.held_open = self.state.emergency
+        # Act first: the relay follows the machine before anything is journaled.
         for action in result.actions:
             if action is Action.RELEASE:
-                outputs.unlock(None)
+                outputs.unlock()
             else:
                 outputs.relock()
         if result.events:
             self.door.spawn(self.journal(result.events))
+        self._persist_modes()
         self._reschedule()
         return result
+
+    # --- latched modes in the store -----------------------------------------------------------
+    def _modes(self) -> dict[str, Any]:
+        s = self.state
+        # Attended mode forced by a reader fault is not saved: the fault is seen again at start.
+        mode = DoorMode.NORMAL if self._attended_by_fault else s.mode
+        return {
+            "mode": str(mode),
+            "emergency": s.emergency,
+            "emergency_source": s.emergency_source,
+        }
+
+    def _persist_modes(self) -> None:
+        modes = self._modes()
+        if modes != self._saved_modes:
+            self._saved_modes = modes
+            # The store thread runs calls in order, so the last change is the one kept.
+            self.door.spawn(self.door.store.call(rules_state.save_modes, modes))
+
+    def restore_modes(self, saved: dict[str, Any]) -> bool:
+        """At start, before the lock is driven: take back the emergency latch and lockdown (or
+        attended mode) saved before the restart. True when the lock must start released."""
+        try:
+            mode = DoorMode(saved.get("mode", "normal"))
+        except ValueError:
+            mode = DoorMode.NORMAL
+        if mode is DoorMode.EMERGENCY:
+            mode = DoorMode.NORMAL
+        emergency = bool(saved.get("emergency", False))
+        source = saved.get("emergency_source")
+        source = source if isinstance(source, str) else None
+        self.state = replace(
+            self.state,
+            mode=mode,
+            emergency=emergency,
+            emergency_source=source if emergency else None,
+            lock_released=emergency,
+        )
+        self._saved_modes = self._modes()
+        if emergency or mode is not DoorMode.NORMAL:
+            fields = {"mode": str(mode), "emergency": emergency, "source": source}
+            log.warning("door_modes_restored", **fields)
+            self.door.spawn(self.journal([("modes_restored", fields)]))
+        return emergency
 
     def tick(self) -> Result:
         """Let the machine see the time (relock when a release runs out, held-open alarms)."""
@@ -153,33 +194,15 @@ class RulesRuntime:
         self.apply(Input(kind, self.door.clock(), source=name))
 
     # --- journal ---------------------------------------------------------------------------
-    def _journal_tx(
-        self, conn: sqlite3.Connection, events: list[tuple[str, dict[str, Any]]], now: float
-    ) -> list[Event]:
-        door = self.door.config.door
-        out = []
-        with transaction(conn):
-            for type_, fields in events:
-                clean = {k: v for k, v in fields.items() if v is not None}
-                out.append(
-                    journal.append(conn, type_, clean, site=door.site, door=door.id, now=now)
-                )
-                column = _TRAFFIC.get(type_)
-                if type_ == "door_opened" and "person" in fields and not self.machine.turnstile:
-                    column = "passages"  # a door opened on a pass is that pass's passage
-                if column is not None:
-                    bump(conn, door.id, now, column)
-        return out
-
     async def journal(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Journal the machine's events (after the outputs already acted on them)."""
         try:
-            written = await self.door.store.call(self._journal_tx, events, self.door.clock())
+            written = await self.door.journal.write(events)
         except Exception:
             log.exception("rules_journal_failed", types=[t for t, _ in events])
             return
         for event in written:
             log.info(event.type, seq=event.seq, **event.payload)
-            self.door._emit(event)
 
     # --- decisions -------------------------------------------------------------------------
     def context(self, read: CredentialRead, now: float) -> RuleContext:
