@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError, model_validator
 
+from edgegate.central.alarms_config import AlarmsSection, SmtpSection
 from edgegate.config.load import ConfigError, format_errors, read_toml
 from edgegate.config.models import (
     ID_PATTERN,
@@ -122,6 +123,13 @@ class CentralConfig(StrictModel):
         None,
         description="The web console and REST API served by `edgegate central serve` "
         "(docs/console.md).",
+    )
+    alarms: AlarmsSection = Field(
+        default_factory=AlarmsSection,
+        description="Alarms from door events: priorities, escalation (docs/alarms.md).",
+    )
+    smtp: SmtpSection | None = Field(
+        None, description="Outgoing e-mail (alarm escalation). Without it, no e-mail is sent."
     )
 
 
