@@ -124,40 +124,33 @@ def _assist_detail(a: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+ALARM_HEADER = ["id", "door", "type", "priority", "state", "raised"]
+
+
+def _alarm_row(a: dict[str, Any], who: str) -> list[str]:
+    return [
+        str(a["id"]),
+        a["door"],
+        a["type"],
+        a["priority"],
+        a["state"],
+        when(a["raised"]),
+        a[who] or "-",
+    ]
+
+
 def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """The report as titled tables (title, header, rows) for text and HTML alike."""
     out: list[tuple[str, list[str], list[list[str]]]] = [
         (
             "Open alarms",
-            ["id", "door", "type", "priority", "state", "raised", "acknowledged by"],
-            [
-                [
-                    str(a["id"]),
-                    a["door"],
-                    a["type"],
-                    a["priority"],
-                    a["state"],
-                    when(a["raised"]),
-                    a["acknowledged_by"] or "-",
-                ]
-                for a in rep["open_alarms"]
-            ],
+            [*ALARM_HEADER, "acknowledged by"],
+            [_alarm_row(a, "acknowledged_by") for a in rep["open_alarms"]],
         ),
         (
             "Alarms raised in the shift",
-            ["id", "door", "type", "priority", "state", "raised", "cleared by"],
-            [
-                [
-                    str(a["id"]),
-                    a["door"],
-                    a["type"],
-                    a["priority"],
-                    a["state"],
-                    when(a["raised"]),
-                    a["cleared_by"] or "-",
-                ]
-                for a in rep["alarms_raised"]
-            ],
+            [*ALARM_HEADER, "cleared by"],
+            [_alarm_row(a, "cleared_by") for a in rep["alarms_raised"]],
         ),
         (
             "Reader faults",
