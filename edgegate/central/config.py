@@ -79,6 +79,37 @@ class CentralSection(StrictModel):
     )
 
 
+class VisitorsSection(StrictModel):
+    exit_hold: bool = Field(
+        True,
+        description="Hold visitors on exit (settlement_required) until their host signs the "
+        "visit off (docs/visitors.md).",
+    )
+    restricted_zones: list[str] = Field(
+        default_factory=list,
+        description="Zones a visit may ask for but a pass opens only after an approver's "
+        "approval (e.g. the workshop).",
+    )
+    approver_roles: list[str] = Field(
+        default_factory=lambda: ["admin", "security"],
+        description="Operator roles that may approve a zone beyond the visit's.",
+    )
+    retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Visitor personal data (name, company, contact, reason) is anonymised this "
+        "many days after the visit's expected departure.",
+    )
+    link_hours: float = Field(
+        72.0, gt=0, description="How long a host's one-time link (confirm, sign off) stays valid."
+    )
+    link_base_url: str = Field(
+        "",
+        description="Prefix of the host's one-time links, e.g. "
+        "'https://office.example/visit-link/'; empty: the bare token is shown.",
+    )
+
+
 class CentralConfig(StrictModel):
     central: CentralSection = Field(description="The central office's site, key and store.")
     mqtt: MqttConfig = Field(
@@ -98,6 +129,9 @@ class CentralConfig(StrictModel):
     )
     smtp: SmtpSection | None = Field(
         None, description="Outgoing e-mail (alarm escalation). Without it, no e-mail is sent."
+    )
+    visitors: VisitorsSection = Field(
+        default_factory=VisitorsSection, description="Visits, passes and visitor privacy."
     )
 
 

@@ -46,6 +46,8 @@ log = structlog.get_logger(__name__)
 BATCH = 500  # messages per store transaction when a door drains its journal
 SNAPSHOT_ACK_TIMEOUT = 120.0
 PENDING_SWEEP_SECONDS = 30.0
+VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
+VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
 
 
 class CentralServer:
@@ -95,6 +97,7 @@ class CentralServer:
         self._spawn(self._consume())
         self._spawn(self._sweep())
         self._spawn(self._alarms_loop())
+        self._spawn(self._visitors())
         log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
 
     async def stop(self) -> None:
@@ -337,6 +340,36 @@ class CentralServer:
     def _mark_published(conn: Any, versions: list[int]) -> None:
         with transaction(conn):
             master.mark_published(conn, versions, time.time())
+
+    # --- visitors (docs/visitors.md) ------------------------------------------------------
+
+    async def _visitors(self) -> None:
+        """The visitors' register (arrivals notify hosts) and housekeeping (unreturned cards
+        disabled, old visits anonymised). The service uses its own connections, always on
+        this one thread, so the loop and the archive's store thread never wait on it."""
+        from edgegate.cli.central_visits import desk_for
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visits")
+        loop = asyncio.get_running_loop()
+        try:
+            desk = await loop.run_in_executor(pool, desk_for, self.config)
+            next_sweep = 0.0
+            while True:
+                await asyncio.sleep(VISITS_SECONDS)
+                try:
+                    now = time.time()
+                    out = await loop.run_in_executor(pool, desk.ingest, now)
+                    self.counters["visit_notices"] += len(out.notices)
+                    if now >= next_sweep:
+                        next_sweep = now + VISITS_SWEEP_SECONDS
+                        swept = await loop.run_in_executor(pool, desk.sweep, now)
+                        if swept.versions and self.connected.is_set():
+                            await self._publish_pending(0.0)
+                except Exception:
+                    self.counters["visits_failed"] += 1
+                    log.exception("visits_failed")
+        finally:
+            pool.shutdown(wait=False)
 
     # --- snapshots ----------------------------------------------------------------------
 
