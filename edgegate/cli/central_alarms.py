@@ -393,7 +393,12 @@ def cmd_handover(args: argparse.Namespace) -> int:
     assert start is not None and end is not None
     if end <= start:
         raise CliError("--until must be after --since", EXIT_USAGE)
-    rep = handover.report(svc, MaintenanceService(svc.engine, config.central.site), start, end)
+    from edgegate.cli.central_visits import desk_for
+
+    desk = desk_for(config)
+    rep = handover.report(
+        svc, MaintenanceService(svc.engine, config.central.site), start, end, desk.on_site
+    )
     if args.html:
         args.html.write_text(handover.html(rep, config.central.site))
         print(f"wrote {args.html}", file=sys.stderr)
