@@ -71,9 +71,10 @@ case "$MODE" in
     ;;
   test)
     # mosquitto: the MQTT tests run a real broker on 127.0.0.1; systemd: systemd-analyze
-    # verifies the unit file; faketime: libfaketime steps the door's wall clock; postgresql:
-    # the office tests run on a real PostgreSQL too (initdb into a temp dir, sim/postgres.py).
-    apt_install mosquitto systemd faketime postgresql
+    # verifies the unit file; faketime: libfaketime steps the door's wall clock; chromium +
+    # chromium-driver: the console's browser tests; postgresql: the office tests run on a
+    # real PostgreSQL too (initdb into a temp dir, edgegate/sim/postgres.py).
+    apt_install mosquitto systemd faketime chromium chromium-driver postgresql
     ensure_venv face,osdp,office,dev
     say "ruff"
     "$VENV/bin/ruff" check edgegate tests bench scripts

@@ -10,14 +10,17 @@ key); ``at`` is computed from the event alone (``event_at``), so a copy meets it
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, cast, delete, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from edgegate.central.dialect import upsert
 from edgegate.central.schema.archive import counters as counters_t
 from edgegate.central.schema.archive import doors, events
+from edgegate.central.schema.master import commands
 
 # Where an event whose ``ts`` is not a time goes: still archived, found by id and door.
 NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
@@ -226,3 +229,109 @@ def list_doors(conn: Connection) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+# --- the console's event search (edgegate/central/web) ------------------------------------
+
+
+def _reason(conn: Connection) -> Any:
+    """The event's ``reason`` (kept only in its JSON payload), in the engine's JSON syntax."""
+    if conn.dialect.name == "postgresql":
+        return cast(events.c.payload, JSONB)["reason"].astext
+    return func.json_extract(events.c.payload, "$.reason")
+
+
+def search_events(
+    conn: Connection,
+    filters: dict[str, str | None],
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int = 100,
+    oldest_first: bool = False,
+) -> list[dict[str, Any]]:
+    """One page of the archive by keyset on ``n`` (no OFFSET: a page deep in millions of
+    rows costs what the first one does). Newest first unless ``oldest_first``. Filters:
+    door, type, person, credential (indexed columns), reason (the JSON payload), since and
+    until (the event's own time, RFC 3339)."""
+    columns = {
+        "door": events.c.door,
+        "type": events.c.type,
+        "person": events.c.person,
+        "credential": events.c.credential,
+    }
+    q = select(events.c.n, events.c.payload, events.c.received)
+    for name, value in filters.items():
+        if not value:
+            continue
+        if name in columns:
+            q = q.where(columns[name] == value)
+        elif name == "reason":
+            q = q.where(_reason(conn) == value)
+        elif name == "since":
+            q = q.where(events.c.at >= _time(value))
+        elif name == "until":
+            q = q.where(events.c.at < _time(value))
+        else:
+            raise ValueError(f"unknown event filter {name!r}")
+    if before is not None:
+        q = q.where(events.c.n < before)
+    if after is not None:
+        q = q.where(events.c.n > after)
+    q = q.order_by(events.c.n.asc() if oldest_first else events.c.n.desc()).limit(limit)
+    return [{"n": n, "received": rec, **json.loads(payload)} for n, payload, rec in conn.execute(q)]
+
+
+def last_event(conn: Connection) -> int:
+    return last_n(conn)
+
+
+# --- commands (the audit trail of what went to the doors) ---------------------------------
+
+
+def record_command(conn: Connection, message: dict[str, Any]) -> None:
+    """Every command issued, sent or not."""
+    conn.execute(
+        commands.insert().values(
+            id=message["id"],
+            door=message["door"],
+            cmd=message["cmd"],
+            message=json.dumps(message),
+            issued=time.time(),
+        )
+    )
+
+
+def mark_command_sent(conn: Connection, command_id: str, now: float) -> None:
+    conn.execute(update(commands).where(commands.c.id == command_id).values(published=now))
+
+
+def recent_commands(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(
+            commands.c.id, commands.c.door, commands.c.cmd, commands.c.message, commands.c.published
+        )
+        .order_by(commands.c.issued.desc().nulls_last(), commands.c.id)
+        .limit(limit)
+    )
+    return [
+        {"id": r[0], "door": r[1], "cmd": r[2], "message": json.loads(r[3]), "published": r[4]}
+        for r in rows
+    ]
+
+
+def command_acks(conn: Connection, command_ids: list[str]) -> dict[str, list[dict]]:
+    """The doors' ``command_ack`` events of these commands, by command id."""
+    out: dict[str, list[dict]] = {cid: [] for cid in command_ids}
+    if not command_ids:
+        return out
+    # The acks are few and recent: select them by type, match the ids here (no JSON SQL).
+    rows = conn.execute(
+        select(events.c.payload).where(events.c.type == "command_ack").order_by(events.c.n)
+    )
+    wanted = set(command_ids)
+    for (payload,) in rows:
+        ev = json.loads(payload)
+        if ev.get("cmd_id") in wanted:
+            out[ev["cmd_id"]].append(ev)
+    return out

@@ -6,12 +6,13 @@ store: WAL so readers never wait for the archive's writer, foreign keys on, a bu
 two office processes on one file wait instead of failing, and the file created 0600 (it
 holds people's names and, sealed, their biometrics).
 
-SQLite transactions: pysqlite's own implicit BEGIN is switched off and SQLAlchemy's ``begin``
-emits it. An engine made with ``immediate=True`` (the office store's, ``store.open_master``)
-begins with ``BEGIN IMMEDIATE``: a writer takes the write lock at its start, so two writers
-wait for each other (busy timeout) instead of one failing when it upgrades a read to a write;
-its users keep transactions short and close them. Otherwise a plain ``BEGIN``: a WAL reader
-never blocks anyone, even one that holds its connection open.
+SQLite transactions: an engine made with ``immediate=True`` (the office store's,
+``store.open_master``) switches pysqlite's implicit BEGIN off and begins every transaction
+with ``BEGIN IMMEDIATE``: a writer takes the write lock at its start, so two writers wait for
+each other (busy timeout) instead of one failing when it upgrades a read to a write, and
+savepoints work. Its users keep transactions short and close them. Other engines keep
+pysqlite's default (a transaction starts at the first write), so a feature that reads in one
+engine's transaction while the master commits in another does not hold a stale snapshot.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from sqlalchemy.engine import URL, Engine, make_url
 if TYPE_CHECKING:
     from sqlite3 import Connection as SQLiteConnection
 
-IMMEDIATE = "edgegate_sqlite_immediate"
 LOCK_TIMEOUT_MS = 10_000
 
 
@@ -46,9 +46,12 @@ def sqlite_path(where: str | Path) -> Path | None:
     return Path(url.database)
 
 
-def _sqlite_pragmas(dbapi_conn: SQLiteConnection, _record: object) -> None:
+def _sqlite_own_begin(dbapi_conn: SQLiteConnection, _record: object) -> None:
     # SQLAlchemy emits BEGIN itself (_sqlite_begin); pysqlite must not start transactions.
     dbapi_conn.isolation_level = None
+
+
+def _sqlite_pragmas(dbapi_conn: SQLiteConnection, _record: object) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -59,9 +62,13 @@ def _sqlite_pragmas(dbapi_conn: SQLiteConnection, _record: object) -> None:
     cur.close()
 
 
+READ = "edgegate_read"  # execution option: this connection only reads (store.reading)
+
+
 def _sqlite_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get(IMMEDIATE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    # A reader takes no write lock: it may run while its caller holds one in another engine.
+    reads = conn.get_execution_options().get(READ, False)
+    conn.exec_driver_sql("BEGIN" if reads else "BEGIN IMMEDIATE")
 
 
 def create_private(path: Path) -> None:
@@ -98,7 +105,7 @@ def make_engine(where: str | Path, *, immediate: bool = False, **kwargs: object)
         if path is not None:
             create_private(path)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
-    if immediate:
-        engine = engine.execution_options(**{IMMEDIATE: True})
+        if immediate:
+            event.listen(engine, "connect", _sqlite_own_begin)
+            event.listen(engine, "begin", _sqlite_begin)
     return engine

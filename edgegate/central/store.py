@@ -18,6 +18,8 @@ import functools
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,8 +29,8 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from edgegate.central import migrate
 from edgegate.central.dialect import upsert
-from edgegate.central.engine import make_engine, sqlite_path
-from edgegate.central.schema.master import commands, credentials, people, versions
+from edgegate.central.engine import READ, make_engine, sqlite_path
+from edgegate.central.schema.master import credentials, people, versions
 from edgegate.contract import messages as m
 from edgegate.errors import EdgegateError
 from edgegate.store import sealed
@@ -92,6 +94,15 @@ def open_master(
 
             structlog.get_logger(__name__).info("biometrics_sealed_at_rest", credentials=n)
     return engine
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection that only reads: on SQLite its transaction takes no write lock (WAL
+    readers never wait), so it may be used while the caller holds one elsewhere."""
+    with engine.connect() as conn:
+        conn.execution_options(**{READ: True})
+        yield conn
 
 
 def _key(conn: Connection) -> bytes:
@@ -521,16 +532,25 @@ def all_people(conn: Connection) -> dict[str, dict[str, Any]]:
     return {r[0]: person_dict(tuple(r)) for r in conn.execute(select(*PEOPLE_COLS))}
 
 
-# --- commands (the audit trail: every command issued, sent or not) ------------------------
-
-
-def record_command(conn: Connection, message: dict[str, Any]) -> None:
-    conn.execute(
-        commands.insert().values(
-            id=message["id"], door=message["door"], cmd=message["cmd"], message=json.dumps(message)
-        )
+def search_people(conn: Connection, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
+    """People whose id or name contains ``q`` (or who hold a credential whose value does),
+    by id, at most ``limit``."""
+    like = f"%{q.replace('%', '').replace('_', '')}%"
+    n_creds = (
+        select(func.count())
+        .select_from(credentials)
+        .where(credentials.c.person_id == people.c.id)
+        .scalar_subquery()
     )
-
-
-def mark_command_published(conn: Connection, command_id: str, now: float) -> None:
-    conn.execute(update(commands).where(commands.c.id == command_id).values(published=now))
+    holds = (
+        select(credentials.c.kind)
+        .where(credentials.c.person_id == people.c.id, credentials.c.value.like(like))
+        .exists()
+    )
+    rows = conn.execute(
+        select(*PEOPLE_COLS, n_creds)
+        .where(people.c.id.like(like) | people.c.name.like(like) | holds)
+        .order_by(people.c.id)
+        .limit(limit)
+    ).all()
+    return [{**person_dict(tuple(r)), "enabled": bool(r[2]), "credentials": r[6]} for r in rows]

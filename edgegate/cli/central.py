@@ -13,7 +13,13 @@ import sys
 from pathlib import Path
 
 from edgegate.central import person_rules, store
-from edgegate.cli import central_alarms, central_bio, central_office
+from edgegate.cli import (
+    central_alarms,
+    central_bio,
+    central_console,
+    central_office,
+    central_visits,
+)
 from edgegate.cli.central_common import (
     add_central_config,
     change,
@@ -94,7 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.set_defaults(func=cmd_import)
 
     central_office.register(csub)
+    central_console.register(csub)
     central_alarms.register(csub)
+    central_visits.register(csub)
 
 
 def _need(value: str | None, what: str) -> str:
@@ -136,7 +144,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_people(args: argparse.Namespace) -> int:
     config = load(args)
     if args.action == "list":
-        with master(config, readonly=True).connect() as conn:
+        with store.reading(master(config, readonly=True)) as conn:
             rows = store.list_people(conn)
         if args.json:
             print(json.dumps(rows, indent=1))
@@ -164,29 +172,26 @@ def cmd_people(args: argparse.Namespace) -> int:
             m.SetPersonEnabled(op="set_person_enabled", id=person, enabled=args.action == "enable")
         ]
     )
-    return change(config, ops, f"{args.action}d {person}")
+    return change(config, ops, f"{args.action}d {person}", f"person_{args.action}d", person)
 
 
 def _add_person(config, person: str, args: argparse.Namespace) -> int:
-    with master(config).connect() as conn:
-        existing = store.get_person(conn, person)
-    data = existing.model_dump() if existing else {"id": person}
-    if args.name is not None:
-        data["name"] = args.name
-    if args.group:
-        data["attrs"] = {**data.get("attrs", {}), "groups": args.group}
-    if args.valid_from:
-        data["valid_from"] = parse_time(args.valid_from)
-    if args.valid_until:
-        data["valid_until"] = parse_time(args.valid_until)
+    from edgegate.central.services.credentials import ChangeRefused, person_ops
+
     try:
-        ops: list[m.Op] = [m.PutPerson(op="put_person", person=m.PersonMsg(**data))]
-        for uid in args.card or []:
-            cred = m.CredentialMsg(kind="card", value=_card(uid), person=person)
-            ops.append(m.PutCredential(op="put_credential", credential=cred))
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise CliError(f"{person}: {exc}", EXIT_USAGE) from None
-    return change(config, ops, f"{'updated' if existing else 'added'} {person}")
+        ops, existed = person_ops(
+            master(config),
+            person,
+            name=args.name,
+            groups=args.group or None,
+            valid_from=parse_time(args.valid_from) if args.valid_from else None,
+            valid_until=parse_time(args.valid_until) if args.valid_until else None,
+            cards=args.card or [],
+        )
+    except ChangeRefused as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    action = "person_updated" if existed else "person_added"
+    return change(config, ops, f"{'updated' if existed else 'added'} {person}", action, person)
 
 
 def _set_person(config, person: str, args: argparse.Namespace) -> int:
@@ -201,18 +206,19 @@ def _set_person(config, person: str, args: argparse.Namespace) -> int:
         valid_until=parse_time(args.valid_until) if args.valid_until else person_rules.KEEP,
     )
     try:
-        with master(config).connect() as conn:
+        with store.reading(master(config)) as conn:
             ops = person_rules.person_ops(conn, person, change_)
     except store.CentralError as exc:
         raise CliError(str(exc)) from None
     attrs = ops[0].person.attrs  # type: ignore[union-attr]
-    return change(config, ops, f"set {person}: {json.dumps(attrs, sort_keys=True)}")
+    done = f"set {person}: {json.dumps(attrs, sort_keys=True)}"
+    return change(config, ops, done, "person_set", person)
 
 
 def cmd_cards(args: argparse.Namespace) -> int:
     config = load(args)
     if args.action == "list":
-        with master(config, readonly=True).connect() as conn:
+        with store.reading(master(config, readonly=True)) as conn:
             rows = store.list_credentials(conn, args.person, "card")
         if args.json:
             print(json.dumps(rows, indent=1))
@@ -244,7 +250,9 @@ def cmd_cards(args: argparse.Namespace) -> int:
         op = m.SetCredentialEnabled(
             op="set_credential_enabled", kind="card", value=uid, enabled=args.action == "enable"
         )
-    return change(config, [op], f"{args.action} card {uid}".replace("add card", "added card"))
+    done = f"{args.action} card {uid}".replace("add card", "added card")
+    action = {"add": "card_added", "remove": "card_removed", "enable": "card_enabled"}
+    return change(config, [op], done, action.get(args.action, "card_disabled"), uid)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -259,7 +267,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file}: cannot read: {exc}") from None
     sign = None if args.dry_run else signer(config)
     engine = master(config)
-    with engine.connect() as conn:
+    with store.reading(engine) as conn:
         plan = importer.plan_import(
             conn, text, lambda rows: progress(rows, desc="checking", unit="row")
         )
@@ -282,9 +290,21 @@ def cmd_import(args: argparse.Namespace) -> int:
             versions = store.commit_ops(conn, plan.ops, max_ops=config.central.update_max_ops)
     except store.CentralError as exc:
         raise CliError(str(exc)) from None
+    from edgegate.central.services import audit, open_office
+    from edgegate.cli.central_console import cli_actor
+
+    audit.record(
+        open_office(config).engine,
+        cli_actor(),
+        "people_imported",
+        args.file.name,
+        rows=plan.rows,
+        ops=len(plan.ops),
+        version=versions[-1].version,
+    )
     print(f"{summary}; versions {versions[0].version}..{versions[-1].version}")
     assert sign is not None
-    with engine.connect() as conn:
+    with store.reading(engine) as conn:
         total = store.unpublished_count(conn)
     with progress(total=total, desc="publishing", unit="version") as bar:
         return publish_pending(config, engine, sign, bar)

@@ -128,7 +128,7 @@ def add_biometric(config: CentralConfig, person: str, args: argparse.Namespace) 
             raise CliError("--capture is for --kind finger", EXIT_USAGE)
         # Checked before anyone touches the sensor: the capture is the slow, human part.
         signer(config)
-        with master(config).connect() as conn:
+        with store.reading(master(config)) as conn:
             known = store.get_person(conn, person) is not None
         if not known:
             raise CliError(f"no person {person!r}; add the person first")

@@ -72,7 +72,7 @@ def publish_pending(
         with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
             sent = pub.versions(engine, progress)
     except BrokerUnreachable as exc:
-        with engine.connect() as conn:
+        with store.reading(engine) as conn:
             left = store.unpublished_count(conn)
         print(
             f"edgegate: broker unreachable ({exc}); {left} version(s) saved in the master "
@@ -86,15 +86,22 @@ def publish_pending(
     return 0
 
 
-def change(config: CentralConfig, ops: list[m.Op], done: str) -> int:
+def change(
+    config: CentralConfig, ops: list[m.Op], done: str, action: str = "", target: str = ""
+) -> int:
     """The rule of every mutating command: master store first (new version(s) and their
-    ops in one transaction), then publish."""
+    ops in one transaction, audited), then publish. The office service does the first part,
+    as for the console and the API."""
+    from edgegate.central.services import credentials, open_office
+    from edgegate.cli.central_console import cli_actor
+
     sign = signer(config)  # a missing key must stop the command before the master changes
-    engine = master(config)
+    office = open_office(config)
     try:
-        with engine.begin() as conn:
-            versions = store.commit_ops(conn, ops, max_ops=config.central.update_max_ops)
-    except store.CentralError as exc:
+        versions = credentials.commit(
+            office, cli_actor(), ops, action or done.split(" ")[0], target or done
+        )
+    except credentials.ChangeRefused as exc:
         raise CliError(str(exc)) from None
     print(f"{done} (version {versions[-1].version})")
-    return publish_pending(config, engine, sign)
+    return publish_pending(config, office.master(), sign)

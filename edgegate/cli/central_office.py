@@ -18,6 +18,7 @@ from edgegate.central.publisher import (
     command_message,
     command_topic,
 )
+from edgegate.central.services.doors import journal_depth
 from edgegate.cli.central_common import (
     EXIT_NOT_PUBLISHED,
     add_central_config,
@@ -94,9 +95,11 @@ def issue_command(
     except ValueError as exc:
         raise CliError(f"not a valid command: {exc}", EXIT_USAGE) from None
     sign = signer(config)
-    engine = master(config)
-    with engine.begin() as conn:  # the audit trail: every command issued, sent or not
-        store.record_command(conn, message)
+    from edgegate.central.services import commands, open_office
+    from edgegate.cli.central_console import cli_actor
+
+    office = open_office(config)
+    commands.record(office, cli_actor(), message)  # every command issued, sent or not
     try:
         with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
             pub.send(command_topic(c.site, door), [message])
@@ -104,8 +107,7 @@ def issue_command(
         # A command is not queued for later: it expires, and a late unlock is a hazard.
         print(f"edgegate: broker unreachable ({exc}); command not sent", file=sys.stderr)
         return EXIT_NOT_PUBLISHED, message
-    with engine.begin() as conn:
-        store.mark_command_published(conn, message["id"], time.time())
+    commands.mark_sent(office, message)
     print(f"sent {command} to {door} (id {message['id']}, expires {message['expires']})")
     return 0, message
 
@@ -122,7 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     config = load(args)
     engine = master(config)
-    with engine.connect() as conn:
+    with store.reading(engine) as conn:
         pending = store.unpublished_count(conn)
     if not pending:
         print("nothing to publish")
@@ -143,16 +145,6 @@ def _ago(ts: float | None, now: float) -> str:
     )
 
 
-def door_depth(telemetry: dict[str, Any] | None) -> Any:
-    """The door's unsent-journal depth from its telemetry (names the door side may use)."""
-    if not telemetry:
-        return None
-    for key in ("journal_depth", "unsent", "journal_unsent"):
-        if key in telemetry:
-            return telemetry[key]
-    return None
-
-
 def door_unarchived(telemetry: dict[str, Any] | None) -> int | None:
     """Events the door keeps because no receipt covered them yet (None: an older door, or
     receipts off)."""
@@ -164,14 +156,14 @@ def door_unarchived(telemetry: dict[str, Any] | None) -> int | None:
 
 def cmd_doors(args: argparse.Namespace) -> int:
     config = load(args)
-    with master(config, readonly=True).connect() as conn:
+    with store.reading(master(config, readonly=True)) as conn:
         rows = archive.list_doors(conn)
         latest = store.current_version(conn)
         counters = archive.counters(conn)
     now = time.time()
     stale = config.central.offline_after_seconds
     for r in rows:
-        r["journal_depth"] = door_depth(r["telemetry"])
+        r["journal_depth"] = journal_depth(r["telemetry"])
         r["unarchived"] = door_unarchived(r["telemetry"])
         r["stale"] = bool(stale and r["last_seen"] and now - r["last_seen"] > stale)
     if args.json:
@@ -210,7 +202,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         assert ts is not None
         since = rfc3339(ts)
     query: dict[str, Any] = {"door": args.door, "type_": args.type_, "since": since}
-    with engine.connect() as conn:
+    with store.reading(engine) as conn:
         events = archive.query_events(conn, limit=args.limit, **query)
         last = events[-1]["n"] if events else archive.last_n(conn)
     if not last and not args.follow:
@@ -221,7 +213,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     _print(events, args.json)
     while args.follow:
         time.sleep(0.5)  # a fresh read each time: it sees serve's commits, locks nothing
-        with engine.connect() as conn:
+        with store.reading(engine) as conn:
             events = archive.query_events(conn, after=last, **query)
         if events:
             last = events[-1]["n"]

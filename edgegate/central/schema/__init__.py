@@ -28,5 +28,7 @@ metadata = MetaData(naming_convention=NAMING)
 from edgegate.central.schema import (  # noqa: E402
     alarms,  # noqa: F401
     archive,  # noqa: F401
+    console,  # noqa: F401
     master,  # noqa: F401
+    visitors,  # noqa: F401
 )

@@ -75,4 +75,5 @@ commands = Table(
     Column("cmd", Text, nullable=False),
     Column("message", Text, nullable=False),
     Column("published", Double),
+    Column("issued", Double),  # when recorded: the order of `recent_commands`
 )

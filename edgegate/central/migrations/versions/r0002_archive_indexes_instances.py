@@ -1,5 +1,6 @@
 """Archive v2: the event's own time (``at``), person and credential columns and their
-indexes, PostgreSQL's monthly partitions, and the ``instances`` of ``central serve``.
+indexes, PostgreSQL's monthly partitions, when each command was recorded, and the
+``instances`` of ``central serve``.
 
 On SQLite the new columns are added and filled from each archived event (``at`` stays
 nullable at the column level there: SQLite cannot add a NOT NULL column without rebuilding
@@ -40,6 +41,8 @@ def upgrade() -> None:
         _postgres(bind)
     else:
         _sqlite(bind)
+    with op.batch_alter_table("commands", recreate="never") as batch:
+        batch.add_column(sa.Column("issued", sa.Double))
     op.create_table(
         "instances",
         sa.Column("id", sa.Text, primary_key=True),

@@ -1,0 +1,81 @@
+"""The office's services: one implementation of every operation, called by the console, the
+REST API and the ``edgegate central`` CLI alike (never a copy per front end).
+
+``Office`` is the composition root's bundle: the config, the SQLAlchemy engine of the office
+store (``office.engine``; the master and the archive are read and changed only through
+``central/store.py`` and ``central/archive.py``, on ``office.master()``, the same store with the
+store key that seals biometrics), and a ``publish`` hook. The CLI's hook opens
+a broker connection per change; ``central serve`` hands its own, already connected client.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from edgegate.central import store
+from edgegate.central.config import CentralConfig
+from edgegate.central.engine import make_engine
+from edgegate.central.schema import metadata
+
+ROLES = ("admin", "security", "reception", "viewer")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who does something: an operator (console), an API token's name, or the CLI's user."""
+
+    name: str
+    via: str  # console, api, cli, system
+    role: str = "admin"
+
+
+# Publishes every unpublished credential version; returns False when the broker is away
+# (the versions stay in the master and go out later: docs/central.md, the catch-up rule).
+PublishVersions = Callable[[Engine], bool]
+# Sends one signed command on a topic; raises when the broker did not take it.
+SendCommand = Callable[[str, dict], None]
+
+
+@dataclass
+class Office:
+    config: CentralConfig
+    engine: Engine
+    publish_versions: PublishVersions | None = None
+    send_command: SendCommand | None = None
+    _master: Engine | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def master(self) -> Engine:
+        """The master store's engine (migrated, carrying the store key); one per office,
+        shared by every thread (an engine is thread-safe, each caller takes a connection)."""
+        with self._lock:
+            if self._master is None:
+                c = self.config.central
+                self._master = store.open_master(c.db, key_file=c.store_key_file)
+            return self._master
+
+    def close(self) -> None:
+        """Close both engines' connections (on SQLite the last one checkpoints the WAL)."""
+        with self._lock:
+            if self._master is not None:
+                self._master.dispose()
+                self._master = None
+        self.engine.dispose()
+
+
+def open_office(config: CentralConfig, **hooks: object) -> Office:
+    engine = make_engine(config.central.db)
+    office = Office(config, engine, **hooks)  # type: ignore[arg-type]
+    office.master()  # migrates the store: every table exists from here on
+    ensure_schema(engine)
+    return office
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the tables on ``metadata`` that are missing (the master store's own tables are
+    created by its migrations when ``store.open_master`` first opens the file)."""
+    metadata.create_all(engine)
