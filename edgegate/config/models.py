@@ -248,6 +248,16 @@ class LoggingConfig(StrictModel):
         description="json under systemd (one object per line), console on a terminal; auto "
         "picks by whether stderr is a terminal.",
     )
+    repeat_burst: int = Field(
+        10,
+        ge=0,
+        description="Warnings with the same event and reason written per repeat_window_seconds; "
+        "the rest are counted, and the next one written says how many were suppressed "
+        "(counters in telemetry stay exact). 0: no limit.",
+    )
+    repeat_window_seconds: float = Field(
+        60.0, gt=0, le=86400, description="The window of repeat_burst, in seconds."
+    )
 
 
 class DaemonConfig(StrictModel):
