@@ -10,8 +10,6 @@ import json
 import sqlite3
 from typing import Any
 
-EVENT_COLS = "n, id, site, door, seq, ts, type, payload, received"
-
 
 def bump(conn: sqlite3.Connection, name: str, n: int = 1) -> None:
     conn.execute(

@@ -14,13 +14,14 @@ from pydantic import ValidationError
 
 from edgegate.contract import messages as m
 from edgegate.contract.topics import door_of
+from edgegate.errors import EdgegateError
 
 # Doors' payloads are small; anything bigger is refused before parsing.
 MAX_INBOUND = 256 * 1024
 ID_MAX = 128
 
 
-class BadMessage(ValueError):
+class BadMessage(EdgegateError, ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason

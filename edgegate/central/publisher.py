@@ -23,13 +23,14 @@ from edgegate.config.models import MqttConfig
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
 from edgegate.contract.topics import ALL_DOORS, DoorTopics, site_credentials
+from edgegate.errors import EdgegateError
 from edgegate.store.db import transaction
 from edgegate.sync.paho_client import apply_security
 
 log = structlog.get_logger(__name__)
 
 
-class BrokerUnreachable(RuntimeError):
+class BrokerUnreachable(EdgegateError, RuntimeError):
     """No connection to the broker, or no PUBACK within the timeout."""
 
 

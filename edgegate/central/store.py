@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgegate.contract import messages as m
+from edgegate.errors import EdgegateError
 from edgegate.store.db import open_db, people_credentials_ddl
 
 _V1 = (
@@ -77,7 +78,7 @@ CENTRAL_MIGRATIONS: list[str] = [_V1]
 UPDATE_MAX_BYTES = 1_000_000
 
 
-class CentralError(ValueError):
+class CentralError(EdgegateError, ValueError):
     """A change the master store refuses (unknown person or card, card of someone else)."""
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgegate.central import store
+from edgegate.central import person_rules, store
 from edgegate.cli import central_bio, central_office
 from edgegate.cli.central_common import (
     add_central_config,
@@ -40,13 +40,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     people = csub.add_parser("people", help="add, remove, list, disable or enable people")
     people.add_argument(
-        "action", choices=["add", "remove", "list", "disable", "enable", "add-credential"]
+        "action",
+        choices=["add", "set", "remove", "list", "disable", "enable", "add-credential"],
     )
     people.add_argument("person", nargs="?", help="person id (not for list)")
     people.add_argument("--name", help="with add: display name")
-    people.add_argument("--group", action="append", help="with add: group (repeatable)")
-    people.add_argument("--valid-from", help="with add: ISO 8601 start of validity")
-    people.add_argument("--valid-until", help="with add: ISO 8601 end of validity")
+    people.add_argument("--group", action="append", help="with add/set: group (repeatable)")
+    people.add_argument("--valid-from", help="with add/set: ISO 8601 start of validity")
+    people.add_argument("--valid-until", help="with add/set: ISO 8601 end of validity")
+    # "set": the rule attributes the doors read (docs/rules.md), owned by the office.
+    people.add_argument("--zone", action="append", help="with set: allowed zone (repeatable)")
+    people.add_argument("--all-zones", action="store_true", help="with set: remove the zone limit")
+    people.add_argument("--host", help="with set: the visitor's host (a person id)")
+    people.add_argument(
+        "--settled", choices=["yes", "no"], help="with set: 'no' holds the person on exit"
+    )
     people.add_argument("--card", action="append", help="with add: card UID (repeatable)")
     people.add_argument(
         "--kind", choices=["face", "finger"], help="with add-credential: biometric kind"
@@ -146,6 +154,8 @@ def cmd_people(args: argparse.Namespace) -> int:
         return _add_person(config, person, args)
     if args.action == "add-credential":
         return central_bio.add_biometric(config, person, args)
+    if args.action == "set":
+        return _set_person(config, person, args)
     ops: list[m.Op] = (
         [m.RemovePerson(op="remove_person", id=person)]
         if args.action == "remove"
@@ -175,6 +185,25 @@ def _add_person(config, person: str, args: argparse.Namespace) -> int:
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise CliError(f"{person}: {exc}", EXIT_USAGE) from None
     return change(config, ops, f"{'updated' if existing else 'added'} {person}")
+
+
+def _set_person(config, person: str, args: argparse.Namespace) -> int:
+    if args.zone and args.all_zones:
+        raise CliError("--zone and --all-zones exclude each other", EXIT_USAGE)
+    change_ = person_rules.RuleChange(
+        groups=args.group or person_rules.KEEP,
+        zones=None if args.all_zones else (args.zone or person_rules.KEEP),
+        host=args.host or person_rules.KEEP,
+        settled=person_rules.KEEP if args.settled is None else args.settled == "yes",
+        valid_from=parse_time(args.valid_from) if args.valid_from else person_rules.KEEP,
+        valid_until=parse_time(args.valid_until) if args.valid_until else person_rules.KEEP,
+    )
+    try:
+        ops = person_rules.person_ops(master(config), person, change_)
+    except store.CentralError as exc:
+        raise CliError(str(exc)) from None
+    attrs = ops[0].person.attrs  # type: ignore[union-attr]
+    return change(config, ops, f"set {person}: {json.dumps(attrs, sort_keys=True)}")
 
 
 def cmd_cards(args: argparse.Namespace) -> int:

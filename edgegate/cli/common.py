@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from edgegate.config import DEFAULT_PATH, Config, ConfigError, load
+from edgegate.errors import EdgegateError
 from edgegate.store.db import StoreError, open_db
 
 EXIT_USAGE = 2
 T = TypeVar("T")
 
 
-class CliError(Exception):
+class CliError(EdgegateError):
     """A problem to print as one line and exit with ``code``."""
 
     def __init__(self, message: str, code: int = 1) -> None:

@@ -17,8 +17,10 @@ from edgegate.cli.common import (
     open_store,
     parse_time,
 )
+from edgegate.config.models import Config
 from edgegate.store import credentials as creds
 from edgegate.store.db import transaction
+from edgegate.sync.credentials_apply import get_version
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -129,6 +131,7 @@ def cmd_people(args: argparse.Namespace) -> int:
         return 0
     person = _need(args.person, "person id")
     if args.action == "set":
+        _refuse_if_managed(config, conn)
         return _set_person(conn, person, args)
     with transaction(conn):
         if args.action == "remove":
@@ -139,6 +142,19 @@ def cmd_people(args: argparse.Namespace) -> int:
         raise CliError(f"no person {person!r}")
     print(f"{args.action}d {person}")
     return 0
+
+
+def _refuse_if_managed(config: Config, conn: sqlite3.Connection) -> None:
+    """A door that takes its people from the office must not change their rule attributes
+    itself: the office's next update or snapshot would put its own back without a word."""
+    version = get_version(conn)
+    if config.mqtt is None and version == 0:
+        return
+    raise CliError(
+        f"this door's people come from the office (credential version {version}): set "
+        "them there with `edgegate central people set`; a change made here would be "
+        "overwritten by the office's next update"
+    )
 
 
 def _set_person(conn: sqlite3.Connection, person: str, args: argparse.Namespace) -> int:

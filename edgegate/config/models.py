@@ -62,6 +62,12 @@ class DoorConfig(StrictModel):
         pattern=ID_PATTERN,
     )
     name: str = Field("", description="Human-readable door name shown in the central office.")
+    location: str = Field(
+        "",
+        max_length=200,
+        description="Where the door is (building, floor, room); sent with the door's state "
+        "and telemetry for the office's equipment register.",
+    )
     unlock_seconds: float = Field(
         5.0, gt=0, le=600, description="How long the lock relay stays released after a grant."
     )
@@ -156,6 +162,22 @@ class GpioConfig(StrictModel):
     deny_led_seconds: float = Field(
         1.5, ge=0, le=30, description="How long the red LED stays on after a denial."
     )
+    siren: Pin | None = Field(
+        None,
+        description="Alarm output (siren or strobe relay): sounds on door_forced, "
+        "door_held_open and tailgating, until siren_seconds run out or the office silences it "
+        "(signed 'silence' command). Never on duress. Optional.",
+    )
+    siren_active_high: bool = Field(
+        True, description="True when the siren relay closes on a high output."
+    )
+    siren_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="How long the alarm output sounds at most for one alarm (a new alarm "
+        "restarts it).",
+    )
 
     @model_validator(mode="after")
     def _pins_unique(self) -> GpioConfig:
@@ -172,6 +194,7 @@ class GpioConfig(StrictModel):
             "obstruction",
             "staff_release",
             "fire_reset",
+            "siren",
         ):
             pin = getattr(self, key)
             if pin is None:
@@ -207,6 +230,14 @@ class LoggingConfig(StrictModel):
 
 
 class DaemonConfig(StrictModel):
+    doctor_minutes: float = Field(
+        0.0,
+        ge=0,
+        le=10080,
+        description="Run the doctor checks that are safe while the daemon runs (store, "
+        "clock, broker, readers) every this many minutes and journal a doctor_report event "
+        "for the office (0: only on the office's signed 'doctor' command).",
+    )
     watchdog: bool = Field(
         True, description="Ping the systemd watchdog while the loop is healthy (WatchdogSec=)."
     )
@@ -237,6 +268,18 @@ class RulesConfig(StrictModel):
     )
     lockdown_allowed_groups: list[str] = Field(
         default_factory=list, description="Groups still granted in lockdown mode (e.g. security)."
+    )
+    staff_groups: list[str] = Field(
+        default_factory=lambda: ["staff"],
+        description="Groups whose card, tapped shortly before the [gpio] staff_release button, "
+        "names the staff member in the staff_release event.",
+    )
+    staff_card_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description="How long before the staff_release button a staff card counts (0: the "
+        "button never names anyone).",
     )
     attended_on_fault: bool = Field(
         False,

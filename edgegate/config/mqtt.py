@@ -100,8 +100,9 @@ class MqttConfig(StrictModel):
     command_max_age_seconds: float = Field(
         3600.0,
         gt=0,
-        description="Commands whose validity (expires - issued) is longer than this are "
-        "refused as expired; bounds the replay window.",
+        description="Commands whose validity (expires - issued, or expires - now) is longer "
+        "than this are refused as expired; bounds the replay window and how long seen "
+        "command ids are kept.",
     )
 
     @field_validator("central_public_keys")

@@ -183,11 +183,28 @@ class OsdpConfig(ReaderBase):
     )
 
 
+class QrScannerConfig(ReaderBase):
+    type: Literal["qr_scanner"] = Field(
+        description="QR/barcode scanner typing each code as a line on a UART (visitor passes; "
+        "docs/visitors.md names a model)."
+    )
+    port: str = Field("/dev/ttyUSB0", description="Serial device of the scanner.")
+    baudrate: int = Field(9600, gt=0, description="The scanner's UART speed (9600 8N1 usual).")
+    hold_off_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="A pass held under the scanner is decoded again and again; the same code "
+        "within this many seconds counts once.",
+    )
+
+
 ReaderConfig = Annotated[
-    Rdm6300Config | Pn532Config | WiegandConfig | OsdpConfig, Field(discriminator="type")
+    Rdm6300Config | Pn532Config | WiegandConfig | OsdpConfig | QrScannerConfig,
+    Field(discriminator="type"),
 ]
 # The `type` tags of the reader union; pydantic puts the tag into error locations.
-READER_TYPES = frozenset({"rdm6300", "pn532", "wiegand", "osdp"})
+READER_TYPES = frozenset({"rdm6300", "pn532", "wiegand", "osdp", "qr_scanner"})
 
 
 class PinConfig(StrictModel):

@@ -26,11 +26,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from edgegate.errors import EdgegateError
+
 # Larger payloads are refused before any JSON parsing (a snapshot chunk is far below this).
 MAX_PAYLOAD = 16 * 1024 * 1024
 
 
-class RejectedMessage(ValueError):
+class RejectedMessage(EdgegateError, ValueError):
     """A message the door refuses. ``reason`` is a short counter name (docs/mqtt.md)."""
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -99,6 +101,10 @@ class Signer:
     def __init__(self, key: Ed25519PrivateKey) -> None:
         self._key = key
         self.key_id = key_id(key.public_key())
+
+    def sign_raw(self, data: bytes) -> bytes:
+        """The bare signature of ``data`` (visitor passes, ``visitor_pass.py``)."""
+        return self._key.sign(data)
 
     def sign(self, message: dict[str, Any]) -> bytes:
         body = json.dumps(message, separators=(",", ":"), sort_keys=True)

@@ -11,11 +11,14 @@ from datetime import date, tzinfo
 from enum import StrEnum
 
 from edgegate.core.passback import PassbackMode, Presence, violates
+from edgegate.core.reads import CredentialRead
 from edgegate.core.schedule import Window, local_time, schedule_allows
-from edgegate.hardware.base import CredentialRead
 
 
 class Reason(StrEnum):
+    """Every reason a decision carries: ``granted`` or why the door refused (journaled as the
+    ``reason`` of ``access_denied``). One enum, so no path invents its own string."""
+
     GRANTED = "granted"
     UNKNOWN = "unknown"
     REVOKED = "revoked"
@@ -23,7 +26,7 @@ class Reason(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     PERSON_DISABLED = "person_disabled"
     LOW_SCORE = "low_score"
-    # Rules (issue 7): see docs/rules.md for the order and the config keys.
+    # Door rules: see docs/rules.md for the order and the config keys.
     LOCKOUT = "lockout"
     LOCKDOWN = "lockdown"
     ZONE = "zone"
@@ -35,6 +38,13 @@ class Reason(StrEnum):
     WRONG_PIN = "wrong_pin"
     PIN_TIMEOUT = "pin_timeout"
     NO_PIN = "no_pin"
+    # Visitor QR passes (edgegate/core/visitor_pass.py).
+    FORGED = "forged"  # not a pass signed by a trusted office key
+    REPLAYED = "replayed"  # a single-entry pass shown again at a door it already opened
+    # Card+face doors (edgegate/face/cardface.py): no face of the card's person in time, or
+    # only someone else's face.
+    FACE_REQUIRED = "face_required"
+    FACE_MISMATCH = "face_mismatch"
 
 
 class DoorMode(StrEnum):

@@ -33,6 +33,7 @@ class In(StrEnum):
     FIRE_OFF = "fire_off"
     RESET = "reset"
     SET_MODE = "set_mode"
+    LOCK = "lock"  # the lock command: end a running release now (an emergency stays)
     TICK = "tick"
 
 
@@ -196,7 +197,8 @@ def _handle(s: DoorState, inp: Input, cfg: MachineConfig, ev: Events) -> DoorSta
         if at_start:
             ev.append(("door_opened", {"at_start": True}))
         else:
-            ev.append(("door_opened", {"person": s.person} if s.release_cause else {}))
+            opened = {"person": s.person, "cause": s.release_cause} if s.release_cause else {}
+            ev.append(("door_opened", opened))
         if not authorised:
             ev.append(("door_forced", {}))
         return replace(
@@ -256,6 +258,9 @@ def _handle(s: DoorState, inp: Input, cfg: MachineConfig, ev: Events) -> DoorSta
             ev.append(("mode_changed", {"mode": str(mode), "from": str(s.mode), "source": source}))
             s = replace(s, mode=mode, pending_person=None)
         return s
+    if k is In.LOCK:
+        # A person waiting for staff is not forgotten; only the running release ends.
+        return _end_release(s)
     return s  # TICK: _advance did the work
 
 

@@ -14,9 +14,13 @@ import structlog
 
 from edgegate import __version__
 from edgegate.config.models import Config
+from edgegate.core.reads import Direction
 from edgegate.daemon import systemd
 from edgegate.daemon.door import Door
-from edgegate.hardware.base import Direction, Reader
+from edgegate.daemon.live_doctor import LiveDoctor
+from edgegate.daemon.siren import SirenOutput
+from edgegate.daemon.staff_card import StaffCardMemory
+from edgegate.hardware.base import Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
 from edgegate.hardware.registry import build_reader
@@ -38,13 +42,28 @@ class Daemon:
         self.store = AsyncStore(config.storage.path)
         factory = pin_factory or make_pin_factory(config.gpio.pin_factory)
         self.outputs = DoorOutputs(config.gpio, factory)
-        self.door = Door(config, self.store, self.outputs)
-        self.inputs = DoorInputs(config.gpio, factory, self.door.rules.on_input)
+        self.door = Door(config, self.store, self.outputs, pass_keys=_pass_keys(config))
+        # The staff release button names the staff card tapped just before it.
+        self.staff_cards = StaffCardMemory(self.door, config.rules)
+        self.door.add_listener(self.staff_cards.on_event)
+        self.inputs = DoorInputs(
+            config.gpio, factory, self.staff_cards.wrap(self.door.rules.on_input)
+        )
+        # Optional alarm output (siren/strobe): follows the journal's alarms, silenced by
+        # the office's signed 'silence' command.
+        self.siren: SirenOutput | None = None
+        if config.gpio.siren is not None:
+            self.siren = SirenOutput(config.gpio, factory, self.door)
+            self.door.add_listener(self.siren.on_event)
         self.readers: list[Reader] = [
             build_reader(rcfg, name, self.door)
             for rcfg, name in zip(config.readers, config.reader_names(), strict=True)
         ]
         self.services: list[Callable[[], Any]] = []
+        # The doctor checks that are safe while running: on a schedule and on command.
+        self.doctor = LiveDoctor(config, self.door, lambda: [r.status() for r in self.readers])
+        if config.daemon.doctor_minutes > 0:
+            self.services.append(self.doctor.run)
         self.finger_library: Any | None = None
         if config.fingerprint is not None:
             self.readers.append(self._fingerprint_reader(config))
@@ -70,7 +89,7 @@ class Daemon:
         self.healthy = False
 
     def _fingerprint_reader(self, config: Config) -> Reader:
-        from edgegate.daemon.assist import AssistTracker
+        from edgegate.core.assist import AssistTracker
         from edgegate.hardware.fingerprint.reader import FingerprintReader
 
         fp = config.fingerprint
@@ -126,7 +145,7 @@ class Daemon:
                 reader.feedback(event.type == "access_granted")
 
     def _camera_reader(self, config: Config) -> Reader:
-        from edgegate.daemon.assist import AssistTracker
+        from edgegate.core.assist import AssistTracker
         from edgegate.face.cardface import CardFaceGate
         from edgegate.face.pipeline import Settings
         from edgegate.face.reader import CameraReader
@@ -233,6 +252,8 @@ class Daemon:
         self.inputs.close()
         self.door.rules.close()
         self.door.pins.close()
+        if self.siren is not None:
+            self.siren.close()
         # Fail-secure on a normal stop: the relay off is the locked state.
         self.outputs.safe_state()
         self.outputs.close()
@@ -263,3 +284,17 @@ async def run(config: Config) -> None:
         await daemon.wait()
     finally:
         await daemon.stop()
+
+
+def _pass_keys(config: Config) -> list[Any]:
+    """The office keys visitor QR passes are verified with: the same keys as the signed
+    MQTT messages. None (a door without ``[mqtt]`` keys) refuses every pass as ``forged``."""
+    if config.mqtt is None:
+        return []
+    from edgegate.sync.paho_client import MqttSetupError, central_keys
+
+    try:
+        return list(central_keys(config.mqtt))
+    except MqttSetupError as exc:  # the sync service reports the same error when it starts
+        log.error("visitor_pass_keys_unreadable", error=str(exc))
+        return []

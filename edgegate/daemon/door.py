@@ -11,31 +11,34 @@ import asyncio
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgegate.config.models import Config
-from edgegate.core.decision import Decision, DoorMode, RuleContext, decide
+from edgegate.contract.visitor_pass import PassRejected, parse_pass
+from edgegate.core.assist import AssistTracker
+from edgegate.core.decision import Decision, DoorMode, Reason, RuleContext, decide
 from edgegate.core.passback import PassbackMode
 from edgegate.core.pin import PinResult, apply_pin, raises_duress
-from edgegate.daemon.assist import AssistTracker
+from edgegate.core.reads import CredentialKind, CredentialRead
+from edgegate.core.visitor_pass import VisitorPass, decide_pass
+from edgegate.daemon.door_journal import DoorJournal, Entry, EventListener
 from edgegate.daemon.pin_wait import PinGate
 from edgegate.daemon.rules_runtime import RulesRuntime
-from edgegate.hardware.base import CredentialKind, CredentialRead
 from edgegate.hardware.gpio import DoorOutputs
-from edgegate.store import journal
-from edgegate.store.credentials import lookup
+from edgegate.store import pass_uses
+from edgegate.store.credentials import get_person_attrs, lookup
 from edgegate.store.db import transaction
 from edgegate.store.journal import Event
-from edgegate.store.rules_state import bump, get_presence, set_presence, today_counts
+from edgegate.store.rules_state import get_presence, set_presence, today_counts
 from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
 
-EventListener = Callable[[Event], None]
 Clock = Callable[[], float]
 
 
@@ -47,17 +50,27 @@ class Door:
         outputs: DoorOutputs,
         *,
         clock: Clock = time.time,
+        pass_keys: Sequence[Ed25519PublicKey] = (),
     ) -> None:
         self.config = config
+        # The office's public keys: visitor QR passes are verified with them, offline.
+        self.pass_keys = tuple(pass_keys)
         self.store = store
         self.outputs = outputs
         self.clock = clock
-        self._listeners: list[EventListener] = []
+        # The one path to the journal: rows, traffic counts, decision counters, listeners.
+        self.journal = DoorJournal(
+            store,
+            site=config.door.site,
+            door=config.door.id,
+            turnstile=config.door.mode == "turnstile",
+            clock=lambda: self.clock(),
+        )
+        self.counters = self.journal.counters
         self._credentials_listeners: list[Callable[[int], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         # Latency samples (read's last byte -> relay driven), for telemetry and the benchmark.
         self.latencies_ms: deque[float] = deque(maxlen=1000)
-        self.counters = {"granted": 0, "denied": 0, "errors": 0, "assist_requested": 0}
         # Per-reader failure counting for biometric readers (retries, then staff).
         self.assist: dict[str, AssistTracker] = {}
         # Door rules (docs/rules.md): the state machine, lockout, modes. Owns the lock output.
@@ -68,14 +81,7 @@ class Door:
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:
         """Called with every journaled event, on the loop, after it is committed."""
-        self._listeners.append(fn)
-
-    def _emit(self, event: Event) -> None:
-        for fn in self._listeners:
-            try:
-                fn(event)
-            except Exception:
-                log.exception("event_listener_failed", event_type=event.type)
+        self.journal.add_listener(fn)
 
     def add_credentials_listener(self, fn: Callable[[int], None]) -> None:
         """``fn(version)`` is called on the loop after credentials changed and were committed
@@ -90,22 +96,9 @@ class Door:
                 log.exception("credentials_listener_failed", version=version)
 
     # --- journal ---------------------------------------------------------------------------
-    def _append_tx(self, conn: sqlite3.Connection, type_: str, fields: dict[str, Any]) -> Event:
-        with transaction(conn):
-            return journal.append(
-                conn,
-                type_,
-                fields,
-                site=self.config.door.site,
-                door=self.config.door.id,
-                now=self.clock(),
-            )
-
     async def record(self, type_: str, **fields: Any) -> Event:
         """Journal an event that changes no other state (faults, alarms)."""
-        event = await self.store.call(self._append_tx, type_, fields)
-        self._emit(event)
-        return event
+        return await self.journal.record(type_, **fields)
 
     def spawn(self, coro: Any) -> None:
         # Keep a reference: the loop only holds weak references to tasks.
@@ -163,6 +156,40 @@ class Door:
             ctx = replace(ctx, presence=get_presence(conn, record.person_id, policy.area))
         return decide(read, record, now, context=ctx)
 
+    def _evaluate_pass(
+        self, conn: sqlite3.Connection, read: CredentialRead, ctx: RuleContext, now: float
+    ) -> tuple[Decision, VisitorPass | None, dict[str, Any]]:
+        """A QR pass: verified from its token alone; the store adds only what the office
+        pushed about it (revoked, the visit's exit hold) and whether it was used here."""
+        try:
+            token = parse_pass(read.value, self.pass_keys)
+        except PassRejected as exc:
+            log.warning(
+                "visitor_pass_refused", reader=read.reader, why=exc.reason, detail=exc.detail
+            )
+            return decide_pass(read, None, now, context=ctx), None, {"detail": exc.detail}
+        vp = VisitorPass(
+            token.pass_id, token.visit_id, token.zones, token.not_before, token.not_after,
+            token.single,
+        )  # fmt: skip
+        stored = lookup(conn, "qr", token.pass_id)
+        attrs = get_person_attrs(conn, token.visit_id) or {}
+        revoked = stored is not None and not (stored.enabled and stored.person_enabled)
+        policy = ctx.policy
+        if policy.passback is not PassbackMode.OFF:
+            ctx = replace(ctx, presence=get_presence(conn, token.visit_id, policy.area))
+        decision = decide_pass(
+            read,
+            vp,
+            now,
+            revoked=revoked,
+            used=pass_uses.is_used(conn, token.pass_id),
+            attrs=attrs,
+            context=ctx,
+        )
+        # Door events carry the pass and visit ids, never a visitor's name (PRODUCT.md).
+        return decision, vp, {"credential": token.pass_id, "visit": token.visit_id}
+
     def evaluate_tx(
         self, conn: sqlite3.Connection, read: CredentialRead, ctx: RuleContext
     ) -> Decision:
@@ -179,7 +206,12 @@ class Door:
         now = self.clock()
         policy = ctx.policy
         with transaction(conn):
-            decision = self._evaluate(conn, read, ctx, now)
+            visitor_pass: VisitorPass | None = None
+            extra: dict[str, Any] = {}
+            if read.kind == CredentialKind.QR:
+                decision, visitor_pass, extra = self._evaluate_pass(conn, read, ctx, now)
+            else:
+                decision = self._evaluate(conn, read, ctx, now)
             if pin is not None:
                 decision = apply_pin(decision, pin)
             fields: dict[str, Any] = {
@@ -197,25 +229,24 @@ class Door:
                 fields["reason"] = str(decision.reason)
             if decision.flags:
                 fields["flags"] = list(decision.flags)
+            fields.update(extra)
             if pin is not None:
                 # A duress entry looks like the right PIN here; the alarm is its own event.
                 fields["pin"] = str(PinResult.OK if pin is PinResult.DURESS else pin)
-            site, door = self.config.door.site, self.config.door.id
-            clean = {k: v for k, v in fields.items() if v is not None}
-            events = [
-                journal.append(conn, decision.event_type, clean, site=site, door=door, now=now)
-            ]
+            entries: list[Entry] = [(decision.event_type, fields)]
             if raises_duress(decision, pin):
                 duress = {
                     "person": decision.person_id,
                     "reader": read.reader,
                     "credential": read.value,
                 }
-                events.append(journal.append(conn, "duress", duress, site=site, door=door, now=now))
-            # Presence and traffic change with the journal row or not at all (restart-safe).
+                entries.append(("duress", duress))
+            events = self.journal.write_tx(conn, entries, now)
+            # Presence changes with the journal row or not at all (restart-safe).
             if decision.granted and decision.person_id is not None:
                 set_presence(conn, decision.person_id, policy.area, str(read.direction), now)
-            bump(conn, self.config.door.id, now, "granted" if decision.granted else "denied")
+            if decision.granted and visitor_pass and visitor_pass.used_up_by(str(read.direction)):
+                pass_uses.mark_used(conn, visitor_pass.pass_id, visitor_pass.not_after, now)
         return decision, events
 
     async def handle_read(
@@ -230,7 +261,6 @@ class Door:
             log.exception("decision_failed", reader=read.reader, kind=str(read.kind))
             return None
         self.rules.decided(decision, read)
-        self.counters["granted" if decision.granted else "denied"] += 1
         if decision.granted and read.reader in self.assist:
             self.assist[read.reader].success()
         latency = (time.perf_counter() - read.t) * 1000
@@ -248,7 +278,7 @@ class Door:
         for ev in events:
             if ev.type == "duress":
                 log.warning("duress", seq=ev.seq, person=decision.person_id, reader=read.reader)
-            self._emit(ev)
+        self.journal.publish(events)
         return decision
 
     # --- biometric retries ------------------------------------------------------------------
@@ -266,13 +296,11 @@ class Door:
             self.outputs.signal_retry()
         else:
             self.outputs.deny()
-            self.counters["denied"] += 1
             await self.record(
-                "access_denied", kind=kind, reader=reader, reason="unknown", detail=reason
+                "access_denied", kind=kind, reader=reader, reason=str(Reason.UNKNOWN), detail=reason
             )
         tracker = self.assist.get(reader)
         if tracker is not None and tracker.failure(self.clock()):
-            self.counters["assist_requested"] += 1
             log.warning("assist_requested", reader=reader, kind=kind, failures=tracker.count)
             await self.record(
                 "assist_requested",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -60,10 +60,6 @@ class FingerLibraryService:
         """Credentials changed: sync the sensor soon (call on the loop thread)."""
         self._idle.clear()
         self._dirty.set()
-
-    def on_credentials_changed(self, *_: Any) -> None:
-        """Listener form of ``request`` (takes and ignores whatever the notifier passes)."""
-        self.request()
 
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Until no pass is pending or running (tests, benchmarks)."""

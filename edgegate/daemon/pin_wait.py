@@ -22,7 +22,7 @@ import structlog
 
 from edgegate.core.decision import Decision, Reason
 from edgegate.core.pin import DuressScheme, PinResult, check_pin
-from edgegate.hardware.base import CredentialKind, CredentialRead
+from edgegate.core.reads import CredentialKind, CredentialRead
 from edgegate.store.pins import pin_hashes
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ class PinGate:
         self.scheme = DuressScheme(self.cfg.duress)
         self._readers = frozenset(self.cfg.readers)
         self._waiting: dict[str, _Waiting] = {}
-        self.counters = {"pin_requested": 0, "pin_timeouts": 0, "pin_without_card": 0}
 
     def requires(self, read: CredentialRead) -> bool:
         """Whether this card read must be followed by a PIN (False at once when PIN mode is
@@ -80,7 +79,6 @@ class PinGate:
         loop = asyncio.get_running_loop()
         timer = loop.call_later(self.cfg.timeout_seconds, self._timed_out, read.reader)
         self._waiting[read.reader] = _Waiting(read, decision.person_id, timer)
-        self.counters["pin_requested"] += 1
         log.info("pin_requested", reader=read.reader, person=decision.person_id)
 
     def _drop(self, reader: str) -> None:
@@ -94,7 +92,6 @@ class PinGate:
         waiting = self._waiting.pop(reader, None)
         if waiting is None:
             return
-        self.counters["pin_timeouts"] += 1
         log.info("pin_timeout", reader=reader, person=waiting.person_id)
         self.door.spawn(self.door.handle_read(waiting.read, pin=PinResult.TIMEOUT))
 
@@ -102,7 +99,6 @@ class PinGate:
     def pin(self, read: CredentialRead) -> None:
         waiting = self._waiting.pop(read.reader, None)
         if waiting is None:
-            self.counters["pin_without_card"] += 1
             self.door.spawn(self._without_card(read))
             return
         waiting.timer.cancel()
@@ -127,7 +123,6 @@ class PinGate:
     async def _without_card(self, read: CredentialRead) -> None:
         door = self.door
         log.info("pin_without_card", reader=read.reader)
-        door.counters["denied"] += 1
         try:
             await door.record(
                 "access_denied",

@@ -32,12 +32,10 @@ from edgegate.core.door_state import (
 )
 from edgegate.core.lockout import LockoutTracker
 from edgegate.core.passback import PassbackMode
+from edgegate.core.reads import CredentialRead
 from edgegate.core.schedule import DAYS, Window, parse_hhmm
-from edgegate.hardware.base import CredentialRead
 from edgegate.store import journal
-from edgegate.store.db import transaction
-from edgegate.store.journal import Event, parse_rfc3339
-from edgegate.store.rules_state import bump
+from edgegate.store.journal import parse_rfc3339
 
 if TYPE_CHECKING:
     from edgegate.daemon.door import Door
@@ -55,8 +53,6 @@ _INPUTS: dict[str, tuple[In | None, In | None]] = {
     "staff_release": (In.STAFF_RELEASE, None),
     "fire_reset": (In.RESET, None),
 }
-# Machine events that are traffic: counted per door per hour in the same transaction.
-_TRAFFIC = {"passage": "passages", "exit_request": "exits"}
 
 
 def build_policy(config: Config) -> DoorPolicy:
@@ -111,12 +107,10 @@ class RulesRuntime:
         result = step(self.state, inp, self.machine)
         self.state = result.state
         outputs = self.door.outputs
-        # Act first. held_open makes DoorOutputs ignore any relock timer still pending from an
-        # earlier grant, so nothing but this machine ends an emergency release.
-        outputs.held_open = self.state.emergency
+        # Act first: the relay follows the machine before anything is journaled.
         for action in result.actions:
             if action is Action.RELEASE:
-                outputs.unlock(None)
+                outputs.unlock()
             else:
                 outputs.relock()
         if result.events:
@@ -153,33 +147,15 @@ class RulesRuntime:
         self.apply(Input(kind, self.door.clock(), source=name))
 
     # --- journal ---------------------------------------------------------------------------
-    def _journal_tx(
-        self, conn: sqlite3.Connection, events: list[tuple[str, dict[str, Any]]], now: float
-    ) -> list[Event]:
-        door = self.door.config.door
-        out = []
-        with transaction(conn):
-            for type_, fields in events:
-                clean = {k: v for k, v in fields.items() if v is not None}
-                out.append(
-                    journal.append(conn, type_, clean, site=door.site, door=door.id, now=now)
-                )
-                column = _TRAFFIC.get(type_)
-                if type_ == "door_opened" and "person" in fields and not self.machine.turnstile:
-                    column = "passages"  # a door opened on a pass is that pass's passage
-                if column is not None:
-                    bump(conn, door.id, now, column)
-        return out
-
     async def journal(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Journal the machine's events (after the outputs already acted on them)."""
         try:
-            written = await self.door.store.call(self._journal_tx, events, self.door.clock())
+            written = await self.door.journal.write(events)
         except Exception:
             log.exception("rules_journal_failed", types=[t for t, _ in events])
             return
         for event in written:
             log.info(event.type, seq=event.seq, **event.payload)
-            self.door._emit(event)
 
     # --- decisions -------------------------------------------------------------------------
     def context(self, read: CredentialRead, now: float) -> RuleContext:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gpiozero import DigitalInputDevice, DigitalOutputDevice
 
+from edgegate.config.file_trust import file_problems
 from edgegate.config.models import Config
 from edgegate.doctor import Check, fail, ok, warn
 from edgegate.hardware.gpio import make_pin_factory
@@ -35,6 +36,23 @@ def human_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+def check_file_trust(config_path: Path, config: Config) -> list[Check]:
+    """The permissions ``run`` refuses to start with (fail) or flags (warn), each with the
+    command that fixes it."""
+    problems = file_problems(config_path, config)
+    if not problems:
+        return [ok("permissions", "trust and secret files are writable only by their owner")]
+    checks = []
+    for p in problems:
+        why = (
+            "; the door refuses to start: whoever can write it can add a key and sign unlocks"
+            if p.fatal
+            else ""
+        )
+        checks.append((fail if p.fatal else warn)("permissions", p.line() + why))
+    return checks
 
 
 def check_store(config: Config) -> list[Check]:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from edgegate.core.decision import decide
-from edgegate.hardware.base import CredentialKind, CredentialRead
+from edgegate.core.decision import Reason, decide
+from edgegate.core.reads import CredentialKind, CredentialRead
 from edgegate.store.credentials import lookup
 
 if TYPE_CHECKING:
@@ -125,12 +125,11 @@ class CardFaceGate:
         pending = self._cards.pop(person, None)
         if pending is None:
             return
-        reason = "face_mismatch" if pending.other_face else "face_required"
+        reason = Reason.FACE_MISMATCH if pending.other_face else Reason.FACE_REQUIRED
         self.door.spawn(self._deny(pending.read, person, reason))
 
-    async def _deny(self, read: CredentialRead, person: str, reason: str) -> None:
+    async def _deny(self, read: CredentialRead, person: str, reason: Reason) -> None:
         self.door.outputs.deny()
-        self.door.counters["denied"] += 1
         log.info("access_denied", person=person, reader=read.reader, reason=reason)
         await self.door.record(
             "access_denied",
@@ -139,6 +138,6 @@ class CardFaceGate:
             person=person,
             reader=read.reader,
             direction=str(read.direction),
-            reason=reason,
+            reason=str(reason),
             factors=["card", "face"],
         )

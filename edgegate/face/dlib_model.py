@@ -31,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgegate.errors import EdgegateError
 
-class DlibModelError(ValueError):
+
+class DlibModelError(EdgegateError, ValueError):
     """The file is not a dlib network of the kind this reader understands."""
 
 

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from edgegate.errors import EdgegateError
+
 Box = tuple[int, int, int, int]
 
 
-class FaceImageError(ValueError):
+class FaceImageError(EdgegateError, ValueError):
     """An enrolment image that cannot be used: unreadable, no face, or several faces."""
 
 

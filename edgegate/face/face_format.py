@@ -30,6 +30,8 @@ import re
 import struct
 from dataclasses import dataclass
 
+from edgegate.errors import EdgegateError
+
 MAGIC = b"EGFE"
 VERSION = 1
 MODEL = "dlib_resnet_v1"  # what edgegate/face/encode.py computes: dlib's ResNet face descriptor
@@ -40,7 +42,7 @@ FLOAT_BYTES = 4
 _MODEL_ID = re.compile(rb"[a-z0-9_.-]{1,16}")
 
 
-class FaceDataError(ValueError):
+class FaceDataError(EdgegateError, ValueError):
     """Face data that is not a well-formed set of finite encodings."""
 
     reason = "malformed"

@@ -9,44 +9,25 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import structlog
 
+# Domain values live in the core; re-exported here for the reader families that build them.
+from edgegate.core.reads import CredentialKind, CredentialRead, Direction
+
+__all__ = [
+    "CredentialKind",
+    "CredentialRead",
+    "Direction",
+    "HoldOff",
+    "Reader",
+    "ReaderCounters",
+    "ReaderSink",
+]
+
 log = structlog.get_logger(__name__)
-
-
-class CredentialKind(StrEnum):
-    CARD = "card"
-    FINGER = "finger"
-    FACE = "face"
-    PIN = "pin"
-
-
-class Direction(StrEnum):
-    IN = "in"
-    OUT = "out"
-
-
-@dataclass(frozen=True, slots=True)
-class CredentialRead:
-    """One credential presented at a reader.
-
-    ``value`` is what the store is keyed on: a card's UID as uppercase hex, a fingerprint
-    sensor's template slot, a person id for faces. ``t`` is ``time.perf_counter()`` when the
-    last byte of the read arrived, so the daemon can measure its own latency.
-    """
-
-    kind: CredentialKind
-    value: str
-    reader: str
-    direction: Direction = Direction.IN
-    score: float | None = None
-    t: float = field(default_factory=time.perf_counter)
-    # More than one credential behind one decision (card+face doors), e.g. ("card", "face").
-    factors: tuple[str, ...] = ()
 
 
 class ReaderSink(Protocol):

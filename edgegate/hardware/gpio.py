@@ -1,10 +1,11 @@
 """The door's outputs through gpiozero: lock relay, green and red LEDs, buzzer.
 
 Pins come from a gpiozero pin factory chosen by name (``lgpio`` on a Pi, ``mock`` in tests and
-the demo), so the same code drives real relays and gpiozero's MockFactory pins. Timed actions
-(relock after ``unlock_seconds``, beep lengths) run as event-loop timers rather than gpiozero's
-background threads: that keeps the order of actions deterministic and lets a newer grant
-cancel an older relock cleanly.
+the demo), so the same code drives real relays and gpiozero's MockFactory pins. When the lock
+releases and relocks is decided by the door's state machine alone (edgegate/core/door_state.py),
+which calls ``unlock`` and ``relock``; the timed feedback here (LED and beep lengths) runs as
+event-loop timers rather than gpiozero's background threads, which keeps the order of actions
+deterministic.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ class DoorOutputs:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._listeners: list[OutputListener] = []
         self.final_state: dict[str, bool] | None = None
-        self.held_open = False  # set by rules that keep the lock released (emergency, etc.)
 
     def add_listener(self, fn: OutputListener) -> None:
         self._listeners.append(fn)
@@ -79,18 +79,11 @@ class DoorOutputs:
         if old is not None:
             old.cancel()
 
-    def unlock(self, seconds: float | None) -> None:
-        """Release the lock; relock after ``seconds`` (None: until ``relock``)."""
+    def unlock(self) -> None:
+        """Release the lock until ``relock`` (the state machine times every release)."""
         self._set("lock", self.lock, True)
-        if seconds is None:
-            self._cancel("relock")
-        else:
-            self._after("relock", seconds, self.relock)
 
     def relock(self) -> None:
-        self._cancel("relock")
-        if self.held_open:
-            return
         self._set("lock", self.lock, False)
         self._set("green_led", self.green, False)
 
@@ -121,10 +114,6 @@ class DoorOutputs:
         self._set("buzzer", self.buzzer, True)
         self._after("buzzer", seconds, lambda: self._set("buzzer", self.buzzer, False))
 
-    def grant(self, seconds: float) -> None:
-        self.unlock(seconds)
-        self.signal_grant(seconds)
-
     def deny(self) -> None:
         self.signal_deny()
 
@@ -133,7 +122,6 @@ class DoorOutputs:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        self.held_open = False
         self._set("lock", self.lock, False)
         for name, dev in (
             ("green_led", self.green),

@@ -74,11 +74,25 @@ def _osdp(cfg: Any, name: str, sink: ReaderSink) -> Reader:
     )
 
 
+def _qr_scanner(cfg: Any, name: str, sink: ReaderSink) -> Reader:
+    from edgegate.hardware.qr_scanner import QrScannerReader
+
+    return QrScannerReader(
+        name,
+        sink,
+        cfg.port,
+        baudrate=cfg.baudrate,
+        direction=Direction(cfg.direction),
+        hold_off=cfg.hold_off_seconds,
+    )
+
+
 BUILDERS: dict[str, Builder] = {
     "rdm6300": _rdm6300,
     "pn532": _pn532,
     "wiegand": _wiegand,
     "osdp": _osdp,
+    "qr_scanner": _qr_scanner,
 }
 
 

@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from edgegate.errors import EdgegateError
 
-class BrokerUnavailable(RuntimeError):
+
+class BrokerUnavailable(EdgegateError, RuntimeError):
     """No mosquitto binary on this machine (scripts/setup.sh test installs it)."""
 
 

@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edgegate.core.decision import CredentialRecord
+from edgegate.errors import EdgegateError
 from edgegate.store.db import transaction
 
 HEX_UID = re.compile(r"^[0-9A-F]{2,40}$")
 
 
-class CredentialError(ValueError):
+class CredentialError(EdgegateError, ValueError):
     """A credential or person that cannot be stored as given."""
 
 
@@ -84,10 +85,6 @@ def upsert_person(conn: sqlite3.Connection, person: Person, now: float | None = 
             now if now is not None else time.time(),
         ),
     )
-
-
-# Keys of people.attrs the door rules read (docs/rules.md).
-RULE_ATTRS = ("groups", "zones", "host", "settled")
 
 
 def get_person_attrs(conn: sqlite3.Connection, person_id: str) -> dict[str, object] | None:

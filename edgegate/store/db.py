@@ -15,10 +15,12 @@ from pathlib import Path
 
 import structlog
 
+from edgegate.errors import EdgegateError
+
 log = structlog.get_logger(__name__)
 
 
-class StoreError(Exception):
+class StoreError(EdgegateError, OSError):
     """The store cannot be opened or is damaged."""
 
 
@@ -121,9 +123,37 @@ CREATE TABLE snapshot_chunks (
 ) WITHOUT ROWID;
 """
 
+# Replay protection (docs/mqtt.md): accepted command ids, each kept until its command expires,
+# whatever the journal's pruning (see edgegate/store/seen_commands.py).
+_V5_SEEN_COMMANDS = """
+CREATE TABLE seen_commands (
+    id TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX seen_commands_expires ON seen_commands(expires);
+"""
+
+# Visitor QR passes (docs/visitors.md): single-entry passes this door already let in, kept
+# until the pass's own end (edgegate/store/pass_uses.py).
+_V6_PASS_USES = """
+CREATE TABLE pass_uses (
+    pass_id TEXT PRIMARY KEY,
+    used REAL NOT NULL,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX pass_uses_expires ON pass_uses(expires);
+"""
+
 # Append only: entry N-1 takes the store from user_version N-1 to N. Each runs in one
 # transaction together with the user_version bump, so a crash mid-migration changes nothing.
-MIGRATIONS: list[str] = [_V1, _V2_RULES, _V3_FINGER_SLOTS, _V4_SYNC]
+MIGRATIONS: list[str] = [
+    _V1,
+    _V2_RULES,
+    _V3_FINGER_SLOTS,
+    _V4_SYNC,
+    _V5_SEEN_COMMANDS,
+    _V6_PASS_USES,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -31,13 +31,6 @@ def set_presence(
     )
 
 
-def clear_presence(conn: sqlite3.Connection, area: str | None = None) -> int:
-    """Forget who is in (e.g. after an evacuation); every area when ``area`` is None."""
-    if area is None:
-        return conn.execute("DELETE FROM presence").rowcount
-    return conn.execute("DELETE FROM presence WHERE area = ?", (area,)).rowcount
-
-
 def hour_of(now: float) -> int:
     return int(now // 3600) * 3600
 

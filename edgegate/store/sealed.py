@@ -25,13 +25,15 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from edgegate.errors import EdgegateError
+
 MAGIC = b"EGS1"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 CREDENTIAL_NAME = "store-key"
 
 
-class SealError(ValueError):
+class SealError(EdgegateError, ValueError):
     """A sealed blob that cannot be opened: wrong key, tampered, or not sealed at all."""
 
 

@@ -1,9 +1,11 @@
 """Signed commands from the central office: checked, de-duplicated, carried out, acknowledged.
 
 A command is refused when it is not for this door, past ``expires``, valid for longer than
-``command_max_age_seconds`` (that bounds the replay window), or its ``id`` was already seen.
-Seen ids are kept until their command expires; at start they are reloaded from the journal's
-recent ``command_ack`` events, so a restart does not reopen the replay window.
+``command_max_age_seconds`` (``expires - issued``, and ``expires - now``: a command issued in
+the future cannot stretch the window), or its ``id`` was already seen. Seen ids are kept in the
+store's ``seen_commands`` table until their command expires, written before the command is
+carried out, whatever the journal's pruning; a restart reloads them, so no restart and no
+pruning reopens the replay window.
 
 Every accepted command is acknowledged by a ``command_ack`` event in the journal (so it
 reaches the central office on ``events`` like any other), with ``result`` ``ok`` or
@@ -15,7 +17,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -24,7 +25,7 @@ from edgegate.contract.messages import Command, rfc3339
 from edgegate.contract.signing import RejectedMessage
 from edgegate.core.door_state import In, Input
 from edgegate.daemon.door import Door
-from edgegate.store import journal
+from edgegate.store import journal, seen_commands
 
 log = structlog.get_logger(__name__)
 
@@ -38,26 +39,22 @@ class CommandHandler:
         *,
         max_age_seconds: float,
         on_sync: Callable[[str], None],
+        on_silence: Callable[[str], bool] | None = None,
+        on_doctor: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.door = door
         self.max_age = max_age_seconds
         self.on_sync = on_sync
+        # The alarm output (None: no [gpio] siren) and the live doctor (edgegate/daemon/).
+        self.on_silence = on_silence
+        self.on_doctor = on_doctor
         self.clock = clock
         self._seen: dict[str, float] = {}  # command id -> expires (UNIX seconds)
 
     async def load_seen(self) -> None:
-        """Ids acknowledged recently (still within their expiry) count as seen."""
-        events = await self.door.store.call(journal.recent, 1000, ACK)
-        now = self.clock()
-        for e in events:
-            cid = e.payload.get("cmd_id")
-            try:
-                exp = datetime.fromisoformat(e.payload["expires"]).timestamp()
-            except (KeyError, TypeError, ValueError):
-                continue
-            if exp > now and isinstance(cid, str):
-                self._seen[cid] = exp
+        """Ids of accepted commands that have not expired yet count as seen."""
+        self._seen.update(await self.door.store.call(seen_commands.live, self.clock()))
 
     def check(self, cmd: Command) -> None:
         """Raise RejectedMessage (wrong_door, expired, replayed); else remember the id."""
@@ -68,7 +65,7 @@ class CommandHandler:
         expires = cmd.expires.timestamp()
         if expires <= now:
             raise RejectedMessage("expired", f"expired at {cmd.expires.isoformat()}")
-        if expires - cmd.issued.timestamp() > self.max_age:
+        if max(expires - cmd.issued.timestamp(), expires - now) > self.max_age:
             raise RejectedMessage("expired", "validity longer than command_max_age_seconds")
         for cid, exp in list(self._seen.items()):
             if exp <= now:
@@ -79,6 +76,10 @@ class CommandHandler:
 
     async def execute(self, cmd: Command) -> journal.Event:
         """Carry out a checked command; journal and return its ``command_ack``."""
+        # Remembered before it acts: a crash in between loses this command, never repeats it.
+        await self.door.store.call(
+            seen_commands.remember, cmd.id, cmd.expires.timestamp(), self.clock()
+        )
         result, reason = "ok", ""
         try:
             self._dispatch(cmd)
@@ -116,6 +117,15 @@ class CommandHandler:
             lock_now(door)
         elif name == "sync":
             self.on_sync("command")
+        elif name == "silence":
+            if self.on_silence is None:
+                raise ValueError("this door has no alarm output ([gpio] siren)")
+            if not self.on_silence(cmd.by or "central"):
+                raise ValueError("the alarm output was not sounding")
+        elif name == "doctor":
+            if self.on_doctor is None:
+                raise ValueError("the live doctor is not available")
+            self.on_doctor(f"command:{cmd.id}")
         else:  # pragma: no cover - Command.cmd admits nothing else
             raise ValueError(f"unknown command {name}")
 

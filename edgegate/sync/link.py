@@ -24,6 +24,7 @@ import paho.mqtt.client as mqtt
 import structlog
 
 from edgegate.config.models import MqttConfig
+from edgegate.errors import EdgegateError
 from edgegate.sync.paho_client import Backoff, build_client, connect_async
 
 log = structlog.get_logger(__name__)
@@ -40,7 +41,7 @@ def _log_refusal(fut: asyncio.Future[None]) -> None:
         log.warning("mqtt_publish_refused", error=str(fut.exception()))
 
 
-class PublishError(RuntimeError):
+class PublishError(EdgegateError, RuntimeError):
     """The broker refused a publish (MQTT 5 reason code) or it could not be queued."""
 
 

@@ -24,12 +24,13 @@ from paho.mqtt.properties import Properties
 
 from edgegate.config.models import MqttConfig
 from edgegate.contract.signing import parse_public
+from edgegate.errors import EdgegateError
 
 PASSWORD_CREDENTIAL = "mqtt-password"
 PUBLIC_KEY_CREDENTIAL = "central-public-key"
 
 
-class MqttSetupError(ValueError):
+class MqttSetupError(EdgegateError, ValueError):
     """The [mqtt] section names a file or key that cannot be used."""
 
 

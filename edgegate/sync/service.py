@@ -82,7 +82,11 @@ class SyncService:
             daemon.store, self.link, self.topics.events, window=self.cfg.max_inflight
         )
         self.commands = CommandHandler(
-            self.door, max_age_seconds=self.cfg.command_max_age_seconds, on_sync=self.request_sync
+            self.door,
+            max_age_seconds=self.cfg.command_max_age_seconds,
+            on_sync=self.request_sync,
+            on_silence=daemon.siren.silence if daemon.siren is not None else None,
+            on_doctor=daemon.doctor.request,
         )
         self.rejected: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
@@ -175,7 +179,17 @@ class SyncService:
         if not self.link.connected.is_set():
             return
         state = self.door.state()
-        payload = _dumps({"site": self.topics.site, "door": self.topics.door, **state})
+        dcfg = self.daemon.config.door
+        # Name and location feed the office's equipment register.
+        payload = _dumps(
+            {
+                "site": self.topics.site,
+                "door": self.topics.door,
+                "name": dcfg.name,
+                "location": dcfg.location,
+                **state,
+            }
+        )
         if payload == self._last_state:
             return
         self._last_state = payload
@@ -387,5 +401,5 @@ class SyncService:
         # is a new question.
         self._last_request = -1e9
         if event is not None:
-            self.door._emit(event)
+            self.door.journal.publish([event])
         self.door.credentials_changed(version)

@@ -58,6 +58,8 @@ async def build(
         "ts": journal.rfc3339(time.time()),
         "site": daemon.config.door.site,
         "door": daemon.config.door.id,
+        "name": daemon.config.door.name,
+        "location": daemon.config.door.location,
         "version": __version__,
         "uptime": round(time.time() - daemon.started_at, 1),
         "healthy": daemon.healthy,

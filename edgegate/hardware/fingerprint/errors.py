@@ -11,8 +11,10 @@ Line-level trouble (no answer, corrupt answers) is a ``CommunicationError``, whi
 
 from __future__ import annotations
 
+from edgegate.errors import EdgegateError
 
-class FingerprintError(Exception):
+
+class FingerprintError(EdgegateError):
     """Anything that went wrong talking to a fingerprint sensor."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from edgegate.errors import EdgegateError
 from edgegate.hardware.base import ReaderCounters
 from edgegate.hardware.fingerprint.errors import (
     CommunicationError,
@@ -63,7 +64,7 @@ _SLOW = frozenset(
 )
 
 
-class _Retry(Exception):
+class _Retry(EdgegateError):
     """Internal: the answer was corrupt; send the command again."""
 
 

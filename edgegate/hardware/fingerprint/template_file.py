@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edgegate.errors import EdgegateError
 from edgegate.hardware.fingerprint.sensor import MAX_UPLOAD
 
 FILE_TYPE = "finger_template"
@@ -29,7 +30,7 @@ MAX_FILE_BYTES = 64 * 1024
 _ID = r"^[A-Za-z0-9_.@:-]{1,128}$"
 
 
-class TemplateFileError(ValueError):
+class TemplateFileError(EdgegateError, ValueError):
     """A template file that cannot be used as given."""
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from edgegate.errors import EdgegateError
 from edgegate.hardware.base import ReaderCounters
 from edgegate.hardware.pn532.frame import (
     NACK,
@@ -44,7 +45,7 @@ BAUDRATE = 115200
 UID_LENGTHS = (4, 7, 10)
 
 
-class Pn532Error(OSError):
+class Pn532Error(EdgegateError, OSError):
     """The chip refused a command, answered nonsense, or cannot be talked to."""
 
 
@@ -52,7 +53,7 @@ class Pn532Timeout(Pn532Error):
     """No ACK or no response in time: unplugged, unpowered, or not in HSU mode."""
 
 
-class _Corrupt(Exception):
+class _Corrupt(EdgegateError):
     """Internal: the ACK never came through clean; send the command again."""
 
 
