@@ -67,12 +67,6 @@ class InterlockConfig(StrictModel):
         "only while that door is closed and locked.",
         pattern=ID_PATTERN,
     )
-    stale_seconds: float = Field(
-        10.0,
-        gt=0,
-        description="The peer's state counts as unknown (release refused) when it is older "
-        "than this; the peer republishes its state at least this often.",
-    )
 
 
 class OfflineConfig(StrictModel):
