@@ -17,13 +17,12 @@ from pydantic import Field, field_validator, model_validator
 from edgegate.config.base import ID_PATTERN, Pin, StrictModel
 from edgegate.config.biometric import CameraConfig, FingerprintConfig
 from edgegate.config.mqtt import HomeAssistantConfig, MqttConfig
+from edgegate.config.reader_types import READER_TYPES, ReaderConfig
 from edgegate.config.readers import (
-    READER_TYPES,
     OsdpConfig,
     PinConfig,
     Pn532Config,
     Rdm6300Config,
-    ReaderConfig,
     WiegandConfig,
 )
 from edgegate.config.site_rules import (
@@ -105,6 +104,18 @@ class DoorConfig(StrictModel):
     )
 
 
+# The door's inputs (edgegate/hardware/inputs.py opens them in this order).
+InputName = Literal[
+    "fire_alarm",
+    "door_contact",
+    "exit_button",
+    "passage",
+    "obstruction",
+    "staff_release",
+    "fire_reset",
+]
+
+
 class GpioConfig(StrictModel):
     pin_factory: str = Field(
         "lgpio",
@@ -145,6 +156,15 @@ class GpioConfig(StrictModel):
         None,
         description="Key switch that resets the emergency once the fire input has cleared "
         "(pressed pulls low). Optional; the 'normal' mode command also resets.",
+    )
+    normally_closed: list[InputName] = Field(
+        default_factory=list,
+        description="Inputs wired to a normally-closed contact: closed (pin pulled low) is the "
+        "quiet state and an open contact is the input being active, so a cut or unplugged wire "
+        "reads as active. Set it for fire_alarm (a cut wire releases the door) and obstruction "
+        "(a cut wire holds the gate open), as the example config does; docs/wiring.md. Inputs "
+        "not listed are normally open: active pulls the pin low. A name whose input has no pin "
+        "is ignored.",
     )
     input_bounce_seconds: float | None = Field(
         0.01,

@@ -197,12 +197,32 @@ class SnapshotRequest(Msg):
     reason: str = Field("", max_length=200)
 
 
-Signed = CredentialUpdate | SnapshotChunk | Command
+class Receipt(Msg):
+    """-> ``.../<door>/receipts`` (signed, retained): the office holds every event of the door
+    with ``first <= seq <= upto``. The door marks those ``archived`` and may prune them; an
+    event the broker acknowledged but no receipt covers is sent again after a timeout."""
+
+    type: Literal["receipt"]
+    v: Literal[1] = PROTOCOL
+    site: SITE_OR_DOOR
+    door: SITE_OR_DOOR
+    first: int = Field(ge=1, description="The lowest seq of the run the office holds.")
+    upto: int = Field(ge=1, description="The highest seq up to which it holds every event.")
+    issued: AwareDatetime
+
+    @model_validator(mode="after")
+    def _first_before_upto(self) -> Receipt:
+        if self.first > self.upto:
+            raise ValueError("first must not be above upto")
+        return self
+
+
+Signed = CredentialUpdate | SnapshotChunk | Command | Receipt
 M = TypeVar("M", bound=Msg)
 
 
 _SIGNED: TypeAdapter[Signed] = TypeAdapter(
-    Annotated[CredentialUpdate | SnapshotChunk | Command, Field(discriminator="type")]
+    Annotated[CredentialUpdate | SnapshotChunk | Command | Receipt, Field(discriminator="type")]
 )
 
 

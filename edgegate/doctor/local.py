@@ -20,13 +20,17 @@ from edgegate.store import sealed
 from edgegate.store.db import SCHEMA_VERSION
 
 OUTPUT_NAMES = ("lock", "green_led", "red_led", "buzzer")
-# What an input's level means, (active = pulled low, inactive), in a technician's words.
+# What an input's state means, (active, inactive), in a technician's words. Active is the pin
+# pulled low for a normally-open input, the contact open for a normally-closed one.
 INPUT_STATES = {
     "door_contact": ("door closed", "door open"),
     "exit_button": ("pressed", "not pressed"),
     "fire_alarm": ("FIRE ALARM ACTIVE", "no alarm"),
     "obstruction": ("obstructed", "clear"),
 }
+
+# Inputs whose cut wire must read as active (life safety), and what a cut reads as otherwise.
+FAIL_SAFE_INPUTS = {"fire_alarm": "no alarm", "obstruction": "clear"}
 
 
 def human_size(n: int) -> str:
@@ -134,12 +138,22 @@ def check_gpio(config: Config) -> list[Check]:
                     state = "output, off"
                 else:
                     dev = DigitalInputDevice(pin, pull_up=True, pin_factory=factory)
-                    state = (
-                        "input, "
-                        + INPUT_STATES.get(name, ("active", "inactive"))[0 if dev.is_active else 1]
-                    )
+                    nc = name in gpio.normally_closed
+                    active = bool(dev.is_active) != nc
+                    words = INPUT_STATES.get(name, ("active", "inactive"))[0 if active else 1]
+                    contact = "normally closed" if nc else "normally open"
+                    state = f"input, {contact}, {words}"
                 devices.append(dev)
                 out.append(ok(f"gpio {name}", f"pin {pin} claimed ({state})"))
+                if name in FAIL_SAFE_INPUTS and name not in gpio.normally_closed:
+                    out.append(
+                        warn(
+                            f"gpio {name}",
+                            f"wired normally open: a cut wire reads as {FAIL_SAFE_INPUTS[name]}; "
+                            f'use a normally-closed contact and normally_closed = ["{name}"] '
+                            "(docs/wiring.md)",
+                        )
+                    )
             except Exception as exc:  # gpiozero raises many types: busy, invalid, no rights
                 out.append(fail(f"gpio {name}", f"pin {pin} cannot be used: {exc}"))
     finally:

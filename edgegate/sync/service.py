@@ -24,6 +24,7 @@ import structlog
 from edgegate.contract.messages import (
     Command,
     CredentialUpdate,
+    Receipt,
     SnapshotChunk,
     SnapshotRequest,
     parse_signed,
@@ -38,6 +39,7 @@ from edgegate.sync.drain import Drainer
 from edgegate.sync.link import MqttLink
 from edgegate.sync.paho_client import central_keys, default_client_id
 from edgegate.sync.parse_worker import ChunkParser
+from edgegate.sync.receipts import ReceiptKeeper
 
 if TYPE_CHECKING:
     from edgegate.daemon.app import Daemon
@@ -67,19 +69,35 @@ class SyncService:
         keys = central_keys(self.cfg)
         self.verifier = Verifier(keys) if keys else None
         self.chunk_parser = ChunkParser([public_text(k) for k in keys])
+        subscriptions = [
+            (self.topics.cmd, 1),
+            (self.topics.all_cmd, 1),
+            (self.topics.credentials, 1),
+            (self.topics.snapshot, 1),
+        ]
+        if self.cfg.receipts:
+            subscriptions.append((self.topics.receipts, 1))
         self.link = MqttLink(
             self.cfg,
             self.cfg.client_id or default_client_id(dcfg.site, dcfg.id),
             will_topic=self.topics.availability,
-            subscriptions=[
-                (self.topics.cmd, 1),
-                (self.topics.all_cmd, 1),
-                (self.topics.credentials, 1),
-                (self.topics.snapshot, 1),
-            ],
+            subscriptions=subscriptions,
         )
         self.drainer = Drainer(
             daemon.store, self.link, self.topics.events, window=self.cfg.max_inflight
+        )
+        # Receipts off (a third-party consumer): the broker's PUBACK ends the door's duty.
+        self.receipts = (
+            ReceiptKeeper(
+                daemon.store,
+                self.drainer,
+                self.link.connected,
+                site=dcfg.site,
+                door=dcfg.id,
+                timeout=self.cfg.receipt_timeout_seconds,
+            )
+            if self.cfg.receipts
+            else None
         )
         self.commands = CommandHandler(
             self.door,
@@ -136,6 +154,8 @@ class SyncService:
             asyncio.create_task(self._telemetry_loop(), name="mqtt-telemetry"),
             asyncio.create_task(self._prune_loop(), name="mqtt-prune"),
         ]
+        if self.receipts is not None:
+            tasks.append(asyncio.create_task(self.receipts.run(), name="mqtt-receipts"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
@@ -197,7 +217,9 @@ class SyncService:
 
     # --- telemetry and housekeeping ----------------------------------------------------------
     async def telemetry(self) -> dict[str, Any]:
-        extra = {"sync": dict(self.counters)}
+        extra: dict[str, Any] = {"sync": dict(self.counters)}
+        if self.receipts is not None:
+            extra["receipts"] = {"upto": self.receipts.upto, **self.receipts.counters}
         return await telemetry.build(self.daemon, self.link, self.drainer, self.rejected, extra)
 
     async def _telemetry_loop(self) -> None:
@@ -216,7 +238,11 @@ class SyncService:
     async def _prune_loop(self) -> None:
         while True:
             try:
-                await self.drainer.prune(self.cfg.keep_sent_events, self.cfg.keep_sent_days)
+                await self.drainer.prune(
+                    self.cfg.keep_sent_events,
+                    self.cfg.keep_sent_days,
+                    archived_only=self.cfg.receipts,
+                )
             except Exception:
                 log.exception("journal_prune_failed")
             await asyncio.sleep(PRUNE_SECONDS)
@@ -261,6 +287,8 @@ class SyncService:
             self._updates.put_nowait(payload)
         elif topic == self.topics.snapshot:
             self._chunks.put_nowait(self._start_chunk(payload))
+        elif topic == self.topics.receipts and self.receipts is not None:
+            asyncio.get_running_loop().create_task(self.handle_receipt(payload))
         else:
             self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
 
@@ -272,6 +300,8 @@ class SyncService:
             await self._guard(topic, self._update(payload))
         elif topic == self.topics.snapshot:
             await self._guard(topic, self._chunk(self._start_chunk(payload)))
+        elif topic == self.topics.receipts and self.receipts is not None:
+            await self.handle_receipt(payload)
         else:
             self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
 
@@ -292,6 +322,17 @@ class SyncService:
             return
         self.counters["commands"] += 1
         await self.commands.execute(cmd)
+
+    async def handle_receipt(self, payload: bytes) -> None:
+        assert self.receipts is not None
+        try:
+            await self.receipts.handle(self._verify(payload, Receipt))
+        except RejectedMessage as exc:
+            self.reject(self.topics.receipts, exc)
+        except Exception:
+            # A store failure: the next receipt (retained, and sent again on re-sends) covers it.
+            self.counters["receipt_errors"] += 1
+            log.exception("receipt_apply_failed")
 
     def _start_chunk(self, payload: bytes) -> asyncio.Future[Any]:
         if len(payload) > INLINE_PAYLOAD:

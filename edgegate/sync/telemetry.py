@@ -44,6 +44,7 @@ def store_figures(conn: sqlite3.Connection) -> dict[str, int]:
         "credentials": count_credentials(conn),
         "credentials_version": get_version(conn),
         "unsent": journal.unsent_count(conn),
+        "unarchived": journal.unarchived_count(conn),
     }
 
 
@@ -71,10 +72,12 @@ async def build(
         # Flat copies for consumers that read one key (central `doors`, Home Assistant).
         "credentials_version": figures["credentials_version"],
         "journal_depth": figures["unsent"],
+        "journal_unarchived": figures["unarchived"],
         # Today's traffic at this door (docs/rules.md, `edgegate stats`).
         "today": await daemon.door.today_counts(),
         "journal": {
             "unsent": figures["unsent"],
+            "unarchived": figures["unarchived"],
             "published": drainer.published,
             "acked": drainer.acked,
             "refused": drainer.failed,
