@@ -160,6 +160,7 @@ class Daemon:
         # After that: an active fire input found here releases the lock at once.
         self.inputs.start(asyncio.get_running_loop())
         self.door.rules.started(lockouts, self.inputs.is_active("door_contact"))
+        self.door.site.start()
         for reader in self.readers:
             self._tasks.append(asyncio.create_task(reader.run(), name=f"reader:{reader.name}"))
         for service in self.services:
@@ -225,6 +226,7 @@ class Daemon:
         await self.door.drain()
         self.inputs.close()
         self.door.rules.close()
+        self.door.site.close()
         self.door.pins.close()
         if self.siren is not None:
             self.siren.close()

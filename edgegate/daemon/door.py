@@ -29,6 +29,7 @@ from edgegate.core.visitor_pass import VisitorPass, decide_pass
 from edgegate.daemon.door_journal import DoorJournal, Entry, EventListener
 from edgegate.daemon.pin_wait import PinGate
 from edgegate.daemon.rules_runtime import RulesRuntime
+from edgegate.daemon.site_rules import SiteRules
 from edgegate.hardware.gpio import DoorOutputs
 from edgegate.store import pass_uses
 from edgegate.store.credentials import get_person_attrs, lookup
@@ -77,6 +78,14 @@ class Door:
         self.rules = RulesRuntime(self)
         # Keypad PINs: card+PIN waits and the duress PIN (edgegate/daemon/pin_wait.py).
         self.pins = PinGate(self)
+        # Rules across doors and by the clock: postures, two-person, offline, interlock.
+        self.site = SiteRules(
+            config,
+            machine=self.rules.posture_input,
+            record=lambda type_, fields: self.spawn(self.journal.write([(type_, fields)])),
+            clock=lambda: self.clock(),
+        )
+        self.rules.site = self.site
 
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:
@@ -220,6 +229,10 @@ class Door:
                 "person": decision.person_id,
                 "direction": str(read.direction),
                 "reader": read.reader,
+                # The anti-passback area: peer doors of the area and the office's muster list
+                # apply a grant to this area's presence.
+                "area": policy.area,
+                "partner": decision.partner,
             }
             if read.score is not None:
                 fields["score"] = read.score
@@ -244,7 +257,15 @@ class Door:
             events = self.journal.write_tx(conn, entries, now)
             # Presence changes with the journal row or not at all (restart-safe).
             if decision.granted and decision.person_id is not None:
-                set_presence(conn, decision.person_id, policy.area, str(read.direction), now)
+                set_presence(
+                    conn,
+                    decision.person_id,
+                    policy.area,
+                    str(read.direction),
+                    now,
+                    door=self.config.door.id,
+                    seq=events[0].seq,
+                )
             if decision.granted and visitor_pass and visitor_pass.used_up_by(str(read.direction)):
                 pass_uses.mark_used(conn, visitor_pass.pass_id, visitor_pass.not_after, now)
         return decision, events
@@ -261,6 +282,8 @@ class Door:
             log.exception("decision_failed", reader=read.reader, kind=str(read.kind))
             return None
         self.rules.decided(decision, read)
+        if decision.granted and decision.person_id and self.site.first_arrival_waiting:
+            self.spawn(self._first_arrival(decision.person_id))
         if decision.granted and read.reader in self.assist:
             self.assist[read.reader].success()
         latency = (time.perf_counter() - read.t) * 1000
@@ -280,6 +303,12 @@ class Door:
                 log.warning("duress", seq=ev.seq, person=decision.person_id, reader=read.reader)
         self.journal.publish(events)
         return decision
+
+    async def _first_arrival(self, person_id: str) -> None:
+        """A grant while a first-to-arrive window waits: does this person open it?"""
+        attrs = await self.store.call(get_person_attrs, person_id) or {}
+        groups = attrs.get("groups") or []
+        self.site.granted_groups(frozenset(str(g) for g in groups))
 
     # --- biometric retries ------------------------------------------------------------------
     def attempt_failed(self, reader: str, kind: str, reason: str, *, poor: bool) -> None:
