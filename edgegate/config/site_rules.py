@@ -55,9 +55,11 @@ class AreaConfig(StrictModel):
         "its own presence (anti-passback and occupancy across the area), heard over the "
         "broker. Each peer lists this door too.",
     )
-    occupancy_groups: list[str] = Field(
-        default_factory=list,
-        description="Only count people of these groups in the area's occupancy (empty: all).",
+    reset_after_emergency: bool = Field(
+        False,
+        description="Forget everyone's presence in the area when an emergency ends (its "
+        "reset), so people who left through released doors are not refused as passback when "
+        "they come back. Otherwise the office sends the signed reset_presence command.",
     )
 
 

@@ -35,7 +35,7 @@ from edgegate.store import pass_uses
 from edgegate.store.credentials import get_person_attrs, lookup
 from edgegate.store.db import transaction
 from edgegate.store.journal import Event
-from edgegate.store.rules_state import get_presence, set_presence, today_counts
+from edgegate.store.rules_state import get_presence, reset_presence, set_presence, today_counts
 from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
@@ -86,6 +86,8 @@ class Door:
             clock=lambda: self.clock(),
         )
         self.rules.site = self.site
+        if config.area.reset_after_emergency:
+            self.journal.add_listener(self._after_emergency)
 
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:
@@ -303,6 +305,27 @@ class Door:
                 log.warning("duress", seq=ev.seq, person=decision.person_id, reader=read.reader)
         self.journal.publish(events)
         return decision
+
+    # --- presence after an evacuation -------------------------------------------------------
+    def reset_presence(self, source: str) -> None:
+        """Forget everyone's presence in this door's area (journaled as presence_reset)."""
+        self.spawn(self._reset_presence(source))
+
+    async def _reset_presence(self, source: str) -> None:
+        area = self.rules.policy.area
+        events = await self.store.call(self._reset_presence_tx, area, source)
+        log.warning("presence_reset", area=area, source=source, people=events[0].payload["people"])
+        self.journal.publish(events)
+
+    def _reset_presence_tx(self, conn: sqlite3.Connection, area: str, source: str) -> list[Event]:
+        with transaction(conn):
+            people = reset_presence(conn, area)
+            entry = ("presence_reset", {"area": area, "people": people, "source": source})
+            return self.journal.write_tx(conn, [entry], self.clock())
+
+    def _after_emergency(self, event: Event) -> None:
+        if event.type == "emergency_off":
+            self.reset_presence("emergency_reset")
 
     async def _first_arrival(self, person_id: str) -> None:
         """A grant while a first-to-arrive window waits: does this person open it?"""

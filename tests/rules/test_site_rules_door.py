@@ -157,3 +157,55 @@ def test_interlock_refuses_while_the_peer_is_unknown(tmp_path: Path):
                 assert d.door.state()["interlock"] == {"peer": "d2", "allows": False}
 
     run(scenario())
+
+
+def test_presence_is_reset_when_the_emergency_ends(tmp_path: Path):
+    async def scenario() -> None:
+        with Rdm6300Simulator() as sim:
+            cfg = make_config(
+                tmp_path,
+                [("entry", sim.port, "in")],
+                rules={"passback": "hard"},
+                area={"reset_after_emergency": True},
+            )
+            _people(cfg.storage.path)
+            async with running_door(cfg, {"entry": sim}) as d:
+                assert (await _decide(d, sim, ALICE)).type == "access_granted"
+                await d.tick(3.1)
+                # Everyone leaves through released doors; nobody badges out.
+                d.door.set_mode("emergency", "test")
+                await d.wait_for("emergency_on")
+                d.door.set_mode("normal", "test")
+                await d.wait_for("emergency_off")
+                reset = await d.wait_for("presence_reset")
+                assert reset.payload == {
+                    "site": "test",
+                    "door": "d1",
+                    "area": "d1",
+                    "people": 1,
+                    "source": "emergency_reset",
+                }
+                # Back in without a passback refusal.
+                assert (await _decide(d, sim, ALICE)).type == "access_granted"
+
+    run(scenario())
+
+
+def test_without_the_reset_the_same_evacuation_refuses_re_entry(tmp_path: Path):
+    async def scenario() -> None:
+        with Rdm6300Simulator() as sim:
+            cfg = make_config(tmp_path, [("entry", sim.port, "in")], rules={"passback": "hard"})
+            _people(cfg.storage.path)
+            async with running_door(cfg, {"entry": sim}) as d:
+                assert (await _decide(d, sim, ALICE)).type == "access_granted"
+                await d.tick(3.1)
+                d.door.set_mode("emergency", "test")
+                d.door.set_mode("normal", "test")
+                await d.wait_for("emergency_off")
+                assert (await _decide(d, sim, ALICE)).payload["reason"] == "passback"
+                # The office's signed reset_presence command (sync/commands.py) does it.
+                d.door.reset_presence("command:test")
+                assert (await d.wait_for("presence_reset")).payload["people"] == 1
+                assert (await _decide(d, sim, ALICE)).type == "access_granted"
+
+    run(scenario())
