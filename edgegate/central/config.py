@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError
 
+from edgegate.central.alarms_config import AlarmsSection, SmtpSection
 from edgegate.config.load import ConfigError, format_errors, read_toml
 from edgegate.config.models import (
     ID_PATTERN,
@@ -90,6 +91,13 @@ class CentralConfig(StrictModel):
     )
     logging: LoggingConfig = Field(
         default_factory=LoggingConfig, description="Log output of `edgegate central serve`."
+    )
+    alarms: AlarmsSection = Field(
+        default_factory=AlarmsSection,
+        description="Alarms from door events: priorities, escalation (docs/alarms.md).",
+    )
+    smtp: SmtpSection | None = Field(
+        None, description="Outgoing e-mail (alarm escalation). Without it, no e-mail is sent."
     )
 
 

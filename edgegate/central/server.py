@@ -30,7 +30,10 @@ import structlog
 
 from edgegate.central import archive, inbound, receipts
 from edgegate.central import store as master
+from edgegate.central.alarms import AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
+from edgegate.central.engine import make_engine
+from edgegate.central.notify import post_webhook, send_email
 from edgegate.central.publisher import new_client, publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import CENTRAL_MIGRATIONS, current_version
@@ -80,6 +83,9 @@ class CentralServer:
         self._busy: set[str] = set()
         self._master: MasterSet | None = None
         self._publishing = False
+        # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
+        self.alarms: AlarmService | None = None
+        self._alarms_wake = asyncio.Event()
         self.receipts = receipts.Receipts(self.site, signer)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -87,6 +93,9 @@ class CentralServer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self.store.open()
+        engine = make_engine(self.config.central.db)
+        await asyncio.to_thread(ensure_tables, engine)
+        self.alarms = AlarmService(engine, self.config.alarms, self.site)
         await self.store.call(receipts.prepare)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -99,6 +108,7 @@ class CentralServer:
         self.client.loop_start()
         self._spawn(self._consume())
         self._spawn(self._sweep())
+        self._spawn(self._alarms_loop())
         log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
 
     async def stop(self) -> None:
@@ -110,6 +120,8 @@ class CentralServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._worker.shutdown(wait=True)
+        if self.alarms is not None:
+            self.alarms.engine.dispose()
         await self.store.close()
         log.info("central_stopped", **dict(self.counters))
 
@@ -165,6 +177,7 @@ class CentralServer:
                     self.client.ack(msg.mid, msg.qos)
             for request in requests:
                 self._spawn(self._answer(request))
+            self._alarms_wake.set()
             await self._receipts(batch)
 
     async def _receipts(self, batch: list[mqtt.MQTTMessage]) -> None:
@@ -259,6 +272,42 @@ class CentralServer:
             self.counters["snapshot_requests"] += 1
             return request
         return None
+
+    # --- alarms ---------------------------------------------------------------------------
+
+    async def _alarms_loop(self) -> None:
+        """Raise alarms from what was archived, then escalate the overdue ones.
+
+        Escalation must run in one office instance only; until the office has a
+        singleton-duty lock this is the one ``central serve`` per site (its MQTT client id
+        already allows no second one). Blocking work (the store, SMTP, HTTP) runs in a
+        thread so the archive's loop never waits for a slow mail server."""
+        period = self.config.alarms.check_seconds
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._alarms_wake.wait(), period)
+            self._alarms_wake.clear()
+            try:
+                await asyncio.to_thread(self.alarms_once, time.time())
+            except Exception:
+                self.counters["alarms_failed"] += 1
+                log.exception("alarms_failed")
+
+    def alarms_once(self, now: float) -> None:
+        assert self.alarms is not None
+        raised = self.alarms.ingest(now)
+        self.counters["alarms_raised"] += raised
+        done = self.alarms.escalate(
+            now, self._send_escalation, has_smtp=self.config.smtp is not None
+        )
+        self.counters["alarms_escalated"] += done
+
+    def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
+        if channel == "webhook":
+            post_webhook(target, esc.body)
+        else:
+            assert self.config.smtp is not None
+            send_email(self.config.smtp, target, esc.subject, esc.text)
 
     # --- versions the CLI could not publish -----------------------------------------------
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from edgegate.central import person_rules, store
-from edgegate.cli import central_bio, central_office
+from edgegate.cli import central_alarms, central_bio, central_office
 from edgegate.cli.central_common import (
     add_central_config,
     change,
@@ -95,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.set_defaults(func=cmd_import)
 
     central_office.register(csub)
+    central_alarms.register(csub)
 
 
 def _need(value: str | None, what: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any, get_args
 
 from edgegate import logging_setup
 from edgegate.central import archive, store
+from edgegate.central.config import CentralConfig
 from edgegate.central.publisher import (
     BrokerUnreachable,
     Publisher,
@@ -67,20 +68,29 @@ def register(csub: argparse._SubParsersAction) -> None:
 
 def cmd_cmd(args: argparse.Namespace) -> int:
     config = load(args)
-    c = config.central
     extra: dict[str, Any] = {}
     if args.seconds is not None:
         if args.command != "unlock":
             raise CliError("--seconds goes with unlock only", EXIT_USAGE)
         extra["seconds"] = args.seconds
+    return issue_command(config, args.door, args.command, args.by, extra, ttl=args.ttl)[0]
+
+
+def issue_command(
+    config: CentralConfig,
+    door: str,
+    command: str,
+    by: str,
+    extra: dict[str, Any],
+    *,
+    ttl: float | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Build, record (``commands`` table) and send one signed command: (0 or exit 3, the
+    message)."""
+    c = config.central
     try:
         message = command_message(
-            c.site,
-            args.door,
-            args.command,
-            ttl=args.ttl or c.command_ttl_seconds,
-            by=args.by,
-            args=extra,
+            c.site, door, command, ttl=ttl or c.command_ttl_seconds, by=by, args=extra
         )
     except ValueError as exc:
         raise CliError(f"not a valid command: {exc}", EXIT_USAGE) from None
@@ -89,19 +99,19 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     with transaction(conn):  # the audit trail: every command issued, sent or not
         conn.execute(
             "INSERT INTO commands(id, door, cmd, message) VALUES (?,?,?,?)",
-            (message["id"], args.door, args.command, json.dumps(message)),
+            (message["id"], door, command, json.dumps(message)),
         )
     try:
         with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
-            pub.send(command_topic(c.site, args.door), [message])
+            pub.send(command_topic(c.site, door), [message])
     except BrokerUnreachable as exc:
         # A command is not queued for later: it expires, and a late unlock is a hazard.
         print(f"edgegate: broker unreachable ({exc}); command not sent", file=sys.stderr)
-        return EXIT_NOT_PUBLISHED
+        return EXIT_NOT_PUBLISHED, message
     with transaction(conn):
         conn.execute("UPDATE commands SET published=? WHERE id=?", (time.time(), message["id"]))
-    print(f"sent {args.command} to {args.door} (id {message['id']}, expires {message['expires']})")
-    return 0
+    print(f"sent {command} to {door} (id {message['id']}, expires {message['expires']})")
+    return 0, message
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, load_trusted)
     logging_setup.configure(config.logging.level, config.logging.format)
     from edgegate.daemon.app import run
-    from edgegate.sync.paho_client import MqttSetupError
+    from edgegate.mqtt.client import MqttSetupError
 
     try:
         asyncio.run(run(config))

@@ -93,7 +93,8 @@ class Daemon:
             self.services.append(self.sync.run)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
-        self.started_at = time.time()
+        self.started_at = time.time()  # a date, for display
+        self.started_mono = time.monotonic()  # uptime: a wall-clock step cannot make it negative
         self.loop_lag = 0.0
         self.healthy = False
 
@@ -236,9 +237,12 @@ class Daemon:
         await self.store.close()
         log.info("daemon_stopped")
 
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_mono
+
     def status(self) -> dict[str, Any]:
         return {
-            "uptime": round(time.time() - self.started_at, 1),
+            "uptime": round(self.uptime(), 1),
             "version": __version__,
             "healthy": self.healthy,
             "loop_lag_ms": round(self.loop_lag * 1000, 2),
@@ -267,7 +271,7 @@ def _pass_keys(config: Config) -> list[Any]:
     MQTT messages. None (a door without ``[mqtt]`` keys) refuses every pass as ``forged``."""
     if config.mqtt is None:
         return []
-    from edgegate.sync.paho_client import MqttSetupError, central_keys
+    from edgegate.mqtt.client import MqttSetupError, central_keys
 
     try:
         return list(central_keys(config.mqtt))

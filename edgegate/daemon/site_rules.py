@@ -101,7 +101,9 @@ class SiteRules:
 
     # --- posture ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Evaluate the posture now and at every minute boundary from now on."""
+        """At the daemon's start: the office's silence counts from now; evaluate the posture
+        now and at every minute boundary from now on."""
+        self._office_silent_since = self.mono()
         self.evaluate("startup")
 
     def evaluate(self, source: str = "schedule") -> PostureNow:

@@ -33,6 +33,7 @@ from edgegate.contract.messages import (
 from edgegate.contract.signing import RejectedMessage, Verifier, public_text
 from edgegate.contract.topics import DoorTopics
 from edgegate.core.areas import Passage
+from edgegate.mqtt.client import central_keys, default_client_id
 from edgegate.store import sealed
 from edgegate.store.db import transaction
 from edgegate.store.rules_state import merge_presence
@@ -41,7 +42,6 @@ from edgegate.sync import snapshot_steps, telemetry
 from edgegate.sync.commands import CommandHandler
 from edgegate.sync.drain import Drainer
 from edgegate.sync.link import MqttLink
-from edgegate.sync.paho_client import central_keys, default_client_id
 from edgegate.sync.parse_worker import ChunkParser
 from edgegate.sync.peers import Peers
 from edgegate.sync.receipts import ReceiptKeeper
