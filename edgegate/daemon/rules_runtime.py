@@ -36,6 +36,7 @@ from edgegate.core.door_state import (
     next_deadline,
     step,
 )
+from edgegate.core.feedback import outcome_for
 from edgegate.core.lockout import LockoutTracker
 from edgegate.core.offline import OfflinePolicy
 from edgegate.core.passback import PassbackMode
@@ -244,9 +245,9 @@ class RulesRuntime:
         if self.site is not None:
             self.site.decided(decision)
         if decision.reason is Reason.TWO_PERSON:
-            # The first of two people: not a refusal to count toward a lockout; the reader
-            # asks for the second person like a retry.
-            self.door.outputs.signal_retry()
+            # The first of two people: not a refusal to count toward a lockout; the door
+            # asks for the second person.
+            self.door.outputs.signal(outcome_for(decision.reason))
             return
         if decision.granted:
             result = self.apply(Input(In.GRANT, now, person=decision.person_id))
@@ -254,7 +255,7 @@ class RulesRuntime:
             if not attended:
                 self.door.outputs.signal_grant(self.door.config.door.unlock_seconds)
             return
-        self.door.outputs.deny()
+        self.door.outputs.signal(outcome_for(decision.reason))
         until = self.lockout.denied(read.reader, now)
         if until is not None:
             fields = {"reader": read.reader, "until": journal.rfc3339(self._wall(until))}

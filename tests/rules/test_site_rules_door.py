@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 
-from .conftest import ALICE, BOB, CAROL, T0, enrol, make_config, run, running_door
+from .conftest import ALICE, BOB, CAROL, GREEN, RED, T0, enrol, make_config, run, running_door
 from .conftest import decide_next as _decide
 
 # T0 is Monday 10:00 UTC; the windows below run 08:00-18:00 on weekdays.
@@ -105,6 +105,8 @@ def test_two_person_rule(tmp_path: Path):
             async with running_door(cfg, {"entry": sim}) as d:
                 first = await _decide(d, sim, ALICE)
                 assert first.payload["reason"] == "two_person" and d.locked
+                # Amber (both LEDs) asks for the second person; the lock stays locked.
+                assert d.factory.pin(GREEN).state and d.factory.pin(RED).state
                 # The same person again is still one person (and no lockout after two).
                 again = await _decide(d, sim, ALICE)
                 assert again.payload["reason"] == "two_person"
