@@ -44,6 +44,7 @@ from edgegate.central.schema.alarms import (
     reader_faults,
 )
 from edgegate.contract.events import SIREN_ALARMS
+from edgegate.errors import EdgegateError
 from edgegate.store.journal import parse_rfc3339
 
 log = structlog.get_logger(__name__)
@@ -86,7 +87,7 @@ doors_t = table(
 )
 
 
-class AlarmError(ValueError):
+class AlarmError(EdgegateError, ValueError):
     """An operator action the alarm's state does not allow, or an unknown alarm."""
 
 

@@ -112,7 +112,7 @@ INSERT OR IGNORE INTO finger_slots(value, slot, updated_at)
 
 # MQTT sync (docs/mqtt.md): the chunks of the credential snapshot being staged (the staging
 # tables themselves are made from the live tables' own DDL at the first chunk, see
-# edgegate/sync/credentials_apply.py), and the credential version in meta (no DDL needed).
+# edgegate/store/credential_sync.py), and the credential version in meta (no DDL needed).
 _V4_SYNC = """
 CREATE TABLE snapshot_chunks (
     snapshot TEXT NOT NULL,

@@ -34,6 +34,7 @@ from edgegate.contract.signing import RejectedMessage, Verifier, public_text
 from edgegate.contract.topics import DoorTopics
 from edgegate.core.areas import Passage
 from edgegate.mqtt.client import central_keys, default_client_id
+from edgegate.store import credential_sync as cs
 from edgegate.store import sealed
 from edgegate.store.db import transaction
 from edgegate.store.rules_state import merge_presence
@@ -145,7 +146,7 @@ class SyncService:
             self._seal_key = await loop.run_in_executor(
                 None, sealed.load_key, storage.path, storage.key_file
             )
-        self.version = await self.daemon.store.call(ca.get_version)
+        self.version = await self.daemon.store.call(cs.get_version)
         await self.commands.load_seen()
         self.door.add_listener(self.drainer.notify)
         self.door.add_listener(lambda _e: self._schedule_state())

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from edgegate import __version__
 from edgegate.store import journal
+from edgegate.store.credential_sync import get_version
 from edgegate.store.credentials import count_credentials
 from edgegate.store.rules_state import occupancy
-from edgegate.sync.credentials_apply import get_version
 
 if TYPE_CHECKING:
     from edgegate.daemon.app import Daemon
