@@ -54,7 +54,12 @@ async def build(
     """One telemetry object. ``extra`` holds the sync service's own counters."""
     figures = await daemon.store.call(store_figures)
     readers = [r.status() for r in daemon.readers]
-    bad_frames = sum(int(r.get("bad_frames", 0)) + int(r.get("bad_checksum", 0)) for r in readers)
+    bad_frames = sum(
+        n
+        for r in readers
+        for key in ("bad_frames", "bad_checksum")
+        if isinstance(n := r.get(key, 0), int)
+    )
     return {
         "ts": journal.rfc3339(time.time()),
         "site": daemon.config.door.site,
