@@ -61,6 +61,8 @@ EVENT_ALARMS = {
     "emergency_on": "emergency_on",
     "lockout": "lockout",
 }
+# Every event type the ingest acts on.
+WATCHED = sorted({*EVENT_ALARMS, "reader_recovered"})
 STATES = ("new", "acknowledged", "cleared")
 OPEN = ("new", "acknowledged")
 CURSOR = "events"
@@ -117,7 +119,12 @@ class AlarmService:
 
     # --- ingest -----------------------------------------------------------------------------
     def ingest(self, now: float, limit: int = 1000) -> int:
-        """Read new archive events (at most ``limit``); returns how many alarms were raised."""
+        """Read new archive events (at most ``limit`` of the types it acts on); returns how
+        many alarms were raised.
+
+        Only the types that matter are read (the archive's ``(type, n)`` index), so the many
+        grants and denials cost nothing; the cursor then moves to the archive's end as it was
+        at the start of this transaction."""
         raised = 0
         with self.engine.begin() as conn:
             pos = conn.execute(
@@ -126,6 +133,7 @@ class AlarmService:
             if pos is None:
                 conn.execute(alarm_ingest.insert().values(name=CURSOR, position=0))
                 pos = 0
+            end = conn.execute(select(func.max(events_t.c.n))).scalar() or 0
             rows = conn.execute(
                 select(
                     events_t.c.n,
@@ -135,7 +143,7 @@ class AlarmService:
                     events_t.c.ts,
                     events_t.c.payload,
                 )
-                .where(events_t.c.n > pos)
+                .where(events_t.c.n > pos, events_t.c.n <= end, events_t.c.type.in_(WATCHED))
                 .order_by(events_t.c.n)
                 .limit(limit)
             ).all()
@@ -147,11 +155,11 @@ class AlarmService:
                     log.warning("alarm_ingest_skipped", n=n, reason="bad ts or payload")
                     continue
                 raised += self._event(conn, event_id, door, type_, at, body)
-            if rows:
+            # A full batch: more may follow, go on from its last row; else all is read.
+            upto = rows[-1][0] if len(rows) == limit else end
+            if upto != pos:
                 conn.execute(
-                    update(alarm_ingest)
-                    .where(alarm_ingest.c.name == CURSOR)
-                    .values(position=rows[-1][0])
+                    update(alarm_ingest).where(alarm_ingest.c.name == CURSOR).values(position=upto)
                 )
             raised += self._offline(conn, now)
         return raised

@@ -5,9 +5,8 @@ and inspections done, assists and staff releases (who was let in, by whom), visi
 site, doors offline. One ``report`` (a dict) for the CLI's text and JSON, the printable HTML
 page (``html``: print it or save it as PDF from a browser) and the console.
 
-Visitors come from whatever feature keeps them: it registers a section with
-``register_section`` (name, function of (engine, start, end) -> rows); without one the report
-says that no visitor register is installed.
+Visitors on site come from the visitors' desk (``edgegate/central/visits.py``): the caller
+passes its ``on_site`` as ``visitors``; without it the report says that none was given.
 """
 
 from __future__ import annotations
@@ -26,13 +25,9 @@ from edgegate.central.maintenance import MaintenanceService
 from edgegate.central.schema.alarms import alarms
 from edgegate.store.journal import parse_rfc3339
 
-Section = Callable[[Engine, float, float], list[dict[str, Any]]]
-SECTIONS: dict[str, Section] = {}
-
-
-def register_section(name: str, section: Section) -> None:
-    """Add a section (e.g. ``visitors_on_site``) from another feature's module."""
-    SECTIONS[name] = section
+# Who is on site at a time (VisitDesk.on_site).
+OnSite = Callable[[float], list[dict[str, Any]]]
+VISITOR_FIELDS = ("visitor_name", "company", "host", "door", "arrived_at", "expected_departure")
 
 
 def _releases(engine: Engine, start: float, end: float) -> list[dict[str, Any]]:
@@ -64,7 +59,11 @@ def _releases(engine: Engine, start: float, end: float) -> list[dict[str, Any]]:
 
 
 def report(
-    alarm_service: AlarmService, maintenance: MaintenanceService, start: float, end: float
+    alarm_service: AlarmService,
+    maintenance: MaintenanceService,
+    start: float,
+    end: float,
+    visitors: OnSite | None = None,
 ) -> dict[str, Any]:
     engine = alarm_service.engine
     with engine.connect() as conn:
@@ -89,9 +88,13 @@ def report(
     raised = alarm_service.find(open_only=False, since=start, until=end, limit=10**6)
     assists = [a for a in raised if a["type"] == "assist_requested"]
     work = maintenance.log(since=start, until=end)
-    visitors: dict[str, Any] = {}
-    for name, section in SECTIONS.items():
-        visitors[name] = section(engine, start, end)
+    on_site = None
+    if visitors is not None:
+        # Only what a guard needs: no contact details in a printed report.
+        on_site = [
+            {**{k: v.get(k) for k in VISITOR_FIELDS}, "overdue": v.get("overdue", False)}
+            for v in visitors(end)
+        ]
     return {
         "start": start,
         "end": end,
@@ -103,7 +106,7 @@ def report(
         "inspections": [w for w in work if w["kind"] == "inspection"],
         "assists": assists,
         "releases": _releases(engine, start, end),
-        "sections": visitors,
+        "visitors_on_site": on_site,
         "doors_offline": offline,
     }
 
@@ -124,40 +127,33 @@ def _assist_detail(a: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+ALARM_HEADER = ["id", "door", "type", "priority", "state", "raised"]
+
+
+def _alarm_row(a: dict[str, Any], who: str) -> list[str]:
+    return [
+        str(a["id"]),
+        a["door"],
+        a["type"],
+        a["priority"],
+        a["state"],
+        when(a["raised"]),
+        a[who] or "-",
+    ]
+
+
 def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """The report as titled tables (title, header, rows) for text and HTML alike."""
     out: list[tuple[str, list[str], list[list[str]]]] = [
         (
             "Open alarms",
-            ["id", "door", "type", "priority", "state", "raised", "acknowledged by"],
-            [
-                [
-                    str(a["id"]),
-                    a["door"],
-                    a["type"],
-                    a["priority"],
-                    a["state"],
-                    when(a["raised"]),
-                    a["acknowledged_by"] or "-",
-                ]
-                for a in rep["open_alarms"]
-            ],
+            [*ALARM_HEADER, "acknowledged by"],
+            [_alarm_row(a, "acknowledged_by") for a in rep["open_alarms"]],
         ),
         (
             "Alarms raised in the shift",
-            ["id", "door", "type", "priority", "state", "raised", "cleared by"],
-            [
-                [
-                    str(a["id"]),
-                    a["door"],
-                    a["type"],
-                    a["priority"],
-                    a["state"],
-                    when(a["raised"]),
-                    a["cleared_by"] or "-",
-                ]
-                for a in rep["alarms_raised"]
-            ],
+            [*ALARM_HEADER, "cleared by"],
+            [_alarm_row(a, "cleared_by") for a in rep["alarms_raised"]],
         ),
         (
             "Reader faults",
@@ -210,17 +206,27 @@ def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
             [[d["door"], when(d["since"])] for d in rep["doors_offline"]],
         ),
     ]
-    for name, rows in rep["sections"].items():
-        header = sorted({k for r in rows for k in r})
+    if rep["visitors_on_site"] is None:
+        out.append(("Visitors on site", ["note"], [["no visitors register given"]]))
+    else:
         out.append(
             (
-                name.replace("_", " ").capitalize(),
-                header,
-                [[str(r.get(k, "")) for k in header] for r in rows],
+                "Visitors on site",
+                ["visitor", "company", "host", "last door", "arrived", "leaves", "overdue"],
+                [
+                    [
+                        v["visitor_name"] or "-",
+                        v["company"] or "-",
+                        v["host"] or "-",
+                        v["door"] or "-",
+                        when(v["arrived_at"]),
+                        when(v["expected_departure"]),
+                        "OVERDUE" if v["overdue"] else "",
+                    ]
+                    for v in rep["visitors_on_site"]
+                ],
             )
         )
-    if not rep["sections"]:
-        out.append(("Visitors on site", ["note"], [["no visitor register is installed"]]))
     return out
 
 

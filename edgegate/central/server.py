@@ -20,6 +20,7 @@ import signal
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -45,11 +46,17 @@ log = structlog.get_logger(__name__)
 
 BATCH = 500  # messages per store transaction when a door drains its journal
 SNAPSHOT_ACK_TIMEOUT = 120.0
+# Told, on the loop, what each committed batch changed: ("event", event) or ("door", ids).
+Committed = Callable[[list[tuple[str, dict[str, Any]]]], None]
 PENDING_SWEEP_SECONDS = 30.0
+VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
+VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
 
 
 class CentralServer:
-    def __init__(self, config: CentralConfig, signer: Signer) -> None:
+    def __init__(
+        self, config: CentralConfig, signer: Signer, on_committed: Committed | None = None
+    ) -> None:
         self.config = config
         self.site = config.central.site
         self.signer = signer
@@ -69,6 +76,10 @@ class CentralServer:
         self._busy: set[str] = set()
         self._master: MasterSet | None = None
         self._publishing = False
+        # What the last committed batch changed, for live views (filled on the store thread
+        # inside ``_handle``, read on the loop after it returned: never both at once).
+        self.on_committed = on_committed
+        self._changes: list[tuple[str, dict[str, Any]]] = []
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
         self._alarms_wake = asyncio.Event()
@@ -95,6 +106,7 @@ class CentralServer:
         self._spawn(self._consume())
         self._spawn(self._sweep())
         self._spawn(self._alarms_loop())
+        self._spawn(self._visitors())
         log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
 
     async def stop(self) -> None:
@@ -155,6 +167,12 @@ class CentralServer:
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             requests = await self._archive(batch)
+            if self.on_committed is not None and self._changes:
+                changes, self._changes = self._changes, []
+                try:
+                    self.on_committed(changes)
+                except Exception:  # a live view's bug must never stop the archive
+                    log.exception("live_update_failed")
             for msg in batch:
                 if msg.qos > 0:
                     self.client.ack(msg.mid, msg.qos)
@@ -198,6 +216,7 @@ class CentralServer:
     ) -> list[m.SnapshotRequest]:
         """Store thread: one transaction for the whole batch."""
         requests: list[m.SnapshotRequest] = []
+        self._changes = []  # a retried batch starts over
         with transaction(conn):
             for msg in batch:
                 # A savepoint per message: one that breaks half-way leaves nothing behind and
@@ -234,6 +253,8 @@ class CentralServer:
             event = inbound.parse_event(msg.payload, where)
             new = archive.archive_events(conn, site, door, [event], now)
             archive.seen(conn, site, door, now)
+            if new:
+                self._changes.append(("event", {**event, "site": site, "door": door}))
             self.counters["events_archived" if new else "duplicate_events"] += 1
         elif where.kind == "availability":
             if not msg.payload:
@@ -241,6 +262,7 @@ class CentralServer:
             state = inbound.parse_availability(msg.payload)
             if archive.set_availability(conn, site, door, state, now):
                 log.info("door_" + state, site=site, door=door)
+            self._changes.append(("door", {"site": site, "door": door}))
         elif where.kind in ("state", "telemetry"):
             if not msg.payload:
                 return None
@@ -249,6 +271,7 @@ class CentralServer:
             version = inbound.telemetry_version(data) if where.kind == "telemetry" else None
             if version is not None:
                 archive.set_door_version(conn, site, door, version, now)
+            self._changes.append(("door", {"site": site, "door": door}))
         else:
             request = inbound.parse_snapshot_request(msg.payload, where)
             archive.set_door_version(conn, site, door, request.have, now)
@@ -338,6 +361,39 @@ class CentralServer:
         with transaction(conn):
             master.mark_published(conn, versions, time.time())
 
+    # --- visitors (docs/visitors.md) ------------------------------------------------------
+
+    async def _visitors(self) -> None:
+        """The visitors' register (arrivals notify hosts) and housekeeping (unreturned cards
+        disabled, old visits anonymised). The service uses its own connections, always on
+        this one thread, so the loop and the archive's store thread never wait on it."""
+        from edgegate.cli.central_visits import channels_for, desk_for
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visits")
+        loop = asyncio.get_running_loop()
+        try:
+            desk = await loop.run_in_executor(pool, desk_for, self.config)
+            channels = channels_for(self.config)
+            next_sweep = 0.0
+            while True:
+                await asyncio.sleep(VISITS_SECONDS)
+                try:
+                    now = time.time()
+                    out = await loop.run_in_executor(pool, desk.ingest, now)
+                    self.counters["visit_notices"] += len(out.notices)
+                    sent = await loop.run_in_executor(pool, desk.deliver, channels, now)
+                    self.counters["visit_notices_sent"] += sent
+                    if now >= next_sweep:
+                        next_sweep = now + VISITS_SWEEP_SECONDS
+                        swept = await loop.run_in_executor(pool, desk.sweep, now)
+                        if swept.versions and self.connected.is_set():
+                            await self._publish_pending(0.0)
+                except Exception:
+                    self.counters["visits_failed"] += 1
+                    log.exception("visits_failed")
+        finally:
+            pool.shutdown(wait=False)
+
     # --- snapshots ----------------------------------------------------------------------
 
     async def _answer(self, request: m.SnapshotRequest) -> None:
@@ -396,7 +452,16 @@ async def serve(config: CentralConfig, signer: Signer) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await server.start()
+    console = None
     try:
+        if config.http is not None:
+            # Imported here: an office without [http] never loads the web stack.
+            from edgegate.central.web.runtime import ConsoleRuntime
+
+            console = ConsoleRuntime(config, server)
+            await console.start()
         await stop.wait()
     finally:
+        if console is not None:
+            await console.stop()
         await server.stop()

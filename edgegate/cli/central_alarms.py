@@ -143,6 +143,16 @@ def _dump(value: Any) -> None:
     print(json.dumps(value, indent=1, default=str))
 
 
+def _show(args: argparse.Namespace, rows: list[dict[str, Any]], line: Any) -> int:
+    """``--json``: the rows as they are; else one line per row."""
+    if args.json:
+        _dump(rows)
+    else:
+        for row in rows:
+            print(line(row))
+    return 0
+
+
 def _minutes(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds / 60:.1f}"
 
@@ -169,12 +179,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    _, svc = alarm_service(args)
+def _get(svc: AlarmService, alarm_id: int) -> dict[str, Any]:
     try:
-        alarm = svc.get(args.id)
+        return svc.get(alarm_id)
     except AlarmError as exc:
         raise CliError(str(exc), 1) from None
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    _, svc = alarm_service(args)
+    alarm = _get(svc, args.id)
     history = svc.history(args.id)
     if args.json:
         _dump({"alarm": alarm, "history": history})
@@ -218,10 +232,7 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     config, svc = alarm_service(args)
-    try:
-        alarm = svc.get(args.id)
-    except AlarmError as exc:
-        raise CliError(str(exc), 1) from None
+    alarm = _get(svc, args.id)
     if alarm["type"] != "assist_requested":
         raise CliError(f"alarm {args.id} is {alarm['type']}, not an assist", EXIT_USAGE)
     code, message = issue_command(
@@ -270,18 +281,16 @@ def maintenance_service(args: argparse.Namespace) -> MaintenanceService:
 
 
 def cmd_equipment_list(args: argparse.Namespace) -> int:
-    rows = maintenance_service(args).register()
-    if args.json:
-        _dump(rows)
-        return 0
-    for e in rows:
-        models = ", ".join(e["reader_models"] or e["reported_readers"]) or "-"
-        print(
-            f"{e['door']:<12} {e['name'] or '-':<20} {e['location'] or '-':<24} readers {models}; "
+    return _show(
+        args,
+        maintenance_service(args).register(),
+        lambda e: (
+            f"{e['door']:<12} {e['name'] or '-':<20} {e['location'] or '-':<24} readers "
+            f"{', '.join(e['reader_models'] or e['reported_readers']) or '-'}; "
             f"lock {e['lock_type'] or '-'}; installed {e['installed_on'] or '-'}; "
             f"responsible {e['responsible'] or '-'} [{e['availability']}]"
-        )
-    return 0
+        ),
+    )
 
 
 def cmd_equipment_set(args: argparse.Namespace) -> int:
@@ -323,16 +332,15 @@ def cmd_maintenance_add(args: argparse.Namespace) -> int:
 
 def cmd_maintenance_list(args: argparse.Namespace) -> int:
     rows = maintenance_service(args).log(door=args.door, since=parse_time(args.since))
-    if args.json:
-        _dump(rows)
-        return 0
-    for w in rows:
-        reader = f" reader {w['reader']}" if w["reader"] else ""
-        print(
-            f"{fmt_time(w['ts'])}  {w['door']:<12} {w['kind']:<10} by {w['operator']}{reader}: "
-            f"{w['findings'] or '-'} -> {w['action'] or '-'}"
-        )
-    return 0
+    return _show(
+        args,
+        rows,
+        lambda w: (
+            f"{fmt_time(w['ts'])}  {w['door']:<12} {w['kind']:<10} by {w['operator']}"
+            + (f" reader {w['reader']}" if w["reader"] else "")
+            + f": {w['findings'] or '-'} -> {w['action'] or '-'}"
+        ),
+    )
 
 
 def cmd_maintenance_plan(args: argparse.Namespace) -> int:
@@ -346,16 +354,20 @@ def cmd_maintenance_plan(args: argparse.Namespace) -> int:
 
 def cmd_maintenance_due(args: argparse.Namespace) -> int:
     rows = maintenance_service(args).schedule(time.time())
-    if args.json:
-        _dump(rows)
-        return 0
-    for r in rows:
-        flag = f"OVERDUE by {r['overdue_days']:g} d" if r["overdue"] else "due"
-        print(
+    return _show(
+        args,
+        rows,
+        lambda r: (
             f"{r['door']:<12} every {r['every_days']:g} d  last {fmt_time(r['last_inspection'])}"
-            f"  {flag} {fmt_time(r['due'])}"
-        )
-    return 0
+            + (f"  OVERDUE by {r['overdue_days']:g} d" if r["overdue"] else "  due")
+            + f" {fmt_time(r['due'])}"
+        ),
+    )
+
+
+def _months(entry: dict[str, Any]) -> str:
+    by = sorted(entry["downtime_by_month"].items())
+    return ", ".join(f"{k} {v / 60:.1f}" for k, v in by) or "-"
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
@@ -367,12 +379,10 @@ def cmd_faults(args: argparse.Namespace) -> int:
         return 0
     print("Doors, most faults first (downtime minutes per month)")
     for d in rep["doors"]:
-        months = ", ".join(f"{k} {v / 60:.1f}" for k, v in sorted(d["downtime_by_month"].items()))
-        print(f"  {d['door']:<12} {d['faults']:>3} faults ({d['open']} open)  {months or '-'}")
+        print(f"  {d['door']:<12} {d['faults']:>3} faults ({d['open']} open)  {_months(d)}")
     print("Readers")
     for r in rep["readers"]:
-        months = ", ".join(f"{k} {v / 60:.1f}" for k, v in sorted(r["downtime_by_month"].items()))
-        print(f"  {r['door']}/{r['reader']:<10} {r['faults']:>3} faults  {months or '-'}")
+        print(f"  {r['door']}/{r['reader']:<10} {r['faults']:>3} faults  {_months(r)}")
     return 0
 
 
@@ -383,7 +393,12 @@ def cmd_handover(args: argparse.Namespace) -> int:
     assert start is not None and end is not None
     if end <= start:
         raise CliError("--until must be after --since", EXIT_USAGE)
-    rep = handover.report(svc, MaintenanceService(svc.engine, config.central.site), start, end)
+    from edgegate.cli.central_visits import desk_for
+
+    desk = desk_for(config)
+    rep = handover.report(
+        svc, MaintenanceService(svc.engine, config.central.site), start, end, desk.on_site
+    )
     if args.html:
         args.html.write_text(handover.html(rep, config.central.site))
         print(f"wrote {args.html}", file=sys.stderr)

@@ -18,6 +18,7 @@ from edgegate.central.publisher import (
     command_message,
     command_topic,
 )
+from edgegate.central.services.doors import journal_depth
 from edgegate.cli.central_common import (
     EXIT_NOT_PUBLISHED,
     add_central_config,
@@ -28,7 +29,6 @@ from edgegate.cli.central_common import (
 )
 from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
 from edgegate.contract import messages as m
-from edgegate.store.db import transaction
 from edgegate.store.journal import rfc3339
 
 
@@ -95,12 +95,11 @@ def issue_command(
     except ValueError as exc:
         raise CliError(f"not a valid command: {exc}", EXIT_USAGE) from None
     sign = signer(config)
-    conn = master(config)
-    with transaction(conn):  # the audit trail: every command issued, sent or not
-        conn.execute(
-            "INSERT INTO commands(id, door, cmd, message) VALUES (?,?,?,?)",
-            (message["id"], door, command, json.dumps(message)),
-        )
+    from edgegate.central.services import commands, open_office
+    from edgegate.cli.central_console import cli_actor
+
+    office = open_office(config)
+    commands.record(office, cli_actor(), message)  # every command issued, sent or not
     try:
         with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
             pub.send(command_topic(c.site, door), [message])
@@ -108,8 +107,7 @@ def issue_command(
         # A command is not queued for later: it expires, and a late unlock is a hazard.
         print(f"edgegate: broker unreachable ({exc}); command not sent", file=sys.stderr)
         return EXIT_NOT_PUBLISHED, message
-    with transaction(conn):
-        conn.execute("UPDATE commands SET published=? WHERE id=?", (time.time(), message["id"]))
+    commands.mark_sent(office, message)
     print(f"sent {command} to {door} (id {message['id']}, expires {message['expires']})")
     return 0, message
 
@@ -145,16 +143,6 @@ def _ago(ts: float | None, now: float) -> str:
     )
 
 
-def door_depth(telemetry: dict[str, Any] | None) -> Any:
-    """The door's unsent-journal depth from its telemetry (names the door side may use)."""
-    if not telemetry:
-        return None
-    for key in ("journal_depth", "unsent", "journal_unsent"):
-        if key in telemetry:
-            return telemetry[key]
-    return None
-
-
 def door_unarchived(telemetry: dict[str, Any] | None) -> int | None:
     """Events the door keeps because no receipt covered them yet (None: an older door, or
     receipts off)."""
@@ -172,7 +160,7 @@ def cmd_doors(args: argparse.Namespace) -> int:
     now = time.time()
     stale = config.central.offline_after_seconds
     for r in rows:
-        r["journal_depth"] = door_depth(r["telemetry"])
+        r["journal_depth"] = journal_depth(r["telemetry"])
         r["unarchived"] = door_unarchived(r["telemetry"])
         r["stale"] = bool(stale and r["last_seen"] and now - r["last_seen"] > stale)
     if args.json:
@@ -212,7 +200,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         since = rfc3339(ts)
     query: dict[str, Any] = {"door": args.door, "type_": args.type_, "since": since}
     events = archive.query_events(conn, limit=args.limit, **query)
-    last = events[-1]["n"] if events else _last_n(conn)
+    last = events[-1]["n"] if events else archive.last_event(conn)
     _print(events, args.json)
     while args.follow:
         time.sleep(0.5)  # WAL: the reader sees serve's commits without locking it out
@@ -221,10 +209,6 @@ def cmd_events(args: argparse.Namespace) -> int:
             last = events[-1]["n"]
             _print(events, args.json)
     return 0
-
-
-def _last_n(conn: Any) -> int:
-    return conn.execute("SELECT COALESCE(MAX(n), 0) FROM events").fetchone()[0]
 
 
 def _print(events: list[dict[str, Any]], as_json: bool) -> None:

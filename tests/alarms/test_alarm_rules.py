@@ -171,3 +171,35 @@ def test_fault_report_puts_repeated_faults_first(tmp_path: Path):
     month = datetime.fromtimestamp(T0).astimezone().strftime("%Y-%m")
     assert rep["doors"][0]["downtime_by_month"] == {month: 180.0}
     assert rep["doors"][1]["downtime"] == 5000.0  # still open: counted until now
+
+
+def test_handover_lists_visitors_on_site_without_contact_details(tmp_path: Path):
+    from edgegate.central import handover
+
+    svc = office(tmp_path)
+    archive(svc, ("front", "door_forced", T0, {}))
+    svc.ingest(T0)
+    visitor = {
+        "visitor_name": "Vera Visitor",
+        "company": "ACME",
+        "host": "alice",
+        "door": "front",
+        "contact": "vera@example.org",
+        "arrived_at": T0 - 3600,
+        "expected_departure": T0 - 60,
+        "overdue": True,
+    }
+    asked: list[float] = []
+    rep = handover.report(
+        svc,
+        MaintenanceService(svc.engine, "hq"),
+        T0 - 86400,
+        T0 + 60,
+        lambda at: asked.append(at) or [visitor],
+    )
+    assert asked == [T0 + 60]  # who is on site at the end of the shift
+    page = handover.html(rep, "hq")
+    assert "Vera Visitor" in page and "OVERDUE" in page and "vera@example.org" not in page
+    assert "Open alarms (1)" in handover.text(rep)
+    none = handover.report(svc, MaintenanceService(svc.engine, "hq"), T0 - 86400, T0 + 60)
+    assert "no visitors register given" in handover.text(none)

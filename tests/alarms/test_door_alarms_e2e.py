@@ -29,7 +29,8 @@ from tests.alarms.conftest import alarm_office
 from tests.alarms.receivers import MailReceiver, WebhookReceiver
 from tests.central.conftest import ServerThread
 from tests.conftest import running_door
-from tests.integration.fp_doors import fp_config
+from tests.integration.test_central_to_doors import door_config as two_doors_config
+from tests.integration.test_central_to_doors import until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -37,28 +38,13 @@ CONTACT, SIREN = 5, 16
 
 
 def door_config(tmp_path: Path, cards: str, fp: str, broker: Broker, key: str) -> Config:
-    raw = fp_config(tmp_path, cards, fp, door="front").model_dump(mode="json", exclude_none=True)
-    raw["door"].update(site="hq", name="Front entrance", location="Building A, ground floor")
+    """The integration tests' door on this broker, plus a door contact, a siren and a name."""
+    base = two_doors_config(tmp_path, "front", cards, fp, broker, key)
+    raw = base.model_dump(mode="json", exclude_none=True)
+    raw["door"].update(name="Front entrance", location="Building A, ground floor")
     raw["gpio"].update(door_contact=CONTACT, siren=SIREN, siren_seconds=60)
-    raw["mqtt"] = {
-        "host": broker.host,
-        "port": broker.port,
-        "central_public_keys": [key],
-        "backoff_min_seconds": 0.1,
-        "backoff_max_seconds": 0.5,
-        "keepalive": 5,
-        "telemetry_seconds": 1,
-    }
-    raw["daemon"] = {"watchdog": False}
+    raw["mqtt"]["telemetry_seconds"] = 1
     return parse(raw, tmp_path / "front.toml")
-
-
-async def until(cond, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-    return value
 
 
 def test_siren_assist_release_and_fault_history(
