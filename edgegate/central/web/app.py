@@ -24,8 +24,8 @@ log = structlog.get_logger(__name__)
 
 # Feature modules, each with a ``router`` (pages) and/or under api/ (REST). Another branch
 # adds its feature by adding its module names here (docs/console.md).
-PAGE_MODULES = ["signin", "doors"]
-API_MODULES: list[str] = []
+PAGE_MODULES = ["signin", "doors", "alarms"]
+API_MODULES: list[str] = ["alarms"]
 API_PREFIX = "/api/v1"
 
 
