@@ -163,6 +163,7 @@ CommandName = Literal[
     "staff_release",
     "silence",
     "doctor",
+    "reset_presence",  # forget the area's presence (after an evacuation): no passback refusals
 ]
 
 
