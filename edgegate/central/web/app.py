@@ -24,7 +24,7 @@ log = structlog.get_logger(__name__)
 
 # Feature modules, each with a ``router`` (pages) and/or under api/ (REST). Another branch
 # adds its feature by adding its module names here (docs/console.md).
-PAGE_MODULES = ["signin", "doors"]
+PAGE_MODULES = ["signin", "doors", "muster"]
 API_MODULES: list[str] = []
 API_PREFIX = "/api/v1"
 
