@@ -24,8 +24,19 @@ log = structlog.get_logger(__name__)
 
 # Feature modules, each with a ``router`` (pages) and/or under api/ (REST). Another branch
 # adds its feature by adding its module names here (docs/console.md).
-PAGE_MODULES = ["signin", "doors", "muster"]
-API_MODULES: list[str] = []
+PAGE_MODULES = [
+    "signin",
+    "doors",
+    "muster",
+    "alarms",
+    "events",
+    "people",
+    "commands",
+    "traffic",
+    "operators",
+    "webhooks",
+]
+API_MODULES = ["doors", "alarms", "events", "people", "commands", "traffic", "admin"]
 API_PREFIX = "/api/v1"
 
 
@@ -48,7 +59,7 @@ def create_app(office: Office, hub: Hub, *, session_hours: float = 12.0) -> Fast
     for package, prefix, names in (("pages", "", PAGE_MODULES), ("api", API_PREFIX, API_MODULES)):
         for name in names:
             router = importlib.import_module(f"edgegate.central.web.{package}.{name}").router
-            app.include_router(router, prefix=prefix)
+            app.include_router(router, prefix=prefix, include_in_schema=package == "api")
             app.state.routers.append((prefix, router))
 
     @app.exception_handler(SignInRequired)
