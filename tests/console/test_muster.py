@@ -81,6 +81,8 @@ def test_muster_page_cli_and_reset(office: Office, client_as, capsys, tmp_path) 
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "Muster" in viewer.get("/doors").text  # in every role's menu
     assert "dave" in viewer.get("/muster/list?area=lab").text
+    api = viewer.get("/api/v1/muster?area=hall").json()
+    assert api["total"] == 2 and api["areas"][0]["people"][1]["person"] == "bob"
 
     config = str(tmp_path / "central.toml")
     capsys.readouterr()

@@ -36,7 +36,7 @@ PAGE_MODULES = [
     "operators",
     "webhooks",
 ]
-API_MODULES = ["doors", "alarms", "events", "people", "commands", "traffic", "admin"]
+API_MODULES = ["doors", "muster", "alarms", "events", "people", "commands", "traffic", "admin"]
 API_PREFIX = "/api/v1"
 
 

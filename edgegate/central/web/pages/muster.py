@@ -17,7 +17,8 @@ router = APIRouter()
 register_page(Page("/muster", "Muster", ALL, order=15))
 
 
-def _data(request: Request, area: str | None, hours: float) -> dict:
+def muster_of(request: Request, area: str | None, hours: float) -> dict:
+    """The muster list for the console page and the REST API alike."""
     office = request.app.state.office
     office.master()  # the archive's tables exist from here on, even on a fresh store
     return muster(office.engine, area=area or None, hours=hours)
@@ -30,7 +31,7 @@ async def muster_page(
     area: str | None = Query(None, max_length=64),
     hours: float = Query(DEFAULT_HOURS, gt=0, le=24 * 31),
 ) -> HTMLResponse:
-    data = await run_in_threadpool(_data, request, area, hours)
+    data = await run_in_threadpool(muster_of, request, area, hours)
     return page(request, "muster.html", title="Muster", area=area or "", **data)
 
 
@@ -42,6 +43,6 @@ async def muster_list(
     hours: float = Query(DEFAULT_HOURS, gt=0, le=24 * 31),
 ) -> HTMLResponse:
     """The list alone, for the page's periodic refresh (htmx)."""
-    data = await run_in_threadpool(_data, request, area, hours)
+    data = await run_in_threadpool(muster_of, request, area, hours)
     html = templates.get_template("_muster_list.html").render(request=request, **data)
     return HTMLResponse(html)
