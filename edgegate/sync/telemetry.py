@@ -56,7 +56,12 @@ async def build(
     figures = await daemon.store.call(store_figures)
     area = daemon.door.rules.policy.area
     readers = [r.status() for r in daemon.readers]
-    bad_frames = sum(int(r.get("bad_frames", 0)) + int(r.get("bad_checksum", 0)) for r in readers)
+    bad_frames = sum(
+        n
+        for r in readers
+        for key in ("bad_frames", "bad_checksum")
+        if isinstance(n := r.get(key, 0), int)
+    )
     return {
         "ts": journal.rfc3339(time.time()),
         "site": daemon.config.door.site,

@@ -14,11 +14,12 @@ from typing import Any
 from edgegate.central import store
 from edgegate.central.services import Actor, Office, audit
 from edgegate.contract import messages as m
+from edgegate.errors import EdgegateError
 from edgegate.store.credentials import CredentialError, normalise_card
 from edgegate.store.db import transaction
 
 
-class ChangeRefused(ValueError):
+class ChangeRefused(EdgegateError, ValueError):
     """Nothing changed: unknown person or card, a card of someone else, bad input."""
 
 

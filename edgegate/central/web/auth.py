@@ -17,6 +17,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from edgegate.central.services import Actor, operators, tokens
+from edgegate.errors import EdgegateError
 
 SESSION_COOKIE = "eg_session"
 ALL = ("admin", "security", "reception", "viewer")
@@ -27,7 +28,7 @@ ADMIN = ("admin",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class SignInRequired(Exception):
+class SignInRequired(EdgegateError):
     """A page asked for without a session: answered with a redirect to the sign-in page."""
 
 

@@ -29,6 +29,7 @@ from edgegate.central.services import Office, open_office, outbox
 from edgegate.central.web.app import create_app
 from edgegate.central.web.hub import Hub
 from edgegate.contract.topics import site_credentials
+from edgegate.errors import EdgegateError
 from edgegate.store.db import transaction
 
 log = structlog.get_logger(__name__)
@@ -44,7 +45,7 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-class BrokerDown(RuntimeError):
+class BrokerDown(EdgegateError, RuntimeError):
     pass
 
 
