@@ -150,7 +150,7 @@ def test_a_whole_visit(tmp_path: Path, broker: Broker, capsys, receivers):
     blank = cam.blank_frame()
     frames = [cam.sensor_noise(blank, 5, seed=i) for i in range(8)]
     for n, text in enumerate((token, token, forged)):
-        held = cam.blur(cam.with_qr(blank, text, 270, tilt=0.15), 3)
+        held = cam.blur(cam.with_qr(blank, text, 270, tilt=0.15), 3)  # ~8% of frames missed
         frames += [cam.sensor_noise(held, 5, seed=100 * n + k) for k in range(10)]
         frames += [blank] * 75  # 5 s out of view: more than the camera's hold-off
     video = cam.write_video(tmp_path / "door.avi", frames, 15)
