@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 PAGE_MODULES = [
     "signin",
     "doors",
+    "muster",
     "alarms",
     "events",
     "people",
@@ -35,7 +36,7 @@ PAGE_MODULES = [
     "operators",
     "webhooks",
 ]
-API_MODULES = ["doors", "alarms", "events", "people", "commands", "traffic", "admin"]
+API_MODULES = ["doors", "muster", "alarms", "events", "people", "commands", "traffic", "admin"]
 API_PREFIX = "/api/v1"
 
 
