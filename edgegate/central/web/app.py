@@ -18,7 +18,7 @@ from edgegate import __version__
 from edgegate.central.services import Office
 from edgegate.central.web.auth import SignInRequired
 from edgegate.central.web.hub import Hub
-from edgegate.central.web.render import HERE
+from edgegate.central.web.render import HERE, page
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +70,10 @@ def create_app(office: Office, hub: Hub, *, session_hours: float = 12.0) -> Fast
     async def _http(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        if getattr(request.state, "principal", None) is not None and request.method == "GET":
+            return page(
+                request, "message.html", exc.status_code, title="Not allowed", text=str(exc.detail)
+            )
         return PlainTextResponse(str(exc.detail), exc.status_code, headers=exc.headers)
 
     @app.middleware("http")
