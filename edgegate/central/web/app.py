@@ -34,8 +34,9 @@ PAGE_MODULES = [
     "traffic",
     "operators",
     "webhooks",
+    "visitors",
 ]
-API_MODULES = ["doors", "alarms", "events", "people", "commands", "traffic", "admin"]
+API_MODULES = ["doors", "alarms", "events", "people", "commands", "traffic", "admin", "visits"]
 API_PREFIX = "/api/v1"
 
 
