@@ -13,6 +13,7 @@ from typing import Any
 from edgegate.central import archive, store
 from edgegate.central.services import Office
 from edgegate.contract.messages import rfc3339
+from edgegate.errors import EdgegateError
 
 FILTERS = ("door", "type", "person", "credential", "reason", "since", "until")
 PAGE = 100
@@ -33,7 +34,7 @@ CSV_COLUMNS = [
 ]
 
 
-class BadFilter(ValueError):
+class BadFilter(EdgegateError, ValueError):
     pass
 
 

@@ -18,7 +18,7 @@ from edgegate import __version__
 from edgegate.central.services import Office
 from edgegate.central.web.auth import SignInRequired
 from edgegate.central.web.hub import Hub
-from edgegate.central.web.render import HERE
+from edgegate.central.web.render import HERE, page
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 PAGE_MODULES = [
     "signin",
     "doors",
+    "muster",
     "alarms",
     "events",
     "people",
@@ -36,7 +37,17 @@ PAGE_MODULES = [
     "webhooks",
     "visitors",
 ]
-API_MODULES = ["doors", "alarms", "events", "people", "commands", "traffic", "admin", "visits"]
+API_MODULES = [
+    "doors",
+    "muster",
+    "alarms",
+    "events",
+    "people",
+    "commands",
+    "traffic",
+    "admin",
+    "visits",
+]
 API_PREFIX = "/api/v1"
 
 
@@ -70,6 +81,10 @@ def create_app(office: Office, hub: Hub, *, session_hours: float = 12.0) -> Fast
     async def _http(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        if getattr(request.state, "principal", None) is not None and request.method == "GET":
+            return page(
+                request, "message.html", exc.status_code, title="Not allowed", text=str(exc.detail)
+            )
         return PlainTextResponse(str(exc.detail), exc.status_code, headers=exc.headers)
 
     @app.middleware("http")

@@ -87,6 +87,7 @@ def guard(*roles: str) -> Any:
             if api or request.method not in SAFE_METHODS or "hx-request" in request.headers:
                 raise HTTPException(401, "sign in first", {"WWW-Authenticate": "Bearer"})
             raise SignInRequired()
+        request.state.principal = who  # the error page shows the menu of this role
         if who.role not in roles:
             raise HTTPException(403, f"the {who.role} role may not do this")
         if (
