@@ -125,7 +125,8 @@ class Peers:
             return
         self.counters["applied" if changed else "older"] += 1
         if changed:
-            log.info(
+            # Debug: a busy area merges many passages a second; the counters say how many.
+            log.debug(
                 "peer_presence",
                 door=passage.door,
                 person=passage.person_id,

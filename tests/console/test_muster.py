@@ -138,3 +138,12 @@ def rfc3339_ts(ts: float) -> float:
     from edgegate.store.journal import parse_rfc3339
 
     return parse_rfc3339(rfc3339(ts))
+
+
+def test_doors_board_shows_the_posture(office: Office, client_as) -> None:  # type: ignore[no-untyped-def]
+    conn = office.master()
+    with conn:
+        archive.set_json(conn, "hq", "lobby", "state", {"mode": "normal", "posture": "free"}, NOW)
+        archive.set_json(conn, "hq", "back", "state", {"mode": "normal", "posture": "card"}, NOW)
+    html = client_as("viewer").get("/doors").text
+    assert "normal · free" in html and "normal · card" not in html
