@@ -300,6 +300,11 @@ def cmd_equipment_list(args: argparse.Namespace) -> int:
             f"{', '.join(e['reader_models'] or e['reported_readers']) or '-'}; "
             f"lock {e['lock_type'] or '-'}; installed {e['installed_on'] or '-'}; "
             f"responsible {e['responsible'] or '-'} [{e['availability']}]"
+            + (
+                f"; doctor {e['doctor']['result']} {fmt_time(e['doctor']['at'])}"
+                if e["doctor"]
+                else ""
+            )
         ),
     )
 

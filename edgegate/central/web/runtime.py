@@ -66,6 +66,11 @@ class ConsoleRuntime:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._outbox = threading.Thread(target=self._outbox_thread, name="outbox", daemon=True)
+        if config.smtp is not None:
+            # E-mail from the outbox (visitors' notices, anything enqueued as "email").
+            from edgegate.central.notify import email_channel
+
+            outbox.register_channel("email", email_channel(config.smtp))
 
     # --- publishing through the server's client (called on worker threads) ---------------
 

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from edgegate.central import handover
 from edgegate.central.alarms import AlarmError
 from edgegate.central.services.alarm_desk import AlarmDesk
+from edgegate.central.visits import VisitDesk, VisitorsPolicy
 from edgegate.central.web.auth import SECURITY, Security
 from edgegate.central.web.registry import Page, register_page
 from edgegate.central.web.render import page
@@ -151,13 +152,12 @@ async def handover_page(
     return HTMLResponse(handover.html(rep, request.app.state.office.config.central.site))
 
 
-def visitors_of(request: Request) -> handover.OnSite | None:
-    """Who is on site, from the visitors' desk, when this office has one."""
-    try:
-        from edgegate.cli.central_visits import desk_for
-    except ImportError:  # pragma: no cover - the visitors feature is part of the office
-        return None
+def visitors_of(request: Request) -> handover.OnSite:
+    """Who is on site, from the visitors' register. ``on_site`` reads only the register's
+    tables, so the desk's policy and key (for booking and passes) do not matter here."""
     desk = getattr(request.app.state, "visit_desk_for_handover", None)
     if desk is None:
-        desk = request.app.state.visit_desk_for_handover = desk_for(request.app.state.office.config)
+        office = request.app.state.office
+        desk = VisitDesk(office.engine, office.master(), None, VisitorsPolicy())
+        request.app.state.visit_desk_for_handover = desk
     return desk.on_site
