@@ -29,6 +29,7 @@ import structlog
 from edgegate.central import archive, inbound, receipts
 from edgegate.central import store as master
 from edgegate.central.config import CentralConfig
+from edgegate.central.local_people import LocalOffers
 from edgegate.central.publisher import new_client, publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import CENTRAL_MIGRATIONS, current_version
@@ -67,6 +68,8 @@ class CentralServer:
         self._master: MasterSet | None = None
         self._publishing = False
         self.receipts = receipts.Receipts(self.site, signer)
+        self.offers: LocalOffers | None = None
+        self._offers: list[m.LocalPeople] = []  # filled on the store thread, per batch
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -74,6 +77,7 @@ class CentralServer:
         self._loop = asyncio.get_running_loop()
         await self.store.open()
         await self.store.call(receipts.prepare)
+        self.offers = await self.store.call(lambda _c: LocalOffers.open(self.config.central.db))
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -95,6 +99,8 @@ class CentralServer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._worker.shutdown(wait=True)
         await self.store.close()
+        if self.offers is not None:
+            self.offers.close()
         log.info("central_stopped", **dict(self.counters))
 
     def _spawn(self, coro: Any) -> None:
@@ -149,6 +155,29 @@ class CentralServer:
             for request in requests:
                 self._spawn(self._answer(request))
             await self._receipts(batch)
+            if self._offers:
+                offers, self._offers = self._offers, []
+                await self._record_offers(offers)
+
+    async def _record_offers(self, offers: list[m.LocalPeople]) -> None:
+        """Doors that refused a snapshot to keep their own people (central/local_people.py)."""
+        assert self.offers is not None
+        store = self.offers
+        for offer in offers:
+            try:
+                new = await self.store.call(lambda _c, o=offer: store.record(o, time.time()))
+            except Exception:
+                self.counters["offer_failed"] += 1
+                log.exception("local_people_offer_failed", door=offer.door)
+                continue
+            if new:
+                self.counters["local_offers"] += 1
+                log.warning(
+                    "door_local_people_offered",
+                    door=offer.door,
+                    people=offer.total,
+                    review=f"edgegate central doors import-local {offer.door}",
+                )
 
     async def _receipts(self, batch: list[mqtt.MQTTMessage]) -> None:
         """Tell the doors what is stored now (edgegate/central/receipts.py)."""
@@ -236,6 +265,8 @@ class CentralServer:
             version = inbound.telemetry_version(data) if where.kind == "telemetry" else None
             if version is not None:
                 archive.set_door_version(conn, site, door, version, now)
+        elif where.kind == "credentials/local":
+            self._offers.append(inbound.parse_local_people(msg.payload, where))
         else:
             request = inbound.parse_snapshot_request(msg.payload, where)
             archive.set_door_version(conn, site, door, request.have, now)
@@ -299,8 +330,9 @@ class CentralServer:
         self._busy.add(request.door)
         try:
             master = await self.store.call(self._current_master)
+            replace = await self.store.call(self._replace_local, request.door)
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._worker, self._send_snapshot, master, request)
+            await loop.run_in_executor(self._worker, self._send_snapshot, master, request, replace)
         except Exception:
             self.counters["snapshot_failed"] += 1
             log.exception("snapshot_failed", door=request.door)
@@ -319,11 +351,17 @@ class CentralServer:
         )
         return self._master
 
-    def _send_snapshot(self, master: MasterSet, request: m.SnapshotRequest) -> None:
+    def _replace_local(self, _conn: Any, door: str) -> bool:
+        """Store thread: an operator imported or discarded the door's own people."""
+        return self.offers is not None and self.offers.replace_allowed(self.site, door)
+
+    def _send_snapshot(
+        self, master: MasterSet, request: m.SnapshotRequest, replace_local: bool = False
+    ) -> None:
         """Worker thread: sign and publish every chunk, wait for every PUBACK."""
         started = time.monotonic()
         topic = DoorTopics(self.site, request.door).snapshot
-        messages = snapshot_messages(master, self.site, request.door)
+        messages = snapshot_messages(master, self.site, request.door, replace_local=replace_local)
         infos = [publish_signed(self.client, self.signer, topic, msg) for msg in messages]
         wait_all(infos, SNAPSHOT_ACK_TIMEOUT)
         self.counters["snapshots_sent"] += 1

@@ -5,21 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from typing import Any, get_args
 
 from edgegate import logging_setup
 from edgegate.central import archive, store
-from edgegate.central.publisher import (
-    BrokerUnreachable,
-    Publisher,
-    command_message,
-    command_topic,
-)
+from edgegate.cli import central_local
 from edgegate.cli.central_common import (
-    EXIT_NOT_PUBLISHED,
     add_central_config,
+    issue_command,
     load,
     master,
     publish_pending,
@@ -27,7 +21,6 @@ from edgegate.cli.central_common import (
 )
 from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
 from edgegate.contract import messages as m
-from edgegate.store.db import transaction
 from edgegate.store.journal import rfc3339
 
 
@@ -53,6 +46,8 @@ def register(csub: argparse._SubParsersAction) -> None:
     doors.add_argument("--json", action="store_true", help="JSON output")
     add_central_config(doors)
     doors.set_defaults(func=cmd_doors)
+    dsub = doors.add_subparsers(dest="doors_action", metavar="{import-local}")
+    central_local.register(dsub)
 
     events = csub.add_parser("events", help="query or tail the event archive")
     events.add_argument("--door", help="only this door")
@@ -67,41 +62,12 @@ def register(csub: argparse._SubParsersAction) -> None:
 
 def cmd_cmd(args: argparse.Namespace) -> int:
     config = load(args)
-    c = config.central
     extra: dict[str, Any] = {}
     if args.seconds is not None:
         if args.command != "unlock":
             raise CliError("--seconds goes with unlock only", EXIT_USAGE)
         extra["seconds"] = args.seconds
-    try:
-        message = command_message(
-            c.site,
-            args.door,
-            args.command,
-            ttl=args.ttl or c.command_ttl_seconds,
-            by=args.by,
-            args=extra,
-        )
-    except ValueError as exc:
-        raise CliError(f"not a valid command: {exc}", EXIT_USAGE) from None
-    sign = signer(config)
-    conn = master(config)
-    with transaction(conn):  # the audit trail: every command issued, sent or not
-        conn.execute(
-            "INSERT INTO commands(id, door, cmd, message) VALUES (?,?,?,?)",
-            (message["id"], args.door, args.command, json.dumps(message)),
-        )
-    try:
-        with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
-            pub.send(command_topic(c.site, args.door), [message])
-    except BrokerUnreachable as exc:
-        # A command is not queued for later: it expires, and a late unlock is a hazard.
-        print(f"edgegate: broker unreachable ({exc}); command not sent", file=sys.stderr)
-        return EXIT_NOT_PUBLISHED
-    with transaction(conn):
-        conn.execute("UPDATE commands SET published=? WHERE id=?", (time.time(), message["id"]))
-    print(f"sent {args.command} to {args.door} (id {message['id']}, expires {message['expires']})")
-    return 0
+    return issue_command(config, args.door, args.command, by=args.by, ttl=args.ttl, args=extra)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -165,6 +131,9 @@ def cmd_doors(args: argparse.Namespace) -> int:
         r["journal_depth"] = door_depth(r["telemetry"])
         r["unarchived"] = door_unarchived(r["telemetry"])
         r["stale"] = bool(stale and r["last_seen"] and now - r["last_seen"] > stale)
+    offers = central_local.offers_by_door(config)
+    for r in rows:
+        r["local_people"] = central_local.local_state(r["telemetry"], offers.get(r["door"]))
     if args.json:
         print(json.dumps({"version": latest, "doors": rows, "counters": archive.counters(conn)}))
         return 0
@@ -181,6 +150,9 @@ def cmd_doors(args: argparse.Namespace) -> int:
             f"{_ago(r['last_seen'], now):<12} {ver:<10} {r['journal_depth'] or '-':<8} "
             f"{'-' if r['unarchived'] is None else r['unarchived']}"
         )
+    for r in rows:
+        if r["local_people"] is not None:
+            print(central_local.local_line(r["door"], r["local_people"]))
     online = sum(r["availability"] == "online" for r in rows)
     print(f"{online}/{len(rows)} online; master version {latest}")
     return 0

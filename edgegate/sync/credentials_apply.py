@@ -33,7 +33,14 @@ from typing import Any
 
 import structlog
 
-from edgegate.contract.messages import CredentialMsg, CredentialUpdate, PersonMsg, SnapshotChunk
+from edgegate.contract.messages import (
+    LOCAL_OFFER_MAX,
+    CredentialMsg,
+    CredentialUpdate,
+    LocalPeople,
+    PersonMsg,
+    SnapshotChunk,
+)
 from edgegate.contract.signing import RejectedMessage
 from edgegate.face import face_format
 from edgegate.store import credentials as creds
@@ -42,6 +49,8 @@ from edgegate.store.db import transaction
 
 VERSION_KEY = "credentials_version"
 STAGING_KEY = "snapshot_staging"
+# A snapshot refused to keep the people enrolled at the door (JSON: version, people, ts).
+LOCAL_HELD_KEY = "local_people_held"
 STAGE_BATCH = 500
 CLEAN_BATCH = 2000
 BIOMETRIC = frozenset({"finger", "face"})
@@ -150,6 +159,11 @@ def apply_update(
     with transaction(conn):
         have = get_version(conn)
         outcome = classify_update(have, msg)
+        if outcome == "apply" and local_people_guard(conn, False):
+            # A door that never took an office set and holds its own people: a delta would
+            # make it the office's door without anyone reviewing them. It waits for a
+            # snapshot the office marks replace_local (the request offers the people).
+            outcome = "local_people"
         if outcome != "apply":
             return outcome, None
         try:
@@ -368,7 +382,7 @@ def swap(
         conn.execute("ALTER TABLE people_stage RENAME TO people")
         conn.execute("ALTER TABLE credentials_stage RENAME TO credentials")
         _set_meta(conn, VERSION_KEY, str(version))
-        conn.execute("DELETE FROM meta WHERE key = ?", (STAGING_KEY,))
+        conn.execute("DELETE FROM meta WHERE key IN (?, ?)", (STAGING_KEY, LOCAL_HELD_KEY))
         conn.execute("DELETE FROM snapshot_chunks")
         people = conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
         count = conn.execute("SELECT COUNT(*) FROM credentials").fetchone()[0]
@@ -380,6 +394,96 @@ def swap(
             door=door,
             now=now,
         )
+
+
+def local_people_guard(conn: sqlite3.Connection, replace_local: bool) -> int:
+    """How many people enrolled at the door a snapshot would replace without the office
+    saying so (0: go ahead). Local people are those of a door that never took an office set
+    (version 0): once it has, the office is the master and its snapshots replace freely."""
+    if replace_local or get_version(conn) != 0:
+        return 0
+    return conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
+
+
+def refuse_snapshot(
+    conn: sqlite3.Connection,
+    version: int,
+    local: int,
+    *,
+    site: str,
+    door: str,
+    now: float,
+) -> journal.Event | None:
+    """Drop the staged snapshot and keep the local set. The refusal is journaled once per
+    offered version (a door asks again on every reconnect; the journal should not fill up)."""
+    with transaction(conn):
+        for table in ("people_stage", "credentials_stage"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute("DELETE FROM snapshot_chunks")
+        conn.execute("DELETE FROM meta WHERE key = ?", (STAGING_KEY,))
+        before = local_held(conn)
+        _set_meta(
+            conn,
+            LOCAL_HELD_KEY,
+            json.dumps({"version": version, "people": local, "ts": journal.rfc3339(now)}),
+        )
+        if before is not None and before.get("version") == version:
+            return None
+        return journal.append(
+            conn,
+            "credentials_snapshot_refused",
+            {"version": version, "from": 0, "local_people": local, "reason": "local_people"},
+            site=site,
+            door=door,
+            now=now,
+        )
+
+
+def local_held(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The last snapshot refused to keep the door's own people (None: none pending)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (LOCAL_HELD_KEY,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def local_offer(conn: sqlite3.Connection, site: str, door: str) -> LocalPeople:
+    """The door's own people and their cards, offered to the office for review (biometric
+    templates stay on the door; at most ``LOCAL_OFFER_MAX`` people, ``total`` says all)."""
+    total = conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
+    people = [
+        PersonMsg(
+            id=r[0],
+            name=r[1],
+            enabled=bool(r[2]),
+            valid_from=r[3],
+            valid_until=r[4],
+            attrs=json.loads(r[5] or "{}"),
+        )
+        for r in conn.execute(
+            "SELECT id, name, enabled, valid_from, valid_until, attrs FROM people "
+            "ORDER BY id LIMIT ?",
+            (LOCAL_OFFER_MAX,),
+        )
+    ]
+    ids = {p.id for p in people}
+    cards = [
+        CredentialMsg(
+            kind="card",
+            value=r[0],
+            person=r[1],
+            enabled=bool(r[2]),
+            valid_from=r[3],
+            valid_until=r[4],
+            label=r[5],
+        )
+        for r in conn.execute(
+            "SELECT value, person_id, enabled, valid_from, valid_until, label FROM credentials "
+            "WHERE kind = 'card' ORDER BY person_id, value"
+        )
+        if r[1] in ids
+    ]
+    return LocalPeople(
+        type="local_people", site=site, door=door, total=total, people=people, credentials=cards
+    )
 
 
 def clean_step(conn: sqlite3.Connection) -> bool:

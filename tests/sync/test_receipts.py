@@ -152,6 +152,7 @@ def test_events_a_broker_acknowledged_and_lost_come_again_until_the_office_has_t
         journal.mark_sent(conn, seqs[:100])  # "acknowledged", never delivered
     conn.close()
     office.start()
+    office.wait_subscribed()
     door = subprocess.Popen(
         [*EDGEGATE, "run", "--config", str(cfg)],
         cwd=REPO,

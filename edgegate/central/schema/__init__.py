@@ -24,3 +24,4 @@ metadata = MetaData(naming_convention=NAMING)
 
 # Feature modules register their tables on ``metadata`` when imported (keep this list sorted).
 # e.g. "from edgegate.central.schema import console  # noqa: E402, F401"
+from edgegate.central.schema import local_people  # noqa: E402, F401
