@@ -51,6 +51,9 @@ VERSION_KEY = "credentials_version"
 STAGING_KEY = "snapshot_staging"
 # A snapshot refused to keep the people enrolled at the door (JSON: version, people, ts).
 LOCAL_HELD_KEY = "local_people_held"
+# Set when a delta reached a door holding its own people: they stay unreviewed until a snapshot
+# marked replace_local comes.
+LOCAL_UNREVIEWED_KEY = "local_people_unreviewed"
 STAGE_BATCH = 500
 CLEAN_BATCH = 2000
 BIOMETRIC = frozenset({"finger", "face"})
@@ -159,13 +162,13 @@ def apply_update(
     with transaction(conn):
         have = get_version(conn)
         outcome = classify_update(have, msg)
-        if outcome == "apply" and local_people_guard(conn, False):
-            # A door that never took an office set and holds its own people: a delta would
-            # make it the office's door without anyone reviewing them. It waits for a
-            # snapshot the office marks replace_local (the request offers the people).
-            outcome = "local_people"
         if outcome != "apply":
             return outcome, None
+        # A delta only adds to the door's own people, it never wipes them; but the door is
+        # then past version 0, so remember that its people are still unreviewed: a later
+        # snapshot must not replace them silently either (local_people_guard).
+        if local_people_guard(conn, False):
+            _set_meta(conn, LOCAL_UNREVIEWED_KEY, "1")
         try:
             for op in msg.ops:
                 _apply_op(conn, op, seal_key, now)
@@ -382,7 +385,10 @@ def swap(
         conn.execute("ALTER TABLE people_stage RENAME TO people")
         conn.execute("ALTER TABLE credentials_stage RENAME TO credentials")
         _set_meta(conn, VERSION_KEY, str(version))
-        conn.execute("DELETE FROM meta WHERE key IN (?, ?)", (STAGING_KEY, LOCAL_HELD_KEY))
+        conn.execute(
+            "DELETE FROM meta WHERE key IN (?, ?, ?)",
+            (STAGING_KEY, LOCAL_HELD_KEY, LOCAL_UNREVIEWED_KEY),
+        )
         conn.execute("DELETE FROM snapshot_chunks")
         people = conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
         count = conn.execute("SELECT COUNT(*) FROM credentials").fetchone()[0]
@@ -399,9 +405,16 @@ def swap(
 def local_people_guard(conn: sqlite3.Connection, replace_local: bool) -> int:
     """How many people enrolled at the door a snapshot would replace without the office
     saying so (0: go ahead). Local people are those of a door that never took an office set
-    (version 0): once it has, the office is the master and its snapshots replace freely."""
-    if replace_local or get_version(conn) != 0:
+    (version 0, or past it only by deltas, which add and never wipe): once it took an
+    office snapshot, the office is the master and its snapshots replace freely."""
+    if replace_local:
         return 0
+    if get_version(conn) != 0:
+        unreviewed = conn.execute(
+            "SELECT 1 FROM meta WHERE key = ?", (LOCAL_UNREVIEWED_KEY,)
+        ).fetchone()
+        if unreviewed is None:
+            return 0
     return conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
 
 
@@ -432,7 +445,12 @@ def refuse_snapshot(
         return journal.append(
             conn,
             "credentials_snapshot_refused",
-            {"version": version, "from": 0, "local_people": local, "reason": "local_people"},
+            {
+                "version": version,
+                "from": get_version(conn),
+                "local_people": local,
+                "reason": "local_people",
+            },
             site=site,
             door=door,
             now=now,

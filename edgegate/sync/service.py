@@ -386,13 +386,6 @@ class SyncService:
         )
         if outcome == "replayed":
             raise RejectedMessage("replayed", f"version {msg.version} <= {self.version}")
-        if outcome == "local_people":
-            # Ask for the snapshot: the office answers, the door refuses it and offers its
-            # people for review (held off like every request).
-            self.request_snapshot("local_people")
-            raise RejectedMessage(
-                "local_people", f"version {msg.version}: people enrolled here await review"
-            )
         if outcome == "gap":
             self.counters["gaps"] += 1
             self.gap_pending = True
