@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from edgegate.central import store
 from edgegate.central.config import DEFAULT_CENTRAL_PATH, CentralConfig, load_central
-from edgegate.central.publisher import (
-    BrokerUnreachable,
-    Publisher,
-    command_message,
-    command_topic,
-)
-from edgegate.cli.common import EXIT_USAGE, CliError, load_config
+from edgegate.central.publisher import BrokerUnreachable, Publisher
+from edgegate.cli.common import CliError, load_config
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer, load_private
-from edgegate.store.db import StoreError, transaction
+from edgegate.store.db import StoreError
 
 # Exit status of a change that is in the master store but did not reach the broker.
 EXIT_NOT_PUBLISHED = 3
@@ -84,56 +76,26 @@ def change(
     config: CentralConfig,
     ops: list[m.Op],
     done: str,
+    action: str = "",
+    target: str = "",
     committed: Callable[[], None] | None = None,
 ) -> int:
     """The rule of every mutating command: master store first (new version(s) and their
-    ops in one transaction), then publish. ``committed`` runs in between (e.g. recording a
-    decision the published version must find)."""
+    ops in one transaction, audited), then publish. The office service does the first part,
+    as for the console and the API. ``committed`` runs in between (e.g. recording a decision
+    the published version must find)."""
+    from edgegate.central.services import credentials, open_office
+    from edgegate.cli.central_console import cli_actor
+
     sign = signer(config)  # a missing key must stop the command before the master changes
-    conn = master(config)
+    office = open_office(config)
     try:
-        with transaction(conn):
-            versions = store.commit_ops(conn, ops, max_ops=config.central.update_max_ops)
-    except store.CentralError as exc:
+        versions = credentials.commit(
+            office, cli_actor(), ops, action or done.split(" ")[0], target or done
+        )
+    except credentials.ChangeRefused as exc:
         raise CliError(str(exc)) from None
     print(f"{done} (version {versions[-1].version})")
     if committed is not None:
         committed()
-    return publish_pending(config, conn, sign)
-
-
-def issue_command(
-    config: CentralConfig,
-    door: str,
-    command: str,
-    *,
-    by: str = "",
-    ttl: float | None = None,
-    args: dict[str, Any] | None = None,
-) -> int:
-    """Record, sign and send one command (the audit trail keeps it even when unsent)."""
-    c = config.central
-    try:
-        message = command_message(
-            c.site, door, command, ttl=ttl or c.command_ttl_seconds, by=by, args=args or {}
-        )
-    except ValueError as exc:
-        raise CliError(f"not a valid command: {exc}", EXIT_USAGE) from None
-    sign = signer(config)
-    conn = master(config)
-    with transaction(conn):  # the audit trail: every command issued, sent or not
-        conn.execute(
-            "INSERT INTO commands(id, door, cmd, message) VALUES (?,?,?,?)",
-            (message["id"], door, command, json.dumps(message)),
-        )
-    try:
-        with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
-            pub.send(command_topic(c.site, door), [message])
-    except BrokerUnreachable as exc:
-        # A command is not queued for later: it expires, and a late unlock is a hazard.
-        print(f"edgegate: broker unreachable ({exc}); command not sent", file=sys.stderr)
-        return EXIT_NOT_PUBLISHED
-    with transaction(conn):
-        conn.execute("UPDATE commands SET published=? WHERE id=?", (time.time(), message["id"]))
-    print(f"sent {command} to {door} (id {message['id']}, expires {message['expires']})")
-    return 0
+    return publish_pending(config, office.master(), sign)

@@ -11,13 +11,7 @@ from typing import Any
 from edgegate.central import store
 from edgegate.central.config import CentralConfig
 from edgegate.central.local_people import DISCARDED, IMPORTED, PENDING, LocalOffers, Offer
-from edgegate.cli.central_common import (
-    add_central_config,
-    change,
-    issue_command,
-    load,
-    master,
-)
+from edgegate.cli.central_common import add_central_config, change, load, master
 from edgegate.cli.common import EXIT_USAGE, CliError
 from edgegate.contract import messages as m
 
@@ -116,7 +110,7 @@ def cmd_import_local(args: argparse.Namespace) -> int:
                 decided()
             else:
                 done = f"imported {len(plan.people)} people from {door}"
-                rc = change(config, plan.ops(), done, decided)
+                rc = change(config, plan.ops(), done, "import-local", door, decided)
                 if rc:
                     return rc  # in the master and decided; `central publish` sends it
         else:
@@ -125,7 +119,9 @@ def cmd_import_local(args: argparse.Namespace) -> int:
     finally:
         offers.close()
     # The door asks for a snapshot now; it carries replace_local and the door takes it.
-    return issue_command(config, door, "sync", by=args.by)
+    from edgegate.cli.central_office import issue_command  # it registers this module
+
+    return issue_command(config, door, "sync", args.by, {})[0]
 
 
 def _review(offer: Offer, plan: ImportPlan, as_json: bool) -> None:

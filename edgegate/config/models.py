@@ -17,13 +17,12 @@ from pydantic import Field, field_validator, model_validator
 from edgegate.config.base import ID_PATTERN, Pin, StrictModel
 from edgegate.config.biometric import CameraConfig, FingerprintConfig
 from edgegate.config.mqtt import HomeAssistantConfig, MqttConfig
+from edgegate.config.reader_types import READER_TYPES, ReaderConfig
 from edgegate.config.readers import (
-    READER_TYPES,
     OsdpConfig,
     PinConfig,
     Pn532Config,
     Rdm6300Config,
-    ReaderConfig,
     WiegandConfig,
 )
 
@@ -229,6 +228,14 @@ class StorageConfig(StrictModel):
         description="32-byte key that seals fingerprint templates and face encodings at rest. "
         "Default: the systemd credential 'store-key', else store.key beside the database "
         "(created on first use).",
+    )
+    reserve_mb: float = Field(
+        8.0,
+        ge=0,
+        le=1024,
+        description="Space kept back for the journal: a file of this size beside the store "
+        "(<store>.reserve), deleted when the disk is full so the door can still open its store "
+        "and journal; made again at a start with room. 0: none.",
     )
 
 

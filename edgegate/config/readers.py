@@ -1,5 +1,8 @@
 """The ``[[readers]]`` tables (one model per ``type``) and the ``[pin]`` section.
 
+Each model is declared as a reader type once, in ``reader_types.py``, which builds the
+``[[readers]]`` union from the declarations.
+
 Every reader table shares ``direction`` and ``name`` (``ReaderBase``); docs/readers.md and
 docs/osdp.md describe the wiring behind each.
 """
@@ -7,7 +10,7 @@ docs/osdp.md describe the wiring behind each.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -197,14 +200,6 @@ class QrScannerConfig(ReaderBase):
         description="A pass held under the scanner is decoded again and again; the same code "
         "within this many seconds counts once.",
     )
-
-
-ReaderConfig = Annotated[
-    Rdm6300Config | Pn532Config | WiegandConfig | OsdpConfig | QrScannerConfig,
-    Field(discriminator="type"),
-]
-# The `type` tags of the reader union; pydantic puts the tag into error locations.
-READER_TYPES = frozenset({"rdm6300", "pn532", "wiegand", "osdp", "qr_scanner"})
 
 
 class PinConfig(StrictModel):

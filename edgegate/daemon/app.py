@@ -7,23 +7,25 @@ import contextlib
 import json
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 
 from edgegate import __version__
 from edgegate.config.models import Config
-from edgegate.core.reads import Direction
+from edgegate.config.reader_types import reader_types
 from edgegate.daemon import systemd
 from edgegate.daemon.door import Door
+from edgegate.daemon.finger_sync import FingerLibraryService
 from edgegate.daemon.live_doctor import LiveDoctor
 from edgegate.daemon.siren import SirenOutput
 from edgegate.daemon.staff_card import StaffCardMemory
 from edgegate.hardware.base import Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
-from edgegate.hardware.registry import build_reader
+from edgegate.hardware.registry import ReaderDevices, build_reader
+from edgegate.hardware.wiegand.gpio import EdgeSource
 from edgegate.store.journal import Event
 from edgegate.store.rules_state import load_modes
 from edgegate.store.store import AsyncStore
@@ -38,9 +40,19 @@ class Daemon:
     ``services``: coroutines started with the readers and cancelled on stop.
     """
 
-    def __init__(self, config: Config, *, pin_factory: Any | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        pin_factory: Any | None = None,
+        edge_sources: Mapping[str, EdgeSource] | None = None,
+    ) -> None:
+        """``pin_factory`` and ``edge_sources`` (Wiegand wires by reader name) stand in for the
+        configured GPIO; tests and the demo inject simulated ones here."""
         self.config = config
-        self.store = AsyncStore(config.storage.path)
+        self.store = AsyncStore(
+            config.storage.path, identity=True, reserve_mb=config.storage.reserve_mb
+        )
         factory = pin_factory or make_pin_factory(config.gpio.pin_factory)
         self.outputs = DoorOutputs(config.gpio, factory)
         self.door = Door(config, self.store, self.outputs, pass_keys=_pass_keys(config))
@@ -56,8 +68,9 @@ class Daemon:
         if config.gpio.siren is not None:
             self.siren = SirenOutput(config.gpio, factory, self.door)
             self.door.add_listener(self.siren.on_event)
+        devices = ReaderDevices(self.door, edge_sources or {})
         self.readers: list[Reader] = [
-            build_reader(rcfg, name, self.door)
+            build_reader(rcfg, name, self.door, devices)
             for rcfg, name in zip(config.readers, config.reader_names(), strict=True)
         ]
         self.services: list[Callable[[], Any]] = []
@@ -65,13 +78,10 @@ class Daemon:
         self.doctor = LiveDoctor(config, self.door, lambda: [r.status() for r in self.readers])
         if config.daemon.doctor_minutes > 0:
             self.services.append(self.doctor.run)
-        self.finger_library: Any | None = None
-        if config.fingerprint is not None:
-            self.readers.append(self._fingerprint_reader(config))
+        self._credential_hooks: list[Callable[[], None]] = []
+        self.finger_library: FingerLibraryService | None = None
         self.camera: Reader | None = None
-        if config.camera is not None:
-            self.camera = self._camera_reader(config)
-            self.readers.append(self.camera)
+        self._build_biometric(config, devices)
         self.door.add_listener(self._reader_feedback)
         # The fingerprint sensor's library follows credential changes (MQTT sync, snapshots).
         self.door.add_credentials_listener(self.credentials_changed)
@@ -85,48 +95,43 @@ class Daemon:
             self.services.append(self.sync.run)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
-        self.started_at = time.time()
+        self.started_at = time.time()  # a date, for display
+        self.started_mono = time.monotonic()  # uptime: a wall-clock step cannot make it negative
         self.loop_lag = 0.0
         self.healthy = False
 
-    def _fingerprint_reader(self, config: Config) -> Reader:
-        from edgegate.core.assist import AssistTracker
-        from edgegate.hardware.fingerprint.reader import FingerprintReader
+    def _build_biometric(self, config: Config, devices: ReaderDevices) -> None:
+        """The readers configured by their own section (``[fingerprint]``, ``[camera]``),
+        through their declared builders (edgegate/config/reader_types.py)."""
+        from edgegate.daemon.biometric import BiometricDevices
 
-        fp = config.fingerprint
-        assert fp is not None
-        door = self.door
-        door.assist[fp.name] = AssistTracker(fp.assist_after, fp.assist_window_seconds)
-        reader = FingerprintReader(
-            fp.name,
-            door,
-            fp.port,
-            direction=Direction(fp.direction),
-            baudrate=fp.baudrate,
-            address=fp.address,
-            password=fp.password,
-            min_score=fp.min_score,
-            poll_interval=fp.poll_interval,
-            on_unrecognised=lambda reason: door.attempt_failed(
-                fp.name, "finger", reason, poor=False
-            ),
-            on_poor_capture=lambda reason: door.attempt_failed(
-                fp.name, "finger", reason, poor=True
-            ),
+        parts = BiometricDevices(
+            self.door,
+            devices.edge_sources,
+            door=self.door,
+            store=self.store,
+            config=config,
+            readers=list(self.readers),
+            services=self.services,
+            on_credentials_changed=self._credential_hooks,
         )
-        # Library sync: the sensor follows the store's finger credentials (docs/fingerprint.md).
-        from edgegate.daemon.finger_sync import FingerLibraryService
-
-        self.finger_library = FingerLibraryService(reader, self.store, fp, config.storage)
-        self.services.append(self.finger_library.run)
-        return reader
+        for kind in reader_types().values():
+            section = getattr(config, kind.section) if kind.section else None
+            if section is None:
+                continue
+            reader = kind.load_builder()(section, section.name, parts)
+            assert isinstance(reader, Reader), f"{kind.name} builder returned {reader!r}"
+            self.readers.append(reader)
+            if kind.section == "camera":
+                self.camera = reader
+        self.finger_library = parts.finger_library
 
     def credentials_changed(self, *_: Any) -> None:
         """Register with whatever changes credentials (MQTT sync): the fingerprint sensor's
-        library is brought in step with the store soon after, off the hot path."""
-        if self.finger_library is not None:
-            self.finger_library.request()
-        self.reload_gallery()
+        library is brought in step with the store soon after, off the hot path, and the
+        camera's gallery is reloaded."""
+        for hook in self._credential_hooks:
+            hook()
 
     def _homeassistant_discovery(self) -> list[tuple[str, str, bool]]:
         """Home Assistant discovery configs, republished retained on every (re)connect."""
@@ -144,41 +149,6 @@ class Daemon:
         for reader in self.readers:
             if reader.name == event.payload.get("reader"):
                 reader.feedback(event.type == "access_granted")
-
-    def _camera_reader(self, config: Config) -> Reader:
-        from edgegate.core.assist import AssistTracker
-        from edgegate.face.cardface import CardFaceGate
-        from edgegate.face.pipeline import Settings
-        from edgegate.face.reader import CameraReader
-
-        cam = config.camera
-        assert cam is not None
-        door = self.door
-        door.assist[cam.name] = AssistTracker(cam.assist_after, cam.assist_window_seconds)
-        sink: Any = door
-        if cam.mode == "card+face":
-            # Only here do reads pass through the gate; other doors keep the direct path.
-            sink = CardFaceGate(door, cam.name, cam.card_face_window_seconds)
-            for reader in self.readers:
-                reader.sink = sink
-        return CameraReader(
-            cam.name,
-            sink,
-            cam.source,
-            Settings.from_config(cam),
-            config.storage.path,
-            key_file=config.storage.key_file,
-            direction=Direction(cam.direction),
-            fps=cam.fps,
-            nice=cam.nice,
-            on_failed=lambda reason, poor: door.attempt_failed(cam.name, "face", reason, poor=poor),
-        )
-
-    def reload_gallery(self) -> None:
-        """Face credentials changed (a central update): reload the camera's gallery now."""
-        reload = getattr(self.camera, "reload_gallery", None)
-        if reload is not None:
-            reload()
 
     async def start(self) -> None:
         await self.store.open()
@@ -267,9 +237,12 @@ class Daemon:
         await self.store.close()
         log.info("daemon_stopped")
 
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_mono
+
     def status(self) -> dict[str, Any]:
         return {
-            "uptime": round(time.time() - self.started_at, 1),
+            "uptime": round(self.uptime(), 1),
             "version": __version__,
             "healthy": self.healthy,
             "loop_lag_ms": round(self.loop_lag * 1000, 2),
@@ -298,7 +271,7 @@ def _pass_keys(config: Config) -> list[Any]:
     MQTT messages. None (a door without ``[mqtt]`` keys) refuses every pass as ``forged``."""
     if config.mqtt is None:
         return []
-    from edgegate.sync.paho_client import MqttSetupError, central_keys
+    from edgegate.mqtt.client import MqttSetupError, central_keys
 
     try:
         return list(central_keys(config.mqtt))

@@ -50,6 +50,7 @@ class Door:
         outputs: DoorOutputs,
         *,
         clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
         pass_keys: Sequence[Ed25519PublicKey] = (),
     ) -> None:
         self.config = config
@@ -57,7 +58,11 @@ class Door:
         self.pass_keys = tuple(pass_keys)
         self.store = store
         self.outputs = outputs
+        # Wall time (``clock``) for timestamps, schedules and validity; ``monotonic`` for every
+        # duration (relock, held-open, lockouts, staff-card memory), which a wall-clock step
+        # (NTP after an RTC-less boot) must not stretch or cut.
         self.clock = clock
+        self.monotonic = monotonic
         # The one path to the journal: rows, traffic counts, decision counters, listeners.
         self.journal = DoorJournal(
             store,
@@ -300,7 +305,7 @@ class Door:
                 "access_denied", kind=kind, reader=reader, reason=str(Reason.UNKNOWN), detail=reason
             )
         tracker = self.assist.get(reader)
-        if tracker is not None and tracker.failure(self.clock()):
+        if tracker is not None and tracker.failure(self.monotonic()):
             log.warning("assist_requested", reader=reader, kind=kind, failures=tracker.count)
             await self.record(
                 "assist_requested",

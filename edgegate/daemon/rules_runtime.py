@@ -1,6 +1,11 @@
 """The door rules at run time: the pure state machine driven by inputs, commands and
 decisions, its actions applied to the outputs, its events journaled.
 
+Time: every duration (a release's unlock time, held-open and pre-alarm, reader lockouts) runs
+on the door's monotonic clock (``Door.monotonic``), which no wall-clock step (NTP at boot on
+an RTC-less Pi, a hand-set date) moves; the machine never sees wall time. Wall time is used
+only where a date is meant: the lockout's end as journaled and restored after a restart.
+
 Everything here runs on the event loop thread. Order of work for every input: step the pure
 machine (microseconds), act on the lock at once, then journal. Journaling is a hop to the
 store thread (a commit, milliseconds on an SD card and more during a WAL checkpoint), so it
@@ -167,7 +172,7 @@ class RulesRuntime:
 
     def tick(self) -> Result:
         """Let the machine see the time (relock when a release runs out, held-open alarms)."""
-        return self.apply(Input(In.TICK, self.door.clock()))
+        return self.apply(Input(In.TICK, self.door.monotonic()))
 
     def _reschedule(self) -> None:
         if self._timer is not None:
@@ -176,8 +181,8 @@ class RulesRuntime:
         deadline = next_deadline(self.state, self.machine)
         if deadline is None:
             return
-        delay = max(0.0, deadline - self.door.clock())
-        # Timers count loop time while deadlines are in door-clock time: with a test clock
+        delay = max(0.0, deadline - self.door.monotonic())
+        # Timers count loop time while deadlines are in door-monotonic time: with a test clock
         # the tick simply finds nothing due yet and re-arms.
         self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
 
@@ -191,7 +196,7 @@ class RulesRuntime:
         kind = None if kinds is None else kinds[0 if active else 1]
         if kind is None:
             return
-        self.apply(Input(kind, self.door.clock(), source=name))
+        self.apply(Input(kind, self.door.monotonic(), source=name))
 
     # --- journal ---------------------------------------------------------------------------
     async def journal(self, events: list[tuple[str, dict[str, Any]]]) -> None:
@@ -206,16 +211,23 @@ class RulesRuntime:
 
     # --- decisions -------------------------------------------------------------------------
     def context(self, read: CredentialRead, now: float) -> RuleContext:
+        """The rule context of a read decided at wall time ``now``."""
         mode = DoorMode.EMERGENCY if self.state.emergency else self.state.mode
+        until = self.lockout.locked_until(read.reader, self.door.monotonic())
         return RuleContext(
             policy=self.policy,
             mode=mode,
-            reader_locked_until=self.lockout.locked_until(read.reader, now),
+            reader_locked_until=None if until is None else self._wall(until, now),
         )
+
+    def _wall(self, mono: float, wall_now: float | None = None) -> float:
+        """A monotonic instant as a date (for the journal and status), at today's offset."""
+        wall_now = self.door.clock() if wall_now is None else wall_now
+        return wall_now + (mono - self.door.monotonic())
 
     def decided(self, decision: Decision, read: CredentialRead) -> None:
         """After a decision is journaled: open (or ask staff), or count the denial."""
-        now = self.door.clock()
+        now = self.door.monotonic()
         if decision.granted:
             result = self.apply(Input(In.GRANT, now, person=decision.person_id))
             attended = any(t == "assist_requested" for t, _ in result.events)
@@ -225,18 +237,20 @@ class RulesRuntime:
         self.door.outputs.deny()
         until = self.lockout.denied(read.reader, now)
         if until is not None:
-            fields = {"reader": read.reader, "until": journal.rfc3339(until)}
+            fields = {"reader": read.reader, "until": journal.rfc3339(self._wall(until))}
             self.door.spawn(self.journal([("lockout", fields)]))
 
     # --- modes, commands and reader faults --------------------------------------------------
     def set_mode(self, mode: DoorMode, source: str) -> None:
         if mode is not DoorMode.ATTENDED:
             self._attended_by_fault = False
-        self.apply(Input(In.SET_MODE, self.door.clock(), mode=mode, source=source))
+        self.apply(Input(In.SET_MODE, self.door.monotonic(), mode=mode, source=source))
 
     def staff_release(self, staff: str | None, source: str, person: str | None = None) -> None:
         self.apply(
-            Input(In.STAFF_RELEASE, self.door.clock(), staff=staff, person=person, source=source)
+            Input(
+                In.STAFF_RELEASE, self.door.monotonic(), staff=staff, person=person, source=source
+            )
         )
 
     def reader_fault(self, reader: str) -> None:
@@ -267,24 +281,30 @@ class RulesRuntime:
         return out
 
     def started(self, lockouts: list[tuple[str, float]], contact_closed: bool | None) -> None:
-        """Called once by the daemon after the inputs are open."""
-        now = self.door.clock()
+        """Called once by the daemon after the inputs are open. Journaled lockouts (wall
+        dates) are re-armed for what is left of them, at most lockout_seconds: a wall clock
+        stepped back since cannot stretch a lockout."""
+        now, wall = self.door.monotonic(), self.door.clock()
         for reader, until in lockouts:
-            self.lockout.restore(reader, until, now)
+            left = min(until - wall, self.lockout.lockout_seconds)
+            self.lockout.restore(reader, now + left, now)
         restored = self.lockout.state(now)
         if restored:
             log.warning(
-                "lockouts_restored", readers={r: journal.rfc3339(u) for r, u in restored.items()}
+                "lockouts_restored",
+                readers={r: journal.rfc3339(self._wall(u)) for r, u in restored.items()},
             )
         if contact_closed is False:
             # The door stands open as we start: journal it and time it for held-open.
             self.apply(Input(In.CONTACT_OPEN, now, source="startup"))
 
     def status(self) -> dict[str, Any]:
-        now = self.door.clock()
+        now = self.door.monotonic()
         return {
             **self.state.as_dict(),
-            "lockouts": {r: journal.rfc3339(u) for r, u in self.lockout.state(now).items()},
+            "lockouts": {
+                r: journal.rfc3339(self._wall(u)) for r, u in self.lockout.state(now).items()
+            },
             "faulty_readers": sorted(self.faulty_readers),
         }
 

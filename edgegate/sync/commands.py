@@ -137,5 +137,5 @@ def lock_now(door: Door) -> None:
     if rules.state.emergency:
         raise ValueError("emergency: the locks stay released until 'normal'")
     if rules.state.release_until is not None:
-        rules.state = replace(rules.state, release_until=door.clock())
-    rules.apply(Input(In.TICK, door.clock()))
+        rules.state = replace(rules.state, release_until=door.monotonic())
+    rules.apply(Input(In.TICK, door.monotonic()))

@@ -31,13 +31,14 @@ from edgegate.contract.messages import (
 )
 from edgegate.contract.signing import RejectedMessage, Verifier, public_text
 from edgegate.contract.topics import DoorTopics
+from edgegate.mqtt.client import central_keys, default_client_id
+from edgegate.store import credential_sync as cs
 from edgegate.store import sealed
 from edgegate.sync import credentials_apply as ca
 from edgegate.sync import snapshot_steps, telemetry
 from edgegate.sync.commands import CommandHandler
 from edgegate.sync.drain import Drainer
 from edgegate.sync.link import MqttLink
-from edgegate.sync.paho_client import central_keys, default_client_id
 from edgegate.sync.parse_worker import ChunkParser
 from edgegate.sync.receipts import ReceiptKeeper
 
@@ -131,7 +132,7 @@ class SyncService:
             self._seal_key = await loop.run_in_executor(
                 None, sealed.load_key, storage.path, storage.key_file
             )
-        self.version = await self.daemon.store.call(ca.get_version)
+        self.version = await self.daemon.store.call(cs.get_version)
         await self.commands.load_seen()
         self.door.add_listener(self.drainer.notify)
         self.door.add_listener(lambda _e: self._schedule_state())

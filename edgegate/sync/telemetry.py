@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from edgegate import __version__
 from edgegate.store import journal
+from edgegate.store.credential_sync import get_version, local_held
 from edgegate.store.credentials import count_credentials
-from edgegate.sync.credentials_apply import get_version, local_held
 
 if TYPE_CHECKING:
     from edgegate.daemon.app import Daemon
@@ -63,7 +63,7 @@ async def build(
         "name": daemon.config.door.name,
         "location": daemon.config.door.location,
         "version": __version__,
-        "uptime": round(time.time() - daemon.started_at, 1),
+        "uptime": round(daemon.uptime(), 1),
         "healthy": daemon.healthy,
         "loop_lag_ms": round(daemon.loop_lag * 1000, 2),
         "credentials": {
@@ -86,7 +86,12 @@ async def build(
             "refused": drainer.failed,
         },
         "readers": [
-            {"name": r["name"], "healthy": r["healthy"], "last_error": r["last_error"]}
+            {
+                "name": r["name"],
+                "family": r.get("family"),  # the reader model, for the equipment register
+                "healthy": r["healthy"],
+                "last_error": r["last_error"],
+            }
             for r in readers
         ],
         "bad_frames": bad_frames,
