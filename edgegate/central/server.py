@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 import sqlite3
 import time
 from collections import Counter
@@ -39,7 +41,12 @@ from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import CENTRAL_MIGRATIONS, current_version
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
-from edgegate.contract.topics import DoorTopics, central_subscriptions, site_credentials
+from edgegate.contract.topics import (
+    DoorTopics,
+    central_subscriptions,
+    office_availability,
+    site_credentials,
+)
 from edgegate.store.db import transaction
 from edgegate.store.store import AsyncStore
 
@@ -65,6 +72,13 @@ class CentralServer:
             config.central.db, synchronous="NORMAL", migrations=CENTRAL_MIGRATIONS
         )
         self.client = new_client(config.mqtt, f"edgegate-central-{self.site}", clean=False)
+        # This instance's presence for the doors' offline policy: a retained "online", cleared
+        # (an empty retained message) by the last will or a clean stop, so an instance that
+        # is gone leaves no topic behind and the doors follow "any instance online".
+        self.presence_topic = office_availability(
+            self.site, f"{socket.gethostname()}-{os.getpid()}"
+        )
+        self.client.will_set(self.presence_topic, b"", qos=1, retain=True)
         # Acknowledge only after the archive committed (see the module docstring).
         self.client.manual_ack_set(True)
         self.client.reconnect_delay_set(1, 30)
@@ -115,6 +129,8 @@ class CentralServer:
         log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
 
     async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.publish(self.presence_topic, b"", qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
         for task in list(self._tasks):
@@ -138,6 +154,7 @@ class CentralServer:
             log.warning("broker_refused", reason=str(reason))
             return
         client.subscribe([(t, 1) for t in central_subscriptions(self.site)])
+        client.publish(self.presence_topic, b"online", qos=1, retain=True)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         # Ready only once the broker confirmed the subscriptions: from here on nothing a door
@@ -397,12 +414,13 @@ class CentralServer:
         """The visitors' register (arrivals notify hosts) and housekeeping (unreturned cards
         disabled, old visits anonymised). The service uses its own connections, always on
         this one thread, so the loop and the archive's store thread never wait on it."""
-        from edgegate.cli.central_visits import desk_for
+        from edgegate.cli.central_visits import channels_for, desk_for
 
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visits")
         loop = asyncio.get_running_loop()
         try:
             desk = await loop.run_in_executor(pool, desk_for, self.config)
+            channels = channels_for(self.config)
             next_sweep = 0.0
             while True:
                 await asyncio.sleep(VISITS_SECONDS)
@@ -410,6 +428,8 @@ class CentralServer:
                     now = time.time()
                     out = await loop.run_in_executor(pool, desk.ingest, now)
                     self.counters["visit_notices"] += len(out.notices)
+                    sent = await loop.run_in_executor(pool, desk.deliver, channels, now)
+                    self.counters["visit_notices_sent"] += sent
                     if now >= next_sweep:
                         next_sweep = now + VISITS_SWEEP_SECONDS
                         swept = await loop.run_in_executor(pool, desk.sweep, now)

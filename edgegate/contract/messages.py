@@ -9,7 +9,7 @@ RFC 3339 strings; people and credential validity windows are UNIX seconds (as in
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -25,7 +25,7 @@ from edgegate.contract.signing import RejectedMessage, Verifier
 
 ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@:-]{1,128}$")]
 SITE_OR_DOOR = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-PROTOCOL = 1
+PROTOCOL: Final = 1
 # "qr": a visitor QR pass (value: its pass id, person: its visit), pushed so the office can
 # revoke it (enabled false); a door decides a pass from its signed token (visitor_pass.py),
 # this row only adds the revocation.
@@ -169,6 +169,7 @@ CommandName = Literal[
     "staff_release",
     "silence",
     "doctor",
+    "reset_presence",  # forget the area's presence (after an evacuation): no passback refusals
 ]
 
 

@@ -73,6 +73,21 @@ class DoorTopics:
         return f"{self.root}/credentials/snapshot"
 
 
+# The office's own presence: each ``central serve`` instance keeps a retained ``online`` here,
+# with ``offline`` as its last will. Doors with an [offline] policy follow the filter; the
+# office level sits one deeper than a door's topics, so ``+/availability`` never matches it.
+OFFICE = "office"
+
+
+def office_availability(site: str, instance: str) -> str:
+    """office ->, retained ``online`` / ``offline`` (last will) of one office instance."""
+    return f"{PREFIX}/{site}/{OFFICE}/{instance}/availability"
+
+
+def office_availability_filter(site: str) -> str:
+    return f"{PREFIX}/{site}/{OFFICE}/+/availability"
+
+
 def site_credentials(site: str) -> str:
     return f"{PREFIX}/{site}/credentials"
 

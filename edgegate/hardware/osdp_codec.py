@@ -158,7 +158,7 @@ def _is_hex_text(data: bytes) -> bool:
 CMD_LED = 2
 CMD_BUZZER = 3
 CMD_TEXT = 4
-LED_OFF, LED_RED, LED_GREEN = 0, 1, 2
+LED_OFF, LED_RED, LED_GREEN, LED_AMBER = 0, 1, 2, 3  # OSDP colour codes
 TEXT_MAX = 32
 
 

@@ -105,17 +105,13 @@ def _create_stage(conn: sqlite3.Connection, generation: int) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {table}_stage")
         sql, indexes = _ddl(conn, table)
         conn.execute(_CREATE_TABLE.sub(f"CREATE TABLE {table}_stage", sql, count=1))
-        for isql in indexes:
+
+        def staged(m: re.Match[str], t: str = table) -> str:
             # Index names are global: the staged index gets a new generation suffix.
-            conn.execute(
-                _CREATE_INDEX.sub(
-                    lambda m, t=table: (
-                        f"CREATE {m.group(1) or ''}INDEX {m.group(3)}_g{generation} ON {t}_stage"
-                    ),
-                    isql,
-                    count=1,
-                )
-            )
+            return f"CREATE {m.group(1) or ''}INDEX {m.group(3)}_g{generation} ON {t}_stage"
+
+        for isql in indexes:
+            conn.execute(_CREATE_INDEX.sub(staged, isql, count=1))
 
 
 def stage_rows(

@@ -40,20 +40,6 @@ def card_number_to_uid(number: str) -> str:
     return f"{value:08X}"
 
 
-def wiegand_to_uid(text: str) -> str:
-    """``BITS:FC:CN`` (e.g. ``26:123:45678``) as a Wiegand reader reports the card: its data
-    bits, facility then number, in hex (edgegate/hardware/wiegand/formats.py)."""
-    from edgegate.hardware.wiegand.formats import card_value
-
-    try:
-        bits, facility, number = (int(p) for p in text.split(":"))
-        return card_value(bits, facility, number)
-    except (ValueError, KeyError):
-        raise CredentialError(
-            f"Wiegand card {text!r} is not BITS:FC:CN with BITS 26 or 34 and FC/CN in range"
-        ) from None
-
-
 def card_lookup_keys(uid: str) -> tuple[str, ...]:
     # A 10-digit EM4100 read also matches a card enrolled by its printed (32-bit) number.
     return (uid, uid[2:]) if len(uid) == 10 else (uid,)
@@ -236,6 +222,7 @@ _LOOKUP_FINGER = (
 
 
 def lookup(conn: sqlite3.Connection, kind: str, value: str) -> CredentialRecord | None:
+    queries: list[tuple[str, tuple[object, ...]]]
     if kind == "finger":
         if not (value.isascii() and value.isdigit() and len(value) <= 5):
             return None  # not a slot number: nothing on this door can match it

@@ -155,6 +155,13 @@ CREATE INDEX events_unarchived ON events(seq) WHERE archived IS NULL;
 
 # Append only: entry N-1 takes the store from user_version N-1 to N. Each runs in one
 # transaction together with the user_version bump, so a crash mid-migration changes nothing.
+# Presence shared by an area's doors (edgegate/core/areas.py): which door's event set it, so
+# every door of the area orders passages the same way.
+_V8_AREA_PEERS = """
+ALTER TABLE presence ADD COLUMN door TEXT NOT NULL DEFAULT '';
+ALTER TABLE presence ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2_RULES,
@@ -163,6 +170,7 @@ MIGRATIONS: list[str] = [
     _V5_SEEN_COMMANDS,
     _V6_PASS_USES,
     _V7_RECEIPTS,
+    _V8_AREA_PEERS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -14,6 +14,7 @@ from edgegate import __version__
 from edgegate.store import journal
 from edgegate.store.credential_sync import get_version, local_held
 from edgegate.store.credentials import count_credentials
+from edgegate.store.rules_state import occupancy
 
 if TYPE_CHECKING:
     from edgegate.daemon.app import Daemon
@@ -54,8 +55,14 @@ async def build(
 ) -> dict[str, Any]:
     """One telemetry object. ``extra`` holds the sync service's own counters."""
     figures = await daemon.store.call(store_figures)
+    area = daemon.door.rules.policy.area
     readers = [r.status() for r in daemon.readers]
-    bad_frames = sum(int(r.get("bad_frames", 0)) + int(r.get("bad_checksum", 0)) for r in readers)
+    bad_frames = sum(
+        n
+        for r in readers
+        for key in ("bad_frames", "bad_checksum")
+        if isinstance(n := r.get(key, 0), int)
+    )
     return {
         "ts": journal.rfc3339(time.time()),
         "site": daemon.config.door.site,
@@ -78,6 +85,9 @@ async def build(
         "journal_unarchived": figures["unarchived"],
         # Today's traffic at this door (docs/rules.md, `edgegate stats`).
         "today": await daemon.door.today_counts(),
+        # The anti-passback area's live count, as this door knows it (its own and its area
+        # peers' passages): the office shows it per area beside its muster list.
+        "area": {"id": area, "occupancy": await daemon.store.call(occupancy, area)},
         "journal": {
             "unsent": figures["unsent"],
             "unarchived": figures["unarchived"],

@@ -52,6 +52,8 @@ def board(office: Office, now: float | None = None) -> dict[str, Any]:
                 "since": r["changed"],
                 "last_seen": r["last_seen"],
                 "mode": state.get("mode"),
+                # The door's posture by the clock (free, card_pin, lockdown windows).
+                "posture": state.get("posture"),
                 "lock": state.get("lock"),
                 "contact": state.get("contact"),
                 "alarms": list(state.get("alarms") or []),
