@@ -951,3 +951,47 @@ def _ours(name: str) -> bool:
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "link_token_hash"}
+
+
+# --- the office's front ends (console pages, REST API, CLI) -----------------------------
+
+
+def policy_of(config: Any) -> VisitorsPolicy:
+    v = config.visitors
+    return VisitorsPolicy(
+        exit_hold=v.exit_hold,
+        restricted_zones=frozenset(v.restricted_zones),
+        approver_roles=frozenset(v.approver_roles),
+        retention_days=v.retention_days,
+        link_hours=v.link_hours,
+        link_base_url=v.link_base_url,
+    )
+
+
+def desk_of_office(office: Any) -> VisitDesk:
+    """The service on the console's ``Office`` (its engine, this thread's master
+    connection); the signer is read from the office's key file once per office."""
+    signer = getattr(office, "_visits_signer", None)
+    if signer is None:
+        from edgegate.contract.signing import load_private
+
+        path = office.config.central.key_file
+        signer = Signer(load_private(path)) if path.exists() else False
+        office._visits_signer = signer
+    return VisitDesk(
+        office.engine,
+        office.master(),
+        signer or None,
+        policy_of(office.config),
+        update_max_ops=office.config.central.update_max_ops,
+    )
+
+
+def audited(office: Any, actor: Any, action: str, target: str, out: Outcome, **detail: Any) -> None:
+    """After a change from the console or the API: the audit log entry (never a token or a
+    link), and the doors' versions published through the server's connection."""
+    from edgegate.central.services import audit
+
+    audit.record(office.engine, actor, action, target, **detail)
+    if out.versions and office.publish_versions is not None:
+        office.publish_versions(office.master())

@@ -19,6 +19,7 @@ from edgegate.central.visits import (
     Outcome,
     VisitDesk,
     VisitError,
+    policy_of,
 )
 from edgegate.cli.central_common import (
     add_central_config,
@@ -109,23 +110,13 @@ def register(csub: argparse._SubParsersAction) -> None:
 def desk_for(config: Any) -> VisitDesk:
     """The visitors service on the office's store (the CLI's and ``serve``'s)."""
     from edgegate.central.engine import make_engine
-    from edgegate.central.visits import VisitorsPolicy
 
-    v = config.visitors
-    policy = VisitorsPolicy(
-        exit_hold=v.exit_hold,
-        restricted_zones=frozenset(v.restricted_zones),
-        approver_roles=frozenset(v.approver_roles),
-        retention_days=v.retention_days,
-        link_hours=v.link_hours,
-        link_base_url=v.link_base_url,
-    )
     sign = signer(config) if config.central.key_file.exists() else None
     return VisitDesk(
         make_engine(config.central.db),
         master(config),
         sign,
-        policy,
+        policy_of(config),
         update_max_ops=config.central.update_max_ops,
     )
 

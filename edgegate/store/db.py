@@ -202,6 +202,21 @@ def migrate(conn: sqlite3.Connection, migrations: list[str] | None = None) -> No
         log.info("store_migrated", version=target)
 
 
+def data_migrations(conn: sqlite3.Connection) -> None:
+    """The door store's migrations that need Python, each run once (recorded in meta) in one
+    transaction with its record."""
+    from edgegate.store.credentials import canonical_card_forms
+
+    for key, step in (("migrated_wiegand_card_forms", canonical_card_forms),):
+        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone():
+            continue
+        with transaction(conn):
+            n = step(conn)
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, str(n)))
+        if n:
+            log.info("store_data_migrated", step=key, rows=n)
+
+
 def open_db(
     path: Path | str,
     *,
@@ -245,6 +260,8 @@ def open_db(
                 raise StoreError(f"{path}: integrity check failed: {result}")
         if not readonly:
             migrate(conn, migrations)
+            if migrations is None:
+                data_migrations(conn)
             if identity:
                 store_identity.mark(conn, path)
     except sqlite3.DatabaseError as exc:
