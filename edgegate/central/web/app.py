@@ -35,8 +35,19 @@ PAGE_MODULES = [
     "traffic",
     "operators",
     "webhooks",
+    "visitors",
 ]
-API_MODULES = ["doors", "muster", "alarms", "events", "people", "commands", "traffic", "admin"]
+API_MODULES = [
+    "doors",
+    "muster",
+    "alarms",
+    "events",
+    "people",
+    "commands",
+    "traffic",
+    "admin",
+    "visits",
+]
 API_PREFIX = "/api/v1"
 
 
