@@ -65,9 +65,12 @@ case "$MODE" in
     say "installed: $VENV/bin/edgegate"
     ;;
   demo)
+    # The whole site: a real broker, the office with its console, three simulated doors.
+    # (`edgegate demo --door` is the door on its own.)
+    apt_install mosquitto
     ensure_venv face,osdp,office
-    say "running edgegate demo"
-    exec "$VENV/bin/edgegate" demo "$@"
+    say "running edgegate demo --site (Ctrl-C stops it)"
+    exec "$VENV/bin/edgegate" demo --site "$@"
     ;;
   test)
     # mosquitto: the MQTT tests run a real broker on 127.0.0.1; systemd: systemd-analyze
@@ -79,6 +82,12 @@ case "$MODE" in
     say "ruff"
     "$VENV/bin/ruff" check edgegate tests bench scripts
     "$VENV/bin/ruff" format --check edgegate tests bench scripts
+    # The layer rules (pyproject.toml [tool.importlinter], docs/architecture.md) and the types
+    # of the core, the store, the contract and sync ([tool.mypy]): checked, not hoped.
+    say "import layers"
+    "$VENV/bin/lint-imports"
+    say "mypy"
+    "$VENV/bin/mypy"
     say "running the test suite"
     exec "$VENV/bin/python" -m pytest "$@"
     ;;

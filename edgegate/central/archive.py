@@ -18,6 +18,7 @@ from sqlalchemy import Connection, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from edgegate.central.dialect import upsert
+from edgegate.central.engine import reads
 from edgegate.central.schema.archive import counters as counters_t
 from edgegate.central.schema.archive import doors, events
 from edgegate.central.schema.master import commands
@@ -61,6 +62,7 @@ def bump(conn: Connection, name: str, n: int = 1) -> None:
     )
 
 
+@reads
 def counters(conn: Connection) -> dict[str, int]:
     rows = conn.execute(select(counters_t.c.name, counters_t.c.value).order_by(counters_t.c.name))
     return {name: value for name, value in rows}
@@ -99,6 +101,7 @@ def archive_events(
     return new
 
 
+@reads
 def query_events(
     conn: Connection,
     *,
@@ -138,10 +141,12 @@ def _time(value: str | datetime) -> datetime:
     return value if isinstance(value, datetime) else event_at(value)
 
 
+@reads
 def last_n(conn: Connection) -> int:
     return conn.execute(select(func.coalesce(func.max(events.c.n), 0))).scalar_one()
 
 
+@reads
 def count_events(conn: Connection, door: str | None = None) -> int:
     q = select(func.count()).select_from(events)
     if door:
@@ -149,6 +154,7 @@ def count_events(conn: Connection, door: str | None = None) -> int:
     return conn.execute(q).scalar_one()
 
 
+@reads
 def archived_per_door(conn: Connection) -> dict[tuple[str, str], int]:
     rows = conn.execute(
         select(events.c.site, events.c.door, func.count()).group_by(events.c.site, events.c.door)
@@ -203,6 +209,7 @@ def set_door_version(conn: Connection, site: str, door: str, version: int, now: 
     conn.execute(update(doors).where(_door(site, door)).values(credential_version=version))
 
 
+@reads
 def list_doors(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(
         select(
@@ -235,12 +242,11 @@ def list_doors(conn: Connection) -> list[dict[str, Any]]:
 
 
 def _reason(conn: Connection) -> Any:
-    """The event's ``reason`` (kept only in its JSON payload), in the engine's JSON syntax."""
-    if conn.dialect.name == "postgresql":
-        return cast(events.c.payload, JSONB)["reason"].astext
-    return func.json_extract(events.c.payload, "$.reason")
+    """The event's ``reason`` (kept only in its JSON payload)."""
+    return _json_text(conn, "reason")
 
 
+@reads
 def search_events(
     conn: Connection,
     filters: dict[str, str | None],
@@ -282,6 +288,7 @@ def search_events(
     return [{"n": n, "received": rec, **json.loads(payload)} for n, payload, rec in conn.execute(q)]
 
 
+@reads
 def last_event(conn: Connection) -> int:
     return last_n(conn)
 
@@ -306,6 +313,7 @@ def mark_command_sent(conn: Connection, command_id: str, now: float) -> None:
     conn.execute(update(commands).where(commands.c.id == command_id).values(published=now))
 
 
+@reads
 def recent_commands(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
     rows = conn.execute(
         select(
@@ -320,6 +328,7 @@ def recent_commands(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
     ]
 
 
+@reads
 def command_acks(conn: Connection, command_ids: list[str]) -> dict[str, list[dict]]:
     """The doors' ``command_ack`` events of these commands, by command id."""
     out: dict[str, list[dict]] = {cid: [] for cid in command_ids}
@@ -335,3 +344,29 @@ def command_acks(conn: Connection, command_ids: list[str]) -> dict[str, list[dic
         if ev.get("cmd_id") in wanted:
             out[ev["cmd_id"]].append(ev)
     return out
+
+
+def _json_text(conn: Connection, key: str) -> Any:
+    """A top-level text field of the event's JSON payload, in the engine's JSON syntax."""
+    if conn.dialect.name == "postgresql":
+        return cast(events.c.payload, JSONB)[key].astext
+    return func.json_extract(events.c.payload, f"$.{key}")
+
+
+@reads
+def traffic_counts(
+    conn: Connection, since: str, door: str | None = None
+) -> list[tuple[str, str, str, str | None, str | None, int]]:
+    """(door, day, hour, type, direction, reason, count) of decisions since ``since`` (UTC
+    text, as the archive keeps ``ts``), grouped; the traffic page shapes them."""
+    day = func.substr(events.c.ts, 1, 10)
+    hour = func.substr(events.c.ts, 12, 2)
+    direction = _json_text(conn, "direction")
+    reason = _json_text(conn, "reason")
+    q = select(events.c.door, day, hour, events.c.type, direction, reason, func.count()).where(
+        events.c.ts >= since, events.c.type.in_(("access_granted", "access_denied"))
+    )
+    if door:
+        q = q.where(events.c.door == door)
+    q = q.group_by(events.c.door, day, hour, events.c.type, direction, reason)
+    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]

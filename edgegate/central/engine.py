@@ -17,9 +17,12 @@ engine's transaction while the master commits in another does not hold a stale s
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
@@ -63,12 +66,37 @@ def _sqlite_pragmas(dbapi_conn: SQLiteConnection, _record: object) -> None:
 
 
 READ = "edgegate_read"  # execution option: this connection only reads (store.reading)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _sqlite_begin(conn: Connection) -> None:
     # A reader takes no write lock: it may run while its caller holds one in another engine.
     reads = conn.get_execution_options().get(READ, False)
     conn.exec_driver_sql("BEGIN" if reads else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection that only reads: on SQLite its transaction takes no write lock (WAL
+    readers never wait), so it may be used while the caller holds one elsewhere."""
+    with engine.connect() as conn:
+        conn.execution_options(**{READ: True})
+        yield conn
+
+
+def reads(fn: Callable[Concatenate[Connection, P], R]) -> Callable[..., R]:
+    """A read function of the store takes a ``Connection`` (inside the caller's transaction)
+    or an ``Engine`` (then it reads on a short connection of its own, ``reading``)."""
+
+    @functools.wraps(fn)
+    def wrapper(where: Connection | Engine, *args: P.args, **kwargs: P.kwargs) -> R:
+        if isinstance(where, Engine):
+            with reading(where) as conn:
+                return fn(conn, *args, **kwargs)
+        return fn(where, *args, **kwargs)
+
+    return wrapper
 
 
 def create_private(path: Path) -> None:

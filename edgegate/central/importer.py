@@ -18,6 +18,7 @@ from datetime import datetime
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
+from edgegate.central.engine import reads
 from edgegate.central.store import all_people, card_owners
 from edgegate.contract import messages as m
 from edgegate.store.credentials import CredentialError, normalise_card
@@ -69,6 +70,7 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     return rows, []
 
 
+@reads
 def plan_import(
     conn: Connection,
     text: str,

@@ -16,6 +16,7 @@ from enum import Enum
 from sqlalchemy import Connection
 
 from edgegate.central import store
+from edgegate.central.engine import reads
 from edgegate.contract import messages as m
 
 
@@ -42,6 +43,7 @@ class RuleChange:
 _ATTR_KEYS = ("groups", "zones", "host", "settled")
 
 
+@reads
 def person_ops(conn: Connection, person_id: str, change: RuleChange) -> list[m.Op]:
     """The ``put_person`` op applying ``change`` to the master's person. CentralError when
     the person (or the host named) is not in the master."""

@@ -18,8 +18,6 @@ import functools
 import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +27,8 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from edgegate.central import migrate
 from edgegate.central.dialect import upsert
-from edgegate.central.engine import READ, make_engine, sqlite_path
+from edgegate.central.engine import make_engine, reads, sqlite_path
+from edgegate.central.engine import reading as reading  # re-exported: store.reading(engine)
 from edgegate.central.schema.master import credentials, people, versions
 from edgegate.contract import messages as m
 from edgegate.errors import EdgegateError
@@ -94,15 +93,6 @@ def open_master(
 
             structlog.get_logger(__name__).info("biometrics_sealed_at_rest", credentials=n)
     return engine
-
-
-@contextmanager
-def reading(engine: Engine) -> Iterator[Connection]:
-    """A connection that only reads: on SQLite its transaction takes no write lock (WAL
-    readers never wait), so it may be used while the caller holds one elsewhere."""
-    with engine.connect() as conn:
-        conn.execution_options(**{READ: True})
-        yield conn
 
 
 def _key(conn: Connection) -> bytes:
@@ -342,6 +332,7 @@ class Version:
         }
 
 
+@reads
 def current_version(conn: Connection) -> int:
     return conn.execute(select(func.coalesce(func.max(versions.c.version), 0))).scalar_one()
 
@@ -385,6 +376,7 @@ def _version_cols() -> tuple[Any, ...]:
     return (versions.c.version, versions.c.base, versions.c.issued, versions.c.ops)
 
 
+@reads
 def unpublished(conn: Connection) -> list[Version]:
     rows = conn.execute(
         select(*_version_cols()).where(versions.c.published.is_(None)).order_by(versions.c.version)
@@ -392,6 +384,7 @@ def unpublished(conn: Connection) -> list[Version]:
     return [Version(*r) for r in rows]
 
 
+@reads
 def unpublished_count(conn: Connection) -> int:
     return conn.execute(
         select(func.count()).select_from(versions).where(versions.c.published.is_(None))
@@ -403,6 +396,7 @@ def mark_published(conn: Connection, done: list[int], now: float) -> None:
         conn.execute(update(versions).where(versions.c.version.in_(done)).values(published=now))
 
 
+@reads
 def versions_after(conn: Connection, have: int, upto: int | None = None) -> list[Version]:
     """The versions a door at ``have`` is missing, oldest first (the delta catch-up)."""
     q = select(*_version_cols()).where(versions.c.version > have)
@@ -411,6 +405,7 @@ def versions_after(conn: Connection, have: int, upto: int | None = None) -> list
     return [Version(*r) for r in conn.execute(q.order_by(versions.c.version))]
 
 
+@reads
 def ops_bytes_after(conn: Connection, have: int) -> tuple[int, int]:
     """(number of versions, bytes of their ops) after ``have``: what a delta would cost."""
     row = conn.execute(
@@ -443,6 +438,7 @@ CRED_COLS = (
 )
 
 
+@reads
 def get_person(conn: Connection, person_id: str) -> m.PersonMsg | None:
     row = conn.execute(select(*PEOPLE_COLS).where(people.c.id == person_id)).first()
     return None if row is None else m.PersonMsg.model_validate(person_dict(tuple(row)))
@@ -488,6 +484,7 @@ def credential_dict(conn: Connection, row: tuple[Any, ...]) -> dict[str, Any]:
     return out
 
 
+@reads
 def list_people(conn: Connection) -> list[dict[str, Any]]:
     n_creds = (
         select(func.count())
@@ -499,6 +496,7 @@ def list_people(conn: Connection) -> list[dict[str, Any]]:
     return [{**person_dict(tuple(r)), "enabled": bool(r[2]), "credentials": r[6]} for r in rows]
 
 
+@reads
 def list_credentials(
     conn: Connection, person: str | None = None, kind: str | None = None
 ) -> list[dict[str, Any]]:
@@ -513,6 +511,7 @@ def list_credentials(
     ]
 
 
+@reads
 def credential_owner(conn: Connection, kind: str, value: str) -> str | None:
     return conn.execute(
         select(credentials.c.person_id).where(
@@ -521,6 +520,7 @@ def credential_owner(conn: Connection, kind: str, value: str) -> str | None:
     ).scalar_one_or_none()
 
 
+@reads
 def card_owners(conn: Connection) -> dict[str, str]:
     rows = conn.execute(
         select(credentials.c.value, credentials.c.person_id).where(credentials.c.kind == "card")
@@ -528,10 +528,12 @@ def card_owners(conn: Connection) -> dict[str, str]:
     return {value: person for value, person in rows}
 
 
+@reads
 def all_people(conn: Connection) -> dict[str, dict[str, Any]]:
     return {r[0]: person_dict(tuple(r)) for r in conn.execute(select(*PEOPLE_COLS))}
 
 
+@reads
 def search_people(conn: Connection, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
     """People whose id or name contains ``q`` (or who hold a credential whose value does),
     by id, at most ``limit``."""

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from edgegate.central import person_rules, store
 from edgegate.central.schema import metadata
 from edgegate.central.schema.visitors import (
+    host_contacts,
     visit_cursor,
     visit_links,
     visit_movements,
@@ -97,6 +98,12 @@ class Outcome:
     notices: list[dict[str, Any]] = field(default_factory=list)
 
 
+_SUBJECTS = {
+    "confirm_request": "A visitor is booked to see you",
+    "arrival": "Your visitor has arrived",
+}
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -124,7 +131,8 @@ class VisitDesk:
         self.signer = signer
         self.policy = policy
         self.update_max_ops = update_max_ops
-        metadata.create_all(engine, tables=[t for t in metadata.sorted_tables if _ours(t.name)])
+        # Every office table, the outbox's included (notices go out through it).
+        metadata.create_all(engine)
 
     # --- helpers ----------------------------------------------------------------------
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
@@ -148,12 +156,20 @@ class VisitDesk:
             raise VisitError(f"no visit {visit_id!r}")
         return dict(row)
 
-    def _notice(self, conn: Connection, visit: dict[str, Any], kind: str, text: str) -> dict:
+    def _notice(
+        self,
+        conn: Connection,
+        visit: dict[str, Any],
+        kind: str,
+        text: str,
+        link: str | None = None,
+    ) -> dict:
         notice = {
             "visit_id": visit["id"],
             "host": visit["host"],
             "kind": kind,
             "text": text,
+            "link": link,
             "created_at": time.time(),
         }
         conn.execute(insert(visit_notices).values(**notice))
@@ -226,7 +242,8 @@ class VisitDesk:
                     row,
                     "confirm_request",
                     f"{row['visitor_name']} ({row['company'] or 'no company'}) is booked to see "
-                    f"you; confirm or decline: {out.link}",
+                    "you; confirm or decline: {link}",
+                    out.link,
                 )
             )
         log.info("visit_booked", visit=visit_id, host=visit.host, by=by)
@@ -714,11 +731,69 @@ class VisitDesk:
             return visit
 
     def notices(self, host: str | None = None) -> list[dict[str, Any]]:
+        """The hosts' notices (the console's notifications), links left out."""
         with self.engine.connect() as conn:
             q = select(visit_notices).order_by(visit_notices.c.id)
             if host is not None:
                 q = q.where(visit_notices.c.host == host)
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [
+                {
+                    **{k: v for k, v in r.items() if k != "link"},
+                    "text": r["text"].replace("{link}", "(one-time link)"),
+                }
+                for r in conn.execute(q).mappings()
+            ]
+
+    def set_host_email(self, person: str, email: str) -> None:
+        if store.get_person(self.master, person) is None:
+            raise VisitError(f"no person {person!r}")
+        if "@" not in email:
+            raise VisitError(f"{email!r} is not an e-mail address")
+        with self.engine.begin() as conn:
+            conn.execute(host_contacts.delete().where(host_contacts.c.person == person))
+            conn.execute(insert(host_contacts).values(person=person, email=email))
+
+    def deliver(self, smtp_configured: bool, now: float | None = None) -> int:
+        """Hand new notices to the office's outbox (docs/console.md): one webhook row per
+        registered webhook that wants ``visit_<kind>`` (or ``*``), and an e-mail to the host's
+        address when ``[smtp]`` is set. The outbox delivers and retries them; the notice
+        keeps no copy of the link. Returns how many notices were handed over."""
+        from edgegate.central.notify import email_body
+        from edgegate.central.services import outbox
+
+        now = time.time() if now is None else now
+        with self.engine.connect() as conn:
+            due = [
+                dict(r)
+                for r in conn.execute(
+                    select(visit_notices, host_contacts.c.email)
+                    .outerjoin(host_contacts, host_contacts.c.person == visit_notices.c.host)
+                    .where(visit_notices.c.delivered_at.is_(None))
+                    .order_by(visit_notices.c.id)
+                    .limit(100)
+                ).mappings()
+            ]
+        for notice in due:
+            text = notice["text"].replace("{link}", notice["link"] or "(link sent)")
+            event = {
+                "type": f"visit_{notice['kind']}",
+                "id": f"visit-notice-{notice['id']}",
+                "visit": notice["visit_id"],
+                "host": notice["host"],
+                "text": text,
+                "ts": notice["created_at"],
+            }
+            outbox.fan_out(self.engine, [event])
+            if smtp_configured and notice["email"]:
+                body = email_body(_SUBJECTS[notice["kind"]], text)
+                outbox.enqueue(self.engine, "email", notice["email"], event["type"], body, now=now)
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(visit_notices)
+                    .where(visit_notices.c.id == notice["id"])
+                    .values(delivered_at=now, link=None)
+                )
+        return len(due)
 
     # --- housekeeping: cards at the end of their window, retention --------------------
     def sweep(self, now: float | None = None) -> Outcome:
@@ -833,9 +908,49 @@ def _check_zone(zone: str) -> None:
         raise VisitError(f"zone {exc}") from None
 
 
-def _ours(name: str) -> bool:
-    return name.startswith("visit")
-
-
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "link_token_hash"}
+
+
+# --- the office's front ends (console pages, REST API, CLI) -----------------------------
+
+
+def policy_of(config: Any) -> VisitorsPolicy:
+    v = config.visitors
+    return VisitorsPolicy(
+        exit_hold=v.exit_hold,
+        restricted_zones=frozenset(v.restricted_zones),
+        approver_roles=frozenset(v.approver_roles),
+        retention_days=v.retention_days,
+        link_hours=v.link_hours,
+        link_base_url=v.link_base_url,
+    )
+
+
+def desk_of_office(office: Any) -> VisitDesk:
+    """The service on the console's ``Office`` (its engine, this thread's master
+    connection); the signer is read from the office's key file once per office."""
+    signer = getattr(office, "_visits_signer", None)
+    if signer is None:
+        from edgegate.contract.signing import load_private
+
+        path = office.config.central.key_file
+        signer = Signer(load_private(path)) if path.exists() else False
+        office._visits_signer = signer
+    return VisitDesk(
+        office.engine,
+        office.master(),
+        signer or None,
+        policy_of(office.config),
+        update_max_ops=office.config.central.update_max_ops,
+    )
+
+
+def audited(office: Any, actor: Any, action: str, target: str, out: Outcome, **detail: Any) -> None:
+    """After a change from the console or the API: the audit log entry (never a token or a
+    link), and the doors' versions published through the server's connection."""
+    from edgegate.central.services import audit
+
+    audit.record(office.engine, actor, action, target, **detail)
+    if out.versions and office.publish_versions is not None:
+        office.publish_versions(office.master())

@@ -15,6 +15,7 @@ import structlog
 from edgegate import __version__
 from edgegate.config.models import Config
 from edgegate.config.reader_types import reader_types
+from edgegate.core.feedback import outcome_for, text_for
 from edgegate.daemon import systemd
 from edgegate.daemon.door import Door
 from edgegate.daemon.finger_sync import FingerLibraryService
@@ -146,9 +147,12 @@ class Daemon:
         """Show each decision on the reader that produced the read (OSDP LEDs, buzzer, text)."""
         if event.type not in ("access_granted", "access_denied"):
             return
+        granted = event.type == "access_granted"
+        outcome = outcome_for("granted" if granted else str(event.payload.get("reason", "")))
+        text = text_for(outcome, self.config.feedback.language)
         for reader in self.readers:
             if reader.name == event.payload.get("reader"):
-                reader.feedback(event.type == "access_granted")
+                reader.feedback(granted, outcome, text)
 
     async def start(self) -> None:
         await self.store.open()
@@ -163,6 +167,7 @@ class Daemon:
         # After that: an active fire input found here releases the lock at once.
         self.inputs.start(asyncio.get_running_loop())
         self.door.rules.started(lockouts, self.inputs.is_active("door_contact"))
+        self.door.site.start()
         for reader in self.readers:
             self._tasks.append(asyncio.create_task(reader.run(), name=f"reader:{reader.name}"))
         for service in self.services:
@@ -228,6 +233,7 @@ class Daemon:
         await self.door.drain()
         self.inputs.close()
         self.door.rules.close()
+        self.door.site.close()
         self.door.pins.close()
         if self.siren is not None:
             self.siren.close()

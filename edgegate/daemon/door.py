@@ -29,12 +29,13 @@ from edgegate.core.visitor_pass import VisitorPass, decide_pass
 from edgegate.daemon.door_journal import DoorJournal, Entry, EventListener
 from edgegate.daemon.pin_wait import PinGate
 from edgegate.daemon.rules_runtime import RulesRuntime
+from edgegate.daemon.site_rules import SiteRules
 from edgegate.hardware.gpio import DoorOutputs
 from edgegate.store import pass_uses
 from edgegate.store.credentials import get_person_attrs, lookup
 from edgegate.store.db import transaction
 from edgegate.store.journal import Event
-from edgegate.store.rules_state import get_presence, set_presence, today_counts
+from edgegate.store.rules_state import get_presence, reset_presence, set_presence, today_counts
 from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
@@ -82,6 +83,17 @@ class Door:
         self.rules = RulesRuntime(self)
         # Keypad PINs: card+PIN waits and the duress PIN (edgegate/daemon/pin_wait.py).
         self.pins = PinGate(self)
+        # Rules across doors and by the clock: postures, two-person, offline, interlock.
+        self.site = SiteRules(
+            config,
+            machine=self.rules.posture_input,
+            record=lambda type_, fields: self.spawn(self.journal.write([(type_, fields)])),
+            clock=lambda: self.clock(),
+            mono=lambda: self.monotonic(),
+        )
+        self.rules.site = self.site
+        if config.area.reset_after_emergency:
+            self.journal.add_listener(self._after_emergency)
 
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:
@@ -225,6 +237,10 @@ class Door:
                 "person": decision.person_id,
                 "direction": str(read.direction),
                 "reader": read.reader,
+                # The anti-passback area: peer doors of the area and the office's muster list
+                # apply a grant to this area's presence.
+                "area": policy.area,
+                "partner": decision.partner,
             }
             if read.score is not None:
                 fields["score"] = read.score
@@ -249,7 +265,15 @@ class Door:
             events = self.journal.write_tx(conn, entries, now)
             # Presence changes with the journal row or not at all (restart-safe).
             if decision.granted and decision.person_id is not None:
-                set_presence(conn, decision.person_id, policy.area, str(read.direction), now)
+                set_presence(
+                    conn,
+                    decision.person_id,
+                    policy.area,
+                    str(read.direction),
+                    now,
+                    door=self.config.door.id,
+                    seq=events[0].seq,
+                )
             if decision.granted and visitor_pass and visitor_pass.used_up_by(str(read.direction)):
                 pass_uses.mark_used(conn, visitor_pass.pass_id, visitor_pass.not_after, now)
         return decision, events
@@ -266,6 +290,8 @@ class Door:
             log.exception("decision_failed", reader=read.reader, kind=str(read.kind))
             return None
         self.rules.decided(decision, read)
+        if decision.granted and decision.person_id and self.site.first_arrival_waiting:
+            self.spawn(self._first_arrival(decision.person_id))
         if decision.granted and read.reader in self.assist:
             self.assist[read.reader].success()
         latency = (time.perf_counter() - read.t) * 1000
@@ -285,6 +311,33 @@ class Door:
                 log.warning("duress", seq=ev.seq, person=decision.person_id, reader=read.reader)
         self.journal.publish(events)
         return decision
+
+    # --- presence after an evacuation -------------------------------------------------------
+    def reset_presence(self, source: str) -> None:
+        """Forget everyone's presence in this door's area (journaled as presence_reset)."""
+        self.spawn(self._reset_presence(source))
+
+    async def _reset_presence(self, source: str) -> None:
+        area = self.rules.policy.area
+        events = await self.store.call(self._reset_presence_tx, area, source)
+        log.warning("presence_reset", area=area, source=source, people=events[0].payload["people"])
+        self.journal.publish(events)
+
+    def _reset_presence_tx(self, conn: sqlite3.Connection, area: str, source: str) -> list[Event]:
+        with transaction(conn):
+            people = reset_presence(conn, area)
+            entry = ("presence_reset", {"area": area, "people": people, "source": source})
+            return self.journal.write_tx(conn, [entry], self.clock())
+
+    def _after_emergency(self, event: Event) -> None:
+        if event.type == "emergency_off":
+            self.reset_presence("emergency_reset")
+
+    async def _first_arrival(self, person_id: str) -> None:
+        """A grant while a first-to-arrive window waits: does this person open it?"""
+        attrs = await self.store.call(get_person_attrs, person_id) or {}
+        groups = attrs.get("groups") or []
+        self.site.granted_groups(frozenset(str(g) for g in groups))
 
     # --- biometric retries ------------------------------------------------------------------
     def attempt_failed(self, reader: str, kind: str, reason: str, *, poor: bool) -> None:

@@ -47,10 +47,10 @@ class PinGate:
         self._waiting: dict[str, _Waiting] = {}
 
     def requires(self, read: CredentialRead) -> bool:
-        """Whether this card read must be followed by a PIN (False at once when PIN mode is
-        off, so the card hot path only pays for one attribute test)."""
+        """Whether this card read must be followed by a PIN: always with ``[pin] require``,
+        or while a card+PIN posture window runs (edgegate/daemon/site_rules.py)."""
         return (
-            self.cfg.require
+            (self.cfg.require or self.door.site.pin_required())
             and read.kind == CredentialKind.CARD
             and (not self._readers or read.reader in self._readers)
         )

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from edgegate.config.models import Config
-from edgegate.core.decision import Decision, DoorMode, DoorPolicy, RuleContext
+from edgegate.core.decision import Decision, DoorMode, DoorPolicy, Reason, RuleContext
 from edgegate.core.door_state import (
     Action,
     DoorState,
@@ -36,7 +36,9 @@ from edgegate.core.door_state import (
     next_deadline,
     step,
 )
+from edgegate.core.feedback import outcome_for
 from edgegate.core.lockout import LockoutTracker
+from edgegate.core.offline import OfflinePolicy
 from edgegate.core.passback import PassbackMode
 from edgegate.core.reads import CredentialRead
 from edgegate.core.schedule import DAYS, Window, parse_hhmm
@@ -45,6 +47,7 @@ from edgegate.store.journal import parse_rfc3339
 
 if TYPE_CHECKING:
     from edgegate.daemon.door import Door
+    from edgegate.daemon.site_rules import SiteRules
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +86,10 @@ def build_policy(config: Config) -> DoorPolicy:
         holidays=frozenset(date.fromisoformat(str(h)) for h in config.holidays),
         tz=ZoneInfo(rules.timezone) if rules.timezone else None,
         lockdown_groups=frozenset(rules.lockdown_allowed_groups),
+        offline=OfflinePolicy(
+            config.offline.after_minutes * 60, frozenset(config.offline.allowed_groups)
+        ),
+        two_person_seconds=rules.two_person_seconds,
     )
 
 
@@ -107,6 +114,8 @@ class RulesRuntime:
         self.faulty_readers: set[str] = set()
         self._attended_by_fault = False
         self._timer: asyncio.TimerHandle | None = None
+        # The rules across doors and by the clock; set by the Door once both exist.
+        self.site: SiteRules | None = None
         self._saved_modes: dict[str, Any] = self._modes()
 
     # --- the machine -----------------------------------------------------------------------
@@ -214,11 +223,16 @@ class RulesRuntime:
         """The rule context of a read decided at wall time ``now``."""
         mode = DoorMode.EMERGENCY if self.state.emergency else self.state.mode
         until = self.lockout.locked_until(read.reader, self.door.monotonic())
-        return RuleContext(
+        ctx = RuleContext(
             policy=self.policy,
             mode=mode,
             reader_locked_until=None if until is None else self._wall(until, now),
         )
+        return ctx if self.site is None else self.site.context(ctx)
+
+    def posture_input(self, kind: In, source: str) -> None:
+        """A free-access window began or ended (edgegate/daemon/site_rules.py)."""
+        self.apply(Input(kind, self.door.monotonic(), source=source))
 
     def _wall(self, mono: float, wall_now: float | None = None) -> float:
         """A monotonic instant as a date (for the journal and status), at today's offset."""
@@ -228,13 +242,20 @@ class RulesRuntime:
     def decided(self, decision: Decision, read: CredentialRead) -> None:
         """After a decision is journaled: open (or ask staff), or count the denial."""
         now = self.door.monotonic()
+        if self.site is not None:
+            self.site.decided(decision)
+        if decision.reason is Reason.TWO_PERSON:
+            # The first of two people: not a refusal to count toward a lockout; the door
+            # asks for the second person.
+            self.door.outputs.signal(outcome_for(decision.reason))
+            return
         if decision.granted:
             result = self.apply(Input(In.GRANT, now, person=decision.person_id))
             attended = any(t == "assist_requested" for t, _ in result.events)
             if not attended:
                 self.door.outputs.signal_grant(self.door.config.door.unlock_seconds)
             return
-        self.door.outputs.deny()
+        self.door.outputs.signal(outcome_for(decision.reason))
         until = self.lockout.denied(read.reader, now)
         if until is not None:
             fields = {"reader": read.reader, "until": journal.rfc3339(self._wall(until))}
@@ -306,6 +327,7 @@ class RulesRuntime:
                 r: journal.rfc3339(self._wall(u)) for r, u in self.lockout.state(now).items()
             },
             "faulty_readers": sorted(self.faulty_readers),
+            **(self.site.status() if self.site is not None else {}),
         }
 
     def close(self) -> None:

@@ -122,6 +122,8 @@ class CommandHandler:
                 raise ValueError("this door has no alarm output ([gpio] siren)")
             if not self.on_silence(cmd.by or "central"):
                 raise ValueError("the alarm output was not sounding")
+        elif name == "reset_presence":
+            door.reset_presence(source)
         elif name == "doctor":
             if self.on_doctor is None:
                 raise ValueError("the live doctor is not available")

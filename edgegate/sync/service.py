@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -31,15 +32,19 @@ from edgegate.contract.messages import (
 )
 from edgegate.contract.signing import RejectedMessage, Verifier, public_text
 from edgegate.contract.topics import DoorTopics
+from edgegate.core.areas import Passage
 from edgegate.mqtt.client import central_keys, default_client_id
 from edgegate.store import credential_sync as cs
 from edgegate.store import sealed
+from edgegate.store.db import transaction
+from edgegate.store.rules_state import merge_presence
 from edgegate.sync import credentials_apply as ca
 from edgegate.sync import snapshot_steps, telemetry
 from edgegate.sync.commands import CommandHandler
 from edgegate.sync.drain import Drainer
 from edgegate.sync.link import MqttLink
 from edgegate.sync.parse_worker import ChunkParser
+from edgegate.sync.peers import Peers
 from edgegate.sync.receipts import ReceiptKeeper
 
 if TYPE_CHECKING:
@@ -53,6 +58,11 @@ SNAPSHOT_REQUEST_HOLDOFF = 30.0
 PRUNE_SECONDS = 600.0
 
 RetainedSource = Callable[[], list[tuple[str, bytes | str, bool]]]
+
+
+def _merge_presence_tx(conn: sqlite3.Connection, passage: Passage) -> bool:
+    with transaction(conn):
+        return merge_presence(conn, passage)
 
 
 def _dumps(obj: Any) -> bytes:
@@ -78,6 +88,9 @@ class SyncService:
         ]
         if self.cfg.receipts:
             subscriptions.append((self.topics.receipts, 1))
+        # The site rules' peers and the office's presence (edgegate/sync/peers.py).
+        self.peers = Peers(daemon.config, self.door.site, self._merge_presence, self._spawn)
+        subscriptions.extend(self.peers.subscriptions())
         self.link = MqttLink(
             self.cfg,
             self.cfg.client_id or default_client_id(dcfg.site, dcfg.id),
@@ -119,6 +132,7 @@ class SyncService:
         self._last_request = -1e9
         self._seal_key: bytes | None = None
         self._cleaning: asyncio.Task[None] | None = None
+        self._peer_tasks: set[asyncio.Future[Any]] = set()
         self.version = 0
         self.gap_pending = False
         # Set once the service is set up (seen command ids loaded, link started).
@@ -139,6 +153,7 @@ class SyncService:
         self.daemon.outputs.add_listener(lambda _n, _on: self._schedule_state())
         self.link.on_message(self._on_message)
         self.link.on_connected(self._on_connected)
+        self.link.on_disconnected(lambda: self.peers.link_changed(False))
         self.link.start()
         self.ready.set()
         log.info(
@@ -174,6 +189,7 @@ class SyncService:
 
     def _on_connected(self, session_present: bool) -> None:
         msgs: list[tuple[str, bytes | str, bool]] = [(self.topics.availability, b"online", True)]
+        self.peers.link_changed(True)
         self._last_state = None
         for source in self.retained_sources:
             try:
@@ -187,6 +203,15 @@ class SyncService:
             self.request_snapshot("new", force=True)
         elif self.gap_pending:
             self.request_snapshot("gap", force=True)
+
+    # --- peers -------------------------------------------------------------------------------
+    async def _merge_presence(self, passage: Passage) -> bool:
+        return await self.daemon.store.call(_merge_presence_tx, passage)
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._peer_tasks.add(task)
+        task.add_done_callback(self._peer_tasks.discard)
 
     # --- state ---------------------------------------------------------------------------------
     def _schedule_state(self) -> None:
@@ -218,7 +243,7 @@ class SyncService:
 
     # --- telemetry and housekeeping ----------------------------------------------------------
     async def telemetry(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"sync": dict(self.counters)}
+        extra: dict[str, Any] = {"sync": dict(self.counters), "peers": dict(self.peers.counters)}
         if self.receipts is not None:
             extra["receipts"] = {"upto": self.receipts.upto, **self.receipts.counters}
         return await telemetry.build(self.daemon, self.link, self.drainer, self.rejected, extra)
@@ -290,6 +315,8 @@ class SyncService:
             self._chunks.put_nowait(self._start_chunk(payload))
         elif topic == self.topics.receipts and self.receipts is not None:
             asyncio.get_running_loop().create_task(self.handle_receipt(payload))
+        elif (peer := self.peers.handler_for(topic)) is not None:
+            peer(topic, payload)
         else:
             self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
 
@@ -303,6 +330,8 @@ class SyncService:
             await self._guard(topic, self._chunk(self._start_chunk(payload)))
         elif topic == self.topics.receipts and self.receipts is not None:
             await self.handle_receipt(payload)
+        elif (peer := self.peers.handler_for(topic)) is not None:
+            peer(topic, payload)
         else:
             self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
 
@@ -411,13 +440,18 @@ class SyncService:
         await snapshot_steps.stage(self.daemon.store, msg, rows)
         self.counters["snapshot_chunks"] += 1
         log.debug("snapshot_chunk_staged", snapshot=msg.snapshot, chunk=msg.chunk, of=msg.chunks)
-        done = await snapshot_steps.finish(
-            self.daemon.store,
-            msg.snapshot,
-            site=self.topics.site,
-            door=self.topics.door,
-            now=self.door.clock(),
-        )
+        try:
+            done = await snapshot_steps.finish(
+                self.daemon.store,
+                msg.snapshot,
+                site=self.topics.site,
+                door=self.topics.door,
+                now=self.door.clock(),
+                replace_local=msg.replace_local,
+            )
+        except snapshot_steps.LocalPeopleHeld as held:
+            await self._hold_local(held)
+            raise
         if done is None:
             return
         if done.orphans:
@@ -436,6 +470,16 @@ class SyncService:
             self._cleaning = asyncio.create_task(
                 snapshot_steps.clean_old(self.daemon.store), name="snapshot-clean"
             )
+
+    async def _hold_local(self, held: snapshot_steps.LocalPeopleHeld) -> None:
+        """A snapshot refused to keep the door's own people: say so (journal, log, counter)
+        and offer them to the office, where an operator imports or discards them."""
+        self.counters["snapshots_refused"] += 1
+        if held.event is not None:
+            self.door.journal.publish([held.event])
+        log.warning("snapshot_refused_local_people", version=held.version, people=held.local)
+        offer = await self.daemon.store.call(ca.local_offer, self.topics.site, self.topics.door)
+        self.link.publish_nowait(self.topics.local_people, offer.model_dump_json().encode())
 
     def _changed(self, version: int, event: Any) -> None:
         self.version = version

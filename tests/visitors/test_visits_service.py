@@ -191,3 +191,44 @@ def test_retention_export_and_erase(office):
     assert desk.get(other)["visitor_name"] == ANONYMISED
     assert desk.find("Otto Other") == [] and desk.notices("alice")
     assert all(n["visit_id"] != other for n in desk.notices())
+
+
+def test_notices_go_to_the_outbox_and_the_office_forgets_the_link(office):
+    from sqlalchemy import select
+
+    from edgegate.central.schema.console import outbox as outbox_rows
+    from edgegate.central.schema.visitors import visit_notices
+    from edgegate.central.services import Actor, outbox
+
+    desk = desk_of(office)
+    hook_id, _secret = outbox.add_webhook(
+        desk.engine, Actor("admin", "cli"), "http://127.0.0.1:9/hook", ["visit_arrival"]
+    )
+    every, _ = outbox.add_webhook(
+        desk.engine, Actor("admin", "cli"), "http://127.0.0.1:9/all", ["*"]
+    )
+    desk.set_host_email("alice", "alice@example.com")
+    visit_id, link = book(desk)
+    assert desk.deliver(smtp_configured=True, now=T0) == 1
+    assert desk.deliver(smtp_configured=True, now=T0) == 0  # handed over once
+    with desk.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(select(outbox_rows)).mappings()]
+        assert conn.execute(select(visit_notices.c.link)).scalar() is None
+    # The booking: to the webhook that wants everything, and by e-mail to the host.
+    assert sorted((r["channel"], r["target"], r["kind"]) for r in rows) == [
+        ("email", "alice@example.com", "visit_confirm_request"),
+        ("webhook", str(every), "visit_confirm_request"),
+    ]
+    assert all(link in r["body"] for r in rows)
+    # The arrival also goes to the webhook that asked for arrivals only.
+    door_event(office, visit_id, "in", ts=T0 + 60)
+    desk.ingest(now=T0 + 61)
+    desk.deliver(smtp_configured=False, now=T0 + 62)
+    with desk.engine.connect() as conn:
+        kinds = [
+            (r["channel"], r["target"])
+            for r in conn.execute(
+                select(outbox_rows).where(outbox_rows.c.kind == "visit_arrival")
+            ).mappings()
+        ]
+    assert sorted(kinds) == sorted([("webhook", str(hook_id)), ("webhook", str(every))])

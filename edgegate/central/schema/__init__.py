@@ -29,6 +29,7 @@ from edgegate.central.schema import (  # noqa: E402
     alarms,  # noqa: F401
     archive,  # noqa: F401
     console,  # noqa: F401
+    local_people,  # noqa: F401
     master,  # noqa: F401
     visitors,  # noqa: F401
 )

@@ -11,13 +11,14 @@ from edgegate.central import archive, store
 from edgegate.central.publisher import command_message, command_topic
 from edgegate.central.services import Actor, Office, audit
 from edgegate.contract import messages as m
+from edgegate.errors import EdgegateError
 
 COMMANDS: tuple[str, ...] = get_args(m.CommandName)
 # Ask for a confirmation in the console (and ``confirm=true`` in the API).
 DANGEROUS = frozenset({"emergency", "lockdown"})
 
 
-class CommandRefused(ValueError):
+class CommandRefused(EdgegateError, ValueError):
     pass
 
 
