@@ -19,8 +19,7 @@ from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import journal
 from edgegate.store.db import open_db, transaction
-from tests.conftest import EDGEGATE, REPO
-from tests.sync.office import Office, door_config, wait_for
+from tests.sync.office import Office, door_config, start_door, wait_for
 
 # 10,000 events through twelve kills: 40-90 s on 2 cores, more on a loaded machine.
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -87,13 +86,7 @@ def test_broker_kills_and_daemon_kill9_lose_nothing(tmp_path: Path, broker: Brok
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen(
-            [*EDGEGATE, "run", "--config", str(cfg)],
-            cwd=REPO,
-            env=subprocess_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        return start_door(cfg, subprocess_env)
 
     def kill_broker() -> None:
         broker.stop(kill=True)

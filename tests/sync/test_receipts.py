@@ -23,7 +23,7 @@ from edgegate.store.db import open_db, transaction
 from edgegate.sync.drain import prune_step
 from tests.central.conftest import Subscriber
 from tests.conftest import EDGEGATE, REPO
-from tests.sync.office import Office, door_config, wait_for
+from tests.sync.office import Office, door_config, start_door, wait_for
 
 
 def expected_run(seqs: set[int]) -> tuple[int, int] | None:
@@ -154,13 +154,7 @@ def test_events_a_broker_acknowledged_and_lost_come_again_until_the_office_has_t
     conn.close()
     office.start()
     office.wait_subscribed()
-    door = subprocess.Popen(
-        [*EDGEGATE, "run", "--config", str(cfg)],
-        cwd=REPO,
-        env=subprocess_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    door = start_door(cfg, subprocess_env)
     try:
         wait_for(
             lambda: all(a is not None for _, a in _door_rows(tmp_path / "door.db").values()),
@@ -207,13 +201,7 @@ def test_receipts_off_keeps_the_broker_puback_as_the_end(
     with transaction(conn):
         journal.mark_sent(conn, seqs[:10])
     conn.close()
-    door = subprocess.Popen(
-        [*EDGEGATE, "run", "--config", str(cfg)],
-        cwd=REPO,
-        env=subprocess_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    door = start_door(cfg, subprocess_env)
     try:
         wait_for(
             lambda: all(s for s, _ in _door_rows(tmp_path / "door.db").values()),
