@@ -5,6 +5,8 @@ it. The office therefore confirms what it has *stored*: a signed ``Receipt`` per
 the run of ``seq`` it holds. Covered events are marked ``archived`` (only those may be
 pruned). An event the broker acknowledged ``timeout`` seconds ago that no receipt covers yet is
 marked unsent again and the drain offers it once more; the office drops the copy by ``id``.
+Only while receipts stand still, though: receipts that keep moving on mean an office that is
+storing, perhaps behind a backlog, and re-sends would only push it further behind.
 
 All of this runs on the loop; the journal is written on the store thread through
 ``edgegate.store.journal`` like every other journal write.
@@ -68,6 +70,9 @@ class ReceiptKeeper:
         # on its way (an office draining a backlog) is given its time.
         self._acked: deque[tuple[float, int]] = deque()
         self._connected_at: float | None = None
+        # When receipts last moved on. While they do, the office is storing (maybe behind a
+        # backlog): re-sending then would only add load and push it further behind.
+        self._progress_at = clock()
         drainer.sent_listeners.append(self.on_sent)
 
     def on_sent(self, seq: int) -> None:
@@ -80,7 +85,9 @@ class ReceiptKeeper:
         n = await self.store.call(archive, msg.first, msg.upto, time.time())
         self.counters["receipts"] += 1
         self.counters["archived"] += n
-        self.upto = max(self.upto, msg.upto)
+        if msg.upto > self.upto:
+            self.upto = msg.upto
+            self._progress_at = self.clock()
         if n:
             log.debug("receipt_applied", first=msg.first, upto=msg.upto, archived=n)
         return n
@@ -104,6 +111,8 @@ class ReceiptKeeper:
             self._connected_at = now
         # Just back on the broker: receipts queued in the door's session come first.
         if now - self._connected_at < min(self.timeout, 10.0):
+            return 0
+        if now - self._progress_at < self.timeout:
             return 0
         horizon = 0
         while self._acked and self._acked[0][0] <= now - self.timeout:

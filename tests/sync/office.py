@@ -97,14 +97,15 @@ def door_config(tmp_path: Path, port: str, broker: Broker, office_key: str, **mq
 
 
 def start_door(config: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``edgegate run`` on ``config``, as systemd would start it."""
-    return subprocess.Popen(
-        [*EDGEGATE, "run", "--config", str(config)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """``edgegate run`` on ``config``, as systemd would start it (log beside the config)."""
+    with (config.parent / "door.log").open("ab") as log:
+        return subprocess.Popen(
+            [*EDGEGATE, "run", "--config", str(config)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_for(cond: Any, timeout: float, what: str) -> Any:
