@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import structlog
 
-from edgegate.contract.messages import Receipt
+from edgegate.contract.messages import RECEIPT_GAPS, Receipt
 from edgegate.contract.signing import RejectedMessage
 from edgegate.store import journal
 from edgegate.store.db import transaction
@@ -37,9 +37,11 @@ def archive(conn: sqlite3.Connection, first: int, upto: int, now: float) -> int:
         return journal.mark_archived(conn, first, upto, now)
 
 
-def resend(conn: sqlite3.Connection, upto: int) -> int:
+def resend(
+    conn: sqlite3.Connection, upto: int, lacking: tuple[int, list[tuple[int, int]], int] | None
+) -> int:
     with transaction(conn):
-        return journal.resend(conn, upto)
+        return journal.resend(conn, upto, lacking)
 
 
 class ReceiptKeeper:
@@ -73,6 +75,8 @@ class ReceiptKeeper:
         # When receipts last moved on. While they do, the office is storing (maybe behind a
         # backlog): re-sending then would only add load and push it further behind.
         self._progress_at = clock()
+        # What the office's latest receipt says it lacks (None: no receipt yet, so all).
+        self._lacking: tuple[int, list[tuple[int, int]], int] | None = None
         drainer.sent_listeners.append(self.on_sent)
 
     def on_sent(self, seq: int) -> None:
@@ -88,6 +92,11 @@ class ReceiptKeeper:
         if msg.upto > self.upto:
             self.upto = msg.upto
             self._progress_at = self.clock()
+        if msg.upto >= self.upto:
+            # Holes beyond the ones named (a full list) are unknown: above the last named.
+            full = len(msg.missing) >= RECEIPT_GAPS
+            above = msg.missing[-1][1] if full else (msg.last or msg.upto)
+            self._lacking = (msg.first, list(msg.missing), above)
         if n:
             log.debug("receipt_applied", first=msg.first, upto=msg.upto, archived=n)
         return n
@@ -119,7 +128,7 @@ class ReceiptKeeper:
             horizon = max(horizon, self._acked.popleft()[1])
         if not horizon:
             return 0
-        n = await self.store.call(resend, horizon)
+        n = await self.store.call(resend, horizon, self._lacking)
         if n:
             self.counters["resent"] += n
             log.warning("events_resent_without_receipt", count=n, upto=horizon, receipt=self.upto)

@@ -141,6 +141,8 @@ def test_a_joining_door_keeps_its_people_until_an_operator_imports_them(
 
         state = wait_for(shown, 20, "central doors showing the held people")
         assert state["people"] == 2 and state["held"]["version"] == 0
+        assert office.cli("doors") == 0
+        assert "d1: keeps 2 people enrolled at the door" in capsys.readouterr().out
         people, version, types = door_figures(db)
         assert (people, version) == (2, 0)
         said = [c for c in check_store(load_config(cfg)) if c.part == "local people"]
