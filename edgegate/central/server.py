@@ -414,13 +414,13 @@ class CentralServer:
         """The visitors' register (arrivals notify hosts) and housekeeping (unreturned cards
         disabled, old visits anonymised). The service uses its own connections, always on
         this one thread, so the loop and the archive's store thread never wait on it."""
-        from edgegate.cli.central_visits import channels_for, desk_for
+        from edgegate.cli.central_visits import desk_for
 
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visits")
         loop = asyncio.get_running_loop()
         try:
             desk = await loop.run_in_executor(pool, desk_for, self.config)
-            channels = channels_for(self.config)
+            smtp = self.config.smtp is not None
             next_sweep = 0.0
             while True:
                 await asyncio.sleep(VISITS_SECONDS)
@@ -428,7 +428,7 @@ class CentralServer:
                     now = time.time()
                     out = await loop.run_in_executor(pool, desk.ingest, now)
                     self.counters["visit_notices"] += len(out.notices)
-                    sent = await loop.run_in_executor(pool, desk.deliver, channels, now)
+                    sent = await loop.run_in_executor(pool, desk.deliver, smtp, now)
                     self.counters["visit_notices_sent"] += sent
                     if now >= next_sweep:
                         next_sweep = now + VISITS_SWEEP_SECONDS
