@@ -11,12 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from edgegate.central import handover
-from edgegate.central.alarms import AlarmError, AlarmService, ensure_tables
+from edgegate.central.alarms import AlarmError, AlarmService
 from edgegate.central.config import CentralConfig
-from edgegate.central.engine import make_engine
 from edgegate.central.maintenance import MaintenanceService
 from edgegate.central.publisher import BrokerUnreachable, Publisher
 from edgegate.central.services import Actor, SendCommand, open_office
@@ -131,14 +128,6 @@ def register(csub: argparse._SubParsersAction) -> None:
 # --- wiring ---------------------------------------------------------------------------------
 
 
-def office(args: argparse.Namespace) -> tuple[CentralConfig, Engine]:
-    config = load(args)
-    master(config).close()  # the archive's tables exist (and are migrated) from here on
-    engine = make_engine(config.central.db)
-    ensure_tables(engine)
-    return config, engine
-
-
 def cli_send(config: CentralConfig) -> SendCommand:
     """The commands service's send hook for a CLI process: one broker connection per
     command (``central serve`` hands its own connected client instead)."""
@@ -160,11 +149,8 @@ def alarm_desk(args: argparse.Namespace) -> AlarmDesk:
 
 
 def alarm_service(args: argparse.Namespace) -> tuple[CentralConfig, AlarmService]:
-    config, engine = office(args)
-    service = AlarmService(engine, config.alarms, config.central.site)
-    # Show what the archive holds right now, also when no `central serve` runs.
-    service.ingest(time.time(), limit=100_000)
-    return config, service
+    desk = alarm_desk(args)
+    return desk.office.config, desk.alarms
 
 
 def _dump(value: Any) -> None:
@@ -285,10 +271,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def maintenance_service(args: argparse.Namespace) -> MaintenanceService:
-    config, engine = office(args)
-    # Reader faults come from the same ingest as the alarms.
-    AlarmService(engine, config.alarms, config.central.site).ingest(time.time(), limit=100_000)
-    return MaintenanceService(engine, config.central.site)
+    # Reader faults come from the same ingest as the alarms (the desk's refresh).
+    return alarm_desk(args).maintenance
 
 
 def cmd_equipment_list(args: argparse.Namespace) -> int:
@@ -403,7 +387,8 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
 
 def cmd_handover(args: argparse.Namespace) -> int:
-    config, svc = alarm_service(args)
+    desk = alarm_desk(args)
+    config = desk.office.config
     start = parse_time(args.since)
     end = parse_time(args.until) if args.until else time.time()
     assert start is not None and end is not None
@@ -411,10 +396,8 @@ def cmd_handover(args: argparse.Namespace) -> int:
         raise CliError("--until must be after --since", EXIT_USAGE)
     from edgegate.cli.central_visits import desk_for
 
-    desk = desk_for(config)
-    rep = handover.report(
-        svc, MaintenanceService(svc.engine, config.central.site), start, end, desk.on_site
-    )
+    visits = desk_for(config)
+    rep = handover.report(desk.alarms, desk.maintenance, start, end, visits.on_site)
     if args.html:
         args.html.write_text(handover.html(rep, config.central.site))
         print(f"wrote {args.html}", file=sys.stderr)

@@ -15,7 +15,6 @@ from typing import Any
 from edgegate.central.visits import (
     CATEGORIES,
     NewVisit,
-    NoticeChannels,
     Outcome,
     VisitDesk,
     VisitError,
@@ -119,10 +118,6 @@ def desk_for(config: Any) -> VisitDesk:
         policy_of(config),
         update_max_ops=config.central.update_max_ops,
     )
-
-
-def channels_for(config: Any) -> NoticeChannels:
-    return NoticeChannels(config.visitors.webhook_url, config.smtp)
 
 
 def _print(data: Any, as_json: bool) -> None:
@@ -260,7 +255,7 @@ def _run(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
         now = time.time()
         arrivals = desk.ingest(now).notices
         out = desk.sweep(now)
-        desk.deliver(channels_for(config), now)
+        desk.deliver(config.smtp is not None, now)
         return _done(config, desk, out, f"{len(arrivals)} arrival(s) noticed; swept")
     if c == "export":
         print(json.dumps(desk.export(_ids(desk, args)), indent=1, default=str))

@@ -42,6 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the whole door with simulated hardware, no setup")
     p.add_argument("--speed", type=float, default=1.0, help="time scale (2 = twice as fast)")
     p.add_argument("--keep", action="store_true", help="keep the temporary store and config")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--door", action="store_true", help="one door on its own (the default)")
+    kind.add_argument(
+        "--site",
+        action="store_true",
+        help="a whole site: mosquitto, the office with its console, three doors with traffic",
+    )
+    p.add_argument("--port", type=int, default=8080, help="with --site: the console's port")
+    p.add_argument("--seconds", type=float, help="with --site: stop after this long")
     p.set_defaults(func=cmd_demo)
 
 
@@ -189,6 +198,10 @@ async def run_demo(workdir: Path, speed: float, out: TextIO) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.site:
+        from edgegate.cli.demo_site import cmd_site
+
+        return cmd_site(args)
     # Logs go to stdout too, so warnings appear in order with the demo's own lines.
     logging_setup.configure("warning", "console", to_stdout=True)
     workdir = Path(tempfile.mkdtemp(prefix="edgegate-demo-"))

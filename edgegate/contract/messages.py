@@ -144,6 +144,12 @@ class SnapshotChunk(Msg):
     issued: AwareDatetime
     people: list[PersonMsg] = Field(max_length=50_000)
     credentials: list[CredentialMsg] = Field(max_length=200_000)
+    replace_local: bool = Field(
+        False,
+        description="The office says so explicitly: this snapshot may replace the people a "
+        "door enrolled on its own before it joined (an operator imported or discarded them). "
+        "Without it a door at version 0 with local people refuses the snapshot.",
+    )
 
     @model_validator(mode="after")
     def _chunk_in_range(self) -> SnapshotChunk:
@@ -185,6 +191,31 @@ class Command(Msg):
     def _expiry_after_issue(self) -> Command:
         if self.expires <= self.issued:
             raise ValueError("expires must be after issued")
+        return self
+
+
+LOCAL_OFFER_MAX = 1000  # people in one offer: it stays far below the office's inbound limit
+
+
+class LocalPeople(Msg):
+    """door -> ``.../credentials/local`` (not signed: it offers, it changes nothing): the people
+    a door enrolled on its own, sent when it refuses the office's snapshot to keep them. An
+    operator reviews them at the office before they enter the master
+    (``edgegate central doors import-local``). Cards and PINs only: biometric templates never
+    leave the door (``data`` is always empty)."""
+
+    type: Literal["local_people"]
+    v: Literal[1] = PROTOCOL
+    site: SITE_OR_DOOR
+    door: SITE_OR_DOOR
+    total: int = Field(ge=0, description="Local people at the door (more than sent if capped).")
+    people: list[PersonMsg] = Field(max_length=LOCAL_OFFER_MAX)
+    credentials: list[CredentialMsg] = Field(max_length=4 * LOCAL_OFFER_MAX)
+
+    @model_validator(mode="after")
+    def _no_biometrics(self) -> LocalPeople:
+        if any(c.data is not None or c.kind in ("finger", "face") for c in self.credentials):
+            raise ValueError("biometric credentials never leave the door")
         return self
 
 

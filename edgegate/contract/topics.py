@@ -63,6 +63,11 @@ class DoorTopics:
         return f"{self.root}/credentials/request"
 
     @property
+    def local_people(self) -> str:
+        """door ->, the people it enrolled on its own, offered for import (``LocalPeople``)."""
+        return f"{self.root}/credentials/local"
+
+    @property
     def snapshot(self) -> str:
         """-> this door, signed snapshot chunks answering its request."""
         return f"{self.root}/credentials/snapshot"
@@ -95,6 +100,7 @@ def central_subscriptions(site: str) -> list[str]:
         f"{PREFIX}/{site}/+/state",
         f"{PREFIX}/{site}/+/telemetry",
         f"{PREFIX}/{site}/+/credentials/request",
+        f"{PREFIX}/{site}/+/credentials/local",
     ]
 
 

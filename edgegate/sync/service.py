@@ -440,13 +440,18 @@ class SyncService:
         await snapshot_steps.stage(self.daemon.store, msg, rows)
         self.counters["snapshot_chunks"] += 1
         log.debug("snapshot_chunk_staged", snapshot=msg.snapshot, chunk=msg.chunk, of=msg.chunks)
-        done = await snapshot_steps.finish(
-            self.daemon.store,
-            msg.snapshot,
-            site=self.topics.site,
-            door=self.topics.door,
-            now=self.door.clock(),
-        )
+        try:
+            done = await snapshot_steps.finish(
+                self.daemon.store,
+                msg.snapshot,
+                site=self.topics.site,
+                door=self.topics.door,
+                now=self.door.clock(),
+                replace_local=msg.replace_local,
+            )
+        except snapshot_steps.LocalPeopleHeld as held:
+            await self._hold_local(held)
+            raise
         if done is None:
             return
         if done.orphans:
@@ -465,6 +470,16 @@ class SyncService:
             self._cleaning = asyncio.create_task(
                 snapshot_steps.clean_old(self.daemon.store), name="snapshot-clean"
             )
+
+    async def _hold_local(self, held: snapshot_steps.LocalPeopleHeld) -> None:
+        """A snapshot refused to keep the door's own people: say so (journal, log, counter)
+        and offer them to the office, where an operator imports or discards them."""
+        self.counters["snapshots_refused"] += 1
+        if held.event is not None:
+            self.door.journal.publish([held.event])
+        log.warning("snapshot_refused_local_people", version=held.version, people=held.local)
+        offer = await self.daemon.store.call(ca.local_offer, self.topics.site, self.topics.door)
+        self.link.publish_nowait(self.topics.local_people, offer.model_dump_json().encode())
 
     def _changed(self, version: int, event: Any) -> None:
         self.version = version

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgegate import __version__
 from edgegate.store import journal
-from edgegate.store.credential_sync import get_version
+from edgegate.store.credential_sync import get_version, local_held
 from edgegate.store.credentials import count_credentials
 from edgegate.store.rules_state import occupancy
 
@@ -40,8 +40,9 @@ def disk_free(path: Path) -> int | None:
         return None
 
 
-def store_figures(conn: sqlite3.Connection) -> dict[str, int]:
+def store_figures(conn: sqlite3.Connection) -> dict[str, Any]:
     return {
+        "local_held": local_held(conn),
         "credentials": count_credentials(conn),
         "credentials_version": get_version(conn),
         "unsent": journal.unsent_count(conn),
@@ -75,6 +76,8 @@ async def build(
         "credentials": {
             "count": figures["credentials"],
             "version": figures["credentials_version"],
+            # A snapshot refused to keep the people enrolled here (docs/mqtt.md).
+            "local_held": figures["local_held"],
         },
         # Flat copies for consumers that read one key (central `doors`, Home Assistant).
         "credentials_version": figures["credentials_version"],
