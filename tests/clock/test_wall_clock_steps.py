@@ -1,5 +1,5 @@
 """Door durations run on the monotonic clock: under libfaketime (Debian's ``faketime``
-package), the wall clock stepped back an hour mid-run neither stretches a 2 s reader lockout
+package), the wall clock stepped back an hour mid-run neither stretches a 5 s reader lockout
 nor postpones a held-open alarm, and uptime stays positive. CLOCK_MONOTONIC is left alone
 (``DONT_FAKE_MONOTONIC=1``), as it is by NTP or ``date -s`` on a Pi."""
 
@@ -59,9 +59,10 @@ def test_wall_clock_step_back_changes_no_duration(tmp_path: Path):
     assert out["stepped_by"] == -3600  # the step really happened in the door's process
     assert out["lockout"] is True
     assert 0 < out["uptime_after_step"] < 60
+    assert out["during_at"] < 5, "too slow a machine to tell"
     assert out["alice_during_lockout"] == ["access_denied", "lockout"]
-    assert out["held_open_after"] is not None and 1.5 <= out["held_open_after"] < 3
-    assert out["alice"] == ["access_granted", None]  # the 2 s lockout ended on time
+    assert out["held_open_after"] is not None and 1.5 <= out["held_open_after"] < 5
+    assert out["alice"] == ["access_granted", None]  # the 5 s lockout ended on time
     assert out["uptime_end"] >= out["uptime_after_step"]
 
 
@@ -69,8 +70,9 @@ def test_wall_clock_step_forward_does_not_cut_a_lockout_short(tmp_path: Path):
     out = run_stepped(tmp_path, "+3600")
     assert out["stepped_by"] == 3600
     assert out["lockout"] is True
+    assert out["during_at"] < 5, "too slow a machine to tell"
     assert out["alice_during_lockout"] == ["access_denied", "lockout"]
-    assert out["held_open_after"] is not None and 1.5 <= out["held_open_after"] < 3
+    assert out["held_open_after"] is not None and 1.5 <= out["held_open_after"] < 5
     assert 0 < out["uptime_after_step"] < 60
 
 
