@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from edgegate.central.config import parse_central
-from edgegate.central.services import open_office
 from edgegate.central.services import events as ev
+from edgegate.central.services import open_office
 from edgegate.central.store import open_master
 
 DOORS = [f"door{i:02d}" for i in range(20)]
@@ -53,19 +53,39 @@ def fill(db: Path, rows: int) -> float:
             door = DOORS[n % 20]
             granted = rnd.random() > 0.08
             person = f"p{rnd.randrange(5000):05d}"
-            payload = {"id": f"e{n:09d}", "seq": n, "ts": ts, "site": "hq", "door": door,
-                       "type": "access_granted" if granted else "access_denied",
-                       "kind": "card", "credential": f"{0x1000000000 + int(person[1:]):010X}",
-                       "person": person, "direction": "in" if n % 2 else "out",
-                       "reader": "entry"}
+            payload = {
+                "id": f"e{n:09d}",
+                "seq": n,
+                "ts": ts,
+                "site": "hq",
+                "door": door,
+                "type": "access_granted" if granted else "access_denied",
+                "kind": "card",
+                "credential": f"{0x1000000000 + int(person[1:]):010X}",
+                "person": person,
+                "direction": "in" if n % 2 else "out",
+                "reader": "entry",
+            }
             if not granted:
                 payload["reason"] = rnd.choice(REASONS)
-            data.append((payload["id"], "hq", door, n, ts, payload["type"],
-                         json.dumps(payload, separators=(",", ":")), start + n * step))
+            data.append(
+                (
+                    payload["id"],
+                    "hq",
+                    door,
+                    n,
+                    ts,
+                    payload["type"],
+                    json.dumps(payload, separators=(",", ":")),
+                    start + n * step,
+                )
+            )
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO events(id, site, door, seq, ts, type, payload, received) "
-            "VALUES (?,?,?,?,?,?,?,?)", data)
+            "VALUES (?,?,?,?,?,?,?,?)",
+            data,
+        )
         conn.execute("COMMIT")
         print(f"\r{first + len(data):,} rows", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
@@ -78,7 +98,7 @@ def fill(db: Path, rows: int) -> float:
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def main() -> int:
@@ -92,8 +112,9 @@ def main() -> int:
     db = work / "central.db"
     if not db.exists():
         print(f"filling {args.rows:,} events: {fill(db, args.rows):.0f} s", flush=True)
-    config = parse_central({"central": {"site": "hq", "db": str(db),
-                                        "key_file": str(work / "k")}}, work / "c.toml")
+    config = parse_central(
+        {"central": {"site": "hq", "db": str(db), "key_file": str(work / "k")}}, work / "c.toml"
+    )
     office = open_office(config)
     rnd = random.Random(2)
     mid = args.rows // 2
@@ -104,13 +125,14 @@ def main() -> int:
         "door + denied": lambda: ({"door": rnd.choice(DOORS), "type": "access_denied"}, None),
         "time range (1 h, 30 days ago)": lambda: (
             ev.clean_filters({"since": _ago(30 * 86400), "until": _ago(30 * 86400 - 3600)}),
-            None),
+            None,
+        ),
         "deep keyset page (before=N/2)": lambda: ({}, mid + rnd.randrange(1000)),
         "door, deep page": lambda: ({"door": rnd.choice(DOORS)}, mid),
         "person": lambda: ({"person": f"p{rnd.randrange(5000):05d}"}, None),
         "reason=revoked": lambda: ({"reason": "revoked"}, None),
     }
-    print(f"| query | p50 ms | p99 ms | rows |\n|---|---|---|---|")
+    print("| query | p50 ms | p99 ms | rows |\n|---|---|---|---|")
     for name, make in cases.items():
         times = []
         got = 0
@@ -120,8 +142,10 @@ def main() -> int:
             page = ev.search(office, filters, before)
             times.append((time.perf_counter() - t0) * 1000)
             got = len(page.events)
-        print(f"| {name} | {statistics.median(times):.1f} | {pct(times, 99):.1f} | {got} |",
-              flush=True)
+        print(
+            f"| {name} | {statistics.median(times):.1f} | {pct(times, 99):.1f} | {got} |",
+            flush=True,
+        )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0
