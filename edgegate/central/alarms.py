@@ -441,10 +441,15 @@ class AlarmService:
         return alarm["type"] in SIREN_ALARMS
 
     # --- escalation ---------------------------------------------------------------------------
-    def targets(self, has_smtp: bool) -> list[tuple[str, str]]:
+    def targets(self, has_smtp: bool, hooks: bool = False) -> list[tuple[str, str]]:
+        """(channel, target) of an escalation: the configured URLs and addresses, and with
+        ``hooks`` the console's registered webhooks that want ``alarm_escalated`` (queued in
+        its outbox, signed there)."""
         out = [("webhook", url) for url in self.cfg.webhook_urls]
         if has_smtp:
             out += [("email", to) for to in self.cfg.email_to]
+        if hooks:
+            out.append(("hooks", "registered"))
         return out
 
     def due(self, now: float) -> list[dict[str, Any]]:
@@ -491,10 +496,10 @@ class AlarmService:
         lines.append(f"Acknowledge: edgegate central alarms ack {alarm['id']} --by NAME")
         return Escalation(public, body, subject, "\n".join(lines) + "\n")
 
-    def escalate(self, now: float, send: Sender, *, has_smtp: bool) -> int:
+    def escalate(self, now: float, send: Sender, *, has_smtp: bool, hooks: bool = False) -> int:
         """Escalate every due alarm to every target it has not reached; returns how many
         alarms became fully escalated. ``send`` blocks (call this off the event loop)."""
-        targets = self.targets(has_smtp)
+        targets = self.targets(has_smtp, hooks)
         done = 0
         for alarm in self.due(now):
             esc = self.escalation(alarm, now)

@@ -20,7 +20,7 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -950,3 +950,13 @@ def audited(office: Any, actor: Any, action: str, target: str, out: Outcome, **d
     audit.record(office.engine, actor, action, target, **detail)
     if out.versions and office.publish_versions is not None:
         office.publish_versions(office.master())
+
+
+def change_as(
+    office: Any, actor: Any, action: str, target: str, fn: Callable[[VisitDesk], Outcome]
+) -> Outcome:
+    """One change from the console or the API: ``fn`` on a desk of this thread, audited and
+    published (blocking: call it in a worker thread)."""
+    out = fn(desk_of_office(office))
+    audited(office, actor, action, target, out, versions=out.versions)
+    return out
