@@ -1,4 +1,6 @@
-"""The daemon: builds the door from its config and runs it until told to stop."""
+"""The daemon: the composition root. Builds the door from its config, hands each part only
+what it needs (the sync layer gets ports, never the daemon or the door), and runs it until
+told to stop."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,12 +18,14 @@ from edgegate.config.models import Config
 from edgegate.core.reads import Direction
 from edgegate.daemon import systemd
 from edgegate.daemon.door import Door
+from edgegate.daemon.status import DoorStatus
 from edgegate.hardware.base import Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
 from edgegate.hardware.registry import build_reader
 from edgegate.store.journal import Event
 from edgegate.store.store import AsyncStore
+from edgegate.sync.service import SyncService
 
 log = structlog.get_logger(__name__)
 
@@ -56,19 +59,23 @@ class Daemon:
         self.door.add_listener(self._reader_feedback)
         # The fingerprint sensor's library follows credential changes (MQTT sync, snapshots).
         self.door.add_credentials_listener(self.credentials_changed)
-        self.sync: Any = None
+        self.health = DoorStatus(config.daemon, self.door, self.readers, self.outputs)
+        self.sync: SyncService | None = None
         if config.mqtt is not None:
             # MQTT sync (docs/mqtt.md): events, state, telemetry, commands, credentials.
-            from edgegate.sync.service import SyncService
-
-            self.sync = SyncService(self)
+            self.sync = SyncService(
+                config,
+                store=self.store,
+                door=self.door.rules,
+                journal=self.door.journal,
+                status=self.health,
+                on_credentials_changed=self.door.credentials_changed,
+                clock=self.door.now,
+            )
             self.sync.retained_sources.append(self._homeassistant_discovery)
             self.services.append(self.sync.run)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
-        self.started_at = time.time()
-        self.loop_lag = 0.0
-        self.healthy = False
 
     def _fingerprint_reader(self, config: Config) -> Reader:
         from edgegate.core.assist import AssistTracker
@@ -136,15 +143,13 @@ class Daemon:
         assert cam is not None
         door = self.door
         door.assist[cam.name] = AssistTracker(cam.assist_after, cam.assist_window_seconds)
-        sink: Any = door
         if cam.mode == "card+face":
-            # Only here do reads pass through the gate; other doors keep the direct path.
-            sink = CardFaceGate(door, cam.name, cam.card_face_window_seconds)
-            for reader in self.readers:
-                reader.sink = sink
+            # Only here do reads pass through the gate, in front of the others (a card waits
+            # for its face before a PIN); other doors keep the direct path.
+            door.gates.insert(0, CardFaceGate(door, cam.name, cam.card_face_window_seconds))
         return CameraReader(
             cam.name,
-            sink,
+            door,
             cam.source,
             Settings.from_config(cam),
             config.storage.path,
@@ -172,9 +177,9 @@ class Daemon:
             self._tasks.append(asyncio.create_task(reader.run(), name=f"reader:{reader.name}"))
         for service in self.services:
             self._tasks.append(asyncio.create_task(service(), name="service"))
-        self._tasks.append(asyncio.create_task(self._health(), name="health"))
+        self._tasks.append(asyncio.create_task(self.health.watch(self._crashed), name="health"))
         await self._readers_settled(timeout=2.0)
-        self.healthy = True
+        self.health.healthy = True
         log.info(
             "daemon_started",
             version=__version__,
@@ -195,25 +200,8 @@ class Daemon:
                 return
             await asyncio.sleep(0.01)
 
-    async def _health(self) -> None:
-        """Measure loop lag and ping the systemd watchdog only while the loop is healthy.
-
-        The ping comes from a loop timer, so a blocked loop stops pinging and systemd restarts
-        the daemon; a crashed reader or service task also withholds the ping.
-        """
-        interval = systemd.watchdog_interval() if self.config.daemon.watchdog else None
-        period = min(interval or 1.0, 1.0)
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(period)
-            self.loop_lag = max(0.0, loop.time() - before - period)
-            crashed = [t.get_name() for t in self._tasks if t.done() and t.get_name() != "health"]
-            self.healthy = self.loop_lag < self.config.daemon.max_loop_lag_seconds and not crashed
-            if not self.healthy:
-                log.warning("daemon_unhealthy", loop_lag=round(self.loop_lag, 3), crashed=crashed)
-            elif interval is not None:
-                systemd.notify("WATCHDOG=1")
+    def _crashed(self) -> list[str]:
+        return [t.get_name() for t in self._tasks if t.done() and t.get_name() != "health"]
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -233,7 +221,8 @@ class Daemon:
         await self.door.drain()
         self.inputs.close()
         self.door.rules.close()
-        self.door.pins.close()
+        for gate in self.door.gates:
+            gate.close()
         # Fail-secure on a normal stop: the relay off is the locked state.
         self.outputs.safe_state()
         self.outputs.close()
@@ -241,16 +230,7 @@ class Daemon:
         log.info("daemon_stopped")
 
     def status(self) -> dict[str, Any]:
-        return {
-            "uptime": round(time.time() - self.started_at, 1),
-            "version": __version__,
-            "healthy": self.healthy,
-            "loop_lag_ms": round(self.loop_lag * 1000, 2),
-            "readers": [r.status() for r in self.readers],
-            "outputs": self.outputs.state(),
-            "decisions": dict(self.door.counters),
-            "door": self.door.state(),
-        }
+        return self.health.status()
 
 
 async def run(config: Config) -> None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable, Coroutine
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -34,13 +35,15 @@ from edgegate.core.lockout import LockoutTracker
 from edgegate.core.passback import PassbackMode
 from edgegate.core.reads import CredentialRead
 from edgegate.core.schedule import DAYS, Window, parse_hhmm
+from edgegate.daemon.door_journal import DoorJournal
+from edgegate.hardware.gpio import DoorOutputs
 from edgegate.store import journal
 from edgegate.store.journal import parse_rfc3339
 
-if TYPE_CHECKING:
-    from edgegate.daemon.door import Door
-
 log = structlog.get_logger(__name__)
+
+# Runs a coroutine in the background, kept referenced until done (``Door.spawn``).
+Spawn = Callable[[Coroutine[Any, Any, object]], None]
 
 # Input name -> machine input when it becomes active / inactive (None: ignored).
 _INPUTS: dict[str, tuple[In | None, In | None]] = {
@@ -81,9 +84,29 @@ def build_policy(config: Config) -> DoorPolicy:
 
 
 class RulesRuntime:
-    def __init__(self, door: Door) -> None:
-        cfg = door.config
-        self.door = door
+    """The door's rules at run time, and the one place that drives the door's outputs (the
+    relay from the machine's actions, LEDs and buzzer from decisions and retries).
+
+    Implements the sync layer's ``DoorControl`` port (set mode, lock, staff release, state,
+    listeners): commands step the machine here, never edit its state.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        outputs: DoorOutputs,
+        journal: DoorJournal,
+        *,
+        clock: Callable[[], float],
+        spawn: Spawn,
+    ) -> None:
+        cfg = config
+        self.config = config
+        self.outputs = outputs
+        self.door_journal = journal
+        self.clock = clock
+        self.spawn = spawn
+        self._state_listeners: list[Callable[[], None]] = []
         self.policy = build_policy(cfg)
         self.machine = MachineConfig(
             turnstile=cfg.door.mode == "turnstile",
@@ -92,7 +115,7 @@ class RulesRuntime:
             prealarm_seconds=cfg.door.prealarm_seconds,
             relock_on_close=cfg.door.relock_on_close,
         )
-        self.state = DoorState()
+        self.door_state = DoorState()
         self.lockout = LockoutTracker(
             cfg.rules.lockout_attempts,
             cfg.rules.lockout_window_seconds,
@@ -104,9 +127,9 @@ class RulesRuntime:
 
     # --- the machine -----------------------------------------------------------------------
     def apply(self, inp: Input) -> Result:
-        result = step(self.state, inp, self.machine)
-        self.state = result.state
-        outputs = self.door.outputs
+        result = step(self.door_state, inp, self.machine)
+        self.door_state = result.state
+        outputs = self.outputs
         # Act first: the relay follows the machine before anything is journaled.
         for action in result.actions:
             if action is Action.RELEASE:
@@ -114,22 +137,24 @@ class RulesRuntime:
             else:
                 outputs.relock()
         if result.events:
-            self.door.spawn(self.journal(result.events))
+            self.spawn(self.journal(result.events))
         self._reschedule()
+        for fn in self._state_listeners:
+            fn()
         return result
 
     def tick(self) -> Result:
         """Let the machine see the time (relock when a release runs out, held-open alarms)."""
-        return self.apply(Input(In.TICK, self.door.clock()))
+        return self.apply(Input(In.TICK, self.clock()))
 
     def _reschedule(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        deadline = next_deadline(self.state, self.machine)
+        deadline = next_deadline(self.door_state, self.machine)
         if deadline is None:
             return
-        delay = max(0.0, deadline - self.door.clock())
+        delay = max(0.0, deadline - self.clock())
         # Timers count loop time while deadlines are in door-clock time: with a test clock
         # the tick simply finds nothing due yet and re-arms.
         self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
@@ -144,13 +169,13 @@ class RulesRuntime:
         kind = None if kinds is None else kinds[0 if active else 1]
         if kind is None:
             return
-        self.apply(Input(kind, self.door.clock(), source=name))
+        self.apply(Input(kind, self.clock(), source=name))
 
     # --- journal ---------------------------------------------------------------------------
     async def journal(self, events: list[tuple[str, dict[str, Any]]]) -> None:
         """Journal the machine's events (after the outputs already acted on them)."""
         try:
-            written = await self.door.journal.write(events)
+            written = await self.door_journal.write(events)
         except Exception:
             log.exception("rules_journal_failed", types=[t for t, _ in events])
             return
@@ -159,7 +184,7 @@ class RulesRuntime:
 
     # --- decisions -------------------------------------------------------------------------
     def context(self, read: CredentialRead, now: float) -> RuleContext:
-        mode = DoorMode.EMERGENCY if self.state.emergency else self.state.mode
+        mode = DoorMode.EMERGENCY if self.door_state.emergency else self.door_state.mode
         return RuleContext(
             policy=self.policy,
             mode=mode,
@@ -168,33 +193,65 @@ class RulesRuntime:
 
     def decided(self, decision: Decision, read: CredentialRead) -> None:
         """After a decision is journaled: open (or ask staff), or count the denial."""
-        now = self.door.clock()
         if decision.granted:
-            result = self.apply(Input(In.GRANT, now, person=decision.person_id))
+            result = self.apply(Input(In.GRANT, self.clock(), person=decision.person_id))
             attended = any(t == "assist_requested" for t, _ in result.events)
             if not attended:
-                self.door.outputs.signal_grant(self.door.config.door.unlock_seconds)
+                self.outputs.signal_grant(self.config.door.unlock_seconds)
             return
-        self.door.outputs.deny()
-        until = self.lockout.denied(read.reader, now)
-        if until is not None:
-            fields = {"reader": read.reader, "until": journal.rfc3339(until)}
-            self.door.spawn(self.journal([("lockout", fields)]))
+        self.refused(read.reader, lockout=True)
 
-    # --- modes, commands and reader faults --------------------------------------------------
-    def set_mode(self, mode: DoorMode, source: str) -> None:
+    def refused(self, reader: str, *, lockout: bool) -> None:
+        """After a denial is journaled: the deny signal, and (``lockout``) count it toward the
+        reader's lockout (biometric no-matches and card+face time-outs do not count)."""
+        self.outputs.deny()
+        if not lockout:
+            return
+        until = self.lockout.denied(reader, self.clock())
+        if until is not None:
+            fields = {"reader": reader, "until": journal.rfc3339(until)}
+            self.spawn(self.journal([("lockout", fields)]))
+
+    def retry(self) -> None:
+        """Ask for another try (a poor capture; a card waiting for its face): two beeps."""
+        self.outputs.signal_retry()
+
+    # --- modes, commands and reader faults (the DoorControl port) ---------------------------
+    def set_mode(self, mode: DoorMode | str, source: str) -> None:
+        """Switch to "normal", "lockdown", "emergency" or "attended"; journaled as
+        mode_changed / emergency_on / emergency_off. "normal" is also the emergency reset (it
+        is refused while the fire input is still active). Raises ValueError on other modes."""
+        mode = DoorMode(mode)
         if mode is not DoorMode.ATTENDED:
             self._attended_by_fault = False
-        self.apply(Input(In.SET_MODE, self.door.clock(), mode=mode, source=source))
+        self.apply(Input(In.SET_MODE, self.clock(), mode=mode, source=source))
+
+    def lock(self, source: str) -> None:
+        """End a running release now (the lock command). Raises ValueError in an emergency:
+        only "normal" ends one, and only when the fire input is clear."""
+        if self.door_state.emergency:
+            raise ValueError("emergency: the locks stay released until 'normal'")
+        self.apply(Input(In.LOCK, self.clock(), source=source))
+
+    @property
+    def mode(self) -> DoorMode:
+        """The mode set (normal, lockdown, attended); an emergency is separate."""
+        return self.door_state.mode
+
+    @property
+    def emergency(self) -> bool:
+        return self.door_state.emergency
+
+    def add_state_listener(self, fn: Callable[[], None]) -> None:
+        """``fn()`` after every step of the machine, on the loop: ``state()`` may have changed."""
+        self._state_listeners.append(fn)
 
     def staff_release(self, staff: str | None, source: str, person: str | None = None) -> None:
-        self.apply(
-            Input(In.STAFF_RELEASE, self.door.clock(), staff=staff, person=person, source=source)
-        )
+        self.apply(Input(In.STAFF_RELEASE, self.clock(), staff=staff, person=person, source=source))
 
     def reader_fault(self, reader: str) -> None:
         self.faulty_readers.add(reader)
-        if self.door.config.rules.attended_on_fault and self.state.mode is DoorMode.NORMAL:
+        if self.config.rules.attended_on_fault and self.door_state.mode is DoorMode.NORMAL:
             self.set_mode(DoorMode.ATTENDED, f"reader_fault:{reader}")
             self._attended_by_fault = True
 
@@ -221,7 +278,7 @@ class RulesRuntime:
 
     def started(self, lockouts: list[tuple[str, float]], contact_closed: bool | None) -> None:
         """Called once by the daemon after the inputs are open."""
-        now = self.door.clock()
+        now = self.clock()
         for reader, until in lockouts:
             self.lockout.restore(reader, until, now)
         restored = self.lockout.state(now)
@@ -233,10 +290,14 @@ class RulesRuntime:
             # The door stands open as we start: journal it and time it for held-open.
             self.apply(Input(In.CONTACT_OPEN, now, source="startup"))
 
+    def state(self) -> dict[str, Any]:
+        """For MQTT ``state``/``telemetry``: lock, contact, mode, alarms, lockouts."""
+        return self.status()
+
     def status(self) -> dict[str, Any]:
-        now = self.door.clock()
+        now = self.clock()
         return {
-            **self.state.as_dict(),
+            **self.door_state.as_dict(),
             "lockouts": {r: journal.rfc3339(u) for r, u in self.lockout.state(now).items()},
             "faulty_readers": sorted(self.faulty_readers),
         }

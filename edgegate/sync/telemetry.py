@@ -16,9 +16,10 @@ from edgegate.store.credentials import count_credentials
 from edgegate.sync.credentials_apply import get_version
 
 if TYPE_CHECKING:
-    from edgegate.daemon.app import Daemon
+    from edgegate.store.store import AsyncStore
     from edgegate.sync.drain import Drainer
     from edgegate.sync.link import MqttLink
+    from edgegate.sync.ports import StatusSource
 
 THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
 
@@ -48,20 +49,30 @@ def store_figures(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 async def build(
-    daemon: Daemon, link: MqttLink, drainer: Drainer, rejected: Counter[str], extra: dict[str, Any]
+    source: StatusSource,
+    store: AsyncStore,
+    *,
+    site: str,
+    door: str,
+    storage_path: Path,
+    link: MqttLink,
+    drainer: Drainer,
+    rejected: Counter[str],
+    extra: dict[str, Any],
 ) -> dict[str, Any]:
     """One telemetry object. ``extra`` holds the sync service's own counters."""
-    figures = await daemon.store.call(store_figures)
-    readers = [r.status() for r in daemon.readers]
+    figures = await store.call(store_figures)
+    status = source.status()
+    readers: list[dict[str, Any]] = status["readers"]
     bad_frames = sum(int(r.get("bad_frames", 0)) + int(r.get("bad_checksum", 0)) for r in readers)
     return {
         "ts": journal.rfc3339(time.time()),
-        "site": daemon.config.door.site,
-        "door": daemon.config.door.id,
+        "site": site,
+        "door": door,
         "version": __version__,
-        "uptime": round(time.time() - daemon.started_at, 1),
-        "healthy": daemon.healthy,
-        "loop_lag_ms": round(daemon.loop_lag * 1000, 2),
+        "uptime": status["uptime"],
+        "healthy": status["healthy"],
+        "loop_lag_ms": status["loop_lag_ms"],
         "credentials": {
             "count": figures["credentials"],
             "version": figures["credentials_version"],
@@ -70,7 +81,7 @@ async def build(
         "credentials_version": figures["credentials_version"],
         "journal_depth": figures["unsent"],
         # Today's traffic at this door (docs/rules.md, `edgegate stats`).
-        "today": await daemon.door.today_counts(),
+        "today": await source.today_counts(),
         "journal": {
             "unsent": figures["unsent"],
             "published": drainer.published,
@@ -83,10 +94,10 @@ async def build(
         ],
         "bad_frames": bad_frames,
         "rejected": dict(rejected),
-        "decisions": dict(daemon.door.counters),
+        "decisions": status["decisions"],
         "mqtt": {"connects": link.connects, "disconnects": link.disconnects},
         "cpu_temp": cpu_temperature(),
-        "disk_free": disk_free(Path(daemon.config.storage.path)),
+        "disk_free": disk_free(Path(storage_path)),
         "pid": os.getpid(),
         **extra,
     }
