@@ -26,7 +26,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import structlog
 
-from edgegate.central import archive, inbound
+from edgegate.central import archive, inbound, receipts
 from edgegate.central import store as master
 from edgegate.central.config import CentralConfig
 from edgegate.central.publisher import new_client, publish_signed, wait_all
@@ -66,12 +66,14 @@ class CentralServer:
         self._busy: set[str] = set()
         self._master: MasterSet | None = None
         self._publishing = False
+        self.receipts = receipts.Receipts(self.site, signer)
 
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self.store.open()
+        await self.store.call(receipts.prepare)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -146,6 +148,20 @@ class CentralServer:
                     self.client.ack(msg.mid, msg.qos)
             for request in requests:
                 self._spawn(self._answer(request))
+            await self._receipts(batch)
+
+    async def _receipts(self, batch: list[mqtt.MQTTMessage]) -> None:
+        """Tell the doors what is stored now (edgegate/central/receipts.py)."""
+        doors = receipts.doors_with_events(batch, self.site)
+        if not doors:
+            return
+        try:
+            runs = await self.store.call(self.receipts.advance, doors)
+            self.receipts.publish(self.client, self.receipts.due(runs))
+        except Exception:
+            # The next batch of the door computes its run again; it re-sends meanwhile.
+            self.counters["receipt_failed"] += 1
+            log.exception("receipts_failed", doors=len(doors))
 
     async def _archive(self, batch: list[mqtt.MQTTMessage]) -> list[m.SnapshotRequest]:
         """Commit the batch, retrying the same batch until the store takes it.

@@ -145,6 +145,15 @@ def door_depth(telemetry: dict[str, Any] | None) -> Any:
     return None
 
 
+def door_unarchived(telemetry: dict[str, Any] | None) -> int | None:
+    """Events the door keeps because no receipt covered them yet (None: an older door, or
+    receipts off)."""
+    if not telemetry:
+        return None
+    value = telemetry.get("journal_unarchived")
+    return value if isinstance(value, int) else None
+
+
 def cmd_doors(args: argparse.Namespace) -> int:
     config = load(args)
     conn = master(config)
@@ -154,18 +163,23 @@ def cmd_doors(args: argparse.Namespace) -> int:
     stale = config.central.offline_after_seconds
     for r in rows:
         r["journal_depth"] = door_depth(r["telemetry"])
+        r["unarchived"] = door_unarchived(r["telemetry"])
         r["stale"] = bool(stale and r["last_seen"] and now - r["last_seen"] > stale)
     if args.json:
         print(json.dumps({"version": latest, "doors": rows, "counters": archive.counters(conn)}))
         return 0
-    print(f"{'door':<16} {'status':<8} {'since':<12} {'last seen':<12} {'version':<10} journal")
+    print(
+        f"{'door':<16} {'status':<8} {'since':<12} {'last seen':<12} {'version':<10} "
+        f"{'journal':<8} unarchived"
+    )
     for r in rows:
         have = r["credential_version"]
         ver = "-" if have is None else f"{have}" + ("" if have == latest else f"/{latest}")
         status = r["availability"] + ("?" if r["stale"] else "")
         print(
             f"{r['door']:<16} {status:<8} {_ago(r['changed'], now):<12} "
-            f"{_ago(r['last_seen'], now):<12} {ver:<10} {r['journal_depth'] or '-'}"
+            f"{_ago(r['last_seen'], now):<12} {ver:<10} {r['journal_depth'] or '-':<8} "
+            f"{'-' if r['unarchived'] is None else r['unarchived']}"
         )
     online = sum(r["availability"] == "online" for r in rows)
     print(f"{online}/{len(rows)} online; master version {latest}")

@@ -17,7 +17,7 @@ from edgegate.doctor import Check, Status, fail, ok
 from edgegate.doctor.broker import check_broker, check_homeassistant
 from edgegate.doctor.devices import check_camera, check_serial_devices
 from edgegate.doctor.face import check_face
-from edgegate.doctor.local import check_clock, check_gpio, check_store
+from edgegate.doctor.local import check_clock, check_file_trust, check_gpio, check_store
 
 MARK = {Status.OK: "ok  ", Status.WARN: "WARN", Status.FAIL: "FAIL"}
 
@@ -47,6 +47,7 @@ def run_checks(args: argparse.Namespace) -> tuple[list[Check], int]:
             f"{len(config.readers)} card reader(s))",
         )
     ]
+    checks += check_file_trust(args.config, config)
     checks += check_store(config)
     checks += asyncio.run(check_serial_devices(config, args.listen))
     checks += check_camera(config)

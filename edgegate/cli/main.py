@@ -11,10 +11,11 @@ from pathlib import Path
 from edgegate import __version__, logging_setup
 from edgegate.cli import backup, central, demo, doctor, events, people, stats
 from edgegate.cli.common import CliError, add_config_arg, load_config
+from edgegate.config import load_trusted
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(args.config, load_trusted)
     logging_setup.configure(config.logging.level, config.logging.format)
     from edgegate.daemon.app import run
     from edgegate.sync.paho_client import MqttSetupError
@@ -27,7 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.path)
+    config = load_config(args.path, load_trusted)
     print(
         f"{args.path}: ok (site {config.door.site}, door {config.door.id}, "
         f"{len(config.readers)} reader(s))"

@@ -1,4 +1,4 @@
-from edgegate.config.load import DEFAULT_PATH, ConfigError, load, parse
+from edgegate.config.load import DEFAULT_PATH, ConfigError, load, load_trusted, parse
 from edgegate.config.models import Config
 
-__all__ = ["DEFAULT_PATH", "Config", "ConfigError", "load", "parse"]
+__all__ = ["DEFAULT_PATH", "Config", "ConfigError", "load", "load_trusted", "parse"]

@@ -171,6 +171,18 @@ class CameraConfig(StrictModel):
         description="After a refused try the face is left alone this long before the next try "
         "(the person sees the red light; the CPU is not spent on every frame of a stranger).",
     )
+    qr: bool = Field(
+        False,
+        description="Also read visitor QR passes from the same frames (OpenCV's QR detector, "
+        "in the face process; docs/visitors.md). Decided as kind 'qr'.",
+    )
+    qr_hold_off_seconds: float = Field(
+        3.0,
+        ge=0,
+        le=60,
+        description="A pass held in front of the camera is decoded in frame after frame; the "
+        "same code within this many seconds counts once.",
+    )
     fps: float = Field(
         0.0,
         ge=0,

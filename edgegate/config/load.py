@@ -69,3 +69,17 @@ def read_toml(path: Path) -> dict:
 def load(path: Path | str) -> Config:
     path = Path(path)
     return parse(read_toml(path), path)
+
+
+def load_trusted(path: Path | str) -> Config:
+    """``load``, then refuse (ConfigError, one line per file naming the fix) when a file that
+    carries trust or secrets can be written by someone else (see ``file_trust``). What
+    ``run`` and ``check-config`` use; doctor reports the same problems as checks."""
+    from edgegate.config.file_trust import file_problems
+
+    path = Path(path)
+    config = load(path)
+    fatal = [p.line() for p in file_problems(path, config) if p.fatal]
+    if fatal:
+        raise ConfigError(path, fatal)
+    return config

@@ -17,13 +17,12 @@ from pydantic import Field, field_validator, model_validator
 from edgegate.config.base import ID_PATTERN, Pin, StrictModel
 from edgegate.config.biometric import CameraConfig, FingerprintConfig
 from edgegate.config.mqtt import HomeAssistantConfig, MqttConfig
+from edgegate.config.reader_types import READER_TYPES, ReaderConfig
 from edgegate.config.readers import (
-    READER_TYPES,
     OsdpConfig,
     PinConfig,
     Pn532Config,
     Rdm6300Config,
-    ReaderConfig,
     WiegandConfig,
 )
 
@@ -55,6 +54,12 @@ class DoorConfig(StrictModel):
         pattern=ID_PATTERN,
     )
     name: str = Field("", description="Human-readable door name shown in the central office.")
+    location: str = Field(
+        "",
+        max_length=200,
+        description="Where the door is (building, floor, room); sent with the door's state "
+        "and telemetry for the office's equipment register.",
+    )
     unlock_seconds: float = Field(
         5.0, gt=0, le=600, description="How long the lock relay stays released after a grant."
     )
@@ -90,6 +95,18 @@ class DoorConfig(StrictModel):
         description="Relock as soon as the door closes after a pass instead of waiting for "
         "unlock_seconds to run out.",
     )
+
+
+# The door's inputs (edgegate/hardware/inputs.py opens them in this order).
+InputName = Literal[
+    "fire_alarm",
+    "door_contact",
+    "exit_button",
+    "passage",
+    "obstruction",
+    "staff_release",
+    "fire_reset",
+]
 
 
 class GpioConfig(StrictModel):
@@ -133,6 +150,15 @@ class GpioConfig(StrictModel):
         description="Key switch that resets the emergency once the fire input has cleared "
         "(pressed pulls low). Optional; the 'normal' mode command also resets.",
     )
+    normally_closed: list[InputName] = Field(
+        default_factory=list,
+        description="Inputs wired to a normally-closed contact: closed (pin pulled low) is the "
+        "quiet state and an open contact is the input being active, so a cut or unplugged wire "
+        "reads as active. Set it for fire_alarm (a cut wire releases the door) and obstruction "
+        "(a cut wire holds the gate open), as the example config does; docs/wiring.md. Inputs "
+        "not listed are normally open: active pulls the pin low. A name whose input has no pin "
+        "is ignored.",
+    )
     input_bounce_seconds: float | None = Field(
         0.01,
         ge=0,
@@ -148,6 +174,22 @@ class GpioConfig(StrictModel):
     )
     deny_led_seconds: float = Field(
         1.5, ge=0, le=30, description="How long the red LED stays on after a denial."
+    )
+    siren: Pin | None = Field(
+        None,
+        description="Alarm output (siren or strobe relay): sounds on door_forced, "
+        "door_held_open and tailgating, until siren_seconds run out or the office silences it "
+        "(signed 'silence' command). Never on duress. Optional.",
+    )
+    siren_active_high: bool = Field(
+        True, description="True when the siren relay closes on a high output."
+    )
+    siren_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="How long the alarm output sounds at most for one alarm (a new alarm "
+        "restarts it).",
     )
 
     @model_validator(mode="after")
@@ -165,6 +207,7 @@ class GpioConfig(StrictModel):
             "obstruction",
             "staff_release",
             "fire_reset",
+            "siren",
         ):
             pin = getattr(self, key)
             if pin is None:
@@ -200,6 +243,14 @@ class LoggingConfig(StrictModel):
 
 
 class DaemonConfig(StrictModel):
+    doctor_minutes: float = Field(
+        0.0,
+        ge=0,
+        le=10080,
+        description="Run the doctor checks that are safe while the daemon runs (store, "
+        "clock, broker, readers) every this many minutes and journal a doctor_report event "
+        "for the office (0: only on the office's signed 'doctor' command).",
+    )
     watchdog: bool = Field(
         True, description="Ping the systemd watchdog while the loop is healthy (WatchdogSec=)."
     )
@@ -230,6 +281,18 @@ class RulesConfig(StrictModel):
     )
     lockdown_allowed_groups: list[str] = Field(
         default_factory=list, description="Groups still granted in lockdown mode (e.g. security)."
+    )
+    staff_groups: list[str] = Field(
+        default_factory=lambda: ["staff"],
+        description="Groups whose card, tapped shortly before the [gpio] staff_release button, "
+        "names the staff member in the staff_release event.",
+    )
+    staff_card_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description="How long before the staff_release button a staff card counts (0: the "
+        "button never names anyone).",
     )
     attended_on_fault: bool = Field(
         False,

@@ -79,11 +79,27 @@ class MqttConfig(StrictModel):
         le=65000,
         description="QoS 1 events published and not yet acknowledged by the broker at once.",
     )
+    receipts: bool = Field(
+        True,
+        description="End-to-end receipts: keep every event until the central office's signed "
+        "receipt (edgegate/<site>/<door>/receipts) says it is stored, re-send what the broker "
+        "acknowledged but no receipt covered after receipt_timeout_seconds, prune only covered "
+        "events. false: a broker's PUBACK is the end of the door's duty (a third-party "
+        "consumer that sends no receipts).",
+    )
+    receipt_timeout_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86400,
+        description="Seconds after the broker's PUBACK before an event no receipt covers is "
+        "sent again (receipts on).",
+    )
     keep_sent_events: int = Field(
         100_000,
         ge=0,
         description="Sent events kept in the journal for `edgegate events`; older sent ones "
-        "are pruned. Unsent events are never pruned.",
+        "are pruned. Unsent events are never pruned, nor (receipts on) events no receipt "
+        "covered.",
     )
     keep_sent_days: float | None = Field(
         None,

@@ -1,5 +1,8 @@
 """The ``[[readers]]`` tables (one model per ``type``) and the ``[pin]`` section.
 
+Each model is declared as a reader type once, in ``reader_types.py``, which builds the
+``[[readers]]`` union from the declarations.
+
 Every reader table shares ``direction`` and ``name`` (``ReaderBase``); docs/readers.md and
 docs/osdp.md describe the wiring behind each.
 """
@@ -7,7 +10,7 @@ docs/osdp.md describe the wiring behind each.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -183,11 +186,20 @@ class OsdpConfig(ReaderBase):
     )
 
 
-ReaderConfig = Annotated[
-    Rdm6300Config | Pn532Config | WiegandConfig | OsdpConfig, Field(discriminator="type")
-]
-# The `type` tags of the reader union; pydantic puts the tag into error locations.
-READER_TYPES = frozenset({"rdm6300", "pn532", "wiegand", "osdp"})
+class QrScannerConfig(ReaderBase):
+    type: Literal["qr_scanner"] = Field(
+        description="QR/barcode scanner typing each code as a line on a UART (visitor passes; "
+        "docs/visitors.md names a model)."
+    )
+    port: str = Field("/dev/ttyUSB0", description="Serial device of the scanner.")
+    baudrate: int = Field(9600, gt=0, description="The scanner's UART speed (9600 8N1 usual).")
+    hold_off_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="A pass held under the scanner is decoded again and again; the same code "
+        "within this many seconds counts once.",
+    )
 
 
 class PinConfig(StrictModel):

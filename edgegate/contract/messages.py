@@ -26,6 +26,9 @@ from edgegate.contract.signing import RejectedMessage, Verifier
 ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@:-]{1,128}$")]
 SITE_OR_DOOR = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 PROTOCOL = 1
+# "qr": a visitor QR pass (value: its pass id), only ever sent to revoke it (enabled false);
+# a door decides a pass from its signed token (visitor_pass.py), not from this row.
+CredentialKindName = Literal["card", "finger", "face", "pin", "qr"]
 
 
 class Msg(BaseModel):
@@ -44,7 +47,7 @@ class PersonMsg(Msg):
 
 
 class CredentialMsg(Msg):
-    kind: Literal["card", "finger", "face", "pin"] = Field(description="Credential kind.")
+    kind: CredentialKindName = Field(description="Credential kind.")
     value: str = Field(min_length=1, max_length=128, description="Card UID, template id...")
     person: ID = Field(description="Owner; must exist (same message or already on the door).")
     enabled: bool = Field(True, description="False: revoked (a lost card).")
@@ -82,14 +85,14 @@ class PutCredential(Msg):
 
 class SetCredentialEnabled(Msg):
     op: Literal["set_credential_enabled"]
-    kind: Literal["card", "finger", "face", "pin"]
+    kind: CredentialKindName
     value: str = Field(min_length=1, max_length=128)
     enabled: bool
 
 
 class RemoveCredential(Msg):
     op: Literal["remove_credential"]
-    kind: Literal["card", "finger", "face", "pin"]
+    kind: CredentialKindName
     value: str = Field(min_length=1, max_length=128)
 
 
@@ -149,7 +152,16 @@ class SnapshotChunk(Msg):
 
 
 CommandName = Literal[
-    "unlock", "lock", "lockdown", "normal", "emergency", "attended", "sync", "staff_release"
+    "unlock",
+    "lock",
+    "lockdown",
+    "normal",
+    "emergency",
+    "attended",
+    "sync",
+    "staff_release",
+    "silence",
+    "doctor",
 ]
 
 
@@ -185,12 +197,32 @@ class SnapshotRequest(Msg):
     reason: str = Field("", max_length=200)
 
 
-Signed = CredentialUpdate | SnapshotChunk | Command
+class Receipt(Msg):
+    """-> ``.../<door>/receipts`` (signed, retained): the office holds every event of the door
+    with ``first <= seq <= upto``. The door marks those ``archived`` and may prune them; an
+    event the broker acknowledged but no receipt covers is sent again after a timeout."""
+
+    type: Literal["receipt"]
+    v: Literal[1] = PROTOCOL
+    site: SITE_OR_DOOR
+    door: SITE_OR_DOOR
+    first: int = Field(ge=1, description="The lowest seq of the run the office holds.")
+    upto: int = Field(ge=1, description="The highest seq up to which it holds every event.")
+    issued: AwareDatetime
+
+    @model_validator(mode="after")
+    def _first_before_upto(self) -> Receipt:
+        if self.first > self.upto:
+            raise ValueError("first must not be above upto")
+        return self
+
+
+Signed = CredentialUpdate | SnapshotChunk | Command | Receipt
 M = TypeVar("M", bound=Msg)
 
 
 _SIGNED: TypeAdapter[Signed] = TypeAdapter(
-    Annotated[CredentialUpdate | SnapshotChunk | Command, Field(discriminator="type")]
+    Annotated[CredentialUpdate | SnapshotChunk | Command | Receipt, Field(discriminator="type")]
 )
 
 

@@ -102,6 +102,10 @@ class Signer:
         self._key = key
         self.key_id = key_id(key.public_key())
 
+    def sign_raw(self, data: bytes) -> bytes:
+        """The bare signature of ``data`` (visitor passes, ``visitor_pass.py``)."""
+        return self._key.sign(data)
+
     def sign(self, message: dict[str, Any]) -> bytes:
         body = json.dumps(message, separators=(",", ":"), sort_keys=True)
         sig = self._key.sign(body.encode())

@@ -53,6 +53,11 @@ class DoorTopics:
         return site_credentials(self.site)
 
     @property
+    def receipts(self) -> str:
+        """-> this door, signed ``Receipt``: the events the office has stored (retained)."""
+        return f"{self.root}/receipts"
+
+    @property
     def snapshot_request(self) -> str:
         """door ->, asks the central office for a full snapshot (``SnapshotRequest``)."""
         return f"{self.root}/credentials/request"

@@ -38,6 +38,9 @@ class Reason(StrEnum):
     WRONG_PIN = "wrong_pin"
     PIN_TIMEOUT = "pin_timeout"
     NO_PIN = "no_pin"
+    # Visitor QR passes (edgegate/core/visitor_pass.py).
+    FORGED = "forged"  # not a pass signed by a trusted office key
+    REPLAYED = "replayed"  # a single-entry pass shown again at a door it already opened
     # Card+face doors (edgegate/face/cardface.py): no face of the card's person in time, or
     # only someone else's face.
     FACE_REQUIRED = "face_required"

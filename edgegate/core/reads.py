@@ -17,6 +17,7 @@ class CredentialKind(StrEnum):
     FINGER = "finger"
     FACE = "face"
     PIN = "pin"
+    QR = "qr"  # a visitor pass token (edgegate/contract/visitor_pass.py)
 
 
 class Direction(StrEnum):

@@ -8,22 +8,28 @@ import asyncio
 import contextlib
 import json
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 
 from edgegate import __version__
 from edgegate.config.models import Config
-from edgegate.core.reads import Direction
+from edgegate.config.reader_types import reader_types
 from edgegate.daemon import systemd
 from edgegate.daemon.door import Door
+from edgegate.daemon.finger_sync import FingerLibraryService
+from edgegate.daemon.live_doctor import LiveDoctor
+from edgegate.daemon.siren import SirenOutput
+from edgegate.daemon.staff_card import StaffCardMemory
 from edgegate.daemon.status import DoorStatus
 from edgegate.hardware.base import Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
-from edgegate.hardware.registry import build_reader
+from edgegate.hardware.registry import ReaderDevices, build_reader
+from edgegate.hardware.wiegand.gpio import EdgeSource
 from edgegate.store.journal import Event
+from edgegate.store.rules_state import load_modes
 from edgegate.store.store import AsyncStore
 from edgegate.sync.service import SyncService
 
@@ -37,32 +43,55 @@ class Daemon:
     ``services``: coroutines started with the readers and cancelled on stop.
     """
 
-    def __init__(self, config: Config, *, pin_factory: Any | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        pin_factory: Any | None = None,
+        edge_sources: Mapping[str, EdgeSource] | None = None,
+    ) -> None:
+        """``pin_factory`` and ``edge_sources`` (Wiegand wires by reader name) stand in for the
+        configured GPIO; tests and the demo inject simulated ones here."""
         self.config = config
         self.store = AsyncStore(config.storage.path)
         factory = pin_factory or make_pin_factory(config.gpio.pin_factory)
         self.outputs = DoorOutputs(config.gpio, factory)
-        self.door = Door(config, self.store, self.outputs)
-        self.inputs = DoorInputs(config.gpio, factory, self.door.rules.on_input)
+        self.door = Door(config, self.store, self.outputs, pass_keys=_pass_keys(config))
+        # The staff release button names the staff card tapped just before it.
+        self.staff_cards = StaffCardMemory(self.door, config.rules)
+        self.door.add_listener(self.staff_cards.on_event)
+        self.inputs = DoorInputs(
+            config.gpio, factory, self.staff_cards.wrap(self.door.rules.on_input)
+        )
+        # Optional alarm output (siren/strobe): follows the journal's alarms, silenced by
+        # the office's signed 'silence' command.
+        self.siren: SirenOutput | None = None
+        if config.gpio.siren is not None:
+            self.siren = SirenOutput(config.gpio, factory, self.door)
+            self.door.add_listener(self.siren.on_event)
+        devices = ReaderDevices(self.door, edge_sources or {})
         self.readers: list[Reader] = [
-            build_reader(rcfg, name, self.door)
+            build_reader(rcfg, name, self.door, devices)
             for rcfg, name in zip(config.readers, config.reader_names(), strict=True)
         ]
         self.services: list[Callable[[], Any]] = []
-        self.finger_library: Any | None = None
-        if config.fingerprint is not None:
-            self.readers.append(self._fingerprint_reader(config))
+        # The doctor checks that are safe while running: on a schedule and on command.
+        self.doctor = LiveDoctor(config, self.door, lambda: [r.status() for r in self.readers])
+        if config.daemon.doctor_minutes > 0:
+            self.services.append(self.doctor.run)
+        self._credential_hooks: list[Callable[[], None]] = []
+        self.finger_library: FingerLibraryService | None = None
         self.camera: Reader | None = None
-        if config.camera is not None:
-            self.camera = self._camera_reader(config)
-            self.readers.append(self.camera)
+        self._build_biometric(config, devices)
         self.door.add_listener(self._reader_feedback)
         # The fingerprint sensor's library follows credential changes (MQTT sync, snapshots).
         self.door.add_credentials_listener(self.credentials_changed)
         self.health = DoorStatus(config.daemon, self.door, self.readers, self.outputs)
         self.sync: SyncService | None = None
         if config.mqtt is not None:
-            # MQTT sync (docs/mqtt.md): events, state, telemetry, commands, credentials.
+            # MQTT sync (docs/mqtt.md): events, state, telemetry, commands, credentials. It
+            # gets ports (edgegate/sync/ports.py): the rules as DoorControl, the journal seam,
+            # the status source, and plain callables for what the office may trigger.
             self.sync = SyncService(
                 config,
                 store=self.store,
@@ -71,50 +100,46 @@ class Daemon:
                 status=self.health,
                 on_credentials_changed=self.door.credentials_changed,
                 clock=self.door.now,
+                on_silence=self.siren.silence if self.siren is not None else None,
+                on_doctor=self.doctor.request,
             )
             self.sync.retained_sources.append(self._homeassistant_discovery)
             self.services.append(self.sync.run)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
 
-    def _fingerprint_reader(self, config: Config) -> Reader:
-        from edgegate.core.assist import AssistTracker
-        from edgegate.hardware.fingerprint.reader import FingerprintReader
+    def _build_biometric(self, config: Config, devices: ReaderDevices) -> None:
+        """The readers configured by their own section (``[fingerprint]``, ``[camera]``),
+        through their declared builders (edgegate/config/reader_types.py)."""
+        from edgegate.daemon.biometric import BiometricDevices
 
-        fp = config.fingerprint
-        assert fp is not None
-        door = self.door
-        door.assist[fp.name] = AssistTracker(fp.assist_after, fp.assist_window_seconds)
-        reader = FingerprintReader(
-            fp.name,
-            door,
-            fp.port,
-            direction=Direction(fp.direction),
-            baudrate=fp.baudrate,
-            address=fp.address,
-            password=fp.password,
-            min_score=fp.min_score,
-            poll_interval=fp.poll_interval,
-            on_unrecognised=lambda reason: door.attempt_failed(
-                fp.name, "finger", reason, poor=False
-            ),
-            on_poor_capture=lambda reason: door.attempt_failed(
-                fp.name, "finger", reason, poor=True
-            ),
+        parts = BiometricDevices(
+            self.door,
+            devices.edge_sources,
+            door=self.door,
+            store=self.store,
+            config=config,
+            readers=list(self.readers),
+            services=self.services,
+            on_credentials_changed=self._credential_hooks,
         )
-        # Library sync: the sensor follows the store's finger credentials (docs/fingerprint.md).
-        from edgegate.daemon.finger_sync import FingerLibraryService
-
-        self.finger_library = FingerLibraryService(reader, self.store, fp, config.storage)
-        self.services.append(self.finger_library.run)
-        return reader
+        for kind in reader_types().values():
+            section = getattr(config, kind.section) if kind.section else None
+            if section is None:
+                continue
+            reader = kind.load_builder()(section, section.name, parts)
+            assert isinstance(reader, Reader), f"{kind.name} builder returned {reader!r}"
+            self.readers.append(reader)
+            if kind.section == "camera":
+                self.camera = reader
+        self.finger_library = parts.finger_library
 
     def credentials_changed(self, *_: Any) -> None:
         """Register with whatever changes credentials (MQTT sync): the fingerprint sensor's
-        library is brought in step with the store soon after, off the hot path."""
-        if self.finger_library is not None:
-            self.finger_library.request()
-        self.reload_gallery()
+        library is brought in step with the store soon after, off the hot path, and the
+        camera's gallery is reloaded."""
+        for hook in self._credential_hooks:
+            hook()
 
     def _homeassistant_discovery(self) -> list[tuple[str, str, bool]]:
         """Home Assistant discovery configs, republished retained on every (re)connect."""
@@ -133,44 +158,17 @@ class Daemon:
             if reader.name == event.payload.get("reader"):
                 reader.feedback(event.type == "access_granted")
 
-    def _camera_reader(self, config: Config) -> Reader:
-        from edgegate.core.assist import AssistTracker
-        from edgegate.face.cardface import CardFaceGate
-        from edgegate.face.pipeline import Settings
-        from edgegate.face.reader import CameraReader
-
-        cam = config.camera
-        assert cam is not None
-        door = self.door
-        door.assist[cam.name] = AssistTracker(cam.assist_after, cam.assist_window_seconds)
-        if cam.mode == "card+face":
-            # Only here do reads pass through the gate, in front of the others (a card waits
-            # for its face before a PIN); other doors keep the direct path.
-            door.gates.insert(0, CardFaceGate(door, cam.name, cam.card_face_window_seconds))
-        return CameraReader(
-            cam.name,
-            door,
-            cam.source,
-            Settings.from_config(cam),
-            config.storage.path,
-            key_file=config.storage.key_file,
-            direction=Direction(cam.direction),
-            fps=cam.fps,
-            nice=cam.nice,
-            on_failed=lambda reason, poor: door.attempt_failed(cam.name, "face", reason, poor=poor),
-        )
-
-    def reload_gallery(self) -> None:
-        """Face credentials changed (a central update): reload the camera's gallery now."""
-        reload = getattr(self.camera, "reload_gallery", None)
-        if reload is not None:
-            reload()
-
     async def start(self) -> None:
         await self.store.open()
         lockouts = await self.store.call(self.door.rules.restore_lockouts)
-        self.outputs.safe_state()
-        # After safe_state: an active fire input found here releases the lock at once.
+        # The emergency latch and lockdown from before a restart, before the lock is driven: a
+        # watchdog restart during a fire keeps the door released (until a reset).
+        modes = await self.store.call(load_modes)
+        if self.door.rules.restore_modes(modes):
+            self.outputs.unlock()
+        else:
+            self.outputs.safe_state()
+        # After that: an active fire input found here releases the lock at once.
         self.inputs.start(asyncio.get_running_loop())
         self.door.rules.started(lockouts, self.inputs.is_active("door_contact"))
         for reader in self.readers:
@@ -223,6 +221,8 @@ class Daemon:
         self.door.rules.close()
         for gate in self.door.gates:
             gate.close()
+        if self.siren is not None:
+            self.siren.close()
         # Fail-secure on a normal stop: the relay off is the locked state.
         self.outputs.safe_state()
         self.outputs.close()
@@ -244,3 +244,17 @@ async def run(config: Config) -> None:
         await daemon.wait()
     finally:
         await daemon.stop()
+
+
+def _pass_keys(config: Config) -> list[Any]:
+    """The office keys visitor QR passes are verified with: the same keys as the signed
+    MQTT messages. None (a door without ``[mqtt]`` keys) refuses every pass as ``forged``."""
+    if config.mqtt is None:
+        return []
+    from edgegate.sync.paho_client import MqttSetupError, central_keys
+
+    try:
+        return list(central_keys(config.mqtt))
+    except MqttSetupError as exc:  # the sync service reports the same error when it starts
+        log.error("visitor_pass_keys_unreadable", error=str(exc))
+        return []

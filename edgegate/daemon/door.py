@@ -13,24 +13,28 @@ import asyncio
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from typing import Any
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgegate.config.models import Config
+from edgegate.contract.visitor_pass import PassRejected, parse_pass
 from edgegate.core.assist import AssistTracker
 from edgegate.core.decision import Decision, Reason, RuleContext, decide
 from edgegate.core.passback import PassbackMode
 from edgegate.core.pin import PinResult, apply_pin, raises_duress
-from edgegate.core.reads import CredentialRead
+from edgegate.core.reads import CredentialKind, CredentialRead
+from edgegate.core.visitor_pass import VisitorPass, decide_pass
 from edgegate.daemon.door_journal import DoorJournal, Entry, EventListener
 from edgegate.daemon.gates import Gate
 from edgegate.daemon.pin_wait import PinGate
 from edgegate.daemon.rules_runtime import RulesRuntime
 from edgegate.hardware.gpio import DoorOutputs
-from edgegate.store.credentials import lookup
+from edgegate.store import pass_uses
+from edgegate.store.credentials import get_person_attrs, lookup
 from edgegate.store.db import transaction
 from edgegate.store.journal import Event
 from edgegate.store.rules_state import get_presence, set_presence, today_counts
@@ -51,8 +55,11 @@ class Door:
         outputs: DoorOutputs,
         *,
         clock: Clock = time.time,
+        pass_keys: Sequence[Ed25519PublicKey] = (),
     ) -> None:
         self.config = config
+        # The office's public keys: visitor QR passes are verified with them, offline.
+        self.pass_keys = tuple(pass_keys)
         self.store = store
         self.clock = clock
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -72,7 +79,7 @@ class Door:
         # Per-reader failure counting for biometric readers (retries, then staff).
         self.assist: dict[str, AssistTracker] = {}
         # Door rules (docs/rules.md): the state machine, lockout, modes; drives the outputs.
-        self.rules = RulesRuntime(config, outputs, self.journal, clock=now, spawn=self.spawn)
+        self.rules = RulesRuntime(config, store, outputs, self.journal, clock=now, spawn=self.spawn)
         # Keypad PINs: card+PIN waits and the duress PIN (edgegate/daemon/pin_wait.py).
         self.pins = PinGate(self, config.pin)
         # Reads are offered to each gate in turn; the composition root may add more in front.
@@ -163,6 +170,40 @@ class Door:
             ctx = replace(ctx, presence=get_presence(conn, record.person_id, policy.area))
         return decide(read, record, now, context=ctx)
 
+    def _evaluate_pass(
+        self, conn: sqlite3.Connection, read: CredentialRead, ctx: RuleContext, now: float
+    ) -> tuple[Decision, VisitorPass | None, dict[str, Any]]:
+        """A QR pass: verified from its token alone; the store adds only what the office
+        pushed about it (revoked, the visit's exit hold) and whether it was used here."""
+        try:
+            token = parse_pass(read.value, self.pass_keys)
+        except PassRejected as exc:
+            log.warning(
+                "visitor_pass_refused", reader=read.reader, why=exc.reason, detail=exc.detail
+            )
+            return decide_pass(read, None, now, context=ctx), None, {"detail": exc.detail}
+        vp = VisitorPass(
+            token.pass_id, token.visit_id, token.zones, token.not_before, token.not_after,
+            token.single,
+        )  # fmt: skip
+        stored = lookup(conn, "qr", token.pass_id)
+        attrs = get_person_attrs(conn, token.visit_id) or {}
+        revoked = stored is not None and not (stored.enabled and stored.person_enabled)
+        policy = ctx.policy
+        if policy.passback is not PassbackMode.OFF:
+            ctx = replace(ctx, presence=get_presence(conn, token.visit_id, policy.area))
+        decision = decide_pass(
+            read,
+            vp,
+            now,
+            revoked=revoked,
+            used=pass_uses.is_used(conn, token.pass_id),
+            attrs=attrs,
+            context=ctx,
+        )
+        # Door events carry the pass and visit ids, never a visitor's name (PRODUCT.md).
+        return decision, vp, {"credential": token.pass_id, "visit": token.visit_id}
+
     def evaluate_tx(
         self, conn: sqlite3.Connection, read: CredentialRead, ctx: RuleContext
     ) -> Decision:
@@ -184,7 +225,12 @@ class Door:
         now = self.clock()
         policy = ctx.policy
         with transaction(conn):
-            decision = self._evaluate(conn, read, ctx, now)
+            visitor_pass: VisitorPass | None = None
+            extra: dict[str, Any] = {}
+            if read.kind == CredentialKind.QR:
+                decision, visitor_pass, extra = self._evaluate_pass(conn, read, ctx, now)
+            else:
+                decision = self._evaluate(conn, read, ctx, now)
             if pin is not None:
                 decision = apply_pin(decision, pin)
             fields: dict[str, Any] = {
@@ -202,6 +248,7 @@ class Door:
                 fields["reason"] = str(decision.reason)
             if decision.flags:
                 fields["flags"] = list(decision.flags)
+            fields.update(extra)
             if pin is not None:
                 # A duress entry looks like the right PIN here; the alarm is its own event.
                 fields["pin"] = str(PinResult.OK if pin is PinResult.DURESS else pin)
@@ -217,6 +264,8 @@ class Door:
             # Presence changes with the journal row or not at all (restart-safe).
             if decision.granted and decision.person_id is not None:
                 set_presence(conn, decision.person_id, policy.area, str(read.direction), now)
+            if decision.granted and visitor_pass and visitor_pass.used_up_by(str(read.direction)):
+                pass_uses.mark_used(conn, visitor_pass.pass_id, visitor_pass.not_after, now)
         return decision, events
 
     async def handle_read(

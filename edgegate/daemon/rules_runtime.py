@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,8 +38,9 @@ from edgegate.core.reads import CredentialRead
 from edgegate.core.schedule import DAYS, Window, parse_hhmm
 from edgegate.daemon.door_journal import DoorJournal
 from edgegate.hardware.gpio import DoorOutputs
-from edgegate.store import journal
+from edgegate.store import journal, rules_state
 from edgegate.store.journal import parse_rfc3339
+from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +96,7 @@ class RulesRuntime:
     def __init__(
         self,
         config: Config,
+        store: AsyncStore,
         outputs: DoorOutputs,
         journal: DoorJournal,
         *,
@@ -102,6 +105,7 @@ class RulesRuntime:
     ) -> None:
         cfg = config
         self.config = config
+        self.store = store
         self.outputs = outputs
         self.door_journal = journal
         self.clock = clock
@@ -124,6 +128,7 @@ class RulesRuntime:
         self.faulty_readers: set[str] = set()
         self._attended_by_fault = False
         self._timer: asyncio.TimerHandle | None = None
+        self._saved_modes: dict[str, Any] = self._modes()
 
     # --- the machine -----------------------------------------------------------------------
     def apply(self, inp: Input) -> Result:
@@ -138,10 +143,55 @@ class RulesRuntime:
                 outputs.relock()
         if result.events:
             self.spawn(self.journal(result.events))
+        self._persist_modes()
         self._reschedule()
         for fn in self._state_listeners:
             fn()
         return result
+
+    # --- latched modes in the store -----------------------------------------------------------
+    def _modes(self) -> dict[str, Any]:
+        s = self.door_state
+        # Attended mode forced by a reader fault is not saved: the fault is seen again at start.
+        mode = DoorMode.NORMAL if self._attended_by_fault else s.mode
+        return {
+            "mode": str(mode),
+            "emergency": s.emergency,
+            "emergency_source": s.emergency_source,
+        }
+
+    def _persist_modes(self) -> None:
+        modes = self._modes()
+        if modes != self._saved_modes:
+            self._saved_modes = modes
+            # The store thread runs calls in order, so the last change is the one kept.
+            self.spawn(self.store.call(rules_state.save_modes, modes))
+
+    def restore_modes(self, saved: dict[str, Any]) -> bool:
+        """At start, before the lock is driven: take back the emergency latch and lockdown (or
+        attended mode) saved before the restart. True when the lock must start released."""
+        try:
+            mode = DoorMode(saved.get("mode", "normal"))
+        except ValueError:
+            mode = DoorMode.NORMAL
+        if mode is DoorMode.EMERGENCY:
+            mode = DoorMode.NORMAL
+        emergency = bool(saved.get("emergency", False))
+        source = saved.get("emergency_source")
+        source = source if isinstance(source, str) else None
+        self.door_state = replace(
+            self.door_state,
+            mode=mode,
+            emergency=emergency,
+            emergency_source=source if emergency else None,
+            lock_released=emergency,
+        )
+        self._saved_modes = self._modes()
+        if emergency or mode is not DoorMode.NORMAL:
+            fields = {"mode": str(mode), "emergency": emergency, "source": source}
+            log.warning("door_modes_restored", **fields)
+            self.spawn(self.journal([("modes_restored", fields)]))
+        return emergency
 
     def tick(self) -> Result:
         """Let the machine see the time (relock when a release runs out, held-open alarms)."""

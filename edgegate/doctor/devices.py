@@ -7,11 +7,13 @@ and read with its parsers, all readers at once on one event loop.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import serial
 
-from edgegate.config.models import Config
+from edgegate.config.models import Config, FingerprintConfig, Rdm6300Config
+from edgegate.config.reader_types import reader_types
 from edgegate.doctor import Check, fail, ok, warn
 from edgegate.hardware.base import ReaderCounters
 from edgegate.hardware.rdm6300 import Rdm6300Parser
@@ -29,7 +31,7 @@ def port_problem(port: str, exc: Exception) -> str:
     return f"{port} cannot be opened: {text}"
 
 
-async def listen_rdm6300(name: str, cfg: Any, seconds: float) -> Check:
+async def listen_rdm6300(name: str, cfg: Rdm6300Config, seconds: float) -> Check:
     part = f"reader {name}"
     counters = ReaderCounters()
     parser = Rdm6300Parser(counters)
@@ -75,12 +77,11 @@ async def open_only(name: str, cfg: Any) -> Check:
     return ok(part, f"{port} opens (type {cfg.type}: no protocol check in doctor)")
 
 
-async def check_fingerprint(config: Config) -> Check:
+async def check_fingerprint(name: str, fp: FingerprintConfig, seconds: float) -> Check:
+    """The ``[fingerprint]`` module answers its handshake (``seconds`` unused: no waiting)."""
     from edgegate.hardware.fingerprint.sensor import FingerprintSensor
 
-    fp = config.fingerprint
-    assert fp is not None
-    part = f"fingerprint {fp.name}"
+    part = f"fingerprint {name}"
     sensor = FingerprintSensor(
         fp.port, baudrate=fp.baudrate, address=fp.address, password=fp.password, retries=1
     )
@@ -103,14 +104,17 @@ async def check_fingerprint(config: Config) -> Check:
 
 
 async def check_serial_devices(config: Config, seconds: float) -> list[Check]:
-    jobs = []
+    # Each reader type declares its doctor check (edgegate/config/reader_types.py); types
+    # without one get the port opened, nothing more.
+    types = reader_types()
+    jobs: list[Awaitable[Check]] = []
     for cfg, name in zip(config.readers, config.reader_names(), strict=True):
-        if cfg.type == "rdm6300":
-            jobs.append(listen_rdm6300(name, cfg, seconds))
-        else:
-            jobs.append(open_only(name, cfg))
-    if config.fingerprint is not None:
-        jobs.append(check_fingerprint(config))
+        check = types[cfg.type].load_doctor()
+        jobs.append(check(name, cfg, seconds) if check else open_only(name, cfg))
+    fp = config.fingerprint
+    fp_check = types["fingerprint"].load_doctor()
+    if fp is not None and fp_check is not None:
+        jobs.append(fp_check(fp.name, fp, seconds))
     if not jobs:
         return [warn("readers", "no reader configured: nothing can open the door but the exit")]
     return list(await asyncio.gather(*jobs))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gpiozero import DigitalInputDevice, DigitalOutputDevice
 
+from edgegate.config.file_trust import file_problems
 from edgegate.config.models import Config
 from edgegate.doctor import Check, fail, ok, warn
 from edgegate.hardware.gpio import make_pin_factory
@@ -19,13 +20,17 @@ from edgegate.store import sealed
 from edgegate.store.db import SCHEMA_VERSION
 
 OUTPUT_NAMES = ("lock", "green_led", "red_led", "buzzer")
-# What an input's level means, (active = pulled low, inactive), in a technician's words.
+# What an input's state means, (active, inactive), in a technician's words. Active is the pin
+# pulled low for a normally-open input, the contact open for a normally-closed one.
 INPUT_STATES = {
     "door_contact": ("door closed", "door open"),
     "exit_button": ("pressed", "not pressed"),
     "fire_alarm": ("FIRE ALARM ACTIVE", "no alarm"),
     "obstruction": ("obstructed", "clear"),
 }
+
+# Inputs whose cut wire must read as active (life safety), and what a cut reads as otherwise.
+FAIL_SAFE_INPUTS = {"fire_alarm": "no alarm", "obstruction": "clear"}
 
 
 def human_size(n: int) -> str:
@@ -35,6 +40,23 @@ def human_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+def check_file_trust(config_path: Path, config: Config) -> list[Check]:
+    """The permissions ``run`` refuses to start with (fail) or flags (warn), each with the
+    command that fixes it."""
+    problems = file_problems(config_path, config)
+    if not problems:
+        return [ok("permissions", "trust and secret files are writable only by their owner")]
+    checks = []
+    for p in problems:
+        why = (
+            "; the door refuses to start: whoever can write it can add a key and sign unlocks"
+            if p.fatal
+            else ""
+        )
+        checks.append((fail if p.fatal else warn)("permissions", p.line() + why))
+    return checks
 
 
 def check_store(config: Config) -> list[Check]:
@@ -116,12 +138,22 @@ def check_gpio(config: Config) -> list[Check]:
                     state = "output, off"
                 else:
                     dev = DigitalInputDevice(pin, pull_up=True, pin_factory=factory)
-                    state = (
-                        "input, "
-                        + INPUT_STATES.get(name, ("active", "inactive"))[0 if dev.is_active else 1]
-                    )
+                    nc = name in gpio.normally_closed
+                    active = bool(dev.is_active) != nc
+                    words = INPUT_STATES.get(name, ("active", "inactive"))[0 if active else 1]
+                    contact = "normally closed" if nc else "normally open"
+                    state = f"input, {contact}, {words}"
                 devices.append(dev)
                 out.append(ok(f"gpio {name}", f"pin {pin} claimed ({state})"))
+                if name in FAIL_SAFE_INPUTS and name not in gpio.normally_closed:
+                    out.append(
+                        warn(
+                            f"gpio {name}",
+                            f"wired normally open: a cut wire reads as {FAIL_SAFE_INPUTS[name]}; "
+                            f'use a normally-closed contact and normally_closed = ["{name}"] '
+                            "(docs/wiring.md)",
+                        )
+                    )
             except Exception as exc:  # gpiozero raises many types: busy, invalid, no rights
                 out.append(fail(f"gpio {name}", f"pin {pin} cannot be used: {exc}"))
     finally:

@@ -52,6 +52,8 @@ class CardFaceGate:
     def offer(self, read: CredentialRead) -> bool:
         if "face" in read.factors:
             return False  # a pair this gate made: on to the next gate
+        if read.kind is CredentialKind.QR:
+            return False  # a visitor pass is one factor by itself
         if read.kind is CredentialKind.FACE:
             self.port.spawn(self._face(read))
         else:

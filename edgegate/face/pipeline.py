@@ -52,6 +52,8 @@ class Settings:
     liveness_frames: int = 30
     redecide_seconds: float = 5.0
     retry_seconds: float = 1.0
+    qr: bool = False  # also read visitor QR passes (edgegate/face/qr.py)
+    qr_hold_off: float = 3.0
 
     @classmethod
     def from_config(cls, cam: CameraConfig) -> Settings:
@@ -72,6 +74,8 @@ class Settings:
             liveness_frames=cam.liveness_frames,
             redecide_seconds=cam.redecide_seconds,
             retry_seconds=cam.retry_seconds,
+            qr=cam.qr,
+            qr_hold_off=cam.qr_hold_off_seconds,
         )
 
 

@@ -151,6 +151,12 @@ class CameraReader(Reader):
                     t=frame_t,
                 )
             )
+        elif kind == "qr":
+            _, text, frame_t = msg
+            self.counters.reads += 1
+            self.sink.credential(
+                CredentialRead(CredentialKind.QR, text, self.name, self.direction, t=frame_t)
+            )
         elif kind == "failed":
             _, reason, poor, distance = msg
             log.info(

@@ -9,6 +9,7 @@ Commands (daemon -> worker): ("open", source, fps, attempt), ("close",), ("reloa
 Messages (worker -> daemon): ("ready", people, bad), ("opened", attempt),
 ("camera_error", text, attempt),
 ("grant", credential value, distance, frame_t, timings), ("failed", reason, poor, distance),
+("qr", text, frame_t),
 ("gallery", people, bad), ("gallery_error", text), ("stats", dict).
 """
 
@@ -119,6 +120,11 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
     fe._fr()
     settings = load_descriptor(settings)
     pipeline = FacePipeline(settings, gallery)
+    qr = None
+    if settings.qr:
+        from edgegate.face.qr import QrScanner
+
+        qr = QrScanner(settings.qr_hold_off)
     conn.send(("ready", len(gallery), bad))
     capture: Capture | None = None
     seq = 0
@@ -193,6 +199,12 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
         if got is None:
             continue
         rgb, frame_t, seq = got
+        if qr is not None:
+            # Before the faces: a pass is decided from this frame alone, a face takes k.
+            text = qr.scan(rgb, time.monotonic())
+            stats["qr_frames"], stats["qr_ms"] = qr.frames, round(qr.total_ms, 3)
+            if text is not None:
+                conn.send(("qr", text, frame_t))
         res = pipeline.process(rgb, time.monotonic())
         stats["frames"] += 1
         stats["detected"] += res.detected

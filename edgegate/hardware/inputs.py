@@ -1,6 +1,8 @@
 """The door's inputs through gpiozero: contact, exit button, fire alarm, passage, obstruction,
-staff release and fire reset. Every input is wired active low with the internal pull-up
-(the contact, button or sensor pulls the pin to ground), as PRODUCT.md describes.
+staff release and fire reset. Every input has the internal pull-up. A normally-open input
+(the default) is active while its contact pulls the pin to ground, as PRODUCT.md describes; a
+``normally_closed`` one is active while its contact is OPEN (the pin pulled high), so a cut
+wire reads as active: the fail-safe wiring for the fire input and the obstruction sensor.
 
 gpiozero calls ``when_activated`` / ``when_deactivated`` in ITS OWN thread (lgpio's callback
 thread on a Pi; with MockFactory, whatever thread drove the pin). Nothing in the daemon is
@@ -50,6 +52,7 @@ class DoorInputs:
         # we do not use and that takes ~0.2 s to join on close.
         self.buttons: dict[str, DigitalInputDevice] = {}
         self.counters: dict[str, int] = {}
+        self.normally_closed = frozenset(cfg.normally_closed)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open the configured inputs; call on the loop thread."""
@@ -65,14 +68,25 @@ class DoorInputs:
             )
             # Default arguments bind name now; the lambdas run in gpiozero's thread and do
             # nothing but schedule the handler on the loop (see the module docstring).
-            button.when_activated = lambda n=name: loop.call_soon_threadsafe(self._fire, n, True)
-            button.when_deactivated = lambda n=name: loop.call_soon_threadsafe(self._fire, n, False)
+            # gpiozero's "active" is the pin pulled low; a normally-closed input means the
+            # opposite, so its edges swap.
+            low = name not in self.normally_closed
+            button.when_activated = lambda n=name, a=low: loop.call_soon_threadsafe(
+                self._fire, n, a
+            )
+            button.when_deactivated = lambda n=name, a=not low: loop.call_soon_threadsafe(
+                self._fire, n, a
+            )
             self.buttons[name] = button
             self.counters[name] = 0
-            log.info("input_opened", input=name, pin=str(pin))
+            log.info(
+                "input_opened",
+                input=name,
+                pin=str(pin),
+                contact="normally_open" if low else "normally_closed",
+            )
         for name in LEVEL_INPUTS:
-            button = self.buttons.get(name)
-            if button is not None and button.is_active:
+            if self.is_active(name):
                 self._fire(name, True)
 
     def _fire(self, name: str, active: bool) -> None:
@@ -84,8 +98,11 @@ class DoorInputs:
             log.exception("input_handler_failed", input=name, active=active)
 
     def is_active(self, name: str) -> bool | None:
+        """Whether the input is active (its contact's meaning, whatever the wiring)."""
         button = self.buttons.get(name)
-        return None if button is None else bool(button.is_active)
+        if button is None:
+            return None
+        return bool(button.is_active) != (name in self.normally_closed)
 
     def close(self) -> None:
         for button in self.buttons.values():

@@ -1,20 +1,50 @@
-"""Building readers from their config tables: one entry per ``[[readers]] type``."""
+"""Building readers from their config tables, through the reader types' declarations.
+
+Which builder serves which ``[[readers]] type`` is declared once, in
+``edgegate/config/reader_types.py``; the builders of the built-in card readers are here.
+Each takes the reader's table, its name and a :class:`ReaderDevices`: what the composition
+root hands over besides the table (the sink decisions go to, and devices injected in place of
+the configured ones, as gpiozero is handed a pin factory).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from edgegate.config.reader_types import reader_types
 from edgegate.hardware.base import Direction, Reader, ReaderSink
 from edgegate.hardware.rdm6300 import Rdm6300Reader
+from edgegate.hardware.wiegand.gpio import EdgeSource
 
-Builder = Callable[[Any, str, ReaderSink], Reader]
+
+@dataclass(slots=True)
+class ReaderDevices:
+    """What a reader builder gets besides its table.
+
+    ``edge_sources``: Wiegand wires by reader name, used instead of the configured GPIO chip
+    (tests and the demo inject simulated wires; production code never imports a simulator).
+    """
+
+    sink: ReaderSink
+    edge_sources: Mapping[str, EdgeSource] = field(default_factory=dict)
 
 
-def _rdm6300(cfg: Any, name: str, sink: ReaderSink) -> Reader:
+def build_reader(
+    cfg: Any, name: str, sink: ReaderSink, devices: ReaderDevices | None = None
+) -> Reader:
+    """The reader for one ``[[readers]]`` table, by its declared type's builder."""
+    builder = reader_types()[cfg.type].load_builder()
+    reader = builder(cfg, name, devices or ReaderDevices(sink))
+    assert isinstance(reader, Reader), f"{cfg.type} builder returned {reader!r}"
+    return reader
+
+
+def rdm6300(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
     return Rdm6300Reader(
         name,
-        sink,
+        devices.sink,
         cfg.port,
         baudrate=cfg.baudrate,
         direction=Direction(cfg.direction),
@@ -22,12 +52,12 @@ def _rdm6300(cfg: Any, name: str, sink: ReaderSink) -> Reader:
     )
 
 
-def _pn532(cfg: Any, name: str, sink: ReaderSink) -> Reader:
+def pn532(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
     from edgegate.hardware.pn532.reader import Pn532Reader
 
     return Pn532Reader(
         name,
-        sink,
+        devices.sink,
         cfg.port,
         baudrate=cfg.baudrate,
         direction=Direction(cfg.direction),
@@ -37,13 +67,13 @@ def _pn532(cfg: Any, name: str, sink: ReaderSink) -> Reader:
     )
 
 
-def _wiegand(cfg: Any, name: str, sink: ReaderSink) -> Reader:
+def wiegand(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
     from edgegate.hardware.wiegand.reader import WiegandReader
 
-    return WiegandReader.from_config(cfg, name, sink)
+    return WiegandReader.from_config(cfg, name, devices.sink, devices.edge_sources.get(name))
 
 
-def _osdp(cfg: Any, name: str, sink: ReaderSink) -> Reader:
+def osdp(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
     # Imported here: libosdp is the optional `osdp` extra, not needed by other doors.
     try:
         from edgegate.hardware.osdp_reader import OsdpReader
@@ -54,7 +84,7 @@ def _osdp(cfg: Any, name: str, sink: ReaderSink) -> Reader:
 
     return OsdpReader(
         name,
-        sink,
+        devices.sink,
         cfg.port,
         baudrate=cfg.baudrate,
         address=cfg.address,
@@ -74,13 +104,14 @@ def _osdp(cfg: Any, name: str, sink: ReaderSink) -> Reader:
     )
 
 
-BUILDERS: dict[str, Builder] = {
-    "rdm6300": _rdm6300,
-    "pn532": _pn532,
-    "wiegand": _wiegand,
-    "osdp": _osdp,
-}
+def qr_scanner(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
+    from edgegate.hardware.qr_scanner import QrScannerReader
 
-
-def build_reader(cfg: Any, name: str, sink: ReaderSink) -> Reader:
-    return BUILDERS[cfg.type](cfg, name, sink)
+    return QrScannerReader(
+        name,
+        devices.sink,
+        cfg.port,
+        baudrate=cfg.baudrate,
+        direction=Direction(cfg.direction),
+        hold_off=cfg.hold_off_seconds,
+    )

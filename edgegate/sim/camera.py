@@ -145,3 +145,51 @@ def find_testdata(start: Path) -> Path:
 def sequence(parts: Sequence[tuple[np.ndarray, int]]) -> list[np.ndarray]:
     """Frames from (frame, repeat) pairs."""
     return [frame for frame, count in parts for _ in range(count)]
+
+
+def qr_image(text: str, module_px: int = 4, border: int = 4) -> np.ndarray:
+    """``text`` as a QR code (error correction M), black on white RGB, ``border`` quiet-zone
+    modules around it. segno (pure Python, a dev/test dependency) makes the matrix."""
+    import segno
+
+    code = segno.make(text, error="m", micro=False)
+    matrix = np.array([list(row) for row in code.matrix], dtype=bool)
+    matrix = np.pad(matrix, border, constant_values=False)
+    grey = np.where(matrix, 0, 255).astype(np.uint8)
+    grey = np.kron(grey, np.ones((module_px, module_px), np.uint8))
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def with_qr(
+    frame: np.ndarray,
+    text: str,
+    size_px: int = 220,
+    *,
+    center: tuple[float, float] = (0.5, 0.55),
+    tilt: float = 0.0,
+) -> np.ndarray:
+    """``frame`` with a QR pass of ``text`` held up in it: ``size_px`` wide, centred at
+    ``center`` (fractions of the frame), and turned away by ``tilt`` (0: facing the camera;
+    0.3: its far edge 30% shorter, a phone held at an angle), through a perspective warp."""
+    import cv2
+
+    code = qr_image(text)
+    side = code.shape[0]
+    h, w = frame.shape[:2]
+    cx, cy, half = center[0] * w, center[1] * h, size_px / 2
+    shrink = half * tilt
+    src = np.float32([[0, 0], [side, 0], [side, side], [0, side]])
+    dst = np.float32(
+        [
+            [cx - half, cy - half],
+            [cx + half, cy - half + shrink],
+            [cx + half, cy + half - shrink],
+            [cx - half, cy + half],
+        ]
+    )
+    m = cv2.getPerspectiveTransform(src, dst)
+    warped = cv2.warpPerspective(code, m, (w, h), flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.full((side, side), 255, np.uint8), m, (w, h))
+    out = frame.copy()
+    out[mask > 127] = warped[mask > 127]
+    return out

@@ -3,8 +3,9 @@
 There is no gpio-sim (configfs) in the kernels this project is tested on, so the simulated
 source stands in for the GPIO character device: it hands the reader a real file descriptor
 that turns readable when edges wait, exactly the contract of a libgpiod line request, and the
-edges carry CLOCK_MONOTONIC nanosecond timestamps like the kernel's. Select it with
-``chip = "sim:NAME"`` in a ``[[readers]] type = "wiegand"`` table (tests, demo).
+edges carry CLOCK_MONOTONIC nanosecond timestamps like the kernel's. It is injected, never
+looked up: hand it to the daemon as ``Daemon(config, edge_sources={reader_name: wires})``,
+as gpiozero is handed a ``MockFactory``.
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ class SimulatedWiegand:
         self.unplugged = False
         self._r: int | None = None
         self._w: int | None = None
-        _SOURCES[name] = self
 
     # -- the EdgeSource side (what the reader uses) --------------------------------------------
     def open(self) -> int:
@@ -122,18 +122,9 @@ class SimulatedWiegand:
 
     def forget(self) -> None:
         self.close()
-        _SOURCES.pop(self.name, None)
 
     def __enter__(self) -> SimulatedWiegand:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.forget()
-
-
-_SOURCES: dict[str, SimulatedWiegand] = {}
-
-
-def simulated_source(name: str) -> SimulatedWiegand:
-    """The simulated wires registered under ``name`` (created if none are)."""
-    return _SOURCES.get(name) or SimulatedWiegand(name)

@@ -133,9 +133,37 @@ CREATE TABLE seen_commands (
 CREATE INDEX seen_commands_expires ON seen_commands(expires);
 """
 
+# Visitor QR passes (docs/visitors.md): single-entry passes this door already let in, kept
+# until the pass's own end (edgegate/store/pass_uses.py).
+_V6_PASS_USES = """
+CREATE TABLE pass_uses (
+    pass_id TEXT PRIMARY KEY,
+    used REAL NOT NULL,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX pass_uses_expires ON pass_uses(expires);
+"""
+
+# End-to-end receipts (docs/mqtt.md, receipts): ``archived`` is when a receipt of the office
+# covered the event (door clock, UNIX seconds; NULL: not yet). Events sent before this version
+# were settled under the old promise (the broker's PUBACK) and count as archived.
+_V7_RECEIPTS = """
+ALTER TABLE events ADD COLUMN archived REAL;
+UPDATE events SET archived = 0 WHERE sent = 1;
+CREATE INDEX events_unarchived ON events(seq) WHERE archived IS NULL;
+"""
+
 # Append only: entry N-1 takes the store from user_version N-1 to N. Each runs in one
 # transaction together with the user_version bump, so a crash mid-migration changes nothing.
-MIGRATIONS: list[str] = [_V1, _V2_RULES, _V3_FINGER_SLOTS, _V4_SYNC, _V5_SEEN_COMMANDS]
+MIGRATIONS: list[str] = [
+    _V1,
+    _V2_RULES,
+    _V3_FINGER_SLOTS,
+    _V4_SYNC,
+    _V5_SEEN_COMMANDS,
+    _V6_PASS_USES,
+    _V7_RECEIPTS,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

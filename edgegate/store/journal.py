@@ -85,6 +85,34 @@ def unsent_count(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT COUNT(*) FROM events WHERE sent = 0").fetchone()[0]
 
 
+def unarchived_count(conn: sqlite3.Connection) -> int:
+    """Events no receipt of the office covers yet (sent or not)."""
+    return conn.execute("SELECT COUNT(*) FROM events WHERE archived IS NULL").fetchone()[0]
+
+
+def max_sent_unarchived(conn: sqlite3.Connection) -> int:
+    """The highest seq acknowledged by the broker and not yet covered by a receipt (0: none)."""
+    row = conn.execute("SELECT MAX(seq) FROM events WHERE archived IS NULL AND sent = 1").fetchone()
+    return row[0] or 0
+
+
+def mark_archived(conn: sqlite3.Connection, first: int, upto: int, now: float) -> int:
+    """A receipt: the office holds every event with ``first <= seq <= upto``. They count as
+    sent too (a receipt may overtake the PUBACK of a re-send). Returns how many changed."""
+    return conn.execute(
+        "UPDATE events SET archived = ?, sent = 1 WHERE archived IS NULL AND seq BETWEEN ? AND ?",
+        (now, first, upto),
+    ).rowcount
+
+
+def resend(conn: sqlite3.Connection, upto: int) -> int:
+    """Mark events acknowledged by the broker but covered by no receipt, up to ``upto``,
+    unsent again: the drain offers them once more (the office drops copies by ``id``)."""
+    return conn.execute(
+        "UPDATE events SET sent = 0 WHERE archived IS NULL AND sent = 1 AND seq <= ?", (upto,)
+    ).rowcount
+
+
 def recent(
     conn: sqlite3.Connection,
     limit: int = 50,
@@ -108,12 +136,15 @@ def prune(
     keep_sent: int,
     older_than_ts: str | None = None,
     limit: int | None = None,
+    archived_only: bool = False,
 ) -> int:
     """Delete sent events beyond the newest ``keep_sent`` (and older than a timestamp, if
     given), at most ``limit`` of them, oldest first (the MQTT sync prunes in small batches so
     decisions never wait long behind it). Unsent events are never deleted: they are the ones
-    the office has not seen."""
-    where = "sent = 1 AND seq <= (SELECT COALESCE(MAX(seq), 0) FROM events) - ?"
+    the office has not seen; with ``archived_only`` (receipts on) only events a receipt of the
+    office covered are."""
+    done = "archived IS NOT NULL" if archived_only else "sent = 1"
+    where = f"{done} AND seq <= (SELECT COALESCE(MAX(seq), 0) FROM events) - ?"
     args: list[Any] = [keep_sent]
     if older_than_ts is not None:
         where += " AND ts < ?"

@@ -6,8 +6,10 @@ they belong to, so a restart never sees a decision without its presence or its c
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timedelta
+from typing import Any
 
 from edgegate.core.passback import Presence
 
@@ -73,3 +75,30 @@ def today_counts(conn: sqlite3.Connection, door: str, now: float) -> dict[str, i
         (door, hour_of(start), end),
     ).fetchone()
     return dict(zip(TRAFFIC_COLUMNS, (int(v) for v in row), strict=True))
+
+
+# The door's latched modes (meta key): the emergency latch and lockdown must survive a restart
+# (a watchdog restart during a fire must not relock the door, and an emergency only ends with
+# a reset), whatever the journal's pruning. Written on every change, read before the lock is
+# driven at start.
+MODES_KEY = "door_modes"
+
+
+def save_modes(conn: sqlite3.Connection, modes: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (MODES_KEY, json.dumps(modes, sort_keys=True)),
+    )
+
+
+def load_modes(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The last saved modes, {} if none (a new door) or unreadable."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (MODES_KEY,)).fetchone()
+    if row is None:
+        return {}
+    try:
+        value = json.loads(row[0])
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

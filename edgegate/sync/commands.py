@@ -43,6 +43,8 @@ class CommandHandler:
         door_id: str,
         max_age_seconds: float,
         on_sync: Callable[[str], None],
+        on_silence: Callable[[str], bool] | None = None,
+        on_doctor: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.door = door
@@ -52,6 +54,9 @@ class CommandHandler:
         self.door_id = door_id
         self.max_age = max_age_seconds
         self.on_sync = on_sync
+        # The alarm output (None: no [gpio] siren) and the live doctor (edgegate/daemon/).
+        self.on_silence = on_silence
+        self.on_doctor = on_doctor
         self.clock = clock
         self._seen: dict[str, float] = {}  # command id -> expires (UNIX seconds)
         # Command name -> what it does (raises ValueError when the door refuses it).
@@ -64,6 +69,8 @@ class CommandHandler:
             "staff_release": self._release,
             "lock": lambda _cmd, source: self.door.lock(source),
             "sync": lambda _cmd, _source: self.on_sync("command"),
+            "silence": self._silence,
+            "doctor": self._doctor,
         }
 
     async def load_seen(self) -> None:
@@ -120,6 +127,17 @@ class CommandHandler:
         self.door.set_mode(cmd.cmd, source)
         if cmd.cmd == "normal" and self.door.emergency:
             raise ValueError("the fire input is still active; the emergency stays on")
+
+    def _silence(self, cmd: Command, _source: str) -> None:
+        if self.on_silence is None:
+            raise ValueError("this door has no alarm output ([gpio] siren)")
+        if not self.on_silence(cmd.by or "central"):
+            raise ValueError("the alarm output was not sounding")
+
+    def _doctor(self, _cmd: Command, source: str) -> None:
+        if self.on_doctor is None:
+            raise ValueError("the live doctor is not available")
+        self.on_doctor(source)
 
     def _release(self, cmd: Command, source: str) -> None:
         person = cmd.args.get("person")

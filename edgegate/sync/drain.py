@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -38,10 +39,21 @@ def mark_sent(conn: sqlite3.Connection, seqs: list[int]) -> None:
         journal.mark_sent(conn, seqs)
 
 
-def prune_step(conn: sqlite3.Connection, keep_sent: int, older_than: str | None) -> int:
+def prune_step(
+    conn: sqlite3.Connection,
+    keep_sent: int,
+    older_than: str | None,
+    archived_only: bool = False,
+) -> int:
     """One batch of ``journal.prune`` in its own transaction."""
     with transaction(conn):
-        return journal.prune(conn, keep_sent=keep_sent, older_than_ts=older_than, limit=PRUNE_BATCH)
+        return journal.prune(
+            conn,
+            keep_sent=keep_sent,
+            older_than_ts=older_than,
+            limit=PRUNE_BATCH,
+            archived_only=archived_only,
+        )
 
 
 class Drainer:
@@ -73,6 +85,15 @@ class Drainer:
         # refusing (an ACL, a quota), back to the minimum after an accepted event.
         self.refusal_pause = REFUSAL_PAUSE_MIN
         self.cursor = 0
+        self._restart = False
+        # Called with the highest seq of each batch marked sent (receipts: sync/receipts.py).
+        self.sent_listeners: list[Callable[[int], None]] = []
+
+    def rewind(self) -> None:
+        """Events were marked unsent again (no receipt came): offer them from the lowest
+        unsent seq on. In-flight publishes go on; a copy of one is dropped by the office."""
+        self._restart = True
+        self._wake.set()
 
     def notify(self, _event: object = None) -> None:
         """A new event was journaled (Door listener): look for it now."""
@@ -115,6 +136,9 @@ class Drainer:
                 await self.flush()
                 self._rewind = False
                 self.cursor = 0
+            if self._restart:
+                self._restart = False
+                self.cursor = 0
             self._wake.clear()
             rows = await self.store.call(journal.unsent_wire, self.cursor, self.batch)
             if not rows:
@@ -148,8 +172,13 @@ class Drainer:
         except Exception:
             # Not marked: they go out again after a restart (duplicates, never losses).
             log.exception("mark_sent_failed", count=len(seqs))
+            return
+        for listener in self.sent_listeners:
+            listener(max(seqs))
 
-    async def prune(self, keep_sent: int, keep_days: float | None) -> int:
+    async def prune(
+        self, keep_sent: int, keep_days: float | None, *, archived_only: bool = False
+    ) -> int:
         """Prune in small batches so decisions never wait long behind it."""
         older = None
         if keep_days is not None:
@@ -157,7 +186,7 @@ class Drainer:
             older = journal.rfc3339(cutoff.timestamp())
         total = 0
         while True:
-            n = await self.store.call(prune_step, keep_sent, older)
+            n = await self.store.call(prune_step, keep_sent, older, archived_only)
             total += n
             if n < PRUNE_BATCH:
                 break

@@ -31,6 +31,7 @@ from edgegate.config.models import Config
 from edgegate.contract.messages import (
     Command,
     CredentialUpdate,
+    Receipt,
     SnapshotChunk,
     SnapshotRequest,
     parse_signed,
@@ -47,6 +48,7 @@ from edgegate.sync.link import MqttLink
 from edgegate.sync.paho_client import central_keys, default_client_id
 from edgegate.sync.parse_worker import ChunkParser
 from edgegate.sync.ports import DoorControl, DoorJournalPort, StatusSource
+from edgegate.sync.receipts import ReceiptKeeper
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +85,8 @@ class SyncService:
         status: StatusSource,
         on_credentials_changed: Callable[[int], None],
         clock: Callable[[], float],
+        on_silence: Callable[[str], bool] | None = None,
+        on_doctor: Callable[[str], None] | None = None,
     ) -> None:
         assert config.mqtt is not None
         self.store = store
@@ -93,7 +97,7 @@ class SyncService:
         self.clock = clock
         self.storage = config.storage
         self.cfg = config.mqtt
-        dcfg = config.door
+        dcfg = self.door_config = config.door
         self.topics = DoorTopics(dcfg.site, dcfg.id)
         t = self.topics
         self.routes: dict[str, Route] = {
@@ -102,9 +106,19 @@ class SyncService:
             t.credentials: Route(self._updates_put, self._handle_update_payload),
             t.snapshot: Route(self._receive_chunk, self._handle_chunk_payload),
         }
+        if self.cfg.receipts:
+            self.routes[t.receipts] = Route(self._receive_receipt, self.handle_receipt)
         keys = central_keys(self.cfg)
         self.verifier = Verifier(keys) if keys else None
         self.chunk_parser = ChunkParser([public_text(k) for k in keys])
+        subscriptions = [
+            (self.topics.cmd, 1),
+            (self.topics.all_cmd, 1),
+            (self.topics.credentials, 1),
+            (self.topics.snapshot, 1),
+        ]
+        if self.cfg.receipts:
+            subscriptions.append((self.topics.receipts, 1))
         self.link = MqttLink(
             self.cfg,
             self.cfg.client_id or default_client_id(dcfg.site, dcfg.id),
@@ -112,6 +126,19 @@ class SyncService:
             subscriptions=[(topic, 1) for topic in self.routes],
         )
         self.drainer = Drainer(store, self.link, self.topics.events, window=self.cfg.max_inflight)
+        # Receipts off (a third-party consumer): the broker's PUBACK ends the door's duty.
+        self.receipts = (
+            ReceiptKeeper(
+                store,
+                self.drainer,
+                self.link.connected,
+                site=dcfg.site,
+                door=dcfg.id,
+                timeout=self.cfg.receipt_timeout_seconds,
+            )
+            if self.cfg.receipts
+            else None
+        )
         self.commands = CommandHandler(
             door,
             journal,
@@ -120,6 +147,8 @@ class SyncService:
             door_id=dcfg.id,
             max_age_seconds=self.cfg.command_max_age_seconds,
             on_sync=self.request_sync,
+            on_silence=on_silence,
+            on_doctor=on_doctor,
         )
         self.rejected: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
@@ -169,6 +198,8 @@ class SyncService:
             asyncio.create_task(self._telemetry_loop(), name="mqtt-telemetry"),
             asyncio.create_task(self._prune_loop(), name="mqtt-prune"),
         ]
+        if self.receipts is not None:
+            tasks.append(asyncio.create_task(self.receipts.run(), name="mqtt-receipts"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
@@ -212,7 +243,17 @@ class SyncService:
         if not self.link.connected.is_set():
             return
         state = self.door.state()
-        payload = _dumps({"site": self.topics.site, "door": self.topics.door, **state})
+        dcfg = self.door_config
+        # Name and location feed the office's equipment register.
+        payload = _dumps(
+            {
+                "site": self.topics.site,
+                "door": self.topics.door,
+                "name": dcfg.name,
+                "location": dcfg.location,
+                **state,
+            }
+        )
         if payload == self._last_state:
             return
         self._last_state = payload
@@ -220,16 +261,18 @@ class SyncService:
 
     # --- telemetry and housekeeping ----------------------------------------------------------
     async def telemetry(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"sync": dict(self.counters)}
+        if self.receipts is not None:
+            extra["receipts"] = {"upto": self.receipts.upto, **self.receipts.counters}
         return await telemetry.build(
             self.status,
             self.store,
-            site=self.topics.site,
-            door=self.topics.door,
+            door=self.door_config,
             storage_path=self.storage.path,
             link=self.link,
             drainer=self.drainer,
             rejected=self.rejected,
-            extra={"sync": dict(self.counters)},
+            extra=extra,
         )
 
     async def _telemetry_loop(self) -> None:
@@ -248,7 +291,11 @@ class SyncService:
     async def _prune_loop(self) -> None:
         while True:
             try:
-                await self.drainer.prune(self.cfg.keep_sent_events, self.cfg.keep_sent_days)
+                await self.drainer.prune(
+                    self.cfg.keep_sent_events,
+                    self.cfg.keep_sent_days,
+                    archived_only=self.cfg.receipts,
+                )
             except Exception:
                 log.exception("journal_prune_failed")
             await asyncio.sleep(PRUNE_SECONDS)
@@ -326,6 +373,9 @@ class SyncService:
     async def _handle_chunk_payload(self, payload: bytes) -> None:
         await self._guard(self.topics.snapshot, self._chunk(self._start_chunk(payload)))
 
+    def _receive_receipt(self, payload: bytes) -> None:
+        asyncio.get_running_loop().create_task(self.handle_receipt(payload))
+
     async def _parse(self, payload: bytes, model: type[Any]) -> Any:
         if len(payload) <= INLINE_PAYLOAD:
             return self._verify(payload, model)
@@ -343,6 +393,17 @@ class SyncService:
             return
         self.counters["commands"] += 1
         await self.commands.execute(cmd)
+
+    async def handle_receipt(self, payload: bytes) -> None:
+        assert self.receipts is not None
+        try:
+            await self.receipts.handle(self._verify(payload, Receipt))
+        except RejectedMessage as exc:
+            self.reject(self.topics.receipts, exc)
+        except Exception:
+            # A store failure: the next receipt (retained, and sent again on re-sends) covers it.
+            self.counters["receipt_errors"] += 1
+            log.exception("receipt_apply_failed")
 
     def _start_chunk(self, payload: bytes) -> asyncio.Future[Any]:
         if len(payload) > INLINE_PAYLOAD:

@@ -16,6 +16,7 @@ from edgegate.store.credentials import count_credentials
 from edgegate.sync.credentials_apply import get_version
 
 if TYPE_CHECKING:
+    from edgegate.config.models import DoorConfig
     from edgegate.store.store import AsyncStore
     from edgegate.sync.drain import Drainer
     from edgegate.sync.link import MqttLink
@@ -45,6 +46,7 @@ def store_figures(conn: sqlite3.Connection) -> dict[str, int]:
         "credentials": count_credentials(conn),
         "credentials_version": get_version(conn),
         "unsent": journal.unsent_count(conn),
+        "unarchived": journal.unarchived_count(conn),
     }
 
 
@@ -52,8 +54,7 @@ async def build(
     source: StatusSource,
     store: AsyncStore,
     *,
-    site: str,
-    door: str,
+    door: DoorConfig,
     storage_path: Path,
     link: MqttLink,
     drainer: Drainer,
@@ -67,8 +68,10 @@ async def build(
     bad_frames = sum(int(r.get("bad_frames", 0)) + int(r.get("bad_checksum", 0)) for r in readers)
     return {
         "ts": journal.rfc3339(time.time()),
-        "site": site,
-        "door": door,
+        "site": door.site,
+        "door": door.id,
+        "name": door.name,
+        "location": door.location,
         "version": __version__,
         "uptime": status["uptime"],
         "healthy": status["healthy"],
@@ -80,10 +83,12 @@ async def build(
         # Flat copies for consumers that read one key (central `doors`, Home Assistant).
         "credentials_version": figures["credentials_version"],
         "journal_depth": figures["unsent"],
+        "journal_unarchived": figures["unarchived"],
         # Today's traffic at this door (docs/rules.md, `edgegate stats`).
         "today": await source.today_counts(),
         "journal": {
             "unsent": figures["unsent"],
+            "unarchived": figures["unarchived"],
             "published": drainer.published,
             "acked": drainer.acked,
             "refused": drainer.failed,

@@ -24,8 +24,9 @@ def door_config(tmp_path: Path, *readers: dict[str, Any], **top: Any) -> Config:
 
 
 def wiegand(name: str, **keys: Any) -> dict[str, Any]:
-    """A Wiegand reader table on simulated wires named ``name``."""
-    return {"type": "wiegand", "chip": f"sim:{name}", "d0": 24, "d1": 25, "name": name, **keys}
+    """A Wiegand reader table named ``name``; its simulated wires are injected by name
+    (``running_door(..., edge_sources={name: wires})``)."""
+    return {"type": "wiegand", "d0": 24, "d1": 25, "name": name, **keys}
 
 
 async def decision(d: Any) -> Event:

@@ -61,7 +61,7 @@ def test_card_then_pin_grants_wrong_pin_and_timeout_deny(tmp_path: Path):
         with SimulatedWiegand("kp") as wires:
             cfg = pin_config(tmp_path, "kp", {})
             enrol_people(cfg.storage.path)
-            async with running_door(cfg, {}) as d:
+            async with running_door(cfg, {}, edge_sources={"kp": wires}) as d:
                 wires.card(26, 12, 3456)
                 assert await d.quiet(0.2) == []  # waiting for the PIN, nothing journaled
                 assert d.door.pins.waiting() == {"kp": "alice"} and d.locked
@@ -103,7 +103,7 @@ def test_wrong_pins_count_toward_lockout_and_pin_alone_is_refused(tmp_path: Path
         with SimulatedWiegand("kp2") as wires:
             cfg = pin_config(tmp_path, "kp2", {}, lockout_attempts=3, lockout_window_seconds=60)
             enrol_people(cfg.storage.path)
-            async with running_door(cfg, {}) as d:
+            async with running_door(cfg, {}, edge_sources={"kp2": wires}) as d:
                 wires.keys("1357#")  # no card: refused, counted
                 ev = await decision(d)
                 assert ev.payload["kind"] == "pin" and ev.payload["reason"] == "unknown"
@@ -139,7 +139,7 @@ def test_duress_pin_opens_like_the_right_one_and_journals_duress(tmp_path: Path)
         with SimulatedWiegand("kp3") as wires:
             cfg = pin_config(tmp_path, "kp3", {})
             enrol_people(cfg.storage.path)
-            async with running_door(cfg, {}) as d:
+            async with running_door(cfg, {}, edge_sources={"kp3": wires}) as d:
                 (normal, *none), normal_outputs = await _grant_outputs(d, wires, ALICE_PIN)
                 assert none == []
                 await d.tick(5)  # relocked
@@ -164,7 +164,7 @@ def test_last_digit_plus_one_scheme(tmp_path: Path):
         with SimulatedWiegand("kp4") as wires:
             cfg = pin_config(tmp_path, "kp4", {"duress": "last_digit_plus_one"})
             enrol_people(cfg.storage.path)
-            async with running_door(cfg, {}) as d:
+            async with running_door(cfg, {}, edge_sources={"kp4": wires}) as d:
                 wires.card(26, 12, 3456)
                 await d.quiet(0.1)
                 wires.keys(plus_one(ALICE_PIN) + "#")
@@ -185,7 +185,7 @@ def test_pin_mode_only_on_the_listed_readers(tmp_path: Path):
         with SimulatedWiegand("kp5") as wires:
             cfg = pin_config(tmp_path, "kp5", {"readers": ["another"]})
             enrol_people(cfg.storage.path)
-            async with running_door(cfg, {}) as d:
+            async with running_door(cfg, {}, edge_sources={"kp5": wires}) as d:
                 wires.card(26, 12, 3456)
                 ev = await decision(d)
                 assert ev.type == "access_granted" and "pin" not in ev.payload

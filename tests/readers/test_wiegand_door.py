@@ -36,7 +36,7 @@ def test_cards_from_timelines_decide_and_bad_frames_are_dropped(tmp_path: Path):
             cfg = wiegand_config(tmp_path, "wg")
             enrol(cfg.storage.path, "alice", card_value(*CARD))
             enrol(cfg.storage.path, "bob", card_value(*CARD34))
-            async with running_door(cfg, {}) as d:
+            async with running_door(cfg, {}, edge_sources={"wg": wires}) as d:
                 reader = d.daemon.readers[0]
                 wires.card(*CARD)
                 ev = await decision(d)
@@ -76,7 +76,7 @@ def test_wires_gone_is_a_fault_and_back_is_recovery(tmp_path: Path):
         with SimulatedWiegand("wg2") as wires:
             cfg = wiegand_config(tmp_path, "wg2")
             enrol(cfg.storage.path, "alice", card_value(*CARD))
-            async with running_door(cfg, {}) as d:
+            async with running_door(cfg, {}, edge_sources={"wg2": wires}) as d:
                 wires.unplug()
                 ev = await d.wait_for("reader_fault")
                 assert ev.payload["reader"] == "wg2"

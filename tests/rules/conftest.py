@@ -175,12 +175,13 @@ async def running_door(
     clock: FakeClock | None = None,
     before_start: Callable[[MockFactory], None] | None = None,
     close_door: bool = True,
+    edge_sources: dict[str, Any] | None = None,
 ) -> AsyncIterator[DoorUnderTest]:
     clock = clock or FakeClock()
     factory = MockFactory()
     if before_start:
         before_start(factory)
-    daemon = Daemon(config, pin_factory=factory)
+    daemon = Daemon(config, pin_factory=factory, edge_sources=edge_sources)
     daemon.door.clock = clock
     queue: asyncio.Queue[Event] = asyncio.Queue()
     daemon.door.add_listener(queue.put_nowait)

@@ -234,3 +234,38 @@ def test_bad_payloads_of_every_kind_while_the_door_decides(tmp_path: Path, broke
         assert tele["rejected"] == expected
 
     scenario_door(tmp_path, broker, body)
+
+
+def test_silence_doctor_and_assist_release_commands(tmp_path: Path, broker: Broker):
+    """The v1 extension commands through the real broker: 'silence' on a door without an
+    alarm output is refused with the reason; 'doctor' journals a doctor_report that reaches
+    the office; 'staff_release' names the operator and the person verified. The door's
+    name and location ride on its retained state."""
+
+    async def body(d, central, sim):
+        t = central.topics
+        await asyncio.to_thread(central.send, t.cmd, command("silence"))
+        await until(lambda: central.events_of("command_ack"))
+        ack = central.events_of("command_ack")[0]
+        assert (ack["cmd"], ack["result"]) == ("silence", "refused")
+        assert "no alarm output" in ack["reason"]
+        doctor = command("doctor")
+        await asyncio.to_thread(central.send, t.cmd, doctor)
+        await until(lambda: central.events_of("doctor_report"), timeout=15)
+        report = central.events_of("doctor_report")[0]
+        assert report["trigger"] == f"command:{doctor['id']}"
+        parts = {c["part"]: c["status"] for c in report["checks"]}
+        assert parts["broker"] == "ok" and parts["reader entry"] == "ok"
+        release = command("staff_release", by="op-anna", args={"person": "alice"})
+        await asyncio.to_thread(central.send, t.cmd, release)
+        await until(lambda: central.events_of("staff_release"))
+        ev = central.events_of("staff_release")[0]
+        assert (ev["staff"], ev["person"], ev["source"]) == (
+            "op-anna",
+            "alice",
+            f"command:{release['id']}",
+        )
+        state = json.loads(central.messages(t.state)[-1])
+        assert state["name"] == "" and state["location"] == ""
+
+    scenario_door(tmp_path, broker, body)

@@ -69,14 +69,12 @@ class WiegandReader(Reader):
         self._hold_off = HoldOff(hold_off)
 
     @classmethod
-    def from_config(cls, cfg: Any, name: str, sink: ReaderSink) -> WiegandReader:
-        source: EdgeSource
-        if cfg.chip.startswith("sim:"):
-            # Simulated wires for tests and the demo, like pin_factory = "mock".
-            from edgegate.sim.wiegand import simulated_source
-
-            source = simulated_source(cfg.chip[4:])
-        else:
+    def from_config(
+        cls, cfg: Any, name: str, sink: ReaderSink, source: EdgeSource | None = None
+    ) -> WiegandReader:
+        """The reader for a ``[[readers]] type = "wiegand"`` table. ``source``: wires injected
+        in place of the table's GPIO lines (simulated ones in tests and the demo)."""
+        if source is None:
             source = GpiodEdgeSource(cfg.chip, cfg.d0, cfg.d1)
         return cls(
             name,

@@ -1,0 +1,139 @@
+"""End-to-end receipts, the office's side (docs/mqtt.md, receipts).
+
+After each archived batch the office works out, per door that sent events, the run of ``seq``
+it holds without a hole (``first`` = the lowest seq it has of the door, ``upto`` = the highest
+seq below which nothing is missing) and publishes it, signed, on the door's ``receipts`` topic.
+The door keeps every event until a receipt covers it and re-sends the rest after a timeout, so
+an event a broker acknowledged and then lost to a crash comes again.
+
+The run is computed from the archive (not counted in memory), so it is right after an office
+restart and whoever stored the event. Each door's last run is cached; advancing it costs one
+index probe per batch (``events(site, door, seq)``). The cache is only an optimisation: an
+event below the cached ``first`` (a door re-sending old events) recomputes the run.
+
+A receipt goes out when a door's run grew, and again (at most every ``repeat_seconds``) when a
+door sent events the run already covered: it re-sends because it missed the receipt or lost
+its marks in a crash, and only a new receipt settles that. Receipts are not retained: a door
+with a replaced store starts at seq 1 again and must not be covered by its predecessor's run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import structlog
+
+from edgegate.central import inbound
+from edgegate.contract import messages as m
+from edgegate.contract.signing import Signer
+from edgegate.contract.topics import DoorTopics
+
+log = structlog.get_logger(__name__)
+
+Run = tuple[int, int]  # (first, upto)
+
+# Portable DDL (SQLite and PostgreSQL): the probe walks one door's seqs in order.
+INDEX = "CREATE INDEX IF NOT EXISTS events_door_seq ON events(site, door, seq)"
+
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """The index the run needs (idempotent; an archive of millions of rows takes a while)."""
+    conn.execute(INDEX)
+
+
+def held_run(conn: sqlite3.Connection, site: str, door: str, known: Run | None) -> Run | None:
+    """The run of seqs held for one door, advanced from ``known`` when it still holds."""
+    low = conn.execute(
+        "SELECT MIN(seq) FROM events WHERE site = ? AND door = ? AND seq IS NOT NULL",
+        (site, door),
+    ).fetchone()[0]
+    if low is None:
+        return None
+    if known is None or low < known[0]:
+        first, start = low, low
+    else:
+        first, upto = known
+        nxt = conn.execute(
+            "SELECT 1 FROM events WHERE site = ? AND door = ? AND seq = ?", (site, door, upto + 1)
+        ).fetchone()
+        if nxt is None:
+            return known
+        start = upto + 1
+    # The first seq from ``start`` on whose successor is missing ends the run.
+    end = conn.execute(
+        "SELECT e.seq FROM events e WHERE e.site = ? AND e.door = ? AND e.seq >= ? "
+        "AND NOT EXISTS (SELECT 1 FROM events f WHERE f.site = e.site AND f.door = e.door "
+        "AND f.seq = e.seq + 1) ORDER BY e.seq LIMIT 1",
+        (site, door, start),
+    ).fetchone()[0]
+    return first, end
+
+
+def doors_with_events(batch: Iterable[mqtt.MQTTMessage], site: str) -> set[str]:
+    doors = set()
+    for msg in batch:
+        if msg.topic.endswith("/events"):
+            try:
+                doors.add(inbound.classify(msg.topic, site).door)
+            except inbound.BadMessage:
+                continue  # refused and counted by the archive already
+    return doors
+
+
+@dataclass
+class Receipts:
+    """Per-door runs (store thread) and their publication (loop thread)."""
+
+    site: str
+    signer: Signer
+    repeat_seconds: float = 2.0
+    clock: Callable[[], float] = time.monotonic
+    runs: dict[str, Run] = field(default_factory=dict)
+    _sent: dict[str, tuple[Run, float]] = field(default_factory=dict)
+    sent: int = 0
+
+    def advance(self, conn: sqlite3.Connection, doors: set[str]) -> dict[str, Run]:
+        """Store thread: the current run of each door (doors without any seq left out)."""
+        out = {}
+        for door in sorted(doors):
+            run = held_run(conn, self.site, door, self.runs.get(door))
+            if run is not None:
+                self.runs[door] = run
+                out[door] = run
+        return out
+
+    def due(self, runs: dict[str, Run]) -> list[m.Receipt]:
+        """The receipts to publish now (see the module docstring)."""
+        now = self.clock()
+        issued = datetime.now(UTC)
+        out = []
+        for door, run in runs.items():
+            last = self._sent.get(door)
+            if last is not None and last[0] == run and now - last[1] < self.repeat_seconds:
+                continue
+            self._sent[door] = (run, now)
+            out.append(
+                m.Receipt(
+                    type="receipt",
+                    site=self.site,
+                    door=door,
+                    first=run[0],
+                    upto=run[1],
+                    issued=issued,
+                )
+            )
+        return out
+
+    def publish(self, client: mqtt.Client, receipts: list[m.Receipt]) -> None:
+        """QoS 1, not retained. A receipt lost on the way costs a re-send, nothing more."""
+        for receipt in receipts:
+            body = receipt.model_dump(mode="json")
+            client.publish(
+                DoorTopics(self.site, receipt.door).receipts, self.signer.sign(body), qos=1
+            )
+            self.sent += 1

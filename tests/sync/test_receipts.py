@@ -1,0 +1,230 @@
+"""End-to-end receipts (docs/mqtt.md, receipts): the office's run of stored seqs, the door's
+``archived`` state, re-sends of what a broker acknowledged and lost, and receipts off."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgegate.central import receipts as office_receipts
+from edgegate.central.store import open_master
+from edgegate.contract import messages as m
+from edgegate.contract import signing
+from edgegate.sim.broker import Broker
+from edgegate.sim.rdm6300 import Rdm6300Simulator
+from edgegate.store import journal
+from edgegate.store.db import open_db, transaction
+from edgegate.sync.drain import prune_step
+from tests.central.conftest import Subscriber
+from tests.conftest import EDGEGATE, REPO
+from tests.sync.office import Office, door_config, wait_for
+
+
+def expected_run(seqs: set[int]) -> tuple[int, int] | None:
+    if not seqs:
+        return None
+    first = upto = min(seqs)
+    while upto + 1 in seqs:
+        upto += 1
+    return first, upto
+
+
+def _archive(conn, door: str, seqs: list[int]) -> None:
+    with transaction(conn):
+        conn.executemany(
+            "INSERT OR IGNORE INTO events(id, site, door, seq, ts, type, payload, received) "
+            "VALUES (?, 'test', ?, ?, '2026-12-01T00:00:00Z', 't', '{}', 0)",
+            [(f"{door}-{s}", door, s) for s in seqs],
+        )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 60), max_size=25), min_size=1, max_size=6))
+def test_run_advanced_batch_by_batch_equals_the_run_from_scratch(tmp_path_factory, batches):
+    """Arrivals in any order, with holes and duplicates: the cached, advanced run is always
+    the run computed from the whole archive; another door's seqs never count."""
+    conn = open_master(tmp_path_factory.mktemp("office") / "c.db")
+    office_receipts.prepare(conn)
+    tracker = office_receipts.Receipts("test", signing.Signer(signing.generate()))
+    _archive(conn, "other", list(range(1, 100)))
+    held: set[int] = set()
+    for batch in batches:
+        _archive(conn, "d1", batch)
+        held |= set(batch)
+        runs = tracker.advance(conn, {"d1"})
+        assert runs.get("d1") == expected_run(held)
+    conn.close()
+
+
+def test_receipts_are_signed_repeated_only_after_a_pause_and_strict():
+    key = signing.generate()
+    now = [100.0]
+    tracker = office_receipts.Receipts(
+        "test", signing.Signer(key), repeat_seconds=2.0, clock=lambda: now[0]
+    )
+    assert [r.upto for r in tracker.due({"d1": (1, 5)})] == [5]
+    assert tracker.due({"d1": (1, 5)}) == []  # the same run again, too soon
+    assert [r.upto for r in tracker.due({"d1": (1, 6)})] == [6]  # grew: at once
+    now[0] += 2.5
+    assert [r.upto for r in tracker.due({"d1": (1, 6)})] == [6]  # repeated for a re-sender
+    receipt = tracker.due({"d2": (3, 4)})[0]
+    payload = signing.Signer(key).sign(receipt.model_dump(mode="json"))
+    parsed = m.parse_any_signed(signing.Verifier([key.public_key()]), payload)
+    assert isinstance(parsed, m.Receipt) and (parsed.first, parsed.upto) == (3, 4)
+    bad = {**receipt.model_dump(mode="json"), "first": 5}
+    with pytest.raises(signing.RejectedMessage, match="malformed"):
+        m.parse_signed(
+            signing.Verifier([key.public_key()]), signing.Signer(key).sign(bad), m.Receipt
+        )
+
+
+def _fill(conn, n: int, ts: float | None = None) -> list[int]:
+    with transaction(conn):
+        return [
+            journal.append(conn, "t", {"i": i}, site="test", door="d1", now=ts or time.time()).seq
+            for i in range(n)
+        ]
+
+
+def test_journal_archives_resends_and_prunes_only_archived(tmp_path: Path):
+    conn = open_db(tmp_path / "j.db", synchronous="NORMAL")
+    seqs = _fill(conn, 30)
+    with transaction(conn):
+        journal.mark_sent(conn, seqs[:20])
+        assert journal.mark_archived(conn, seqs[0], seqs[9], 1.0) == 10
+    assert journal.unarchived_count(conn) == 20
+    assert journal.max_sent_unarchived(conn) == seqs[19]
+    # Receipts on: only the 10 archived may go, even with nothing to keep.
+    assert prune_step(conn, 0, None, True) == 10
+    # Re-send: the sent, unarchived ones up to the horizon are unsent again.
+    with transaction(conn):
+        assert journal.resend(conn, seqs[14]) == 5
+    assert journal.unsent_count(conn) == 15
+    # A receipt may cover events marked unsent again: they are settled, sent and archived.
+    with transaction(conn):
+        assert journal.mark_archived(conn, seqs[10], seqs[29], 2.0) == 20
+    assert journal.unsent_count(conn) == 0 and journal.unarchived_count(conn) == 0
+    conn.close()
+
+
+def test_migration_counts_events_sent_before_receipts_as_archived(tmp_path: Path):
+    from edgegate.store.db import MIGRATIONS
+
+    conn = open_db(tmp_path / "old.db", migrations=MIGRATIONS[:-1])
+    seqs = _fill(conn, 4)
+    with transaction(conn):
+        journal.mark_sent(conn, seqs[:2])
+    conn.close()
+    conn = open_db(tmp_path / "old.db")
+    rows = dict(conn.execute("SELECT seq, archived IS NOT NULL FROM events"))
+    assert rows == {seqs[0]: 1, seqs[1]: 1, seqs[2]: 0, seqs[3]: 0}
+    conn.close()
+
+
+def _door_rows(db: Path) -> dict[str, tuple[int, float | None]]:
+    conn = open_db(db, readonly=True, check=False)
+    try:
+        return {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, sent, archived FROM events")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(120)
+def test_events_a_broker_acknowledged_and_lost_come_again_until_the_office_has_them(
+    tmp_path: Path, broker: Broker, subprocess_env
+):
+    """A real office (``central serve``), a real door daemon, a real broker. Half the journal
+    is marked sent before the door starts: exactly what a broker that acknowledged and then
+    lost those events leaves behind. With receipts they are sent again and end archived."""
+    office = Office(tmp_path, broker, subprocess_env)
+    sim = Rdm6300Simulator()
+    cfg = door_config(tmp_path, sim.port, broker, office.public_key, receipt_timeout_seconds=2)
+    conn = open_db(tmp_path / "door.db", synchronous="NORMAL")
+    seqs = _fill(conn, 200)
+    with transaction(conn):
+        journal.mark_sent(conn, seqs[:100])  # "acknowledged", never delivered
+    conn.close()
+    office.start()
+    door = subprocess.Popen(
+        [*EDGEGATE, "run", "--config", str(cfg)],
+        cwd=REPO,
+        env=subprocess_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(
+            lambda: all(a is not None for _, a in _door_rows(tmp_path / "door.db").values()),
+            90,
+            "every event archived at the door",
+        )
+        door_ids = set(_door_rows(tmp_path / "door.db"))
+        assert door_ids <= office.ids()
+
+        # The office shows the door's unarchived count from its telemetry.
+        def shown() -> bool:
+            out = subprocess.run(
+                [*EDGEGATE, "central", "doors", "--json", "--config", str(office.config)],
+                cwd=REPO,
+                env=subprocess_env,
+                capture_output=True,
+                text=True,
+            )
+            doors = json.loads(out.stdout)["doors"]
+            return bool(doors) and doors[0]["unarchived"] == 0
+
+        wait_for(shown, 30, "central doors showing 0 unarchived")
+    finally:
+        door.terminate()
+        door.wait(15)
+        office.stop()
+        sim.close()
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(60)
+def test_receipts_off_keeps_the_broker_puback_as_the_end(
+    tmp_path: Path, broker: Broker, subprocess_env
+):
+    """A door whose consumer sends no receipts (receipts = false): events count once the
+    broker acknowledged them and nothing is re-sent (with receipts on, the 10 events marked
+    sent and the 10 the door sends would all go again after the 1 s timeout)."""
+    consumer = Subscriber(broker, "edgegate/test/d1/events")
+    sim = Rdm6300Simulator()
+    key = signing.public_text(signing.generate().public_key())
+    cfg = door_config(tmp_path, sim.port, broker, key, receipts=False, receipt_timeout_seconds=1)
+    conn = open_db(tmp_path / "door.db", synchronous="NORMAL")
+    seqs = _fill(conn, 20)
+    with transaction(conn):
+        journal.mark_sent(conn, seqs[:10])
+    conn.close()
+    door = subprocess.Popen(
+        [*EDGEGATE, "run", "--config", str(cfg)],
+        cwd=REPO,
+        env=subprocess_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(
+            lambda: all(s for s, _ in _door_rows(tmp_path / "door.db").values()),
+            30,
+            "every event acknowledged",
+        )
+        time.sleep(4)  # beyond the 1 s timeout: with receipts on, all would go again
+        rows = _door_rows(tmp_path / "door.db")
+        assert all(s == 1 and a is None for s, a in rows.values())
+        got = [json.loads(p)["seq"] for _, p in consumer.take(10)]
+        assert sorted(got) == seqs[10:] and consumer.none_within(0.5)
+    finally:
+        consumer.close()
+        door.terminate()
+        door.wait(15)
+        sim.close()
