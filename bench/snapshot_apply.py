@@ -38,9 +38,9 @@ from edgegate.daemon.app import Daemon
 from edgegate.hardware.base import CredentialKind, CredentialRead
 from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
+from edgegate.store import credential_sync as cs
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db
-from edgegate.sync import credentials_apply as ca
 
 PROBE = "0F00BC614E"
 
@@ -124,7 +124,7 @@ async def run(n: int, per: int) -> None:
         sign_s = time.perf_counter() - t
         daemon = Daemon(cfg, pin_factory=MockFactory())
         swap_ms: list[float] = []
-        real_swap = ca.swap
+        real_swap = cs.swap
 
         def timed_swap(*a, **kw):
             t0 = time.perf_counter()
@@ -133,7 +133,7 @@ async def run(n: int, per: int) -> None:
             finally:
                 swap_ms.append((time.perf_counter() - t0) * 1000)
 
-        ca.swap = timed_swap
+        cs.swap = timed_swap
         await daemon.start()
         sync = daemon.sync
         await asyncio.wait_for(sync.link.connected.wait(), 10)

@@ -71,8 +71,9 @@ case "$MODE" in
     ;;
   test)
     # mosquitto: the MQTT tests run a real broker on 127.0.0.1; systemd: systemd-analyze
-    # verifies the unit file.
-    apt_install mosquitto systemd
+    # verifies the unit file; faketime: libfaketime steps the door's wall clock; chromium +
+    # chromium-driver: the console's browser tests.
+    apt_install mosquitto systemd faketime chromium chromium-driver
     ensure_venv face,osdp,office,dev
     say "ruff"
     "$VENV/bin/ruff" check edgegate tests bench scripts

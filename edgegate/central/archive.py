@@ -80,6 +80,53 @@ def query_events(
     return [{"n": n, **json.loads(payload)} for n, payload in rows]
 
 
+# Filters of the console's event search: name -> SQL over the events table. Person,
+# credential and reason live in the event's JSON (the door's wire format is archived as is).
+_FILTERS = {
+    "door": "door = ?",
+    "type": "type = ?",
+    "person": "json_extract(payload, '$.person') = ?",
+    "credential": "json_extract(payload, '$.credential') = ?",
+    "reason": "json_extract(payload, '$.reason') = ?",
+    "since": "ts >= ?",
+    "until": "ts < ?",
+}
+
+
+def search_events(
+    conn: sqlite3.Connection,
+    filters: dict[str, str | None],
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int = 100,
+    oldest_first: bool = False,
+) -> list[dict[str, Any]]:
+    """One page of the archive by keyset on ``n`` (no OFFSET: a page deep in millions of
+    rows costs what the first one does). Newest first unless ``oldest_first``."""
+    where, params = [], []
+    for name, value in filters.items():
+        if value:
+            where.append(_FILTERS[name])
+            params.append(value)
+    if before is not None:
+        where.append("n < ?")
+        params.append(before)
+    if after is not None:
+        where.append("n > ?")
+        params.append(after)
+    sql = "SELECT n, payload, received FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY n {'ASC' if oldest_first else 'DESC'} LIMIT ?"
+    rows = conn.execute(sql, (*params, limit)).fetchall()
+    return [{"n": n, "received": rec, **json.loads(payload)} for n, payload, rec in rows]
+
+
+def last_event(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COALESCE(MAX(n), 0) FROM events").fetchone()[0]
+
+
 def seen(conn: sqlite3.Connection, site: str, door: str, now: float) -> None:
     """The door exists and sent something now."""
     conn.execute(
@@ -140,3 +187,46 @@ def list_doors(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def record_command(conn: sqlite3.Connection, message: dict[str, Any]) -> None:
+    """Every command issued, sent or not (the audit trail of what went to the doors)."""
+    conn.execute(
+        "INSERT INTO commands(id, door, cmd, message) VALUES (?,?,?,?)",
+        (message["id"], message["door"], message["cmd"], json.dumps(message)),
+    )
+
+
+def mark_command_sent(conn: sqlite3.Connection, command_id: str, now: float) -> None:
+    conn.execute("UPDATE commands SET published=? WHERE id=?", (now, command_id))
+
+
+def recent_commands(conn: sqlite3.Connection, limit: int = 50) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT id, door, cmd, message, published FROM commands ORDER BY rowid DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [
+        {"id": r[0], "door": r[1], "cmd": r[2], "message": json.loads(r[3]), "published": r[4]}
+        for r in rows
+    ]
+
+
+def command_acks(conn: sqlite3.Connection, command_ids: list[str]) -> dict[str, list[dict]]:
+    """The doors' ``command_ack`` events of these commands, by command id."""
+    out: dict[str, list[dict]] = {cid: [] for cid in command_ids}
+    if not command_ids:
+        return out
+    marks = ",".join("?" * len(command_ids))
+    rows = conn.execute(
+        "SELECT payload FROM events WHERE type='command_ack' AND "
+        f"json_extract(payload, '$.cmd_id') IN ({marks}) ORDER BY n",
+        command_ids,
+    ).fetchall()
+    for (payload,) in rows:
+        ev = json.loads(payload)
+        out.setdefault(ev.get("cmd_id", ""), []).append(ev)
+    return out

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
+from edgegate.central.alarms_config import AlarmsSection, SmtpSection
 from edgegate.config.load import ConfigError, format_errors, read_toml
 from edgegate.config.models import (
     ID_PATTERN,
@@ -78,6 +79,64 @@ class CentralSection(StrictModel):
     )
 
 
+class HttpSection(StrictModel):
+    listen: str = Field(
+        "127.0.0.1",
+        description="Address the console and REST API listen on (0.0.0.0 or :: for every "
+        "interface; the default serves this machine only).",
+    )
+    port: int = Field(8080, ge=1, le=65535, description="TCP port of the console and API.")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain) for HTTPS; with tls_key. Without both, HTTP."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are "
+        "believed (client address, https). Empty: no proxy is trusted.",
+    )
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="A console sign-in lasts this long."
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+
+class VisitorsSection(StrictModel):
+    exit_hold: bool = Field(
+        True,
+        description="Hold visitors on exit (settlement_required) until their host signs the "
+        "visit off (docs/visitors.md).",
+    )
+    restricted_zones: list[str] = Field(
+        default_factory=list,
+        description="Zones a visit may ask for but a pass opens only after an approver's "
+        "approval (e.g. the workshop).",
+    )
+    approver_roles: list[str] = Field(
+        default_factory=lambda: ["admin", "security"],
+        description="Operator roles that may approve a zone beyond the visit's.",
+    )
+    retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Visitor personal data (name, company, contact, reason) is anonymised this "
+        "many days after the visit's expected departure.",
+    )
+    link_hours: float = Field(
+        72.0, gt=0, description="How long a host's one-time link (confirm, sign off) stays valid."
+    )
+    link_base_url: str = Field(
+        "",
+        description="Prefix of the host's one-time links, e.g. "
+        "'https://office.example/visit-link/'; empty: the bare token is shown.",
+    )
+
+
 class CentralConfig(StrictModel):
     central: CentralSection = Field(description="The central office's site, key and store.")
     mqtt: MqttConfig = Field(
@@ -90,6 +149,21 @@ class CentralConfig(StrictModel):
     )
     logging: LoggingConfig = Field(
         default_factory=LoggingConfig, description="Log output of `edgegate central serve`."
+    )
+    http: HttpSection | None = Field(
+        None,
+        description="The web console and REST API served by `edgegate central serve` "
+        "(docs/console.md).",
+    )
+    alarms: AlarmsSection = Field(
+        default_factory=AlarmsSection,
+        description="Alarms from door events: priorities, escalation (docs/alarms.md).",
+    )
+    smtp: SmtpSection | None = Field(
+        None, description="Outgoing e-mail (alarm escalation). Without it, no e-mail is sent."
+    )
+    visitors: VisitorsSection = Field(
+        default_factory=VisitorsSection, description="Visits, passes and visitor privacy."
     )
 
 

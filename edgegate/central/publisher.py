@@ -24,8 +24,8 @@ from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
 from edgegate.contract.topics import ALL_DOORS, DoorTopics, site_credentials
 from edgegate.errors import EdgegateError
+from edgegate.mqtt.client import build_client
 from edgegate.store.db import transaction
-from edgegate.sync.paho_client import apply_security
 
 log = structlog.get_logger(__name__)
 
@@ -35,19 +35,12 @@ class BrokerUnreachable(EdgegateError, RuntimeError):
 
 
 def new_client(cfg: MqttConfig, client_id: str = "", *, clean: bool = True) -> mqtt.Client:
-    """The one place a paho client is made from ``[mqtt]``: broker keys the door's
-    ``MqttConfig`` gains (TLS, credentials) are applied here for every central connection."""
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        clean_session=clean,
-        protocol=mqtt.MQTTv311,
+    """The office's connections, from the one client factory (edgegate/mqtt/client.py): MQTT
+    3.1.1 with paho's own reconnection (``loop_start``), and more QoS 1 messages in flight so
+    a 100-version import or a 50-chunk snapshot does not wait one round trip per message."""
+    return build_client(
+        cfg, client_id, clean=clean, protocol="3.1.1", auto_reconnect=True, max_inflight=100
     )
-    apply_security(client, cfg)
-    # More QoS 1 messages in flight: a 100-version import or a 50-chunk snapshot does not
-    # wait for one round trip per message.
-    client.max_inflight_messages_set(100)
-    return client
 
 
 def publish_signed(

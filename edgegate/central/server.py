@@ -20,6 +20,7 @@ import signal
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,7 +29,10 @@ import structlog
 
 from edgegate.central import archive, inbound, receipts
 from edgegate.central import store as master
+from edgegate.central.alarms import AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
+from edgegate.central.engine import make_engine
+from edgegate.central.notify import post_webhook, send_email
 from edgegate.central.publisher import new_client, publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import CENTRAL_MIGRATIONS, current_version
@@ -42,11 +46,17 @@ log = structlog.get_logger(__name__)
 
 BATCH = 500  # messages per store transaction when a door drains its journal
 SNAPSHOT_ACK_TIMEOUT = 120.0
+# Told, on the loop, what each committed batch changed: ("event", event) or ("door", ids).
+Committed = Callable[[list[tuple[str, dict[str, Any]]]], None]
 PENDING_SWEEP_SECONDS = 30.0
+VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
+VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
 
 
 class CentralServer:
-    def __init__(self, config: CentralConfig, signer: Signer) -> None:
+    def __init__(
+        self, config: CentralConfig, signer: Signer, on_committed: Committed | None = None
+    ) -> None:
         self.config = config
         self.site = config.central.site
         self.signer = signer
@@ -66,6 +76,13 @@ class CentralServer:
         self._busy: set[str] = set()
         self._master: MasterSet | None = None
         self._publishing = False
+        # What the last committed batch changed, for live views (filled on the store thread
+        # inside ``_handle``, read on the loop after it returned: never both at once).
+        self.on_committed = on_committed
+        self._changes: list[tuple[str, dict[str, Any]]] = []
+        # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
+        self.alarms: AlarmService | None = None
+        self._alarms_wake = asyncio.Event()
         self.receipts = receipts.Receipts(self.site, signer)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -73,6 +90,9 @@ class CentralServer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self.store.open()
+        engine = make_engine(self.config.central.db)
+        await asyncio.to_thread(ensure_tables, engine)
+        self.alarms = AlarmService(engine, self.config.alarms, self.site)
         await self.store.call(receipts.prepare)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -85,6 +105,8 @@ class CentralServer:
         self.client.loop_start()
         self._spawn(self._consume())
         self._spawn(self._sweep())
+        self._spawn(self._alarms_loop())
+        self._spawn(self._visitors())
         log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
 
     async def stop(self) -> None:
@@ -94,6 +116,8 @@ class CentralServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._worker.shutdown(wait=True)
+        if self.alarms is not None:
+            self.alarms.engine.dispose()
         await self.store.close()
         log.info("central_stopped", **dict(self.counters))
 
@@ -143,11 +167,18 @@ class CentralServer:
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             requests = await self._archive(batch)
+            if self.on_committed is not None and self._changes:
+                changes, self._changes = self._changes, []
+                try:
+                    self.on_committed(changes)
+                except Exception:  # a live view's bug must never stop the archive
+                    log.exception("live_update_failed")
             for msg in batch:
                 if msg.qos > 0:
                     self.client.ack(msg.mid, msg.qos)
             for request in requests:
                 self._spawn(self._answer(request))
+            self._alarms_wake.set()
             await self._receipts(batch)
 
     async def _receipts(self, batch: list[mqtt.MQTTMessage]) -> None:
@@ -185,6 +216,7 @@ class CentralServer:
     ) -> list[m.SnapshotRequest]:
         """Store thread: one transaction for the whole batch."""
         requests: list[m.SnapshotRequest] = []
+        self._changes = []  # a retried batch starts over
         with transaction(conn):
             for msg in batch:
                 # A savepoint per message: one that breaks half-way leaves nothing behind and
@@ -221,6 +253,8 @@ class CentralServer:
             event = inbound.parse_event(msg.payload, where)
             new = archive.archive_events(conn, site, door, [event], now)
             archive.seen(conn, site, door, now)
+            if new:
+                self._changes.append(("event", {**event, "site": site, "door": door}))
             self.counters["events_archived" if new else "duplicate_events"] += 1
         elif where.kind == "availability":
             if not msg.payload:
@@ -228,6 +262,7 @@ class CentralServer:
             state = inbound.parse_availability(msg.payload)
             if archive.set_availability(conn, site, door, state, now):
                 log.info("door_" + state, site=site, door=door)
+            self._changes.append(("door", {"site": site, "door": door}))
         elif where.kind in ("state", "telemetry"):
             if not msg.payload:
                 return None
@@ -236,12 +271,49 @@ class CentralServer:
             version = inbound.telemetry_version(data) if where.kind == "telemetry" else None
             if version is not None:
                 archive.set_door_version(conn, site, door, version, now)
+            self._changes.append(("door", {"site": site, "door": door}))
         else:
             request = inbound.parse_snapshot_request(msg.payload, where)
             archive.set_door_version(conn, site, door, request.have, now)
             self.counters["snapshot_requests"] += 1
             return request
         return None
+
+    # --- alarms ---------------------------------------------------------------------------
+
+    async def _alarms_loop(self) -> None:
+        """Raise alarms from what was archived, then escalate the overdue ones.
+
+        Escalation must run in one office instance only; until the office has a
+        singleton-duty lock this is the one ``central serve`` per site (its MQTT client id
+        already allows no second one). Blocking work (the store, SMTP, HTTP) runs in a
+        thread so the archive's loop never waits for a slow mail server."""
+        period = self.config.alarms.check_seconds
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._alarms_wake.wait(), period)
+            self._alarms_wake.clear()
+            try:
+                await asyncio.to_thread(self.alarms_once, time.time())
+            except Exception:
+                self.counters["alarms_failed"] += 1
+                log.exception("alarms_failed")
+
+    def alarms_once(self, now: float) -> None:
+        assert self.alarms is not None
+        raised = self.alarms.ingest(now)
+        self.counters["alarms_raised"] += raised
+        done = self.alarms.escalate(
+            now, self._send_escalation, has_smtp=self.config.smtp is not None
+        )
+        self.counters["alarms_escalated"] += done
+
+    def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
+        if channel == "webhook":
+            post_webhook(target, esc.body)
+        else:
+            assert self.config.smtp is not None
+            send_email(self.config.smtp, target, esc.subject, esc.text)
 
     # --- versions the CLI could not publish -----------------------------------------------
 
@@ -288,6 +360,36 @@ class CentralServer:
     def _mark_published(conn: Any, versions: list[int]) -> None:
         with transaction(conn):
             master.mark_published(conn, versions, time.time())
+
+    # --- visitors (docs/visitors.md) ------------------------------------------------------
+
+    async def _visitors(self) -> None:
+        """The visitors' register (arrivals notify hosts) and housekeeping (unreturned cards
+        disabled, old visits anonymised). The service uses its own connections, always on
+        this one thread, so the loop and the archive's store thread never wait on it."""
+        from edgegate.cli.central_visits import desk_for
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visits")
+        loop = asyncio.get_running_loop()
+        try:
+            desk = await loop.run_in_executor(pool, desk_for, self.config)
+            next_sweep = 0.0
+            while True:
+                await asyncio.sleep(VISITS_SECONDS)
+                try:
+                    now = time.time()
+                    out = await loop.run_in_executor(pool, desk.ingest, now)
+                    self.counters["visit_notices"] += len(out.notices)
+                    if now >= next_sweep:
+                        next_sweep = now + VISITS_SWEEP_SECONDS
+                        swept = await loop.run_in_executor(pool, desk.sweep, now)
+                        if swept.versions and self.connected.is_set():
+                            await self._publish_pending(0.0)
+                except Exception:
+                    self.counters["visits_failed"] += 1
+                    log.exception("visits_failed")
+        finally:
+            pool.shutdown(wait=False)
 
     # --- snapshots ----------------------------------------------------------------------
 
@@ -347,7 +449,16 @@ async def serve(config: CentralConfig, signer: Signer) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await server.start()
+    console = None
     try:
+        if config.http is not None:
+            # Imported here: an office without [http] never loads the web stack.
+            from edgegate.central.web.runtime import ConsoleRuntime
+
+            console = ConsoleRuntime(config, server)
+            await console.start()
         await stop.wait()
     finally:
+        if console is not None:
+            await console.stop()
         await server.stop()

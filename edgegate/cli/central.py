@@ -13,7 +13,13 @@ import sys
 from pathlib import Path
 
 from edgegate.central import person_rules, store
-from edgegate.cli import central_bio, central_office
+from edgegate.cli import (
+    central_alarms,
+    central_bio,
+    central_console,
+    central_office,
+    central_visits,
+)
 from edgegate.cli.central_common import (
     add_central_config,
     change,
@@ -95,6 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.set_defaults(func=cmd_import)
 
     central_office.register(csub)
+    central_console.register(csub)
+    central_alarms.register(csub)
+    central_visits.register(csub)
 
 
 def _need(value: str | None, what: str) -> str:
@@ -163,28 +172,26 @@ def cmd_people(args: argparse.Namespace) -> int:
             m.SetPersonEnabled(op="set_person_enabled", id=person, enabled=args.action == "enable")
         ]
     )
-    return change(config, ops, f"{args.action}d {person}")
+    return change(config, ops, f"{args.action}d {person}", f"person_{args.action}d", person)
 
 
 def _add_person(config, person: str, args: argparse.Namespace) -> int:
-    existing = store.get_person(master(config), person)
-    data = existing.model_dump() if existing else {"id": person}
-    if args.name is not None:
-        data["name"] = args.name
-    if args.group:
-        data["attrs"] = {**data.get("attrs", {}), "groups": args.group}
-    if args.valid_from:
-        data["valid_from"] = parse_time(args.valid_from)
-    if args.valid_until:
-        data["valid_until"] = parse_time(args.valid_until)
+    from edgegate.central.services.credentials import ChangeRefused, person_ops
+
     try:
-        ops: list[m.Op] = [m.PutPerson(op="put_person", person=m.PersonMsg(**data))]
-        for uid in args.card or []:
-            cred = m.CredentialMsg(kind="card", value=_card(uid), person=person)
-            ops.append(m.PutCredential(op="put_credential", credential=cred))
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise CliError(f"{person}: {exc}", EXIT_USAGE) from None
-    return change(config, ops, f"{'updated' if existing else 'added'} {person}")
+        ops, existed = person_ops(
+            master(config),
+            person,
+            name=args.name,
+            groups=args.group or None,
+            valid_from=parse_time(args.valid_from) if args.valid_from else None,
+            valid_until=parse_time(args.valid_until) if args.valid_until else None,
+            cards=args.card or [],
+        )
+    except ChangeRefused as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    action = "person_updated" if existed else "person_added"
+    return change(config, ops, f"{'updated' if existed else 'added'} {person}", action, person)
 
 
 def _set_person(config, person: str, args: argparse.Namespace) -> int:
@@ -203,7 +210,8 @@ def _set_person(config, person: str, args: argparse.Namespace) -> int:
     except store.CentralError as exc:
         raise CliError(str(exc)) from None
     attrs = ops[0].person.attrs  # type: ignore[union-attr]
-    return change(config, ops, f"set {person}: {json.dumps(attrs, sort_keys=True)}")
+    done = f"set {person}: {json.dumps(attrs, sort_keys=True)}"
+    return change(config, ops, done, "person_set", person)
 
 
 def cmd_cards(args: argparse.Namespace) -> int:
@@ -240,7 +248,9 @@ def cmd_cards(args: argparse.Namespace) -> int:
         op = m.SetCredentialEnabled(
             op="set_credential_enabled", kind="card", value=uid, enabled=args.action == "enable"
         )
-    return change(config, [op], f"{args.action} card {uid}".replace("add card", "added card"))
+    done = f"{args.action} card {uid}".replace("add card", "added card")
+    action = {"add": "card_added", "remove": "card_removed", "enable": "card_enabled"}
+    return change(config, [op], done, action.get(args.action, "card_disabled"), uid)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -277,6 +287,18 @@ def cmd_import(args: argparse.Namespace) -> int:
             versions = store.commit_ops(conn, plan.ops, max_ops=config.central.update_max_ops)
     except store.CentralError as exc:
         raise CliError(str(exc)) from None
+    from edgegate.central.services import audit, open_office
+    from edgegate.cli.central_console import cli_actor
+
+    audit.record(
+        open_office(config).engine,
+        cli_actor(),
+        "people_imported",
+        args.file.name,
+        rows=plan.rows,
+        ops=len(plan.ops),
+        version=versions[-1].version,
+    )
     print(f"{summary}; versions {versions[0].version}..{versions[-1].version}")
     assert sign is not None
     with progress(total=store.unpublished_count(conn), desc="publishing", unit="version") as bar:

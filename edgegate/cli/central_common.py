@@ -13,7 +13,7 @@ from edgegate.central.publisher import BrokerUnreachable, Publisher
 from edgegate.cli.common import CliError, load_config
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer, load_private
-from edgegate.store.db import StoreError, transaction
+from edgegate.store.db import StoreError
 
 # Exit status of a change that is in the master store but did not reach the broker.
 EXIT_NOT_PUBLISHED = 3
@@ -71,15 +71,22 @@ def publish_pending(
     return 0
 
 
-def change(config: CentralConfig, ops: list[m.Op], done: str) -> int:
+def change(
+    config: CentralConfig, ops: list[m.Op], done: str, action: str = "", target: str = ""
+) -> int:
     """The rule of every mutating command: master store first (new version(s) and their
-    ops in one transaction), then publish."""
+    ops in one transaction, audited), then publish. The office service does the first part,
+    as for the console and the API."""
+    from edgegate.central.services import credentials, open_office
+    from edgegate.cli.central_console import cli_actor
+
     sign = signer(config)  # a missing key must stop the command before the master changes
-    conn = master(config)
+    office = open_office(config)
     try:
-        with transaction(conn):
-            versions = store.commit_ops(conn, ops, max_ops=config.central.update_max_ops)
-    except store.CentralError as exc:
+        versions = credentials.commit(
+            office, cli_actor(), ops, action or done.split(" ")[0], target or done
+        )
+    except credentials.ChangeRefused as exc:
         raise CliError(str(exc)) from None
     print(f"{done} (version {versions[-1].version})")
-    return publish_pending(config, conn, sign)
+    return publish_pending(config, office.master(), sign)

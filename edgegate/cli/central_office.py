@@ -11,12 +11,14 @@ from typing import Any, get_args
 
 from edgegate import logging_setup
 from edgegate.central import archive, store
+from edgegate.central.config import CentralConfig
 from edgegate.central.publisher import (
     BrokerUnreachable,
     Publisher,
     command_message,
     command_topic,
 )
+from edgegate.central.services.doors import journal_depth
 from edgegate.cli.central_common import (
     EXIT_NOT_PUBLISHED,
     add_central_config,
@@ -27,7 +29,6 @@ from edgegate.cli.central_common import (
 )
 from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
 from edgegate.contract import messages as m
-from edgegate.store.db import transaction
 from edgegate.store.journal import rfc3339
 
 
@@ -67,41 +68,48 @@ def register(csub: argparse._SubParsersAction) -> None:
 
 def cmd_cmd(args: argparse.Namespace) -> int:
     config = load(args)
-    c = config.central
     extra: dict[str, Any] = {}
     if args.seconds is not None:
         if args.command != "unlock":
             raise CliError("--seconds goes with unlock only", EXIT_USAGE)
         extra["seconds"] = args.seconds
+    return issue_command(config, args.door, args.command, args.by, extra, ttl=args.ttl)[0]
+
+
+def issue_command(
+    config: CentralConfig,
+    door: str,
+    command: str,
+    by: str,
+    extra: dict[str, Any],
+    *,
+    ttl: float | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Build, record (``commands`` table) and send one signed command: (0 or exit 3, the
+    message)."""
+    c = config.central
     try:
         message = command_message(
-            c.site,
-            args.door,
-            args.command,
-            ttl=args.ttl or c.command_ttl_seconds,
-            by=args.by,
-            args=extra,
+            c.site, door, command, ttl=ttl or c.command_ttl_seconds, by=by, args=extra
         )
     except ValueError as exc:
         raise CliError(f"not a valid command: {exc}", EXIT_USAGE) from None
     sign = signer(config)
-    conn = master(config)
-    with transaction(conn):  # the audit trail: every command issued, sent or not
-        conn.execute(
-            "INSERT INTO commands(id, door, cmd, message) VALUES (?,?,?,?)",
-            (message["id"], args.door, args.command, json.dumps(message)),
-        )
+    from edgegate.central.services import commands, open_office
+    from edgegate.cli.central_console import cli_actor
+
+    office = open_office(config)
+    commands.record(office, cli_actor(), message)  # every command issued, sent or not
     try:
         with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:
-            pub.send(command_topic(c.site, args.door), [message])
+            pub.send(command_topic(c.site, door), [message])
     except BrokerUnreachable as exc:
         # A command is not queued for later: it expires, and a late unlock is a hazard.
         print(f"edgegate: broker unreachable ({exc}); command not sent", file=sys.stderr)
-        return EXIT_NOT_PUBLISHED
-    with transaction(conn):
-        conn.execute("UPDATE commands SET published=? WHERE id=?", (time.time(), message["id"]))
-    print(f"sent {args.command} to {args.door} (id {message['id']}, expires {message['expires']})")
-    return 0
+        return EXIT_NOT_PUBLISHED, message
+    commands.mark_sent(office, message)
+    print(f"sent {command} to {door} (id {message['id']}, expires {message['expires']})")
+    return 0, message
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -135,16 +143,6 @@ def _ago(ts: float | None, now: float) -> str:
     )
 
 
-def door_depth(telemetry: dict[str, Any] | None) -> Any:
-    """The door's unsent-journal depth from its telemetry (names the door side may use)."""
-    if not telemetry:
-        return None
-    for key in ("journal_depth", "unsent", "journal_unsent"):
-        if key in telemetry:
-            return telemetry[key]
-    return None
-
-
 def door_unarchived(telemetry: dict[str, Any] | None) -> int | None:
     """Events the door keeps because no receipt covered them yet (None: an older door, or
     receipts off)."""
@@ -162,7 +160,7 @@ def cmd_doors(args: argparse.Namespace) -> int:
     now = time.time()
     stale = config.central.offline_after_seconds
     for r in rows:
-        r["journal_depth"] = door_depth(r["telemetry"])
+        r["journal_depth"] = journal_depth(r["telemetry"])
         r["unarchived"] = door_unarchived(r["telemetry"])
         r["stale"] = bool(stale and r["last_seen"] and now - r["last_seen"] > stale)
     if args.json:
@@ -202,7 +200,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         since = rfc3339(ts)
     query: dict[str, Any] = {"door": args.door, "type_": args.type_, "since": since}
     events = archive.query_events(conn, limit=args.limit, **query)
-    last = events[-1]["n"] if events else _last_n(conn)
+    last = events[-1]["n"] if events else archive.last_event(conn)
     _print(events, args.json)
     while args.follow:
         time.sleep(0.5)  # WAL: the reader sees serve's commits without locking it out
@@ -211,10 +209,6 @@ def cmd_events(args: argparse.Namespace) -> int:
             last = events[-1]["n"]
             _print(events, args.json)
     return 0
-
-
-def _last_n(conn: Any) -> int:
-    return conn.execute("SELECT COALESCE(MAX(n), 0) FROM events").fetchone()[0]
 
 
 def _print(events: list[dict[str, Any]], as_json: bool) -> None:

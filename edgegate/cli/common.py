@@ -45,7 +45,13 @@ def load_config(path: Path, loader: Callable[[Path], T] = load) -> T:  # type: i
 def open_store(config: Config, *, readonly: bool = False) -> sqlite3.Connection:
     try:
         # Synchronous NORMAL for CLI writes is enough: a lost enrolment is redone by hand.
-        return open_db(config.storage.path, readonly=readonly, check=False, synchronous="NORMAL")
+        return open_db(
+            config.storage.path,
+            readonly=readonly,
+            check=False,
+            synchronous="NORMAL",
+            identity=True,
+        )
     except StoreError as exc:
         raise CliError(str(exc)) from None
 

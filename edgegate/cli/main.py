@@ -4,27 +4,67 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import structlog
+
 from edgegate import __version__, logging_setup
 from edgegate.cli import backup, central, demo, doctor, events, people, stats
-from edgegate.cli.common import CliError, add_config_arg, load_config
-from edgegate.config import load_trusted
+from edgegate.cli.common import EXIT_USAGE, CliError, add_config_arg, load_config
+from edgegate.config import ConfigError, load_trusted
+from edgegate.store import reserve
+from edgegate.store.db import StoreError
+from edgegate.store.identity import StoreVanished
+
+log = structlog.get_logger(__name__)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config, load_trusted)
+    """Run the daemon. Every fatal start error is ONE structured log line
+    (``daemon_start_failed``: the file, the reason in plain words, the fix), never a
+    traceback: under journald it is the line an operator finds (docs/operations.md)."""
+    logging_setup.configure("info", "auto")  # until the config says otherwise
+    try:
+        config = load_trusted(args.config)
+    except ConfigError as exc:
+        return start_failed(
+            args.config,
+            "; ".join(exc.problems),
+            f"correct the file (edgegate check-config {args.config} lists every problem)",
+            EXIT_USAGE,
+        )
     logging_setup.configure(config.logging.level, config.logging.format)
     from edgegate.daemon.app import run
-    from edgegate.sync.paho_client import MqttSetupError
+    from edgegate.mqtt.client import MqttSetupError
 
     try:
         asyncio.run(run(config))
     except MqttSetupError as exc:  # a password or key file that cannot be read
-        raise CliError(str(exc), 2) from None
+        return start_failed(args.config, str(exc), "check the [mqtt] files it names", EXIT_USAGE)
+    except StoreVanished as exc:
+        return start_failed(exc.path, str(exc), exc.fix, 1)
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        store = config.storage.path
+        if reserve.is_disk_full(exc.__cause__ or exc, store):
+            why = f"disk full: {exc}"
+            fix = f"free space on the file system of {store.parent} (df -h {store.parent})"
+        elif isinstance(exc, StoreError | sqlite3.DatabaseError):
+            why = f"the store cannot be used: {exc}"
+            fix = "restore the store from a backup (docs/operations.md, Backup and restore)"
+        else:
+            why = str(exc)
+            fix = "check the file's permissions and the device it names"
+        where = getattr(exc, "filename", None) or store
+        return start_failed(where, why, fix, 1)
     return 0
+
+
+def start_failed(file: Path | str, reason: str, fix: str, code: int) -> int:
+    log.error("daemon_start_failed", file=str(file), reason=reason, fix=fix, exit=code)
+    return code
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

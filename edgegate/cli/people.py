@@ -19,8 +19,8 @@ from edgegate.cli.common import (
 )
 from edgegate.config.models import Config
 from edgegate.store import credentials as creds
+from edgegate.store.credential_sync import get_version
 from edgegate.store.db import transaction
-from edgegate.sync.credentials_apply import get_version
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -229,6 +229,14 @@ class StorageConfig(StrictModel):
         "Default: the systemd credential 'store-key', else store.key beside the database "
         "(created on first use).",
     )
+    reserve_mb: float = Field(
+        8.0,
+        ge=0,
+        le=1024,
+        description="Space kept back for the journal: a file of this size beside the store "
+        "(<store>.reserve), deleted when the disk is full so the door can still open its store "
+        "and journal; made again at a start with room. 0: none.",
+    )
 
 
 class LoggingConfig(StrictModel):

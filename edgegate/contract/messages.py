@@ -26,8 +26,9 @@ from edgegate.contract.signing import RejectedMessage, Verifier
 ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@:-]{1,128}$")]
 SITE_OR_DOOR = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 PROTOCOL = 1
-# "qr": a visitor QR pass (value: its pass id), only ever sent to revoke it (enabled false);
-# a door decides a pass from its signed token (visitor_pass.py), not from this row.
+# "qr": a visitor QR pass (value: its pass id, person: its visit), pushed so the office can
+# revoke it (enabled false); a door decides a pass from its signed token (visitor_pass.py),
+# this row only adds the revocation.
 CredentialKindName = Literal["card", "finger", "face", "pin", "qr"]
 
 

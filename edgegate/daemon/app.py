@@ -53,7 +53,9 @@ class Daemon:
         """``pin_factory`` and ``edge_sources`` (Wiegand wires by reader name) stand in for the
         configured GPIO; tests and the demo inject simulated ones here."""
         self.config = config
-        self.store = AsyncStore(config.storage.path)
+        self.store = AsyncStore(
+            config.storage.path, identity=True, reserve_mb=config.storage.reserve_mb
+        )
         factory = pin_factory or make_pin_factory(config.gpio.pin_factory)
         self.outputs = DoorOutputs(config.gpio, factory)
         self.door = Door(config, self.store, self.outputs, pass_keys=_pass_keys(config))
@@ -251,7 +253,7 @@ def _pass_keys(config: Config) -> list[Any]:
     MQTT messages. None (a door without ``[mqtt]`` keys) refuses every pass as ``forged``."""
     if config.mqtt is None:
         return []
-    from edgegate.sync.paho_client import MqttSetupError, central_keys
+    from edgegate.mqtt.client import MqttSetupError, central_keys
 
     try:
         return list(central_keys(config.mqtt))

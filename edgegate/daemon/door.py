@@ -55,13 +55,18 @@ class Door:
         outputs: DoorOutputs,
         *,
         clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
         pass_keys: Sequence[Ed25519PublicKey] = (),
     ) -> None:
         self.config = config
         # The office's public keys: visitor QR passes are verified with them, offline.
         self.pass_keys = tuple(pass_keys)
         self.store = store
+        # Wall time (``clock``) for timestamps, schedules and validity; ``monotonic`` for every
+        # duration (relock, held-open, lockouts, staff-card memory), which a wall-clock step
+        # (NTP after an RTC-less boot) must not stretch or cut.
         self.clock = clock
+        self.monotonic = monotonic
         self._tasks: set[asyncio.Task[Any]] = set()
         now = self.now
         # The one path to the journal: rows, traffic counts, decision counters, listeners.
@@ -79,15 +84,26 @@ class Door:
         # Per-reader failure counting for biometric readers (retries, then staff).
         self.assist: dict[str, AssistTracker] = {}
         # Door rules (docs/rules.md): the state machine, lockout, modes; drives the outputs.
-        self.rules = RulesRuntime(config, store, outputs, self.journal, clock=now, spawn=self.spawn)
+        self.rules = RulesRuntime(
+            config,
+            store,
+            outputs,
+            self.journal,
+            clock=now,
+            monotonic=self.mono_now,
+            spawn=self.spawn,
+        )
         # Keypad PINs: card+PIN waits and the duress PIN (edgegate/daemon/pin_wait.py).
         self.pins = PinGate(self, config.pin)
         # Reads are offered to each gate in turn; the composition root may add more in front.
         self.gates: list[Gate] = [self.pins]
 
+    # The door's clocks may be replaced after construction (tests drive them): read them late.
     def now(self) -> float:
-        # The door's clock may be replaced after construction (tests drive it): read it late.
         return self.clock()
+
+    def mono_now(self) -> float:
+        return self.monotonic()
 
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:
@@ -349,7 +365,7 @@ class Door:
         else:
             await self.deny(kind, reader, Reason.UNKNOWN, lockout=False, detail=reason)
         tracker = self.assist.get(reader)
-        if tracker is not None and tracker.failure(self.clock()):
+        if tracker is not None and tracker.failure(self.monotonic()):
             log.warning("assist_requested", reader=reader, kind=kind, failures=tracker.count)
             await self.record(
                 "assist_requested",

@@ -6,6 +6,11 @@ machine (microseconds), act on the lock at once, then journal. Journaling is a h
 store thread (a commit, milliseconds on an SD card and more during a WAL checkpoint), so it
 never stands between an input and the relay; a fire release in particular must not wait for
 a disk.
+
+Time: every duration (a release's unlock time, held-open and pre-alarm, reader lockouts) runs
+on the door's monotonic clock (``Door.monotonic``), which no wall-clock step (NTP at boot on
+an RTC-less Pi, a hand-set date) moves; the machine never sees wall time. Wall time is used
+only where a date is meant: the lockout's end as journaled and restored after a restart.
 """
 
 from __future__ import annotations
@@ -101,14 +106,18 @@ class RulesRuntime:
         journal: DoorJournal,
         *,
         clock: Callable[[], float],
+        monotonic: Callable[[], float],
         spawn: Spawn,
     ) -> None:
+        """``clock`` is wall time (dates, schedules, validity); ``monotonic`` times every
+        duration (releases, held-open, lockouts), which a wall-clock step must not change."""
         cfg = config
         self.config = config
         self.store = store
         self.outputs = outputs
         self.door_journal = journal
         self.clock = clock
+        self.monotonic = monotonic
         self.spawn = spawn
         self._state_listeners: list[Callable[[], None]] = []
         self.policy = build_policy(cfg)
@@ -195,7 +204,7 @@ class RulesRuntime:
 
     def tick(self) -> Result:
         """Let the machine see the time (relock when a release runs out, held-open alarms)."""
-        return self.apply(Input(In.TICK, self.clock()))
+        return self.apply(Input(In.TICK, self.monotonic()))
 
     def _reschedule(self) -> None:
         if self._timer is not None:
@@ -204,8 +213,8 @@ class RulesRuntime:
         deadline = next_deadline(self.door_state, self.machine)
         if deadline is None:
             return
-        delay = max(0.0, deadline - self.clock())
-        # Timers count loop time while deadlines are in door-clock time: with a test clock
+        delay = max(0.0, deadline - self.monotonic())
+        # Timers count loop time while deadlines are in door-monotonic time: with a test clock
         # the tick simply finds nothing due yet and re-arms.
         self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
 
@@ -219,7 +228,7 @@ class RulesRuntime:
         kind = None if kinds is None else kinds[0 if active else 1]
         if kind is None:
             return
-        self.apply(Input(kind, self.clock(), source=name))
+        self.apply(Input(kind, self.monotonic(), source=name))
 
     # --- journal ---------------------------------------------------------------------------
     async def journal(self, events: list[tuple[str, dict[str, Any]]]) -> None:
@@ -234,17 +243,24 @@ class RulesRuntime:
 
     # --- decisions -------------------------------------------------------------------------
     def context(self, read: CredentialRead, now: float) -> RuleContext:
+        """The rule context of a read decided at wall time ``now``."""
         mode = DoorMode.EMERGENCY if self.door_state.emergency else self.door_state.mode
+        until = self.lockout.locked_until(read.reader, self.monotonic())
         return RuleContext(
             policy=self.policy,
             mode=mode,
-            reader_locked_until=self.lockout.locked_until(read.reader, now),
+            reader_locked_until=None if until is None else self._wall(until, now),
         )
+
+    def _wall(self, mono: float, wall_now: float | None = None) -> float:
+        """A monotonic instant as a date (for the journal and status), at today's offset."""
+        wall_now = self.clock() if wall_now is None else wall_now
+        return wall_now + (mono - self.monotonic())
 
     def decided(self, decision: Decision, read: CredentialRead) -> None:
         """After a decision is journaled: open (or ask staff), or count the denial."""
         if decision.granted:
-            result = self.apply(Input(In.GRANT, self.clock(), person=decision.person_id))
+            result = self.apply(Input(In.GRANT, self.monotonic(), person=decision.person_id))
             attended = any(t == "assist_requested" for t, _ in result.events)
             if not attended:
                 self.outputs.signal_grant(self.config.door.unlock_seconds)
@@ -257,9 +273,9 @@ class RulesRuntime:
         self.outputs.deny()
         if not lockout:
             return
-        until = self.lockout.denied(reader, self.clock())
+        until = self.lockout.denied(reader, self.monotonic())
         if until is not None:
-            fields = {"reader": reader, "until": journal.rfc3339(until)}
+            fields = {"reader": reader, "until": journal.rfc3339(self._wall(until))}
             self.spawn(self.journal([("lockout", fields)]))
 
     def retry(self) -> None:
@@ -274,14 +290,14 @@ class RulesRuntime:
         mode = DoorMode(mode)
         if mode is not DoorMode.ATTENDED:
             self._attended_by_fault = False
-        self.apply(Input(In.SET_MODE, self.clock(), mode=mode, source=source))
+        self.apply(Input(In.SET_MODE, self.monotonic(), mode=mode, source=source))
 
     def lock(self, source: str) -> None:
         """End a running release now (the lock command). Raises ValueError in an emergency:
         only "normal" ends one, and only when the fire input is clear."""
         if self.door_state.emergency:
             raise ValueError("emergency: the locks stay released until 'normal'")
-        self.apply(Input(In.LOCK, self.clock(), source=source))
+        self.apply(Input(In.LOCK, self.monotonic(), source=source))
 
     @property
     def mode(self) -> DoorMode:
@@ -297,7 +313,9 @@ class RulesRuntime:
         self._state_listeners.append(fn)
 
     def staff_release(self, staff: str | None, source: str, person: str | None = None) -> None:
-        self.apply(Input(In.STAFF_RELEASE, self.clock(), staff=staff, person=person, source=source))
+        self.apply(
+            Input(In.STAFF_RELEASE, self.monotonic(), staff=staff, person=person, source=source)
+        )
 
     def reader_fault(self, reader: str) -> None:
         self.faulty_readers.add(reader)
@@ -327,14 +345,18 @@ class RulesRuntime:
         return out
 
     def started(self, lockouts: list[tuple[str, float]], contact_closed: bool | None) -> None:
-        """Called once by the daemon after the inputs are open."""
-        now = self.clock()
+        """Called once by the daemon after the inputs are open. Journaled lockouts (wall
+        dates) are re-armed for what is left of them, at most lockout_seconds: a wall clock
+        stepped back since cannot stretch a lockout."""
+        now, wall = self.monotonic(), self.clock()
         for reader, until in lockouts:
-            self.lockout.restore(reader, until, now)
+            left = min(until - wall, self.lockout.lockout_seconds)
+            self.lockout.restore(reader, now + left, now)
         restored = self.lockout.state(now)
         if restored:
             log.warning(
-                "lockouts_restored", readers={r: journal.rfc3339(u) for r, u in restored.items()}
+                "lockouts_restored",
+                readers={r: journal.rfc3339(self._wall(u)) for r, u in restored.items()},
             )
         if contact_closed is False:
             # The door stands open as we start: journal it and time it for held-open.
@@ -345,10 +367,12 @@ class RulesRuntime:
         return self.status()
 
     def status(self) -> dict[str, Any]:
-        now = self.clock()
+        now = self.monotonic()
         return {
             **self.door_state.as_dict(),
-            "lockouts": {r: journal.rfc3339(u) for r, u in self.lockout.state(now).items()},
+            "lockouts": {
+                r: journal.rfc3339(self._wall(u)) for r, u in self.lockout.state(now).items()
+            },
             "faulty_readers": sorted(self.faulty_readers),
         }
 

@@ -20,6 +20,7 @@ from gpiozero import DigitalOutputDevice
 from gpiozero.pins import Factory
 
 from edgegate.config.models import GpioConfig
+from edgegate.contract.events import SIREN_ALARMS
 from edgegate.store.journal import Event
 
 if TYPE_CHECKING:
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# Journal events that sound the alarm output.
-SOUNDING = frozenset({"door_forced", "door_held_open", "tailgating"})
+# Journal events that sound the alarm output (shared with the office, which silences it).
+SOUNDING = SIREN_ALARMS
 
 
 class Journal(Protocol):

@@ -27,13 +27,13 @@ class StaffCardMemory:
         self.door = door
         self.groups = frozenset(rules.staff_groups)
         self.seconds = rules.staff_card_seconds
-        self.last: tuple[str, float] | None = None  # (person, door clock when read)
+        self.last: tuple[str, float] | None = None  # (person, door monotonic time when read)
 
     def on_event(self, event: Event) -> None:
         """Door listener (on the loop, after commit)."""
         person = event.payload.get("person")
         if event.type in _READS and event.payload.get("kind") == "card" and person:
-            self.door.spawn(self._check(str(person), self.door.clock()))
+            self.door.spawn(self._check(str(person), self.door.monotonic()))
 
     async def _check(self, person: str, at: float) -> None:
         attrs = await self.door.store.call(get_person_attrs, person) or {}
@@ -52,7 +52,7 @@ class StaffCardMemory:
         """The inputs' handler, with the staff release button naming the staff member."""
 
         def on_input(name: str, active: bool) -> None:
-            staff = self.staff_at(self.door.clock()) if name == "staff_release" else None
+            staff = self.staff_at(self.door.monotonic()) if name == "staff_release" else None
             if staff is not None and active:
                 self.last = None  # one tap, one release
                 self.door.staff_release(staff, "staff_release")

@@ -28,7 +28,8 @@ class DoorStatus:
         self.door = door
         self.readers = readers
         self.outputs = outputs
-        self.started_at = time.time()
+        self.started_at = time.time()  # a date, for display
+        self.started_mono = time.monotonic()  # uptime: a wall-clock step cannot make it negative
         self.loop_lag = 0.0
         self.healthy = False
 
@@ -52,9 +53,12 @@ class DoorStatus:
             elif interval is not None:
                 systemd.notify("WATCHDOG=1")
 
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_mono
+
     def status(self) -> dict[str, Any]:
         return {
-            "uptime": round(time.time() - self.started_at, 1),
+            "uptime": round(self.uptime(), 1),
             "version": __version__,
             "healthy": self.healthy,
             "loop_lag_ms": round(self.loop_lag * 1000, 2),

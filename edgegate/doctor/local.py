@@ -18,6 +18,7 @@ from edgegate.hardware.gpio import make_pin_factory
 from edgegate.hardware.inputs import INPUT_NAMES
 from edgegate.store import sealed
 from edgegate.store.db import SCHEMA_VERSION
+from edgegate.store.identity import StoreVanished, check_before_open
 
 OUTPUT_NAMES = ("lock", "green_led", "red_led", "buzzer")
 # What an input's state means, (active, inactive), in a technician's words. Active is the pin
@@ -61,6 +62,10 @@ def check_file_trust(config_path: Path, config: Config) -> list[Check]:
 
 def check_store(config: Config) -> list[Check]:
     path = config.storage.path
+    try:
+        check_before_open(path)
+    except StoreVanished as exc:
+        return [fail("store", f"{exc}: {exc.fix}")]
     if not path.exists():
         return [warn("store", f"{path} does not exist yet; the daemon creates it on first start")]
     size = path.stat().st_size + sum(

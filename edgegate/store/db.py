@@ -112,7 +112,7 @@ INSERT OR IGNORE INTO finger_slots(value, slot, updated_at)
 
 # MQTT sync (docs/mqtt.md): the chunks of the credential snapshot being staged (the staging
 # tables themselves are made from the live tables' own DDL at the first chunk, see
-# edgegate/sync/credentials_apply.py), and the credential version in meta (no DDL needed).
+# edgegate/store/credential_sync.py), and the credential version in meta (no DDL needed).
 _V4_SYNC = """
 CREATE TABLE snapshot_chunks (
     snapshot TEXT NOT NULL,
@@ -201,9 +201,16 @@ def open_db(
     readonly: bool = False,
     synchronous: str = "FULL",
     migrations: list[str] | None = None,
+    identity: bool = False,
 ) -> sqlite3.Connection:
-    """Open (and create or migrate) the store. ``check`` runs ``PRAGMA quick_check``."""
+    """Open (and create or migrate) the store. ``check`` runs ``PRAGMA quick_check``.
+    ``identity`` (the door's store): refuse a store that vanished or shrank to nothing, and
+    keep its identity marker beside it (edgegate/store/identity.py)."""
     path = Path(path)
+    if identity and not readonly:
+        from edgegate.store import identity as store_identity
+
+        store_identity.check_before_open(path)
     if readonly:
         if not path.exists():
             raise StoreError(f"{path}: no store here (has the daemon or enrol run yet?)")
@@ -230,6 +237,8 @@ def open_db(
                 raise StoreError(f"{path}: integrity check failed: {result}")
         if not readonly:
             migrate(conn, migrations)
+            if identity:
+                store_identity.mark(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path}: {exc}") from exc

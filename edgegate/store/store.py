@@ -14,7 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from edgegate.store.db import open_db
+import structlog
+
+from edgegate.store import reserve
+from edgegate.store.db import StoreError, open_db
+
+log = structlog.get_logger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -27,16 +32,48 @@ class AsyncStore:
         *,
         synchronous: str = "FULL",
         migrations: list[str] | None = None,
+        identity: bool = False,
+        reserve_mb: float | None = None,
     ) -> None:
         self.path = Path(path)
+        self._identity = identity
+        self._reserve_mb = reserve_mb
         self._synchronous = synchronous
         self._migrations = migrations
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._conn: sqlite3.Connection | None = None
 
     async def open(self) -> None:
+        def _open_db() -> sqlite3.Connection:
+            return open_db(
+                self.path,
+                synchronous=self._synchronous,
+                migrations=self._migrations,
+                identity=self._identity,
+            )
+
         def _open() -> sqlite3.Connection:
-            return open_db(self.path, synchronous=self._synchronous, migrations=self._migrations)
+            if self._reserve_mb is None:
+                return _open_db()
+            try:
+                conn = _open_db()
+            except StoreError as exc:
+                if not reserve.is_disk_full(exc.__cause__ or exc, self.path):
+                    raise
+                freed = reserve.release(self.path)
+                if not freed:
+                    raise  # the caller's one fatal line says "disk full"
+                log.error(
+                    "store_disk_full",
+                    message=f"disk full: the store {self.path} could not be opened; released "
+                    f"the {freed // 1024} KiB reserve to go on",
+                    file=str(self.path),
+                    free_bytes=reserve.free_bytes(self.path),
+                    fix=f"free space on the file system of {self.path.parent}",
+                )
+                conn = _open_db()
+            reserve.ensure(self.path, self._reserve_mb)
+            return conn
 
         self._conn = await asyncio.get_running_loop().run_in_executor(self._executor, _open)
 

@@ -1,22 +1,13 @@
-"""Credential updates and snapshots from the central office, applied to the store.
+"""Credential updates and snapshots from the central office: messages turned into the
+store's rows and ops, applied through ``edgegate/store`` (which owns every SQL statement).
 
-Every function here runs on the store thread (``AsyncStore.call``) and keeps each transaction
-short, because card decisions queue behind it on that same thread.
+Every function here runs on the store thread (``AsyncStore.call``), except ``chunk_rows``,
+which the parse worker runs off it (base64 and sealing cost CPU).
 
 Deltas (``CredentialUpdate``) apply in one transaction together with the new version in
-``meta`` and a ``credentials_updated`` journal row.
-
-Snapshots are staged: each chunk goes into ``people_stage``/``credentials_stage`` (made from
-the live tables' own DDL, so columns added by later migrations follow) in short transactions
-of at most ``STAGE_BATCH`` rows; the old set keeps deciding meanwhile. When every chunk of one
-snapshot id is in, ``swap`` renames the four tables in one transaction (milliseconds whatever
-the size; docs/benchmarks.md), and ``clean_step`` then deletes the old set in small batches.
-
-Renames run with ``legacy_alter_table=ON`` and ``foreign_keys=OFF`` (both needed) so SQLite
-does not rewrite ``REFERENCES people``
-in other tables to ``people_old``: after the swap every foreign key names the new ``people``.
-Staging inserts run with ``foreign_keys=OFF`` (the stage's credentials reference the live
-``people`` by name); orphans are checked explicitly before the swap.
+``meta`` and a ``credentials_updated`` journal row; each op does what
+``edgegate/contract/ops.py`` says, as on the office. Snapshots are staged and swapped in by
+``edgegate/store/credential_sync.py``; its steps are re-exported here for the sync service.
 """
 
 from __future__ import annotations
@@ -24,42 +15,47 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
+from edgegate.contract import messages as m
+from edgegate.contract import ops
 from edgegate.contract.messages import CredentialMsg, CredentialUpdate, PersonMsg, SnapshotChunk
 from edgegate.contract.signing import RejectedMessage
 from edgegate.face import face_format
+from edgegate.store import credential_sync as cs
 from edgegate.store import credentials as creds
 from edgegate.store import journal, sealed
+from edgegate.store.credential_sync import (
+    STAGE_BATCH,
+    clean_step,
+    get_version,
+    remove_orphans_step,
+    snapshot_complete,
+    swap,
+)
 from edgegate.store.db import transaction
 
-VERSION_KEY = "credentials_version"
-STAGING_KEY = "snapshot_staging"
-STAGE_BATCH = 500
-CLEAN_BATCH = 2000
+__all__ = [
+    "STAGE_BATCH",
+    "apply_update",
+    "chunk_rows",
+    "classify_update",
+    "clean_step",
+    "get_version",
+    "remove_orphans_step",
+    "snapshot_complete",
+    "stage_chunk_rows",
+    "swap",
+]
+
 BIOMETRIC = frozenset({"finger", "face"})
 
 log = structlog.get_logger(__name__)
-
-
-def get_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (VERSION_KEY,)).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute(
-        "INSERT INTO meta(key, value) VALUES (?, ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )
 
 
 def _data(cred: CredentialMsg, seal_key: bytes | None) -> bytes | None:
@@ -148,7 +144,7 @@ def apply_update(
     """Apply a delta in one transaction. Returns (outcome, journaled event or None)."""
     now = time.time() if now is None else now
     with transaction(conn):
-        have = get_version(conn)
+        have = cs.get_version(conn)
         outcome = classify_update(have, msg)
         if outcome != "apply":
             return outcome, None
@@ -158,7 +154,7 @@ def apply_update(
         except creds.CredentialError as exc:
             # Raising inside the transaction rolls the whole update back.
             raise RejectedMessage("malformed", str(exc)) from None
-        _set_meta(conn, VERSION_KEY, str(msg.version))
+        cs.set_version(conn, msg.version)
         event = journal.append(
             conn,
             "credentials_updated",
@@ -170,41 +166,80 @@ def apply_update(
     return "apply", event
 
 
-def _apply_op(conn: sqlite3.Connection, op: Any, seal_key: bytes | None, now: float) -> None:
-    if op.op == "put_person":
-        p = op.person
-        creds.upsert_person(
-            conn,
-            creds.Person(p.id, p.name, p.enabled, p.valid_from, p.valid_until, p.attrs),
-            now,
-        )
-    elif op.op == "remove_person":
-        creds.remove_person(conn, op.id)
-    elif op.op == "set_person_enabled":
-        creds.set_person_enabled(conn, op.id, op.enabled)
-    elif op.op == "put_credential":
-        c = op.credential
-        row = _cred_row(c, seal_key, now)
-        creds.add_credential(
-            conn,
-            row[0],
-            row[1],
-            c.person,
-            enabled=c.enabled,
-            valid_from=c.valid_from,
-            valid_until=c.valid_until,
-            label=c.label,
-            data=row[7],
-            now=now,
-        )
-    elif op.op == "set_credential_enabled":
-        for value in _keys(op.kind, op.value):
-            creds.set_credential_enabled(conn, op.kind, value, op.enabled)
-    elif op.op == "remove_credential":
-        for value in _keys(op.kind, op.value):
-            creds.remove_credential(conn, op.kind, value)
-    else:  # pragma: no cover - the model's discriminator admits nothing else
-        raise RejectedMessage("malformed", f"unknown op {op.op!r}")
+def _put_person(
+    conn: sqlite3.Connection, op: m.PutPerson, seal_key: bytes | None, now: float
+) -> None:
+    p = op.person
+    creds.upsert_person(
+        conn, creds.Person(p.id, p.name, p.enabled, p.valid_from, p.valid_until, p.attrs), now
+    )
+
+
+def _remove_person(
+    conn: sqlite3.Connection, op: m.RemovePerson, seal_key: bytes | None, now: float
+) -> None:
+    creds.remove_person(conn, ops.effect(op).key[0])
+
+
+def _set_person_enabled(
+    conn: sqlite3.Connection, op: m.SetPersonEnabled, seal_key: bytes | None, now: float
+) -> None:
+    e = ops.effect(op)
+    creds.set_person_enabled(conn, e.key[0], bool(e.enabled))
+
+
+def _put_credential(
+    conn: sqlite3.Connection, op: m.PutCredential, seal_key: bytes | None, now: float
+) -> None:
+    c = op.credential
+    row = _cred_row(c, seal_key, now)
+    creds.add_credential(
+        conn,
+        row[0],
+        row[1],
+        c.person,
+        enabled=c.enabled,
+        valid_from=c.valid_from,
+        valid_until=c.valid_until,
+        label=c.label,
+        data=row[7],
+        now=now,
+    )
+
+
+def _set_credential_enabled(
+    conn: sqlite3.Connection, op: m.SetCredentialEnabled, seal_key: bytes | None, now: float
+) -> None:
+    e = ops.effect(op)
+    kind, value = e.key
+    for key in _keys(kind, value):
+        creds.set_credential_enabled(conn, kind, key, bool(e.enabled))
+
+
+def _remove_credential(
+    conn: sqlite3.Connection, op: m.RemoveCredential, seal_key: bytes | None, now: float
+) -> None:
+    kind, value = ops.effect(op).key
+    for key in _keys(kind, value):
+        creds.remove_credential(conn, kind, key)
+
+
+# A door applies with ``Missing.IGNORE`` (edgegate/contract/ops.py): the store functions'
+# "nothing was there" results are not errors here, and a put credential takes the owner the
+# office signed.
+_APPLY: dict[tuple[ops.Target, ops.Action], Callable[..., None]] = {
+    (ops.Target.PERSON, ops.Action.PUT): _put_person,
+    (ops.Target.PERSON, ops.Action.REMOVE): _remove_person,
+    (ops.Target.PERSON, ops.Action.SET_ENABLED): _set_person_enabled,
+    (ops.Target.CREDENTIAL, ops.Action.PUT): _put_credential,
+    (ops.Target.CREDENTIAL, ops.Action.SET_ENABLED): _set_credential_enabled,
+    (ops.Target.CREDENTIAL, ops.Action.REMOVE): _remove_credential,
+}
+
+
+def _apply_op(conn: sqlite3.Connection, op: m.Op, seal_key: bytes | None, now: float) -> None:
+    e = ops.effect(op)
+    _APPLY[e.target, e.action](conn, op, seal_key, now)
 
 
 def _keys(kind: str, value: str) -> tuple[str, ...]:
@@ -217,56 +252,6 @@ def _keys(kind: str, value: str) -> tuple[str, ...]:
 
 
 # --- snapshots ----------------------------------------------------------------------------
-@contextmanager
-def _pragma(conn: sqlite3.Connection, name: str, value: str, restore: str) -> Iterator[None]:
-    # PRAGMAs like these only take effect outside a transaction; the store thread is the only
-    # user of this connection, so nothing else sees the temporary setting.
-    conn.execute(f"PRAGMA {name} = {value}")
-    try:
-        yield
-    finally:
-        conn.execute(f"PRAGMA {name} = {restore}")
-
-
-def _ddl(conn: sqlite3.Connection, table: str) -> tuple[str, list[str]]:
-    row = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone()
-    indexes = [
-        r[0]
-        for r in conn.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-            "AND sql IS NOT NULL",
-            (table,),
-        )
-    ]
-    return row[0], indexes
-
-
-_CREATE_TABLE = re.compile(r'^CREATE TABLE\s+("?)(\w+)\1', re.IGNORECASE)
-_CREATE_INDEX = re.compile(
-    r'^CREATE (UNIQUE )?INDEX\s+("?)(\w+?)(_g\d+)?\2\s+ON\s+("?)(\w+)\5', re.I
-)
-
-
-def _create_stage(conn: sqlite3.Connection, generation: int) -> None:
-    for table in ("people", "credentials"):
-        conn.execute(f"DROP TABLE IF EXISTS {table}_stage")
-        sql, indexes = _ddl(conn, table)
-        conn.execute(_CREATE_TABLE.sub(f"CREATE TABLE {table}_stage", sql, count=1))
-        for isql in indexes:
-            # Index names are global: the staged index gets a new generation suffix.
-            conn.execute(
-                _CREATE_INDEX.sub(
-                    lambda m, t=table: (
-                        f"CREATE {m.group(1) or ''}INDEX {m.group(3)}_g{generation} ON {t}_stage"
-                    ),
-                    isql,
-                    count=1,
-                )
-            )
-
-
 def stage_chunk_rows(
     conn: sqlite3.Connection,
     msg: SnapshotChunk,
@@ -275,32 +260,9 @@ def stage_chunk_rows(
     *,
     last: bool,
 ) -> None:
-    """Stage one slice of a chunk (at most ``STAGE_BATCH`` rows) in one short transaction.
-    ``last`` records the chunk as received. Idempotent: a re-delivered chunk replaces rows."""
-    with _pragma(conn, "foreign_keys", "OFF", "ON"), transaction(conn):
-        staging = conn.execute("SELECT value FROM meta WHERE key = ?", (STAGING_KEY,)).fetchone()
-        if staging is None or staging[0] != msg.snapshot:
-            # A new snapshot id replaces any half-staged older one.
-            generation = time.time_ns() // 1000 % 10**12
-            _create_stage(conn, generation)
-            conn.execute("DELETE FROM snapshot_chunks")
-            _set_meta(conn, STAGING_KEY, msg.snapshot)
-        conn.executemany(
-            "INSERT OR REPLACE INTO people_stage(id, name, enabled, valid_from, valid_until, "
-            "attrs, updated_at) VALUES (?,?,?,?,?,?,?)",
-            people,
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO credentials_stage(kind, value, person_id, enabled, "
-            "valid_from, valid_until, label, data, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            credentials,
-        )
-        if last:
-            conn.execute(
-                "INSERT OR REPLACE INTO snapshot_chunks(snapshot, chunk, chunks, version) "
-                "VALUES (?,?,?,?)",
-                (msg.snapshot, msg.chunk, msg.chunks, msg.version),
-            )
+    """Stage one slice of a chunk's rows (``store.credential_sync.stage_rows``)."""
+    chunk = cs.ChunkId(msg.snapshot, msg.chunk, msg.chunks, msg.version)
+    cs.stage_rows(conn, chunk, people, credentials, last=last)
 
 
 def chunk_rows(
@@ -314,88 +276,3 @@ def chunk_rows(
         )
     except creds.CredentialError as exc:
         raise RejectedMessage("malformed", str(exc)) from None
-
-
-def snapshot_complete(conn: sqlite3.Connection, snapshot: str) -> tuple[int, int] | None:
-    """(chunks, version) once every chunk of ``snapshot`` is staged, else None."""
-    row = conn.execute(
-        "SELECT COUNT(*), MAX(chunks), MIN(chunks), MAX(version), MIN(version) "
-        "FROM snapshot_chunks WHERE snapshot = ?",
-        (snapshot,),
-    ).fetchone()
-    count, chunks, chunks_min, version, version_min = row
-    if not count or chunks != chunks_min or version != version_min:
-        return None
-    return (chunks, version) if count == chunks else None
-
-
-def remove_orphans_step(
-    conn: sqlite3.Connection, after: tuple[str, str] | None, limit: int = 10_000
-) -> tuple[tuple[str, str] | None, int]:
-    """Drop staged credentials whose person is not staged, ``limit`` credentials per call (a
-    scan of 100,000 at once would hold the store thread for ~100 ms). Returns (where to go
-    on from, or None when done; how many were dropped)."""
-    kind, value = after or ("", "")
-    with transaction(conn):
-        rows = conn.execute(
-            "SELECT c.kind, c.value, p.id IS NULL FROM credentials_stage c "
-            "LEFT JOIN people_stage p ON p.id = c.person_id "
-            "WHERE (c.kind, c.value) > (?, ?) ORDER BY c.kind, c.value LIMIT ?",
-            (kind, value, limit),
-        ).fetchall()
-        orphans = [(k, v) for k, v, missing in rows if missing]
-        conn.executemany("DELETE FROM credentials_stage WHERE kind = ? AND value = ?", orphans)
-    return (None if len(rows) < limit else (rows[-1][0], rows[-1][1])), len(orphans)
-
-
-def swap(
-    conn: sqlite3.Connection, snapshot: str, version: int, *, site: str, door: str, now: float
-) -> journal.Event | None:
-    """Make the staged set live in one short transaction; None if the snapshot is older than
-    the door's version (a delta overtook it: keep the newer set)."""
-    with (
-        _pragma(conn, "foreign_keys", "OFF", "ON"),
-        _pragma(conn, "legacy_alter_table", "ON", "OFF"),
-        transaction(conn),
-    ):
-        have = get_version(conn)
-        if version < have:
-            return None
-        for table in ("people", "credentials"):
-            conn.execute(f"DROP TABLE IF EXISTS {table}_old")
-        conn.execute("ALTER TABLE people RENAME TO people_old")
-        conn.execute("ALTER TABLE credentials RENAME TO credentials_old")
-        conn.execute("ALTER TABLE people_stage RENAME TO people")
-        conn.execute("ALTER TABLE credentials_stage RENAME TO credentials")
-        _set_meta(conn, VERSION_KEY, str(version))
-        conn.execute("DELETE FROM meta WHERE key = ?", (STAGING_KEY,))
-        conn.execute("DELETE FROM snapshot_chunks")
-        people = conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
-        count = conn.execute("SELECT COUNT(*) FROM credentials").fetchone()[0]
-        return journal.append(
-            conn,
-            "credentials_snapshot",
-            {"version": version, "from": have, "people": people, "credentials": count},
-            site=site,
-            door=door,
-            now=now,
-        )
-
-
-def clean_step(conn: sqlite3.Connection) -> bool:
-    """Delete one batch of the replaced set; True while there is more to delete."""
-    with transaction(conn):
-        for table, key in (("credentials_old", "(kind, value)"), ("people_old", "rowid")):
-            exists = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-            ).fetchone()
-            if not exists:
-                continue
-            n = conn.execute(
-                f"DELETE FROM {table} WHERE {key} IN "
-                f"(SELECT {key.strip('()')} FROM {table} LIMIT {CLEAN_BATCH})"
-            ).rowcount
-            if n == 0:
-                conn.execute(f"DROP TABLE {table}")
-            return True
-    return False

@@ -25,7 +25,7 @@ import structlog
 
 from edgegate.config.models import MqttConfig
 from edgegate.errors import EdgegateError
-from edgegate.sync.paho_client import Backoff, build_client, connect_async
+from edgegate.mqtt.client import Backoff, build_client, connect_async
 
 log = structlog.get_logger(__name__)
 

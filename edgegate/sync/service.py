@@ -38,6 +38,8 @@ from edgegate.contract.messages import (
 )
 from edgegate.contract.signing import RejectedMessage, Verifier, public_text
 from edgegate.contract.topics import DoorTopics
+from edgegate.mqtt.client import central_keys, default_client_id
+from edgegate.store import credential_sync as cs
 from edgegate.store import sealed
 from edgegate.store.store import AsyncStore
 from edgegate.sync import credentials_apply as ca
@@ -45,7 +47,6 @@ from edgegate.sync import snapshot_steps, telemetry
 from edgegate.sync.commands import CommandHandler
 from edgegate.sync.drain import Drainer
 from edgegate.sync.link import MqttLink
-from edgegate.sync.paho_client import central_keys, default_client_id
 from edgegate.sync.parse_worker import ChunkParser
 from edgegate.sync.ports import DoorControl, DoorJournalPort, StatusSource
 from edgegate.sync.receipts import ReceiptKeeper
@@ -175,7 +176,7 @@ class SyncService:
             self._seal_key = await loop.run_in_executor(
                 None, sealed.load_key, storage.path, storage.key_file
             )
-        self.version = await self.store.call(ca.get_version)
+        self.version = await self.store.call(cs.get_version)
         await self.commands.load_seen()
         self.journal.add_listener(self.drainer.notify)
         self.journal.add_listener(lambda _e: self._schedule_state())

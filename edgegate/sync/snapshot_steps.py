@@ -15,6 +15,8 @@ from typing import Any
 
 from edgegate.contract.messages import SnapshotChunk
 from edgegate.contract.signing import RejectedMessage
+from edgegate.store import credential_sync as cs
+from edgegate.store import journal
 from edgegate.store.store import AsyncStore
 from edgegate.sync import credentials_apply as ca
 
@@ -24,15 +26,15 @@ class Swapped:
     """A snapshot that is now the door's set."""
 
     version: int
-    event: Any  # the journal's credentials_synced event, written in the swap's transaction
+    event: journal.Event  # the credentials_snapshot event, written in the swap's transaction
     orphans: int  # credentials of people the snapshot does not have, dropped before the swap
     swap_ms: float
 
 
 async def stage(store: AsyncStore, msg: SnapshotChunk, rows: tuple[list[Any], list[Any]]) -> None:
-    """Stage one chunk's rows, ``ca.STAGE_BATCH`` rows per store call."""
+    """Stage one chunk's rows, ``cs.STAGE_BATCH`` rows per store call."""
     people, creds = rows
-    step = ca.STAGE_BATCH
+    step = cs.STAGE_BATCH
     slices = max(1, -(-max(len(people), len(creds)) // step))
     for i in range(slices):
         await store.call(
@@ -51,18 +53,18 @@ async def finish(
 
     RejectedMessage("replayed") when a delta overtook it while it was being staged.
     """
-    complete = await store.call(ca.snapshot_complete, snapshot)
+    complete = await store.call(cs.snapshot_complete, snapshot)
     if complete is None:
         return None
     after: tuple[str, str] | None = None
     orphans = 0
     while True:
-        after, dropped = await store.call(ca.remove_orphans_step, after)
+        after, dropped = await store.call(cs.remove_orphans_step, after)
         orphans += dropped
         if after is None:
             break
     started = time.perf_counter()
-    event = await store.call(ca.swap, snapshot, complete[1], site=site, door=door, now=now)
+    event = await store.call(cs.swap, snapshot, complete[1], site=site, door=door, now=now)
     if event is None:
         raise RejectedMessage("replayed", f"snapshot {complete[1]} overtaken by a delta")
     return Swapped(complete[1], event, orphans, (time.perf_counter() - started) * 1000)
@@ -70,5 +72,5 @@ async def finish(
 
 async def clean_old(store: AsyncStore) -> None:
     """Drop the replaced set in small batches; decisions interleave on the store thread."""
-    while await store.call(ca.clean_step):
+    while await store.call(cs.clean_step):
         await asyncio.sleep(0)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from edgegate import __version__
 from edgegate.store import journal
+from edgegate.store.credential_sync import get_version
 from edgegate.store.credentials import count_credentials
-from edgegate.sync.credentials_apply import get_version
 
 if TYPE_CHECKING:
     from edgegate.config.models import DoorConfig
@@ -94,7 +94,12 @@ async def build(
             "refused": drainer.failed,
         },
         "readers": [
-            {"name": r["name"], "healthy": r["healthy"], "last_error": r["last_error"]}
+            {
+                "name": r["name"],
+                "family": r.get("family"),  # the reader model, for the equipment register
+                "healthy": r["healthy"],
+                "last_error": r["last_error"],
+            }
             for r in readers
         ],
         "bad_frames": bad_frames,

@@ -112,6 +112,9 @@ def test_unit_has_what_the_door_needs() -> None:
     s = parse_unit(UNIT.read_text())["Service"]
     assert s["Type"] == ["notify"]
     assert s["Restart"] == ["on-failure"]
+    # Restarted for ever (a full disk must not leave the door down once space returns).
+    unit = parse_unit(UNIT.read_text())["Unit"]
+    assert unit["StartLimitIntervalSec"] == ["0"] and "StartLimitBurst" not in unit
     assert float(s["WatchdogSec"][0]) > 2  # the daemon pings every half interval, at most 1 s
     assert s["User"] == ["edgegate"]
     assert set(s["SupplementaryGroups"][0].split()) == {"gpio", "dialout", "video"}

@@ -183,6 +183,7 @@ async def running_door(
         before_start(factory)
     daemon = Daemon(config, pin_factory=factory, edge_sources=edge_sources)
     daemon.door.clock = clock
+    daemon.door.monotonic = clock  # the test drives durations and dates alike
     queue: asyncio.Queue[Event] = asyncio.Queue()
     daemon.door.add_listener(queue.put_nowait)
     await daemon.start()

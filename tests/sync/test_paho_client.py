@@ -19,8 +19,8 @@ from cryptography.x509.oid import NameOID
 
 from edgegate.config.models import MqttConfig
 from edgegate.contract import signing
+from edgegate.mqtt import client as pc
 from edgegate.sim.broker import Broker
-from edgegate.sync import paho_client as pc
 from edgegate.sync.link import MqttLink
 from tests.sync.central import Central
 

@@ -1,7 +1,9 @@
 """A paho-mqtt 2.x client configured from ``[mqtt]``: protocol, TLS, credentials, session, will.
 
-Used by the door (``edgegate.sync.link``) and meant to be reused by the central office: it
-only builds the client and reads secrets; it runs no network loop itself.
+The one place a paho client is made: the door (``edgegate.sync.link``) and the central office
+(``edgegate.central.publisher``) both build theirs here, so a broker key added to ``[mqtt]``
+(TLS, credentials) reaches every connection. It only builds the client and reads secrets; it
+runs no network loop itself.
 
 Secrets come from files, never from the config text: the broker password from
 ``password_file`` or the systemd credential ``mqtt-password``; the central office's public
@@ -16,6 +18,7 @@ import random
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -114,20 +117,25 @@ def build_client(
     will_topic: str | None = None,
     will_payload: bytes = b"offline",
     auto_reconnect: bool = False,
+    clean: bool = False,
+    protocol: Literal["3.1.1", "5"] | None = None,
+    max_inflight: int | None = None,
 ) -> mqtt.Client:
-    """A configured, unconnected client. Call ``connect_params(cfg)`` for ``connect_async``.
+    """A configured, unconnected client; ``connect_async(client, cfg)`` records where to go.
 
-    The session is persistent (3.1.1 clean_session=False, 5 clean_start=False plus a session
-    expiry) so that commands queued while the door was away reach it and the broker keeps its
-    subscriptions. Automatic reconnection is off unless ``auto_reconnect`` (for a caller that
-    runs ``loop_start``/``loop_forever``; then paho's own backoff from ``backoff_*`` applies,
-    without jitter): the door's ``MqttLink`` owns reconnection itself, with jitter.
+    By default the session is persistent (3.1.1 clean_session=False, 5 clean_start=False plus a
+    session expiry) so that commands queued while the door was away reach it and the broker
+    keeps its subscriptions; ``clean`` asks for a throw-away 3.1.1 session (the office's
+    one-shot CLI connections). Automatic reconnection is off unless ``auto_reconnect`` (for a
+    caller that runs ``loop_start``/``loop_forever``; then paho's own backoff from
+    ``backoff_*`` applies, without jitter): the door's ``MqttLink`` owns reconnection itself,
+    with jitter. ``protocol`` and ``max_inflight`` override the config's.
     """
-    v5 = cfg.protocol == "5"
+    v5 = (protocol or cfg.protocol) == "5"
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        clean_session=None if v5 else False,
+        clean_session=None if v5 else clean,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
         reconnect_on_failure=auto_reconnect,
     )
@@ -138,14 +146,13 @@ def build_client(
     apply_security(client, cfg)
     if will_topic is not None:
         client.will_set(will_topic, will_payload, qos=1, retain=True)
-    client.max_inflight_messages_set(cfg.max_inflight)
+    client.max_inflight_messages_set(max_inflight or cfg.max_inflight)
     client.max_queued_messages_set(0)
     return client
 
 
 def apply_security(client: mqtt.Client, cfg: MqttConfig) -> None:
-    """TLS (CA, optional client certificate) and username/password from ``[mqtt]``; shared by
-    the door and the central office so both reach a secured broker the same way."""
+    """TLS (CA, optional client certificate) and username/password from ``[mqtt]``."""
     if cfg.tls or cfg.ca_file or cfg.cert_file:
         client.tls_set(
             ca_certs=str(cfg.ca_file) if cfg.ca_file else None,

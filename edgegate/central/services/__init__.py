@@ -1,0 +1,70 @@
+"""The office's services: one implementation of every operation, called by the console, the
+REST API and the ``edgegate central`` CLI alike (never a copy per front end).
+
+``Office`` is the composition root's bundle: the config, the SQLAlchemy engine of the console's
+tables, a per-thread connection to the master store (read and changed only through
+``central/store.py`` and ``central/archive.py``), and a ``publish`` hook. The CLI's hook opens
+a broker connection per change; ``central serve`` hands its own, already connected client.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from edgegate.central import store
+from edgegate.central.config import CentralConfig
+from edgegate.central.engine import make_engine
+from edgegate.central.schema import metadata
+
+ROLES = ("admin", "security", "reception", "viewer")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who does something: an operator (console), an API token's name, or the CLI's user."""
+
+    name: str
+    via: str  # console, api, cli, system
+    role: str = "admin"
+
+
+# Publishes every unpublished credential version; returns False when the broker is away
+# (the versions stay in the master and go out later: docs/central.md, the catch-up rule).
+PublishVersions = Callable[[sqlite3.Connection], bool]
+# Sends one signed command on a topic; raises when the broker did not take it.
+SendCommand = Callable[[str, dict], None]
+
+
+@dataclass
+class Office:
+    config: CentralConfig
+    engine: Engine
+    publish_versions: PublishVersions | None = None
+    send_command: SendCommand | None = None
+    _local: threading.local = field(default_factory=threading.local)
+
+    def master(self) -> sqlite3.Connection:
+        """This thread's connection to the master store (sqlite3 connections are not shared
+        between threads that may use them at once)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = store.open_master(self.config.central.db)
+            self._local.conn = conn
+        return conn
+
+
+def open_office(config: CentralConfig, **hooks: object) -> Office:
+    engine = make_engine(config.central.db)
+    ensure_schema(engine)
+    return Office(config, engine, **hooks)  # type: ignore[arg-type]
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the tables on ``metadata`` that are missing (the master store's own tables are
+    created by its migrations when ``store.open_master`` first opens the file)."""
+    metadata.create_all(engine)

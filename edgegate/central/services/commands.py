@@ -1,0 +1,95 @@
+"""Commands to one door or all: built and checked against the contract, recorded in the
+master's ``commands`` table, audited, then sent through the office's hook. Never queued: a
+command the broker did not take is reported as not sent (a late unlock is a hazard)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, get_args
+
+from edgegate.central import archive
+from edgegate.central.publisher import command_message, command_topic
+from edgegate.central.services import Actor, Office, audit
+from edgegate.contract import messages as m
+from edgegate.store.db import transaction
+
+COMMANDS: tuple[str, ...] = get_args(m.CommandName)
+# Ask for a confirmation in the console (and ``confirm=true`` in the API).
+DANGEROUS = frozenset({"emergency", "lockdown"})
+
+
+class CommandRefused(ValueError):
+    pass
+
+
+def needs_confirmation(door: str, cmd: str) -> bool:
+    return cmd in DANGEROUS or door == "all"
+
+
+def build(
+    office: Office,
+    actor: Actor,
+    door: str,
+    cmd: str,
+    *,
+    ttl: float | None = None,
+    seconds: float | None = None,
+    person: str | None = None,
+) -> dict[str, Any]:
+    c = office.config.central
+    args: dict[str, Any] = {}
+    if seconds is not None:
+        if cmd != "unlock":
+            raise CommandRefused("seconds goes with unlock only")
+        args["seconds"] = seconds
+    if person:
+        if cmd != "staff_release":
+            raise CommandRefused("a person goes with staff_release only")
+        args["person"] = person
+    try:
+        return command_message(
+            c.site, door, cmd, ttl=ttl or c.command_ttl_seconds, by=actor.name, args=args
+        )
+    except ValueError as exc:
+        raise CommandRefused(f"not a valid command: {exc}") from None
+
+
+def record(office: Office, actor: Actor, message: dict[str, Any]) -> None:
+    conn = office.master()
+    with transaction(conn):
+        archive.record_command(conn, message)
+    audit.record(
+        office.engine,
+        actor,
+        "command",
+        message["door"],
+        cmd=message["cmd"],
+        id=message["id"],
+        args=message["args"],
+    )
+
+
+def mark_sent(office: Office, message: dict[str, Any]) -> None:
+    conn = office.master()
+    with transaction(conn):
+        archive.mark_command_sent(conn, message["id"], time.time())
+
+
+def send(office: Office, actor: Actor, door: str, cmd: str, **kwargs: Any) -> dict[str, Any]:
+    """Build, record, audit and send; raises when the broker did not take it."""
+    if office.send_command is None:
+        raise CommandRefused("this office process cannot reach the broker")
+    message = build(office, actor, door, cmd, **kwargs)
+    record(office, actor, message)
+    office.send_command(command_topic(office.config.central.site, door), message)
+    mark_sent(office, message)
+    return message
+
+
+def recent(office: Office, limit: int = 30) -> list[dict[str, Any]]:
+    conn = office.master()
+    rows = archive.recent_commands(conn, limit)
+    acks = archive.command_acks(conn, [r["id"] for r in rows])
+    for r in rows:
+        r["acks"] = acks.get(r["id"], [])
+    return rows

@@ -1,0 +1,60 @@
+"""The doors board: each door's availability, state, health and credential lag, read through
+``archive.list_doors`` and ``store.current_version`` (the same data as ``central doors``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from edgegate.central import archive, store
+from edgegate.central.services import Office
+
+
+def journal_depth(telemetry: dict[str, Any] | None) -> Any:
+    """The door's unsent-journal depth from its telemetry (names the door side may use)."""
+    if not telemetry:
+        return None
+    for key in ("journal_depth", "unsent", "journal_unsent"):
+        if key in telemetry:
+            return telemetry[key]
+    return None
+
+
+def board(office: Office, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    conn = office.master()
+    latest = store.current_version(conn)
+    stale_after = office.config.central.offline_after_seconds
+    doors = []
+    for r in archive.list_doors(conn):
+        state = r["state"] or {}
+        tele = r["telemetry"] or {}
+        have = r["credential_version"]
+        readers = tele.get("readers") or []
+        faulty = list(state.get("faulty_readers") or []) + [
+            x.get("name", "?") for x in readers if isinstance(x, dict) and not x.get("healthy")
+        ]
+        doors.append(
+            {
+                "site": r["site"],
+                "door": r["door"],
+                "availability": r["availability"],
+                "stale": bool(
+                    stale_after and r["last_seen"] and now - r["last_seen"] > stale_after
+                ),
+                "since": r["changed"],
+                "last_seen": r["last_seen"],
+                "mode": state.get("mode"),
+                "lock": state.get("lock"),
+                "contact": state.get("contact"),
+                "alarms": list(state.get("alarms") or []),
+                "readers": len(readers),
+                "faulty_readers": sorted(set(faulty)),
+                "credential_version": have,
+                "lag": None if have is None else latest - have,
+                "journal_depth": journal_depth(tele),
+                "software": tele.get("version"),
+            }
+        )
+    online = sum(d["availability"] == "online" for d in doors)
+    return {"version": latest, "doors": doors, "online": online}

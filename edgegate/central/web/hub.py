@@ -1,0 +1,50 @@
+"""Live updates inside the office process: the archive tells the hub what it committed; each
+server-sent-event stream of the console is one subscriber queue.
+
+Runs on the one asyncio loop of ``central serve`` (the archive's consumer and uvicorn share
+it), so no locks. A slow browser does not hold anything up: its queue is bounded and, when
+full, the subscriber is marked lagging and reloads its view instead of getting every item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+QUEUE = 1000
+
+
+@dataclass(eq=False)
+class Subscriber:
+    topics: frozenset[str]
+    queue: asyncio.Queue[tuple[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=QUEUE)
+    )
+    lagging: bool = False
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._subs: set[Subscriber] = set()
+
+    def subscribe(self, *topics: str) -> Subscriber:
+        sub = Subscriber(frozenset(topics))
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subs.discard(sub)
+
+    def publish(self, topic: str, item: Any) -> None:
+        for sub in list(self._subs):
+            if topic not in sub.topics:
+                continue
+            try:
+                sub.queue.put_nowait((topic, item))
+            except asyncio.QueueFull:
+                sub.lagging = True
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)

@@ -1,0 +1,1 @@
+"""The MQTT transport both sides share: one paho client factory, reading ``[mqtt]``."""

@@ -1,0 +1,63 @@
+"""Fixtures of the alarm tests: the office (real `central serve` on a real broker) with
+[alarms] and [smtp] pointing at real local receivers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgegate.central.config import load_central
+from edgegate.sim.broker import Broker
+from tests.alarms.receivers import MailReceiver, WebhookReceiver
+from tests.central.conftest import Central, make_central, subscriber  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    w = WebhookReceiver()
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def mail() -> Iterator[MailReceiver]:
+    m = MailReceiver()
+    yield m
+    m.close()
+
+
+def alarm_office(
+    tmp_path: Path, broker: Broker, webhook: WebhookReceiver, mail: MailReceiver, **alarms: object
+) -> Central:
+    central = make_central(tmp_path, broker.port)
+    settings = {
+        "escalate_minutes": {"critical": 0.02, "high": 0.02, "medium": 0, "low": 0},
+        "webhook_urls": [webhook.url],
+        "email_to": ["guard@example.org"],
+        "check_seconds": 0.2,
+        **alarms,
+    }
+    lines = ["", "[alarms]"]
+    lines += [f"{k} = {_toml(v)}" for k, v in settings.items()]
+    lines += [
+        "",
+        "[smtp]",
+        'host = "127.0.0.1"',
+        f"port = {mail.port}",
+        'security = "none"',
+        'sender = "office@example.org"',
+        "timeout_seconds = 2",
+    ]
+    with central.path.open("a") as f:
+        f.write("\n".join(lines) + "\n")
+    config = load_central(central.path)
+    return Central(central.path, config, central.verifier, central.signer)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)

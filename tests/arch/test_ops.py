@@ -1,0 +1,128 @@
+"""One op semantics for office and door (edgegate/contract/ops.py): every op of the contract
+has an effect, and the door's applier does what the effect says, including the rules where
+office and door differ on purpose (a missing row: refused by the office, ignored by a door)."""
+
+from __future__ import annotations
+
+import sqlite3
+import typing
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edgegate.central import store as master
+from edgegate.contract import messages as m
+from edgegate.contract import ops
+from edgegate.store import credentials as creds
+from edgegate.store.db import open_db, transaction
+from edgegate.sync.credentials_apply import _apply_op
+
+OP_TYPES = typing.get_args(typing.get_args(m.Op)[0])
+IDS = st.from_regex(r"[a-z]{1,8}", fullmatch=True)
+CARDS = st.from_regex(r"(?:[0-9A-F]{2}){2,5}", fullmatch=True)
+
+
+def test_every_contract_op_has_an_effect() -> None:
+    assert set(OP_TYPES) == set(ops._EFFECTS)
+
+
+OPS = st.one_of(
+    st.builds(
+        lambda i, n: m.PutPerson(op="put_person", person=m.PersonMsg(id=i, name=n)), IDS, IDS
+    ),
+    st.builds(lambda i: m.RemovePerson(op="remove_person", id=i), IDS),
+    st.builds(
+        lambda i, e: m.SetPersonEnabled(op="set_person_enabled", id=i, enabled=e),
+        IDS,
+        st.booleans(),
+    ),
+    st.builds(
+        lambda v, p: m.PutCredential(
+            op="put_credential", credential=m.CredentialMsg(kind="card", value=v, person=p)
+        ),
+        CARDS,
+        IDS,
+    ),
+    st.builds(
+        lambda v, e: m.SetCredentialEnabled(
+            op="set_credential_enabled", kind="card", value=v, enabled=e
+        ),
+        CARDS,
+        st.booleans(),
+    ),
+    st.builds(lambda v: m.RemoveCredential(op="remove_credential", kind="card", value=v), CARDS),
+)
+
+
+@given(OPS)
+def test_effect_names_the_row_and_its_texts(op: m.Op) -> None:
+    e = ops.effect(op)
+    assert set(e.key) <= set(e.texts)
+    if e.target is ops.Target.PERSON:
+        assert len(e.key) == 1
+    else:
+        assert e.key[0] == "card" and len(e.key) == 2
+    assert (e.enabled is not None) == (e.action is ops.Action.SET_ENABLED)
+
+
+def _rows(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
+    people = conn.execute("SELECT id, enabled FROM people ORDER BY id").fetchall()
+    cards = conn.execute(
+        "SELECT value, person_id, enabled FROM credentials ORDER BY value"
+    ).fetchall()
+    return people, cards
+
+
+@pytest.fixture
+def door(tmp_path: Path) -> sqlite3.Connection:
+    return open_db(tmp_path / "door.db", synchronous="NORMAL")
+
+
+@pytest.fixture
+def office(tmp_path: Path):
+    return master.open_master(tmp_path / "central.db")
+
+
+def test_door_ops_are_absolute_applying_twice_is_applying_once(tmp_path: Path) -> None:
+    conn = open_db(tmp_path / "d.db", synchronous="NORMAL")
+
+    @given(st.lists(OPS, max_size=12))
+    def check(ops_: list[m.Op]) -> None:
+        with transaction(conn):
+            conn.execute("DELETE FROM credentials")
+            conn.execute("DELETE FROM people")
+        applied = []
+        for op in ops_:
+            try:
+                with transaction(conn):
+                    _apply_op(conn, op, None, 0.0)
+                applied.append(op)
+            except creds.CredentialError:
+                pass  # a credential whose owner is not there: refused on both sides
+        once = _rows(conn)
+        with transaction(conn):
+            for op in applied:
+                _apply_op(conn, op, None, 0.0)
+        assert _rows(conn) == once
+
+    check()
+    conn.close()
+
+
+def test_missing_row_refused_by_the_office_ignored_by_a_door(door, office) -> None:
+    missing = [
+        m.RemovePerson(op="remove_person", id="ghost"),
+        m.SetPersonEnabled(op="set_person_enabled", id="ghost", enabled=False),
+        m.SetCredentialEnabled(
+            op="set_credential_enabled", kind="card", value="AABB", enabled=False
+        ),
+        m.RemoveCredential(op="remove_credential", kind="card", value="AABB"),
+    ]
+    for op in missing:
+        with transaction(door):
+            _apply_op(door, op, None, 0.0)  # Missing.IGNORE: nothing to do, no error
+        with pytest.raises(master.CentralError), transaction(office):
+            master.apply_ops(office, [op], 0.0)  # Missing.REFUSE
+    assert _rows(door) == ([], [])

@@ -1,0 +1,119 @@
+"""``edgegate central serve`` with an ``[http]`` section, as a real process on a real broker:
+the console answers, a door coming online and going offline shows on the live board."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from edgegate.central.config import load_central
+from edgegate.central.services import open_office, operators
+from edgegate.cli.main import main
+from edgegate.sim.broker import Broker
+from tests.central.conftest import FakeDoor, wait_until
+from tests.conftest import EDGEGATE, REPO
+from tests.console.conftest import ADMIN, PASSWORD, csrf_of, write_config
+
+pytestmark = pytest.mark.broker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Office:
+    def __init__(self, tmp_path: Path, broker: Broker) -> None:
+        self.port = free_port()
+        self.path = write_config(tmp_path, broker.port, self.port)
+        assert main(["central", "keygen", "--config", str(self.path)]) == 0
+        office = open_office(load_central(self.path))
+        operators.add(office.engine, ADMIN, "guard", "security", PASSWORD)
+        office.engine.dispose()
+        self.log = (tmp_path / "serve.log").open("w+")
+        self.proc = subprocess.Popen(
+            [*EDGEGATE, "central", "serve", "--config", str(self.path)],
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_until(self._up, 30, "the console to answer")
+
+    def _up(self) -> bool:
+        assert self.proc.poll() is None, self.output()
+        try:
+            return httpx.get(self.url + "/signin", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(20)
+
+
+@pytest.fixture
+def office(tmp_path: Path, broker: Broker) -> Iterator[Office]:
+    o = Office(tmp_path, broker)
+    yield o
+    if o.proc.poll() is None:
+        o.proc.kill()
+        o.proc.wait(10)
+
+
+def signed_in(url: str) -> httpx.Client:
+    c = httpx.Client(base_url=url, timeout=10, follow_redirects=True)
+    form = c.get("/signin")
+    r = c.post(
+        "/signin", data={"username": "guard", "password": PASSWORD, "csrf": csrf_of(form.text)}
+    )
+    assert r.status_code == 200 and "guard (security)" in r.text
+    return c
+
+
+def test_serve_console_live_doors(office: Office, broker: Broker) -> None:
+    c = signed_in(office.url)
+    assert "No door has reported yet" in c.get("/doors").text
+    door = FakeDoor(broker, "front")
+    try:
+        with c.stream("GET", "/live/doors", timeout=30) as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == "event: doors"  # the board as it is now, at once
+            door.online()
+            t0 = time.monotonic()
+            online = _until_frame(lines, 'data-door="front" class="online')
+            assert time.monotonic() - t0 < 5
+            assert online
+            door.send(door.topics.availability, b"offline", retain=True)
+            t0 = time.monotonic()
+            assert _until_frame(lines, 'data-door="front" class="offline')
+            # Within a second on this machine, even loaded (figures in docs/benchmarks.md).
+            assert time.monotonic() - t0 < 5
+    finally:
+        door.close()
+    assert office.stop() == 0, office.output()
+    assert "console_started" in office.output()
+
+
+def _until_frame(lines: Iterator[str], needle: str) -> bool:
+    frame: list[str] = []
+    for line in lines:
+        if line == "":
+            if needle in "\n".join(frame):
+                return True
+            frame = []
+        else:
+            frame.append(line)
+    return False

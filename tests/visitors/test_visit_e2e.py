@@ -1,0 +1,205 @@
+"""A whole visit with real parts (issue 17): a real broker, a real office (`edgegate
+central` CLI and `serve`), two real door daemons (one with the camera reading QR codes from
+simulated video frames, scanners on ptys), mock pins.
+
+Booked, confirmed by the host's one-time link, a single-entry QR pass issued; shown to the
+camera: granted in its zone, refused on a second entry, a forged pass refused; refused at a
+door of another zone, refused after its window; the host gets the arrival notice; held on
+exit until the host signs off by link; refused once revoked; the office's register has it all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import AsyncExitStack
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from edgegate.config import parse
+from edgegate.contract import signing
+from edgegate.contract.visitor_pass import PassToken, encode_pass
+from edgegate.sim import camera as cam
+from edgegate.sim.broker import Broker
+from edgegate.sim.qr_scanner import QrScannerSimulator
+from tests.central.conftest import ServerThread, make_central
+from tests.conftest import running_door
+
+pytestmark = [pytest.mark.broker, pytest.mark.face, pytest.mark.slow]
+
+
+def door_config(tmp_path: Path, name: str, zone: str, broker: Broker, key: str, **extra):
+    raw = {
+        "door": {"site": "hq", "id": name, "zone": zone, "unlock_seconds": 0.3},
+        "gpio": {"pin_factory": "mock", "lock": 17},
+        "mqtt": {
+            "host": broker.host,
+            "port": broker.port,
+            "central_public_keys": [key],
+            "backoff_min_seconds": 0.1,
+            "backoff_max_seconds": 0.5,
+        },
+        "daemon": {"watchdog": False},
+        "storage": {"path": str(tmp_path / f"{name}.db")},
+        **extra,
+    }
+    return parse(raw, tmp_path / f"{name}.toml")
+
+
+def scanner(port: str, name: str, direction: str = "in") -> dict:
+    return {"type": "qr_scanner", "port": port, "name": name, "direction": direction,
+            "hold_off_seconds": 0}  # fmt: skip
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts).isoformat(timespec="seconds")
+
+
+async def decision(door, reader: str | None = None, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        ev = await door.next_event(max(0.1, deadline - time.monotonic()))
+        decided = ev.type in ("access_granted", "access_denied")
+        if decided and (reader is None or ev.payload.get("reader") == reader):
+            return ev
+
+
+async def scan(door, sim: QrScannerSimulator, text: str, reader: str):
+    sim.scan(text)
+    return await decision(door, reader, 10)
+
+
+async def until(cond, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not (value := cond()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+    return value
+
+
+def test_a_whole_visit(tmp_path: Path, broker: Broker, capsys):
+    (tmp_path / "office").mkdir()
+    office = make_central(tmp_path / "office", broker.port)
+    key = signing.public_text(office.signer._key.public_key())
+
+    def run(*args: str) -> dict:
+        capsys.readouterr()
+        assert office.run("visits", *args, "--json") == 0, capsys.readouterr().err
+        text = capsys.readouterr().out
+        return json.JSONDecoder().raw_decode(text)[0] if text.startswith(("{", "[")) else {}
+
+    now = time.time()
+    assert office.run("people", "add", "alice", "--name", "Alice Host") == 0
+    common = ["--company", "Acme", "--host", "alice", "--zone", "lobby", "--by", "rita"]
+    booked = run("book", "--visitor", "Vera Visitor", "--arrive", iso(now - 60),
+                 "--depart", iso(now + 7200), *common)  # fmt: skip
+    visit, link = booked["visit"], booked["host_link"]
+    with pytest.raises(Exception, match="confirm"):  # no pass before the host confirms
+        run("issue", visit, "--qr")
+    run("link", link, "confirm")
+    qr = run("issue", visit, "--qr", "--single", "--by", "rita")
+    pass_id, token = qr["pass"], qr["token"]
+    # A visit whose window is over, confirmed and issued all the same: the door says expired.
+    old = run("book", "--visitor", "Olaf Old", "--arrive", iso(now - 7200),
+              "--depart", iso(now - 3600), *common)  # fmt: skip
+    run("confirm", old["visit"])
+    old_token = run("issue", old["visit"], "--qr")["token"]
+    forged = encode_pass(
+        signing.Signer(signing.generate()),
+        PassToken(pass_id, visit, ("lobby",), int(now - 60), int(now + 7200), False),
+    )
+
+    # The camera sees the pass (noise, perspective, blur), again after 5 s, then a forgery.
+    blank = cam.blank_frame()
+    frames = [cam.sensor_noise(blank, 5, seed=i) for i in range(8)]
+    for n, text in enumerate((token, token, forged)):
+        held = cam.blur(cam.with_qr(blank, text, 270, tilt=0.15), 3)
+        frames += [cam.sensor_noise(held, 5, seed=100 * n + k) for k in range(10)]
+        frames += [blank] * 75  # 5 s out of view: more than the camera's hold-off
+    video = cam.write_video(tmp_path / "door.avi", frames, 15)
+    server = ServerThread(office)
+
+    async def scenario() -> None:
+        async with AsyncExitStack() as stack:
+            sims = {n: stack.enter_context(QrScannerSimulator()) for n in ("in", "out", "ws")}
+            front_cfg = door_config(
+                tmp_path, "front", "lobby", broker, key,
+                readers=[scanner(sims["in"].port, "entry"),
+                         scanner(sims["out"].port, "exit", "out")],
+                camera={"source": str(video), "qr": True},
+            )  # fmt: skip
+            shop_cfg = door_config(
+                tmp_path, "shop", "workshop", broker, key, readers=[scanner(sims["ws"].port, "ws")]
+            )
+            front = await stack.enter_async_context(running_door(tmp_path, config=front_cfg))
+            shop = await stack.enter_async_context(running_door(tmp_path, config=shop_cfg))
+            for door in (front, shop):
+                await until(lambda d=door: d.daemon.sync.version >= 1, what="snapshot")
+
+            ev = await decision(front, "camera", 60)
+            assert ev.type == "access_granted", ev.payload
+            p = ev.payload
+            assert (p["kind"], p["credential"], p["person"]) == ("qr", pass_id, visit)
+            assert "Vera" not in json.dumps(p)  # door events carry ids only
+            assert front.lock_high
+            ev = await decision(front, "camera", 30)
+            assert ev.payload["reason"] == "replayed"
+            ev = await decision(front, "camera", 30)
+            assert ev.payload["reason"] == "forged"
+
+            assert (await scan(shop, sims["ws"], token, "ws")).payload["reason"] == "zone"
+            assert (await scan(front, sims["in"], old_token, "entry")).payload[
+                "reason"] == "expired"  # fmt: skip
+
+            # The host hears of the arrival (the office read the door's event).
+            def arrival():
+                return [n for n in run("notices") if n["kind"] == "arrival"]
+
+            notice = (await until(arrival, what="arrival notice"))[0]
+            assert notice["host"] == "alice" and "Vera Visitor" in notice["text"]
+
+            # Held on exit until the host signs off with the one-time link.
+            ev = await scan(front, sims["out"], token, "exit")
+            assert ev.payload["reason"] == "settlement_required"
+            capsys.readouterr()
+            assert office.run("visits", "sign-off-link", visit) == 0
+            off_link = capsys.readouterr().out.strip()
+            have = front.daemon.sync.version
+            await asyncio.to_thread(run, "link", off_link, "sign_off")
+            await until(lambda: front.daemon.sync.version > have, what="sign-off update")
+            ev = await scan(front, sims["out"], token, "exit")
+            assert ev.type == "access_granted", ev.payload
+
+            # Revoked at the office: refused at the door with the next update.
+            have = front.daemon.sync.version
+            await asyncio.to_thread(run, "revoke", pass_id)
+            await until(lambda: front.daemon.sync.version > have, what="revocation")
+            ev = await scan(front, sims["out"], token, "exit")
+            assert ev.payload["reason"] == "revoked"
+
+            # The office's register: every passage of the visit with its time.
+            def moves():
+                reg = run("register", "--visit", visit)
+                return reg if len(reg) >= 6 else None
+
+            reg = await until(moves, what="register")
+            assert [(r["door"], r["direction"], r["granted"], r["reason"]) for r in reg] == [
+                ("front", "in", True, None),
+                ("front", "in", False, "replayed"),
+                ("shop", "in", False, "zone"),
+                ("front", "out", False, "settlement_required"),
+                ("front", "out", True, None),
+                ("front", "out", False, "revoked"),
+            ]
+            assert run("register", "--on-site") == []  # left
+            # The QR detector's cost is counted by the face process (docs/benchmarks.md).
+            stats = front.daemon.camera.pipeline_stats
+            assert stats["qr_frames"] > 0 and stats["qr_ms"] > 0
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 150))
+    finally:
+        server.stop()
