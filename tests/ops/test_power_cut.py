@@ -46,9 +46,9 @@ def _syncs_per_commit(tmp_path: Path, mode: str) -> tuple[int, float]:
     store = tmp_path / f"{mode}.db"
     trace = tmp_path / f"{mode}.strace"
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    strace = ["strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(trace)]
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(trace)]
-        + [sys.executable, "-c", SCRIPT, str(store), mode, str(COMMITS)],
+        [*strace, sys.executable, "-c", SCRIPT, str(store), mode, str(COMMITS)],
         capture_output=True,
         text=True,
         env=env,
@@ -61,10 +61,8 @@ def _syncs_per_commit(tmp_path: Path, mode: str) -> tuple[int, float]:
     level = int(re.search(r"synchronous (\d)", proc.stdout).group(1))
     lines = trace.read_text().splitlines()
     # Only the commits: from the write of "opened" on (opening and migrating sync too).
-    start = next(i for i, line in enumerate(lines) if 'write(1' in line and "opened" in line)
-    wal_syncs = sum(
-        1 for line in lines[start:] if re.search(r"f(data)?sync\(\d+<[^>]*-wal>", line)
-    )
+    start = next(i for i, line in enumerate(lines) if "write(1" in line and "opened" in line)
+    wal_syncs = sum(1 for line in lines[start:] if re.search(r"f(data)?sync\(\d+<[^>]*-wal>", line))
     return level, wal_syncs / COMMITS
 
 
