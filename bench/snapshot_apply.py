@@ -71,6 +71,8 @@ def chunks(n: int, per: int, version: int) -> list[dict]:
                 "issued": issued,
                 "people": people,
                 "credentials": cards,
+                # The door's enrolled set counts as settled by this office (docs/central.md).
+                "replace_local": True,
             }
         )
     return out

@@ -14,6 +14,8 @@ from typing import Literal
 
 import structlog
 
+from edgegate.log_rate_limit import RepeatLimiter
+
 LogFormat = Literal["auto", "json", "console"]
 
 
@@ -25,11 +27,19 @@ def use_json(fmt: LogFormat) -> bool:
     return bool(os.environ.get("JOURNAL_STREAM")) or not sys.stderr.isatty()
 
 
-def configure(level: str = "info", fmt: LogFormat = "auto", to_stdout: bool = False) -> None:
+def configure(
+    level: str = "info",
+    fmt: LogFormat = "auto",
+    to_stdout: bool = False,
+    repeat_burst: int = 10,
+    repeat_window_seconds: float = 60.0,
+) -> None:
     out = sys.stdout if to_stdout else sys.stderr
     processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        # Before the time stamp and rendering: a dropped line costs almost nothing.
+        RepeatLimiter(repeat_burst, repeat_window_seconds),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
     ]

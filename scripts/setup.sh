@@ -78,6 +78,12 @@ case "$MODE" in
     say "ruff"
     "$VENV/bin/ruff" check edgegate tests bench scripts
     "$VENV/bin/ruff" format --check edgegate tests bench scripts
+    # The layer rules (pyproject.toml [tool.importlinter], docs/architecture.md) and the types
+    # of the core, the store, the contract and sync ([tool.mypy]): checked, not hoped.
+    say "import layers"
+    "$VENV/bin/lint-imports"
+    say "mypy"
+    "$VENV/bin/mypy"
     say "running the test suite"
     exec "$VENV/bin/python" -m pytest "$@"
     ;;

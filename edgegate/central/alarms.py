@@ -270,16 +270,26 @@ class AlarmService:
     def _offline(self, conn: Connection, now: float) -> int:
         """``door_offline`` once per outage; a note on it when the door is back."""
         raised = 0
+        # Two queries whatever the number of doors (this runs every few seconds): the doors,
+        # and each door's latest door_offline alarm (ids grow with time).
+        latest = (
+            select(func.max(alarms.c.id))
+            .where(alarms.c.type == "door_offline")
+            .group_by(alarms.c.door)
+        )
+        lasts = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                select(alarms.c.door, alarms.c.id, alarms.c.raised, alarms.c.state).where(
+                    alarms.c.id.in_(latest)
+                )
+            ).all()
+        }
         for door, availability, changed in conn.execute(
             select(doors_t.c.door, doors_t.c.availability, doors_t.c.changed)
         ).all():
             changed = float(changed or now)
-            last = conn.execute(
-                select(alarms.c.id, alarms.c.raised, alarms.c.state)
-                .where(alarms.c.door == door, alarms.c.type == "door_offline")
-                .order_by(alarms.c.raised.desc())
-                .limit(1)
-            ).first()
+            last = lasts.get(door)
             if availability == "offline":
                 if last is None or last[1] < changed:
                     self._raise(conn, door, "door_offline", changed, {"since": changed})

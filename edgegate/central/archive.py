@@ -230,3 +230,21 @@ def command_acks(conn: sqlite3.Connection, command_ids: list[str]) -> dict[str, 
         ev = json.loads(payload)
         out.setdefault(ev.get("cmd_id", ""), []).append(ev)
     return out
+
+
+def traffic_counts(
+    conn: sqlite3.Connection, since: str, door: str | None = None
+) -> list[tuple[str, str, str, str | None, str | None, int]]:
+    """(door, day, hour, type, direction, reason, count) of decisions since ``since`` (UTC
+    text, as the archive keeps ``ts``), grouped; the traffic page shapes them."""
+    sql = (
+        "SELECT door, substr(ts, 1, 10), substr(ts, 12, 2), type, "
+        "json_extract(payload, '$.direction'), json_extract(payload, '$.reason'), COUNT(*) "
+        "FROM events WHERE ts >= ? AND type IN ('access_granted', 'access_denied')"
+    )
+    params: list[str] = [since]
+    if door:
+        sql += " AND door = ?"
+        params.append(door)
+    sql += " GROUP BY 1, 2, 3, 4, 5, 6"
+    return conn.execute(sql, params).fetchall()

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from edgegate.contract import messages as m
 from edgegate.contract.topics import door_of
 from edgegate.errors import EdgegateError
+
+M = TypeVar("M", m.SnapshotRequest, m.LocalPeople)
 
 # Doors' payloads are small; anything bigger is refused before parsing.
 MAX_INBOUND = 256 * 1024
@@ -35,7 +37,7 @@ class Inbound:
     kind: str  # events, availability, state, telemetry, credentials/request
 
 
-KINDS = ("events", "availability", "state", "telemetry", "credentials/request")
+KINDS = ("events", "availability", "state", "telemetry", "credentials/request", "credentials/local")
 
 
 def classify(topic: str, site: str) -> Inbound:
@@ -90,17 +92,27 @@ def parse_availability(payload: bytes) -> str:
     return text
 
 
-def parse_snapshot_request(payload: bytes, where: Inbound) -> m.SnapshotRequest:
+def _door_message(payload: bytes, where: Inbound, model: type[M], name: str) -> M:
+    """A door's JSON message of the contract, for the door of its topic."""
     data = json_object(payload)
     try:
-        request = m.SnapshotRequest.model_validate(data)
+        message = model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(message)"
-        raise BadMessage("malformed", f"snapshot_request {loc}: {first['msg']}") from None
-    if (request.site, request.door) != (where.site, where.door):
-        raise BadMessage("wrong_door", f"request for {request.site}/{request.door}")
-    return request
+        raise BadMessage("malformed", f"{name} {loc}: {first['msg']}") from None
+    site, door = message.site, message.door
+    if (site, door) != (where.site, where.door):
+        raise BadMessage("wrong_door", f"message for {site}/{door}")
+    return message
+
+
+def parse_snapshot_request(payload: bytes, where: Inbound) -> m.SnapshotRequest:
+    return _door_message(payload, where, m.SnapshotRequest, "snapshot_request")
+
+
+def parse_local_people(payload: bytes, where: Inbound) -> m.LocalPeople:
+    return _door_message(payload, where, m.LocalPeople, "local_people")
 
 
 def telemetry_version(telemetry: dict[str, Any]) -> int | None:

@@ -15,16 +15,17 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
-from edgegate.central.alarms import doors_t
+from edgegate.central.alarms import doors_t, events_t
 from edgegate.central.schema.alarms import (
     equipment,
     inspection_plan,
     maintenance_log,
     reader_faults,
 )
+from edgegate.store.journal import parse_rfc3339
 
 Kind = Literal["inspection", "repair"]
 DAY = 86400.0
@@ -117,6 +118,7 @@ class MaintenanceService:
                     )
                 ).all()
             }
+        doctor = self.doctor_reports()
         out = []
         for door in sorted(set(entered) | set(reported)):
             e = entered.get(door, {})
@@ -141,8 +143,40 @@ class MaintenanceService:
                     "responsible": e.get("responsible", ""),
                     "availability": availability,
                     "registered": bool(e),
+                    "doctor": doctor.get(door),
                 }
             )
+        return out
+
+    def doctor_reports(self) -> dict[str, dict[str, Any]]:
+        """Each door's latest ``doctor_report`` (the live doctor, docs/mqtt.md): when, why,
+        the result and the checks that did not pass."""
+        last = (
+            select(func.max(events_t.c.n))
+            .where(events_t.c.type == "doctor_report")
+            .group_by(events_t.c.door)
+        )
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(events_t.c.door, events_t.c.ts, events_t.c.payload).where(
+                    events_t.c.n.in_(last)
+                )
+            ).all()
+        for door, ts, payload in rows:
+            body = _json(payload)
+            try:
+                at: float | None = parse_rfc3339(ts)
+            except ValueError:
+                at = None
+            checks = [c for c in body.get("checks", []) if isinstance(c, dict)]
+            out[door] = {
+                "at": at,
+                "trigger": body.get("trigger"),
+                "result": body.get("result"),
+                "counts": body.get("counts", {}),
+                "problems": [c for c in checks if c.get("status") != "ok"],
+            }
         return out
 
     # --- maintenance log ----------------------------------------------------------------------

@@ -8,13 +8,18 @@ A failure is a ``NotifyError`` naming the target and the cause; the caller retri
 
 from __future__ import annotations
 
+import asyncio
+import json
 import smtplib
 import ssl
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 import httpx
 import structlog
+from sqlalchemy.engine import Engine
 
 from edgegate.central.alarms_config import SmtpSection
 from edgegate.errors import EdgegateError
@@ -84,3 +89,34 @@ def post_webhook(url: str, body: str, *, timeout: float = 10.0) -> int:
     if not 200 <= resp.status_code < 300:
         raise NotifyError(f"webhook {url}: HTTP {resp.status_code}")
     return resp.status_code
+
+
+# --- the outbox's e-mail channel --------------------------------------------------------------
+
+EmailChannel = Callable[[Engine, dict[str, Any], httpx.AsyncClient], Awaitable[int | None]]
+
+
+def email_body(subject: str, text: str) -> str:
+    """The outbox ``body`` of an ``email`` row (its ``target`` is the address)."""
+    return json.dumps({"subject": subject, "text": text}, separators=(",", ":"))
+
+
+def email_channel(cfg: SmtpSection) -> EmailChannel:
+    """The outbox channel ``email`` (``services/outbox.register_channel("email", ...)``):
+    sends one row's e-mail with ``send_email`` in a worker thread; a failure is the outbox's
+    DeliveryError, so the row is retried with the outbox's backoff."""
+    from edgegate.central.services.outbox import DeliveryError
+
+    async def send(_engine: Engine, row: dict[str, Any], _client: httpx.AsyncClient) -> None:
+        try:
+            body = json.loads(row["body"])
+            subject, text = str(body["subject"]), str(body["text"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DeliveryError(f"not an e-mail row: {exc}") from None
+        try:
+            await asyncio.to_thread(send_email, cfg, row["target"], subject, text)
+        except NotifyError as exc:
+            raise DeliveryError(str(exc)) from None
+        return None
+
+    return send

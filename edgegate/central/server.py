@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 import sqlite3
 import time
 from collections import Counter
@@ -32,13 +34,19 @@ from edgegate.central import store as master
 from edgegate.central.alarms import AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
 from edgegate.central.engine import make_engine
+from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import post_webhook, send_email
 from edgegate.central.publisher import new_client, publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import CENTRAL_MIGRATIONS, current_version
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
-from edgegate.contract.topics import DoorTopics, central_subscriptions, site_credentials
+from edgegate.contract.topics import (
+    DoorTopics,
+    central_subscriptions,
+    office_availability,
+    site_credentials,
+)
 from edgegate.store.db import transaction
 from edgegate.store.store import AsyncStore
 
@@ -64,6 +72,13 @@ class CentralServer:
             config.central.db, synchronous="NORMAL", migrations=CENTRAL_MIGRATIONS
         )
         self.client = new_client(config.mqtt, f"edgegate-central-{self.site}", clean=False)
+        # This instance's presence for the doors' offline policy: a retained "online", cleared
+        # (an empty retained message) by the last will or a clean stop, so an instance that
+        # is gone leaves no topic behind and the doors follow "any instance online".
+        self.presence_topic = office_availability(
+            self.site, f"{socket.gethostname()}-{os.getpid()}"
+        )
+        self.client.will_set(self.presence_topic, b"", qos=1, retain=True)
         # Acknowledge only after the archive committed (see the module docstring).
         self.client.manual_ack_set(True)
         self.client.reconnect_delay_set(1, 30)
@@ -84,6 +99,8 @@ class CentralServer:
         self.alarms: AlarmService | None = None
         self._alarms_wake = asyncio.Event()
         self.receipts = receipts.Receipts(self.site, signer)
+        self.offers: LocalOffers | None = None
+        self._offers: list[m.LocalPeople] = []  # filled on the store thread, per batch
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -94,6 +111,8 @@ class CentralServer:
         await asyncio.to_thread(ensure_tables, engine)
         self.alarms = AlarmService(engine, self.config.alarms, self.site)
         await self.store.call(receipts.prepare)
+        # The same engine: offers of doors' own people (central/local_people.py).
+        self.offers = await asyncio.to_thread(LocalOffers, engine)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -110,6 +129,8 @@ class CentralServer:
         log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
 
     async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.publish(self.presence_topic, b"", qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
         for task in list(self._tasks):
@@ -133,6 +154,7 @@ class CentralServer:
             log.warning("broker_refused", reason=str(reason))
             return
         client.subscribe([(t, 1) for t in central_subscriptions(self.site)])
+        client.publish(self.presence_topic, b"online", qos=1, retain=True)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         # Ready only once the broker confirmed the subscriptions: from here on nothing a door
@@ -180,6 +202,29 @@ class CentralServer:
                 self._spawn(self._answer(request))
             self._alarms_wake.set()
             await self._receipts(batch)
+            if self._offers:
+                offers, self._offers = self._offers, []
+                await self._record_offers(offers)
+
+    async def _record_offers(self, offers: list[m.LocalPeople]) -> None:
+        """Doors that refused a snapshot to keep their own people (central/local_people.py)."""
+        assert self.offers is not None
+        store = self.offers
+        for offer in offers:
+            try:
+                new = await self.store.call(lambda _c, o=offer: store.record(o, time.time()))
+            except Exception:
+                self.counters["offer_failed"] += 1
+                log.exception("local_people_offer_failed", door=offer.door)
+                continue
+            if new:
+                self.counters["local_offers"] += 1
+                log.warning(
+                    "door_local_people_offered",
+                    door=offer.door,
+                    people=offer.total,
+                    review=f"edgegate central doors import-local {offer.door}",
+                )
 
     async def _receipts(self, batch: list[mqtt.MQTTMessage]) -> None:
         """Tell the doors what is stored now (edgegate/central/receipts.py)."""
@@ -272,6 +317,8 @@ class CentralServer:
             if version is not None:
                 archive.set_door_version(conn, site, door, version, now)
             self._changes.append(("door", {"site": site, "door": door}))
+        elif where.kind == "credentials/local":
+            self._offers.append(inbound.parse_local_people(msg.payload, where))
         else:
             request = inbound.parse_snapshot_request(msg.payload, where)
             archive.set_door_version(conn, site, door, request.have, now)
@@ -367,12 +414,13 @@ class CentralServer:
         """The visitors' register (arrivals notify hosts) and housekeeping (unreturned cards
         disabled, old visits anonymised). The service uses its own connections, always on
         this one thread, so the loop and the archive's store thread never wait on it."""
-        from edgegate.cli.central_visits import desk_for
+        from edgegate.cli.central_visits import channels_for, desk_for
 
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visits")
         loop = asyncio.get_running_loop()
         try:
             desk = await loop.run_in_executor(pool, desk_for, self.config)
+            channels = channels_for(self.config)
             next_sweep = 0.0
             while True:
                 await asyncio.sleep(VISITS_SECONDS)
@@ -380,6 +428,8 @@ class CentralServer:
                     now = time.time()
                     out = await loop.run_in_executor(pool, desk.ingest, now)
                     self.counters["visit_notices"] += len(out.notices)
+                    sent = await loop.run_in_executor(pool, desk.deliver, channels, now)
+                    self.counters["visit_notices_sent"] += sent
                     if now >= next_sweep:
                         next_sweep = now + VISITS_SWEEP_SECONDS
                         swept = await loop.run_in_executor(pool, desk.sweep, now)
@@ -401,8 +451,9 @@ class CentralServer:
         self._busy.add(request.door)
         try:
             master = await self.store.call(self._current_master)
+            replace = await self.store.call(self._replace_local, request.door)
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._worker, self._send_snapshot, master, request)
+            await loop.run_in_executor(self._worker, self._send_snapshot, master, request, replace)
         except Exception:
             self.counters["snapshot_failed"] += 1
             log.exception("snapshot_failed", door=request.door)
@@ -421,11 +472,17 @@ class CentralServer:
         )
         return self._master
 
-    def _send_snapshot(self, master: MasterSet, request: m.SnapshotRequest) -> None:
+    def _replace_local(self, _conn: Any, door: str) -> bool:
+        """Store thread: an operator imported or discarded the door's own people."""
+        return self.offers is not None and self.offers.replace_allowed(self.site, door)
+
+    def _send_snapshot(
+        self, master: MasterSet, request: m.SnapshotRequest, replace_local: bool = False
+    ) -> None:
         """Worker thread: sign and publish every chunk, wait for every PUBACK."""
         started = time.monotonic()
         topic = DoorTopics(self.site, request.door).snapshot
-        messages = snapshot_messages(master, self.site, request.door)
+        messages = snapshot_messages(master, self.site, request.door, replace_local=replace_local)
         infos = [publish_signed(self.client, self.signer, topic, msg) for msg in messages]
         wait_all(infos, SNAPSHOT_ACK_TIMEOUT)
         self.counters["snapshots_sent"] += 1

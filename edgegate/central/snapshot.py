@@ -79,8 +79,11 @@ def read_master(
     return MasterSet(version, chunks)
 
 
-def snapshot_messages(master: MasterSet, site: str, door: str) -> list[dict[str, Any]]:
-    """The chunk messages (unsigned) of one snapshot for one door."""
+def snapshot_messages(
+    master: MasterSet, site: str, door: str, *, replace_local: bool = False
+) -> list[dict[str, Any]]:
+    """The chunk messages (unsigned) of one snapshot for one door. ``replace_local``: the
+    door may drop the people it enrolled on its own (central/local_people.py)."""
     snapshot_id = uuid.uuid4().hex
     issued = now_rfc3339()
     total = len(master.chunks)
@@ -97,6 +100,7 @@ def snapshot_messages(master: MasterSet, site: str, door: str) -> list[dict[str,
             "issued": issued,
             "people": chunk.people,
             "credentials": chunk.credentials,
+            "replace_local": replace_local,
         }
         for i, chunk in enumerate(master.chunks)
     ]

@@ -372,3 +372,16 @@ def credential_owner(conn: sqlite3.Connection, kind: str, value: str) -> str | N
         "SELECT person_id FROM credentials WHERE kind=? AND value=?", (kind, value)
     ).fetchone()
     return None if row is None else row[0]
+
+
+def search_people(conn: sqlite3.Connection, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
+    """People whose id or name contains ``q`` (or who hold a credential whose value does),
+    by id, at most ``limit``."""
+    like = f"%{q.replace('%', '').replace('_', '')}%"
+    rows = conn.execute(
+        f"SELECT {PEOPLE_COLS}, (SELECT COUNT(*) FROM credentials c WHERE c.person_id = p.id) "
+        "FROM people p WHERE p.id LIKE ? OR p.name LIKE ? OR EXISTS (SELECT 1 FROM credentials "
+        "c WHERE c.person_id = p.id AND c.value LIKE ?) ORDER BY id LIMIT ?",
+        (like, like, like, limit),
+    ).fetchall()
+    return [{**person_dict(r), "enabled": bool(r[2]), "credentials": r[6]} for r in rows]

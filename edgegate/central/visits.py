@@ -29,8 +29,10 @@ from sqlalchemy import and_, column, func, insert, or_, select, table, update
 from sqlalchemy.engine import Connection, Engine
 
 from edgegate.central import person_rules, store
+from edgegate.central.alarms_config import SmtpSection
 from edgegate.central.schema import metadata
 from edgegate.central.schema.visitors import (
+    host_contacts,
     visit_cursor,
     visit_links,
     visit_movements,
@@ -98,6 +100,32 @@ class Outcome:
     notices: list[dict[str, Any]] = field(default_factory=list)
 
 
+_SUBJECTS = {
+    "confirm_request": "A visitor is booked to see you",
+    "arrival": "Your visitor has arrived",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeChannels:
+    """Where hosts' notices go besides the office's own list: a JSON webhook and e-mail
+    (``[smtp]``, shared with the alarms). ``post``/``mail`` block (a thread's work)."""
+
+    webhook_url: str = ""
+    smtp: SmtpSection | None = None
+
+    def post(self, url: str, body: str) -> None:
+        from edgegate.central.notify import post_webhook
+
+        post_webhook(url, body)
+
+    def mail(self, to: str, subject: str, text: str) -> None:
+        from edgegate.central.notify import send_email
+
+        assert self.smtp is not None
+        send_email(self.smtp, to, subject, text)
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -144,12 +172,20 @@ class VisitDesk:
             raise VisitError(f"no visit {visit_id!r}")
         return dict(row)
 
-    def _notice(self, conn: Connection, visit: dict[str, Any], kind: str, text: str) -> dict:
+    def _notice(
+        self,
+        conn: Connection,
+        visit: dict[str, Any],
+        kind: str,
+        text: str,
+        link: str | None = None,
+    ) -> dict:
         notice = {
             "visit_id": visit["id"],
             "host": visit["host"],
             "kind": kind,
             "text": text,
+            "link": link,
             "created_at": time.time(),
         }
         conn.execute(insert(visit_notices).values(**notice))
@@ -222,7 +258,8 @@ class VisitDesk:
                     row,
                     "confirm_request",
                     f"{row['visitor_name']} ({row['company'] or 'no company'}) is booked to see "
-                    f"you; confirm or decline: {out.link}",
+                    "you; confirm or decline: {link}",
+                    out.link,
                 )
             )
         log.info("visit_booked", visit=visit_id, host=visit.host, by=by)
@@ -710,11 +747,90 @@ class VisitDesk:
             return visit
 
     def notices(self, host: str | None = None) -> list[dict[str, Any]]:
+        """The hosts' notices (the console's notifications), links left out."""
         with self.engine.connect() as conn:
             q = select(visit_notices).order_by(visit_notices.c.id)
             if host is not None:
                 q = q.where(visit_notices.c.host == host)
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [
+                {
+                    **{k: v for k, v in r.items() if k != "link"},
+                    "text": r["text"].replace("{link}", "(one-time link)"),
+                }
+                for r in conn.execute(q).mappings()
+            ]
+
+    def set_host_email(self, person: str, email: str) -> None:
+        if store.get_person(self.master, person) is None:
+            raise VisitError(f"no person {person!r}")
+        if "@" not in email:
+            raise VisitError(f"{email!r} is not an e-mail address")
+        with self.engine.begin() as conn:
+            conn.execute(host_contacts.delete().where(host_contacts.c.person == person))
+            conn.execute(insert(host_contacts).values(person=person, email=email))
+
+    def deliver(self, channels: NoticeChannels, now: float | None = None) -> int:
+        """Send the notices due (webhook and/or e-mail to the host), each channel once;
+        a failure is retried with backoff. Returns how many were completed."""
+        now = time.time() if now is None else now
+        with self.engine.connect() as conn:
+            due = [
+                dict(r)
+                for r in conn.execute(
+                    select(visit_notices, host_contacts.c.email)
+                    .outerjoin(host_contacts, host_contacts.c.person == visit_notices.c.host)
+                    .where(
+                        and_(
+                            visit_notices.c.delivered_at.is_(None),
+                            visit_notices.c.next_try_at <= now,
+                        )
+                    )
+                    .order_by(visit_notices.c.id)
+                    .limit(50)
+                ).mappings()
+            ]
+        done = 0
+        for notice in due:
+            text = notice["text"].replace("{link}", notice["link"] or "(link sent)")
+            changes: dict[str, Any] = {}
+            errors = []
+            if channels.webhook_url and not notice["webhook_done"]:
+                body = {
+                    "type": f"visit_{notice['kind']}",
+                    "visit": notice["visit_id"],
+                    "host": notice["host"],
+                    "text": text,
+                    "ts": notice["created_at"],
+                }
+                try:
+                    channels.post(channels.webhook_url, json.dumps(body))
+                    changes["webhook_done"] = True
+                except EdgegateError as exc:
+                    errors.append(str(exc))
+            if channels.smtp is not None and notice["email"] and not notice["email_done"]:
+                try:
+                    channels.mail(notice["email"], _SUBJECTS[notice["kind"]], text)
+                    changes["email_done"] = True
+                except EdgegateError as exc:
+                    errors.append(str(exc))
+            if errors:
+                attempts = notice["attempts"] + 1
+                changes.update(
+                    attempts=attempts,
+                    next_try_at=now + min(600.0, 5.0 * 2**attempts),
+                    last_error="; ".join(errors)[:1000],
+                )
+                log.warning("visit_notice_failed", notice=notice["id"], errors=errors)
+            else:
+                changes.update(delivered_at=now, link=None, last_error=None)
+                done += 1
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(visit_notices)
+                    .where(visit_notices.c.id == notice["id"])
+                    .values(**changes)
+                )
+        return done
 
     # --- housekeeping: cards at the end of their window, retention --------------------
     def sweep(self, now: float | None = None) -> Outcome:
@@ -835,3 +951,47 @@ def _ours(name: str) -> bool:
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "link_token_hash"}
+
+
+# --- the office's front ends (console pages, REST API, CLI) -----------------------------
+
+
+def policy_of(config: Any) -> VisitorsPolicy:
+    v = config.visitors
+    return VisitorsPolicy(
+        exit_hold=v.exit_hold,
+        restricted_zones=frozenset(v.restricted_zones),
+        approver_roles=frozenset(v.approver_roles),
+        retention_days=v.retention_days,
+        link_hours=v.link_hours,
+        link_base_url=v.link_base_url,
+    )
+
+
+def desk_of_office(office: Any) -> VisitDesk:
+    """The service on the console's ``Office`` (its engine, this thread's master
+    connection); the signer is read from the office's key file once per office."""
+    signer = getattr(office, "_visits_signer", None)
+    if signer is None:
+        from edgegate.contract.signing import load_private
+
+        path = office.config.central.key_file
+        signer = Signer(load_private(path)) if path.exists() else False
+        office._visits_signer = signer
+    return VisitDesk(
+        office.engine,
+        office.master(),
+        signer or None,
+        policy_of(office.config),
+        update_max_ops=office.config.central.update_max_ops,
+    )
+
+
+def audited(office: Any, actor: Any, action: str, target: str, out: Outcome, **detail: Any) -> None:
+    """After a change from the console or the API: the audit log entry (never a token or a
+    link), and the doors' versions published through the server's connection."""
+    from edgegate.central.services import audit
+
+    audit.record(office.engine, actor, action, target, **detail)
+    if out.versions and office.publish_versions is not None:
+        office.publish_versions(office.master())

@@ -17,6 +17,7 @@ from edgegate.cli import (
     central_alarms,
     central_bio,
     central_console,
+    central_muster,
     central_office,
     central_visits,
 )
@@ -104,6 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     central_console.register(csub)
     central_alarms.register(csub)
     central_visits.register(csub)
+    central_muster.register(csub)
 
 
 def _need(value: str | None, what: str) -> str:

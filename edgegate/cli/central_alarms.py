@@ -18,8 +18,16 @@ from edgegate.central.alarms import AlarmError, AlarmService, ensure_tables
 from edgegate.central.config import CentralConfig
 from edgegate.central.engine import make_engine
 from edgegate.central.maintenance import MaintenanceService
-from edgegate.cli.central_common import add_central_config, load, master
-from edgegate.cli.central_office import issue_command
+from edgegate.central.publisher import BrokerUnreachable, Publisher
+from edgegate.central.services import Actor, SendCommand, open_office
+from edgegate.central.services.alarm_desk import AlarmDesk
+from edgegate.cli.central_common import (
+    EXIT_NOT_PUBLISHED,
+    add_central_config,
+    load,
+    master,
+    signer,
+)
 from edgegate.cli.common import EXIT_USAGE, CliError, fmt_time, parse_time
 
 
@@ -131,6 +139,26 @@ def office(args: argparse.Namespace) -> tuple[CentralConfig, Engine]:
     return config, engine
 
 
+def cli_send(config: CentralConfig) -> SendCommand:
+    """The commands service's send hook for a CLI process: one broker connection per
+    command (``central serve`` hands its own connected client instead)."""
+
+    def send(topic: str, message: dict[str, Any]) -> None:
+        c = config.central
+        with Publisher(config.mqtt, signer(config), c.site, c.publish_timeout_seconds) as pub:
+            pub.send(topic, [message])
+
+    return send
+
+
+def alarm_desk(args: argparse.Namespace) -> AlarmDesk:
+    config = load(args)
+    master(config).close()
+    desk = AlarmDesk(open_office(config, send_command=cli_send(config)))
+    desk.refresh()
+    return desk
+
+
 def alarm_service(args: argparse.Namespace) -> tuple[CentralConfig, AlarmService]:
     config, engine = office(args)
     service = AlarmService(engine, config.alarms, config.central.site)
@@ -206,47 +234,30 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_state(args: argparse.Namespace) -> int:
-    config, svc = alarm_service(args)
-    now = time.time()
+    desk = alarm_desk(args)
+    actor = Actor(args.by, "cli")
     try:
         if args.action == "ack":
-            alarm = svc.acknowledge(args.id, args.by, args.note, now)
+            alarm = desk.acknowledge(actor, args.id, args.note)
         else:
-            alarm = svc.clear(args.id, args.by, args.note, now)
+            alarm = desk.clear(actor, args.id, args.note)
     except AlarmError as exc:
         raise CliError(str(exc), 1) from None
     print(f"alarm {args.id} {alarm['state']} by {args.by}")
-    if args.action == "ack" and svc.silences_door(alarm):
-        # The door's siren stops on acknowledgement (never sent for a duress).
-        code, message = issue_command(config, alarm["door"], "silence", args.by, {})
-        svc.add_history(
-            args.id,
-            "silence_sent" if code == 0 else "silence_not_sent",
-            args.by,
-            f"command {message['id']}",
-            now,
-        )
-        return code
     return 0
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    config, svc = alarm_service(args)
-    alarm = _get(svc, args.id)
-    if alarm["type"] != "assist_requested":
-        raise CliError(f"alarm {args.id} is {alarm['type']}, not an assist", EXIT_USAGE)
-    code, message = issue_command(
-        config, alarm["door"], "staff_release", args.by, {"person": args.person}
-    )
-    note = f"person {args.person} verified; command {message['id']}"
-    if args.note:
-        note += f"; {args.note}"
-    svc.add_history(
-        args.id, "released" if code == 0 else "release_not_sent", args.by, note, time.time()
-    )
-    if code == 0 and alarm["state"] != "cleared":
-        svc.clear(args.id, args.by, f"released {args.person}", time.time())
-    return code
+    desk = alarm_desk(args)
+    try:
+        alarm = desk.release(Actor(args.by, "cli"), args.id, args.person, args.note)
+    except AlarmError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except BrokerUnreachable as exc:
+        print(f"edgegate: broker unreachable ({exc}); the door was not released", file=sys.stderr)
+        return EXIT_NOT_PUBLISHED
+    print(f"released {alarm['door']} for {args.person} (command {alarm['command']})")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -289,6 +300,11 @@ def cmd_equipment_list(args: argparse.Namespace) -> int:
             f"{', '.join(e['reader_models'] or e['reported_readers']) or '-'}; "
             f"lock {e['lock_type'] or '-'}; installed {e['installed_on'] or '-'}; "
             f"responsible {e['responsible'] or '-'} [{e['availability']}]"
+            + (
+                f"; doctor {e['doctor']['result']} {fmt_time(e['doctor']['at'])}"
+                if e["doctor"]
+                else ""
+            )
         ),
     )
 

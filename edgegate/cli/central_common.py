@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from edgegate.central import store
@@ -72,11 +73,17 @@ def publish_pending(
 
 
 def change(
-    config: CentralConfig, ops: list[m.Op], done: str, action: str = "", target: str = ""
+    config: CentralConfig,
+    ops: list[m.Op],
+    done: str,
+    action: str = "",
+    target: str = "",
+    committed: Callable[[], None] | None = None,
 ) -> int:
     """The rule of every mutating command: master store first (new version(s) and their
     ops in one transaction, audited), then publish. The office service does the first part,
-    as for the console and the API."""
+    as for the console and the API. ``committed`` runs in between (e.g. recording a decision
+    the published version must find)."""
     from edgegate.central.services import credentials, open_office
     from edgegate.cli.central_console import cli_actor
 
@@ -89,4 +96,6 @@ def change(
     except credentials.ChangeRefused as exc:
         raise CliError(str(exc)) from None
     print(f"{done} (version {versions[-1].version})")
+    if committed is not None:
+        committed()
     return publish_pending(config, office.master(), sign)

@@ -18,7 +18,8 @@ from edgegate.central.publisher import (
     command_message,
     command_topic,
 )
-from edgegate.central.services.doors import journal_depth
+from edgegate.central.services.doors import journal_depth, unarchived
+from edgegate.cli import central_local
 from edgegate.cli.central_common import (
     EXIT_NOT_PUBLISHED,
     add_central_config,
@@ -54,6 +55,8 @@ def register(csub: argparse._SubParsersAction) -> None:
     doors.add_argument("--json", action="store_true", help="JSON output")
     add_central_config(doors)
     doors.set_defaults(func=cmd_doors)
+    dsub = doors.add_subparsers(dest="doors_action", metavar="{import-local}")
+    central_local.register(dsub)
 
     events = csub.add_parser("events", help="query or tail the event archive")
     events.add_argument("--door", help="only this door")
@@ -143,15 +146,6 @@ def _ago(ts: float | None, now: float) -> str:
     )
 
 
-def door_unarchived(telemetry: dict[str, Any] | None) -> int | None:
-    """Events the door keeps because no receipt covered them yet (None: an older door, or
-    receipts off)."""
-    if not telemetry:
-        return None
-    value = telemetry.get("journal_unarchived")
-    return value if isinstance(value, int) else None
-
-
 def cmd_doors(args: argparse.Namespace) -> int:
     config = load(args)
     conn = master(config)
@@ -161,8 +155,11 @@ def cmd_doors(args: argparse.Namespace) -> int:
     stale = config.central.offline_after_seconds
     for r in rows:
         r["journal_depth"] = journal_depth(r["telemetry"])
-        r["unarchived"] = door_unarchived(r["telemetry"])
+        r["unarchived"] = unarchived(r["telemetry"])
         r["stale"] = bool(stale and r["last_seen"] and now - r["last_seen"] > stale)
+    offers = central_local.offers_by_door(config)
+    for r in rows:
+        r["local_people"] = central_local.local_state(r["telemetry"], offers.get(r["door"]))
     if args.json:
         print(json.dumps({"version": latest, "doors": rows, "counters": archive.counters(conn)}))
         return 0
@@ -179,6 +176,9 @@ def cmd_doors(args: argparse.Namespace) -> int:
             f"{_ago(r['last_seen'], now):<12} {ver:<10} {r['journal_depth'] or '-':<8} "
             f"{'-' if r['unarchived'] is None else r['unarchived']}"
         )
+    for r in rows:
+        if r["local_people"] is not None:
+            print(central_local.local_line(r["door"], r["local_people"]))
     online = sum(r["availability"] == "online" for r in rows)
     print(f"{online}/{len(rows)} online; master version {latest}")
     return 0

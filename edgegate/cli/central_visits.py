@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edgegate.central.visits import CATEGORIES, NewVisit, Outcome, VisitDesk, VisitError
+from edgegate.central.visits import (
+    CATEGORIES,
+    NewVisit,
+    NoticeChannels,
+    Outcome,
+    VisitDesk,
+    VisitError,
+    policy_of,
+)
 from edgegate.cli.central_common import (
     add_central_config,
     load,
@@ -86,6 +94,9 @@ def register(csub: argparse._SubParsersAction) -> None:
     cards.add_argument("card", nargs="?")
     cards.add_argument("--label", default="")
     sub("notices", "notices to hosts (confirm requests, arrivals)")
+    email = sub("host-email", "the e-mail address a host's notices go to")
+    email.add_argument("person")
+    email.add_argument("email")
     sub("sweep", "read new door events; disable unreturned cards; anonymise old visits")
     exp = sub("export", "everything held about a visitor (by visit id or --visitor name)")
     exp.add_argument("visit", nargs="?")
@@ -99,25 +110,19 @@ def register(csub: argparse._SubParsersAction) -> None:
 def desk_for(config: Any) -> VisitDesk:
     """The visitors service on the office's store (the CLI's and ``serve``'s)."""
     from edgegate.central.engine import make_engine
-    from edgegate.central.visits import VisitorsPolicy
 
-    v = config.visitors
-    policy = VisitorsPolicy(
-        exit_hold=v.exit_hold,
-        restricted_zones=frozenset(v.restricted_zones),
-        approver_roles=frozenset(v.approver_roles),
-        retention_days=v.retention_days,
-        link_hours=v.link_hours,
-        link_base_url=v.link_base_url,
-    )
     sign = signer(config) if config.central.key_file.exists() else None
     return VisitDesk(
         make_engine(config.central.db),
         master(config),
         sign,
-        policy,
+        policy_of(config),
         update_max_ops=config.central.update_max_ops,
     )
+
+
+def channels_for(config: Any) -> NoticeChannels:
+    return NoticeChannels(config.visitors.webhook_url, config.smtp)
 
 
 def _print(data: Any, as_json: bool) -> None:
@@ -247,10 +252,15 @@ def _run(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
     if c == "notices":
         _print(desk.notices(), args.json)
         return 0
+    if c == "host-email":
+        desk.set_host_email(args.person, args.email)
+        print(f"notices for {args.person} go to {args.email}")
+        return 0
     if c == "sweep":
         now = time.time()
         arrivals = desk.ingest(now).notices
         out = desk.sweep(now)
+        desk.deliver(channels_for(config), now)
         return _done(config, desk, out, f"{len(arrivals)} arrival(s) noticed; swept")
     if c == "export":
         print(json.dumps(desk.export(_ids(desk, args)), indent=1, default=str))

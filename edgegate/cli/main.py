@@ -36,7 +36,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"correct the file (edgegate check-config {args.config} lists every problem)",
             EXIT_USAGE,
         )
-    logging_setup.configure(config.logging.level, config.logging.format)
+    lg = config.logging
+    logging_setup.configure(
+        lg.level,
+        lg.format,
+        repeat_burst=lg.repeat_burst,
+        repeat_window_seconds=lg.repeat_window_seconds,
+    )
     from edgegate.daemon.app import run
     from edgegate.mqtt.client import MqttSetupError
 

@@ -18,6 +18,7 @@ from edgegate.cli.common import (
     parse_time,
 )
 from edgegate.config.models import Config
+from edgegate.hardware.wiegand.formats import wiegand_to_uid
 from edgegate.store import credentials as creds
 from edgegate.store.credential_sync import get_version
 from edgegate.store.db import transaction
@@ -78,7 +79,7 @@ def cmd_enroll_card(args: argparse.Namespace) -> int:
     _need(args.person, "person id (--person)")
     try:
         if args.wiegand:
-            uid = creds.wiegand_to_uid(args.wiegand)
+            uid = wiegand_to_uid(args.wiegand)
         elif args.card_number:
             uid = creds.card_number_to_uid(args.card_number)
         else:

@@ -25,6 +25,13 @@ from edgegate.config.readers import (
     Rdm6300Config,
     WiegandConfig,
 )
+from edgegate.config.site_rules import (
+    AreaConfig,
+    FeedbackConfig,
+    InterlockConfig,
+    OfflineConfig,
+    PostureConfig,
+)
 
 __all__ = [
     "ID_PATTERN",
@@ -248,6 +255,16 @@ class LoggingConfig(StrictModel):
         description="json under systemd (one object per line), console on a terminal; auto "
         "picks by whether stderr is a terminal.",
     )
+    repeat_burst: int = Field(
+        10,
+        ge=0,
+        description="Warnings with the same event and reason written per repeat_window_seconds; "
+        "the rest are counted, and the next one written says how many were suppressed "
+        "(counters in telemetry stay exact). 0: no limit.",
+    )
+    repeat_window_seconds: float = Field(
+        60.0, gt=0, le=86400, description="The window of repeat_burst, in seconds."
+    )
 
 
 class DaemonConfig(StrictModel):
@@ -306,6 +323,12 @@ class RulesConfig(StrictModel):
         False,
         description="Switch to attended mode (staff release) while a reader is faulty; back to "
         "normal when it recovers. Off by default: then a faulty reader only reports.",
+    )
+    two_person_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Two-person rule (0: off): two different authorised people within this "
+        "many seconds open the door; one alone is denied with reason 'two_person'.",
     )
     timezone: str | None = Field(
         None,
@@ -379,6 +402,26 @@ class Config(StrictModel):
     holidays: list[date] = Field(
         default_factory=list,
         description="Dates (YYYY-MM-DD) on which only windows with holidays = true apply.",
+    )
+    postures: list[PostureConfig] = Field(
+        default_factory=list,
+        description="Door postures by the clock, one [[postures]] table each (free access, "
+        "card+PIN, lockdown windows); the first window that applies wins; outside them: card.",
+    )
+    area: AreaConfig = Field(
+        default_factory=AreaConfig,
+        description="Doors of this door's area sharing presence over the broker.",
+    )
+    interlock: InterlockConfig | None = Field(
+        None, description="Interlock (mantrap) with another door (optional)."
+    )
+    offline: OfflineConfig = Field(
+        default_factory=OfflineConfig,
+        description="What the door does when it has not heard the office for too long.",
+    )
+    feedback: FeedbackConfig = Field(
+        default_factory=FeedbackConfig,
+        description="What readers show people (texts, language; docs/rules.md).",
     )
     homeassistant: HomeAssistantConfig = Field(
         default_factory=HomeAssistantConfig,

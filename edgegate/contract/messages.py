@@ -9,7 +9,7 @@ RFC 3339 strings; people and credential validity windows are UNIX seconds (as in
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -25,7 +25,7 @@ from edgegate.contract.signing import RejectedMessage, Verifier
 
 ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@:-]{1,128}$")]
 SITE_OR_DOOR = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-PROTOCOL = 1
+PROTOCOL: Final = 1
 # "qr": a visitor QR pass (value: its pass id, person: its visit), pushed so the office can
 # revoke it (enabled false); a door decides a pass from its signed token (visitor_pass.py),
 # this row only adds the revocation.
@@ -144,6 +144,12 @@ class SnapshotChunk(Msg):
     issued: AwareDatetime
     people: list[PersonMsg] = Field(max_length=50_000)
     credentials: list[CredentialMsg] = Field(max_length=200_000)
+    replace_local: bool = Field(
+        False,
+        description="The office says so explicitly: this snapshot may replace the people a "
+        "door enrolled on its own before it joined (an operator imported or discarded them). "
+        "Without it a door at version 0 with local people refuses the snapshot.",
+    )
 
     @model_validator(mode="after")
     def _chunk_in_range(self) -> SnapshotChunk:
@@ -163,6 +169,7 @@ CommandName = Literal[
     "staff_release",
     "silence",
     "doctor",
+    "reset_presence",  # forget the area's presence (after an evacuation): no passback refusals
 ]
 
 
@@ -184,6 +191,31 @@ class Command(Msg):
     def _expiry_after_issue(self) -> Command:
         if self.expires <= self.issued:
             raise ValueError("expires must be after issued")
+        return self
+
+
+LOCAL_OFFER_MAX = 1000  # people in one offer: it stays far below the office's inbound limit
+
+
+class LocalPeople(Msg):
+    """door -> ``.../credentials/local`` (not signed: it offers, it changes nothing): the people
+    a door enrolled on its own, sent when it refuses the office's snapshot to keep them. An
+    operator reviews them at the office before they enter the master
+    (``edgegate central doors import-local``). Cards and PINs only: biometric templates never
+    leave the door (``data`` is always empty)."""
+
+    type: Literal["local_people"]
+    v: Literal[1] = PROTOCOL
+    site: SITE_OR_DOOR
+    door: SITE_OR_DOOR
+    total: int = Field(ge=0, description="Local people at the door (more than sent if capped).")
+    people: list[PersonMsg] = Field(max_length=LOCAL_OFFER_MAX)
+    credentials: list[CredentialMsg] = Field(max_length=4 * LOCAL_OFFER_MAX)
+
+    @model_validator(mode="after")
+    def _no_biometrics(self) -> LocalPeople:
+        if any(c.data is not None or c.kind in ("finger", "face") for c in self.credentials):
+            raise ValueError("biometric credentials never leave the door")
         return self
 
 

@@ -63,9 +63,29 @@ class DoorTopics:
         return f"{self.root}/credentials/request"
 
     @property
+    def local_people(self) -> str:
+        """door ->, the people it enrolled on its own, offered for import (``LocalPeople``)."""
+        return f"{self.root}/credentials/local"
+
+    @property
     def snapshot(self) -> str:
         """-> this door, signed snapshot chunks answering its request."""
         return f"{self.root}/credentials/snapshot"
+
+
+# The office's own presence: each ``central serve`` instance keeps a retained ``online`` here,
+# with ``offline`` as its last will. Doors with an [offline] policy follow the filter; the
+# office level sits one deeper than a door's topics, so ``+/availability`` never matches it.
+OFFICE = "office"
+
+
+def office_availability(site: str, instance: str) -> str:
+    """office ->, retained ``online`` / ``offline`` (last will) of one office instance."""
+    return f"{PREFIX}/{site}/{OFFICE}/{instance}/availability"
+
+
+def office_availability_filter(site: str) -> str:
+    return f"{PREFIX}/{site}/{OFFICE}/+/availability"
 
 
 def site_credentials(site: str) -> str:
@@ -80,6 +100,7 @@ def central_subscriptions(site: str) -> list[str]:
         f"{PREFIX}/{site}/+/state",
         f"{PREFIX}/{site}/+/telemetry",
         f"{PREFIX}/{site}/+/credentials/request",
+        f"{PREFIX}/{site}/+/credentials/local",
     ]
 
 

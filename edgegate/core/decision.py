@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from enum import StrEnum
 
+from edgegate.core.offline import OfflinePolicy
 from edgegate.core.passback import PassbackMode, Presence, violates
 from edgegate.core.reads import CredentialRead
 from edgegate.core.schedule import Window, local_time, schedule_allows
+from edgegate.core.two_person import Pending, two_person
 
 
 class Reason(StrEnum):
@@ -45,6 +47,11 @@ class Reason(StrEnum):
     # only someone else's face.
     FACE_REQUIRED = "face_required"
     FACE_MISMATCH = "face_mismatch"
+    # Rules across doors and by the clock (docs/rules.md, edgegate/core/two_person.py,
+    # offline.py, interlock.py).
+    TWO_PERSON = "two_person"  # the first of two people: waits for a second
+    OFFLINE = "offline"  # the office has been silent too long for this person's groups
+    INTERLOCK = "interlock"  # the other door of the mantrap is open, released or unknown
 
 
 class DoorMode(StrEnum):
@@ -67,17 +74,26 @@ class DoorPolicy:
     holidays: frozenset[date] = frozenset()
     tz: tzinfo | None = None
     lockdown_groups: frozenset[str] = frozenset()
+    offline: OfflinePolicy = field(default_factory=OfflinePolicy)
+    two_person_seconds: float = 0.0  # 0: the two-person rule is off
 
 
 @dataclass(frozen=True, slots=True)
 class RuleContext:
     """Everything beyond the credential that a decision depends on, snapshotted by the caller:
-    the door's policy, the door's mode, the reader's lockout and the person's presence."""
+    the door's policy, the door's mode, the reader's lockout and the person's presence; for
+    the rules across doors, how long the office has been silent, whether the interlock's
+    other door allows a release (None: no interlock) and the first person of a two-person
+    entry waiting, on the monotonic clock ``mono_now``."""
 
     policy: DoorPolicy = field(default_factory=DoorPolicy)
     mode: DoorMode = DoorMode.NORMAL
     reader_locked_until: float | None = None
     presence: Presence | None = None
+    office_silent_for: float | None = None
+    interlock_ok: bool | None = None
+    pending: Pending | None = None
+    mono_now: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +121,8 @@ class Decision:
     person_name: str = ""
     # Soft rules that granted anyway (e.g. "passback" in soft mode): carried in the event.
     flags: tuple[str, ...] = ()
+    # Two-person rule: on a grant, the first person of the two (carried in the event).
+    partner: str | None = None
 
     @property
     def event_type(self) -> str:
@@ -174,7 +192,8 @@ def _rules(
     read: CredentialRead, record: CredentialRecord, now: float, ctx: RuleContext
 ) -> Decision:
     """The door's rules for a valid credential, in order: lockdown, zone (visitors), door
-    groups, schedule, exit hold, anti-passback."""
+    groups, schedule, offline too long, exit hold, anti-passback, interlock, and last the
+    two-person rule (only a read every other rule grants counts as one of the two)."""
     pid, name, policy = record.person_id, record.person_name, ctx.policy
     groups = person_groups(record)
     if ctx.mode is DoorMode.LOCKDOWN and not groups & policy.lockdown_groups:
@@ -188,11 +207,21 @@ def _rules(
         groups, policy.windows, policy.holidays, local_time(now, policy.tz)
     ):
         return Decision(False, Reason.SCHEDULE, pid, name)
+    if policy.offline.refuses(groups, ctx.office_silent_for):
+        return Decision(False, Reason.OFFLINE, pid, name)
     direction = str(read.direction)
     if direction == "out" and record.attrs.get("settled") is False:
         return Decision(False, Reason.SETTLEMENT_REQUIRED, pid, name)
+    flags: tuple[str, ...] = ()
     if violates(policy.passback, ctx.presence, direction, now, policy.passback_seconds):
-        if policy.passback is PassbackMode.SOFT:
-            return Decision(True, Reason.GRANTED, pid, name, flags=("passback",))
-        return Decision(False, Reason.PASSBACK, pid, name)
-    return Decision(True, Reason.GRANTED, pid, name)
+        if policy.passback is not PassbackMode.SOFT:
+            return Decision(False, Reason.PASSBACK, pid, name)
+        flags = ("passback",)
+    if ctx.interlock_ok is False:
+        return Decision(False, Reason.INTERLOCK, pid, name)
+    if policy.two_person_seconds > 0:
+        pair = two_person(ctx.pending, pid, ctx.mono_now, policy.two_person_seconds)
+        if not pair.granted:
+            return Decision(False, Reason.TWO_PERSON, pid, name)
+        return Decision(True, Reason.GRANTED, pid, name, flags=flags, partner=pair.partner)
+    return Decision(True, Reason.GRANTED, pid, name, flags=flags)

@@ -3,11 +3,14 @@
 One function, ``step``, covers the door contact (opened, closed, forced, held open with a
 pre-alarm first), the exit button, turnstile passages (one per grant, a second one is
 tailgating), the obstruction input (anti-pinch), the fire alarm (every lock released at once,
-held until the input clears AND a reset), lockdown and attended modes.
+held until the input clears AND a reset), lockdown and attended modes, and the free-access
+posture of an unlock schedule (edgegate/core/posture.py: the lock held released while the
+window runs, in normal mode only).
 
 The lock output is derived in ONE place (``_wants_release``) from the reasons the door may be
-open: a grant, an exit request or a staff release still running, an emergency, or an
-obstruction that keeps an already open gate from closing on a person. So no input sequence can
+open: a grant, an exit request or a staff release still running, an emergency, a free-access
+window in normal mode, or an obstruction that keeps an already open gate from closing on a
+person. So no input sequence can
 leave the lock released without one of those reasons (tests/rules/test_door_state_props.py).
 """
 
@@ -34,6 +37,8 @@ class In(StrEnum):
     RESET = "reset"
     SET_MODE = "set_mode"
     LOCK = "lock"  # the lock command: end a running release now (an emergency stays)
+    FREE_ON = "free_on"  # a free-access window began (or its first person arrived)
+    FREE_OFF = "free_off"  # the free-access window ended
     TICK = "tick"
 
 
@@ -79,10 +84,17 @@ class DoorState:
     prealarm_sent: bool = False
     held_sent: bool = False
     pending_person: str | None = None  # attended mode: the person waiting for staff
+    free: bool = False  # a free-access posture window is running (see ``free_access``)
 
     @property
     def shown_mode(self) -> str:
         return str(DoorMode.EMERGENCY if self.emergency else self.mode)
+
+    @property
+    def free_access(self) -> bool:
+        """The free window holds the lock released only in normal mode: a lockdown or an
+        attended door ends it at once, and it comes back when the door is normal again."""
+        return self.free and self.mode is DoorMode.NORMAL
 
     def as_dict(self) -> dict[str, Any]:
         alarms = []
@@ -113,7 +125,12 @@ class Result:
 
 
 def _wants_release(s: DoorState) -> bool:
-    return s.emergency or s.release_cause is not None or (s.lock_released and s.obstructed)
+    return (
+        s.emergency
+        or s.free_access
+        or s.release_cause is not None
+        or (s.lock_released and s.obstructed)
+    )
 
 
 def _end_release(s: DoorState) -> DoorState:
@@ -141,7 +158,8 @@ def _advance(s: DoorState, now: float, cfg: MachineConfig, events: Events) -> Do
         # The second test catches the wall clock stepping back (NTP, RTC-less boot): a release
         # ends rather than lasting until the clock catches up again. Fail secure.
         s = _end_release(s)
-    if s.contact_open and s.opened_at is not None and not s.emergency:
+    # No held-open alarms while the door is meant to stand open (emergency, free access).
+    if s.contact_open and s.opened_at is not None and not s.emergency and not s.free_access:
         open_for = now - s.opened_at
         pre_at = max(0.0, cfg.held_open_seconds - cfg.prealarm_seconds)
         if not s.prealarm_sent and open_for >= pre_at and cfg.prealarm_seconds > 0:
@@ -227,7 +245,7 @@ def _handle(s: DoorState, inp: Input, cfg: MachineConfig, ev: Events) -> DoorSta
             # One passage per grant: the gate closes behind the person (unless obstructed).
             return _end_release(s) if cfg.turnstile else s
         ev.append(("passage", {"person": None}))
-        if not s.emergency:
+        if not s.emergency and not s.free_access:
             ev.append(("tailgating", {"person": s.person}))
         return s
     if k is In.OBSTRUCTION_ON:
@@ -261,6 +279,13 @@ def _handle(s: DoorState, inp: Input, cfg: MachineConfig, ev: Events) -> DoorSta
     if k is In.LOCK:
         # A person waiting for staff is not forgotten; only the running release ends.
         return _end_release(s)
+    if k is In.FREE_ON or k is In.FREE_OFF:
+        # The posture's own event (posture_changed) is journaled by its runtime; a door that
+        # stood open through the window is timed for held-open from the window's end.
+        free = k is In.FREE_ON
+        if s.free and not free and s.contact_open:
+            s = replace(s, opened_at=now, prealarm_sent=False, held_sent=False)
+        return replace(s, free=free)
     return s  # TICK: _advance did the work
 
 
@@ -282,7 +307,7 @@ def next_deadline(s: DoorState, cfg: MachineConfig) -> float | None:
     times = []
     if s.release_until is not None:
         times.append(s.release_until)
-    if s.contact_open and s.opened_at is not None and not s.emergency:
+    if s.contact_open and s.opened_at is not None and not s.emergency and not s.free_access:
         if not s.prealarm_sent and cfg.prealarm_seconds > 0:
             times.append(s.opened_at + max(0.0, cfg.held_open_seconds - cfg.prealarm_seconds))
         if not s.held_sent:

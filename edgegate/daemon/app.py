@@ -16,6 +16,7 @@ import structlog
 from edgegate import __version__
 from edgegate.config.models import Config
 from edgegate.config.reader_types import reader_types
+from edgegate.core.feedback import outcome_for, text_for
 from edgegate.daemon import systemd
 from edgegate.daemon.door import Door
 from edgegate.daemon.finger_sync import FingerLibraryService
@@ -104,6 +105,8 @@ class Daemon:
                 clock=self.door.now,
                 on_silence=self.siren.silence if self.siren is not None else None,
                 on_doctor=self.doctor.request,
+                on_reset_presence=self.door.reset_presence,
+                site_rules=self.door.site,
             )
             self.sync.retained_sources.append(self._homeassistant_discovery)
             self.services.append(self.sync.run)
@@ -156,9 +159,12 @@ class Daemon:
         """Show each decision on the reader that produced the read (OSDP LEDs, buzzer, text)."""
         if event.type not in ("access_granted", "access_denied"):
             return
+        granted = event.type == "access_granted"
+        outcome = outcome_for("granted" if granted else str(event.payload.get("reason", "")))
+        text = text_for(outcome, self.config.feedback.language)
         for reader in self.readers:
             if reader.name == event.payload.get("reader"):
-                reader.feedback(event.type == "access_granted")
+                reader.feedback(granted, outcome, text)
 
     async def start(self) -> None:
         await self.store.open()
@@ -173,6 +179,7 @@ class Daemon:
         # After that: an active fire input found here releases the lock at once.
         self.inputs.start(asyncio.get_running_loop())
         self.door.rules.started(lockouts, self.inputs.is_active("door_contact"))
+        self.door.site.start()
         for reader in self.readers:
             self._tasks.append(asyncio.create_task(reader.run(), name=f"reader:{reader.name}"))
         for service in self.services:
@@ -221,6 +228,7 @@ class Daemon:
         await self.door.drain()
         self.inputs.close()
         self.door.rules.close()
+        self.door.site.close()
         for gate in self.door.gates:
             gate.close()
         if self.siren is not None:

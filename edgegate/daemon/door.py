@@ -23,21 +23,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from edgegate.config.models import Config
 from edgegate.contract.visitor_pass import PassRejected, parse_pass
 from edgegate.core.assist import AssistTracker
-from edgegate.core.decision import Decision, Reason, RuleContext, decide
+from edgegate.core.decision import CredentialRecord, Decision, Reason, RuleContext, decide
+from edgegate.core.gates import Gate
 from edgegate.core.passback import PassbackMode
 from edgegate.core.pin import PinResult, apply_pin, raises_duress
 from edgegate.core.reads import CredentialKind, CredentialRead
 from edgegate.core.visitor_pass import VisitorPass, decide_pass
 from edgegate.daemon.door_journal import DoorJournal, Entry, EventListener
-from edgegate.daemon.gates import Gate
 from edgegate.daemon.pin_wait import PinGate
 from edgegate.daemon.rules_runtime import RulesRuntime
+from edgegate.daemon.site_rules import SiteRules
 from edgegate.hardware.gpio import DoorOutputs
 from edgegate.store import pass_uses
 from edgegate.store.credentials import get_person_attrs, lookup
 from edgegate.store.db import transaction
 from edgegate.store.journal import Event
-from edgegate.store.rules_state import get_presence, set_presence, today_counts
+from edgegate.store.pins import pin_hashes
+from edgegate.store.rules_state import get_presence, reset_presence, set_presence, today_counts
 from edgegate.store.store import AsyncStore
 
 log = structlog.get_logger(__name__)
@@ -46,7 +48,7 @@ Clock = Callable[[], float]
 
 
 class Door:
-    """The reader sink and the gates' port (``edgegate.daemon.gates.GatePort``)."""
+    """The reader sink and the gates' port (``edgegate.core.gates.GatePort``)."""
 
     def __init__(
         self,
@@ -97,6 +99,17 @@ class Door:
         self.pins = PinGate(self, config.pin)
         # Reads are offered to each gate in turn; the composition root may add more in front.
         self.gates: list[Gate] = [self.pins]
+        # Rules across doors and by the clock: postures, two-person, offline, interlock.
+        self.site = SiteRules(
+            config,
+            machine=self.rules.posture_input,
+            record=lambda type_, fields: self.spawn(self.journal.write([(type_, fields)])),
+            clock=now,
+            mono=self.mono_now,
+        )
+        self.rules.site = self.site
+        if config.area.reset_after_emergency:
+            self.journal.add_listener(self._after_emergency)
 
     # The door's clocks may be replaced after construction (tests drive them): read them late.
     def now(self) -> float:
@@ -226,6 +239,14 @@ class Door:
         """The decision a read would get now, journaling nothing (card+PIN's first step)."""
         return self._evaluate(conn, read, ctx, self.clock())
 
+    async def lookup(self, kind: CredentialKind, value: str) -> CredentialRecord | None:
+        """GatePort: the store's credential and person for a value."""
+        return await self.store.call(lookup, kind, value)
+
+    async def pin_hashes(self, person_id: str) -> tuple[str | None, str | None]:
+        """GatePort: the person's PIN and duress PIN hashes."""
+        return await self.store.call(pin_hashes, person_id)
+
     async def evaluate(self, read: CredentialRead) -> Decision:
         """GatePort: ``evaluate_tx`` under the rules as they stand now, one store hop."""
         ctx = self.rules.context(read, self.clock())
@@ -255,6 +276,10 @@ class Door:
                 "person": decision.person_id,
                 "direction": str(read.direction),
                 "reader": read.reader,
+                # The anti-passback area: peer doors of the area and the office's muster list
+                # apply a grant to this area's presence.
+                "area": policy.area,
+                "partner": decision.partner,
             }
             if read.score is not None:
                 fields["score"] = read.score
@@ -279,7 +304,15 @@ class Door:
             events = self.journal.write_tx(conn, entries, now)
             # Presence changes with the journal row or not at all (restart-safe).
             if decision.granted and decision.person_id is not None:
-                set_presence(conn, decision.person_id, policy.area, str(read.direction), now)
+                set_presence(
+                    conn,
+                    decision.person_id,
+                    policy.area,
+                    str(read.direction),
+                    now,
+                    door=self.config.door.id,
+                    seq=events[0].seq,
+                )
             if decision.granted and visitor_pass and visitor_pass.used_up_by(str(read.direction)):
                 pass_uses.mark_used(conn, visitor_pass.pass_id, visitor_pass.not_after, now)
         return decision, events
@@ -296,6 +329,8 @@ class Door:
             log.exception("decision_failed", reader=read.reader, kind=str(read.kind))
             return None
         self.rules.decided(decision, read)
+        if decision.granted and decision.person_id and self.site.first_arrival_waiting:
+            self.spawn(self._first_arrival(decision.person_id))
         if decision.granted:
             self.biometric_success(read.reader)
         latency = (time.perf_counter() - read.t) * 1000
@@ -335,7 +370,7 @@ class Door:
             self.count_error()
             log.exception("decision_failed", reader=reader, kind=kind)
             return
-        self.rules.refused(reader, lockout=lockout)
+        self.rules.refused(reader, reason, lockout=lockout)
 
     def retry(self) -> None:
         """GatePort: ask for another try."""
@@ -348,6 +383,33 @@ class Door:
 
     def count_error(self) -> None:
         self.counters["errors"] += 1
+
+    # --- presence after an evacuation -------------------------------------------------------
+    def reset_presence(self, source: str) -> None:
+        """Forget everyone's presence in this door's area (journaled as presence_reset)."""
+        self.spawn(self._reset_presence(source))
+
+    async def _reset_presence(self, source: str) -> None:
+        area = self.rules.policy.area
+        events = await self.store.call(self._reset_presence_tx, area, source)
+        log.warning("presence_reset", area=area, source=source, people=events[0].payload["people"])
+        self.journal.publish(events)
+
+    def _reset_presence_tx(self, conn: sqlite3.Connection, area: str, source: str) -> list[Event]:
+        with transaction(conn):
+            people = reset_presence(conn, area)
+            entry = ("presence_reset", {"area": area, "people": people, "source": source})
+            return self.journal.write_tx(conn, [entry], self.clock())
+
+    def _after_emergency(self, event: Event) -> None:
+        if event.type == "emergency_off":
+            self.reset_presence("emergency_reset")
+
+    async def _first_arrival(self, person_id: str) -> None:
+        """A grant while a first-to-arrive window waits: does this person open it?"""
+        attrs = await self.store.call(get_person_attrs, person_id) or {}
+        groups = attrs.get("groups") or []
+        self.site.granted_groups(frozenset(str(g) for g in groups))
 
     # --- biometric retries ------------------------------------------------------------------
     def attempt_failed(self, reader: str, kind: str, reason: str, *, poor: bool) -> None:

@@ -7,7 +7,7 @@ up to ``[pin] timeout_seconds`` for a PIN from the same reader. The PIN is check
 person's stored hashes in a worker thread, and the card is then decided for good, PIN result
 included, in one transaction (the door's ``handle_read(read, pin=...)``), so a wrong PIN or a
 timeout is a journaled denial that counts toward the reader's lockout. The gate holds no door:
-it works through the ``GatePort`` (edgegate/daemon/gates.py).
+it works through the ``GatePort`` (edgegate/core/gates.py).
 
 A PIN that arrives with no card waiting (PIN-only is not a credential here) is refused and
 journaled as an ``unknown`` pin denial; the digits are never journaled or logged.
@@ -22,10 +22,9 @@ import structlog
 
 from edgegate.config.models import PinConfig
 from edgegate.core.decision import Reason
+from edgegate.core.gates import GatePort
 from edgegate.core.pin import DuressScheme, PinResult, check_pin
 from edgegate.core.reads import CredentialKind, CredentialRead
-from edgegate.daemon.gates import GatePort
-from edgegate.store.pins import pin_hashes
 
 log = structlog.get_logger(__name__)
 
@@ -48,10 +47,10 @@ class PinGate:
         self._waiting: dict[str, _Waiting] = {}
 
     def requires(self, read: CredentialRead) -> bool:
-        """Whether this card read must be followed by a PIN (False at once when PIN mode is
-        off, so the card hot path only pays for one attribute test)."""
+        """Whether this card read must be followed by a PIN: always with ``[pin] require``,
+        or while a card+PIN posture window runs (edgegate/daemon/site_rules.py)."""
         return (
-            self.cfg.require
+            (self.cfg.require or self.door.site.pin_required())
             and read.kind == CredentialKind.CARD
             and (not self._readers or read.reader in self._readers)
         )
@@ -116,7 +115,7 @@ class PinGate:
     async def _check(self, waiting: _Waiting, pin_read: CredentialRead) -> None:
         port = self.port
         try:
-            pin_hash, duress_hash = await port.store.call(pin_hashes, waiting.person_id)
+            pin_hash, duress_hash = await port.pin_hashes(waiting.person_id)
             # PBKDF2 is tens of milliseconds of CPU: a worker thread (hashlib releases the
             # GIL), never the loop.
             result = await asyncio.get_running_loop().run_in_executor(

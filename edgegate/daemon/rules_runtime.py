@@ -1,16 +1,16 @@
 """The door rules at run time: the pure state machine driven by inputs, commands and
 decisions, its actions applied to the outputs, its events journaled.
 
+Time: every duration (a release's unlock time, held-open and pre-alarm, reader lockouts) runs
+on the door's monotonic clock (``Door.monotonic``), which no wall-clock step (NTP at boot on
+an RTC-less Pi, a hand-set date) moves; the machine never sees wall time. Wall time is used
+only where a date is meant: the lockout's end as journaled and restored after a restart.
+
 Everything here runs on the event loop thread. Order of work for every input: step the pure
 machine (microseconds), act on the lock at once, then journal. Journaling is a hop to the
 store thread (a commit, milliseconds on an SD card and more during a WAL checkpoint), so it
 never stands between an input and the relay; a fire release in particular must not wait for
 a disk.
-
-Time: every duration (a release's unlock time, held-open and pre-alarm, reader lockouts) runs
-on the door's monotonic clock (``Door.monotonic``), which no wall-clock step (NTP at boot on
-an RTC-less Pi, a hand-set date) moves; the machine never sees wall time. Wall time is used
-only where a date is meant: the lockout's end as journaled and restored after a restart.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import sqlite3
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from edgegate.config.models import Config
-from edgegate.core.decision import Decision, DoorMode, DoorPolicy, RuleContext
+from edgegate.core.decision import Decision, DoorMode, DoorPolicy, Reason, RuleContext
 from edgegate.core.door_state import (
     Action,
     DoorState,
@@ -37,7 +37,9 @@ from edgegate.core.door_state import (
     next_deadline,
     step,
 )
+from edgegate.core.feedback import outcome_for
 from edgegate.core.lockout import LockoutTracker
+from edgegate.core.offline import OfflinePolicy
 from edgegate.core.passback import PassbackMode
 from edgegate.core.reads import CredentialRead
 from edgegate.core.schedule import DAYS, Window, parse_hhmm
@@ -46,6 +48,9 @@ from edgegate.hardware.gpio import DoorOutputs
 from edgegate.store import journal, rules_state
 from edgegate.store.journal import parse_rfc3339
 from edgegate.store.store import AsyncStore
+
+if TYPE_CHECKING:
+    from edgegate.daemon.site_rules import SiteRules
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +92,10 @@ def build_policy(config: Config) -> DoorPolicy:
         holidays=frozenset(date.fromisoformat(str(h)) for h in config.holidays),
         tz=ZoneInfo(rules.timezone) if rules.timezone else None,
         lockdown_groups=frozenset(rules.lockdown_allowed_groups),
+        offline=OfflinePolicy(
+            config.offline.after_minutes * 60, frozenset(config.offline.allowed_groups)
+        ),
+        two_person_seconds=rules.two_person_seconds,
     )
 
 
@@ -137,6 +146,8 @@ class RulesRuntime:
         self.faulty_readers: set[str] = set()
         self._attended_by_fault = False
         self._timer: asyncio.TimerHandle | None = None
+        # The rules across doors and by the clock; set by the Door once both exist.
+        self.site: SiteRules | None = None
         self._saved_modes: dict[str, Any] = self._modes()
 
     # --- the machine -----------------------------------------------------------------------
@@ -246,11 +257,16 @@ class RulesRuntime:
         """The rule context of a read decided at wall time ``now``."""
         mode = DoorMode.EMERGENCY if self.door_state.emergency else self.door_state.mode
         until = self.lockout.locked_until(read.reader, self.monotonic())
-        return RuleContext(
+        ctx = RuleContext(
             policy=self.policy,
             mode=mode,
             reader_locked_until=None if until is None else self._wall(until, now),
         )
+        return ctx if self.site is None else self.site.context(ctx)
+
+    def posture_input(self, kind: In, source: str) -> None:
+        """A free-access window began or ended (edgegate/daemon/site_rules.py)."""
+        self.apply(Input(kind, self.monotonic(), source=source))
 
     def _wall(self, mono: float, wall_now: float | None = None) -> float:
         """A monotonic instant as a date (for the journal and status), at today's offset."""
@@ -259,18 +275,27 @@ class RulesRuntime:
 
     def decided(self, decision: Decision, read: CredentialRead) -> None:
         """After a decision is journaled: open (or ask staff), or count the denial."""
+        now = self.monotonic()
+        if self.site is not None:
+            self.site.decided(decision)
+        if decision.reason is Reason.TWO_PERSON:
+            # The first of two people: not a refusal to count toward a lockout; the door
+            # asks for the second person.
+            self.outputs.signal(outcome_for(decision.reason))
+            return
         if decision.granted:
-            result = self.apply(Input(In.GRANT, self.monotonic(), person=decision.person_id))
+            result = self.apply(Input(In.GRANT, now, person=decision.person_id))
             attended = any(t == "assist_requested" for t, _ in result.events)
             if not attended:
                 self.outputs.signal_grant(self.config.door.unlock_seconds)
             return
-        self.refused(read.reader, lockout=True)
+        self.refused(read.reader, decision.reason, lockout=True)
 
-    def refused(self, reader: str, *, lockout: bool) -> None:
-        """After a denial is journaled: the deny signal, and (``lockout``) count it toward the
-        reader's lockout (biometric no-matches and card+face time-outs do not count)."""
-        self.outputs.deny()
+    def refused(self, reader: str, reason: Reason, *, lockout: bool) -> None:
+        """After a denial is journaled: its outcome on the LEDs and buzzer, and (``lockout``)
+        count it toward the reader's lockout (biometric no-matches and card+face time-outs do
+        not count)."""
+        self.outputs.signal(outcome_for(reason))
         if not lockout:
             return
         until = self.lockout.denied(reader, self.monotonic())
@@ -307,6 +332,11 @@ class RulesRuntime:
     @property
     def emergency(self) -> bool:
         return self.door_state.emergency
+
+    @property
+    def area(self) -> str:
+        """The anti-passback area this door counts people in."""
+        return self.policy.area
 
     def add_state_listener(self, fn: Callable[[], None]) -> None:
         """``fn()`` after every step of the machine, on the loop: ``state()`` may have changed."""
@@ -374,6 +404,7 @@ class RulesRuntime:
                 r: journal.rfc3339(self._wall(u)) for r, u in self.lockout.state(now).items()
             },
             "faulty_readers": sorted(self.faulty_readers),
+            **(self.site.status() if self.site is not None else {}),
         }
 
     def close(self) -> None:

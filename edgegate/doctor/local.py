@@ -82,6 +82,7 @@ def check_store(config: Config) -> list[Check]:
             return [fail("store", f"{path} is damaged: {'; '.join(result)} (restore a backup)")]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         counts = {}
+        held = None
         if version:
             for table, sql in (
                 ("people", "SELECT COUNT(*) FROM people"),
@@ -90,11 +91,21 @@ def check_store(config: Config) -> list[Check]:
                 ("sealed", "SELECT COUNT(*) FROM credentials WHERE data IS NOT NULL"),
             ):
                 counts[table] = conn.execute(sql).fetchone()[0]
+            held = conn.execute("SELECT value FROM meta WHERE key = 'local_people_held'").fetchone()
     except sqlite3.DatabaseError as exc:
         return [fail("store", f"{path} is damaged or not a store: {exc} (restore a backup)")]
     finally:
         conn.close()
     out: list[Check] = []
+    if version and held:
+        out.append(
+            warn(
+                "local people",
+                f"the office's snapshot was refused to keep the people enrolled at this door "
+                f"({held[0]}); an operator reviews them at the office: edgegate central doors "
+                "import-local DOOR (docs/central.md)",
+            )
+        )
     sealed_count = counts.pop("sealed", 0)
     detail = ", ".join(f"{n} {k}" for k, n in counts.items())
     if version > SCHEMA_VERSION:

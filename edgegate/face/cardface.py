@@ -1,7 +1,7 @@
 """Card + face doors: a card opens only with a face of the card's person, and a face alone
 never opens.
 
-The gate is one of the door's gates (edgegate/daemon/gates.py), put in front of the others
+The gate is one of the door's gates (edgegate/core/gates.py), put in front of the others
 only on doors with ``[camera] mode = "card+face"``; elsewhere the card hot path is untouched.
 It holds no door, only the ``GatePort``. Either may come first within ``window`` seconds:
 
@@ -22,9 +22,8 @@ from dataclasses import replace
 import structlog
 
 from edgegate.core.decision import Reason, decide
+from edgegate.core.gates import GatePort
 from edgegate.core.reads import CredentialKind, CredentialRead
-from edgegate.daemon.gates import GatePort
-from edgegate.store.credentials import lookup
 
 log = structlog.get_logger(__name__)
 
@@ -70,7 +69,7 @@ class CardFaceGate:
         # The face's value is a credential (the person id, or the office's face-<hash>):
         # its person is what must match the card's.
         try:
-            record = await self.port.store.call(lookup, face.kind, face.value)
+            record = await self.port.lookup(face.kind, face.value)
         except Exception:
             log.exception("card_face_lookup_failed", reader=face.reader)
             return
@@ -91,7 +90,7 @@ class CardFaceGate:
 
     async def _card(self, read: CredentialRead) -> None:
         try:
-            record = await self.port.store.call(lookup, read.kind, read.value)
+            record = await self.port.lookup(read.kind, read.value)
         except Exception:
             log.exception("card_face_lookup_failed", reader=read.reader)
             record = None

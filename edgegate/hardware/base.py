@@ -15,6 +15,7 @@ from typing import Protocol
 import structlog
 
 # Domain values live in the core; re-exported here for the reader families that build them.
+from edgegate.core.feedback import Outcome
 from edgegate.core.reads import CredentialKind, CredentialRead, Direction
 
 __all__ = [
@@ -118,10 +119,13 @@ class Reader(ABC):
     def close(self) -> None:
         """Release the device. Must be safe to call more than once."""
 
-    def feedback(self, granted: bool) -> None:
+    def feedback(
+        self, granted: bool, outcome: Outcome | None = None, text: str | None = None
+    ) -> None:
         """The door decided on a read from this reader (called on the loop once the decision
-        is journaled). The door's own LEDs and buzzer are GPIO outputs; readers with their own
-        (OSDP) override this to show the decision on the reader too."""
+        is journaled): ``outcome`` is its class and ``text`` what to show, in the configured
+        language (edgegate/core/feedback.py). The door's own LEDs and buzzer are GPIO outputs;
+        readers with their own (OSDP) override this to show the decision on the reader too."""
         return None
 
     def status(self) -> dict[str, object]:

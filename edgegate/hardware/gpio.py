@@ -20,6 +20,7 @@ from gpiozero.pins import Factory
 from gpiozero.pins.mock import MockFactory
 
 from edgegate.config.models import GpioConfig
+from edgegate.core.feedback import SIGNALS, Outcome
 
 log = structlog.get_logger(__name__)
 
@@ -107,6 +108,33 @@ class DoorOutputs:
             self.cfg.grant_beep_seconds * 3,
             lambda: self._beep(self.cfg.grant_beep_seconds),
         )
+
+    def signal(self, outcome: Outcome) -> None:
+        """A refusal's outcome class on the door's own LEDs and buzzer (the table in
+        docs/rules.md, "Telling people why"): red, or amber as both LEDs at once, for
+        ``deny_led_seconds``; beeps of ``deny_beep_seconds`` with red, of
+        ``grant_beep_seconds`` with amber."""
+        sig = SIGNALS[outcome]
+        if sig.led == "green":
+            self.signal_grant(self.cfg.deny_led_seconds)
+            return
+        red, green = True, sig.led == "amber"
+        self._set("red_led", self.red, red)
+        if green:
+            self._set("green_led", self.green, True)
+        self._after("red", self.cfg.deny_led_seconds, lambda: self._leds_off(green))
+        beep = self.cfg.deny_beep_seconds if sig.led == "red" else self.cfg.grant_beep_seconds
+        self._beeps(sig.beeps, beep)
+
+    def _leds_off(self, green: bool) -> None:
+        self._set("red_led", self.red, False)
+        if green and not self.unlocked:
+            self._set("green_led", self.green, False)
+
+    def _beeps(self, n: int, seconds: float) -> None:
+        self._beep(seconds)
+        for i in range(1, n):
+            self._after(f"beep{i + 1}", seconds * 2.5 * i, lambda: self._beep(seconds))
 
     def _beep(self, seconds: float) -> None:
         if self.buzzer is None or seconds <= 0:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgegate.core.wiegand_card import data_hex, wiegand_data
+
 SCBK_BYTES = 16
 
 # libosdp's card formats (osdp.CardFormat): raw unspecified, raw Wiegand, ASCII.
@@ -48,6 +50,11 @@ def card_value(fmt: int, data: bytes, bits: int | None) -> str:
     if len(data) < need:
         raise ValueError(f"{bits} bits need {need} bytes, got {len(data)}")
     number = int.from_bytes(data[:need], "big") >> (need * 8 - bits)
+    # A 26- or 34-bit Wiegand frame (parity checks) is named by its data bits, as a GPIO
+    # Wiegand reader names it (edgegate/core/wiegand_card.py).
+    wiegand = wiegand_data(bits, number)
+    if wiegand is not None:
+        return data_hex(bits, wiegand)
     return f"{number:0{(bits + 3) // 4}X}"
 
 
@@ -158,7 +165,7 @@ def _is_hex_text(data: bytes) -> bool:
 CMD_LED = 2
 CMD_BUZZER = 3
 CMD_TEXT = 4
-LED_OFF, LED_RED, LED_GREEN = 0, 1, 2
+LED_OFF, LED_RED, LED_GREEN, LED_AMBER = 0, 1, 2, 3  # OSDP colour codes
 TEXT_MAX = 32
 
 

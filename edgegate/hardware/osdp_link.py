@@ -49,7 +49,6 @@ EventHandler = Callable[[dict[str, Any]], None]
 REFRESH_SECONDS = 0.01
 RECEIVED = "_received"  # key added to each event: perf_counter() when libosdp delivered it
 NOTIFY_SC = osdp.EventNotification.SecureChannelStatus
-NOTIFY_PD = osdp.EventNotification.PeripheralDeviceStatus
 CAPABILITIES = {
     "led": osdp.Capability.LEDControl,
     "buzzer": osdp.Capability.AudibleControl,

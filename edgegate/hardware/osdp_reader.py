@@ -22,8 +22,10 @@ from typing import Any
 import osdp
 import structlog
 
+from edgegate.core.feedback import SIGNALS, Outcome, text_for
 from edgegate.hardware.base import CredentialKind, CredentialRead, Direction, Reader, ReaderSink
 from edgegate.hardware.osdp_codec import (
+    LED_AMBER,
     LED_GREEN,
     LED_RED,
     KeypadBuffer,
@@ -243,26 +245,25 @@ class OsdpReader(Reader):
             self.sink.reader_event(self.name, "reader_key_set", address=self.address)
 
     # --- out: the door's decision on the reader --------------------------------------------
-    def feedback(self, granted: bool) -> None:
+    def feedback(
+        self, granted: bool, outcome: Outcome | None = None, text: str | None = None
+    ) -> None:
         link = self.link
         if link is None or not link.ready:
             return
         caps = link.capabilities
-        if granted:
-            commands = [
-                (caps.get("led"), led_command(LED_GREEN, self.grant_seconds)),
-                (caps.get("buzzer"), buzzer_command(0.1)),
-                (caps.get("text") and self.show_text, text_command("Welcome", self.grant_seconds)),
-            ]
-        else:
-            commands = [
-                (caps.get("led"), led_command(LED_RED, self.deny_seconds, flash=True)),
-                (caps.get("buzzer"), buzzer_command(0.2, repeats=3)),
-                (
-                    caps.get("text") and self.show_text,
-                    text_command("Access denied", self.deny_seconds),
-                ),
-            ]
+        outcome = outcome or (Outcome.WELCOME if granted else Outcome.DENIED)
+        signal = SIGNALS[outcome]
+        seconds = self.grant_seconds if granted else self.deny_seconds
+        color = {"green": LED_GREEN, "red": LED_RED, "amber": LED_AMBER}[signal.led]
+        commands = [
+            (caps.get("led"), led_command(color, seconds, flash=signal.flash)),
+            (caps.get("buzzer"), buzzer_command(signal.beep_seconds, repeats=signal.beeps)),
+            (
+                caps.get("text") and self.show_text,
+                text_command(text or text_for(outcome), seconds),
+            ),
+        ]
         for supported, command in commands:
             if supported:
                 link.submit(command)

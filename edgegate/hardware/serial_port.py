@@ -52,10 +52,6 @@ class AsyncSerial:
         self.failed: asyncio.Event = asyncio.Event()
         self.error: str | None = None
 
-    @property
-    def is_open(self) -> bool:
-        return self._serial is not None
-
     def open(self) -> None:
         self._loop = asyncio.get_running_loop()
         # timeout=0: non-blocking reads; exclusive: two daemons on one port is a wiring error.
@@ -113,9 +109,6 @@ class AsyncSerial:
             self._fail(str(exc) or "write failed")
             raise OSError(self.error) from exc
 
-    def discard_input(self) -> None:
-        self._buffer.clear()
-
     async def _wait(self, deadline: float) -> None:
         assert self._loop is not None
         remaining = deadline - self._loop.time()
@@ -138,24 +131,6 @@ class AsyncSerial:
         data = bytes(self._buffer[:n])
         del self._buffer[:n]
         return data
-
-    async def read_until(self, marker: bytes, timeout: float) -> bytes:
-        """Discard input up to ``marker`` and return from it on (used to resync on headers)."""
-        assert self._loop is not None
-        deadline = self._loop.time() + timeout
-        while True:
-            idx = self._buffer.find(marker)
-            if idx >= 0:
-                skipped = bytes(self._buffer[:idx])
-                del self._buffer[:idx]
-                return skipped
-            # Keep a possible partial marker at the end of the buffer.
-            keep = len(marker) - 1
-            if len(self._buffer) > keep:
-                del self._buffer[: len(self._buffer) - keep]
-            if self._serial is None:
-                raise OSError(self.error or f"{self.port} closed")
-            await self._wait(deadline)
 
 
 async def next_or_failed(queue: asyncio.Queue[T], serial: AsyncSerial, timeout: float) -> T | None:

@@ -8,12 +8,19 @@ or 10-byte UID and it answers every InListPassiveTarget until ``remove``. ``corr
 breaks the DCS of the next responses, ``unplug`` makes the chip go silent (input swallowed)
 and ``replug`` brings it back asleep, as a power cycle would.
 
+Half duplex (user manual §6.2): with ``work_seconds`` set the chip answers that long after its
+ACK, as a real command takes time. A command frame arriving while it is still working breaks
+the dialog: the running command's answer is lost (counted in ``overruns``). An ACK frame from
+the host aborts the running command (``aborts``). ``garble_ack_next`` damages the next ACKs
+on the wire while the chip goes on working, as line noise would.
+
 Like the fingerprint simulator it runs in its own thread (``ThreadedPtyDevice``): the chip
 is a separate processor, so it answers while the loop under test is busy.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 from edgegate.hardware.pn532.driver import (
@@ -53,6 +60,12 @@ class Pn532Simulator(ThreadedPtyDevice):
         self._card: bytes | None = None
         self._last_response: bytes | None = None
         self._parser = FrameParser(tfi=TFI_HOST)
+        self.work_seconds = 0.0
+        self.overruns = 0
+        self.aborts = 0
+        self.max_passive_retries: int | None = None  # RFConfiguration item 5, as last set
+        self._garble_ack = 0
+        self._working: threading.Timer | None = None
 
     close = ThreadedPtyDevice.stop
 
@@ -63,6 +76,11 @@ class Pn532Simulator(ThreadedPtyDevice):
             raise ValueError(f"an ISO 14443-A UID is 4, 7 or 10 bytes, not {len(raw)}")
         with self._lock:
             self._card = raw
+
+    def garble_ack_next(self, n: int = 1) -> None:
+        """Damage the next ``n`` ACK frames on the wire (the command still runs)."""
+        with self._lock:
+            self._garble_ack += n
 
     def remove(self) -> None:
         with self._lock:
@@ -92,6 +110,13 @@ class Pn532Simulator(ThreadedPtyDevice):
                 self._handle(frame)
 
     def _handle(self, frame: Frame) -> None:
+        working, self._working = self._working, None
+        if working is not None:
+            working.cancel()
+            if frame.kind is Kind.ACK:
+                self.aborts += 1  # the host's ACK aborts the running command
+                return
+            self.overruns += 1  # half duplex broken: the running command's answer is lost
         if frame.kind is Kind.NACK:
             self.nacks_received += 1
             if self._last_response is not None:
@@ -101,7 +126,27 @@ class Pn532Simulator(ThreadedPtyDevice):
             return  # an ACK from the host aborts; nothing is running here to abort
         code, params = frame.data[0], frame.data[1:]
         self.commands[code] += 1
-        self._write(ACK)
+        if self._garble_ack:
+            self._garble_ack -= 1
+            self._write(ACK[:4] + b"\x5a" + ACK[5:])  # LCS wrong: LEN + LCS != 0
+        else:
+            self._write(ACK)
+        if self.work_seconds > 0:
+            timer = threading.Timer(self.work_seconds, self._finish, (code, params))
+            timer.daemon = True
+            self._working = timer
+            timer.start()
+            return
+        self._answer(code, params)
+
+    def _finish(self, code: int, params: bytes) -> None:
+        with self._lock:
+            if self._working is None or self._stop:
+                return  # aborted or overrun meanwhile
+            self._working = None
+            self._answer(code, params)
+
+    def _answer(self, code: int, params: bytes) -> None:
         answer = self._execute(code, params)
         if answer is None:
             self._last_response = ERROR
@@ -122,6 +167,8 @@ class Pn532Simulator(ThreadedPtyDevice):
         if code == GET_FIRMWARE_VERSION:
             return FIRMWARE
         if code == RF_CONFIGURATION:
+            if params[:1] == b"\x05" and len(params) >= 4:
+                self.max_passive_retries = params[3]
             return b""
         if code == IN_RELEASE:
             return b"\x00"

@@ -20,6 +20,7 @@ before the swap.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -32,6 +33,11 @@ from edgegate.store.db import transaction
 
 VERSION_KEY = "credentials_version"
 STAGING_KEY = "snapshot_staging"
+# A snapshot refused to keep the people enrolled at the door (JSON: version, people, ts).
+LOCAL_HELD_KEY = "local_people_held"
+# Set when a delta reached a door holding its own people: they stay unreviewed until a snapshot
+# marked replace_local comes (docs/central.md, a door that joins with people of its own).
+LOCAL_UNREVIEWED_KEY = "local_people_unreviewed"
 STAGE_BATCH = 500
 CLEAN_BATCH = 2000
 
@@ -99,17 +105,13 @@ def _create_stage(conn: sqlite3.Connection, generation: int) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {table}_stage")
         sql, indexes = _ddl(conn, table)
         conn.execute(_CREATE_TABLE.sub(f"CREATE TABLE {table}_stage", sql, count=1))
-        for isql in indexes:
+
+        def staged(m: re.Match[str], t: str = table) -> str:
             # Index names are global: the staged index gets a new generation suffix.
-            conn.execute(
-                _CREATE_INDEX.sub(
-                    lambda m, t=table: (
-                        f"CREATE {m.group(1) or ''}INDEX {m.group(3)}_g{generation} ON {t}_stage"
-                    ),
-                    isql,
-                    count=1,
-                )
-            )
+            return f"CREATE {m.group(1) or ''}INDEX {m.group(3)}_g{generation} ON {t}_stage"
+
+        for isql in indexes:
+            conn.execute(_CREATE_INDEX.sub(staged, isql, count=1))
 
 
 def stage_rows(
@@ -200,7 +202,10 @@ def swap(
         conn.execute("ALTER TABLE people_stage RENAME TO people")
         conn.execute("ALTER TABLE credentials_stage RENAME TO credentials")
         set_meta(conn, VERSION_KEY, str(version))
-        conn.execute("DELETE FROM meta WHERE key = ?", (STAGING_KEY,))
+        conn.execute(
+            "DELETE FROM meta WHERE key IN (?, ?, ?)",
+            (STAGING_KEY, LOCAL_HELD_KEY, LOCAL_UNREVIEWED_KEY),
+        )
         conn.execute("DELETE FROM snapshot_chunks")
         people = conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
         count = conn.execute("SELECT COUNT(*) FROM credentials").fetchone()[0]
@@ -212,6 +217,92 @@ def swap(
             door=door,
             now=now,
         )
+
+
+def local_people_guard(conn: sqlite3.Connection, replace_local: bool) -> int:
+    """How many people enrolled at the door a snapshot would replace without the office
+    saying so (0: go ahead). Local people are those of a door that never took an office set
+    (version 0, or past it only by deltas, which add and never wipe): once it took an
+    office snapshot, the office is the master and its snapshots replace freely."""
+    if replace_local:
+        return 0
+    if get_version(conn) != 0:
+        unreviewed = conn.execute(
+            "SELECT 1 FROM meta WHERE key = ?", (LOCAL_UNREVIEWED_KEY,)
+        ).fetchone()
+        if unreviewed is None:
+            return 0
+    return conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
+
+
+def mark_unreviewed(conn: sqlite3.Connection) -> None:
+    """A delta is being applied to a door holding its own people (inside its transaction)."""
+    set_meta(conn, LOCAL_UNREVIEWED_KEY, "1")
+
+
+def refuse_snapshot(
+    conn: sqlite3.Connection,
+    version: int,
+    local: int,
+    *,
+    site: str,
+    door: str,
+    now: float,
+) -> journal.Event | None:
+    """Drop the staged snapshot and keep the local set. The refusal is journaled once per
+    offered version (a door asks again on every reconnect; the journal should not fill up)."""
+    with transaction(conn):
+        for table in ("people_stage", "credentials_stage"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute("DELETE FROM snapshot_chunks")
+        conn.execute("DELETE FROM meta WHERE key = ?", (STAGING_KEY,))
+        before = local_held(conn)
+        held = {"version": version, "people": local, "ts": journal.rfc3339(now)}
+        set_meta(conn, LOCAL_HELD_KEY, json.dumps(held))
+        if before is not None and before.get("version") == version:
+            return None
+        return journal.append(
+            conn,
+            "credentials_snapshot_refused",
+            {
+                "version": version,
+                "from": get_version(conn),
+                "local_people": local,
+                "reason": "local_people",
+            },
+            site=site,
+            door=door,
+            now=now,
+        )
+
+
+def local_held(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The last snapshot refused to keep the door's own people (None: none pending)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (LOCAL_HELD_KEY,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def local_rows(
+    conn: sqlite3.Connection, limit: int
+) -> tuple[int, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """(all people, the first ``limit`` people, their cards) for the door's offer:
+    (id, name, enabled, valid_from, valid_until, attrs) and
+    (value, person, enabled, valid_from, valid_until, label)."""
+    total = conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
+    people = conn.execute(
+        "SELECT id, name, enabled, valid_from, valid_until, attrs FROM people ORDER BY id LIMIT ?",
+        (limit,),
+    ).fetchall()
+    ids = {p[0] for p in people}
+    cards = [
+        r
+        for r in conn.execute(
+            "SELECT value, person_id, enabled, valid_from, valid_until, label FROM credentials "
+            "WHERE kind = 'card' ORDER BY person_id, value"
+        )
+        if r[1] in ids
+    ]
+    return total, people, cards
 
 
 def clean_step(conn: sqlite3.Connection) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edgegate.core.decision import CredentialRecord
+from edgegate.core.wiegand_card import canonical_card
 from edgegate.errors import EdgegateError
 from edgegate.store.db import transaction
 
@@ -21,8 +22,12 @@ class CredentialError(EdgegateError, ValueError):
 
 
 def normalise_card(uid: str) -> str:
-    """A card UID as readers report it: uppercase hex, leading zeros kept, no separators."""
+    """A card UID as readers report it: uppercase hex, leading zeros kept, no separators; a
+    26- or 34-bit Wiegand frame with parity (as OSDP readers report 125 kHz prox cards, e.g.
+    ``2F764DD``) in its canonical form, the data bits a GPIO Wiegand reader reports."""
     cleaned = uid.strip().replace(":", "").replace("-", "").replace(" ", "").upper()
+    if HEX_UID.match(cleaned + "0"):
+        cleaned = canonical_card(cleaned)
     if not HEX_UID.match(cleaned) or len(cleaned) % 2:
         raise CredentialError(f"card UID {uid!r} is not an even number of hex digits")
     return cleaned
@@ -40,18 +45,23 @@ def card_number_to_uid(number: str) -> str:
     return f"{value:08X}"
 
 
-def wiegand_to_uid(text: str) -> str:
-    """``BITS:FC:CN`` (e.g. ``26:123:45678``) as a Wiegand reader reports the card: its data
-    bits, facility then number, in hex (edgegate/hardware/wiegand/formats.py)."""
-    from edgegate.hardware.wiegand.formats import card_value
-
-    try:
-        bits, facility, number = (int(p) for p in text.split(":"))
-        return card_value(bits, facility, number)
-    except (ValueError, KeyError):
-        raise CredentialError(
-            f"Wiegand card {text!r} is not BITS:FC:CN with BITS 26 or 34 and FC/CN in range"
-        ) from None
+def canonical_card_forms(conn: sqlite3.Connection) -> int:
+    """Store migration: card credentials stored as raw Wiegand frames (7 or 9 hex digits
+    with parity, e.g. from an office that took an OSDP reader's value) rewritten in the
+    canonical form readers now report. A value whose canonical form is already stored is left
+    (and logged by the caller's count). Returns the number rewritten."""
+    rows = conn.execute(
+        "SELECT value FROM credentials WHERE kind = 'card' AND length(value) IN (7, 9)"
+    ).fetchall()
+    n = 0
+    for (value,) in rows:
+        new = canonical_card(value)
+        if new != value:
+            n += conn.execute(
+                "UPDATE OR IGNORE credentials SET value = ? WHERE kind = 'card' AND value = ?",
+                (new, value),
+            ).rowcount
+    return n
 
 
 def card_lookup_keys(uid: str) -> tuple[str, ...]:
@@ -236,6 +246,7 @@ _LOOKUP_FINGER = (
 
 
 def lookup(conn: sqlite3.Connection, kind: str, value: str) -> CredentialRecord | None:
+    queries: list[tuple[str, tuple[object, ...]]]
     if kind == "finger":
         if not (value.isascii() and value.isdigit() and len(value) <= 5):
             return None  # not a slot number: nothing on this door can match it

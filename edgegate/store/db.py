@@ -155,6 +155,13 @@ CREATE INDEX events_unarchived ON events(seq) WHERE archived IS NULL;
 
 # Append only: entry N-1 takes the store from user_version N-1 to N. Each runs in one
 # transaction together with the user_version bump, so a crash mid-migration changes nothing.
+# Presence shared by an area's doors (edgegate/core/areas.py): which door's event set it, so
+# every door of the area orders passages the same way.
+_V8_AREA_PEERS = """
+ALTER TABLE presence ADD COLUMN door TEXT NOT NULL DEFAULT '';
+ALTER TABLE presence ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2_RULES,
@@ -163,6 +170,7 @@ MIGRATIONS: list[str] = [
     _V5_SEEN_COMMANDS,
     _V6_PASS_USES,
     _V7_RECEIPTS,
+    _V8_AREA_PEERS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -192,6 +200,21 @@ def migrate(conn: sqlite3.Connection, migrations: list[str] | None = None) -> No
             f"BEGIN IMMEDIATE; {migrations[target - 1]}; PRAGMA user_version = {target}; COMMIT;"
         )
         log.info("store_migrated", version=target)
+
+
+def data_migrations(conn: sqlite3.Connection) -> None:
+    """The door store's migrations that need Python, each run once (recorded in meta) in one
+    transaction with its record."""
+    from edgegate.store.credentials import canonical_card_forms
+
+    for key, step in (("migrated_wiegand_card_forms", canonical_card_forms),):
+        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone():
+            continue
+        with transaction(conn):
+            n = step(conn)
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, str(n)))
+        if n:
+            log.info("store_data_migrated", step=key, rows=n)
 
 
 def open_db(
@@ -237,6 +260,8 @@ def open_db(
                 raise StoreError(f"{path}: integrity check failed: {result}")
         if not readonly:
             migrate(conn, migrations)
+            if migrations is None:
+                data_migrations(conn)
             if identity:
                 store_identity.mark(conn, path)
     except sqlite3.DatabaseError as exc:

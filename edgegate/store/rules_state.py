@@ -11,6 +11,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
+from edgegate.core.areas import Passage, newer
 from edgegate.core.passback import Presence
 
 TRAFFIC_COLUMNS = ("granted", "denied", "passages", "exits")
@@ -24,13 +25,57 @@ def get_presence(conn: sqlite3.Connection, person_id: str, area: str) -> Presenc
 
 
 def set_presence(
-    conn: sqlite3.Connection, person_id: str, area: str, state: str, now: float
+    conn: sqlite3.Connection,
+    person_id: str,
+    area: str,
+    state: str,
+    now: float,
+    *,
+    door: str = "",
+    seq: int = 0,
 ) -> None:
+    """This door's own passage: always the person's presence now."""
     conn.execute(
-        "INSERT INTO presence(person_id, area, state, ts) VALUES (?,?,?,?) "
-        "ON CONFLICT(person_id, area) DO UPDATE SET state=excluded.state, ts=excluded.ts",
-        (person_id, area, state, now),
+        "INSERT INTO presence(person_id, area, state, ts, door, seq) VALUES (?,?,?,?,?,?) "
+        "ON CONFLICT(person_id, area) DO UPDATE SET state=excluded.state, ts=excluded.ts, "
+        "door=excluded.door, seq=excluded.seq",
+        (person_id, area, state, now, door, seq),
     )
+
+
+def merge_presence(conn: sqlite3.Connection, passage: Passage) -> bool:
+    """A peer door's passage: applied when it is newer than what this door knows, in the
+    area's total order (edgegate/core/areas.py), so every door of the area converges."""
+    row = conn.execute(
+        "SELECT state, ts, door, seq FROM presence WHERE person_id = ? AND area = ?",
+        (passage.person_id, passage.area),
+    ).fetchone()
+    known = None if row is None else Passage(passage.person_id, passage.area, *row)
+    if not newer(passage, known):
+        return False
+    set_presence(
+        conn,
+        passage.person_id,
+        passage.area,
+        passage.state,
+        passage.ts,
+        door=passage.door,
+        seq=passage.seq,
+    )
+    return True
+
+
+def reset_presence(conn: sqlite3.Connection, area: str) -> int:
+    """Forget everyone's presence in ``area`` (after an evacuation): returns how many."""
+    return conn.execute("DELETE FROM presence WHERE area = ?", (area,)).rowcount
+
+
+def occupancy(conn: sqlite3.Connection, area: str) -> int:
+    """People whose last passage in ``area`` was in."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM presence WHERE area = ? AND state = 'in'", (area,)
+    ).fetchone()
+    return int(row[0])
 
 
 def hour_of(now: float) -> int:

@@ -45,6 +45,7 @@ class CommandHandler:
         on_sync: Callable[[str], None],
         on_silence: Callable[[str], bool] | None = None,
         on_doctor: Callable[[str], None] | None = None,
+        on_reset_presence: Callable[[str], None] = lambda _source: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.door = door
@@ -57,6 +58,8 @@ class CommandHandler:
         # The alarm output (None: no [gpio] siren) and the live doctor (edgegate/daemon/).
         self.on_silence = on_silence
         self.on_doctor = on_doctor
+        # Forget who is in the door's area (after an evacuation), journaled by the door.
+        self.on_reset_presence = on_reset_presence
         self.clock = clock
         self._seen: dict[str, float] = {}  # command id -> expires (UNIX seconds)
         # Command name -> what it does (raises ValueError when the door refuses it).
@@ -71,6 +74,7 @@ class CommandHandler:
             "sync": lambda _cmd, _source: self.on_sync("command"),
             "silence": self._silence,
             "doctor": self._doctor,
+            "reset_presence": lambda _cmd, source: self.on_reset_presence(source),
         }
 
     async def load_seen(self) -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "classify_update",
     "clean_step",
     "get_version",
+    "local_offer",
     "remove_orphans_step",
     "snapshot_complete",
     "stage_chunk_rows",
@@ -148,6 +149,11 @@ def apply_update(
         outcome = classify_update(have, msg)
         if outcome != "apply":
             return outcome, None
+        # A delta only adds to the door's own people, it never wipes them; but the door is
+        # then past version 0, so its people stay marked unreviewed: a later snapshot must
+        # not replace them silently either (cs.local_people_guard).
+        if cs.local_people_guard(conn, False):
+            cs.mark_unreviewed(conn)
         try:
             for op in msg.ops:
                 _apply_op(conn, op, seal_key, now)
@@ -276,3 +282,38 @@ def chunk_rows(
         )
     except creds.CredentialError as exc:
         raise RejectedMessage("malformed", str(exc)) from None
+
+
+def local_offer(conn: sqlite3.Connection, site: str, door: str) -> m.LocalPeople:
+    """The door's own people and their cards, offered to the office for review (biometric
+    templates stay on the door; at most ``LOCAL_OFFER_MAX`` people, ``total`` says all)."""
+    total, people, cards = cs.local_rows(conn, m.LOCAL_OFFER_MAX)
+    return m.LocalPeople(
+        type="local_people",
+        site=site,
+        door=door,
+        total=total,
+        people=[
+            PersonMsg(
+                id=r[0],
+                name=r[1],
+                enabled=bool(r[2]),
+                valid_from=r[3],
+                valid_until=r[4],
+                attrs=json.loads(r[5] or "{}"),
+            )
+            for r in people
+        ],
+        credentials=[
+            CredentialMsg(
+                kind="card",
+                value=r[0],
+                person=r[1],
+                enabled=bool(r[2]),
+                valid_from=r[3],
+                valid_until=r[4],
+                label=r[5],
+            )
+            for r in cards
+        ],
+    )

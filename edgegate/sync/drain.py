@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -155,7 +156,7 @@ class Drainer:
                 fut = self.link.publish(self.topic, payload, qos=1)
                 self.inflight += 1
                 self.published += 1
-                fut.add_done_callback(lambda f, s=seq: self._on_ack(s, f))
+                fut.add_done_callback(functools.partial(self._on_ack, seq))
                 self.cursor = seq
 
     async def _flush_loop(self) -> None:

@@ -64,6 +64,7 @@ class MqttLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_message: MessageHandler | None = None
         self._on_connected: list[Callable[[bool], None]] = []
+        self._on_disconnected: list[Callable[[], None]] = []
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._acks: list[tuple[int, str | None]] = []
         self._acks_lock = threading.Lock()
@@ -91,6 +92,10 @@ class MqttLink:
     def on_connected(self, fn: Callable[[bool], None]) -> None:
         """``fn(session_present)`` is called on the loop after every successful CONNACK."""
         self._on_connected.append(fn)
+
+    def on_disconnected(self, fn: Callable[[], None]) -> None:
+        """``fn()`` is called on the loop when the broker connection is lost."""
+        self._on_disconnected.append(fn)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -252,3 +257,8 @@ class MqttLink:
             self.disconnects += 1
             log.warning("mqtt_disconnected", reason=reason, inflight=len(self._pending))
         self.connected.clear()
+        for fn in self._on_disconnected:
+            try:
+                fn()
+            except Exception:
+                log.exception("mqtt_on_disconnected_failed")

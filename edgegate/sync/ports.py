@@ -24,6 +24,11 @@ class DoorControl(Protocol):
     @property
     def emergency(self) -> bool: ...
 
+    @property
+    def area(self) -> str:
+        """The anti-passback area this door counts people in."""
+        ...
+
     def set_mode(self, mode: DoorMode | str, source: str) -> None:
         """Raises ValueError on an unknown mode."""
         ...

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -38,9 +39,12 @@ from edgegate.contract.messages import (
 )
 from edgegate.contract.signing import RejectedMessage, Verifier, public_text
 from edgegate.contract.topics import DoorTopics
+from edgegate.core.areas import Passage
 from edgegate.mqtt.client import central_keys, default_client_id
 from edgegate.store import credential_sync as cs
 from edgegate.store import sealed
+from edgegate.store.db import transaction
+from edgegate.store.rules_state import merge_presence
 from edgegate.store.store import AsyncStore
 from edgegate.sync import credentials_apply as ca
 from edgegate.sync import snapshot_steps, telemetry
@@ -48,6 +52,7 @@ from edgegate.sync.commands import CommandHandler
 from edgegate.sync.drain import Drainer
 from edgegate.sync.link import MqttLink
 from edgegate.sync.parse_worker import ChunkParser
+from edgegate.sync.peers import Peers, SiteRulesPort
 from edgegate.sync.ports import DoorControl, DoorJournalPort, StatusSource
 from edgegate.sync.receipts import ReceiptKeeper
 
@@ -59,6 +64,11 @@ SNAPSHOT_REQUEST_HOLDOFF = 30.0
 PRUNE_SECONDS = 600.0
 
 RetainedSource = Callable[[], list[tuple[str, bytes | str, bool]]]
+
+
+def _merge_presence_tx(conn: sqlite3.Connection, passage: Passage) -> bool:
+    with transaction(conn):
+        return merge_presence(conn, passage)
 
 
 def _dumps(obj: Any) -> bytes:
@@ -86,8 +96,10 @@ class SyncService:
         status: StatusSource,
         on_credentials_changed: Callable[[int], None],
         clock: Callable[[], float],
+        site_rules: SiteRulesPort,
         on_silence: Callable[[str], bool] | None = None,
         on_doctor: Callable[[str], None] | None = None,
+        on_reset_presence: Callable[[str], None] = lambda _source: None,
     ) -> None:
         assert config.mqtt is not None
         self.store = store
@@ -112,19 +124,14 @@ class SyncService:
         keys = central_keys(self.cfg)
         self.verifier = Verifier(keys) if keys else None
         self.chunk_parser = ChunkParser([public_text(k) for k in keys])
-        subscriptions = [
-            (self.topics.cmd, 1),
-            (self.topics.all_cmd, 1),
-            (self.topics.credentials, 1),
-            (self.topics.snapshot, 1),
-        ]
-        if self.cfg.receipts:
-            subscriptions.append((self.topics.receipts, 1))
+        # The site rules' peers and the office's presence (edgegate/sync/peers.py): its own
+        # table of topics (some wildcards), consulted when ``routes`` has none.
+        self.peers = Peers(config, site_rules, self._merge_presence, self._spawn)
         self.link = MqttLink(
             self.cfg,
             self.cfg.client_id or default_client_id(dcfg.site, dcfg.id),
             will_topic=self.topics.availability,
-            subscriptions=[(topic, 1) for topic in self.routes],
+            subscriptions=[(topic, 1) for topic in self.routes] + self.peers.subscriptions(),
         )
         self.drainer = Drainer(store, self.link, self.topics.events, window=self.cfg.max_inflight)
         # Receipts off (a third-party consumer): the broker's PUBACK ends the door's duty.
@@ -150,6 +157,7 @@ class SyncService:
             on_sync=self.request_sync,
             on_silence=on_silence,
             on_doctor=on_doctor,
+            on_reset_presence=on_reset_presence,
         )
         self.rejected: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
@@ -163,6 +171,7 @@ class SyncService:
         self._last_request = -1e9
         self._seal_key: bytes | None = None
         self._cleaning: asyncio.Task[None] | None = None
+        self._peer_tasks: set[asyncio.Future[Any]] = set()
         self.version = 0
         self.gap_pending = False
         # Set once the service is set up (seen command ids loaded, link started).
@@ -183,6 +192,7 @@ class SyncService:
         self.door.add_state_listener(self._schedule_state)
         self.link.on_message(self._on_message)
         self.link.on_connected(self._on_connected)
+        self.link.on_disconnected(lambda: self.peers.link_changed(False))
         self.link.start()
         self.ready.set()
         log.info(
@@ -218,6 +228,7 @@ class SyncService:
 
     def _on_connected(self, session_present: bool) -> None:
         msgs: list[tuple[str, bytes | str, bool]] = [(self.topics.availability, b"online", True)]
+        self.peers.link_changed(True)
         self._last_state = None
         for source in self.retained_sources:
             try:
@@ -231,6 +242,15 @@ class SyncService:
             self.request_snapshot("new", force=True)
         elif self.gap_pending:
             self.request_snapshot("gap", force=True)
+
+    # --- peers -------------------------------------------------------------------------------
+    async def _merge_presence(self, passage: Passage) -> bool:
+        return await self.store.call(_merge_presence_tx, passage)
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._peer_tasks.add(task)
+        task.add_done_callback(self._peer_tasks.discard)
 
     # --- state ---------------------------------------------------------------------------------
     def _schedule_state(self) -> None:
@@ -262,13 +282,14 @@ class SyncService:
 
     # --- telemetry and housekeeping ----------------------------------------------------------
     async def telemetry(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"sync": dict(self.counters)}
+        extra: dict[str, Any] = {"sync": dict(self.counters), "peers": dict(self.peers.counters)}
         if self.receipts is not None:
             extra["receipts"] = {"upto": self.receipts.upto, **self.receipts.counters}
         return await telemetry.build(
             self.status,
             self.store,
             door=self.door_config,
+            area=self.door.area,
             storage_path=self.storage.path,
             link=self.link,
             drainer=self.drainer,
@@ -337,6 +358,9 @@ class SyncService:
         staged in order on another, so chunk k+1 parses while chunk k is staged."""
         route = self.routes.get(topic)
         if route is None:
+            if (peer := self.peers.handler_for(topic)) is not None:
+                peer(topic, payload)
+                return
             self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
             return
         route.receive(payload)
@@ -345,6 +369,9 @@ class SyncService:
         """Process one inbound message to the end (what the workers do; used by tests)."""
         route = self.routes.get(topic)
         if route is None:
+            if (peer := self.peers.handler_for(topic)) is not None:
+                peer(topic, payload)
+                return
             self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
             return
         await route.handle(payload)
@@ -482,13 +509,18 @@ class SyncService:
         await snapshot_steps.stage(self.store, msg, rows)
         self.counters["snapshot_chunks"] += 1
         log.debug("snapshot_chunk_staged", snapshot=msg.snapshot, chunk=msg.chunk, of=msg.chunks)
-        done = await snapshot_steps.finish(
-            self.store,
-            msg.snapshot,
-            site=self.topics.site,
-            door=self.topics.door,
-            now=self.clock(),
-        )
+        try:
+            done = await snapshot_steps.finish(
+                self.store,
+                msg.snapshot,
+                site=self.topics.site,
+                door=self.topics.door,
+                now=self.clock(),
+                replace_local=msg.replace_local,
+            )
+        except snapshot_steps.LocalPeopleHeld as held:
+            await self._hold_local(held)
+            raise
         if done is None:
             return
         if done.orphans:
@@ -507,6 +539,16 @@ class SyncService:
             self._cleaning = asyncio.create_task(
                 snapshot_steps.clean_old(self.store), name="snapshot-clean"
             )
+
+    async def _hold_local(self, held: snapshot_steps.LocalPeopleHeld) -> None:
+        """A snapshot refused to keep the door's own people: say so (journal, log, counter)
+        and offer them to the office, where an operator imports or discards them."""
+        self.counters["snapshots_refused"] += 1
+        if held.event is not None:
+            self.journal.publish([held.event])
+        log.warning("snapshot_refused_local_people", version=held.version, people=held.local)
+        offer = await self.store.call(ca.local_offer, self.topics.site, self.topics.door)
+        self.link.publish_nowait(self.topics.local_people, offer.model_dump_json().encode())
 
     def _changed(self, version: int, event: Any) -> None:
         self.version = version

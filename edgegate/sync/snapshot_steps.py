@@ -31,6 +31,21 @@ class Swapped:
     swap_ms: float
 
 
+class LocalPeopleHeld(RejectedMessage):
+    """The snapshot would replace people enrolled at the door, and the office did not say so
+    (``replace_local``): refused, the local set keeps deciding."""
+
+    def __init__(self, version: int, local: int, event: Any) -> None:
+        super().__init__(
+            "local_people",
+            f"snapshot {version} would replace {local} people enrolled at this door; "
+            "the office must import or discard them first",
+        )
+        self.version = version
+        self.local = local
+        self.event = event  # the journal's refusal (None when this version was refused before)
+
+
 async def stage(store: AsyncStore, msg: SnapshotChunk, rows: tuple[list[Any], list[Any]]) -> None:
     """Stage one chunk's rows, ``cs.STAGE_BATCH`` rows per store call."""
     people, creds = rows
@@ -47,15 +62,28 @@ async def stage(store: AsyncStore, msg: SnapshotChunk, rows: tuple[list[Any], li
 
 
 async def finish(
-    store: AsyncStore, snapshot: str, *, site: str, door: str, now: float
+    store: AsyncStore,
+    snapshot: str,
+    *,
+    site: str,
+    door: str,
+    now: float,
+    replace_local: bool = False,
 ) -> Swapped | None:
     """Swap ``snapshot`` in if all its chunks are staged (None while some are missing).
 
-    RejectedMessage("replayed") when a delta overtook it while it was being staged.
+    RejectedMessage("replayed") when a delta overtook it while it was being staged;
+    LocalPeopleHeld when it would replace the door's own people without the office's say.
     """
     complete = await store.call(cs.snapshot_complete, snapshot)
     if complete is None:
         return None
+    local = await store.call(cs.local_people_guard, replace_local)
+    if local:
+        event = await store.call(
+            cs.refuse_snapshot, complete[1], local, site=site, door=door, now=now
+        )
+        raise LocalPeopleHeld(complete[1], local, event)
     after: tuple[str, str] | None = None
     orphans = 0
     while True:

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from edgegate import __version__
 from edgegate.store import journal
-from edgegate.store.credential_sync import get_version
+from edgegate.store.credential_sync import get_version, local_held
 from edgegate.store.credentials import count_credentials
+from edgegate.store.rules_state import occupancy
 
 if TYPE_CHECKING:
     from edgegate.config.models import DoorConfig
@@ -41,8 +42,9 @@ def disk_free(path: Path) -> int | None:
         return None
 
 
-def store_figures(conn: sqlite3.Connection) -> dict[str, int]:
+def store_figures(conn: sqlite3.Connection) -> dict[str, Any]:
     return {
+        "local_held": local_held(conn),
         "credentials": count_credentials(conn),
         "credentials_version": get_version(conn),
         "unsent": journal.unsent_count(conn),
@@ -55,6 +57,7 @@ async def build(
     store: AsyncStore,
     *,
     door: DoorConfig,
+    area: str,
     storage_path: Path,
     link: MqttLink,
     drainer: Drainer,
@@ -65,7 +68,12 @@ async def build(
     figures = await store.call(store_figures)
     status = source.status()
     readers: list[dict[str, Any]] = status["readers"]
-    bad_frames = sum(int(r.get("bad_frames", 0)) + int(r.get("bad_checksum", 0)) for r in readers)
+    bad_frames = sum(
+        n
+        for r in readers
+        for key in ("bad_frames", "bad_checksum")
+        if isinstance(n := r.get(key, 0), int)
+    )
     return {
         "ts": journal.rfc3339(time.time()),
         "site": door.site,
@@ -79,6 +87,8 @@ async def build(
         "credentials": {
             "count": figures["credentials"],
             "version": figures["credentials_version"],
+            # A snapshot refused to keep the people enrolled here (docs/mqtt.md).
+            "local_held": figures["local_held"],
         },
         # Flat copies for consumers that read one key (central `doors`, Home Assistant).
         "credentials_version": figures["credentials_version"],
@@ -86,6 +96,9 @@ async def build(
         "journal_unarchived": figures["unarchived"],
         # Today's traffic at this door (docs/rules.md, `edgegate stats`).
         "today": await source.today_counts(),
+        # The anti-passback area's live count, as this door knows it (its own and its area
+        # peers' passages): the office shows it per area beside its muster list.
+        "area": {"id": area, "occupancy": await store.call(occupancy, area)},
         "journal": {
             "unsent": figures["unsent"],
             "unarchived": figures["unarchived"],

@@ -203,3 +203,28 @@ def test_handover_lists_visitors_on_site_without_contact_details(tmp_path: Path)
     assert "Open alarms (1)" in handover.text(rep)
     none = handover.report(svc, MaintenanceService(svc.engine, "hq"), T0 - 86400, T0 + 60)
     assert "no visitors register given" in handover.text(none)
+
+
+def test_door_offline_once_per_outage_and_noted_when_back(tmp_path: Path):
+    svc = office(tmp_path)
+
+    def availability(state: str, at: float) -> None:
+        with svc.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM doors WHERE door = 'front'")
+            conn.exec_driver_sql(
+                "INSERT INTO doors(site, door, availability, changed) VALUES ('hq','front',?,?)",
+                (state, at),
+            )
+
+    availability("offline", T0)
+    assert svc.ingest(T0 + 1) == 1
+    assert svc.ingest(T0 + 2) == 0  # the same outage
+    (alarm,) = svc.find()
+    assert (alarm["type"], alarm["raised"], alarm["priority"]) == ("door_offline", T0, "high")
+    availability("online", T0 + 60)
+    svc.ingest(T0 + 61)
+    svc.ingest(T0 + 62)
+    assert [h["action"] for h in svc.history(alarm["id"])] == ["raised", "recovered"]
+    availability("offline", T0 + 120)  # a new outage: a new alarm
+    assert svc.ingest(T0 + 121) == 1
+    assert len(svc.find()) == 2

@@ -176,6 +176,16 @@ def test_siren_assist_release_and_fault_history(
                     "Building A, ground floor",
                 )
                 assert set(reg[0]["reported_readers"]) >= {"rdm6300"}
+                # The doctor while running, on the office's signed command, reported back.
+                assert await office("cmd", "front", "doctor", "--by", "op-anna") == 0
+                reg = await until(
+                    lambda: (e := cli_json("equipment", "list"))[0]["doctor"] and e,
+                    what="doctor report",
+                )
+                doctor = reg[0]["doctor"]
+                assert doctor["trigger"].startswith("command:")
+                assert doctor["counts"]["ok"] >= 3  # store, broker, the readers at least
+                assert doctor["result"] in ("ok", "warn")  # the clock may be unsynchronised
                 # Both journals: the door's own store and the office's archive.
                 conn = open_db(cfg.storage.path)
                 door_rows = journal.recent(conn, 50, "staff_release")

@@ -24,6 +24,10 @@ NO_BUILTIN = {
     "edgegate.hardware.fingerprint.reader.DuplicateFinger",
     "edgegate.hardware.pn532.driver._Corrupt",
     "edgegate.hardware.fingerprint.sensor._Retry",
+    # The console's "answer with the sign-in page" signal, and a notification channel's
+    # failure (HTTP status, a missing channel, a transport error alike).
+    "edgegate.central.web.auth.SignInRequired",
+    "edgegate.central.services.outbox.DeliveryError",
 }
 
 

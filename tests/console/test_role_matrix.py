@@ -13,7 +13,13 @@ from fastapi.routing import APIRoute
 from edgegate.central.services import ROLES, Office, operators
 from edgegate.central.web.auth import SESSION_COOKIE
 
-PUBLIC = {("GET", "/signin"), ("POST", "/signin")}
+# The host's one-time link (docs/visitors.md): no account, the link's token is the key.
+PUBLIC = {
+    ("GET", "/signin"),
+    ("POST", "/signin"),
+    ("GET", "/visit-link/{token}"),
+    ("POST", "/visit-link/{token}"),
+}
 
 
 def declared_roles(route: APIRoute) -> tuple[str, ...] | None:

@@ -26,6 +26,9 @@ class RecordingSink:
     def recovered(self, reader: str) -> None:
         self.calls.append(("recovered", reader))
 
+    def reader_event(self, reader: str, type_: str, **fields: Any) -> None:
+        self.calls.append((type_, fields))
+
     def unrecognised(self, reason: str) -> None:
         self.calls.append(("unrecognised", reason))
 

@@ -105,3 +105,34 @@ def test_unplugged_sensor_fails_the_pass_then_next_pass_completes(
 
     asyncio.run(asyncio.wait_for(main(), 30))
     assert sorted(sim.library.values()) == sorted(finger_template(f"p{i}") for i in range(3))
+
+
+def test_module_from_another_door_is_caught_and_rewritten(
+    tmp_path: Path, sim: FingerprintSimulator, sink: RecordingSink
+):
+    """The sensor module comes from another door: the slot this door maps to p1 holds
+    mallory's template. The next pass (at start, after a reopen) reads each mapped slot back,
+    rewrites the one that differs and journals it; mallory's finger no longer opens as p1."""
+
+    async def main() -> int:
+        store = await open_store(tmp_path / "s.db", 3)
+        reader = make_reader(sim, sink)
+        try:
+            async with running(reader):
+                await reader.sync_library(store, KEY, "r307")
+                slot = (await store.call(slot_map))["p1.v"].slot
+                sim.enroll(slot, "mallory")  # the swapped module's content
+                plan = await reader.sync_library(store, KEY, "r307")
+                assert plan.write == [] and plan.delete == []  # occupancy alone looks fine
+                assert reader.sync_counters.verified == 3
+                assert reader.sync_counters.mismatched == 1
+                return slot
+        finally:
+            await store.close()
+
+    slot = asyncio.run(asyncio.wait_for(main(), 30))
+    assert sim.library[slot] == finger_template("p1")
+    assert finger_template("mallory") not in sim.library.values()
+    assert sink.of("finger_template_mismatch") == [
+        {"slot": slot, "value": "p1.v", "action": "rewritten"}
+    ]

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edgegate.core.wiegand_card import data_hex, wiegand_data
 from edgegate.hardware.osdp_codec import (
     FMT_ASCII,
     FMT_RAW_UNSPECIFIED,
@@ -33,7 +34,10 @@ def test_known_values():
     assert card_value(FMT_RAW_UNSPECIFIED, bytes.fromhex("DEADBEEF"), 32) == "DEADBEEF"
     # 26-bit Wiegand 1 0000_0001 0000_0000_0000_0001 0 (facility 1, card 1) packed in 4 bytes.
     bits = "1" + "00000001" + "0000000000000001" + "0"
-    assert card_value(FMT_RAW_WIEGAND, pack_bits(bits), 26) == "2020002"
+    # A Wiegand frame with good parity is named by its data bits, as a GPIO reader names it.
+    assert card_value(FMT_RAW_WIEGAND, pack_bits(bits), 26) == "010001"
+    bad_parity = "0" + bits[1:]
+    assert card_value(FMT_RAW_WIEGAND, pack_bits(bad_parity), 26) == "0020002"
     assert card_value(FMT_ASCII, b" 12ab34 ", None) == "12AB34"
 
 
@@ -47,6 +51,10 @@ def test_whole_bytes_read_as_their_hex(data: bytes, fmt: int):
 @given(st.text(alphabet="01", min_size=1, max_size=128), raw_formats, st.binary(max_size=3))
 def test_any_bit_count_round_trips(bits: str, fmt: int, trailing: bytes):
     value = card_value(fmt, pack_bits(bits) + trailing, len(bits))
+    data = wiegand_data(len(bits), int(bits, 2))
+    if data is not None:  # a 26/34-bit Wiegand frame: its data bits (core/wiegand_card.py)
+        assert value == data_hex(len(bits), data)
+        return
     assert value == value.upper() and len(value) == (len(bits) + 3) // 4
     assert int(value, 16) == int(bits, 2)
 

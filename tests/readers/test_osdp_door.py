@@ -111,3 +111,43 @@ def test_wrong_key_is_journaled_as_reader_fault(tmp_path: Path):
         run(scenario())
     finally:
         sim.close()
+
+
+def test_the_reader_says_why_in_the_door_language_without_telling_lost_from_unknown(
+    tmp_path: Path,
+):
+    """Telling people why (docs/rules.md): an expired pass reads "see reception" in the
+    configured language with its own LED and beeps; a lost card and an unknown card read the
+    same "access denied"."""
+    scbk = secrets.token_bytes(16)
+    key_file = tmp_path / "lobby.scbk"
+    key_file.write_bytes(scbk.hex().encode())
+    sim = OsdpReaderSimulator(address=3, scbk=scbk)
+    lost, expired = "04000000000001", "04000000000002"
+
+    def people(config: Config) -> None:
+        enrol(config.storage.path, "alice", ALICE)
+        enrol(config.storage.path, "bob", lost, enabled=False)
+        enrol(config.storage.path, "carol", expired, valid_until=1.0)
+
+    async def scenario() -> list[str]:
+        raw = osdp_config(tmp_path, sim, key_file).model_dump(mode="json", exclude_none=True)
+        raw["feedback"] = {"language": "fr"}
+        config = parse(raw, tmp_path / "osdp-fr.toml")
+        async with running_door(tmp_path, sim=sim, config=config, setup=people) as d:  # type: ignore[arg-type]
+            for card, reason in ((expired, "expired"), (lost, "revoked"), ("DEADBEEF", "unknown")):
+                sim.present_card(card)
+                ev = await d.next_event()
+                assert ev.payload["reason"] == reason
+            await wait_until(lambda: len(sim.received(osdp.Command.Text)) == 3)
+            return [t["data"] for t in sim.received(osdp.Command.Text)]
+
+    try:
+        texts = run(scenario())
+    finally:
+        sim.close()
+    assert texts == ["Voir accueil", "Acces refuse", "Acces refuse"]
+    see_reception, lost_led, unknown_led = sim.received(osdp.Command.LED)
+    assert see_reception["on_color"] == LED_RED and lost_led == unknown_led
+    beeps = [b["rep_count"] for b in sim.received(osdp.Command.Buzzer)]
+    assert beeps == [1, 3, 3]

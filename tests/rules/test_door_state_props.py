@@ -1,7 +1,7 @@
 """Property-based tests of the pure door state machine: whatever the inputs, the lock is
-released only for a grant, an exit request, an emergency or an attended (staff) release, and
-it never stays released after those reasons have ended (bar an obstruction holding an open
-gate)."""
+released only for a grant, an exit request, an emergency, an attended (staff) release or a
+free-access window in normal mode, and it never stays released after those reasons have ended
+(bar an obstruction holding an open gate)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from edgegate.core.decision import DoorMode
 from edgegate.core.door_state import Action, DoorState, In, Input, MachineConfig, step
 
-RELEASING = {In.GRANT, In.EXIT, In.STAFF_RELEASE, In.FIRE_ON, In.SET_MODE}
+RELEASING = {In.GRANT, In.EXIT, In.STAFF_RELEASE, In.FIRE_ON, In.SET_MODE, In.FREE_ON}
 ALL = list(In)
 MODES = list(DoorMode)
 
@@ -34,7 +34,12 @@ class DoorMachine(RuleBasedStateMachine):
             if action is Action.RELEASE:
                 assert inp.kind in RELEASING, f"{inp.kind} released the lock"
                 if inp.kind is In.SET_MODE:
-                    assert inp.mode is DoorMode.EMERGENCY
+                    # emergency, or back to normal inside a free-access window
+                    assert inp.mode is DoorMode.EMERGENCY or (
+                        before.free and inp.mode is DoorMode.NORMAL
+                    )
+                if inp.kind is In.FREE_ON:
+                    assert before.mode is DoorMode.NORMAL
                 if inp.kind is In.GRANT:
                     # attended mode waits for staff instead
                     assert before.mode is not DoorMode.ATTENDED or before.emergency
@@ -65,6 +70,7 @@ class DoorMachine(RuleBasedStateMachine):
     def everything_ends(self) -> None:
         """Clear the obstruction, reset any emergency, let all timers run out: locked."""
         self._apply(Input(In.OBSTRUCTION_OFF, self.now))
+        self._apply(Input(In.FREE_OFF, self.now))
         self._apply(Input(In.RESET, self.now, source="prop"))
         self.now += self.cfg.unlock_seconds + 0.001
         self._apply(Input(In.TICK, self.now))
@@ -75,9 +81,14 @@ class DoorMachine(RuleBasedStateMachine):
         s = self.state
         assert self.lock_released == s.lock_released
         if s.lock_released:
-            assert s.emergency or s.release_cause in ("grant", "exit", "attended") or s.obstructed
-        if s.emergency:
-            assert s.lock_released  # an emergency always holds every lock released
+            assert (
+                s.emergency
+                or s.release_cause in ("grant", "exit", "attended")
+                or s.obstructed
+                or s.free_access
+            )
+        if s.emergency or s.free_access:
+            assert s.lock_released  # an emergency (or a free window) holds the lock released
         if s.fire:
             assert s.emergency  # the fire input is never without its emergency
 
@@ -105,8 +116,8 @@ def test_turnstile_never_lets_two_through_on_one_grant(inputs):
     grants = authorised = 0
     for kind, dt, _ in inputs:
         now += dt
-        if kind in (In.FIRE_ON, In.SET_MODE):
-            continue  # emergencies open the gate for everyone, on purpose
+        if kind in (In.FIRE_ON, In.SET_MODE, In.FREE_ON):
+            continue  # emergencies and free-access windows open the gate for everyone
         res = step(s, Input(kind, now, person="p"), cfg)
         s = res.state
         grants += kind in (In.GRANT, In.EXIT, In.STAFF_RELEASE)

@@ -73,8 +73,15 @@ def update(version: int, base: int, ops: list[dict], site: str = "test") -> dict
 
 
 def snapshot_chunks(
-    people: list[dict], credentials: list[dict], version: int, per_chunk: int = 5000
+    people: list[dict],
+    credentials: list[dict],
+    version: int,
+    per_chunk: int = 5000,
+    replace_local: bool = True,
 ) -> list[dict]:
+    """Chunks of one snapshot. ``replace_local``: this office has already settled the people
+    enrolled at the tests' doors (docs/central.md); tests/sync/test_local_people.py covers a
+    door whose office has not."""
     sid = uuid.uuid4().hex[:12]
     n = max(1, -(-max(len(people), len(credentials)) // per_chunk))
     return [
@@ -89,6 +96,7 @@ def snapshot_chunks(
             "issued": now_iso(),
             "people": people[i * per_chunk : (i + 1) * per_chunk],
             "credentials": credentials[i * per_chunk : (i + 1) * per_chunk],
+            "replace_local": replace_local,
         }
         for i in range(n)
     ]

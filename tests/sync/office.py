@@ -44,6 +44,12 @@ class Office:
             stderr=subprocess.STDOUT,
         )
 
+    def wait_subscribed(self, timeout: float = 30) -> None:
+        """Until ``serve`` has its subscriptions: a door's first snapshot request published
+        before that reaches nobody (the door asks again only on its next connect)."""
+        log = self.dir / "serve.log"
+        wait_for(lambda: b"central_subscribed" in log.read_bytes(), timeout, "central serve")
+
     def cli(self, *args: str) -> int:
         return main(["central", *args, "--config", str(self.config)])
 

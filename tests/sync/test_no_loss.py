@@ -102,6 +102,7 @@ def test_broker_kills_and_daemon_kill9_lose_nothing(tmp_path: Path, broker: Brok
 
     t0 = time.monotonic()
     office.start()
+    office.wait_subscribed()
     proc = start()
     broker_kills = daemon_kills = 0
     try:

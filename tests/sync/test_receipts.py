@@ -114,9 +114,10 @@ def test_journal_archives_resends_and_prunes_only_archived(tmp_path: Path):
 
 
 def test_migration_counts_events_sent_before_receipts_as_archived(tmp_path: Path):
-    from edgegate.store.db import MIGRATIONS
+    from edgegate.store.db import _V7_RECEIPTS, MIGRATIONS
 
-    conn = open_db(tmp_path / "old.db", migrations=MIGRATIONS[:-1])
+    before = MIGRATIONS[: MIGRATIONS.index(_V7_RECEIPTS)]
+    conn = open_db(tmp_path / "old.db", migrations=before)
     seqs = _fill(conn, 4)
     with transaction(conn):
         journal.mark_sent(conn, seqs[:2])
@@ -152,6 +153,7 @@ def test_events_a_broker_acknowledged_and_lost_come_again_until_the_office_has_t
         journal.mark_sent(conn, seqs[:100])  # "acknowledged", never delivered
     conn.close()
     office.start()
+    office.wait_subscribed()
     door = subprocess.Popen(
         [*EDGEGATE, "run", "--config", str(cfg)],
         cwd=REPO,

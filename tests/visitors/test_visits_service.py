@@ -193,3 +193,39 @@ def test_retention_export_and_erase(office):
     assert desk.get(other)["visitor_name"] == ANONYMISED
     assert desk.find("Otto Other") == [] and desk.notices("alice")
     assert all(n["visit_id"] != other for n in desk.notices())
+
+
+def test_notices_retry_until_delivered_then_forget_the_link(office):
+    from edgegate.central.alarms_config import SmtpSection
+    from edgegate.central.visits import NoticeChannels
+    from tests.alarms.receivers import MailReceiver, WebhookReceiver
+
+    hook, mail = WebhookReceiver(), MailReceiver()
+    mail.start()
+    try:
+        desk = desk_of(office)
+        desk.set_host_email("alice", "alice@example.com")
+        smtp = SmtpSection(host="127.0.0.1", port=mail.port, security="none",
+                           sender="office@example.com")  # fmt: skip
+        channels = NoticeChannels(hook.url, smtp)
+        visit_id, link = book(desk)
+        hook.status = 500  # the webhook is down: the e-mail goes, the webhook is retried
+        assert desk.deliver(channels, now=T0) == 0
+        assert len(mail.messages) == 1 and hook.bodies == []
+        notice = desk.notices()[0]
+        assert notice["attempts"] == 1 and "HTTP 500" in notice["last_error"]
+        assert desk.deliver(channels, now=T0 + 1) == 0  # not before its backoff
+        hook.status = 200
+        assert desk.deliver(channels, now=T0 + 60) == 1
+        assert len(mail.messages) == 1  # the e-mail is not sent twice
+        assert hook.bodies[0]["text"].endswith(link)
+        # Delivered: the office keeps no copy of the link, only its hash.
+        conn = desk.engine.connect()
+        from edgegate.central.schema.visitors import visit_notices
+
+        assert conn.execute(visit_notices.select()).mappings().first()["link"] is None
+        conn.close()
+        assert desk.use_link(link, "confirm", now=T0)[0] == visit_id
+    finally:
+        hook.close()
+        mail.close()

@@ -23,4 +23,4 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 # Feature modules register their tables on ``metadata`` when imported (keep this list sorted).
-from edgegate.central.schema import alarms, console, visitors  # noqa: E402, F401
+from edgegate.central.schema import alarms, console, local_people, visitors  # noqa: E402, F401

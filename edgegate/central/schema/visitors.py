@@ -97,9 +97,27 @@ visit_notices = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("visit_id", String(40), ForeignKey("visits.id", ondelete="CASCADE"), index=True),
     Column("host", String(128), nullable=False),
-    Column("kind", String(20), nullable=False),  # confirm_request, arrival, overdue
-    Column("text", Text, nullable=False),
+    Column("kind", String(20), nullable=False),  # confirm_request, arrival
+    Column("text", Text, nullable=False),  # "{link}" stands for the one-time link
+    # The host's one-time link until the notice is delivered, then cleared: the office keeps
+    # only its hash (visit_links), the host's message is the one place it travels.
+    Column("link", String(400)),
     Column("created_at", Float, nullable=False),
+    # Delivery (webhook and/or e-mail, docs/visitors.md), retried with backoff.
+    Column("delivered_at", Float),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_try_at", Float, nullable=False, default=0.0),
+    Column("webhook_done", Boolean, nullable=False, default=False),
+    Column("email_done", Boolean, nullable=False, default=False),
+    Column("last_error", Text),
+)
+
+# Hosts' e-mail addresses for notices: office-only (a door never needs them).
+host_contacts = Table(
+    "visit_host_contacts",
+    metadata,
+    Column("person", String(128), primary_key=True),
+    Column("email", String(200), nullable=False),
 )
 
 # One-time links for the host (confirm or decline, sign off): only the token's SHA-256 is

@@ -11,6 +11,7 @@ from edgegate.central import archive
 from edgegate.central.publisher import command_message, command_topic
 from edgegate.central.services import Actor, Office, audit
 from edgegate.contract import messages as m
+from edgegate.errors import EdgegateError
 from edgegate.store.db import transaction
 
 COMMANDS: tuple[str, ...] = get_args(m.CommandName)
@@ -18,7 +19,7 @@ COMMANDS: tuple[str, ...] = get_args(m.CommandName)
 DANGEROUS = frozenset({"emergency", "lockdown"})
 
 
-class CommandRefused(ValueError):
+class CommandRefused(EdgegateError, ValueError):
     pass
 
 

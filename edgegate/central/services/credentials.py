@@ -14,11 +14,12 @@ from typing import Any
 from edgegate.central import store
 from edgegate.central.services import Actor, Office, audit
 from edgegate.contract import messages as m
+from edgegate.errors import EdgegateError
 from edgegate.store.credentials import CredentialError, normalise_card
 from edgegate.store.db import transaction
 
 
-class ChangeRefused(ValueError):
+class ChangeRefused(EdgegateError, ValueError):
     """Nothing changed: unknown person or card, a card of someone else, bad input."""
 
 
@@ -155,3 +156,89 @@ def card_reasons(office: Office) -> dict[str, str]:
     from edgegate.central.services.audit import reasons_for
 
     return reasons_for(office.engine, ("card_disabled", "card_replaced"))
+
+
+# --- reading and bulk import ------------------------------------------------------------
+
+
+def search_people(office: Office, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
+    return store.search_people(office.master(), q.strip()[:100], limit)
+
+
+def person_detail(office: Office, person: str) -> dict[str, Any] | None:
+    conn = office.master()
+    p = store.get_person(conn, person)
+    if p is None:
+        return None
+    creds = store.list_credentials(conn, person)
+    reasons = card_reasons(office)
+    for c in creds:
+        c.pop("data", None)  # templates and encodings never leave the office store here
+        if c["kind"] == "card" and not c["enabled"]:
+            c["reason"] = reasons.get(c["value"], "")
+    return {"person": p.model_dump(), "credentials": creds}
+
+
+@dataclass
+class ImportJob:
+    """A CSV import running on a worker thread; the page polls ``done``/``total``."""
+
+    total: int = 0
+    done: int = 0
+    finished: bool = False
+    ok: bool = False
+    message: str = "checking"
+    errors: list[str] | None = None
+
+
+def run_import(office: Office, actor: Actor, name: str, text: str, job: ImportJob) -> None:
+    """Check the whole file (nothing imported on any error), then commit and publish."""
+    from edgegate.central import importer
+
+    def counted(rows):  # type: ignore[no-untyped-def]
+        rows = list(rows)
+        job.total = len(rows)
+        for item in rows:
+            job.done += 1
+            yield item
+
+    try:
+        conn = office.master()
+        plan = importer.plan_import(conn, text, counted)
+        if plan.errors:
+            job.errors = plan.errors[:50]
+            job.message = f"{len(plan.errors)} problem(s), nothing imported: " + "; ".join(
+                plan.errors[:5]
+            )
+            return
+        summary = (
+            f"{plan.rows} rows: {plan.people_new} new people, {plan.people_changed} changed, "
+            f"{plan.cards_new} new cards"
+        )
+        if not plan.ops:
+            job.ok, job.message = True, summary + " (nothing to change)"
+            return
+        job.message = "saving"
+        with transaction(conn):
+            versions = store.commit_ops(
+                conn, plan.ops, max_ops=office.config.central.update_max_ops
+            )
+        audit.record(
+            office.engine,
+            actor,
+            "people_imported",
+            name[:200],
+            rows=plan.rows,
+            ops=len(plan.ops),
+            version=versions[-1].version,
+        )
+        published = office.publish_versions(conn) if office.publish_versions else None
+        job.ok = True
+        job.message = summary + (
+            "; published" if published else "; saved, the doors get it when the broker is back"
+        )
+    except Exception as exc:  # shown in the page; the log has the details
+        job.message = f"import failed: {exc}"
+        raise
+    finally:
+        job.finished = True

@@ -20,6 +20,13 @@ def journal_depth(telemetry: dict[str, Any] | None) -> Any:
     return None
 
 
+def unarchived(telemetry: dict[str, Any] | None) -> int | None:
+    """Events the door keeps because no receipt of the office covered them yet (None: an
+    older door, or receipts off; docs/mqtt.md, receipts)."""
+    value = (telemetry or {}).get("journal_unarchived")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def board(office: Office, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     conn = office.master()
@@ -45,6 +52,8 @@ def board(office: Office, now: float | None = None) -> dict[str, Any]:
                 "since": r["changed"],
                 "last_seen": r["last_seen"],
                 "mode": state.get("mode"),
+                # The door's posture by the clock (free, card_pin, lockdown windows).
+                "posture": state.get("posture"),
                 "lock": state.get("lock"),
                 "contact": state.get("contact"),
                 "alarms": list(state.get("alarms") or []),
@@ -53,6 +62,7 @@ def board(office: Office, now: float | None = None) -> dict[str, Any]:
                 "credential_version": have,
                 "lag": None if have is None else latest - have,
                 "journal_depth": journal_depth(tele),
+                "unarchived": unarchived(tele),
                 "software": tele.get("version"),
             }
         )

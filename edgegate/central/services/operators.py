@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from edgegate.central.schema.console import operators, sessions
 from edgegate.central.services import ROLES, Actor, audit
+from edgegate.errors import EdgegateError
 
 LOCK_AFTER = 5
 LOCK_SECONDS = 300.0
@@ -34,7 +35,7 @@ _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("not a password of anyone")
 
 
-class OperatorError(ValueError):
+class OperatorError(EdgegateError, ValueError):
     """A refused change (bad name, unknown role, weak password, unknown operator)."""
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 
 from edgegate.central.schema.console import cursors, deliveries, outbox, webhooks
 from edgegate.central.services import Actor, audit
+from edgegate.errors import EdgegateError
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +41,7 @@ TIMEOUT_SECONDS = 10.0
 BATCH = 50
 
 
-class DeliveryError(Exception):
+class DeliveryError(EdgegateError):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code

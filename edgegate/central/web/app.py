@@ -18,14 +18,36 @@ from edgegate import __version__
 from edgegate.central.services import Office
 from edgegate.central.web.auth import SignInRequired
 from edgegate.central.web.hub import Hub
-from edgegate.central.web.render import HERE
+from edgegate.central.web.render import HERE, page
 
 log = structlog.get_logger(__name__)
 
 # Feature modules, each with a ``router`` (pages) and/or under api/ (REST). Another branch
 # adds its feature by adding its module names here (docs/console.md).
-PAGE_MODULES = ["signin", "doors"]
-API_MODULES: list[str] = []
+PAGE_MODULES = [
+    "signin",
+    "doors",
+    "muster",
+    "alarms",
+    "events",
+    "people",
+    "commands",
+    "traffic",
+    "operators",
+    "webhooks",
+    "visitors",
+]
+API_MODULES = [
+    "doors",
+    "muster",
+    "alarms",
+    "events",
+    "people",
+    "commands",
+    "traffic",
+    "admin",
+    "visits",
+]
 API_PREFIX = "/api/v1"
 
 
@@ -48,7 +70,7 @@ def create_app(office: Office, hub: Hub, *, session_hours: float = 12.0) -> Fast
     for package, prefix, names in (("pages", "", PAGE_MODULES), ("api", API_PREFIX, API_MODULES)):
         for name in names:
             router = importlib.import_module(f"edgegate.central.web.{package}.{name}").router
-            app.include_router(router, prefix=prefix)
+            app.include_router(router, prefix=prefix, include_in_schema=package == "api")
             app.state.routers.append((prefix, router))
 
     @app.exception_handler(SignInRequired)
@@ -59,6 +81,10 @@ def create_app(office: Office, hub: Hub, *, session_hours: float = 12.0) -> Fast
     async def _http(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        if getattr(request.state, "principal", None) is not None and request.method == "GET":
+            return page(
+                request, "message.html", exc.status_code, title="Not allowed", text=str(exc.detail)
+            )
         return PlainTextResponse(str(exc.detail), exc.status_code, headers=exc.headers)
 
     @app.middleware("http")

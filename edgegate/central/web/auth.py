@@ -17,6 +17,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from edgegate.central.services import Actor, operators, tokens
+from edgegate.errors import EdgegateError
 
 SESSION_COOKIE = "eg_session"
 ALL = ("admin", "security", "reception", "viewer")
@@ -27,7 +28,7 @@ ADMIN = ("admin",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class SignInRequired(Exception):
+class SignInRequired(EdgegateError):
     """A page asked for without a session: answered with a redirect to the sign-in page."""
 
 
@@ -86,6 +87,7 @@ def guard(*roles: str) -> Any:
             if api or request.method not in SAFE_METHODS or "hx-request" in request.headers:
                 raise HTTPException(401, "sign in first", {"WWW-Authenticate": "Bearer"})
             raise SignInRequired()
+        request.state.principal = who  # the error page shows the menu of this role
         if who.role not in roles:
             raise HTTPException(403, f"the {who.role} role may not do this")
         if (

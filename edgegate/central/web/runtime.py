@@ -29,6 +29,7 @@ from edgegate.central.services import Office, open_office, outbox
 from edgegate.central.web.app import create_app
 from edgegate.central.web.hub import Hub
 from edgegate.contract.topics import site_credentials
+from edgegate.errors import EdgegateError
 from edgegate.store.db import transaction
 
 log = structlog.get_logger(__name__)
@@ -44,7 +45,7 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-class BrokerDown(RuntimeError):
+class BrokerDown(EdgegateError, RuntimeError):
     pass
 
 
@@ -65,6 +66,11 @@ class ConsoleRuntime:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._outbox = threading.Thread(target=self._outbox_thread, name="outbox", daemon=True)
+        if config.smtp is not None:
+            # E-mail from the outbox (visitors' notices, anything enqueued as "email").
+            from edgegate.central.notify import email_channel
+
+            outbox.register_channel("email", email_channel(config.smtp))
 
     # --- publishing through the server's client (called on worker threads) ---------------
 

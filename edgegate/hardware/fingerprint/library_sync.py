@@ -10,7 +10,14 @@ The store is the truth. One pass:
    active template of this door's family that is missing, into the lowest free slot, or into
    its own slot again when the template changed or the sensor lost it;
 3. applies it one command group at a time, recording each slot in ``finger_slots`` right
-   after the sensor confirmed it.
+   after the sensor confirmed it;
+4. verifies every mapped slot it kept: LoadChar + UpChar, and the template read back must
+   have the store's digest. A sensor module moved from another door can hold someone else's
+   template in a slot this door maps to a person, which would let that someone in as that
+   person: such a slot is rewritten with the store's template (emptied if the module refuses
+   it), journaled as ``finger_template_mismatch``. Every pass verifies, and a pass runs at
+   start and after every reopen of the sensor (a module swapped while the door runs is a
+   reopen).
 
 Templates of another family are never written: logged and counted (``wrong_model``).
 
@@ -37,6 +44,7 @@ from edgegate.store.finger_slots import (
     load_library_state,
     map_slot,
     set_digest,
+    template_digest,
     unmap_slot,
 )
 
@@ -158,6 +166,8 @@ class SyncCounters:
     write_failed: int = 0
     library_full: int = 0
     sealed_at_rest: int = 0
+    verified: int = 0
+    mismatched: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -171,6 +181,7 @@ async def sync_library(
     counters: SyncCounters,
     *,
     reader: str = "finger",
+    on_event: Callable[..., None] | None = None,
 ) -> SyncPlan:
     """One sync pass. ``exclusive()`` lends the sensor between two door polls; it is taken
     per command group, so a library of hundreds of templates never stops the door reading
@@ -215,6 +226,7 @@ async def sync_library(
         await store.call(map_slot, w.value, w.slot, w.digest)
         counters.written += 1
         log.info("finger_template_written", reader=reader, slot=w.slot, value=w.value)
+    await _verify_kept(exclusive, store, key, model, counters, state, p, used, reader, on_event)
     counters.passes += 1
     log.info(
         "finger_library_synced",
@@ -224,6 +236,59 @@ async def sync_library(
         wrong_model=len(p.wrong_model),
     )
     return p
+
+
+async def _verify_kept(
+    exclusive: Exclusive,
+    store: _Store,
+    key: bytes,
+    model: str,
+    counters: SyncCounters,
+    state: LibraryState,
+    p: SyncPlan,
+    used: Collection[int],
+    reader: str,
+    on_event: Callable[..., None] | None,
+) -> None:
+    """Step 4 (module docstring): the template in each kept slot is the store's."""
+    rewritten = {w.value for w in p.write}
+    gone = {v for _, v in p.delete if v is not None} | set(p.unmap)
+    for t in state.templates:
+        entry = state.slots.get(t.value)
+        if (
+            entry is None
+            or not t.active
+            or t.model != model
+            or t.template is None
+            or t.value in rewritten
+            or t.value in gone
+            or entry.slot not in used
+        ):
+            continue
+        async with exclusive() as sensor:
+            await sensor.load(entry.slot, BUFFER)
+            found = await sensor.upload_template(BUFFER)
+        counters.verified += 1
+        if template_digest(key, found) == t.digest:
+            continue
+        counters.mismatched += 1
+        action = "rewritten"
+        try:
+            async with exclusive() as sensor:
+                await sensor.download_template(BUFFER, t.template)
+                await sensor.store(entry.slot, BUFFER)
+        except ConfirmationError:
+            async with exclusive() as sensor:
+                await sensor.delete(entry.slot, 1)
+            await store.call(unmap_slot, t.value)
+            action = "emptied"
+        else:
+            await store.call(map_slot, t.value, entry.slot, t.digest)
+        log.warning(
+            "finger_template_mismatch", reader=reader, slot=entry.slot, value=t.value, action=action
+        )
+        if on_event is not None:
+            on_event("finger_template_mismatch", slot=entry.slot, value=t.value, action=action)
 
 
 __all__ = ["SyncCounters", "SyncPlan", "Write", "plan", "sync_library"]

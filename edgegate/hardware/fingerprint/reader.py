@@ -200,7 +200,13 @@ class FingerprintReader(Reader):
         """Reconcile this sensor's library with the store's finger credentials (one pass;
         see library_sync). Raises ``OSError`` when the sensor is unavailable."""
         return await sync_library(
-            self.exclusive, store, key, model, self.sync_counters, reader=self.name
+            self.exclusive,
+            store,
+            key,
+            model,
+            self.sync_counters,
+            reader=self.name,
+            on_event=lambda type_, **f: self.sink.reader_event(self.name, type_, **f),
         )
 
     def status(self) -> dict[str, object]:

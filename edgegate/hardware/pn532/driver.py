@@ -1,17 +1,20 @@
 """Async PN532 driver over HSU (UART, 115200 8N1) on ``AsyncSerial``.
 
 Every command is one exchange: the host writes an information frame, the chip answers with an
-ACK within a millisecond or so, then the response frame (command code + 1). A response that
-fails its checksums is asked for again with a NACK (the chip re-sends its last response); a
-missing ACK or response is a timeout, retried once with the whole command, then raised as
-``Pn532Timeout`` (an ``OSError``) so the reader base class reports reader_fault and reopens.
+ACK within a millisecond or so, then the response frame (command code + 1). The dialog is half
+duplex (user manual §6.2): while the chip works on a command, the host must not send another.
+So a garbled ACK is not a reason to send again: the chip may well be working, and its answer is
+waited for until the timeout. A response that fails its checksums is asked for again with a
+NACK (the chip re-sends its last response). When nothing clean came by the timeout, the host
+aborts the command with an ACK frame (§6.2.1.3) and only then sends it again, once; after that
+``Pn532Timeout`` (an ``OSError``) makes the reader base class report reader_fault and reopen.
 
 Bring-up (``handshake``): the wake-up burst 0x55 0x55 + zeros takes the chip out of low-VBAT
-mode, SAMConfiguration (normal mode, no SAM) must be the first command after it, then
-GetFirmwareVersion proves we are talking to a PN532, and RFConfiguration item 5
-(MaxRetries) limits InListPassiveTarget to one activation attempt, so a poll with no card
-answers "0 targets" at once instead of blocking until a card comes. That keeps every poll
-a liveness check as well.
+mode, SAMConfiguration (normal mode, no SAM) must be the first command after it (so every
+attempt at it gets a fresh wake-up burst first), then GetFirmwareVersion proves we are talking
+to a PN532, and RFConfiguration item 5 sets MxRtyPassiveActivation to 0x00: one activation
+attempt and no retry (0x01 would be two attempts), so a poll with no card answers "0 targets"
+at once instead of blocking until a card comes. That keeps every poll a liveness check.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import structlog
 from edgegate.errors import EdgegateError
 from edgegate.hardware.base import ReaderCounters
 from edgegate.hardware.pn532.frame import (
+    ACK,
     NACK,
     TFI_CHIP,
     WAKEUP,
@@ -93,6 +97,10 @@ def parse_target(data: bytes) -> Target | None:
     return Target(bytes(uid), bytes(sens_res), sel_res)
 
 
+# SAMConfiguration: normal mode (no SAM), virtual card timeout 1 s (20 * 50 ms), IRQ pin used.
+SAM_NORMAL = b"\x01\x14\x01"
+
+
 class Pn532:
     """One chip on one serial port. Commands are serialised by the caller (one reader)."""
 
@@ -121,6 +129,8 @@ class Pn532:
         )
         self.firmware: Firmware | None = None
         self.nacks_sent = 0
+        self.garbled_acks = 0
+        self.aborts_sent = 0
 
     @property
     def last_rx_t(self) -> float:
@@ -134,12 +144,24 @@ class Pn532:
         self.link.close()
 
     # -- exchanges ----------------------------------------------------------------------------
-    async def call(self, code: int, params: bytes = b"", *, timeout: float | None = None) -> bytes:
+    async def call(
+        self,
+        code: int,
+        params: bytes = b"",
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> bytes:
         """Send command ``code``; return the response data after its code byte."""
         request = command(code, params)
         limit = timeout if timeout is not None else self.timeout
         last: Exception | None = None
-        for attempt in range(self.retries + 1):
+        for attempt in range((self.retries if retries is None else retries) + 1):
+            if attempt:
+                # Half duplex: abort whatever the chip may still be working on before sending
+                # again, so the new command is not lost in (or does not break) the old one.
+                self.link.write(ACK)
+                self.aborts_sent += 1
             self.link.drop_stale()  # a late answer to an abandoned command
             self.link.write(request)
             deadline = time.monotonic() + limit
@@ -154,14 +176,16 @@ class Pn532:
 
     async def _exchange(self, code: int, deadline: float) -> bytes:
         frame = await self.link.next(deadline)
-        if frame is CORRUPT:
-            raise _Corrupt
-        assert isinstance(frame, Frame)
-        if frame.kind is Kind.NACK:
-            raise _Corrupt  # the chip saw our frame damaged
-        if frame.kind is not Kind.ACK:
+        if isinstance(frame, Frame) and frame.kind is Kind.NACK:
+            raise _Corrupt  # the chip saw our frame damaged: nothing runs, send again
+        if frame is CORRUPT or (isinstance(frame, Frame) and frame.kind is not Kind.ACK):
+            # A garbled ACK: the chip most likely got the command and is working on it.
+            # Half duplex: wait for its answer (until the deadline), never send over it.
             self.counters.bad_frames += 1
-            raise _Corrupt
+            self.garbled_acks += 1
+            answer = isinstance(frame, Frame) and frame.kind is Kind.DATA
+            if answer and frame.data[:1] == bytes([code + 1]):
+                return frame.data[1:]  # the ACK was lost entirely; this is the answer
         nacks = 0
         while True:
             frame = await self.link.next(deadline)
@@ -185,8 +209,7 @@ class Pn532:
         self.link.write(WAKEUP)
 
     async def sam_configuration(self) -> None:
-        # Normal mode (no SAM), virtual card timeout 1 s (20 * 50 ms), IRQ pin used.
-        await self.call(SAM_CONFIGURATION, b"\x01\x14\x01")
+        await self.call(SAM_CONFIGURATION, SAM_NORMAL)
 
     async def get_firmware_version(self) -> Firmware:
         data = await self.call(GET_FIRMWARE_VERSION)
@@ -195,15 +218,26 @@ class Pn532:
         self.firmware = Firmware(data[0], data[1], data[2], data[3])
         return self.firmware
 
-    async def set_passive_retries(self, retries: int = 1) -> None:
-        # RFConfiguration item 5: MxRtyATR, MxRtyPSL, MxRtyPassiveActivation.
+    async def set_passive_retries(self, retries: int = 0) -> None:
+        # RFConfiguration item 5: MxRtyATR, MxRtyPSL, MxRtyPassiveActivation. The last is the
+        # number of RETRIES after the first attempt: 0x00 = one attempt (0xFF = for ever).
         await self.call(RF_CONFIGURATION, bytes([0x05, 0xFF, 0x01, retries & 0xFF]))
 
     async def handshake(self) -> Firmware:
-        await self.wake()
-        await self.sam_configuration()
+        # SAMConfiguration must be the first command after a wake-up: each attempt at it gets
+        # a fresh burst, never a bare re-send to a chip that may have gone back to sleep.
+        for attempt in range(self.retries + 1):
+            await self.wake()
+            try:
+                await self.call(SAM_CONFIGURATION, SAM_NORMAL, retries=0)
+                break
+            except (Pn532Timeout, Pn532Error):
+                if attempt == self.retries:
+                    raise
+                self.link.write(ACK)  # abort, in case it was working after all
+                self.aborts_sent += 1
         firmware = await self.get_firmware_version()
-        await self.set_passive_retries(1)
+        await self.set_passive_retries(0)
         return firmware
 
     async def list_passive_target(self) -> Target | None:

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from edgegate.store.credentials import CredentialError
+
 KEYS = "0123456789*#"
 
 
@@ -106,3 +108,16 @@ def decode(frame: Sequence[int], formats: Sequence[int] = (26, 34)) -> Card | Ke
         return FrameError.BAD_PARITY
     fc_bits = LAYOUTS[n][0]
     return Card(n, _to_int(data[:fc_bits]), _to_int(data[fc_bits:]))
+
+
+def wiegand_to_uid(text: str) -> str:
+    """``BITS:FC:CN`` (e.g. ``26:123:45678``) as a Wiegand reader reports the card: its data
+    bits, facility then number, in hex (``card_value``). Enrolment input, hence
+    ``CredentialError`` (the store's) for anything else."""
+    try:
+        bits, facility, number = (int(p) for p in text.split(":"))
+        return card_value(bits, facility, number)
+    except (ValueError, KeyError):
+        raise CredentialError(
+            f"Wiegand card {text!r} is not BITS:FC:CN with BITS 26 or 34 and FC/CN in range"
+        ) from None

@@ -2,7 +2,9 @@
 a face with the card). Each gate implements ``Gate``; the door offers every read to its gates
 in order, and a read no gate takes is decided at once.
 
-A gate holds no ``Door``: it gets a ``GatePort``, the few things a gate may ask of the door.
+A gate holds no ``Door``: it gets a ``GatePort``, the few things a gate may ask of the door
+(implemented by ``edgegate.daemon.door.Door``). Declared in the core so that a gate in any
+layer (the card+face gate lives with the face reader) depends on the core only.
 Whatever a gate concludes reaches the journal through the port (the door's one journal seam),
 and the door's outputs are driven by the door's rules, never by a gate.
 """
@@ -12,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from edgegate.core.decision import Decision, Reason
+from edgegate.core.decision import CredentialRecord, Decision, Reason
 from edgegate.core.pin import PinResult
-from edgegate.core.reads import CredentialRead
-from edgegate.store.store import AsyncStore
+from edgegate.core.reads import CredentialKind, CredentialRead
 
 
 class Gate(Protocol):
@@ -31,10 +32,17 @@ class Gate(Protocol):
 class GatePort(Protocol):
     """What a gate may ask of the door (implemented by ``Door``)."""
 
-    store: AsyncStore
     clock: Callable[[], float]
 
     def spawn(self, coro: Coroutine[Any, Any, object]) -> None: ...
+
+    async def lookup(self, kind: CredentialKind, value: str) -> CredentialRecord | None:
+        """The store's credential and person for a value (one store hop)."""
+        ...
+
+    async def pin_hashes(self, person_id: str) -> tuple[str | None, str | None]:
+        """The person's PIN hash and duress PIN hash (one store hop)."""
+        ...
 
     async def evaluate(self, read: CredentialRead) -> Decision:
         """The decision a read would get now under the door's rules, journaling nothing."""

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from edgegate.central.services import credentials
+from edgegate.central.services.credentials import Change, ChangeRefused
+from edgegate.central.web.api.models import CardIn, DisableIn, PersonIn, ReplaceIn
+from edgegate.central.web.auth import LostCardDesk, PeopleReader, Security
+
+router = APIRouter(tags=["people and cards"])
+
+
+def _result(change: Change) -> dict[str, Any]:
+    return {"version": change.version, "published": change.published}
+
+
+async def _do(fn, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    try:
+        return _result(await run_in_threadpool(lambda: fn(*args, **kwargs)))
+    except ChangeRefused as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.get("/people", summary="Search people by id, name or credential")
+async def search(
+    request: Request, who: PeopleReader, q: str = "", limit: int = 100
+) -> list[dict[str, Any]]:
+    return await run_in_threadpool(
+        credentials.search_people, request.app.state.office, q, max(1, min(limit, 1000))
+    )
+
+
+@router.get("/people/{person}", summary="A person and their credentials")
+async def get_person(request: Request, person: str, who: PeopleReader) -> dict[str, Any]:
+    detail = await run_in_threadpool(credentials.person_detail, request.app.state.office, person)
+    if detail is None:
+        raise HTTPException(404, f"no person {person!r}")
+    return detail
+
+
+@router.post("/people", summary="Add or update a person (only the fields given change)")
+async def save(request: Request, body: PersonIn, who: Security) -> dict[str, Any]:
+    return await _do(
+        credentials.save_person,
+        request.app.state.office,
+        who.actor,
+        body.id,
+        name=body.name,
+        groups=body.groups,
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+        cards=body.cards,
+    )
+
+
+@router.post("/people/{person}/cards", summary="Add a card to a person")
+async def add_card(request: Request, person: str, body: CardIn, who: Security) -> dict[str, Any]:
+    return await _do(
+        credentials.add_card, request.app.state.office, who.actor, body.card, person, body.label
+    )
+
+
+@router.post("/cards/{uid}/disable", summary="Disable a (lost) card, with the reason")
+async def disable(request: Request, uid: str, body: DisableIn, who: LostCardDesk) -> dict[str, Any]:
+    return await _do(
+        credentials.set_card_enabled, request.app.state.office, who.actor, uid, False, body.reason
+    )
+
+
+@router.post("/cards/{uid}/enable", summary="Enable a card again")
+async def enable(request: Request, uid: str, who: Security) -> dict[str, Any]:
+    return await _do(credentials.set_card_enabled, request.app.state.office, who.actor, uid, True)
+
+
+@router.post("/cards/{uid}/replace", summary="Replace a card: old disabled, new added, linked")
+async def replace(request: Request, uid: str, body: ReplaceIn, who: LostCardDesk) -> dict[str, Any]:
+    return await _do(
+        credentials.replace_card, request.app.state.office, who.actor, uid, body.new, body.reason
+    )
