@@ -96,7 +96,7 @@ class Door:
             spawn=self.spawn,
         )
         # Keypad PINs: card+PIN waits and the duress PIN (edgegate/daemon/pin_wait.py).
-        self.pins = PinGate(self, config.pin)
+        self.pins = PinGate(self, config.pin, posture_requires=self._posture_requires_pin)
         # Reads are offered to each gate in turn; the composition root may add more in front.
         self.gates: list[Gate] = [self.pins]
         # Rules across doors and by the clock: postures, two-person, offline, interlock.
@@ -117,6 +117,9 @@ class Door:
 
     def mono_now(self) -> float:
         return self.monotonic()
+
+    def _posture_requires_pin(self) -> bool:
+        return self.site.pin_required()
 
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:

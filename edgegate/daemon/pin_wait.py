@@ -16,6 +16,7 @@ journaled as an ``unknown`` pin denial; the digits are never journaled or logged
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import structlog
@@ -39,9 +40,13 @@ class _Waiting:
 class PinGate:
     """A ``Gate``: takes every PIN read, and the card reads that must be followed by a PIN."""
 
-    def __init__(self, port: GatePort, cfg: PinConfig) -> None:
+    def __init__(
+        self, port: GatePort, cfg: PinConfig, *, posture_requires: Callable[[], bool]
+    ) -> None:
+        """``posture_requires()``: whether a card+PIN posture window runs now."""
         self.port = port
         self.cfg = cfg
+        self.posture_requires = posture_requires
         self.scheme = DuressScheme(self.cfg.duress)
         self._readers = frozenset(self.cfg.readers)
         self._waiting: dict[str, _Waiting] = {}
@@ -50,7 +55,7 @@ class PinGate:
         """Whether this card read must be followed by a PIN: always with ``[pin] require``,
         or while a card+PIN posture window runs (edgegate/daemon/site_rules.py)."""
         return (
-            (self.cfg.require or self.door.site.pin_required())
+            (self.cfg.require or self.posture_requires())
             and read.kind == CredentialKind.CARD
             and (not self._readers or read.reader in self._readers)
         )
