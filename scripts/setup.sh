@@ -65,9 +65,12 @@ case "$MODE" in
     say "installed: $VENV/bin/edgegate"
     ;;
   demo)
+    # The whole site: a real broker, the office with its console, three simulated doors.
+    # (`edgegate demo --door` is the door on its own.)
+    apt_install mosquitto
     ensure_venv face,osdp,office
-    say "running edgegate demo"
-    exec "$VENV/bin/edgegate" demo "$@"
+    say "running edgegate demo --site (Ctrl-C stops it)"
+    exec "$VENV/bin/edgegate" demo --site "$@"
     ;;
   test)
     # mosquitto: the MQTT tests run a real broker on 127.0.0.1; systemd: systemd-analyze

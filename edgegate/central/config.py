@@ -130,11 +130,6 @@ class VisitorsSection(StrictModel):
     link_hours: float = Field(
         72.0, gt=0, description="How long a host's one-time link (confirm, sign off) stays valid."
     )
-    webhook_url: str = Field(
-        "",
-        description="JSON webhook for hosts' notices (booked visitor with the one-time link, "
-        "arrival); e-mail goes to the host's address when [smtp] is set. Empty: none.",
-    )
     link_base_url: str = Field(
         "",
         description="Prefix of the host's one-time links, e.g. "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -351,13 +352,20 @@ class CentralServer:
         raised = self.alarms.ingest(now)
         self.counters["alarms_raised"] += raised
         done = self.alarms.escalate(
-            now, self._send_escalation, has_smtp=self.config.smtp is not None
+            now, self._send_escalation, has_smtp=self.config.smtp is not None, hooks=True
         )
         self.counters["alarms_escalated"] += done
 
     def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
         if channel == "webhook":
             post_webhook(target, esc.body)
+        elif channel == "hooks":
+            # The console's registered webhooks wanting alarm_escalated: queued in its outbox
+            # (signed and retried there, delivered while the console runs).
+            from edgegate.central.services import outbox
+
+            assert self.alarms is not None
+            outbox.fan_out(self.alarms.engine, [json.loads(esc.body)])
         else:
             assert self.config.smtp is not None
             send_email(self.config.smtp, target, esc.subject, esc.text)
@@ -414,13 +422,13 @@ class CentralServer:
         """The visitors' register (arrivals notify hosts) and housekeeping (unreturned cards
         disabled, old visits anonymised). The service uses its own connections, always on
         this one thread, so the loop and the archive's store thread never wait on it."""
-        from edgegate.cli.central_visits import channels_for, desk_for
+        from edgegate.cli.central_visits import desk_for
 
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visits")
         loop = asyncio.get_running_loop()
         try:
             desk = await loop.run_in_executor(pool, desk_for, self.config)
-            channels = channels_for(self.config)
+            smtp = self.config.smtp is not None
             next_sweep = 0.0
             while True:
                 await asyncio.sleep(VISITS_SECONDS)
@@ -428,7 +436,7 @@ class CentralServer:
                     now = time.time()
                     out = await loop.run_in_executor(pool, desk.ingest, now)
                     self.counters["visit_notices"] += len(out.notices)
-                    sent = await loop.run_in_executor(pool, desk.deliver, channels, now)
+                    sent = await loop.run_in_executor(pool, desk.deliver, smtp, now)
                     self.counters["visit_notices_sent"] += sent
                     if now >= next_sweep:
                         next_sweep = now + VISITS_SWEEP_SECONDS

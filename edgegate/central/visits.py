@@ -20,7 +20,7 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,6 @@ from sqlalchemy import and_, column, func, insert, or_, select, table, update
 from sqlalchemy.engine import Connection, Engine
 
 from edgegate.central import person_rules, store
-from edgegate.central.alarms_config import SmtpSection
 from edgegate.central.schema import metadata
 from edgegate.central.schema.visitors import (
     host_contacts,
@@ -106,26 +105,6 @@ _SUBJECTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class NoticeChannels:
-    """Where hosts' notices go besides the office's own list: a JSON webhook and e-mail
-    (``[smtp]``, shared with the alarms). ``post``/``mail`` block (a thread's work)."""
-
-    webhook_url: str = ""
-    smtp: SmtpSection | None = None
-
-    def post(self, url: str, body: str) -> None:
-        from edgegate.central.notify import post_webhook
-
-        post_webhook(url, body)
-
-    def mail(self, to: str, subject: str, text: str) -> None:
-        from edgegate.central.notify import send_email
-
-        assert self.smtp is not None
-        send_email(self.smtp, to, subject, text)
-
-
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -153,7 +132,8 @@ class VisitDesk:
         self.signer = signer
         self.policy = policy
         self.update_max_ops = update_max_ops
-        metadata.create_all(engine, tables=[t for t in metadata.sorted_tables if _ours(t.name)])
+        # Every office table, the outbox's included (notices go out through it).
+        metadata.create_all(engine)
 
     # --- helpers ----------------------------------------------------------------------
     def _commit(self, ops: list[m.Op], out: Outcome) -> None:
@@ -769,9 +749,14 @@ class VisitDesk:
             conn.execute(host_contacts.delete().where(host_contacts.c.person == person))
             conn.execute(insert(host_contacts).values(person=person, email=email))
 
-    def deliver(self, channels: NoticeChannels, now: float | None = None) -> int:
-        """Send the notices due (webhook and/or e-mail to the host), each channel once;
-        a failure is retried with backoff. Returns how many were completed."""
+    def deliver(self, smtp_configured: bool, now: float | None = None) -> int:
+        """Hand new notices to the office's outbox (docs/console.md): one webhook row per
+        registered webhook that wants ``visit_<kind>`` (or ``*``), and an e-mail to the host's
+        address when ``[smtp]`` is set. The outbox delivers and retries them; the notice
+        keeps no copy of the link. Returns how many notices were handed over."""
+        from edgegate.central.notify import email_body
+        from edgegate.central.services import outbox
+
         now = time.time() if now is None else now
         with self.engine.connect() as conn:
             due = [
@@ -779,58 +764,32 @@ class VisitDesk:
                 for r in conn.execute(
                     select(visit_notices, host_contacts.c.email)
                     .outerjoin(host_contacts, host_contacts.c.person == visit_notices.c.host)
-                    .where(
-                        and_(
-                            visit_notices.c.delivered_at.is_(None),
-                            visit_notices.c.next_try_at <= now,
-                        )
-                    )
+                    .where(visit_notices.c.delivered_at.is_(None))
                     .order_by(visit_notices.c.id)
-                    .limit(50)
+                    .limit(100)
                 ).mappings()
             ]
-        done = 0
         for notice in due:
             text = notice["text"].replace("{link}", notice["link"] or "(link sent)")
-            changes: dict[str, Any] = {}
-            errors = []
-            if channels.webhook_url and not notice["webhook_done"]:
-                body = {
-                    "type": f"visit_{notice['kind']}",
-                    "visit": notice["visit_id"],
-                    "host": notice["host"],
-                    "text": text,
-                    "ts": notice["created_at"],
-                }
-                try:
-                    channels.post(channels.webhook_url, json.dumps(body))
-                    changes["webhook_done"] = True
-                except EdgegateError as exc:
-                    errors.append(str(exc))
-            if channels.smtp is not None and notice["email"] and not notice["email_done"]:
-                try:
-                    channels.mail(notice["email"], _SUBJECTS[notice["kind"]], text)
-                    changes["email_done"] = True
-                except EdgegateError as exc:
-                    errors.append(str(exc))
-            if errors:
-                attempts = notice["attempts"] + 1
-                changes.update(
-                    attempts=attempts,
-                    next_try_at=now + min(600.0, 5.0 * 2**attempts),
-                    last_error="; ".join(errors)[:1000],
-                )
-                log.warning("visit_notice_failed", notice=notice["id"], errors=errors)
-            else:
-                changes.update(delivered_at=now, link=None, last_error=None)
-                done += 1
+            event = {
+                "type": f"visit_{notice['kind']}",
+                "id": f"visit-notice-{notice['id']}",
+                "visit": notice["visit_id"],
+                "host": notice["host"],
+                "text": text,
+                "ts": notice["created_at"],
+            }
+            outbox.fan_out(self.engine, [event])
+            if smtp_configured and notice["email"]:
+                body = email_body(_SUBJECTS[notice["kind"]], text)
+                outbox.enqueue(self.engine, "email", notice["email"], event["type"], body, now=now)
             with self.engine.begin() as conn:
                 conn.execute(
                     update(visit_notices)
                     .where(visit_notices.c.id == notice["id"])
-                    .values(**changes)
+                    .values(delivered_at=now, link=None)
                 )
-        return done
+        return len(due)
 
     # --- housekeeping: cards at the end of their window, retention --------------------
     def sweep(self, now: float | None = None) -> Outcome:
@@ -945,10 +904,6 @@ def _check_zone(zone: str) -> None:
         raise VisitError(f"zone {exc}") from None
 
 
-def _ours(name: str) -> bool:
-    return name.startswith("visit")
-
-
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "link_token_hash"}
 
@@ -995,3 +950,13 @@ def audited(office: Any, actor: Any, action: str, target: str, out: Outcome, **d
     audit.record(office.engine, actor, action, target, **detail)
     if out.versions and office.publish_versions is not None:
         office.publish_versions(office.master())
+
+
+def change_as(
+    office: Any, actor: Any, action: str, target: str, fn: Callable[[VisitDesk], Outcome]
+) -> Outcome:
+    """One change from the console or the API: ``fn`` on a desk of this thread, audited and
+    published (blocking: call it in a worker thread)."""
+    out = fn(desk_of_office(office))
+    audited(office, actor, action, target, out, versions=out.versions)
+    return out

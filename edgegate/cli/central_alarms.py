@@ -9,18 +9,8 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
-
-from edgegate.central import handover
-from edgegate.central.alarms import AlarmError, AlarmService, ensure_tables
-from edgegate.central.config import CentralConfig
-from edgegate.central.engine import make_engine
-from edgegate.central.maintenance import MaintenanceService
-from edgegate.central.publisher import BrokerUnreachable, Publisher
-from edgegate.central.services import Actor, SendCommand, open_office
-from edgegate.central.services.alarm_desk import AlarmDesk
 from edgegate.cli.central_common import (
     EXIT_NOT_PUBLISHED,
     add_central_config,
@@ -29,6 +19,15 @@ from edgegate.cli.central_common import (
     signer,
 )
 from edgegate.cli.common import EXIT_USAGE, CliError, fmt_time, parse_time
+
+if TYPE_CHECKING:
+    # The office's services (SQLAlchemy) load when a command runs, not when the CLI
+    # registers its commands: every other edgegate command stays quick to start.
+    from edgegate.central.alarms import AlarmService
+    from edgegate.central.config import CentralConfig
+    from edgegate.central.maintenance import MaintenanceService
+    from edgegate.central.services import SendCommand
+    from edgegate.central.services.alarm_desk import AlarmDesk
 
 
 def register(csub: argparse._SubParsersAction) -> None:
@@ -131,17 +130,10 @@ def register(csub: argparse._SubParsersAction) -> None:
 # --- wiring ---------------------------------------------------------------------------------
 
 
-def office(args: argparse.Namespace) -> tuple[CentralConfig, Engine]:
-    config = load(args)
-    master(config).close()  # the archive's tables exist (and are migrated) from here on
-    engine = make_engine(config.central.db)
-    ensure_tables(engine)
-    return config, engine
-
-
 def cli_send(config: CentralConfig) -> SendCommand:
     """The commands service's send hook for a CLI process: one broker connection per
     command (``central serve`` hands its own connected client instead)."""
+    from edgegate.central.publisher import Publisher
 
     def send(topic: str, message: dict[str, Any]) -> None:
         c = config.central
@@ -152,6 +144,9 @@ def cli_send(config: CentralConfig) -> SendCommand:
 
 
 def alarm_desk(args: argparse.Namespace) -> AlarmDesk:
+    from edgegate.central.services import open_office
+    from edgegate.central.services.alarm_desk import AlarmDesk
+
     config = load(args)
     master(config).close()
     desk = AlarmDesk(open_office(config, send_command=cli_send(config)))
@@ -160,11 +155,8 @@ def alarm_desk(args: argparse.Namespace) -> AlarmDesk:
 
 
 def alarm_service(args: argparse.Namespace) -> tuple[CentralConfig, AlarmService]:
-    config, engine = office(args)
-    service = AlarmService(engine, config.alarms, config.central.site)
-    # Show what the archive holds right now, also when no `central serve` runs.
-    service.ingest(time.time(), limit=100_000)
-    return config, service
+    desk = alarm_desk(args)
+    return desk.office.config, desk.alarms
 
 
 def _dump(value: Any) -> None:
@@ -208,6 +200,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _get(svc: AlarmService, alarm_id: int) -> dict[str, Any]:
+    from edgegate.central.alarms import AlarmError
+
     try:
         return svc.get(alarm_id)
     except AlarmError as exc:
@@ -234,6 +228,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_state(args: argparse.Namespace) -> int:
+    from edgegate.central.alarms import AlarmError
+    from edgegate.central.services import Actor
+
     desk = alarm_desk(args)
     actor = Actor(args.by, "cli")
     try:
@@ -248,6 +245,10 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    from edgegate.central.alarms import AlarmError
+    from edgegate.central.publisher import BrokerUnreachable
+    from edgegate.central.services import Actor
+
     desk = alarm_desk(args)
     try:
         alarm = desk.release(Actor(args.by, "cli"), args.id, args.person, args.note)
@@ -285,10 +286,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def maintenance_service(args: argparse.Namespace) -> MaintenanceService:
-    config, engine = office(args)
-    # Reader faults come from the same ingest as the alarms.
-    AlarmService(engine, config.alarms, config.central.site).ingest(time.time(), limit=100_000)
-    return MaintenanceService(engine, config.central.site)
+    # Reader faults come from the same ingest as the alarms (the desk's refresh).
+    return alarm_desk(args).maintenance
 
 
 def cmd_equipment_list(args: argparse.Namespace) -> int:
@@ -403,7 +402,10 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
 
 def cmd_handover(args: argparse.Namespace) -> int:
-    config, svc = alarm_service(args)
+    from edgegate.central import handover
+
+    desk = alarm_desk(args)
+    config = desk.office.config
     start = parse_time(args.since)
     end = parse_time(args.until) if args.until else time.time()
     assert start is not None and end is not None
@@ -411,10 +413,8 @@ def cmd_handover(args: argparse.Namespace) -> int:
         raise CliError("--until must be after --since", EXIT_USAGE)
     from edgegate.cli.central_visits import desk_for
 
-    desk = desk_for(config)
-    rep = handover.report(
-        svc, MaintenanceService(svc.engine, config.central.site), start, end, desk.on_site
-    )
+    visits = desk_for(config)
+    rep = handover.report(desk.alarms, desk.maintenance, start, end, visits.on_site)
     if args.html:
         args.html.write_text(handover.html(rep, config.central.site))
         print(f"wrote {args.html}", file=sys.stderr)

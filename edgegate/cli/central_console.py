@@ -12,14 +12,23 @@ import getpass
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from edgegate.central.services import ROLES, Actor, Office, audit, open_office, operators, tokens
 from edgegate.cli.central_common import add_central_config, load
 from edgegate.cli.common import EXIT_USAGE, CliError
+
+if TYPE_CHECKING:
+    from edgegate.central.services import Actor, Office
+
+# Kept here (not imported from the services) so that registering the commands does not load
+# SQLAlchemy and argon2 for every other edgegate command.
+ROLES = ("admin", "security", "reception", "viewer")
 
 
 def cli_actor() -> Actor:
     """The CLI's user as the audit log names them (``cli:<login>``)."""
+    from edgegate.central.services import Actor
+
     try:
         login = getpass.getuser()
     except (KeyError, OSError):
@@ -28,6 +37,8 @@ def cli_actor() -> Actor:
 
 
 def office_of(args: argparse.Namespace) -> Office:
+    from edgegate.central.services import open_office
+
     return open_office(load(args))
 
 
@@ -76,6 +87,8 @@ def read_password(prompt: str = "password: ") -> str:
 
 
 def cmd_operators(args: argparse.Namespace) -> int:
+    from edgegate.central.services import operators
+
     office = office_of(args)
     engine, actor = office.engine, cli_actor()
     try:
@@ -114,6 +127,8 @@ def cmd_operators(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
+    from edgegate.central.services import operators, tokens
+
     office = office_of(args)
     try:
         if args.action == "list":
@@ -137,6 +152,8 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from edgegate.central.services import audit
+
     office = office_of(args)
     if args.action == "verify":
         verdict = audit.verify(office.engine)

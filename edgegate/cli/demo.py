@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -42,6 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the whole door with simulated hardware, no setup")
     p.add_argument("--speed", type=float, default=1.0, help="time scale (2 = twice as fast)")
     p.add_argument("--keep", action="store_true", help="keep the temporary store and config")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--door", action="store_true", help="one door on its own (the default)")
+    kind.add_argument(
+        "--site",
+        action="store_true",
+        help="a whole site: mosquitto, the office with its console, three doors with traffic",
+    )
+    p.add_argument("--port", type=int, default=8080, help="with --site: the console's port")
+    p.add_argument("--seconds", type=float, help="with --site: stop after this long")
     p.set_defaults(func=cmd_demo)
 
 
@@ -133,7 +143,7 @@ async def run_demo(workdir: Path, speed: float, out: TextIO) -> int:
 
         try:
             await pause(0.3)
-            steps: list[tuple[str, object]] = [
+            steps: list[tuple[str, Callable[[], object]]] = [
                 ("alice taps her card", lambda: sim.tap(CARDS["alice"][1])),
                 ("an unknown card is tapped", lambda: sim.tap(UNKNOWN_CARD)),
                 (
@@ -147,7 +157,7 @@ async def run_demo(workdir: Path, speed: float, out: TextIO) -> int:
             for title, action in steps:
                 pr.line(f"--- {title}")
                 before = daemon.readers[0].counters.as_dict()
-                action()  # type: ignore[operator]
+                action()
                 await pause(2.6 if "alice" in title else 1.8)
                 after = daemon.readers[0].counters.as_dict()
                 changed = {k: after[k] - before[k] for k in after if after[k] != before[k]}
@@ -189,6 +199,10 @@ async def run_demo(workdir: Path, speed: float, out: TextIO) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.site:
+        from edgegate.cli.demo_site import cmd_site
+
+        return cmd_site(args)
     # Logs go to stdout too, so warnings appear in order with the demo's own lines.
     logging_setup.configure("warning", "console", to_stdout=True)
     workdir = Path(tempfile.mkdtemp(prefix="edgegate-demo-"))

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,12 +25,13 @@ from edgegate.daemon.live_doctor import LiveDoctor
 from edgegate.daemon.siren import SirenOutput
 from edgegate.daemon.staff_card import StaffCardMemory
 from edgegate.daemon.status import DoorStatus
+from edgegate.daemon.wall_clock import SafeWallClock
 from edgegate.hardware.base import Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
 from edgegate.hardware.registry import ReaderDevices, build_reader
 from edgegate.hardware.wiegand.gpio import EdgeSource
-from edgegate.store.journal import Event
+from edgegate.store.journal import Event, known_time, rfc3339
 from edgegate.store.rules_state import load_modes
 from edgegate.store.store import AsyncStore
 from edgegate.sync.service import SyncService
@@ -168,6 +170,7 @@ class Daemon:
 
     async def start(self) -> None:
         await self.store.open()
+        await self._safe_wall_clock()
         lockouts = await self.store.call(self.door.rules.restore_lockouts)
         # The emergency latch and lockdown from before a restart, before the lock is driven: a
         # watchdog restart during a fire keeps the door released (until a reset).
@@ -196,6 +199,33 @@ class Daemon:
             store=str(self.config.storage.path),
         )
         systemd.notify("READY=1\nSTATUS=deciding")
+
+    async def _safe_wall_clock(self) -> None:
+        """Dates never earlier than what the door already knows (daemon/wall_clock.py). Only
+        for the real clock: a test that drives ``door.clock`` keeps its own."""
+        if self.door.clock is not time.time:
+            return
+        path = self.config.storage.path
+        clock = SafeWallClock(await self.store.call(known_time, path))
+        self.door.clock = clock
+        self.door.journal.unsynchronised = lambda: clock.behind() > 0
+        behind = clock.behind()
+        if behind > 0:
+            log.warning("clock_behind", behind_seconds=round(behind, 1))
+            await self.door.record(
+                "clock_behind",
+                behind_seconds=round(behind, 1),
+                wall=rfc3339(clock.wall()),
+                assumed=rfc3339(clock()),
+            )
+            self.services.append(lambda: self._await_clock(clock))
+
+    async def _await_clock(self, clock: SafeWallClock) -> None:
+        """Journal ``clock_synchronised`` once the wall clock has caught up (NTP)."""
+        while clock.behind() > 0:
+            await asyncio.sleep(1.0)
+        log.info("clock_synchronised")
+        await self.door.record("clock_synchronised", wall=rfc3339(clock.wall()))
 
     async def _readers_settled(self, timeout: float) -> None:
         """Wait until every reader has opened its device or reported a fault, so READY=1 means

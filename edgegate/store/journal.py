@@ -6,11 +6,13 @@ a random UUID fixed at write time, so a re-sent event is recognisably the same e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -172,3 +174,17 @@ def unsent_wire(
         body = payload[1:]
         out.append((seq, (head[:-1] + ("," + body if body != "}" else "}")).encode()))
     return out
+
+
+def known_time(conn: sqlite3.Connection, store: Path) -> float:
+    """A lower bound of the real time from what is on disk: the newest journaled event's
+    time and the store files' modification times (0.0 for a new store)."""
+    row = conn.execute("SELECT ts FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    best = 0.0
+    if row is not None:
+        with contextlib.suppress(ValueError):
+            best = parse_rfc3339(row[0])
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(OSError):
+            best = max(best, Path(f"{store}{suffix}").stat().st_mtime)
+    return best

@@ -166,3 +166,10 @@ def test_signed_in_page_shows_menu_for_role(client_as) -> None:  # type: ignore[
     assert 'href="/doors"' in html
     assert "viewer (viewer)" in html
     _ = sign_in
+
+
+def test_cli_roles_match_the_services() -> None:
+    from edgegate.central.services import ROLES
+    from edgegate.cli import central_console
+
+    assert central_console.ROLES == ROLES

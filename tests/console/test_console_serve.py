@@ -46,7 +46,7 @@ class Office:
             stderr=subprocess.STDOUT,
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        wait_until(self._up, 30, "the console to answer")
+        wait_until(self._up, 90, "the console to answer")
 
     def _up(self) -> bool:
         assert self.proc.poll() is None, self.output()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
 import time
 from contextlib import AsyncExitStack
 from datetime import datetime
@@ -20,17 +22,20 @@ from pathlib import Path
 import pytest
 
 from edgegate.central.config import load_central
+from edgegate.central.services import Actor, open_office, outbox
 from edgegate.config import parse
 from edgegate.contract import signing
 from edgegate.contract.visitor_pass import PassToken, encode_pass
 from edgegate.sim import camera as cam
-from edgegate.sim.broker import Broker
+from edgegate.sim.broker import Broker, free_port
 from edgegate.sim.qr_scanner import QrScannerSimulator
 from tests.alarms.receivers import MailReceiver, WebhookReceiver
-from tests.central.conftest import ServerThread, make_central
-from tests.conftest import running_door
+from tests.central.conftest import make_central
+from tests.conftest import EDGEGATE, REPO, running_door
 
-pytestmark = [pytest.mark.broker, pytest.mark.face, pytest.mark.slow]
+# ~40 s on a quiet 2-core machine; over two minutes when other builds load it (seen at load
+# average 24), hence more than the suite's default timeout.
+pytestmark = [pytest.mark.broker, pytest.mark.face, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def door_config(tmp_path: Path, name: str, zone: str, broker: Broker, key: str, **extra):
@@ -95,14 +100,20 @@ def test_a_whole_visit(tmp_path: Path, broker: Broker, capsys, receivers):
     hook, mail = receivers
     (tmp_path / "office").mkdir()
     office = make_central(tmp_path / "office", broker.port)
+    http_port = free_port()
     with office.path.open("a") as f:
         f.write(
-            f'\n[visitors]\nwebhook_url = "{hook.url}"\n'
-            'link_base_url = "https://office.example/visit-link/"\n'
+            '\n[visitors]\nlink_base_url = "https://office.example/visit-link/"\n'
             f'\n[smtp]\nhost = "127.0.0.1"\nport = {mail.port}\nsecurity = "none"\n'
             'sender = "office@example.com"\n'
+            f'\n[http]\nlisten = "127.0.0.1"\nport = {http_port}\n'
         )
     office.config = load_central(office.path)
+    # The reception's webhook for hosts' notices, registered as an admin would.
+    console = open_office(office.config)
+    outbox.add_webhook(console.engine, Actor("admin", "cli"), hook.url,
+                       ["visit_confirm_request", "visit_arrival"])  # fmt: skip
+    console.engine.dispose()
     key = signing.public_text(office.signer._key.public_key())
 
     def run(*args: str) -> dict:
@@ -114,18 +125,26 @@ def test_a_whole_visit(tmp_path: Path, broker: Broker, capsys, receivers):
     now = time.time()
     assert office.run("people", "add", "alice", "--name", "Alice Host") == 0
     run("host-email", "alice", "alice@example.com")
-    server = ServerThread(office)
+    log = (tmp_path / "serve.log").open("w+")
+    # A real `edgegate central serve` (archive, register, console and its outbox).
+    serve = subprocess.Popen(
+        [*EDGEGATE, "central", "serve", "--config", str(office.path)],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
     common = ["--company", "Acme", "--host", "alice", "--zone", "lobby", "--by", "rita"]
     visit = run("book", "--visitor", "Vera Visitor", "--arrive", iso(now - 60),
                 "--depart", iso(now + 7200), *common)["visit"]  # fmt: skip
     with pytest.raises(AssertionError, match="confirm"):  # no pass before the host confirms
         run("issue", visit, "--qr")
     # The host gets the one-time link (webhook and e-mail) and confirms with it.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 40  # serve's start (the console's imports) included
     while not (hook.bodies and mail.messages):
-        assert time.monotonic() < deadline, "no confirm request reached the host"
+        assert serve.poll() is None, log.seek(0) or log.read()
+        assert time.monotonic() < deadline, "no confirm request reached the host: " + (
+            log.seek(0) or log.read()
+        )
         time.sleep(0.1)
-    asked = hook.bodies[0]
+    asked = hook.bodies[0]["event"]
     assert (asked["type"], asked["visit"], asked["host"]) == ("visit_confirm_request", visit,
                                                               "alice")  # fmt: skip
     link = asked["text"].rsplit(" ", 1)[-1]
@@ -150,8 +169,11 @@ def test_a_whole_visit(tmp_path: Path, broker: Broker, capsys, receivers):
     blank = cam.blank_frame()
     frames = [cam.sensor_noise(blank, 5, seed=i) for i in range(8)]
     for n, text in enumerate((token, token, forged)):
-        held = cam.blur(cam.with_qr(blank, text, 270, tilt=0.15), 3)  # ~8% of frames missed
-        frames += [cam.sensor_noise(held, 5, seed=100 * n + k) for k in range(10)]
+        # Held up for 1.3 s by a moving hand (size and angle change): OpenCV misses a few
+        # percent of frames, and a loaded face process sees only some of them.
+        for k in range(20):
+            held = cam.with_qr(blank, text, 260 + 10 * (k % 3), tilt=0.05 * (k % 4))
+            frames.append(cam.sensor_noise(cam.blur(held, 3), 5, seed=100 * n + k))
         frames += [blank] * 75  # 5 s out of view: more than the camera's hold-off
     video = cam.write_video(tmp_path / "door.avi", frames, 15)
 
@@ -200,7 +222,8 @@ def test_a_whole_visit(tmp_path: Path, broker: Broker, capsys, receivers):
             sent = (await until(arrival_mail, what="arrival e-mail"))[0]
             assert "Vera Visitor" in sent.get_payload(decode=True).decode()
             # Olaf's booking asked alice too; Vera's arrival is the one arrival.
-            assert [(b["type"], b["visit"]) for b in hook.bodies] == [
+            await until(lambda: len(hook.bodies) >= 3, what="arrival webhook")
+            assert [(b["event"]["type"], b["event"]["visit"]) for b in hook.bodies] == [
                 ("visit_confirm_request", visit),
                 ("visit_confirm_request", old["visit"]),
                 ("visit_arrival", visit),
@@ -209,9 +232,7 @@ def test_a_whole_visit(tmp_path: Path, broker: Broker, capsys, receivers):
             # Held on exit until the host signs off with the one-time link.
             ev = await scan(front, sims["out"], token, "exit")
             assert ev.payload["reason"] == "settlement_required"
-            capsys.readouterr()
-            assert office.run("visits", "sign-off-link", visit) == 0
-            off_link = capsys.readouterr().out.strip()
+            off_link = run("sign-off-link", visit)["link"]
             have = front.daemon.sync.version
             await asyncio.to_thread(run, "link", off_link, "sign_off")
             await until(lambda: front.daemon.sync.version > have, what="sign-off update")
@@ -245,6 +266,11 @@ def test_a_whole_visit(tmp_path: Path, broker: Broker, capsys, receivers):
             assert stats["qr_frames"] > 0 and stats["qr_ms"] > 0
 
     try:
-        asyncio.run(asyncio.wait_for(scenario(), 150))
+        asyncio.run(asyncio.wait_for(scenario(), 240))
     finally:
-        server.stop()
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(20)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait(10)

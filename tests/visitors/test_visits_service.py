@@ -3,6 +3,7 @@ host's answer and one-time links, zone approval, passes, the register, leaving, 
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,37 +196,60 @@ def test_retention_export_and_erase(office):
     assert all(n["visit_id"] != other for n in desk.notices())
 
 
-def test_notices_retry_until_delivered_then_forget_the_link(office):
-    from edgegate.central.alarms_config import SmtpSection
-    from edgegate.central.visits import NoticeChannels
-    from tests.alarms.receivers import MailReceiver, WebhookReceiver
+def test_notices_go_to_the_outbox_and_the_office_forgets_the_link(office):
+    from sqlalchemy import select
 
-    hook, mail = WebhookReceiver(), MailReceiver()
-    mail.start()
-    try:
-        desk = desk_of(office)
-        desk.set_host_email("alice", "alice@example.com")
-        smtp = SmtpSection(host="127.0.0.1", port=mail.port, security="none",
-                           sender="office@example.com")  # fmt: skip
-        channels = NoticeChannels(hook.url, smtp)
-        visit_id, link = book(desk)
-        hook.status = 500  # the webhook is down: the e-mail goes, the webhook is retried
-        assert desk.deliver(channels, now=T0) == 0
-        assert len(mail.messages) == 1 and hook.bodies == []
-        notice = desk.notices()[0]
-        assert notice["attempts"] == 1 and "HTTP 500" in notice["last_error"]
-        assert desk.deliver(channels, now=T0 + 1) == 0  # not before its backoff
-        hook.status = 200
-        assert desk.deliver(channels, now=T0 + 60) == 1
-        assert len(mail.messages) == 1  # the e-mail is not sent twice
-        assert hook.bodies[0]["text"].endswith(link)
-        # Delivered: the office keeps no copy of the link, only its hash.
-        conn = desk.engine.connect()
-        from edgegate.central.schema.visitors import visit_notices
+    from edgegate.central.schema.console import outbox as outbox_rows
+    from edgegate.central.schema.visitors import visit_notices
+    from edgegate.central.services import Actor, outbox
 
-        assert conn.execute(visit_notices.select()).mappings().first()["link"] is None
-        conn.close()
-        assert desk.use_link(link, "confirm", now=T0)[0] == visit_id
-    finally:
-        hook.close()
-        mail.close()
+    desk = desk_of(office)
+    hook_id, _secret = outbox.add_webhook(
+        desk.engine, Actor("admin", "cli"), "http://127.0.0.1:9/hook", ["visit_arrival"]
+    )
+    every, _ = outbox.add_webhook(
+        desk.engine, Actor("admin", "cli"), "http://127.0.0.1:9/all", ["*"]
+    )
+    desk.set_host_email("alice", "alice@example.com")
+    visit_id, link = book(desk)
+    assert desk.deliver(smtp_configured=True, now=T0) == 1
+    assert desk.deliver(smtp_configured=True, now=T0) == 0  # handed over once
+    with desk.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(select(outbox_rows)).mappings()]
+        assert conn.execute(select(visit_notices.c.link)).scalar() is None
+    # The booking: to the webhook that wants everything, and by e-mail to the host.
+    assert sorted((r["channel"], r["target"], r["kind"]) for r in rows) == [
+        ("email", "alice@example.com", "visit_confirm_request"),
+        ("webhook", str(every), "visit_confirm_request"),
+    ]
+    assert all(link in r["body"] for r in rows)
+    # The arrival also goes to the webhook that asked for arrivals only.
+    door_event(office, visit_id, "in", ts=T0 + 60)
+    desk.ingest(now=T0 + 61)
+    desk.deliver(smtp_configured=False, now=T0 + 62)
+    with desk.engine.connect() as conn:
+        kinds = [
+            (r["channel"], r["target"])
+            for r in conn.execute(
+                select(outbox_rows).where(outbox_rows.c.kind == "visit_arrival")
+            ).mappings()
+        ]
+    assert sorted(kinds) == sorted([("webhook", str(hook_id)), ("webhook", str(every))])
+
+
+def test_the_cli_audits_its_visit_changes(office, capsys):
+    from edgegate.central.services import audit
+
+    assert office.run("visits", "book", "--visitor", "Cli Visitor", "--host", "alice",
+                      "--arrive", "2030-01-01T09:00", "--depart", "2030-01-01T10:00",
+                      "--zone", "lobby", "--json") == 0  # fmt: skip
+    visit = json.JSONDecoder().raw_decode(capsys.readouterr().out)[0]["visit"]
+    assert office.run("visits", "confirm", visit, "--by", "alice") == 0
+    assert office.run("visits", "approve-zone", visit, "lab", "--by", "sam") == 0
+    entries = audit.recent(desk_of(office).engine, limit=10)
+    mine = [(e["action"], e["target"]) for e in entries if e["actor"].startswith("cli:")]
+    assert ("visit_booked", visit) in mine and ("visit_confirmed", visit) in mine
+    assert ("visit_zone_approved", visit) in mine
+    # The office CLI publishes what it changed; without a broker it says so (exit 3).
+    assert office.run("visits", "issue", visit, "--qr") == 3
+    assert "not published" in capsys.readouterr().err

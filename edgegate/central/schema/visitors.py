@@ -103,13 +103,8 @@ visit_notices = Table(
     # only its hash (visit_links), the host's message is the one place it travels.
     Column("link", String(400)),
     Column("created_at", Float, nullable=False),
-    # Delivery (webhook and/or e-mail, docs/visitors.md), retried with backoff.
+    # Handed to the office's outbox (webhooks, e-mail), which delivers and retries.
     Column("delivered_at", Float),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_try_at", Float, nullable=False, default=0.0),
-    Column("webhook_done", Boolean, nullable=False, default=False),
-    Column("email_done", Boolean, nullable=False, default=False),
-    Column("last_error", Text),
 )
 
 # Hosts' e-mail addresses for notices: office-only (a door never needs them).

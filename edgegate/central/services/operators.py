@@ -8,6 +8,7 @@ its answer takes as long as a real one (no user enumeration by timing).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -32,7 +33,13 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD = 8
 
 _hasher = PasswordHasher()
-_DUMMY = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy() -> str:
+    # Hashed on first use, not at import: argon2 is slow on purpose, and every CLI command
+    # imports this module.
+    return _hasher.hash("not a password of anyone")
 
 
 class OperatorError(EdgegateError, ValueError):
@@ -132,7 +139,7 @@ def authenticate(
     now = time.time() if now is None else now
     row = get(engine, name) if NAME_RE.match(name) else None
     if row is None:
-        _verify(_DUMMY, password)
+        _verify(_dummy(), password)
         audit.record(
             engine,
             Actor(name[:64] or "?", via),
@@ -143,7 +150,7 @@ def authenticate(
         return SignIn(False)
     who = Actor(name, via, row["role"])
     if row["locked_until"] and row["locked_until"] > now:
-        _verify(_DUMMY, password)
+        _verify(_dummy(), password)
         audit.record(engine, who, "signin_refused", name, reason="locked")
         return SignIn(False, locked_until=row["locked_until"], failures=row["failed"])
     if not _verify(row["password_hash"], password) or not row["enabled"]:

@@ -18,6 +18,7 @@ from edgegate.central.visits import (
     VisitDesk,
     VisitError,
     audited,
+    change_as,
     desk_of_office,
 )
 from edgegate.central.web.auth import PEOPLE_READ, SECURITY, Principal, guard
@@ -70,14 +71,8 @@ async def _change(
     request: Request, who: Principal, action: str, target: str, fn: Callable[[VisitDesk], Outcome]
 ) -> dict[str, Any]:
     office = request.app.state.office
-
-    def run() -> Outcome:
-        out = fn(desk_of_office(office))
-        audited(office, who.actor, action, target, out, versions=out.versions)
-        return out
-
     try:
-        out = await run_in_threadpool(run)
+        out = await run_in_threadpool(change_as, office, who.actor, action, target, fn)
     except VisitError as exc:
         raise HTTPException(409, str(exc)) from None
     return {"versions": out.versions, "pass": out.pass_id, "token": out.token}

@@ -4,7 +4,10 @@ may only have a viewer account."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -17,32 +20,40 @@ router = APIRouter()
 register_page(Page("/muster", "Muster", ALL, order=15))
 
 
-def muster_of(request: Request, area: str | None, hours: float) -> dict:
+@dataclass(frozen=True, slots=True)
+class MusterQuery:
+    """The list's filters, shared by the page, its refresh and the REST API."""
+
+    area: str | None = None
+    hours: float = DEFAULT_HOURS
+
+
+def muster_query(
+    area: str | None = Query(None, max_length=64),
+    hours: float = Query(DEFAULT_HOURS, gt=0, le=24 * 31),
+) -> MusterQuery:
+    return MusterQuery(area or None, hours)
+
+
+Filters = Annotated[MusterQuery, Depends(muster_query)]
+
+
+def muster_of(request: Request, q: MusterQuery) -> dict:
     """The muster list for the console page and the REST API alike."""
     office = request.app.state.office
     office.master()  # the archive's tables exist from here on, even on a fresh store
-    return muster(office.engine, area=area or None, hours=hours)
+    return muster(office.engine, area=q.area, hours=q.hours)
 
 
 @router.get("/muster", response_class=HTMLResponse)
-async def muster_page(
-    request: Request,
-    who: Viewer,
-    area: str | None = Query(None, max_length=64),
-    hours: float = Query(DEFAULT_HOURS, gt=0, le=24 * 31),
-) -> HTMLResponse:
-    data = await run_in_threadpool(muster_of, request, area, hours)
-    return page(request, "muster.html", title="Muster", area=area or "", **data)
+async def muster_page(request: Request, who: Viewer, q: Filters) -> HTMLResponse:
+    data = await run_in_threadpool(muster_of, request, q)
+    return page(request, "muster.html", title="Muster", area=q.area or "", **data)
 
 
 @router.get("/muster/list", response_class=HTMLResponse)
-async def muster_list(
-    request: Request,
-    who: Viewer,
-    area: str | None = Query(None, max_length=64),
-    hours: float = Query(DEFAULT_HOURS, gt=0, le=24 * 31),
-) -> HTMLResponse:
+async def muster_list(request: Request, who: Viewer, q: Filters) -> HTMLResponse:
     """The list alone, for the page's periodic refresh (htmx)."""
-    data = await run_in_threadpool(muster_of, request, area, hours)
+    data = await run_in_threadpool(muster_of, request, q)
     html = templates.get_template("_muster_list.html").render(request=request, **data)
     return HTMLResponse(html)

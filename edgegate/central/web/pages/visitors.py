@@ -19,6 +19,7 @@ from edgegate.central.visits import (
     VisitDesk,
     VisitError,
     audited,
+    change_as,
     desk_of_office,
 )
 from edgegate.central.web.auth import PEOPLE_READ, SECURITY, Principal, guard
@@ -39,14 +40,8 @@ async def _change(
     request: Request, who: Principal, action: str, target: str, fn: Any
 ) -> Outcome | str:
     office = request.app.state.office
-
-    def run() -> Outcome:
-        out = fn(desk_of_office(office))
-        audited(office, who.actor, action, target, out)
-        return out
-
     try:
-        return await run_in_threadpool(run)
+        return await run_in_threadpool(change_as, office, who.actor, action, target, fn)
     except VisitError as exc:
         return str(exc)
 
