@@ -147,6 +147,14 @@ class AlarmService:
                 .order_by(events_t.c.n)
                 .limit(limit)
             ).all()
+            # One query for the ids already raised (a re-read after a crash), one insert of
+            # every new alarm at the end: a burst of alarms costs a few statements, not three
+            # per alarm.
+            ids = [r[1] for r in rows if r[3] in EVENT_ALARMS]
+            seen = set(
+                conn.execute(select(alarms.c.event_id).where(alarms.c.event_id.in_(ids))).scalars()
+            )
+            pending: list[dict[str, Any]] = []
             for n, event_id, door, type_, ts, payload in rows:
                 try:
                     body = json.loads(payload)
@@ -154,7 +162,14 @@ class AlarmService:
                 except (ValueError, TypeError):
                     log.warning("alarm_ingest_skipped", n=n, reason="bad ts or payload")
                     continue
-                raised += self._event(conn, event_id, door, type_, at, body)
+                if type_ == "reader_recovered":
+                    # Its note goes on alarms raised earlier in this batch too.
+                    raised += self._insert(conn, pending)
+                self._faults(conn, door, type_, at, body)
+                alarm_type = EVENT_ALARMS.get(type_)
+                if alarm_type is not None and event_id not in seen:
+                    pending.append(self._row(door, alarm_type, at, body, event_id))
+            raised += self._insert(conn, pending)
             # A full batch: more may follow, go on from its last row; else all is read.
             upto = rows[-1][0] if len(rows) == limit else end
             if upto != pos:
@@ -164,12 +179,14 @@ class AlarmService:
             raised += self._offline(conn, now)
         return raised
 
-    def _event(
-        self, conn: Connection, event_id: str, door: str, type_: str, at: float, body: dict
-    ) -> int:
+    def _faults(self, conn: Connection, door: str, type_: str, at: float, body: dict) -> None:
+        """A reader fault opens a fault row (if none is open), its recovery closes it and
+        notes it on the reader's open ``reader_fault`` alarms."""
         reader = body.get("reader")
-        reader = str(reader) if reader is not None else None
-        if type_ == "reader_fault" and reader:
+        if not reader:
+            return
+        reader = str(reader)
+        if type_ == "reader_fault":
             open_fault = conn.execute(
                 select(reader_faults.c.id).where(
                     reader_faults.c.door == door,
@@ -187,7 +204,7 @@ class AlarmService:
                         error=str(body.get("error", ""))[:1000],
                     )
                 )
-        elif type_ == "reader_recovered" and reader:
+        elif type_ == "reader_recovered":
             conn.execute(
                 update(reader_faults)
                 .where(
@@ -200,50 +217,55 @@ class AlarmService:
             self._note_open(
                 conn, door, "reader_fault", at, "recovered", f"reader {reader}", reader=reader
             )
-        alarm_type = EVENT_ALARMS.get(type_)
-        if alarm_type is None:
-            return 0
-        if conn.execute(select(alarms.c.id).where(alarms.c.event_id == event_id)).first():
-            return 0
-        self._raise(conn, door, alarm_type, at, body, event_id=event_id, reader=reader)
-        return 1
 
-    def _raise(
+    def _row(
         self,
-        conn: Connection,
         door: str,
         alarm_type: str,
         at: float,
         detail: dict[str, Any],
-        *,
         event_id: str | None = None,
-        reader: str | None = None,
-    ) -> int:
-        priority = self.cfg.priority(door, alarm_type)
-        person = detail.get("person")
-        res = conn.execute(
-            alarms.insert().values(
-                site=self.site,
-                door=door,
-                type=alarm_type,
-                priority=priority,
-                state="new",
-                raised=at,
-                event_id=event_id,
-                reader=reader,
-                person=str(person) if person is not None else None,
-                detail=detail,
+    ) -> dict[str, Any]:
+        person, reader = detail.get("person"), detail.get("reader")
+        return {
+            "site": self.site,
+            "door": door,
+            "type": alarm_type,
+            "priority": self.cfg.priority(door, alarm_type),
+            "state": "new",
+            "raised": at,
+            "event_id": event_id,
+            "reader": str(reader) if reader is not None else None,
+            "person": str(person) if person is not None else None,
+            "detail": detail,
+        }
+
+    def _insert(self, conn: Connection, pending: list[dict[str, Any]]) -> int:
+        """Insert the pending alarms and their ``raised`` history rows; empties ``pending``."""
+        if not pending:
+            return 0
+        ids = (
+            conn.execute(
+                alarms.insert().returning(alarms.c.id, sort_by_parameter_order=True), pending
             )
+            .scalars()
+            .all()
         )
-        alarm_id = int(res.inserted_primary_key[0])
         conn.execute(
-            alarm_history.insert().values(
-                alarm_id=alarm_id, ts=at, action="raised", operator="", note=""
-            )
+            alarm_history.insert(),
+            [
+                {"alarm_id": i, "ts": a["raised"], "action": "raised", "operator": "", "note": ""}
+                for i, a in zip(ids, pending, strict=True)
+            ],
         )
-        # A duress is logged like any other here: only the office sees it, never the door.
-        log.warning("alarm_raised", id=alarm_id, door=door, type=alarm_type, priority=priority)
-        return alarm_id
+        for i, a in zip(ids, pending, strict=True):
+            # A duress is logged like any other here: only the office sees it, never the door.
+            log.warning(
+                "alarm_raised", id=i, door=a["door"], type=a["type"], priority=a["priority"]
+            )
+        n = len(pending)
+        pending.clear()
+        return n
 
     def _note_open(
         self,
@@ -292,8 +314,9 @@ class AlarmService:
             last = lasts.get(door)
             if availability == "offline":
                 if last is None or last[1] < changed:
-                    self._raise(conn, door, "door_offline", changed, {"since": changed})
-                    raised += 1
+                    raised += self._insert(
+                        conn, [self._row(door, "door_offline", changed, {"since": changed})]
+                    )
             elif availability == "online" and last is not None and last[2] in OPEN:
                 back = conn.execute(
                     select(alarm_history.c.id).where(
@@ -418,10 +441,15 @@ class AlarmService:
         return alarm["type"] in SIREN_ALARMS
 
     # --- escalation ---------------------------------------------------------------------------
-    def targets(self, has_smtp: bool) -> list[tuple[str, str]]:
+    def targets(self, has_smtp: bool, hooks: bool = False) -> list[tuple[str, str]]:
+        """(channel, target) of an escalation: the configured URLs and addresses, and with
+        ``hooks`` the console's registered webhooks that want ``alarm_escalated`` (queued in
+        its outbox, signed there)."""
         out = [("webhook", url) for url in self.cfg.webhook_urls]
         if has_smtp:
             out += [("email", to) for to in self.cfg.email_to]
+        if hooks:
+            out.append(("hooks", "registered"))
         return out
 
     def due(self, now: float) -> list[dict[str, Any]]:
@@ -468,10 +496,10 @@ class AlarmService:
         lines.append(f"Acknowledge: edgegate central alarms ack {alarm['id']} --by NAME")
         return Escalation(public, body, subject, "\n".join(lines) + "\n")
 
-    def escalate(self, now: float, send: Sender, *, has_smtp: bool) -> int:
+    def escalate(self, now: float, send: Sender, *, has_smtp: bool, hooks: bool = False) -> int:
         """Escalate every due alarm to every target it has not reached; returns how many
         alarms became fully escalated. ``send`` blocks (call this off the event loop)."""
-        targets = self.targets(has_smtp)
+        targets = self.targets(has_smtp, hooks)
         done = 0
         for alarm in self.due(now):
             esc = self.escalation(alarm, now)

@@ -72,6 +72,39 @@ def held_run(conn: Connection, site: str, door: str, known: Run | None) -> Run |
     return first, end
 
 
+def holes(
+    conn: Connection, site: str, door: str, upto: int
+) -> tuple[int | None, list[tuple[int, int]]]:
+    """(the highest seq held, the first ``RECEIPT_GAPS`` holes above ``upto``). Only asked
+    when the run stopped at a hole, i.e. when a broker lost something."""
+    mine = (events.c.site == site) & (events.c.door == door)
+    last = conn.execute(select(func.max(events.c.seq)).where(mine)).scalar_one()
+    if last is None or last <= upto:
+        return None, []
+    # Every held seq whose successor is missing (below last) ends an island; the hole after
+    # it runs to the next held seq.
+    f = events.alias("f")
+    successor = (
+        select(f.c.seq)
+        .where(f.c.site == events.c.site, f.c.door == events.c.door, f.c.seq == events.c.seq + 1)
+        .exists()
+    )
+    islands = conn.execute(
+        select(events.c.seq)
+        .where(mine, events.c.seq > upto, events.c.seq < last, ~successor)
+        .order_by(events.c.seq)
+        .limit(m.RECEIPT_GAPS - 1)
+    ).scalars()
+    ends = [upto, *islands]
+    gaps = []
+    for end in ends:
+        nxt = conn.execute(
+            select(func.min(events.c.seq)).where(mine, events.c.seq > end)
+        ).scalar_one()
+        gaps.append((end + 1, nxt - 1))
+    return last, gaps
+
+
 def doors_with_events(batch: Iterable[mqtt.MQTTMessage], site: str) -> set[str]:
     doors = set()
     for msg in batch:
@@ -92,6 +125,8 @@ class Receipts:
     repeat_seconds: float = 2.0
     clock: Callable[[], float] = time.monotonic
     runs: dict[str, Run] = field(default_factory=dict)
+    # Per door: (highest seq held, holes above the run), when the run stopped at a hole.
+    gaps: dict[str, tuple[int | None, list[tuple[int, int]]]] = field(default_factory=dict)
     _sent: dict[str, tuple[Run, float]] = field(default_factory=dict)
     sent: int = 0
 
@@ -102,6 +137,7 @@ class Receipts:
             run = held_run(conn, self.site, door, self.runs.get(door))
             if run is not None:
                 self.runs[door] = run
+                self.gaps[door] = holes(conn, self.site, door, run[1])
                 out[door] = run
         return out
 
@@ -115,6 +151,7 @@ class Receipts:
             if last is not None and last[0] == run and now - last[1] < self.repeat_seconds:
                 continue
             self._sent[door] = (run, now)
+            held, missing = self.gaps.get(door, (None, []))
             out.append(
                 m.Receipt(
                     type="receipt",
@@ -122,6 +159,8 @@ class Receipts:
                     door=door,
                     first=run[0],
                     upto=run[1],
+                    last=held,
+                    missing=missing,
                     issued=issued,
                 )
             )

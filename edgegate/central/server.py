@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -363,13 +364,20 @@ class CentralServer:
         raised = self.alarms.ingest(now)
         self.counters["alarms_raised"] += raised
         done = self.alarms.escalate(
-            now, self._send_escalation, has_smtp=self.config.smtp is not None
+            now, self._send_escalation, has_smtp=self.config.smtp is not None, hooks=True
         )
         self.counters["alarms_escalated"] += done
 
     def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
         if channel == "webhook":
             post_webhook(target, esc.body)
+        elif channel == "hooks":
+            # The console's registered webhooks wanting alarm_escalated: queued in its outbox
+            # (signed and retried there, delivered while the console runs).
+            from edgegate.central.services import outbox
+
+            assert self.alarms is not None
+            outbox.fan_out(self.alarms.engine, [json.loads(esc.body)])
         else:
             assert self.config.smtp is not None
             send_email(self.config.smtp, target, esc.subject, esc.text)

@@ -9,15 +9,8 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgegate.central import handover
-from edgegate.central.alarms import AlarmError, AlarmService
-from edgegate.central.config import CentralConfig
-from edgegate.central.maintenance import MaintenanceService
-from edgegate.central.publisher import BrokerUnreachable, Publisher
-from edgegate.central.services import Actor, SendCommand, open_office
-from edgegate.central.services.alarm_desk import AlarmDesk
 from edgegate.cli.central_common import (
     EXIT_NOT_PUBLISHED,
     add_central_config,
@@ -25,6 +18,15 @@ from edgegate.cli.central_common import (
     signer,
 )
 from edgegate.cli.common import EXIT_USAGE, CliError, fmt_time, parse_time
+
+if TYPE_CHECKING:
+    # The office's services (SQLAlchemy) load when a command runs, not when the CLI
+    # registers its commands: every other edgegate command stays quick to start.
+    from edgegate.central.alarms import AlarmService
+    from edgegate.central.config import CentralConfig
+    from edgegate.central.maintenance import MaintenanceService
+    from edgegate.central.services import SendCommand
+    from edgegate.central.services.alarm_desk import AlarmDesk
 
 
 def register(csub: argparse._SubParsersAction) -> None:
@@ -130,6 +132,7 @@ def register(csub: argparse._SubParsersAction) -> None:
 def cli_send(config: CentralConfig) -> SendCommand:
     """The commands service's send hook for a CLI process: one broker connection per
     command (``central serve`` hands its own connected client instead)."""
+    from edgegate.central.publisher import Publisher
 
     def send(topic: str, message: dict[str, Any]) -> None:
         c = config.central
@@ -140,6 +143,9 @@ def cli_send(config: CentralConfig) -> SendCommand:
 
 
 def alarm_desk(args: argparse.Namespace) -> AlarmDesk:
+    from edgegate.central.services import open_office
+    from edgegate.central.services.alarm_desk import AlarmDesk
+
     config = load(args)
     desk = AlarmDesk(open_office(config, send_command=cli_send(config)))
     desk.refresh()
@@ -192,6 +198,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _get(svc: AlarmService, alarm_id: int) -> dict[str, Any]:
+    from edgegate.central.alarms import AlarmError
+
     try:
         return svc.get(alarm_id)
     except AlarmError as exc:
@@ -218,6 +226,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_state(args: argparse.Namespace) -> int:
+    from edgegate.central.alarms import AlarmError
+    from edgegate.central.services import Actor
+
     desk = alarm_desk(args)
     actor = Actor(args.by, "cli")
     try:
@@ -232,6 +243,10 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    from edgegate.central.alarms import AlarmError
+    from edgegate.central.publisher import BrokerUnreachable
+    from edgegate.central.services import Actor
+
     desk = alarm_desk(args)
     try:
         alarm = desk.release(Actor(args.by, "cli"), args.id, args.person, args.note)
@@ -385,6 +400,8 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
 
 def cmd_handover(args: argparse.Namespace) -> int:
+    from edgegate.central import handover
+
     desk = alarm_desk(args)
     config = desk.office.config
     start = parse_time(args.since)

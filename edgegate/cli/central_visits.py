@@ -1,6 +1,6 @@
 """``edgegate central visits ...``: reception's desk (docs/visitors.md). Every command calls
-the visitors service (``edgegate.central.visits``) and publishes what it changed for the doors
-like any other office change (``central_common.publish_pending``)."""
+the visitors service (``edgegate.central.services.visitors``) and publishes what it changed
+for the doors like any other office change (``central_common.publish_pending``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edgegate.central.visits import (
+from edgegate.central.services.visitors import (
     CATEGORIES,
     NewVisit,
     Outcome,
@@ -62,7 +62,12 @@ def register(csub: argparse._SubParsersAction) -> None:
     approve = sub("approve-zone", "approve a zone beyond the visit's (approver roles only)")
     approve.add_argument("visit")
     approve.add_argument("zone")
-    approve.add_argument("--role", required=True, help="the approving operator's role")
+    approve.add_argument(
+        "--role",
+        default="admin",
+        help="the approving operator's role (default admin: whoever runs the office CLI has "
+        "the office's store and key); the console checks the signed-in operator's",
+    )
     issue = sub("issue", "issue a pass: a QR pass, or a card from the pool")
     issue.add_argument("visit")
     how = issue.add_mutually_exclusive_group(required=True)
@@ -137,8 +142,17 @@ def _fmt(key: str, value: Any) -> str:
     return str(value)
 
 
-def _done(config: Any, desk: VisitDesk, out: Outcome, what: str) -> int:
-    print(what)
+def _done(
+    config: Any, desk: VisitDesk, out: Outcome, what: str, action: str = "", target: str = ""
+) -> int:
+    """A change: in the audit log (as ``cli:<login>``), then the doors' versions published."""
+    if action:
+        from edgegate.central.services import audit
+        from edgegate.cli.central_console import cli_actor
+
+        audit.record(desk.engine, cli_actor(), action, target, versions=out.versions)
+    if what:
+        print(what)
     if out.versions:
         sign = desk.signer or signer(config)
         return publish_pending(config, desk.master, sign)
@@ -167,100 +181,150 @@ def cmd_visits(args: argparse.Namespace) -> int:
         desk.engine.dispose()
 
 
-def _run(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
-    c = args.visits_command
-    by = args.by
-    if c == "book":
-        arrive, depart = parse_time(args.arrive), parse_time(args.depart)
-        assert arrive is not None and depart is not None
-        visit = NewVisit(
-            visitor_name=args.visitor,
-            host=args.host,
-            expected_arrival=arrive,
-            expected_departure=depart,
-            zones=tuple(args.zone),
-            category=args.category,
-            company=args.company,
-            reason=args.reason,
-            department=args.department,
-            contact=args.contact,
-        )
-        visit_id, out = desk.book(visit, by)
-        _print({"visit": visit_id, "host_link": out.link}, args.json)
-        return 0
-    if c in ("confirm", "decline"):
-        desk.decide(args.visit, c == "confirm", by or "office")
-        print(f"{c}d {args.visit}")
-        return 0
-    if c == "link":
-        token = args.token.rstrip("/").rsplit("/", 1)[-1]
-        visit_id, out = desk.use_link(token, args.action)
-        return _done(config, desk, out, f"{args.action}: visit {visit_id}")
-    if c == "approve-zone":
-        out = desk.approve_zone(args.visit, args.zone, by, args.role)
-        return _done(config, desk, out, f"approved {args.zone} for {args.visit} by {by}")
-    if c == "issue":
-        if args.qr:
-            out = desk.issue_qr(args.visit, by, single=args.single)
-            _print({"pass": out.pass_id, "token": out.token}, args.json)
-            if args.png:
-                import segno
+def _book(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    arrive, depart = parse_time(args.arrive), parse_time(args.depart)
+    assert arrive is not None and depart is not None  # required options
+    visit = NewVisit(
+        visitor_name=args.visitor,
+        host=args.host,
+        expected_arrival=arrive,
+        expected_departure=depart,
+        zones=tuple(args.zone),
+        category=args.category,
+        company=args.company,
+        reason=args.reason,
+        department=args.department,
+        contact=args.contact,
+    )
+    visit_id, out = desk.book(visit, args.by)
+    _print({"visit": visit_id, "host_link": out.link}, args.json)
+    return _done(config, desk, out, f"booked {visit_id}", "visit_booked", visit_id)
 
-                assert out.token is not None
-                segno.make(out.token, error="m", micro=False).save(str(args.png), scale=6)
-                print(f"wrote {args.png}", file=sys.stderr)
-        else:
-            out = desk.issue_card(args.visit, by, None if args.pool else args.card)
-            _print({"pass": out.pass_id}, args.json)
-        return _done(config, desk, out, f"issued {out.pass_id}")
-    if c == "revoke":
-        return _done(config, desk, desk.revoke(args.pass_id, by), f"revoked {args.pass_id}")
-    if c == "returned":
-        return _done(config, desk, desk.returned(args.pass_id, by), f"returned {args.pass_id}")
-    if c == "sign-off":
-        return _done(config, desk, desk.sign_off(args.visit, by), f"signed off {args.visit}")
-    if c == "sign-off-link":
-        print(desk.sign_off_link(args.visit))
+
+def _decide(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    accept = args.visits_command == "confirm"
+    done = "confirmed" if accept else "declined"
+    desk.decide(args.visit, accept, args.by or "office")
+    return _done(config, desk, Outcome(), f"{done} {args.visit}", f"visit_{done}", args.visit)
+
+
+def _link(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    token = args.token.rstrip("/").rsplit("/", 1)[-1]
+    visit_id, out = desk.use_link(token, args.action)
+    what = f"{args.action}: visit {visit_id}"
+    return _done(config, desk, out, what, f"visit_link_{args.action}", visit_id)
+
+
+def _approve(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    out = desk.approve_zone(args.visit, args.zone, args.by, args.role)
+    what = f"approved {args.zone} for {args.visit} by {args.by}"
+    return _done(config, desk, out, what, "visit_zone_approved", args.visit)
+
+
+def _issue(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    if args.qr:
+        out = desk.issue_qr(args.visit, args.by, single=args.single)
+        _print({"pass": out.pass_id, "token": out.token}, args.json)
+        if args.png and out.token is not None:
+            import segno
+
+            segno.make(out.token, error="m", micro=False).save(str(args.png), scale=6)
+            print(f"wrote {args.png}", file=sys.stderr)
+    else:
+        out = desk.issue_card(args.visit, args.by, None if args.pool else args.card)
+        _print({"pass": out.pass_id}, args.json)
+    return _done(config, desk, out, f"issued {out.pass_id}", "visit_pass_issued", args.visit)
+
+
+def _pass_change(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    c = args.visits_command
+    fn = desk.revoke if c == "revoke" else desk.returned
+    out = fn(args.pass_id, args.by)
+    return _done(config, desk, out, f"{c} {args.pass_id}", f"visit_pass_{c}", args.pass_id)
+
+
+def _sign_off(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    out = desk.sign_off(args.visit, args.by)
+    return _done(config, desk, out, f"signed off {args.visit}", "visit_signed_off", args.visit)
+
+
+def _today(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    start = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    end = start + timedelta(days=1)
+    _print(desk.day(start.timestamp(), end.timestamp()), args.json)
+    return 0
+
+
+def _cards(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        _print(desk.pool(), args.json)
         return 0
-    if c == "today":
-        start = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)
-        end = start + timedelta(days=1)
-        _print(desk.day(start.timestamp(), end.timestamp()), args.json)
+    if not args.card:
+        raise CliError("give the card UID", EXIT_USAGE)
+    card = desk.add_pool_card(args.card, args.label)
+    return _done(config, desk, Outcome(), f"added {card} to the visitor pool",
+                 "visitor_card_added", card)  # fmt: skip
+
+
+def _host_email(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    desk.set_host_email(args.person, args.email)
+    return _done(config, desk, Outcome(), f"notices for {args.person} go to {args.email}",
+                 "visit_host_email", args.person)  # fmt: skip
+
+
+def _sweep(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    now = time.time()
+    arrivals = desk.ingest(now).notices
+    out = desk.sweep(now)
+    desk.deliver(config.smtp is not None, now)
+    return _done(config, desk, out, f"{len(arrivals)} arrival(s) noticed; swept")
+
+
+def _export(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    ids = _ids(desk, args)
+    print(json.dumps(desk.export(ids), indent=1, default=str))
+    return _done(config, desk, Outcome(), "", "visitor_exported", ",".join(ids))
+
+
+def _erase(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    ids = _ids(desk, args)
+    out = desk.erase(ids, args.by)
+    return _done(config, desk, out, f"erased {', '.join(ids)}", "visitor_erased", ",".join(ids))
+
+
+def _show(fn: Any) -> Any:
+    """A read-only command: print what ``fn(desk, args)`` returns."""
+
+    def run(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+        _print(fn(desk, args), args.json)
         return 0
-    if c == "show":
-        _print(desk.get(args.visit), args.json)
-        return 0
-    if c == "register":
-        _print(desk.on_site() if args.on_site else desk.register(args.visit), args.json)
-        return 0
-    if c == "unreturned":
-        _print(desk.unreturned_cards(), args.json)
-        return 0
-    if c == "cards":
-        if args.action == "add":
-            if not args.card:
-                raise CliError("give the card UID", EXIT_USAGE)
-            print(f"added {desk.add_pool_card(args.card, args.label)} to the visitor pool")
-        else:
-            _print(desk.pool(), args.json)
-        return 0
-    if c == "notices":
-        _print(desk.notices(), args.json)
-        return 0
-    if c == "host-email":
-        desk.set_host_email(args.person, args.email)
-        print(f"notices for {args.person} go to {args.email}")
-        return 0
-    if c == "sweep":
-        now = time.time()
-        arrivals = desk.ingest(now).notices
-        out = desk.sweep(now)
-        desk.deliver(config.smtp is not None, now)
-        return _done(config, desk, out, f"{len(arrivals)} arrival(s) noticed; swept")
-    if c == "export":
-        print(json.dumps(desk.export(_ids(desk, args)), indent=1, default=str))
-        return 0
-    if c == "erase":
-        ids = _ids(desk, args)
-        return _done(config, desk, desk.erase(ids, by), f"erased {', '.join(ids)}")
-    raise CliError(f"unknown visits command {c}", EXIT_USAGE)
+
+    return run
+
+
+COMMANDS: dict[str, Any] = {
+    "book": _book,
+    "confirm": _decide,
+    "decline": _decide,
+    "link": _link,
+    "approve-zone": _approve,
+    "issue": _issue,
+    "revoke": _pass_change,
+    "returned": _pass_change,
+    "sign-off": _sign_off,
+    "sign-off-link": _show(lambda d, a: {"link": d.sign_off_link(a.visit)}),
+    "today": _today,
+    "show": _show(lambda d, a: d.get(a.visit)),
+    "register": _show(lambda d, a: d.on_site() if a.on_site else d.register(a.visit)),
+    "unreturned": _show(lambda d, a: d.unreturned_cards()),
+    "cards": _cards,
+    "notices": _show(lambda d, a: d.notices()),
+    "host-email": _host_email,
+    "sweep": _sweep,
+    "export": _export,
+    "erase": _erase,
+}
+
+
+def _run(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    return COMMANDS[args.visits_command](config, desk, args)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from edgegate.config import DEFAULT_PATH, Config, ConfigError, load
 from edgegate.errors import EdgegateError
@@ -32,7 +32,11 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_config(path: Path, loader: Callable[[Path], T] = load) -> T:  # type: ignore[assignment]
+@overload
+def load_config(path: Path) -> Config: ...
+@overload
+def load_config(path: Path, loader: Callable[[Path], T]) -> T: ...
+def load_config(path: Path, loader: Callable[[Path], object] = load) -> object:
     """``loader(path)`` (the door's config by default), or one line per problem and exit 2."""
     try:
         return loader(path)

@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -142,7 +143,7 @@ async def run_demo(workdir: Path, speed: float, out: TextIO) -> int:
 
         try:
             await pause(0.3)
-            steps: list[tuple[str, object]] = [
+            steps: list[tuple[str, Callable[[], object]]] = [
                 ("alice taps her card", lambda: sim.tap(CARDS["alice"][1])),
                 ("an unknown card is tapped", lambda: sim.tap(UNKNOWN_CARD)),
                 (
@@ -156,7 +157,7 @@ async def run_demo(workdir: Path, speed: float, out: TextIO) -> int:
             for title, action in steps:
                 pr.line(f"--- {title}")
                 before = daemon.readers[0].counters.as_dict()
-                action()  # type: ignore[operator]
+                action()
                 await pause(2.6 if "alice" in title else 1.8)
                 after = daemon.readers[0].counters.as_dict()
                 changed = {k: after[k] - before[k] for k in after if after[k] != before[k]}

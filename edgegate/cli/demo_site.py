@@ -60,11 +60,13 @@ def _free(port: int) -> int:
         return int(s.getsockname()[1])
 
 
-def _office_config(work: Path, broker: Broker, port: int) -> Path:
+def office_config(work: Path, broker: Broker, port: int, site: str = SITE) -> Path:
+    """An office's central.toml in ``work`` with its console on 127.0.0.1:``port`` (the demo's
+    and the console benchmarks')."""
     path = work / "central.toml"
     path.write_text(
         f"""[central]
-site = "{SITE}"
+site = "{site}"
 key_file = "{work / "central.key"}"
 db = "{work / "central.db"}"
 
@@ -133,7 +135,7 @@ async def run_site(work: Path, port: int, seconds: float | None, speed: float) -
         os.chmod(work / "central.key", 0o600)
         public = signing.public_text(key.public_key())
         http_port = _free(port)
-        cfg_path = _office_config(work, broker, http_port)
+        cfg_path = office_config(work, broker, http_port)
         config = load_central(cfg_path)
         office = open_office(config)
         password = secrets.token_urlsafe(9)

@@ -8,11 +8,22 @@ import sqlite3
 import time
 from collections import defaultdict
 from datetime import datetime
+from typing import TypedDict
 
 from edgegate.cli.common import CliError, add_config_arg, load_config, open_store
 from edgegate.store.rules_state import TRAFFIC_COLUMNS, traffic_rows
 
 BAR_WIDTH = 40
+
+
+class Summary(TypedDict):
+    """What ``summarise`` finds (also the ``--json`` output)."""
+
+    days: dict[str, dict[str, int]]
+    hours: list[int]
+    traffic_measure: str
+    busiest_hour: int
+    quietest_hour: int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def summarise(
     rows: list[tuple[str, int, int, int, int, int]],
-) -> dict[str, object]:
+) -> Summary:
     """Daily totals and the per-hour-of-day profile (local time) of traffic rows.
 
     "traffic" is what passed the door: passages (turnstile passages, or door openings on a
@@ -54,10 +65,9 @@ def summarise(
     }
 
 
-def render(summary: dict[str, object], door: str) -> str:
+def render(summary: Summary, door: str) -> str:
     days = summary["days"]
-    hours: list[int] = summary["hours"]  # type: ignore[assignment]
-    assert isinstance(days, dict)
+    hours = summary["hours"]
     lines = [f"traffic at door {door} ({len(days)} day(s) with activity)", ""]
     lines.append(f"{'day':<11}" + "".join(f"{c:>10}" for c in TRAFFIC_COLUMNS))
     for day, counts in days.items():
@@ -68,10 +78,10 @@ def render(summary: dict[str, object], door: str) -> str:
     b, q = summary["busiest_hour"], summary["quietest_hour"]
     lines += [
         "",
-        f"busiest hour:  {b:02d}:00-{b + 1:02d}:00 ({hours[b]} in total, "  # type: ignore[index,operator]
-        f"{hours[b] / ndays:.1f}/day)",  # type: ignore[index]
-        f"quietest hour: {q:02d}:00-{q + 1:02d}:00 ({hours[q]} in total, "  # type: ignore[index,operator]
-        f"{hours[q] / ndays:.1f}/day)",  # type: ignore[index]
+        f"busiest hour:  {b:02d}:00-{b + 1:02d}:00 ({hours[b]} in total, "
+        f"{hours[b] / ndays:.1f}/day)",
+        f"quietest hour: {q:02d}:00-{q + 1:02d}:00 ({hours[q]} in total, "
+        f"{hours[q] / ndays:.1f}/day)",
         "",
         f"traffic by hour of day ({summary['traffic_measure']}):",
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import types
+from collections.abc import Set as AbstractSet
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -109,7 +110,7 @@ def cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def table(model: type[BaseModel], skip: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def table(model: type[BaseModel], skip: AbstractSet[str] = frozenset()) -> list[str]:
     rows = ["| key | type | default | limits | description |", "|---|---|---|---|---|"]
     for name, field in model.model_fields.items():
         if name in skip:

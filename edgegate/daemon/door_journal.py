@@ -50,6 +50,9 @@ class DoorJournal:
         self.door = door
         self.turnstile = turnstile
         self.clock = clock
+        # True while the wall clock is known to be behind (daemon/wall_clock.py): the events
+        # written meanwhile are flagged, their timestamps are only a lower bound.
+        self.unsynchronised: Callable[[], bool] = lambda: False
         self._listeners: list[EventListener] = []
         # In-memory figures for telemetry ``decisions``; errors are counted by whoever failed.
         self.counters = {"granted": 0, "denied": 0, "errors": 0, "assist_requested": 0}
@@ -64,8 +67,11 @@ class DoorJournal:
     ) -> list[Event]:
         """Journal rows and their traffic counts; call inside an open transaction."""
         out = []
+        flag = self.unsynchronised()
         for type_, fields in entries:
             clean = {k: v for k, v in fields.items() if v is not None}
+            if flag:
+                clean["clock"] = "unsynchronised"
             out.append(journal.append(conn, type_, clean, site=self.site, door=self.door, now=now))
             column = traffic_column(type_, clean, turnstile=self.turnstile)
             if column is not None:

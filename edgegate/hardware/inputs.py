@@ -17,25 +17,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import get_args
 
 import structlog
 from gpiozero import DigitalInputDevice
 from gpiozero.pins import Factory
 
-from edgegate.config.models import GpioConfig
+from edgegate.config.models import GpioConfig, InputName
 
 log = structlog.get_logger(__name__)
 
-# Config keys of the inputs, in the order they are opened. "active" means pulled low.
-INPUT_NAMES = (
-    "fire_alarm",
-    "door_contact",
-    "exit_button",
-    "passage",
-    "obstruction",
-    "staff_release",
-    "fire_reset",
-)
+# Config keys of the inputs, in the order they are opened (the config's one list).
+INPUT_NAMES: tuple[str, ...] = get_args(InputName)
 # Inputs whose level (not just an edge) matters at start-up: an active fire alarm or an
 # obstruction must act even if it became active while the daemon was down.
 LEVEL_INPUTS = ("fire_alarm", "obstruction")

@@ -15,6 +15,7 @@ from typing import Any
 
 from edgegate.config.reader_types import reader_types
 from edgegate.hardware.base import Direction, Reader, ReaderSink
+from edgegate.hardware.qr_scanner import QrScannerReader
 from edgegate.hardware.rdm6300 import Rdm6300Reader
 from edgegate.hardware.wiegand.gpio import EdgeSource
 
@@ -41,8 +42,11 @@ def build_reader(
     return reader
 
 
-def rdm6300(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
-    return Rdm6300Reader(
+def _line_reader(
+    cls: type[Rdm6300Reader | QrScannerReader], cfg: Any, name: str, devices: ReaderDevices
+) -> Reader:
+    """The readers that only read lines or frames from a UART: port, speed, hold-off."""
+    return cls(
         name,
         devices.sink,
         cfg.port,
@@ -50,6 +54,10 @@ def rdm6300(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
         direction=Direction(cfg.direction),
         hold_off=cfg.hold_off_seconds,
     )
+
+
+def rdm6300(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
+    return _line_reader(Rdm6300Reader, cfg, name, devices)
 
 
 def pn532(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
@@ -105,13 +113,4 @@ def osdp(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
 
 
 def qr_scanner(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
-    from edgegate.hardware.qr_scanner import QrScannerReader
-
-    return QrScannerReader(
-        name,
-        devices.sink,
-        cfg.port,
-        baudrate=cfg.baudrate,
-        direction=Direction(cfg.direction),
-        hold_off=cfg.hold_off_seconds,
-    )
+    return _line_reader(QrScannerReader, cfg, name, devices)

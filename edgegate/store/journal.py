@@ -6,11 +6,13 @@ a random UUID fixed at write time, so a re-sent event is recognisably the same e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -105,12 +107,23 @@ def mark_archived(conn: sqlite3.Connection, first: int, upto: int, now: float) -
     ).rowcount
 
 
-def resend(conn: sqlite3.Connection, upto: int) -> int:
+def resend(
+    conn: sqlite3.Connection,
+    upto: int,
+    lacking: tuple[int, list[tuple[int, int]], int] | None = None,
+) -> int:
     """Mark events acknowledged by the broker but covered by no receipt, up to ``upto``,
-    unsent again: the drain offers them once more (the office drops copies by ``id``)."""
-    return conn.execute(
-        "UPDATE events SET sent = 0 WHERE archived IS NULL AND sent = 1 AND seq <= ?", (upto,)
-    ).rowcount
+    unsent again: the drain offers them once more (the office drops copies by ``id``).
+    ``lacking`` (from the office's last receipt: its ``first``, its holes, and the seq above
+    which it holds nothing it named) narrows that to what the office lacks."""
+    where = "archived IS NULL AND sent = 1 AND seq <= ?"
+    args: list[Any] = [upto]
+    if lacking is not None:
+        first, holes, above = lacking
+        terms = ["seq < ?", "seq > ?"] + ["seq BETWEEN ? AND ?"] * len(holes)
+        where += f" AND ({' OR '.join(terms)})"
+        args += [first, above] + [x for hole in holes for x in hole]
+    return conn.execute(f"UPDATE events SET sent = 0 WHERE {where}", args).rowcount
 
 
 def recent(
@@ -172,3 +185,17 @@ def unsent_wire(
         body = payload[1:]
         out.append((seq, (head[:-1] + ("," + body if body != "}" else "}")).encode()))
     return out
+
+
+def known_time(conn: sqlite3.Connection, store: Path) -> float:
+    """A lower bound of the real time from what is on disk: the newest journaled event's
+    time and the store files' modification times (0.0 for a new store)."""
+    row = conn.execute("SELECT ts FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    best = 0.0
+    if row is not None:
+        with contextlib.suppress(ValueError):
+            best = parse_rfc3339(row[0])
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(OSError):
+            best = max(best, Path(f"{store}{suffix}").stat().st_mtime)
+    return best

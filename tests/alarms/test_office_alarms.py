@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from edgegate.central.alarms import AlarmService
 from edgegate.central.engine import make_engine
+from edgegate.central.schema.console import outbox as outbox_t
+from edgegate.central.services import Actor, ensure_schema, outbox
 from edgegate.contract.topics import DoorTopics
 from edgegate.sim.broker import Broker
 from edgegate.store.journal import rfc3339
@@ -39,6 +42,11 @@ def test_alarms_escalate_acknowledge_clear_and_report(
         tmp_path, broker, webhook, mail, door_priorities={"back": {"tailgating": "critical"}}
     )
     svc = AlarmService(make_engine(central.config.central.db), central.config.alarms, SITE)
+    # A webhook registered in the console wanting escalations: queued in its outbox.
+    ensure_schema(svc.engine)
+    outbox.add_webhook(
+        svc.engine, Actor("test", "cli"), "http://127.0.0.1:9/hook", ["alarm_escalated"]
+    )
     cmds = subscriber(DoorTopics(SITE, "front").cmd)
     server = ServerThread(central)
     front, back = FakeDoor(broker, "front"), FakeDoor(broker, "back")
@@ -117,6 +125,13 @@ def test_alarms_escalate_acknowledge_clear_and_report(
         body = next(b for b in webhook.bodies if b["alarm"]["type"] == "door_forced")
         assert body["type"] == "alarm_escalated" and body["minutes_unacknowledged"] >= 0.02
         assert {a["id"] for a in svc.find() if a["escalated"]} == escalating
+        with svc.engine.connect() as conn:
+            queued = (
+                conn.execute(select(outbox_t.c.body).where(outbox_t.c.kind == "alarm_escalated"))
+                .scalars()
+                .all()
+            )
+        assert sorted(json.loads(b)["event"]["alarm"]["id"] for b in queued) == sorted(escalating)
 
         # Operators: acknowledge the forced door (the door is told to silence its siren) ...
         forced_id, duress_id = alarms["door_forced"]["id"], alarms["duress"]["id"]

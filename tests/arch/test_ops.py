@@ -129,3 +129,35 @@ def test_missing_row_refused_by_the_office_ignored_by_a_door(door, office) -> No
         with pytest.raises(master.CentralError), office.begin():
             master.apply_ops(office, [op], 0.0)  # Missing.REFUSE
     assert _rows(door) == ([], [])
+
+
+def test_office_and_door_reach_the_same_set_from_the_same_ops(tmp_path: Path) -> None:
+    """Every op the office accepts, applied on a door, leaves the door with the office's
+    people and credentials: the two appliers follow one semantics."""
+    door_conn = open_db(tmp_path / "door.db", synchronous="NORMAL")
+    office_conn = master.open_master(tmp_path / "central.db")
+
+    def office_rows() -> tuple[list[tuple], list[tuple]]:
+        people = office_conn.execute("SELECT id, enabled FROM people ORDER BY id").fetchall()
+        cards = office_conn.execute(
+            "SELECT value, person_id, enabled FROM credentials ORDER BY value"
+        ).fetchall()
+        return [(i, int(e)) for i, e in people], [(v, p, int(e)) for v, p, e in cards]
+
+    @given(st.lists(OPS, max_size=15))
+    def check(ops_: list[m.Op]) -> None:
+        for conn in (door_conn, office_conn):
+            with transaction(conn):
+                conn.execute("DELETE FROM credentials")
+                conn.execute("DELETE FROM people")
+        for op in ops_:
+            try:
+                with transaction(office_conn):
+                    master.apply_ops(office_conn, [op], 0.0)
+            except master.CentralError:
+                continue  # refused by the office: never becomes a version, never reaches a door
+            with transaction(door_conn):
+                _apply_op(door_conn, op, None, 0.0)
+        assert _rows(door_conn) == office_rows()
+
+    check()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpiozero.pins.mock import MockFactory
+from gpiozero.pins.mock import MockFactory, MockPin
 
 from edgegate.config import parse
 from edgegate.config.models import Config
@@ -26,6 +26,15 @@ CONTACT, EXIT, FIRE, PASSAGE, OBSTRUCTION, STAFF, RESET = 5, 6, 13, 19, 26, 20, 
 T0 = 1_799_056_800.0
 
 ALICE, BOB, CAROL, DAVE, EVE = "0F00BC614E", "1A2B3C4D5E", "0E0E0E0E0E", "4400DEAD01", "5500BEEF02"
+
+
+class ClosedContactPin(MockPin):
+    """A pin held low by a closed contact when the daemon opens it (MockPin drives itself
+    high when its pull-up is set, which a pin held by a closed contact does not)."""
+
+    def _set_pull(self, value: str) -> None:
+        self._pull = value
+        self._state = False
 
 
 class FakeClock:

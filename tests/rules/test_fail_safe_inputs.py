@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpiozero.pins.mock import MockFactory, MockPin
+from gpiozero.pins.mock import MockFactory
 
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 
@@ -17,6 +17,7 @@ from .conftest import (
     OBSTRUCTION,
     PASSAGE,
     RESET,
+    ClosedContactPin,
     enrol,
     make_config,
     run,
@@ -25,19 +26,10 @@ from .conftest import (
 )
 
 
-class _ClosedContactPin(MockPin):
-    """A pin held low by a closed contact when the daemon opens it (MockPin drives itself
-    high when its pull-up is set, which a pin held by a closed contact does not)."""
-
-    def _set_pull(self, value: str) -> None:
-        self._pull = value
-        self._state = False
-
-
 def _closed(*pins: int):
     def before(factory: MockFactory) -> None:
         for pin in pins:
-            factory.pin(pin, pin_class=_ClosedContactPin)
+            factory.pin(pin, pin_class=ClosedContactPin)
 
     return before
 

@@ -7,7 +7,7 @@ import asyncio
 import threading
 from pathlib import Path
 
-from gpiozero.pins.mock import MockFactory, MockPin
+from gpiozero.pins.mock import MockFactory
 
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 
@@ -18,6 +18,7 @@ from .conftest import (
     FIRE,
     RESET,
     STAFF,
+    ClosedContactPin,
     FakeClock,
     enrol,
     make_config,
@@ -128,17 +129,8 @@ def test_fire_releases_the_lock_while_a_decision_is_in_flight(tmp_path: Path):
     run(scenario())
 
 
-class _LowAtBootPin(MockPin):
-    """A pin already pulled low by the fire panel when the daemon opens it. (MockPin drives
-    itself high when its pull-up is set, which a real pin held low by a contact does not.)"""
-
-    def _set_pull(self, value: str) -> None:
-        self._pull = value
-        self._state = False
-
-
 def _fire_held_low(factory: MockFactory) -> None:
-    factory.pin(FIRE, pin_class=_LowAtBootPin)
+    factory.pin(FIRE, pin_class=ClosedContactPin)
 
 
 def test_fire_input_active_at_start_releases_and_command_emergency(tmp_path: Path):

@@ -33,7 +33,9 @@ from tests.alarms.receivers import MailReceiver, WebhookReceiver
 from tests.central.conftest import make_central
 from tests.conftest import EDGEGATE, REPO, running_door
 
-pytestmark = [pytest.mark.broker, pytest.mark.face, pytest.mark.slow]
+# ~40 s on a quiet 2-core machine; over two minutes when other builds load it (seen at load
+# average 24), hence more than the suite's default timeout.
+pytestmark = [pytest.mark.broker, pytest.mark.face, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def door_config(tmp_path: Path, name: str, zone: str, broker: Broker, key: str, **extra):
@@ -230,9 +232,7 @@ def test_a_whole_visit(tmp_path: Path, broker: Broker, capsys, receivers):
             # Held on exit until the host signs off with the one-time link.
             ev = await scan(front, sims["out"], token, "exit")
             assert ev.payload["reason"] == "settlement_required"
-            capsys.readouterr()
-            assert office.run("visits", "sign-off-link", visit) == 0
-            off_link = capsys.readouterr().out.strip()
+            off_link = run("sign-off-link", visit)["link"]
             have = front.daemon.sync.version
             await asyncio.to_thread(run, "link", off_link, "sign_off")
             await until(lambda: front.daemon.sync.version > have, what="sign-off update")
@@ -266,7 +266,7 @@ def test_a_whole_visit(tmp_path: Path, broker: Broker, capsys, receivers):
             assert stats["qr_frames"] > 0 and stats["qr_ms"] > 0
 
     try:
-        asyncio.run(asyncio.wait_for(scenario(), 150))
+        asyncio.run(asyncio.wait_for(scenario(), 240))
     finally:
         serve.send_signal(signal.SIGTERM)
         try:

@@ -1,8 +1,9 @@
-"""The visitors service (edgegate/central/visits.py) on a real office store: booking, the
+"""The visitors service (edgegate/central/services/visitors.py) on a real office store: booking, the
 host's answer and one-time links, zone approval, passes, the register, leaving, privacy."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,13 @@ import pytest
 
 from edgegate.central import archive, store
 from edgegate.central.engine import make_engine
-from edgegate.central.visits import ANONYMISED, NewVisit, VisitDesk, VisitError, VisitorsPolicy
+from edgegate.central.services.visitors import (
+    ANONYMISED,
+    NewVisit,
+    VisitDesk,
+    VisitError,
+    VisitorsPolicy,
+)
 from edgegate.contract import messages as m
 from edgegate.contract.visitor_pass import parse_pass
 from tests.central.conftest import make_central
@@ -232,3 +239,21 @@ def test_notices_go_to_the_outbox_and_the_office_forgets_the_link(office):
             ).mappings()
         ]
     assert sorted(kinds) == sorted([("webhook", str(hook_id)), ("webhook", str(every))])
+
+
+def test_the_cli_audits_its_visit_changes(office, capsys):
+    from edgegate.central.services import audit
+
+    assert office.run("visits", "book", "--visitor", "Cli Visitor", "--host", "alice",
+                      "--arrive", "2030-01-01T09:00", "--depart", "2030-01-01T10:00",
+                      "--zone", "lobby", "--json") == 0  # fmt: skip
+    visit = json.JSONDecoder().raw_decode(capsys.readouterr().out)[0]["visit"]
+    assert office.run("visits", "confirm", visit, "--by", "alice") == 0
+    assert office.run("visits", "approve-zone", visit, "lab", "--by", "sam") == 0
+    entries = audit.recent(desk_of(office).engine, limit=10)
+    mine = [(e["action"], e["target"]) for e in entries if e["actor"].startswith("cli:")]
+    assert ("visit_booked", visit) in mine and ("visit_confirmed", visit) in mine
+    assert ("visit_zone_approved", visit) in mine
+    # The office CLI publishes what it changed; without a broker it says so (exit 3).
+    assert office.run("visits", "issue", visit, "--qr") == 3
+    assert "not published" in capsys.readouterr().err

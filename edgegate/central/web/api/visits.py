@@ -1,5 +1,5 @@
-"""``/api/v1/visits...``: the visitors service (edgegate/central/visits.py) over REST, the
-same operations as the reception pages and ``edgegate central visits``."""
+"""``/api/v1/visits...``: the visitors service (edgegate/central/services/visitors.py) over
+REST, the same operations as the reception pages and ``edgegate central visits``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from edgegate.central.visits import (
+from edgegate.central.services.visitors import (
     CATEGORIES,
     NewVisit,
     Outcome,
     VisitDesk,
     VisitError,
     audited,
+    change_as,
     desk_of_office,
 )
 from edgegate.central.web.auth import PEOPLE_READ, SECURITY, Principal, guard
@@ -70,14 +71,8 @@ async def _change(
     request: Request, who: Principal, action: str, target: str, fn: Callable[[VisitDesk], Outcome]
 ) -> dict[str, Any]:
     office = request.app.state.office
-
-    def run() -> Outcome:
-        out = fn(desk_of_office(office))
-        audited(office, who.actor, action, target, out, versions=out.versions)
-        return out
-
     try:
-        out = await run_in_threadpool(run)
+        out = await run_in_threadpool(change_as, office, who.actor, action, target, fn)
     except VisitError as exc:
         raise HTTPException(409, str(exc)) from None
     return {"versions": out.versions, "pass": out.pass_id, "token": out.token}

@@ -12,13 +12,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from edgegate.central.visits import (
+from edgegate.central.services.visitors import (
     CATEGORIES,
     NewVisit,
     Outcome,
     VisitDesk,
     VisitError,
     audited,
+    change_as,
     desk_of_office,
 )
 from edgegate.central.web.auth import PEOPLE_READ, SECURITY, Principal, guard
@@ -39,14 +40,8 @@ async def _change(
     request: Request, who: Principal, action: str, target: str, fn: Any
 ) -> Outcome | str:
     office = request.app.state.office
-
-    def run() -> Outcome:
-        out = fn(desk_of_office(office))
-        audited(office, who.actor, action, target, out)
-        return out
-
     try:
-        return await run_in_threadpool(run)
+        return await run_in_threadpool(change_as, office, who.actor, action, target, fn)
     except VisitError as exc:
         return str(exc)
 
@@ -61,6 +56,7 @@ async def visitors(request: Request, who: Principal = Reception) -> HTMLResponse
             "today": desk.day(start.timestamp(), end.timestamp()),
             "on_site": desk.on_site(),
             "unreturned": desk.unreturned_cards(),
+            "notices": desk.notices(limit=20),
         }
 
     data = await run_in_threadpool(lambda: read(desk_of_office(request.app.state.office)))

@@ -730,12 +730,14 @@ class VisitDesk:
             ]
             return visit
 
-    def notices(self, host: str | None = None) -> list[dict[str, Any]]:
-        """The hosts' notices (the console's notifications), links left out."""
+    def notices(self, host: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """The hosts' notices (the console's notifications), newest last, links left out."""
         with self.engine.connect() as conn:
-            q = select(visit_notices).order_by(visit_notices.c.id)
+            base = select(visit_notices)
             if host is not None:
-                q = q.where(visit_notices.c.host == host)
+                base = base.where(visit_notices.c.host == host)
+            newest = base.order_by(visit_notices.c.id.desc()).limit(limit).subquery()
+            q = select(newest).order_by(newest.c.id)
             return [
                 {
                     **{k: v for k, v in r.items() if k != "link"},
@@ -954,3 +956,13 @@ def audited(office: Any, actor: Any, action: str, target: str, out: Outcome, **d
     audit.record(office.engine, actor, action, target, **detail)
     if out.versions and office.publish_versions is not None:
         office.publish_versions(office.master())
+
+
+def change_as(
+    office: Any, actor: Any, action: str, target: str, fn: Callable[[VisitDesk], Outcome]
+) -> Outcome:
+    """One change from the console or the API: ``fn`` on a desk of this thread, audited and
+    published (blocking: call it in a worker thread)."""
+    out = fn(desk_of_office(office))
+    audited(office, actor, action, target, out, versions=out.versions)
+    return out
