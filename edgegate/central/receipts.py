@@ -74,6 +74,37 @@ def held_run(conn: sqlite3.Connection, site: str, door: str, known: Run | None) 
     return first, end
 
 
+def holes(
+    conn: sqlite3.Connection, site: str, door: str, upto: int
+) -> tuple[int | None, list[tuple[int, int]]]:
+    """(the highest seq held, the first ``RECEIPT_GAPS`` holes above ``upto``). Only asked
+    when the run stopped at a hole, i.e. when a broker lost something."""
+    last = conn.execute(
+        "SELECT MAX(seq) FROM events WHERE site = ? AND door = ?", (site, door)
+    ).fetchone()[0]
+    if last is None or last <= upto:
+        return None, []
+    # Every held seq whose successor is missing (below last) ends an island; the hole after
+    # it runs to the next held seq.
+    ends = [upto] + [
+        r[0]
+        for r in conn.execute(
+            "SELECT e.seq FROM events e WHERE e.site = ? AND e.door = ? AND e.seq > ? "
+            "AND e.seq < ? AND NOT EXISTS (SELECT 1 FROM events f WHERE f.site = e.site "
+            "AND f.door = e.door AND f.seq = e.seq + 1) ORDER BY e.seq LIMIT ?",
+            (site, door, upto, last, m.RECEIPT_GAPS - 1),
+        )
+    ]
+    gaps = []
+    for end in ends:
+        nxt = conn.execute(
+            "SELECT MIN(seq) FROM events WHERE site = ? AND door = ? AND seq > ?",
+            (site, door, end),
+        ).fetchone()[0]
+        gaps.append((end + 1, nxt - 1))
+    return last, gaps
+
+
 def doors_with_events(batch: Iterable[mqtt.MQTTMessage], site: str) -> set[str]:
     doors = set()
     for msg in batch:
@@ -94,6 +125,8 @@ class Receipts:
     repeat_seconds: float = 2.0
     clock: Callable[[], float] = time.monotonic
     runs: dict[str, Run] = field(default_factory=dict)
+    # Per door: (highest seq held, holes above the run), when the run stopped at a hole.
+    gaps: dict[str, tuple[int | None, list[tuple[int, int]]]] = field(default_factory=dict)
     _sent: dict[str, tuple[Run, float]] = field(default_factory=dict)
     sent: int = 0
 
@@ -104,6 +137,7 @@ class Receipts:
             run = held_run(conn, self.site, door, self.runs.get(door))
             if run is not None:
                 self.runs[door] = run
+                self.gaps[door] = holes(conn, self.site, door, run[1])
                 out[door] = run
         return out
 
@@ -117,6 +151,7 @@ class Receipts:
             if last is not None and last[0] == run and now - last[1] < self.repeat_seconds:
                 continue
             self._sent[door] = (run, now)
+            held, missing = self.gaps.get(door, (None, []))
             out.append(
                 m.Receipt(
                     type="receipt",
@@ -124,6 +159,8 @@ class Receipts:
                     door=door,
                     first=run[0],
                     upto=run[1],
+                    last=held,
+                    missing=missing,
                     issued=issued,
                 )
             )

@@ -230,6 +230,9 @@ class SnapshotRequest(Msg):
     reason: str = Field("", max_length=200)
 
 
+RECEIPT_GAPS = 32  # holes named in one receipt; the rest come in later ones
+
+
 class Receipt(Msg):
     """-> ``.../<door>/receipts`` (signed, retained): the office holds every event of the door
     with ``first <= seq <= upto``. The door marks those ``archived`` and may prune them; an
@@ -241,12 +244,26 @@ class Receipt(Msg):
     door: SITE_OR_DOOR
     first: int = Field(ge=1, description="The lowest seq of the run the office holds.")
     upto: int = Field(ge=1, description="The highest seq up to which it holds every event.")
+    last: int | None = Field(
+        None, ge=1, description="The highest seq it holds (None: no more than ``upto``)."
+    )
+    missing: list[tuple[int, int]] = Field(
+        default_factory=list,
+        max_length=RECEIPT_GAPS,
+        description="The first holes above ``upto`` (inclusive seq ranges it does not hold, "
+        "below ``last``), so a door re-sends those and not the events it has.",
+    )
     issued: AwareDatetime
 
     @model_validator(mode="after")
     def _first_before_upto(self) -> Receipt:
         if self.first > self.upto:
             raise ValueError("first must not be above upto")
+        floor = self.upto
+        for a, b in self.missing:
+            if not floor < a <= b < (self.last or 0):
+                raise ValueError("missing ranges must be ordered, above upto and below last")
+            floor = b
         return self
 
 

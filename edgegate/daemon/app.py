@@ -1,4 +1,6 @@
-"""The daemon: builds the door from its config and runs it until told to stop."""
+"""The daemon: the composition root. Builds the door from its config, hands each part only
+what it needs (the sync layer gets ports, never the daemon or the door), and runs it until
+told to stop."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from edgegate.daemon.finger_sync import FingerLibraryService
 from edgegate.daemon.live_doctor import LiveDoctor
 from edgegate.daemon.siren import SirenOutput
 from edgegate.daemon.staff_card import StaffCardMemory
+from edgegate.daemon.status import DoorStatus
 from edgegate.daemon.wall_clock import SafeWallClock
 from edgegate.hardware.base import Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
@@ -31,6 +34,7 @@ from edgegate.hardware.wiegand.gpio import EdgeSource
 from edgegate.store.journal import Event, known_time, rfc3339
 from edgegate.store.rules_state import load_modes
 from edgegate.store.store import AsyncStore
+from edgegate.sync.service import SyncService
 
 log = structlog.get_logger(__name__)
 
@@ -87,20 +91,29 @@ class Daemon:
         self.door.add_listener(self._reader_feedback)
         # The fingerprint sensor's library follows credential changes (MQTT sync, snapshots).
         self.door.add_credentials_listener(self.credentials_changed)
-        self.sync: Any = None
+        self.health = DoorStatus(config.daemon, self.door, self.readers, self.outputs)
+        self.sync: SyncService | None = None
         if config.mqtt is not None:
-            # MQTT sync (docs/mqtt.md): events, state, telemetry, commands, credentials.
-            from edgegate.sync.service import SyncService
-
-            self.sync = SyncService(self)
+            # MQTT sync (docs/mqtt.md): events, state, telemetry, commands, credentials. It
+            # gets ports (edgegate/sync/ports.py): the rules as DoorControl, the journal seam,
+            # the status source, and plain callables for what the office may trigger.
+            self.sync = SyncService(
+                config,
+                store=self.store,
+                door=self.door.rules,
+                journal=self.door.journal,
+                status=self.health,
+                on_credentials_changed=self.door.credentials_changed,
+                clock=self.door.now,
+                on_silence=self.siren.silence if self.siren is not None else None,
+                on_doctor=self.doctor.request,
+                on_reset_presence=self.door.reset_presence,
+                site_rules=self.door.site,
+            )
             self.sync.retained_sources.append(self._homeassistant_discovery)
             self.services.append(self.sync.run)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
-        self.started_at = time.time()  # a date, for display
-        self.started_mono = time.monotonic()  # uptime: a wall-clock step cannot make it negative
-        self.loop_lag = 0.0
-        self.healthy = False
 
     def _build_biometric(self, config: Config, devices: ReaderDevices) -> None:
         """The readers configured by their own section (``[fingerprint]``, ``[camera]``),
@@ -174,9 +187,9 @@ class Daemon:
             self._tasks.append(asyncio.create_task(reader.run(), name=f"reader:{reader.name}"))
         for service in self.services:
             self._tasks.append(asyncio.create_task(service(), name="service"))
-        self._tasks.append(asyncio.create_task(self._health(), name="health"))
+        self._tasks.append(asyncio.create_task(self.health.watch(self._crashed), name="health"))
         await self._readers_settled(timeout=2.0)
-        self.healthy = True
+        self.health.healthy = True
         log.info(
             "daemon_started",
             version=__version__,
@@ -224,25 +237,8 @@ class Daemon:
                 return
             await asyncio.sleep(0.01)
 
-    async def _health(self) -> None:
-        """Measure loop lag and ping the systemd watchdog only while the loop is healthy.
-
-        The ping comes from a loop timer, so a blocked loop stops pinging and systemd restarts
-        the daemon; a crashed reader or service task also withholds the ping.
-        """
-        interval = systemd.watchdog_interval() if self.config.daemon.watchdog else None
-        period = min(interval or 1.0, 1.0)
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(period)
-            self.loop_lag = max(0.0, loop.time() - before - period)
-            crashed = [t.get_name() for t in self._tasks if t.done() and t.get_name() != "health"]
-            self.healthy = self.loop_lag < self.config.daemon.max_loop_lag_seconds and not crashed
-            if not self.healthy:
-                log.warning("daemon_unhealthy", loop_lag=round(self.loop_lag, 3), crashed=crashed)
-            elif interval is not None:
-                systemd.notify("WATCHDOG=1")
+    def _crashed(self) -> list[str]:
+        return [t.get_name() for t in self._tasks if t.done() and t.get_name() != "health"]
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -263,7 +259,8 @@ class Daemon:
         self.inputs.close()
         self.door.rules.close()
         self.door.site.close()
-        self.door.pins.close()
+        for gate in self.door.gates:
+            gate.close()
         if self.siren is not None:
             self.siren.close()
         # Fail-secure on a normal stop: the relay off is the locked state.
@@ -272,20 +269,8 @@ class Daemon:
         await self.store.close()
         log.info("daemon_stopped")
 
-    def uptime(self) -> float:
-        return time.monotonic() - self.started_mono
-
     def status(self) -> dict[str, Any]:
-        return {
-            "uptime": round(self.uptime(), 1),
-            "version": __version__,
-            "healthy": self.healthy,
-            "loop_lag_ms": round(self.loop_lag * 1000, 2),
-            "readers": [r.status() for r in self.readers],
-            "outputs": self.outputs.state(),
-            "decisions": dict(self.door.counters),
-            "door": self.door.state(),
-        }
+        return self.health.status()
 
 
 async def run(config: Config) -> None:

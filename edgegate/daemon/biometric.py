@@ -18,7 +18,7 @@ from edgegate.core.assist import AssistTracker
 from edgegate.core.reads import Direction
 from edgegate.daemon.door import Door
 from edgegate.daemon.finger_sync import FingerLibraryService
-from edgegate.hardware.base import Reader, ReaderSink
+from edgegate.hardware.base import Reader
 from edgegate.hardware.registry import ReaderDevices
 from edgegate.store.store import AsyncStore
 
@@ -74,15 +74,13 @@ def camera(cam: CameraConfig, name: str, devices: BiometricDevices) -> Reader:
     door = devices.door
     storage = devices.config.storage
     door.assist[name] = AssistTracker(cam.assist_after, cam.assist_window_seconds)
-    sink: ReaderSink = door
     if cam.mode == "card+face":
-        # Only here do reads pass through the gate; other doors keep the direct path.
-        sink = CardFaceGate(door, name, cam.card_face_window_seconds)
-        for reader in devices.readers:
-            reader.sink = sink
+        # Only here do reads pass through the gate, in front of the door's other gates (a card
+        # waits for its face before a PIN); other doors keep the direct path.
+        door.gates.insert(0, CardFaceGate(door, name, cam.card_face_window_seconds))
     reader = CameraReader(
         name,
-        sink,
+        door,
         cam.source,
         Settings.from_config(cam),
         storage.path,

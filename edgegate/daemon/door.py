@@ -1,8 +1,10 @@
-"""The door: takes reads from readers, asks the core, journals, then acts on the outputs.
+"""The door: takes reads from readers, passes them through its gates, asks the core, journals,
+then acts through its rules.
 
 This is the hot path of the daemon. A read is decided and journaled in ONE store transaction
-(one hop to the store thread), and only after that commit are the relay and feedback driven,
-so no door ever opens without its decision on disk.
+(one hop to the store thread, through the journal seam ``DoorJournal``), and only after that
+commit does the rules runtime drive the relay and feedback, so no door ever opens without its
+decision on disk.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from edgegate.config.models import Config
 from edgegate.contract.visitor_pass import PassRejected, parse_pass
 from edgegate.core.assist import AssistTracker
-from edgegate.core.decision import Decision, DoorMode, Reason, RuleContext, decide
+from edgegate.core.decision import CredentialRecord, Decision, Reason, RuleContext, decide
+from edgegate.core.gates import Gate
 from edgegate.core.passback import PassbackMode
 from edgegate.core.pin import PinResult, apply_pin, raises_duress
 from edgegate.core.reads import CredentialKind, CredentialRead
@@ -35,6 +38,7 @@ from edgegate.store import pass_uses
 from edgegate.store.credentials import get_person_attrs, lookup
 from edgegate.store.db import transaction
 from edgegate.store.journal import Event
+from edgegate.store.pins import pin_hashes
 from edgegate.store.rules_state import get_presence, reset_presence, set_presence, today_counts
 from edgegate.store.store import AsyncStore
 
@@ -44,6 +48,8 @@ Clock = Callable[[], float]
 
 
 class Door:
+    """The reader sink and the gates' port (``edgegate.core.gates.GatePort``)."""
+
     def __init__(
         self,
         config: Config,
@@ -58,42 +64,62 @@ class Door:
         # The office's public keys: visitor QR passes are verified with them, offline.
         self.pass_keys = tuple(pass_keys)
         self.store = store
-        self.outputs = outputs
         # Wall time (``clock``) for timestamps, schedules and validity; ``monotonic`` for every
         # duration (relock, held-open, lockouts, staff-card memory), which a wall-clock step
         # (NTP after an RTC-less boot) must not stretch or cut.
         self.clock = clock
         self.monotonic = monotonic
+        self._tasks: set[asyncio.Task[Any]] = set()
+        now = self.now
         # The one path to the journal: rows, traffic counts, decision counters, listeners.
         self.journal = DoorJournal(
             store,
             site=config.door.site,
             door=config.door.id,
             turnstile=config.door.mode == "turnstile",
-            clock=lambda: self.clock(),
+            clock=now,
         )
         self.counters = self.journal.counters
         self._credentials_listeners: list[Callable[[int], None]] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
         # Latency samples (read's last byte -> relay driven), for telemetry and the benchmark.
         self.latencies_ms: deque[float] = deque(maxlen=1000)
         # Per-reader failure counting for biometric readers (retries, then staff).
         self.assist: dict[str, AssistTracker] = {}
-        # Door rules (docs/rules.md): the state machine, lockout, modes. Owns the lock output.
-        self.rules = RulesRuntime(self)
+        # Door rules (docs/rules.md): the state machine, lockout, modes; drives the outputs.
+        self.rules = RulesRuntime(
+            config,
+            store,
+            outputs,
+            self.journal,
+            clock=now,
+            monotonic=self.mono_now,
+            spawn=self.spawn,
+        )
         # Keypad PINs: card+PIN waits and the duress PIN (edgegate/daemon/pin_wait.py).
-        self.pins = PinGate(self)
+        self.pins = PinGate(self, config.pin, posture_requires=self._posture_requires_pin)
+        # Reads are offered to each gate in turn; the composition root may add more in front.
+        self.gates: list[Gate] = [self.pins]
         # Rules across doors and by the clock: postures, two-person, offline, interlock.
         self.site = SiteRules(
             config,
             machine=self.rules.posture_input,
             record=lambda type_, fields: self.spawn(self.journal.write([(type_, fields)])),
-            clock=lambda: self.clock(),
-            mono=lambda: self.monotonic(),
+            clock=now,
+            mono=self.mono_now,
         )
         self.rules.site = self.site
         if config.area.reset_after_emergency:
             self.journal.add_listener(self._after_emergency)
+
+    # The door's clocks may be replaced after construction (tests drive them): read them late.
+    def now(self) -> float:
+        return self.clock()
+
+    def mono_now(self) -> float:
+        return self.monotonic()
+
+    def _posture_requires_pin(self) -> bool:
+        return self.site.pin_required()
 
     # --- listeners -------------------------------------------------------------------------
     def add_listener(self, fn: EventListener) -> None:
@@ -117,7 +143,7 @@ class Door:
         """Journal an event that changes no other state (faults, alarms)."""
         return await self.journal.record(type_, **fields)
 
-    def spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         # Keep a reference: the loop only holds weak references to tasks.
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -125,12 +151,17 @@ class Door:
 
     # --- ReaderSink ------------------------------------------------------------------------
     def credential(self, read: CredentialRead) -> None:
-        if read.kind == CredentialKind.PIN:
-            self.pins.pin(read)  # never looked up by value: a PIN only completes a card
-        elif self.pins.requires(read):
-            self.pins.card(read)
-        else:
-            self.spawn(self.handle_read(read))
+        self._offer(read, self.gates)
+
+    def submit(self, read: CredentialRead, after: Gate) -> None:
+        """A gate hands a read on to the gates behind it (GatePort)."""
+        self._offer(read, self.gates[self.gates.index(after) + 1 :])
+
+    def _offer(self, read: CredentialRead, gates: list[Gate]) -> None:
+        for gate in gates:
+            if gate.offer(read):
+                return
+        self.spawn(self.handle_read(read))
 
     def fault(self, reader: str, reason: str) -> None:
         self.spawn(self.record("reader_fault", reader=reader, error=reason))
@@ -143,12 +174,10 @@ class Door:
     def reader_event(self, reader: str, type_: str, **fields: Any) -> None:
         self.spawn(self.record(type_, reader=reader, **fields))
 
-    # --- modes and commands (called by the MQTT command handler and the CLI) ---------------
+    # --- modes and commands (the CLI and tests; the sync layer uses the rules' port) --------
     def set_mode(self, mode: str, source: str) -> None:
-        """Switch to "normal", "lockdown", "emergency" or "attended"; journaled as
-        mode_changed / emergency_on / emergency_off. "normal" is also the emergency reset (it
-        is refused while the fire input is still active). Raises ValueError on other modes."""
-        self.rules.set_mode(DoorMode(mode), source)
+        """See ``RulesRuntime.set_mode``."""
+        self.rules.set_mode(mode, source)
 
     def staff_release(self, staff: str | None, source: str, person: str | None = None) -> None:
         """Staff let someone through (attended mode or any time): one release, journaled as
@@ -157,7 +186,7 @@ class Door:
 
     def state(self) -> dict[str, Any]:
         """For MQTT ``state``/``telemetry``: lock, contact, mode, alarms, lockouts."""
-        return self.rules.status()
+        return self.rules.state()
 
     async def today_counts(self) -> dict[str, int]:
         """Today's traffic at this door (granted, denied, passages, exits) for telemetry."""
@@ -212,6 +241,19 @@ class Door:
     ) -> Decision:
         """The decision a read would get now, journaling nothing (card+PIN's first step)."""
         return self._evaluate(conn, read, ctx, self.clock())
+
+    async def lookup(self, kind: CredentialKind, value: str) -> CredentialRecord | None:
+        """GatePort: the store's credential and person for a value."""
+        return await self.store.call(lookup, kind, value)
+
+    async def pin_hashes(self, person_id: str) -> tuple[str | None, str | None]:
+        """GatePort: the person's PIN and duress PIN hashes."""
+        return await self.store.call(pin_hashes, person_id)
+
+    async def evaluate(self, read: CredentialRead) -> Decision:
+        """GatePort: ``evaluate_tx`` under the rules as they stand now, one store hop."""
+        ctx = self.rules.context(read, self.clock())
+        return await self.store.call(self.evaluate_tx, read, ctx)
 
     def _decide_tx(
         self,
@@ -286,14 +328,14 @@ class Door:
             decision, events = await self.store.call(self._decide_tx, read, ctx, pin)
         except Exception:
             # The store failed: nothing is journaled, so nothing opens. Logged and counted.
-            self.counters["errors"] += 1
+            self.count_error()
             log.exception("decision_failed", reader=read.reader, kind=str(read.kind))
             return None
         self.rules.decided(decision, read)
         if decision.granted and decision.person_id and self.site.first_arrival_waiting:
             self.spawn(self._first_arrival(decision.person_id))
-        if decision.granted and read.reader in self.assist:
-            self.assist[read.reader].success()
+        if decision.granted:
+            self.biometric_success(read.reader)
         latency = (time.perf_counter() - read.t) * 1000
         self.latencies_ms.append(latency)
         event = events[0]
@@ -311,6 +353,39 @@ class Door:
                 log.warning("duress", seq=ev.seq, person=decision.person_id, reader=read.reader)
         self.journal.publish(events)
         return decision
+
+    async def deny(
+        self,
+        kind: str,
+        reader: str,
+        reason: Reason,
+        *,
+        lockout: bool,
+        **fields: object,
+    ) -> None:
+        """GatePort: journal a denial the decision core did not make (a PIN with no card, a
+        card+face time-out, an unmatched finger or face), then signal it through the rules."""
+        try:
+            await self.journal.record(
+                "access_denied", kind=kind, reader=reader, reason=str(reason), **fields
+            )
+        except Exception:
+            self.count_error()
+            log.exception("decision_failed", reader=reader, kind=kind)
+            return
+        self.rules.refused(reader, reason, lockout=lockout)
+
+    def retry(self) -> None:
+        """GatePort: ask for another try."""
+        self.rules.retry()
+
+    def biometric_success(self, reader: str) -> None:
+        tracker = self.assist.get(reader)
+        if tracker is not None:
+            tracker.success()
+
+    def count_error(self) -> None:
+        self.counters["errors"] += 1
 
     # --- presence after an evacuation -------------------------------------------------------
     def reset_presence(self, source: str) -> None:
@@ -351,12 +426,9 @@ class Door:
 
     async def _attempt_failed(self, reader: str, kind: str, reason: str, poor: bool) -> None:
         if poor:
-            self.outputs.signal_retry()
+            self.retry()
         else:
-            self.outputs.deny()
-            await self.record(
-                "access_denied", kind=kind, reader=reader, reason=str(Reason.UNKNOWN), detail=reason
-            )
+            await self.deny(kind, reader, Reason.UNKNOWN, lockout=False, detail=reason)
         tracker = self.assist.get(reader)
         if tracker is not None and tracker.failure(self.monotonic()):
             log.warning("assist_requested", reader=reader, kind=kind, failures=tracker.count)

@@ -5,8 +5,9 @@ from a reader that asks for PINs. A card is first evaluated without journaling (
 store hop): a refused card is decided and journaled at once the usual way, a valid one waits
 up to ``[pin] timeout_seconds`` for a PIN from the same reader. The PIN is checked against the
 person's stored hashes in a worker thread, and the card is then decided for good, PIN result
-included, in one transaction (edgegate/daemon/door.py ``handle_read(read, pin=...)``), so a
-wrong PIN or a timeout is a journaled denial that counts toward the reader's lockout.
+included, in one transaction (the door's ``handle_read(read, pin=...)``), so a wrong PIN or a
+timeout is a journaled denial that counts toward the reader's lockout. The gate holds no door:
+it works through the ``GatePort`` (edgegate/core/gates.py).
 
 A PIN that arrives with no card waiting (PIN-only is not a credential here) is refused and
 journaled as an ``unknown`` pin denial; the digits are never journaled or logged.
@@ -15,18 +16,16 @@ journaled as an ``unknown`` pin denial; the digits are never journaled or logged
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import structlog
 
-from edgegate.core.decision import Decision, Reason
+from edgegate.config.models import PinConfig
+from edgegate.core.decision import Reason
+from edgegate.core.gates import GatePort
 from edgegate.core.pin import DuressScheme, PinResult, check_pin
 from edgegate.core.reads import CredentialKind, CredentialRead
-from edgegate.store.pins import pin_hashes
-
-if TYPE_CHECKING:
-    from edgegate.daemon.door import Door
 
 log = structlog.get_logger(__name__)
 
@@ -39,9 +38,15 @@ class _Waiting:
 
 
 class PinGate:
-    def __init__(self, door: Door) -> None:
-        self.door = door
-        self.cfg = door.config.pin
+    """A ``Gate``: takes every PIN read, and the card reads that must be followed by a PIN."""
+
+    def __init__(
+        self, port: GatePort, cfg: PinConfig, *, posture_requires: Callable[[], bool]
+    ) -> None:
+        """``posture_requires()``: whether a card+PIN posture window runs now."""
+        self.port = port
+        self.cfg = cfg
+        self.posture_requires = posture_requires
         self.scheme = DuressScheme(self.cfg.duress)
         self._readers = frozenset(self.cfg.readers)
         self._waiting: dict[str, _Waiting] = {}
@@ -50,10 +55,19 @@ class PinGate:
         """Whether this card read must be followed by a PIN: always with ``[pin] require``,
         or while a card+PIN posture window runs (edgegate/daemon/site_rules.py)."""
         return (
-            (self.cfg.require or self.door.site.pin_required())
+            (self.cfg.require or self.posture_requires())
             and read.kind == CredentialKind.CARD
             and (not self._readers or read.reader in self._readers)
         )
+
+    def offer(self, read: CredentialRead) -> bool:
+        if read.kind == CredentialKind.PIN:
+            self.pin(read)  # never looked up by value: a PIN only completes a card
+        elif self.requires(read):
+            self.card(read)
+        else:
+            return False
+        return True
 
     def waiting(self) -> dict[str, str]:
         """Reader -> person whose PIN it waits for (status, tests)."""
@@ -61,19 +75,18 @@ class PinGate:
 
     # -- cards --------------------------------------------------------------------------------
     def card(self, read: CredentialRead) -> None:
-        self.door.spawn(self._card(read))
+        self.port.spawn(self._card(read))
 
     async def _card(self, read: CredentialRead) -> None:
-        door = self.door
+        port = self.port
         try:
-            ctx = door.rules.context(read, door.clock())
-            decision = await door.store.call(door.evaluate_tx, read, ctx)
+            decision = await port.evaluate(read)
         except Exception:
-            door.counters["errors"] += 1
+            port.count_error()
             log.exception("pin_precheck_failed", reader=read.reader)
             return
         if not decision.granted or decision.person_id is None:
-            await door.handle_read(read)
+            await port.handle_read(read)
             return
         self._drop(read.reader)
         loop = asyncio.get_running_loop()
@@ -93,51 +106,44 @@ class PinGate:
         if waiting is None:
             return
         log.info("pin_timeout", reader=reader, person=waiting.person_id)
-        self.door.spawn(self.door.handle_read(waiting.read, pin=PinResult.TIMEOUT))
+        self.port.spawn(self.port.handle_read(waiting.read, pin=PinResult.TIMEOUT))
 
     # -- PINs ---------------------------------------------------------------------------------
     def pin(self, read: CredentialRead) -> None:
         waiting = self._waiting.pop(read.reader, None)
         if waiting is None:
-            self.door.spawn(self._without_card(read))
+            self.port.spawn(self._without_card(read))
             return
         waiting.timer.cancel()
-        self.door.spawn(self._check(waiting, read))
+        self.port.spawn(self._check(waiting, read))
 
     async def _check(self, waiting: _Waiting, pin_read: CredentialRead) -> None:
-        door = self.door
+        port = self.port
         try:
-            pin_hash, duress_hash = await door.store.call(pin_hashes, waiting.person_id)
+            pin_hash, duress_hash = await port.pin_hashes(waiting.person_id)
             # PBKDF2 is tens of milliseconds of CPU: a worker thread (hashlib releases the
             # GIL), never the loop.
             result = await asyncio.get_running_loop().run_in_executor(
                 None, check_pin, pin_read.value, pin_hash, duress_hash, self.scheme
             )
         except Exception:
-            door.counters["errors"] += 1
+            port.count_error()
             log.exception("pin_check_failed", reader=pin_read.reader)
             return
         # Latency is measured from the PIN's last key, the moment the person finished.
-        await door.handle_read(replace(waiting.read, t=pin_read.t), pin=result)
+        await port.handle_read(replace(waiting.read, t=pin_read.t), pin=result)
 
     async def _without_card(self, read: CredentialRead) -> None:
-        door = self.door
         log.info("pin_without_card", reader=read.reader)
-        try:
-            await door.record(
-                "access_denied",
-                kind="pin",
-                reader=read.reader,
-                direction=str(read.direction),
-                reason=str(Reason.UNKNOWN),
-                detail="pin_without_card",
-            )
-        except Exception:
-            door.counters["errors"] += 1
-            log.exception("decision_failed", reader=read.reader, kind="pin")
-            return
         # PIN guessing counts toward the reader's lockout like any refused credential.
-        door.rules.decided(Decision(False, Reason.UNKNOWN), read)
+        await self.port.deny(
+            "pin",
+            read.reader,
+            Reason.UNKNOWN,
+            lockout=True,
+            direction=str(read.direction),
+            detail="pin_without_card",
+        )
 
     def close(self) -> None:
         for waiting in self._waiting.values():

@@ -1,13 +1,13 @@
 """Card + face doors: a card opens only with a face of the card's person, and a face alone
 never opens.
 
-The gate sits between the readers and the Door (it is their ReaderSink) only on doors with
-``[camera] mode = "card+face"``; elsewhere readers report to the Door directly and the card
-hot path is untouched. Either may come first within ``window`` seconds:
+The gate is one of the door's gates (edgegate/core/gates.py), put in front of the others
+only on doors with ``[camera] mode = "card+face"``; elsewhere the card hot path is untouched.
+It holds no door, only the ``GatePort``. Either may come first within ``window`` seconds:
 
 * card first: the card is checked on its own (a lost or expired card is refused at once, with
   its own reason); a valid card waits for the face. A face of the same person forwards the
-  card to the Door (the usual decision and journal, with ``factors`` card+face and the face's
+  card on to the door (the usual decision and journal, with ``factors`` card+face and the face's
   distance as score). No such face in time: denied, reason ``face_required``, or
   ``face_mismatch`` when only someone else's face was seen.
 * face first: remembered for ``window`` seconds; the card, when it comes, goes straight on.
@@ -18,16 +18,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import structlog
 
 from edgegate.core.decision import Reason, decide
+from edgegate.core.gates import GatePort
 from edgegate.core.reads import CredentialKind, CredentialRead
-from edgegate.store.credentials import lookup
-
-if TYPE_CHECKING:
-    from edgegate.daemon.door import Door
 
 log = structlog.get_logger(__name__)
 
@@ -42,37 +38,38 @@ class _Pending:
 
 
 class CardFaceGate:
-    def __init__(self, door: Door, camera: str, window: float) -> None:
-        self.door = door
+    """A ``Gate``: takes every read that is not yet a card+face pair."""
+
+    def __init__(self, port: GatePort, camera: str, window: float) -> None:
+        self.port = port
         self.camera = camera
         self.window = window
         self._cards: dict[str, _Pending] = {}  # person -> card waiting for their face
         self._faces: dict[str, tuple[float, CredentialRead]] = {}  # person -> (monotonic, read)
 
-    # --- ReaderSink ------------------------------------------------------------------------
-    def credential(self, read: CredentialRead) -> None:
+    # --- Gate ------------------------------------------------------------------------------
+    def offer(self, read: CredentialRead) -> bool:
+        if "face" in read.factors:
+            return False  # a pair this gate made: on to the next gate
+        if read.kind is CredentialKind.QR:
+            return False  # a visitor pass is one factor by itself
         if read.kind is CredentialKind.FACE:
-            self.door.spawn(self._face(read))
-        elif read.kind is CredentialKind.QR:
-            self.door.credential(read)  # a visitor pass is one factor by itself
+            self.port.spawn(self._face(read))
         else:
-            self.door.spawn(self._card(read))
+            self.port.spawn(self._card(read))
+        return True
 
-    def fault(self, reader: str, reason: str) -> None:
-        self.door.fault(reader, reason)
-
-    def recovered(self, reader: str) -> None:
-        self.door.recovered(reader)
-
-    def reader_event(self, reader: str, type_: str, **fields: object) -> None:
-        self.door.reader_event(reader, type_, **fields)
+    def close(self) -> None:
+        for pending in self._cards.values():
+            pending.handle.cancel()
+        self._cards.clear()
 
     # --- the two factors -------------------------------------------------------------------
     async def _face(self, face: CredentialRead) -> None:
         # The face's value is a credential (the person id, or the office's face-<hash>):
         # its person is what must match the card's.
         try:
-            record = await self.door.store.call(lookup, face.kind, face.value)
+            record = await self.port.lookup(face.kind, face.value)
         except Exception:
             log.exception("card_face_lookup_failed", reader=face.reader)
             return
@@ -93,13 +90,13 @@ class CardFaceGate:
 
     async def _card(self, read: CredentialRead) -> None:
         try:
-            record = await self.door.store.call(lookup, read.kind, read.value)
+            record = await self.port.lookup(read.kind, read.value)
         except Exception:
             log.exception("card_face_lookup_failed", reader=read.reader)
             record = None
-        if record is None or not decide(read, record, self.door.clock()).granted:
+        if record is None or not decide(read, record, self.port.clock()).granted:
             # Unknown, lost, expired or disabled: refused now, with the Door's own reason.
-            await self.door.handle_read(read)
+            await self.port.handle_read(read)
             return
         person = record.person_id
         seen = self._faces.pop(person, None)
@@ -113,14 +110,13 @@ class CardFaceGate:
         handle = loop.call_later(self.window, self._expire, person)
         self._cards[person] = _Pending(read, handle)
         log.info("card_waiting_for_face", reader=read.reader, person=person)
-        self.door.outputs.signal_retry()
+        self.port.retry()
 
     def _forward(self, card: CredentialRead, face: CredentialRead) -> None:
-        tracker = self.door.assist.get(self.camera)
-        if tracker is not None:
-            tracker.success()
-        self.door.credential(
-            replace(card, score=face.score, t=max(card.t, face.t), factors=("card", "face"))
+        self.port.biometric_success(self.camera)
+        self.port.submit(
+            replace(card, score=face.score, t=max(card.t, face.t), factors=("card", "face")),
+            after=self,
         )
 
     def _expire(self, person: str) -> None:
@@ -128,18 +124,17 @@ class CardFaceGate:
         if pending is None:
             return
         reason = Reason.FACE_MISMATCH if pending.other_face else Reason.FACE_REQUIRED
-        self.door.spawn(self._deny(pending.read, person, reason))
+        self.port.spawn(self._deny(pending.read, person, reason))
 
     async def _deny(self, read: CredentialRead, person: str, reason: Reason) -> None:
-        self.door.outputs.deny()
-        log.info("access_denied", person=person, reader=read.reader, reason=reason)
-        await self.door.record(
-            "access_denied",
-            kind=str(read.kind),
+        log.info("access_denied", person=person, reader=read.reader, reason=str(reason))
+        await self.port.deny(
+            str(read.kind),
+            read.reader,
+            reason,
+            lockout=False,
             credential=read.value,
             person=person,
-            reader=read.reader,
             direction=str(read.direction),
-            reason=str(reason),
             factors=["card", "face"],
         )

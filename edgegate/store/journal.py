@@ -107,12 +107,23 @@ def mark_archived(conn: sqlite3.Connection, first: int, upto: int, now: float) -
     ).rowcount
 
 
-def resend(conn: sqlite3.Connection, upto: int) -> int:
+def resend(
+    conn: sqlite3.Connection,
+    upto: int,
+    lacking: tuple[int, list[tuple[int, int]], int] | None = None,
+) -> int:
     """Mark events acknowledged by the broker but covered by no receipt, up to ``upto``,
-    unsent again: the drain offers them once more (the office drops copies by ``id``)."""
-    return conn.execute(
-        "UPDATE events SET sent = 0 WHERE archived IS NULL AND sent = 1 AND seq <= ?", (upto,)
-    ).rowcount
+    unsent again: the drain offers them once more (the office drops copies by ``id``).
+    ``lacking`` (from the office's last receipt: its ``first``, its holes, and the seq above
+    which it holds nothing it named) narrows that to what the office lacks."""
+    where = "archived IS NULL AND sent = 1 AND seq <= ?"
+    args: list[Any] = [upto]
+    if lacking is not None:
+        first, holes, above = lacking
+        terms = ["seq < ?", "seq > ?"] + ["seq BETWEEN ? AND ?"] * len(holes)
+        where += f" AND ({' OR '.join(terms)})"
+        args += [first, above] + [x for hole in holes for x in hole]
+    return conn.execute(f"UPDATE events SET sent = 0 WHERE {where}", args).rowcount
 
 
 def recent(

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import structlog
 
 from edgegate.contract.messages import Command, rfc3339
 from edgegate.contract.signing import RejectedMessage
-from edgegate.core.door_state import In, Input
-from edgegate.daemon.door import Door
+from edgegate.core.decision import DoorMode
 from edgegate.store import journal, seen_commands
+from edgegate.store.store import AsyncStore
+from edgegate.sync.ports import DoorControl, DoorJournalPort
 
 log = structlog.get_logger(__name__)
 
@@ -35,31 +35,55 @@ ACK = "command_ack"
 class CommandHandler:
     def __init__(
         self,
-        door: Door,
+        door: DoorControl,
+        journal: DoorJournalPort,
+        store: AsyncStore,
         *,
+        site: str,
+        door_id: str,
         max_age_seconds: float,
         on_sync: Callable[[str], None],
         on_silence: Callable[[str], bool] | None = None,
         on_doctor: Callable[[str], None] | None = None,
+        on_reset_presence: Callable[[str], None] = lambda _source: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.door = door
+        self.journal = journal
+        self.store = store
+        self.site = site
+        self.door_id = door_id
         self.max_age = max_age_seconds
         self.on_sync = on_sync
         # The alarm output (None: no [gpio] siren) and the live doctor (edgegate/daemon/).
         self.on_silence = on_silence
         self.on_doctor = on_doctor
+        # Forget who is in the door's area (after an evacuation), journaled by the door.
+        self.on_reset_presence = on_reset_presence
         self.clock = clock
         self._seen: dict[str, float] = {}  # command id -> expires (UNIX seconds)
+        # Command name -> what it does (raises ValueError when the door refuses it).
+        self._handlers: dict[str, Callable[[Command, str], None]] = {
+            "lockdown": self._set_mode,
+            "normal": self._set_mode,
+            "emergency": self._set_mode,
+            "attended": self._set_mode,
+            "unlock": self._release,
+            "staff_release": self._release,
+            "lock": lambda _cmd, source: self.door.lock(source),
+            "sync": lambda _cmd, _source: self.on_sync("command"),
+            "silence": self._silence,
+            "doctor": self._doctor,
+            "reset_presence": lambda _cmd, source: self.on_reset_presence(source),
+        }
 
     async def load_seen(self) -> None:
         """Ids of accepted commands that have not expired yet count as seen."""
-        self._seen.update(await self.door.store.call(seen_commands.live, self.clock()))
+        self._seen.update(await self.store.call(seen_commands.live, self.clock()))
 
     def check(self, cmd: Command) -> None:
         """Raise RejectedMessage (wrong_door, expired, replayed); else remember the id."""
-        cfg = self.door.config.door
-        if cmd.site != cfg.site or cmd.door not in (cfg.id, "all"):
+        if cmd.site != self.site or cmd.door not in (self.door_id, "all"):
             raise RejectedMessage("wrong_door", f"for {cmd.site}/{cmd.door}")
         now = self.clock()
         expires = cmd.expires.timestamp()
@@ -77,9 +101,7 @@ class CommandHandler:
     async def execute(self, cmd: Command) -> journal.Event:
         """Carry out a checked command; journal and return its ``command_ack``."""
         # Remembered before it acts: a crash in between loses this command, never repeats it.
-        await self.door.store.call(
-            seen_commands.remember, cmd.id, cmd.expires.timestamp(), self.clock()
-        )
+        await self.store.call(seen_commands.remember, cmd.id, cmd.expires.timestamp(), self.clock())
         result, reason = "ok", ""
         try:
             self._dispatch(cmd)
@@ -97,47 +119,34 @@ class CommandHandler:
         }
         if reason:
             fields["reason"] = reason
-        return await self.door.record(ACK, **fields)
+        return await self.journal.record(ACK, **fields)
 
     def _dispatch(self, cmd: Command) -> None:
-        door, source = self.door, f"command:{cmd.id}"
-        name = cmd.cmd
-        if name in ("lockdown", "normal", "emergency", "attended"):
-            door.set_mode(name, source)
-            if name == "normal" and door.rules.state.emergency:
-                raise ValueError("the fire input is still active; the emergency stays on")
-        elif name in ("unlock", "staff_release"):
-            person = cmd.args.get("person")
-            if person is not None and not isinstance(person, str):
-                raise ValueError("args.person must be a string")
-            if door.rules.state.mode.value == "lockdown" and name == "unlock":
-                raise ValueError("the door is in lockdown")
-            door.staff_release(cmd.by or "central", source, person)
-        elif name == "lock":
-            lock_now(door)
-        elif name == "sync":
-            self.on_sync("command")
-        elif name == "silence":
-            if self.on_silence is None:
-                raise ValueError("this door has no alarm output ([gpio] siren)")
-            if not self.on_silence(cmd.by or "central"):
-                raise ValueError("the alarm output was not sounding")
-        elif name == "reset_presence":
-            door.reset_presence(source)
-        elif name == "doctor":
-            if self.on_doctor is None:
-                raise ValueError("the live doctor is not available")
-            self.on_doctor(f"command:{cmd.id}")
-        else:  # pragma: no cover - Command.cmd admits nothing else
-            raise ValueError(f"unknown command {name}")
+        handler = self._handlers.get(cmd.cmd)
+        if handler is None:  # pragma: no cover - Command.cmd admits nothing else
+            raise ValueError(f"unknown command {cmd.cmd}")
+        handler(cmd, f"command:{cmd.id}")
 
+    def _set_mode(self, cmd: Command, source: str) -> None:
+        self.door.set_mode(cmd.cmd, source)
+        if cmd.cmd == "normal" and self.door.emergency:
+            raise ValueError("the fire input is still active; the emergency stays on")
 
-def lock_now(door: Door) -> None:
-    """End a running release at once (the lock command). Emergency releases are not ended:
-    only ``normal`` resets an emergency, and only when the fire input is clear."""
-    rules = door.rules
-    if rules.state.emergency:
-        raise ValueError("emergency: the locks stay released until 'normal'")
-    if rules.state.release_until is not None:
-        rules.state = replace(rules.state, release_until=door.monotonic())
-    rules.apply(Input(In.TICK, door.monotonic()))
+    def _silence(self, cmd: Command, _source: str) -> None:
+        if self.on_silence is None:
+            raise ValueError("this door has no alarm output ([gpio] siren)")
+        if not self.on_silence(cmd.by or "central"):
+            raise ValueError("the alarm output was not sounding")
+
+    def _doctor(self, _cmd: Command, source: str) -> None:
+        if self.on_doctor is None:
+            raise ValueError("the live doctor is not available")
+        self.on_doctor(source)
+
+    def _release(self, cmd: Command, source: str) -> None:
+        person = cmd.args.get("person")
+        if person is not None and not isinstance(person, str):
+            raise ValueError("args.person must be a string")
+        if self.door.mode is DoorMode.LOCKDOWN and cmd.cmd == "unlock":
+            raise ValueError("the door is in lockdown")
+        self.door.staff_release(cmd.by or "central", source, person)

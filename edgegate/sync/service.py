@@ -1,5 +1,10 @@
 """The door's MQTT sync service: started by the Daemon when ``[mqtt]`` is configured.
 
+It gets narrow ports from the composition root (edgegate/sync/ports.py: the door's controls,
+its journal seam, a status source) and the store, never the Daemon or Door objects. Inbound
+topics are one table, ``routes`` (topic -> what to do with a message), from which the
+subscriptions are derived.
+
 Owns the broker link (edgegate/sync/link.py), the journal drain, ``state`` / ``availability``
 / ``telemetry``, and the inbound side: commands (handled at once, on the loop) and credential
 updates and snapshot chunks (one worker, in arrival order; large payloads are verified and
@@ -18,10 +23,12 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
+from edgegate.config.models import Config
 from edgegate.contract.messages import (
     Command,
     CredentialUpdate,
@@ -38,17 +45,16 @@ from edgegate.store import credential_sync as cs
 from edgegate.store import sealed
 from edgegate.store.db import transaction
 from edgegate.store.rules_state import merge_presence
+from edgegate.store.store import AsyncStore
 from edgegate.sync import credentials_apply as ca
 from edgegate.sync import snapshot_steps, telemetry
 from edgegate.sync.commands import CommandHandler
 from edgegate.sync.drain import Drainer
 from edgegate.sync.link import MqttLink
 from edgegate.sync.parse_worker import ChunkParser
-from edgegate.sync.peers import Peers
+from edgegate.sync.peers import Peers, SiteRulesPort
+from edgegate.sync.ports import DoorControl, DoorJournalPort, StatusSource
 from edgegate.sync.receipts import ReceiptKeeper
-
-if TYPE_CHECKING:
-    from edgegate.daemon.app import Daemon
 
 log = structlog.get_logger(__name__)
 
@@ -69,41 +75,69 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What the service does with a message on one topic: ``receive`` on the loop at once
+    (start it, or queue it for the worker that keeps the topic's order), ``handle`` to the
+    end (what the worker runs; tests call it through ``SyncService.handle``)."""
+
+    receive: Callable[[bytes], None]
+    handle: Callable[[bytes], Awaitable[None]]
+
+
 class SyncService:
-    def __init__(self, daemon: Daemon) -> None:
-        assert daemon.config.mqtt is not None
-        self.daemon = daemon
-        self.door = daemon.door
-        self.cfg = daemon.config.mqtt
-        dcfg = daemon.config.door
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: AsyncStore,
+        door: DoorControl,
+        journal: DoorJournalPort,
+        status: StatusSource,
+        on_credentials_changed: Callable[[int], None],
+        clock: Callable[[], float],
+        site_rules: SiteRulesPort,
+        on_silence: Callable[[str], bool] | None = None,
+        on_doctor: Callable[[str], None] | None = None,
+        on_reset_presence: Callable[[str], None] = lambda _source: None,
+    ) -> None:
+        assert config.mqtt is not None
+        self.store = store
+        self.door = door
+        self.journal = journal
+        self.status = status
+        self.on_credentials_changed = on_credentials_changed
+        self.clock = clock
+        self.storage = config.storage
+        self.cfg = config.mqtt
+        dcfg = self.door_config = config.door
         self.topics = DoorTopics(dcfg.site, dcfg.id)
+        t = self.topics
+        self.routes: dict[str, Route] = {
+            t.cmd: Route(self._receive_command(t.cmd), self._command_handler(t.cmd)),
+            t.all_cmd: Route(self._receive_command(t.all_cmd), self._command_handler(t.all_cmd)),
+            t.credentials: Route(self._updates_put, self._handle_update_payload),
+            t.snapshot: Route(self._receive_chunk, self._handle_chunk_payload),
+        }
+        if self.cfg.receipts:
+            self.routes[t.receipts] = Route(self._receive_receipt, self.handle_receipt)
         keys = central_keys(self.cfg)
         self.verifier = Verifier(keys) if keys else None
         self.chunk_parser = ChunkParser([public_text(k) for k in keys])
-        subscriptions = [
-            (self.topics.cmd, 1),
-            (self.topics.all_cmd, 1),
-            (self.topics.credentials, 1),
-            (self.topics.snapshot, 1),
-        ]
-        if self.cfg.receipts:
-            subscriptions.append((self.topics.receipts, 1))
-        # The site rules' peers and the office's presence (edgegate/sync/peers.py).
-        self.peers = Peers(daemon.config, self.door.site, self._merge_presence, self._spawn)
-        subscriptions.extend(self.peers.subscriptions())
+        # The site rules' peers and the office's presence (edgegate/sync/peers.py): its own
+        # table of topics (some wildcards), consulted when ``routes`` has none.
+        self.peers = Peers(config, site_rules, self._merge_presence, self._spawn)
         self.link = MqttLink(
             self.cfg,
             self.cfg.client_id or default_client_id(dcfg.site, dcfg.id),
             will_topic=self.topics.availability,
-            subscriptions=subscriptions,
+            subscriptions=[(topic, 1) for topic in self.routes] + self.peers.subscriptions(),
         )
-        self.drainer = Drainer(
-            daemon.store, self.link, self.topics.events, window=self.cfg.max_inflight
-        )
+        self.drainer = Drainer(store, self.link, self.topics.events, window=self.cfg.max_inflight)
         # Receipts off (a third-party consumer): the broker's PUBACK ends the door's duty.
         self.receipts = (
             ReceiptKeeper(
-                daemon.store,
+                store,
                 self.drainer,
                 self.link.connected,
                 site=dcfg.site,
@@ -114,11 +148,16 @@ class SyncService:
             else None
         )
         self.commands = CommandHandler(
-            self.door,
+            door,
+            journal,
+            store,
+            site=dcfg.site,
+            door_id=dcfg.id,
             max_age_seconds=self.cfg.command_max_age_seconds,
             on_sync=self.request_sync,
-            on_silence=daemon.siren.silence if daemon.siren is not None else None,
-            on_doctor=daemon.doctor.request,
+            on_silence=on_silence,
+            on_doctor=on_doctor,
+            on_reset_presence=on_reset_presence,
         )
         self.rejected: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
@@ -141,16 +180,16 @@ class SyncService:
     # --- life cycle --------------------------------------------------------------------------
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        storage = self.daemon.config.storage
+        storage = self.storage
         with contextlib.suppress(sealed.SealError, OSError):
             self._seal_key = await loop.run_in_executor(
                 None, sealed.load_key, storage.path, storage.key_file
             )
-        self.version = await self.daemon.store.call(cs.get_version)
+        self.version = await self.store.call(cs.get_version)
         await self.commands.load_seen()
-        self.door.add_listener(self.drainer.notify)
-        self.door.add_listener(lambda _e: self._schedule_state())
-        self.daemon.outputs.add_listener(lambda _n, _on: self._schedule_state())
+        self.journal.add_listener(self.drainer.notify)
+        self.journal.add_listener(lambda _e: self._schedule_state())
+        self.door.add_state_listener(self._schedule_state)
         self.link.on_message(self._on_message)
         self.link.on_connected(self._on_connected)
         self.link.on_disconnected(lambda: self.peers.link_changed(False))
@@ -206,7 +245,7 @@ class SyncService:
 
     # --- peers -------------------------------------------------------------------------------
     async def _merge_presence(self, passage: Passage) -> bool:
-        return await self.daemon.store.call(_merge_presence_tx, passage)
+        return await self.store.call(_merge_presence_tx, passage)
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)
@@ -225,7 +264,7 @@ class SyncService:
         if not self.link.connected.is_set():
             return
         state = self.door.state()
-        dcfg = self.daemon.config.door
+        dcfg = self.door_config
         # Name and location feed the office's equipment register.
         payload = _dumps(
             {
@@ -246,7 +285,17 @@ class SyncService:
         extra: dict[str, Any] = {"sync": dict(self.counters), "peers": dict(self.peers.counters)}
         if self.receipts is not None:
             extra["receipts"] = {"upto": self.receipts.upto, **self.receipts.counters}
-        return await telemetry.build(self.daemon, self.link, self.drainer, self.rejected, extra)
+        return await telemetry.build(
+            self.status,
+            self.store,
+            door=self.door_config,
+            area=self.door.area,
+            storage_path=self.storage.path,
+            link=self.link,
+            drainer=self.drainer,
+            rejected=self.rejected,
+            extra=extra,
+        )
 
     async def _telemetry_loop(self) -> None:
         while True:
@@ -307,33 +356,53 @@ class SyncService:
         """Called on the loop for every message: commands at once; credential updates in
         order on one worker; snapshot chunks start parsing at once (worker process) and are
         staged in order on another, so chunk k+1 parses while chunk k is staged."""
-        if topic in (self.topics.cmd, self.topics.all_cmd):
-            asyncio.get_running_loop().create_task(self.handle_command(topic, payload))
-        elif topic == self.topics.credentials:
-            self._updates.put_nowait(payload)
-        elif topic == self.topics.snapshot:
-            self._chunks.put_nowait(self._start_chunk(payload))
-        elif topic == self.topics.receipts and self.receipts is not None:
-            asyncio.get_running_loop().create_task(self.handle_receipt(payload))
-        elif (peer := self.peers.handler_for(topic)) is not None:
-            peer(topic, payload)
-        else:
+        route = self.routes.get(topic)
+        if route is None:
+            if (peer := self.peers.handler_for(topic)) is not None:
+                peer(topic, payload)
+                return
             self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
+            return
+        route.receive(payload)
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Process one inbound message to the end (what the workers do; used by tests)."""
-        if topic in (self.topics.cmd, self.topics.all_cmd):
-            await self.handle_command(topic, payload)
-        elif topic == self.topics.credentials:
-            await self._guard(topic, self._update(payload))
-        elif topic == self.topics.snapshot:
-            await self._guard(topic, self._chunk(self._start_chunk(payload)))
-        elif topic == self.topics.receipts and self.receipts is not None:
-            await self.handle_receipt(payload)
-        elif (peer := self.peers.handler_for(topic)) is not None:
-            peer(topic, payload)
-        else:
+        route = self.routes.get(topic)
+        if route is None:
+            if (peer := self.peers.handler_for(topic)) is not None:
+                peer(topic, payload)
+                return
             self.reject(topic, RejectedMessage("malformed", "unexpected topic"))
+            return
+        await route.handle(payload)
+
+    # The routes' parts, one per topic kind.
+    def _receive_command(self, topic: str) -> Callable[[bytes], None]:
+        def receive(payload: bytes) -> None:
+            asyncio.get_running_loop().create_task(self.handle_command(topic, payload))
+
+        return receive
+
+    def _command_handler(self, topic: str) -> Callable[[bytes], Awaitable[None]]:
+        async def handle(payload: bytes) -> None:
+            await self.handle_command(topic, payload)
+
+        return handle
+
+    def _updates_put(self, payload: bytes) -> None:
+        self._updates.put_nowait(payload)
+
+    async def _handle_update_payload(self, payload: bytes) -> None:
+        await self._guard(self.topics.credentials, self._update(payload))
+
+    def _receive_chunk(self, payload: bytes) -> None:
+        self._chunks.put_nowait(self._start_chunk(payload))
+
+    async def _handle_chunk_payload(self, payload: bytes) -> None:
+        await self._guard(self.topics.snapshot, self._chunk(self._start_chunk(payload)))
+
+    def _receive_receipt(self, payload: bytes) -> None:
+        asyncio.get_running_loop().create_task(self.handle_receipt(payload))
 
     async def _parse(self, payload: bytes, model: type[Any]) -> Any:
         if len(payload) <= INLINE_PAYLOAD:
@@ -367,7 +436,7 @@ class SyncService:
     def _start_chunk(self, payload: bytes) -> asyncio.Future[Any]:
         if len(payload) > INLINE_PAYLOAD:
             return asyncio.ensure_future(
-                self.chunk_parser.parse(payload, self._seal_key, self.door.clock())
+                self.chunk_parser.parse(payload, self._seal_key, self.clock())
             )
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         try:
@@ -406,13 +475,13 @@ class SyncService:
     async def handle_update(self, msg: CredentialUpdate) -> None:
         if msg.site != self.topics.site:
             raise RejectedMessage("wrong_door", f"for site {msg.site}")
-        outcome, event = await self.daemon.store.call(
+        outcome, event = await self.store.call(
             ca.apply_update,
             msg,
             site=self.topics.site,
             door=self.topics.door,
             seal_key=self._seal_key,
-            now=self.door.clock(),
+            now=self.clock(),
         )
         if outcome == "replayed":
             raise RejectedMessage("replayed", f"version {msg.version} <= {self.version}")
@@ -436,17 +505,17 @@ class SyncService:
         if msg.version < self.version:
             raise RejectedMessage("replayed", f"snapshot {msg.version} < {self.version}")
         if rows is None:
-            rows = ca.chunk_rows(msg, self._seal_key, self.door.clock())
-        await snapshot_steps.stage(self.daemon.store, msg, rows)
+            rows = ca.chunk_rows(msg, self._seal_key, self.clock())
+        await snapshot_steps.stage(self.store, msg, rows)
         self.counters["snapshot_chunks"] += 1
         log.debug("snapshot_chunk_staged", snapshot=msg.snapshot, chunk=msg.chunk, of=msg.chunks)
         try:
             done = await snapshot_steps.finish(
-                self.daemon.store,
+                self.store,
                 msg.snapshot,
                 site=self.topics.site,
                 door=self.topics.door,
-                now=self.door.clock(),
+                now=self.clock(),
                 replace_local=msg.replace_local,
             )
         except snapshot_steps.LocalPeopleHeld as held:
@@ -468,7 +537,7 @@ class SyncService:
         self._changed(done.version, done.event)
         if self._cleaning is None or self._cleaning.done():
             self._cleaning = asyncio.create_task(
-                snapshot_steps.clean_old(self.daemon.store), name="snapshot-clean"
+                snapshot_steps.clean_old(self.store), name="snapshot-clean"
             )
 
     async def _hold_local(self, held: snapshot_steps.LocalPeopleHeld) -> None:
@@ -476,9 +545,9 @@ class SyncService:
         and offer them to the office, where an operator imports or discards them."""
         self.counters["snapshots_refused"] += 1
         if held.event is not None:
-            self.door.journal.publish([held.event])
+            self.journal.publish([held.event])
         log.warning("snapshot_refused_local_people", version=held.version, people=held.local)
-        offer = await self.daemon.store.call(ca.local_offer, self.topics.site, self.topics.door)
+        offer = await self.store.call(ca.local_offer, self.topics.site, self.topics.door)
         self.link.publish_nowait(self.topics.local_people, offer.model_dump_json().encode())
 
     def _changed(self, version: int, event: Any) -> None:
@@ -487,5 +556,5 @@ class SyncService:
         # is a new question.
         self._last_request = -1e9
         if event is not None:
-            self.door.journal.publish([event])
-        self.door.credentials_changed(version)
+            self.journal.publish([event])
+        self.on_credentials_changed(version)

@@ -17,9 +17,11 @@ from edgegate.store.credentials import count_credentials
 from edgegate.store.rules_state import occupancy
 
 if TYPE_CHECKING:
-    from edgegate.daemon.app import Daemon
+    from edgegate.config.models import DoorConfig
+    from edgegate.store.store import AsyncStore
     from edgegate.sync.drain import Drainer
     from edgegate.sync.link import MqttLink
+    from edgegate.sync.ports import StatusSource
 
 THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
 
@@ -51,12 +53,21 @@ def store_figures(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 async def build(
-    daemon: Daemon, link: MqttLink, drainer: Drainer, rejected: Counter[str], extra: dict[str, Any]
+    source: StatusSource,
+    store: AsyncStore,
+    *,
+    door: DoorConfig,
+    area: str,
+    storage_path: Path,
+    link: MqttLink,
+    drainer: Drainer,
+    rejected: Counter[str],
+    extra: dict[str, Any],
 ) -> dict[str, Any]:
     """One telemetry object. ``extra`` holds the sync service's own counters."""
-    figures = await daemon.store.call(store_figures)
-    area = daemon.door.rules.policy.area
-    readers = [r.status() for r in daemon.readers]
+    figures = await store.call(store_figures)
+    status = source.status()
+    readers: list[dict[str, Any]] = status["readers"]
     bad_frames = sum(
         n
         for r in readers
@@ -65,14 +76,14 @@ async def build(
     )
     return {
         "ts": journal.rfc3339(time.time()),
-        "site": daemon.config.door.site,
-        "door": daemon.config.door.id,
-        "name": daemon.config.door.name,
-        "location": daemon.config.door.location,
+        "site": door.site,
+        "door": door.id,
+        "name": door.name,
+        "location": door.location,
         "version": __version__,
-        "uptime": round(daemon.uptime(), 1),
-        "healthy": daemon.healthy,
-        "loop_lag_ms": round(daemon.loop_lag * 1000, 2),
+        "uptime": status["uptime"],
+        "healthy": status["healthy"],
+        "loop_lag_ms": status["loop_lag_ms"],
         "credentials": {
             "count": figures["credentials"],
             "version": figures["credentials_version"],
@@ -84,10 +95,10 @@ async def build(
         "journal_depth": figures["unsent"],
         "journal_unarchived": figures["unarchived"],
         # Today's traffic at this door (docs/rules.md, `edgegate stats`).
-        "today": await daemon.door.today_counts(),
+        "today": await source.today_counts(),
         # The anti-passback area's live count, as this door knows it (its own and its area
         # peers' passages): the office shows it per area beside its muster list.
-        "area": {"id": area, "occupancy": await daemon.store.call(occupancy, area)},
+        "area": {"id": area, "occupancy": await store.call(occupancy, area)},
         "journal": {
             "unsent": figures["unsent"],
             "unarchived": figures["unarchived"],
@@ -106,10 +117,10 @@ async def build(
         ],
         "bad_frames": bad_frames,
         "rejected": dict(rejected),
-        "decisions": dict(daemon.door.counters),
+        "decisions": status["decisions"],
         "mqtt": {"connects": link.connects, "disconnects": link.disconnects},
         "cpu_temp": cpu_temperature(),
-        "disk_free": disk_free(Path(daemon.config.storage.path)),
+        "disk_free": disk_free(Path(storage_path)),
         "pid": os.getpid(),
         **extra,
     }

@@ -65,9 +65,7 @@ def test_card_face_timeout_is_counted_as_a_denial(tmp_path: Path):
         with Rdm6300Simulator() as sim:
             async with running_door(_door(tmp_path, sim), {"entry": sim}) as d:
                 # The gate a card+face door puts in front of its readers, with a short window.
-                gate = CardFaceGate(d.door, "camera", 0.05)
-                for reader in d.daemon.readers:
-                    reader.sink = gate
+                d.door.gates.insert(0, CardFaceGate(d.door, "camera", 0.05))
                 sim.tap(ALICE)
                 ev = await _denied(d)
                 assert ev.payload["reason"] == "face_required"

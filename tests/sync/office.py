@@ -96,6 +96,18 @@ def door_config(tmp_path: Path, port: str, broker: Broker, office_key: str, **mq
     return path
 
 
+def start_door(config: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``edgegate run`` on ``config``, as systemd would start it (log beside the config)."""
+    with (config.parent / "door.log").open("ab") as log:
+        return subprocess.Popen(
+            [*EDGEGATE, "run", "--config", str(config)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def wait_for(cond: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

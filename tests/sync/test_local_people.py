@@ -6,7 +6,6 @@ office's set, which now holds them (docs/central.md, local people)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -24,8 +23,8 @@ from edgegate.doctor.local import check_store
 from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store.db import open_db, transaction
-from tests.conftest import EDGEGATE, REPO, enrol
-from tests.sync.office import Office, door_config, wait_for
+from tests.conftest import enrol
+from tests.sync.office import Office, door_config, start_door, wait_for
 
 WHERE = inbound.Inbound("test", "d1", "credentials/local")
 
@@ -126,13 +125,7 @@ def test_a_joining_door_keeps_its_people_until_an_operator_imports_them(
     enrol(db, "ben", "0B0C0D0E0F")
     office.start()
     office.wait_subscribed()
-    door = subprocess.Popen(
-        [*EDGEGATE, "run", "--config", str(cfg)],
-        cwd=REPO,
-        env=subprocess_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    door = start_door(cfg, subprocess_env)
     try:
         # The office's first snapshot (an empty master at version 0) is refused, once.
         wait_for(lambda: "credentials_snapshot_refused" in door_figures(db)[2], 40, "the refusal")
@@ -148,6 +141,8 @@ def test_a_joining_door_keeps_its_people_until_an_operator_imports_them(
 
         state = wait_for(shown, 20, "central doors showing the held people")
         assert state["people"] == 2 and state["held"]["version"] == 0
+        assert office.cli("doors") == 0
+        assert "d1: keeps 2 people enrolled at the door" in capsys.readouterr().out
         people, version, types = door_figures(db)
         assert (people, version) == (2, 0)
         said = [c for c in check_store(load_config(cfg)) if c.part == "local people"]

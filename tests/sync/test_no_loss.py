@@ -19,11 +19,11 @@ from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import journal
 from edgegate.store.db import open_db, transaction
-from tests.conftest import EDGEGATE, REPO
-from tests.sync.office import Office, door_config, wait_for
+from tests.sync.office import Office, door_config, start_door, wait_for
 
-# 10,000 events through twelve kills: 40-90 s on 2 cores, more on a loaded machine.
-pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(300)]
+# 10,000 events through twelve kills: 131 s on 2 cores at load 10; at load 20 (other suites
+# on the same two cores) the stream itself runs at ~30 events/s and takes 5-6 minutes.
+pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(600)]
 N = 10_000
 BROKER_KILLS = 11
 # A short receipt timeout: the lost events come again within seconds, not minutes.
@@ -87,13 +87,7 @@ def test_broker_kills_and_daemon_kill9_lose_nothing(tmp_path: Path, broker: Brok
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen(
-            [*EDGEGATE, "run", "--config", str(cfg)],
-            cwd=REPO,
-            env=subprocess_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        return start_door(cfg, subprocess_env)
 
     def kill_broker() -> None:
         broker.stop(kill=True)
@@ -108,7 +102,7 @@ def test_broker_kills_and_daemon_kill9_lose_nothing(tmp_path: Path, broker: Brok
     try:
         # Kills spread over the stream, the daemon's in the middle of it.
         for k in range(BROKER_KILLS):
-            wait_for(lambda k=k: archived_count(office) >= N * (k + 1) // 14, 90, "progress")
+            wait_for(lambda k=k: archived_count(office) >= N * (k + 1) // 14, 150, "progress")
             kill_broker()
             broker_kills += 1
             if k == BROKER_KILLS // 2:
@@ -116,7 +110,7 @@ def test_broker_kills_and_daemon_kill9_lose_nothing(tmp_path: Path, broker: Brok
                 proc.wait(10)
                 daemon_kills += 1
                 proc = start()
-        wait_for(lambda: archived_count(office) >= N, 150, f"all {N} events at the office")
+        wait_for(lambda: archived_count(office) >= N, 300, f"all {N} events at the office")
         # ... and the door learns it: every event covered by a receipt.
         wait_for(
             lambda: door_count(tmp_path / "door.db", "archived IS NULL") == 0,

@@ -23,7 +23,7 @@ from edgegate.store.db import open_db, transaction
 from edgegate.sync.drain import prune_step
 from tests.central.conftest import Subscriber
 from tests.conftest import EDGEGATE, REPO
-from tests.sync.office import Office, door_config, wait_for
+from tests.sync.office import Office, door_config, start_door, wait_for
 
 
 def expected_run(seqs: set[int]) -> tuple[int, int] | None:
@@ -33,6 +33,20 @@ def expected_run(seqs: set[int]) -> tuple[int, int] | None:
     while upto + 1 in seqs:
         upto += 1
     return first, upto
+
+
+def expected_holes(seqs: set[int], upto: int) -> tuple[int | None, list[tuple[int, int]]]:
+    last = max(seqs)
+    if last <= upto:
+        return None, []
+    holes: list[tuple[int, int]] = []
+    for s in range(upto + 1, last):
+        if s not in seqs:
+            if holes and holes[-1][1] == s - 1:
+                holes[-1] = (holes[-1][0], s)
+            else:
+                holes.append((s, s))
+    return last, holes[: m.RECEIPT_GAPS]
 
 
 def _archive(conn, door: str, seqs: list[int]) -> None:
@@ -59,6 +73,8 @@ def test_run_advanced_batch_by_batch_equals_the_run_from_scratch(tmp_path_factor
         held |= set(batch)
         runs = tracker.advance(conn, {"d1"})
         assert runs.get("d1") == expected_run(held)
+        if held:
+            assert tracker.gaps["d1"] == expected_holes(held, runs["d1"][1])
     conn.close()
 
 
@@ -102,6 +118,11 @@ def test_journal_archives_resends_and_prunes_only_archived(tmp_path: Path):
     assert journal.max_sent_unarchived(conn) == seqs[19]
     # Receipts on: only the 10 archived may go, even with nothing to keep.
     assert prune_step(conn, 0, None, True) == 10
+    # Told what the office lacks (below its first, a hole, above what it holds): only those.
+    with transaction(conn):
+        lacking = (seqs[0], [(seqs[11], seqs[12])], seqs[18])
+        assert journal.resend(conn, seqs[19], lacking) == 3  # 11, 12 and 19
+        journal.mark_sent(conn, seqs[:20])
     # Re-send: the sent, unarchived ones up to the horizon are unsent again.
     with transaction(conn):
         assert journal.resend(conn, seqs[14]) == 5
@@ -154,13 +175,7 @@ def test_events_a_broker_acknowledged_and_lost_come_again_until_the_office_has_t
     conn.close()
     office.start()
     office.wait_subscribed()
-    door = subprocess.Popen(
-        [*EDGEGATE, "run", "--config", str(cfg)],
-        cwd=REPO,
-        env=subprocess_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    door = start_door(cfg, subprocess_env)
     try:
         wait_for(
             lambda: all(a is not None for _, a in _door_rows(tmp_path / "door.db").values()),
@@ -207,13 +222,7 @@ def test_receipts_off_keeps_the_broker_puback_as_the_end(
     with transaction(conn):
         journal.mark_sent(conn, seqs[:10])
     conn.close()
-    door = subprocess.Popen(
-        [*EDGEGATE, "run", "--config", str(cfg)],
-        cwd=REPO,
-        env=subprocess_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    door = start_door(cfg, subprocess_env)
     try:
         wait_for(
             lambda: all(s for s, _ in _door_rows(tmp_path / "door.db").values()),
