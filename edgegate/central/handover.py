@@ -5,8 +5,8 @@ and inspections done, assists and staff releases (who was let in, by whom), visi
 site, doors offline. One ``report`` (a dict) for the CLI's text and JSON, the printable HTML
 page (``html``: print it or save it as PDF from a browser) and the console.
 
-Visitors on site come from the visitors' desk (``edgegate/central/visits.py``): the caller
-passes its ``on_site`` as ``visitors``; without it the report says that none was given.
+Visitors on site come from the visitors' desk (``edgegate/central/services/visitors.py``):
+the caller passes its ``on_site`` as ``visitors``; without it the report says that none was given.
 """
 
 from __future__ import annotations

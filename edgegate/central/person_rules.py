@@ -5,7 +5,7 @@ The doors decide on ``people.attrs`` (docs/rules.md). The office is the only pla
 set on a site with an office: a change here is a ``put_person`` op carrying the whole person
 (the doors' updates and snapshots are absolute), built from the master's current row, so a
 change to one attribute keeps the others. The office CLI (``edgegate central people set``)
-and the visitors service (``edgegate.central.visits``) both build their ops here.
+and the visitors service (``edgegate.central.services.visitors``) both build their ops here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``edgegate central visits ...``: reception's desk (docs/visitors.md). Every command calls
-the visitors service (``edgegate.central.visits``) and publishes what it changed for the doors
-like any other office change (``central_common.publish_pending``)."""
+the visitors service (``edgegate.central.services.visitors``) and publishes what it changed
+for the doors like any other office change (``central_common.publish_pending``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edgegate.central.visits import (
+from edgegate.central.services.visitors import (
     CATEGORIES,
     NewVisit,
     Outcome,

@@ -54,6 +54,7 @@ def run_stepped(
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_wall_clock_step_back_changes_no_duration(tmp_path: Path):
     out = run_stepped(tmp_path, "-3600")
     assert out["stepped_by"] == -3600  # the step really happened in the door's process
@@ -66,6 +67,7 @@ def test_wall_clock_step_back_changes_no_duration(tmp_path: Path):
     assert out["uptime_end"] >= out["uptime_after_step"]
 
 
+@pytest.mark.slow
 def test_wall_clock_step_forward_does_not_cut_a_lockout_short(tmp_path: Path):
     out = run_stepped(tmp_path, "+3600")
     assert out["stepped_by"] == 3600

@@ -78,6 +78,8 @@ def test_reception_books_host_confirms_by_link_pass_issued(office, client_as):
     assert token.zones == ("lobby", "workshop") and token.single and token.visit_id == visit
     listing = reception.get("/visitors")
     assert listing.status_code == 200 and "Vera Visitor" in listing.text
+    # The hosts' notices are listed for reception, without the one-time link.
+    assert "is booked to see you; confirm or decline: (one-time link)" in listing.text
     # Viewers do not see visitors (personal data): the page and the API refuse them.
     viewer = client_as("viewer")
     assert viewer.get("/visitors", follow_redirects=False).status_code == 403

@@ -14,7 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgegate.config import ConfigError, load, load_trusted
 from edgegate.config.file_trust import check_file
+from edgegate.doctor.local import check_file_trust
 from tests.conftest import EDGEGATE, REPO, write_config_file
 
 NOBODY = 65534
@@ -55,60 +57,75 @@ def _with_key_file(tmp_path: Path) -> tuple[Path, Path]:
     return config, keys
 
 
+def _refusal(config: Path) -> str:
+    """load_trusted's one line per problem (what run and check-config print), or ''."""
+    try:
+        load_trusted(config)
+    except ConfigError as exc:
+        return "\n".join(exc.problems)
+    return ""
+
+
+def _perms(config: Path) -> list[tuple[str, str]]:
+    return [(str(c.status), c.message) for c in check_file_trust(config, load(config))]
+
+
 @pytest.mark.parametrize("which", ["config", "central_public_key_file"])
-def test_world_writable_trust_file_stops_every_entry_point(tmp_path: Path, which: str):
+def test_world_writable_trust_file_is_refused(tmp_path: Path, which: str):
     config, keys = _with_key_file(tmp_path)
-    assert _edgegate("check-config", str(config)).returncode == 0
+    assert _refusal(config) == ""
     target = config if which == "config" else keys
     target.chmod(0o666)
-
-    check = _edgegate("check-config", str(config))
-    assert check.returncode == 2
-    assert f"{target}: " in check.stderr and "writable by everyone (mode 0666)" in check.stderr
-    assert f"chmod o-w {target}" in check.stderr
-
-    run = _edgegate("run", "--config", str(config))
-    assert run.returncode == 2 and f"chmod o-w {target}" in run.stderr
-    assert not (tmp_path / "door.db").exists()  # refused before anything started
-
-    code, perms = _doctor(config)
-    assert code != 0
-    assert [c["status"] for c in perms] == ["fail"]
-    assert f"chmod o-w {target}" in perms[0]["message"]
-    assert "sign unlocks" in perms[0]["message"]
-
+    refusal = _refusal(config)
+    assert f"{target}: " in refusal and "writable by everyone (mode 0666)" in refusal
+    assert f"chmod o-w {target}" in refusal
+    perms = _perms(config)
+    assert [s for s, _ in perms] == ["fail"]
+    assert f"chmod o-w {target}" in perms[0][1] and "sign unlocks" in perms[0][1]
     target.chmod(0o644)
-    assert _edgegate("check-config", str(config)).returncode == 0
+    assert _refusal(config) == ""
+
+
+def test_every_entry_point_refuses(tmp_path: Path):
+    """The console commands themselves: check-config and run exit 2 naming the fix, before
+    anything starts; doctor fails with the permissions check."""
+    config, keys = _with_key_file(tmp_path)
+    keys.chmod(0o666)
+    check = _edgegate("check-config", str(config))
+    assert check.returncode == 2 and f"chmod o-w {keys}" in check.stderr
+    run = _edgegate("run", "--config", str(config))
+    assert run.returncode == 2 and f"chmod o-w {keys}" in run.stderr
+    assert not (tmp_path / "door.db").exists()  # refused before anything started
+    code, perms = _doctor(config)
+    assert code != 0 and [c["status"] for c in perms] == ["fail"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
 def test_trust_file_owned_by_another_user_is_refused(tmp_path: Path):
     config, keys = _with_key_file(tmp_path)
     os.chown(keys, NOBODY, -1)
-    check = _edgegate("check-config", str(config))
-    assert check.returncode == 2
-    assert "is owned by" in check.stderr and f"chown root {keys}" in check.stderr
+    refusal = _refusal(config)
+    assert "is owned by" in refusal and f"chown root {keys}" in refusal
 
 
 def test_password_file_readable_by_everyone_is_flagged(tmp_path: Path):
     config, _ = _with_key_file(tmp_path)
     password = tmp_path / "mqtt-password"
-    assert [c["status"] for c in _doctor(config)[1]] == ["ok"]
+    assert [s for s, _ in _perms(config)] == ["ok"]
     password.chmod(0o644)
-    assert _edgegate("check-config", str(config)).returncode == 0  # flagged, not refused
-    perms = _doctor(config)[1]
-    assert [c["status"] for c in perms] == ["warn"]
-    assert f"chmod o-r {password}" in perms[0]["message"]
+    assert _refusal(config) == ""  # flagged, not refused
+    perms = _perms(config)
+    assert [s for s, _ in perms] == ["warn"]
+    assert f"chmod o-r {password}" in perms[0][1]
 
 
 def test_writable_directory_above_is_refused(tmp_path: Path):
     config, _ = _with_key_file(tmp_path)
     tmp_path.chmod(0o777)  # anyone could replace the config by renaming
     try:
-        check = _edgegate("check-config", str(config))
-        assert check.returncode == 2 and f"chmod g-w,o-w {tmp_path}" in check.stderr
+        assert f"chmod g-w,o-w {tmp_path}" in _refusal(config)
         tmp_path.chmod(0o1777)  # sticky, as /tmp: nobody replaces another user's file
-        assert _edgegate("check-config", str(config)).returncode == 0
+        assert _refusal(config) == ""
     finally:
         tmp_path.chmod(0o700)
 

@@ -148,6 +148,7 @@ def _config_on(tmp_path: Path, mnt: Path, reserve_mb: float) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_full_disk_start_releases_the_reserve_and_says_disk_full(tmp_path: Path, small_tmpfs):
     config = _config_on(tmp_path, small_tmpfs, 1)
     store = small_tmpfs / "door.db"
@@ -161,6 +162,7 @@ def test_full_disk_start_releases_the_reserve_and_says_disk_full(tmp_path: Path,
     assert "released the 1024 KiB reserve" in full[0]["message"]
 
 
+@pytest.mark.slow
 def test_full_disk_without_reserve_says_disk_full_in_one_line(tmp_path: Path, small_tmpfs):
     config = _config_on(tmp_path, small_tmpfs, 0)
     store = small_tmpfs / "door.db"

@@ -1,4 +1,4 @@
-"""The visitors service (edgegate/central/visits.py) on a real office store: booking, the
+"""The visitors service (edgegate/central/services/visitors.py) on a real office store: booking, the
 host's answer and one-time links, zone approval, passes, the register, leaving, privacy."""
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ import pytest
 
 from edgegate.central import archive, store
 from edgegate.central.engine import make_engine
-from edgegate.central.visits import ANONYMISED, NewVisit, VisitDesk, VisitError, VisitorsPolicy
+from edgegate.central.services.visitors import (
+    ANONYMISED,
+    NewVisit,
+    VisitDesk,
+    VisitError,
+    VisitorsPolicy,
+)
 from edgegate.contract import messages as m
 from edgegate.contract.visitor_pass import parse_pass
 from edgegate.store.db import transaction

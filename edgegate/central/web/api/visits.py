@@ -1,5 +1,5 @@
-"""``/api/v1/visits...``: the visitors service (edgegate/central/visits.py) over REST, the
-same operations as the reception pages and ``edgegate central visits``."""
+"""``/api/v1/visits...``: the visitors service (edgegate/central/services/visitors.py) over
+REST, the same operations as the reception pages and ``edgegate central visits``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from edgegate.central.visits import (
+from edgegate.central.services.visitors import (
     CATEGORIES,
     NewVisit,
     Outcome,

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from edgegate.central import handover
 from edgegate.central.alarms import AlarmError
 from edgegate.central.services.alarm_desk import AlarmDesk
-from edgegate.central.visits import VisitDesk, VisitorsPolicy
+from edgegate.central.services.visitors import VisitDesk, VisitorsPolicy
 from edgegate.central.web.auth import SECURITY, Security
 from edgegate.central.web.registry import Page, register_page
 from edgegate.central.web.render import page

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from edgegate.central.visits import (
+from edgegate.central.services.visitors import (
     CATEGORIES,
     NewVisit,
     Outcome,
@@ -56,6 +56,7 @@ async def visitors(request: Request, who: Principal = Reception) -> HTMLResponse
             "today": desk.day(start.timestamp(), end.timestamp()),
             "on_site": desk.on_site(),
             "unreturned": desk.unreturned_cards(),
+            "notices": desk.notices(limit=20),
         }
 
     data = await run_in_threadpool(lambda: read(desk_of_office(request.app.state.office)))

@@ -726,12 +726,14 @@ class VisitDesk:
             ]
             return visit
 
-    def notices(self, host: str | None = None) -> list[dict[str, Any]]:
-        """The hosts' notices (the console's notifications), links left out."""
+    def notices(self, host: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """The hosts' notices (the console's notifications), newest last, links left out."""
         with self.engine.connect() as conn:
-            q = select(visit_notices).order_by(visit_notices.c.id)
+            base = select(visit_notices)
             if host is not None:
-                q = q.where(visit_notices.c.host == host)
+                base = base.where(visit_notices.c.host == host)
+            newest = base.order_by(visit_notices.c.id.desc()).limit(limit).subquery()
+            q = select(newest).order_by(newest.c.id)
             return [
                 {
                     **{k: v for k, v in r.items() if k != "link"},
