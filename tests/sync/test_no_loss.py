@@ -21,8 +21,8 @@ from edgegate.store import journal
 from edgegate.store.db import open_db, transaction
 from tests.sync.office import Office, door_config, start_door, wait_for
 
-# 10,000 events through twelve kills: 131 s on 2 cores at load 10; at load 20 (other suites
-# on the same two cores) the stream itself runs at ~30 events/s and takes 5-6 minutes.
+# 10,000 events through twelve kills: 2-4 minutes on 2 cores shared with other suites (load
+# 10-16); at load 20 the stream itself runs at ~30 events/s and takes over 5 minutes.
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(600)]
 N = 10_000
 BROKER_KILLS = 11
