@@ -141,3 +141,11 @@ def test_schema_created_by_two_processes_at_once(tmp_path) -> None:  # type: ign
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_fan_out_moves_its_cursor_with_the_rows(office: Office) -> None:
+    outbox.add_webhook(office.engine, ADMIN, "http://127.0.0.1:9/x", ["*"])
+    assert outbox.fan_out(office.engine, [{"id": "a", "type": "t"}], ("events", 41)) == 1
+    assert outbox.get_cursor(office.engine, "events") == 41
+    assert outbox.fan_out(office.engine, [], ("events", 42)) == 0
+    assert outbox.get_cursor(office.engine, "events") == 42
