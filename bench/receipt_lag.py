@@ -68,13 +68,21 @@ def main() -> int:
             f'central_public_keys = ["{key}"]\n\n[daemon]\nwatchdog = false\n'
         )
         log = (tmp / "procs.log").open("ab")
+        office_log = tmp / "office.log"
         office = subprocess.Popen(
             [*EDGEGATE, "central", "serve", "--config", str(office_cfg)],
             cwd=REPO,
             env=env,
-            stdout=log,
+            stdout=office_log.open("ab"),
             stderr=subprocess.STDOUT,
         )
+        # Events published before the office subscribed reach nobody: the door would send them
+        # again only after receipt_timeout_seconds (300 s), far beyond this run.
+        deadline = time.monotonic() + 60
+        while b"central_subscribed" not in office_log.read_bytes():
+            if time.monotonic() > deadline:
+                raise SystemExit("central serve did not subscribe within 60 s")
+            time.sleep(0.1)
         door = subprocess.Popen(
             [*EDGEGATE, "run", "--config", str(door_cfg)],
             cwd=REPO,

@@ -160,6 +160,8 @@ class AlarmService:
                     body = json.loads(payload)
                     at = parse_rfc3339(ts)
                 except (ValueError, TypeError):
+                    body = None
+                if not isinstance(body, dict):
                     log.warning("alarm_ingest_skipped", n=n, reason="bad ts or payload")
                     continue
                 if type_ == "reader_recovered":

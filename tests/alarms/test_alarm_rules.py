@@ -47,7 +47,7 @@ def archive(svc: AlarmService, *events: tuple[str, str, float, dict]) -> None:
                     seq=n,
                     ts=ts if isinstance(ts, str) else rfc3339(ts),
                     type=type_,
-                    payload=json.dumps(body) if body is not None else "{",
+                    payload=json.dumps(body),
                     received=T0,
                 )
             )
@@ -71,7 +71,7 @@ def test_bad_archive_rows_are_skipped_and_the_rest_raised(tmp_path: Path):
     archive(
         svc,
         ("front", "door_forced", "not a time", {}),
-        ("front", "door_forced", T0, None),  # payload is not JSON
+        ("front", "door_forced", T0, [1]),  # JSON, but not an event object
         ("front", "lockout", T0, {"reader": "entry", "until": rfc3339(T0 + 300)}),
         ("front", "access_granted", T0, {"person": "alice"}),
     )

@@ -3,6 +3,7 @@ the console answers, a door coming online and going offline shows on the live bo
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from edgegate.central.config import load_central
-from edgegate.central.services import open_office, operators
+from edgegate.central.services import open_office, operators, outbox
 from edgegate.cli.main import main
 from edgegate.sim.broker import Broker
 from tests.central.conftest import FakeDoor, wait_until
@@ -105,6 +106,31 @@ def test_serve_console_live_doors(office: Office, broker: Broker) -> None:
         door.close()
     assert office.stop() == 0, office.output()
     assert "console_started" in office.output()
+
+
+def test_serve_delivers_signed_webhooks_of_door_events(office: Office, broker: Broker) -> None:
+    from tests.console.test_outbox import Receiver
+
+    receiver = Receiver()
+    engine = open_office(load_central(office.path)).engine
+    _id, secret = outbox.add_webhook(engine, ADMIN, receiver.url, ["access_denied"])
+    door = FakeDoor(broker, "side")
+    try:
+        door.online()
+        time.sleep(1.5)  # the fan-out starts from the archive's end at its first tick
+        door.publish_event(door.event("access_granted", person="alice"))
+        door.publish_event(door.event("access_denied", reason="revoked"))
+        wait_until(lambda: receiver.got, 30, "the webhook delivery")
+    finally:
+        door.close()
+        receiver.server.shutdown()
+    headers, body = receiver.got[0]
+    assert json.loads(body)["event"]["reason"] == "revoked"
+    assert headers["x-edgegate-signature"] == outbox.sign(
+        secret, int(headers["x-edgegate-timestamp"]), body
+    )
+    assert len(receiver.got) == 1  # only the type it asked for
+    assert office.stop() == 0
 
 
 def _until_frame(lines: Iterator[str], needle: str) -> bool:

@@ -117,3 +117,35 @@ def test_rejects_non_http_urls(office: Office) -> None:
     for bad in ("file:///etc/passwd", "ftp://x", "javascript:alert(1)"):
         with pytest.raises(ValueError):
             outbox.add_webhook(office.engine, ADMIN, bad, ["*"])
+
+
+def test_schema_created_by_two_processes_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``serve`` and a CLI command starting together both create the console's tables."""
+    import threading
+
+    from edgegate.central.engine import make_engine
+    from edgegate.central.services import ensure_schema
+
+    errors: list[BaseException] = []
+    engines = [make_engine(tmp_path / "central.db") for _ in range(4)]
+
+    def create(engine) -> None:  # type: ignore[no-untyped-def]
+        try:
+            ensure_schema(engine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_fan_out_moves_its_cursor_with_the_rows(office: Office) -> None:
+    outbox.add_webhook(office.engine, ADMIN, "http://127.0.0.1:9/x", ["*"])
+    assert outbox.fan_out(office.engine, [{"id": "a", "type": "t"}], ("events", 41)) == 1
+    assert outbox.get_cursor(office.engine, "events") == 41
+    assert outbox.fan_out(office.engine, [], ("events", 42)) == 0
+    assert outbox.get_cursor(office.engine, "events") == 42

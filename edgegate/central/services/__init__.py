@@ -11,10 +11,12 @@ a broker connection per change; ``central serve`` hands its own, already connect
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from edgegate.central import store
 from edgegate.central.config import CentralConfig
@@ -77,5 +79,16 @@ def open_office(config: CentralConfig, **hooks: object) -> Office:
 
 def ensure_schema(engine: Engine) -> None:
     """Create the tables on ``metadata`` that are missing (the master store's own tables are
-    created by its migrations when ``store.open_master`` first opens the file)."""
-    metadata.create_all(engine)
+    created by its migrations when ``store.open_master`` first opens the file).
+
+    Two office processes starting at once (``serve`` and a CLI command) may both find a
+    table missing and both create it; the loser's "already exists" is harmless: check again.
+    """
+    for attempt in range(5):
+        try:
+            metadata.create_all(engine)
+            return
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import structlog
 from sqlalchemy import delete, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from edgegate.central.schema.console import cursors, deliveries, outbox, webhooks
 from edgegate.central.services import Actor, audit
@@ -143,8 +143,12 @@ def delivery_log(
         return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def fan_out(engine: Engine, events: list[dict[str, Any]]) -> int:
-    """Outbox rows for every enabled webhook that wants these events; returns how many."""
+def fan_out(
+    engine: Engine, events: list[dict[str, Any]], cursor: tuple[str, int] | None = None
+) -> int:
+    """Outbox rows for every enabled webhook that wants these events; returns how many.
+    With ``cursor`` (name, position) the fan-out's place in the archive moves in the same
+    transaction as the rows: a crash repeats nothing and skips nothing."""
     with engine.connect() as conn:
         hooks = conn.execute(
             select(webhooks.c.id, webhooks.c.event_types).where(webhooks.c.enabled.is_(True))
@@ -167,9 +171,11 @@ def fan_out(engine: Engine, events: list[dict[str, Any]]) -> int:
                         "status": "pending",
                     }
                 )
-    if rows:
-        with engine.begin() as conn:
+    with engine.begin() as conn:
+        if rows:
             conn.execute(outbox.insert(), rows)
+        if cursor is not None:
+            _move_cursor(conn, *cursor)
     return len(rows)
 
 
@@ -181,9 +187,13 @@ def get_cursor(engine: Engine, name: str) -> int | None:
 
 def set_cursor(engine: Engine, name: str, position: int) -> None:
     with engine.begin() as conn:
-        cur = conn.execute(update(cursors).where(cursors.c.name == name).values(position=position))
-        if cur.rowcount == 0:
-            conn.execute(cursors.insert().values(name=name, position=position))
+        _move_cursor(conn, name, position)
+
+
+def _move_cursor(conn: Connection, name: str, position: int) -> None:
+    cur = conn.execute(update(cursors).where(cursors.c.name == name).values(position=position))
+    if cur.rowcount == 0:
+        conn.execute(cursors.insert().values(name=name, position=position))
 
 
 # --- delivery ---------------------------------------------------------------------------

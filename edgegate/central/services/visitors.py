@@ -458,37 +458,51 @@ class VisitDesk:
         """Revoked at every door with the next update: a QR pass as a disabled qr
         credential, a card disabled."""
         now = time.time() if now is None else now
-        out = Outcome()
-        with self.engine.begin() as conn:
-            p = self._pass(conn, pass_id)
-            kind, value = ("qr", pass_id) if p["kind"] == "qr" else ("card", p["card"])
-            if p["returned_at"] is None and self._read(store.credential_owner, kind, value):
-                op = m.SetCredentialEnabled(
-                    op="set_credential_enabled", kind=kind, value=value, enabled=False
-                )
-                self._commit([op], out)
-            conn.execute(
-                update(visit_passes).where(visit_passes.c.id == pass_id).values(revoked_at=now)
+
+        def disable(kind: str, value: str) -> m.Op:
+            return m.SetCredentialEnabled(
+                op="set_credential_enabled", kind=kind, value=value, enabled=False
             )
+
+        out = self._end_pass(pass_id, "revoked_at", disable, now, again_ok=True)
         log.info("visit_pass_revoked", pass_id=pass_id, by=by)
         return out
 
     def returned(self, pass_id: str, by: str, now: float | None = None) -> Outcome:
         """Reception has the card back: it leaves the doors and goes back to the pool."""
         now = time.time() if now is None else now
+
+        def remove(kind: str, value: str) -> m.Op:
+            return m.RemoveCredential(op="remove_credential", kind=kind, value=value)
+
+        out = self._end_pass(pass_id, "returned_at", remove, now, again_ok=False)
+        log.info("visit_pass_returned", pass_id=pass_id, by=by)
+        return out
+
+    def _end_pass(
+        self,
+        pass_id: str,
+        column: str,
+        op_for: Callable[[str, str], m.Op],
+        now: float,
+        *,
+        again_ok: bool,
+    ) -> Outcome:
+        """Stamp ``column`` of the pass and, while it is still out, change its credential at
+        the doors with ``op_for(kind, value)`` (only if the visit still owns it: a pool card
+        may have gone to the next visitor since)."""
         out = Outcome()
         with self.engine.begin() as conn:
             p = self._pass(conn, pass_id)
-            if p["returned_at"] is not None:
+            if p["returned_at"] is not None and not again_ok:
                 raise VisitError(f"pass {pass_id} was already returned")
             kind, value = ("qr", pass_id) if p["kind"] == "qr" else ("card", p["card"])
-            if self._read(store.credential_owner, kind, value) == p["visit_id"]:
-                op = m.RemoveCredential(op="remove_credential", kind=kind, value=value)
-                self._commit([op], out)
+            out_still = p["returned_at"] is None
+            if out_still and self._read(store.credential_owner, kind, value) == p["visit_id"]:
+                self._commit([op_for(kind, value)], out)
             conn.execute(
-                update(visit_passes).where(visit_passes.c.id == pass_id).values(returned_at=now)
+                update(visit_passes).where(visit_passes.c.id == pass_id).values({column: now})
             )
-        log.info("visit_pass_returned", pass_id=pass_id, by=by)
         return out
 
     def sign_off(self, visit_id: str, by: str, now: float | None = None) -> Outcome:

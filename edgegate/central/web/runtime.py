@@ -187,8 +187,6 @@ class ConsoleRuntime:
                 events = archive.search_events(conn, {}, after=cursor, limit=500, oldest_first=True)
             if not events:
                 return
-            outbox.fan_out(
-                engine, [{k: v for k, v in e.items() if k not in ("n", "received")} for e in events]
-            )
             cursor = events[-1]["n"]
-            outbox.set_cursor(engine, FANOUT_CURSOR, cursor)
+            plain = [{k: v for k, v in e.items() if k not in ("n", "received")} for e in events]
+            outbox.fan_out(engine, plain, (FANOUT_CURSOR, cursor))
