@@ -82,6 +82,7 @@ class CentralServer:
         self.client.manual_ack_set(True)
         self.client.reconnect_delay_set(1, 30)
         self.counters: Counter[str] = Counter()
+        self.broker_failures = 0  # failed connection attempts in a row (paho's thread)
         self.connected = asyncio.Event()
         self._queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -115,6 +116,7 @@ class CentralServer:
         self.offers = await asyncio.to_thread(LocalOffers, self.engine)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         mq = self.config.mqtt
@@ -160,10 +162,24 @@ class CentralServer:
 
     # --- paho thread: hand over to the loop, nothing else --------------------------------
 
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        """paho's thread: the broker cannot be reached (paho retries by itself). Said on the
+        1st, 2nd, 4th, 8th... failure in a row: an office cut off from its doors must show in
+        the log without flooding it."""
+        self.broker_failures += 1
+        n = self.broker_failures
+        if n & (n - 1) == 0:
+            mq = self.config.mqtt
+            log.warning("broker_unreachable", broker=f"{mq.host}:{mq.port}", attempts=n)
+
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            log.warning("broker_refused", reason=str(reason))
+            self.broker_failures += 1
+            log.warning("broker_refused", reason=str(reason), attempts=self.broker_failures)
             return
+        if self.broker_failures:
+            log.info("broker_reachable", after_attempts=self.broker_failures)
+        self.broker_failures = 0
         client.subscribe([(t, 1) for t in central_subscriptions(self.site)])
         client.publish(self.presence_topic, b"online", qos=1, retain=True)
 

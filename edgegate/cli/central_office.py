@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any, get_args
 
 from edgegate import logging_setup
@@ -46,6 +47,11 @@ def register(csub: argparse._SubParsersAction) -> None:
     serve = csub.add_parser("serve", help="run the central office service")
     add_central_config(serve)
     serve.set_defaults(func=cmd_serve)
+
+    backup = csub.add_parser("backup", help="a consistent copy of the SQLite office store")
+    backup.add_argument("--to", type=Path, required=True, help="the new backup file")
+    add_central_config(backup)
+    backup.set_defaults(func=cmd_backup)
 
     publish = csub.add_parser("publish", help="publish versions the broker did not get yet")
     add_central_config(publish)
@@ -121,6 +127,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from edgegate.central.server import serve
 
     asyncio.run(serve(config, signer(config)))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from edgegate.central.backup import BackupError, backup_sqlite
+
+    config = load(args)
+    engine = master(config, readonly=True)
+    try:
+        pages = backup_sqlite(engine, config.central.db, args.to)
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        engine.dispose()
+    print(f"backed up {config.central.db} to {args.to} ({pages} pages)")
     return 0
 
 

@@ -360,3 +360,38 @@ def test_serve_publishes_what_the_cli_could_not_once_the_broker_is_back(
     assert [(u.base, u.version) for u in got] == [(0, 1), (1, 2)]
     assert got[1].ops[0].enabled is False
     wait_until(lambda: central.q(store.unpublished_count) == 0, 10, "versions marked published")
+
+
+def test_an_unreachable_broker_is_said_and_its_return_too(tmp_path, office_db):
+    """Nothing listens on the broker's port: serve says so (and keeps trying); once a broker
+    is there it connects and says that too."""
+    import asyncio
+    import threading
+
+    from edgegate.central.server import CentralServer
+    from edgegate.sim.broker import free_port
+    from tests.central.conftest import make_central
+
+    port = free_port()
+    central = make_central(tmp_path, port, office_db)
+    srv = CentralServer(central.config, central.signer)
+    loop = asyncio.new_event_loop()
+    stop = threading.Event()
+
+    async def run() -> None:
+        await srv.start()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await srv.stop()
+
+    t = threading.Thread(target=lambda: loop.run_until_complete(run()), daemon=True)
+    t.start()
+    try:
+        wait_until(lambda: srv.broker_failures >= 2, 15, "failed attempts")
+        with Broker(port=port):
+            wait_until(srv.connected.is_set, 20, "connected once the broker is up")
+            assert srv.broker_failures == 0
+    finally:
+        stop.set()
+        t.join(15)
+        central.close()
