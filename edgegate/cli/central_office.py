@@ -169,18 +169,31 @@ def _ago(ts: float | None, now: float) -> str:
     )
 
 
+def archive_behind(telemetry: dict[str, Any] | None, archived: int) -> int | None:
+    """The door's published-and-acknowledged count when it runs ahead of what the archive
+    holds of that door (events the broker took that never reached the office), else None.
+    The door counts since its start, the archive since ever: only "ahead" is certain."""
+    acked = ((telemetry or {}).get("journal") or {}).get("acked")
+    if isinstance(acked, int) and not isinstance(acked, bool) and acked > archived:
+        return acked
+    return None
+
+
 def cmd_doors(args: argparse.Namespace) -> int:
     config = load(args)
     with store.reading(master(config, readonly=True)) as conn:
         rows = archive.list_doors(conn)
         latest = store.current_version(conn)
         counters = archive.counters(conn)
+        held = archive.archived_per_door(conn)
     now = time.time()
     stale = config.central.offline_after_seconds
     for r in rows:
         r["journal_depth"] = journal_depth(r["telemetry"])
         r["unarchived"] = unarchived(r["telemetry"])
         r["stale"] = bool(stale and r["last_seen"] and now - r["last_seen"] > stale)
+        r["archived"] = held.get((r["site"], r["door"]), 0)
+        r["archive_behind"] = archive_behind(r["telemetry"], r["archived"])
     offers = central_local.offers_by_door(config)
     for r in rows:
         r["local_people"] = central_local.local_state(r["telemetry"], offers.get(r["door"]))
@@ -203,6 +216,12 @@ def cmd_doors(args: argparse.Namespace) -> int:
     for r in rows:
         if r["local_people"] is not None:
             print(central_local.local_line(r["door"], r["local_people"]))
+        if r["archive_behind"]:
+            print(
+                f"{r['door']}: ARCHIVE BEHIND: the door's broker acknowledged "
+                f"{r['archive_behind']} events since it started, the archive holds "
+                f"{r['archived']} of it (is `central serve` running and subscribed?)"
+            )
     online = sum(r["availability"] == "online" for r in rows)
     print(f"{online}/{len(rows)} online; master version {latest}")
     return 0

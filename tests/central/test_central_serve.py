@@ -395,3 +395,22 @@ def test_an_unreachable_broker_is_said_and_its_return_too(tmp_path, office_db):
         stop.set()
         t.join(15)
         central.close()
+
+
+def test_doors_flags_a_door_whose_broker_took_more_than_the_archive_holds(
+    central: Central, broker: Broker, serving: ServerThread, capsys
+):
+    front, back = FakeDoor(broker, "front"), FakeDoor(broker, "back")
+    for ev in [front.event() for _ in range(3)]:
+        front.publish_event(ev)
+    front.send(front.topics.telemetry, json.dumps({"journal": {"acked": 3}}))
+    back.send(back.topics.telemetry, json.dumps({"journal": {"acked": 40}}))
+    wait_until(lambda: len(central.q(archive.list_doors)) == 2, 10, "both doors")
+    wait_until(lambda: len(central.q(archive.query_events)) == 3, 10, "front's events")
+    capsys.readouterr()
+    assert central.run("doors") == 0
+    out = capsys.readouterr().out
+    assert "back: ARCHIVE BEHIND" in out and "40 events" in out
+    assert "front: ARCHIVE" not in out
+    front.close()
+    back.close()
