@@ -75,8 +75,8 @@ class CentralSection(StrictModel):
         ge=0,
         le=100_000,
         description="A door that asks with a version at most this many versions behind gets "
-        "the versions it missed from the version log instead of a full snapshot (when they "
-        "are smaller than the snapshot). 0: always a snapshot.",
+        "the versions it missed from the version log (re-sent once on the site's credentials "
+        "topic for every door behind) instead of a full snapshot. 0: always a snapshot.",
     )
     snapshot_chunk_people: int = Field(
         2000,

@@ -414,3 +414,28 @@ def test_doors_flags_a_door_whose_broker_took_more_than_the_archive_holds(
     assert "front: ARCHIVE" not in out
     front.close()
     back.close()
+
+
+def test_a_door_a_few_versions_behind_gets_the_missed_versions_not_a_snapshot(
+    central: Central, broker: Broker, serving: ServerThread, subscriber
+):
+    for who in ("alice", "bob", "carol"):
+        assert central.run("people", "add", who) == 0  # versions 1..3, published
+    creds = subscriber(f"edgegate/{SITE}/credentials")
+    snaps = subscriber(DoorTopics(SITE, "front").snapshot, DoorTopics(SITE, "back").snapshot)
+    front, back = FakeDoor(broker, "front"), FakeDoor(broker, "back")
+    request_snapshot(front, have=1)
+    got = [m.parse_signed(central.verifier, p, m.CredentialUpdate) for _, p in creds.take(2)]
+    assert [(u.base, u.version) for u in got] == [(1, 2), (2, 3)]
+    assert [op.person.id for u in got for op in u.ops] == ["bob", "carol"]
+    # A second door behind by the same versions, at once: the re-send served it already.
+    request_snapshot(back, have=2)
+    wait_until(lambda: serving.server.counters["catchup_coalesced"] == 1, 10, "coalesced")
+    assert creds.none_within(0.5) and snaps.none_within(0.1)
+    # A new door (have 0) gets a snapshot.
+    request_snapshot(back, have=0)
+    topic, payload = snaps.get(10)
+    assert topic == DoorTopics(SITE, "back").snapshot
+    assert m.parse_signed(central.verifier, payload, m.SnapshotChunk).version == 3
+    front.close()
+    back.close()
