@@ -32,7 +32,7 @@ import structlog
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from edgegate.central import archive, inbound, receipts
+from edgegate.central import archive, inbound, receipts, retention
 from edgegate.central import store as master
 from edgegate.central.alarms import AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
@@ -127,6 +127,7 @@ class CentralServer:
         self.client.connect_async(mq.host, mq.port, keepalive=30)
         self.client.loop_start()
         self._spawn(self._consume())
+        self._spawn(self._housekeeping())
         self._spawn(self._sweep())
         self._spawn(self._alarms_loop())
         self._spawn(self._visitors())
@@ -399,6 +400,18 @@ class CentralServer:
         else:
             assert self.config.smtp is not None
             send_email(self.config.smtp, target, esc.subject, esc.text)
+
+    # --- the archive's partitions and retention (edgegate/central/retention.py) ----------
+
+    async def _housekeeping(self) -> None:
+        while True:
+            try:
+                days = self.config.central.archive_retention_days
+                await self.call(retention.housekeeping, time.time(), days)
+            except Exception:
+                self.counters["housekeeping_failed"] += 1
+                log.exception("housekeeping_failed")
+            await asyncio.sleep(retention.HOUSEKEEPING_SECONDS)
 
     # --- versions the CLI could not publish -----------------------------------------------
 

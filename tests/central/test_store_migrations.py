@@ -141,3 +141,30 @@ def test_a_store_of_a_newer_version_or_of_something_else_is_refused(tmp_path: Pa
     sqlite3.connect(other).executescript("CREATE TABLE x(a); PRAGMA user_version = 7;")
     with pytest.raises(migrate.StoreSchemaError, match="not an edgegate office store"):
         store.open_master(other)
+
+
+def test_retention_deletes_old_events_on_both_engines(office_db: str):
+    from datetime import UTC, datetime
+
+    from edgegate.central import partitions, retention
+
+    engine = store.open_master(office_db, key=os.urandom(32))
+    now = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
+    evs = [
+        {"id": "old", "seq": 1, "ts": "2026-09-01T10:00:00Z", "type": "t"},
+        {"id": "edge", "seq": 2, "ts": "2026-11-01T10:00:00Z", "type": "t"},
+        {"id": "new", "seq": 3, "ts": "2026-12-01T10:00:00Z", "type": "t"},
+        {"id": "no-time", "seq": 4, "ts": "not a time", "type": "t"},
+    ]
+    with engine.begin() as conn:
+        partitions.ensure(conn, datetime(2026, 9, 1, tzinfo=UTC).timestamp(), months_ahead=4)
+        archive.archive_events(conn, "hq", "front", evs, now)
+    with engine.begin() as conn:
+        assert retention.housekeeping(conn, now, 0) == 0  # 0: keep everything
+    assert len(archive.query_events(engine)) == 4
+    with engine.begin() as conn:
+        retention.housekeeping(conn, now, 40)
+    # Older than 40 days go (on PostgreSQL September's partition is dropped whole); an
+    # event without a time is kept (it cannot be aged), the rest stays.
+    assert [e["id"] for e in archive.query_events(engine)] == ["edge", "new", "no-time"]
+    engine.dispose()
