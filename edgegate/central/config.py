@@ -40,7 +40,7 @@ class CentralSection(StrictModel):
         description="The office store (people, credentials, versions, event archive, doors): "
         "a file path for SQLite (the embedded default, created 0600; one `central serve`), or "
         "a SQLAlchemy URL for PostgreSQL, e.g. `postgresql+psycopg://edgegate@db1/edgegate` "
-        "(several `central serve` instances; docs/central.md). Migrated on every start.",
+        "(docs/central.md). Migrated on every start.",
     )
     store_key_file: Path | None = Field(
         None,
@@ -56,19 +56,6 @@ class CentralSection(StrictModel):
         description="Events older than this many days (by their own time) are deleted from "
         "the archive, daily by `central serve` (PostgreSQL drops whole month partitions). "
         "0 keeps every event.",
-    )
-    share_group: str = Field(
-        "",
-        pattern=r"^$|^[A-Za-z0-9_-]{1,64}$",
-        description="MQTT 5 shared-subscription group of the office instances: set it (e.g. "
-        '"office") on every instance to run several `central serve` on one PostgreSQL '
-        "store; each door message then goes to one of them. Empty: one instance.",
-    )
-    instance: str = Field(
-        "",
-        pattern=r"^$|^[A-Za-z0-9_.-]{1,64}$",
-        description="This office instance's name (its MQTT client id and its row in "
-        "`central doors`); empty: the host name.",
     )
     catchup_max_versions: int = Field(
         500,
