@@ -18,6 +18,7 @@ import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from edgegate.central.engine import make_engine, reads, sqlite_path
 from edgegate.central.engine import reading as reading  # re-exported: store.reading(engine)
 from edgegate.central.schema.master import credentials, people, versions
 from edgegate.contract import messages as m
+from edgegate.contract import ops as semantics
 from edgegate.errors import EdgegateError
 from edgegate.store import sealed
 
@@ -221,51 +223,56 @@ def _missing_people(conn: Connection, ids: set[str]) -> set[str]:
     return ids - found
 
 
+def _remove_person(conn: Connection, e: semantics.Effect, now: float) -> int:
+    # Credentials go with the person (ON DELETE CASCADE, and explicitly for an SQLite
+    # connection that did not enable foreign keys).
+    (person_id,) = e.key
+    conn.execute(delete(credentials).where(credentials.c.person_id == person_id))
+    return conn.execute(delete(people).where(people.c.id == person_id)).rowcount
+
+
+def _set_person_enabled(conn: Connection, e: semantics.Effect, now: float) -> int:
+    (person_id,) = e.key
+    stmt = update(people).where(people.c.id == person_id)
+    return conn.execute(stmt.values(enabled=e.enabled, updated_at=now)).rowcount
+
+
+def _set_credential_enabled(conn: Connection, e: semantics.Effect, now: float) -> int:
+    kind, value = e.key
+    stmt = update(credentials).where(credentials.c.kind == kind, credentials.c.value == value)
+    return conn.execute(stmt.values(enabled=e.enabled, updated_at=now)).rowcount
+
+
+def _remove_credential(conn: Connection, e: semantics.Effect, now: float) -> int:
+    kind, value = e.key
+    stmt = delete(credentials).where(credentials.c.kind == kind, credentials.c.value == value)
+    return conn.execute(stmt).rowcount
+
+
+# The office applies with ``Missing.REFUSE`` (edgegate/contract/ops.py): an op on a row that
+# is not there is a mistake, refused before it becomes a version. Puts go in runs
+# (``_put_people``, ``_put_credentials``); these apply one op each and return the rows hit.
+_APPLY_ONE: dict[
+    tuple[semantics.Target, semantics.Action], Callable[[Connection, semantics.Effect, float], int]
+] = {
+    (semantics.Target.PERSON, semantics.Action.REMOVE): _remove_person,
+    (semantics.Target.PERSON, semantics.Action.SET_ENABLED): _set_person_enabled,
+    (semantics.Target.CREDENTIAL, semantics.Action.SET_ENABLED): _set_credential_enabled,
+    (semantics.Target.CREDENTIAL, semantics.Action.REMOVE): _remove_credential,
+}
+
+
 def _apply_one(conn: Connection, op: m.Op, now: float) -> None:
-    if isinstance(op, m.RemovePerson):
-        # Credentials go with the person (ON DELETE CASCADE, and explicitly for an SQLite
-        # connection that did not enable foreign keys).
-        conn.execute(delete(credentials).where(credentials.c.person_id == op.id))
-        result = conn.execute(delete(people).where(people.c.id == op.id))
-        what = f"no person {op.id!r}"
-    elif isinstance(op, m.SetPersonEnabled):
-        result = conn.execute(
-            update(people).where(people.c.id == op.id).values(enabled=op.enabled, updated_at=now)
-        )
-        what = f"no person {op.id!r}"
-    elif isinstance(op, m.SetCredentialEnabled):
-        result = conn.execute(
-            update(credentials)
-            .where(credentials.c.kind == op.kind, credentials.c.value == op.value)
-            .values(enabled=op.enabled, updated_at=now)
-        )
-        what = f"no {op.kind} {op.value}"
-    elif isinstance(op, m.RemoveCredential):
-        result = conn.execute(
-            delete(credentials).where(
-                credentials.c.kind == op.kind, credentials.c.value == op.value
-            )
-        )
-        what = f"no {op.kind} {op.value}"
-    else:
-        raise TypeError(op)
-    if result.rowcount == 0:
-        raise CentralError(what)
+    e = semantics.effect(op)
+    if _APPLY_ONE[(e.target, e.action)](conn, e, now) == 0:  # Missing.REFUSE
+        what = f"person {e.key[0]!r}" if e.target is semantics.Target.PERSON else " ".join(e.key)
+        raise CentralError(f"no {what}")
 
 
 def _no_nul(op: m.Op) -> None:
     """PostgreSQL text cannot hold NUL, SQLite can: refuse it on both, so the master means
     the same on either engine (attrs are JSON text, where NUL is escaped)."""
-    if isinstance(op, m.PutPerson):
-        texts = (op.person.id, op.person.name)
-    elif isinstance(op, m.PutCredential):
-        c = op.credential
-        texts = (c.kind, c.value, c.person, c.label)
-    elif isinstance(op, m.RemovePerson | m.SetPersonEnabled):
-        texts = (op.id,)
-    else:
-        texts = (op.kind, op.value)  # type: ignore[union-attr]
-    if any("\x00" in t for t in texts):
+    if any("\x00" in t for t in semantics.effect(op).texts):
         raise CentralError(f"{op.op}: text with a NUL character cannot be stored")
 
 
