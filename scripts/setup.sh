@@ -76,8 +76,9 @@ case "$MODE" in
     # mosquitto: the MQTT tests run a real broker on 127.0.0.1; systemd: systemd-analyze
     # verifies the unit file; faketime: libfaketime steps the door's wall clock; chromium +
     # chromium-driver: the console's browser tests; postgresql: the office tests run on a
-    # real PostgreSQL too (initdb into a temp dir, edgegate/sim/postgres.py).
-    apt_install mosquitto systemd faketime chromium chromium-driver postgresql
+    # real PostgreSQL too (initdb into a temp dir, edgegate/sim/postgres.py); strace: the
+    # power-cut test counts the store's fsyncs per commit.
+    apt_install mosquitto systemd faketime chromium chromium-driver postgresql strace
     ensure_venv face,osdp,office,dev
     say "ruff"
     "$VENV/bin/ruff" check edgegate tests bench scripts
@@ -88,8 +89,11 @@ case "$MODE" in
     "$VENV/bin/lint-imports"
     say "mypy"
     "$VENV/bin/mypy"
+    # Two workers (pytest-xdist): the slow end-to-end scenarios (broker kills, real office
+    # and doors, the browser) run beside the fast ones, which halves the suite on CI's two
+    # cores. Every test uses free ports and its own temp dirs, so they may run in parallel.
     say "running the test suite"
-    exec "$VENV/bin/python" -m pytest "$@"
+    exec "$VENV/bin/python" -m pytest -n "${EDGEGATE_TEST_WORKERS:-2}" "$@"
     ;;
   *)
     echo "usage: $0 demo|test|install [args...]" >&2; exit 2

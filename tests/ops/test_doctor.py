@@ -164,7 +164,10 @@ def test_everything_works(
     assert "300 templates" in checks["fingerprint finger"]["message"]
     assert "64x48" in checks["camera"]["message"]
     # Mock pins idle high (pull-up): the contact is not pulled low, so the door reads open.
-    assert checks["gpio door_contact"]["message"] == "pin 5 claimed (input, door open)"
+    # The contact polarity is said too ([gpio] normally_closed, docs/wiring.md).
+    assert checks["gpio door_contact"]["message"] == (
+        "pin 5 claimed (input, normally open, door open)"
+    )
     assert status["clock"] in ("ok", "warn")
 
 
