@@ -16,6 +16,7 @@ side by side (``upgrade heads``). Every ``central`` command and ``central serve`
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -30,6 +31,11 @@ from edgegate.errors import EdgegateError
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 LEGACY_USER_VERSION = 1  # the raw-sqlite3 master store's last migration
 MIGRATION_LOCK = 0x6564_6765_6D69  # "edgemi": pg_advisory_xact_lock key for migrations
+# Alembic's ``context`` (used by migrations/env.py) is one module-global proxy: two threads
+# of one process running ``command.upgrade`` at once overwrite each other's migration
+# context ("This Connection is closed"). One migration per process at a time; across
+# processes the database's own locks (and PostgreSQL's advisory lock) order them.
+_PROCESS_LOCK = threading.Lock()
 
 
 class StoreSchemaError(EdgegateError, RuntimeError):
@@ -54,7 +60,7 @@ def current(conn: Connection) -> set[str]:
 
 def upgrade(engine: Engine) -> None:
     """Migrate ``engine``'s store to the newest revisions (see the module docstring)."""
-    with engine.begin() as conn:
+    with _PROCESS_LOCK, engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         cfg = alembic_config(conn)

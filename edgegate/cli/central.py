@@ -12,7 +12,6 @@ import os
 import sys
 from pathlib import Path
 
-from edgegate.central import person_rules, store
 from edgegate.cli import (
     central_alarms,
     central_bio,
@@ -144,6 +143,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
+    from edgegate.central import store
+
     config = load(args)
     if args.action == "list":
         with store.reading(master(config, readonly=True)) as conn:
@@ -197,6 +198,8 @@ def _add_person(config, person: str, args: argparse.Namespace) -> int:
 
 
 def _set_person(config, person: str, args: argparse.Namespace) -> int:
+    from edgegate.central import person_rules, store
+
     if args.zone and args.all_zones:
         raise CliError("--zone and --all-zones exclude each other", EXIT_USAGE)
     change_ = person_rules.RuleChange(
@@ -218,6 +221,8 @@ def _set_person(config, person: str, args: argparse.Namespace) -> int:
 
 
 def cmd_cards(args: argparse.Namespace) -> int:
+    from edgegate.central import store
+
     config = load(args)
     if args.action == "list":
         with store.reading(master(config, readonly=True)) as conn:
@@ -259,7 +264,7 @@ def cmd_cards(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     # Imported here: keeps the start of every other command (a lost card) short.
-    from edgegate.central import importer
+    from edgegate.central import importer, store
     from edgegate.cli.progress import progress
 
     config = load(args)

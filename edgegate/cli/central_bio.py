@@ -23,12 +23,14 @@ import base64
 import binascii
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from edgegate.central import store
-from edgegate.central.config import CentralConfig
 from edgegate.cli.central_common import change, master, signer
 from edgegate.cli.common import EXIT_USAGE, CliError
 from edgegate.contract import messages as m
+
+if TYPE_CHECKING:
+    from edgegate.central.config import CentralConfig
 
 MAX_DATA_FILE = 1_000_000  # CredentialMsg.data holds at most 1,000,000 base64 characters
 
@@ -121,6 +123,8 @@ def captured_finger(config: CentralConfig, person: str, timeout: float) -> m.Cre
 
 
 def add_biometric(config: CentralConfig, person: str, args: argparse.Namespace) -> int:
+    from edgegate.central import store
+
     if not args.kind:
         raise CliError("give --kind (face or finger)", EXIT_USAGE)
     if args.capture:

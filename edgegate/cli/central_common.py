@@ -6,24 +6,25 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
-from edgegate.central import store
-from edgegate.central.config import DEFAULT_CENTRAL_PATH, CentralConfig, load_central
-from edgegate.central.migrate import StoreSchemaError
-from edgegate.central.publisher import BrokerUnreachable, Publisher
 from edgegate.cli.common import CliError, load_config
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer, load_private
 from edgegate.store.sealed import SealError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from edgegate.central.config import CentralConfig
 
 # Exit status of a change that is in the master store but did not reach the broker.
 EXIT_NOT_PUBLISHED = 3
 
 
 def add_central_config(parser: argparse.ArgumentParser) -> None:
+    from edgegate.central.config import DEFAULT_CENTRAL_PATH
+
     parser.add_argument(
         "--config",
         type=Path,
@@ -33,11 +34,18 @@ def add_central_config(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args: argparse.Namespace) -> CentralConfig:
+    from edgegate.central.config import load_central
+
     return load_config(args.config, load_central)
 
 
 def master(config: CentralConfig, *, readonly: bool = False) -> Engine:
     """The office store, migrated (every command brings it to the current schema)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from edgegate.central import store
+    from edgegate.central.migrate import StoreSchemaError
+
     c = config.central
     try:
         return store.open_master(c.db, readonly=readonly, key_file=c.store_key_file)
@@ -68,6 +76,9 @@ def publish_pending(
     config: CentralConfig, engine: Engine, sign: Signer, progress: object = None
 ) -> int:
     """Publish every unpublished version; on a broker failure say so, exit 3, keep them."""
+    from edgegate.central import store
+    from edgegate.central.publisher import BrokerUnreachable, Publisher
+
     c = config.central
     try:
         with Publisher(config.mqtt, sign, c.site, c.publish_timeout_seconds) as pub:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgegate.central import store
-from edgegate.central.config import CentralConfig
-from edgegate.central.local_people import DISCARDED, IMPORTED, PENDING, LocalOffers, Offer
 from edgegate.cli.central_common import add_central_config, change, load, master
 from edgegate.cli.common import EXIT_USAGE, CliError
 from edgegate.contract import messages as m
+
+if TYPE_CHECKING:
+    from edgegate.central.config import CentralConfig
+    from edgegate.central.local_people import Offer
 
 
 def register(dsub: argparse._SubParsersAction) -> None:
@@ -55,6 +56,8 @@ class ImportPlan:
 def plan_import(conn: Any, offer: Offer, only: list[str] | None) -> ImportPlan:
     """What an import would add. Nothing in the master is overwritten: a person id or a card
     the master already has is skipped and named, for the operator to settle by hand."""
+    from edgegate.central import store
+
     offered = {p.id for p in offer.people}
     unknown = sorted(set(only or ()) - offered)
     if unknown:
@@ -81,6 +84,8 @@ def plan_import(conn: Any, offer: Offer, only: list[str] | None) -> ImportPlan:
 
 
 def cmd_import_local(args: argparse.Namespace) -> int:
+    from edgegate.central.local_people import DISCARDED, IMPORTED, PENDING, LocalOffers
+
     config = load(args)
     site, door = config.central.site, args.door
     offers = LocalOffers.open(config.central.db)
@@ -125,6 +130,8 @@ def cmd_import_local(args: argparse.Namespace) -> int:
 
 
 def _review(offer: Offer, plan: ImportPlan, as_json: bool) -> None:
+    from edgegate.central.local_people import PENDING
+
     if as_json:
         print(
             json.dumps(
@@ -160,6 +167,8 @@ def _review(offer: Offer, plan: ImportPlan, as_json: bool) -> None:
 
 
 def offers_by_door(config: CentralConfig) -> dict[str, Offer]:
+    from edgegate.central.local_people import LocalOffers
+
     offers = LocalOffers.open(config.central.db)
     try:
         return {o.door: o for o in offers.all() if o.site == config.central.site}
@@ -169,6 +178,8 @@ def offers_by_door(config: CentralConfig) -> dict[str, Offer]:
 
 def local_state(telemetry: dict[str, Any] | None, offer: Offer | None) -> dict[str, Any] | None:
     """What ``central doors`` says about a door's own people (None: nothing to say)."""
+    from edgegate.central.local_people import PENDING
+
     credentials = (telemetry or {}).get("credentials")
     held = credentials.get("local_held") if isinstance(credentials, dict) else None
     if held is None and (offer is None or offer.status != PENDING):

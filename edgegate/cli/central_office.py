@@ -8,18 +8,9 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from edgegate import logging_setup
-from edgegate.central import archive, store
-from edgegate.central.config import CentralConfig
-from edgegate.central.publisher import (
-    BrokerUnreachable,
-    Publisher,
-    command_message,
-    command_topic,
-)
-from edgegate.central.services.doors import journal_depth, unarchived
 from edgegate.cli import central_local
 from edgegate.cli.central_common import (
     EXIT_NOT_PUBLISHED,
@@ -32,6 +23,9 @@ from edgegate.cli.central_common import (
 from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
 from edgegate.contract import messages as m
 from edgegate.store.journal import rfc3339
+
+if TYPE_CHECKING:
+    from edgegate.central.config import CentralConfig
 
 
 def register(csub: argparse._SubParsersAction) -> None:
@@ -96,6 +90,13 @@ def issue_command(
 ) -> tuple[int, dict[str, Any]]:
     """Build, record (``commands`` table) and send one signed command: (0 or exit 3, the
     message)."""
+    from edgegate.central.publisher import (
+        BrokerUnreachable,
+        Publisher,
+        command_message,
+        command_topic,
+    )
+
     c = config.central
     try:
         message = command_message(
@@ -146,6 +147,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    from edgegate.central import store
+
     config = load(args)
     engine = master(config)
     with store.reading(engine) as conn:
@@ -180,6 +183,9 @@ def archive_behind(telemetry: dict[str, Any] | None, archived: int) -> int | Non
 
 
 def cmd_doors(args: argparse.Namespace) -> int:
+    from edgegate.central import archive, store
+    from edgegate.central.services.doors import journal_depth, unarchived
+
     config = load(args)
     with store.reading(master(config, readonly=True)) as conn:
         rows = archive.list_doors(conn)
@@ -234,6 +240,8 @@ def _line(ev: dict[str, Any]) -> str:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
+    from edgegate.central import archive, store
+
     config = load(args)
     engine = master(config, readonly=True)
     since = None

@@ -10,16 +10,8 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgegate.central.services.visitors import (
-    CATEGORIES,
-    NewVisit,
-    Outcome,
-    VisitDesk,
-    VisitError,
-    policy_of,
-)
 from edgegate.cli.central_common import (
     add_central_config,
     load,
@@ -28,6 +20,14 @@ from edgegate.cli.central_common import (
     signer,
 )
 from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
+
+if TYPE_CHECKING:
+    from edgegate.central.services.visitors import Outcome, VisitDesk
+
+
+# The visitors service's categories, kept here (a test checks they match) so that registering
+# the commands does not load SQLAlchemy: a door without the office extra runs ``edgegate``.
+CATEGORIES = ("important", "ordinary", "other")
 
 
 def register(csub: argparse._SubParsersAction) -> None:
@@ -114,6 +114,7 @@ def register(csub: argparse._SubParsersAction) -> None:
 def desk_for(config: Any) -> VisitDesk:
     """The visitors service on the office's store (the CLI's and ``serve``'s)."""
     from edgegate.central.engine import make_engine
+    from edgegate.central.services.visitors import VisitDesk, policy_of
 
     sign = signer(config) if config.central.key_file.exists() else None
     return VisitDesk(
@@ -160,6 +161,8 @@ def _done(
 
 
 def _ids(desk: VisitDesk, args: argparse.Namespace) -> list[str]:
+    from edgegate.central.services.visitors import VisitError
+
     if args.visitor:
         ids = desk.find(args.visitor)
         if not ids:
@@ -171,6 +174,8 @@ def _ids(desk: VisitDesk, args: argparse.Namespace) -> list[str]:
 
 
 def cmd_visits(args: argparse.Namespace) -> int:
+    from edgegate.central.services.visitors import VisitError
+
     config = load(args)
     desk = desk_for(config)
     try:
@@ -182,6 +187,8 @@ def cmd_visits(args: argparse.Namespace) -> int:
 
 
 def _book(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    from edgegate.central.services.visitors import NewVisit
+
     arrive, depart = parse_time(args.arrive), parse_time(args.depart)
     assert arrive is not None and depart is not None  # required options
     visit = NewVisit(
@@ -202,6 +209,8 @@ def _book(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
 
 
 def _decide(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    from edgegate.central.services.visitors import Outcome
+
     accept = args.visits_command == "confirm"
     done = "confirmed" if accept else "declined"
     desk.decide(args.visit, accept, args.by or "office")
@@ -256,6 +265,8 @@ def _today(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
 
 
 def _cards(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    from edgegate.central.services.visitors import Outcome
+
     if args.action == "list":
         _print(desk.pool(), args.json)
         return 0
@@ -267,6 +278,8 @@ def _cards(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
 
 
 def _host_email(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    from edgegate.central.services.visitors import Outcome
+
     desk.set_host_email(args.person, args.email)
     return _done(config, desk, Outcome(), f"notices for {args.person} go to {args.email}",
                  "visit_host_email", args.person)  # fmt: skip
@@ -281,6 +294,8 @@ def _sweep(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
 
 
 def _export(config: Any, desk: VisitDesk, args: argparse.Namespace) -> int:
+    from edgegate.central.services.visitors import Outcome
+
     ids = _ids(desk, args)
     print(json.dumps(desk.export(ids), indent=1, default=str))
     return _done(config, desk, Outcome(), "", "visitor_exported", ",".join(ids))

@@ -2,11 +2,18 @@
 browser is downloaded) against a real ``central serve``, a real mosquitto and a real door
 daemon with a simulated RDM6300: sign in, the door comes online, a tapped card shows live,
 the card disabled as lost in the page is denied at the door, a confirmed lockdown changes the
-door's mode, and a viewer cannot change anything. Screenshots go to docs/console/."""
+door's mode, and a viewer cannot change anything.
+
+The pages re-render live (htmx swaps on server-sent events), so an element found a moment ago
+may be gone: every read and action re-finds its element and retries on a stale reference.
+Screenshots go to a temp dir; ``EDGEGATE_SCREENSHOTS=docs/console`` (relative to the
+checkout) refreshes the ones in docs/console.md."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +27,6 @@ from tests.console.site import Site, wait_for
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-SHOTS = REPO / "docs" / "console"
 CARD = "0F00BC614E"
 XSS = "<script>window.__xss = 1</script>"
 
@@ -30,6 +36,7 @@ if not (CHROMIUM.exists() and DRIVER.exists()):
         allow_module_level=True,
     )
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -64,9 +71,24 @@ def browser(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
-def shot(driver, name: str) -> None:  # type: ignore[no-untyped-def]
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: a temp dir, or EDGEGATE_SCREENSHOTS (the docs' are tracked files,
+    rewritten only on purpose)."""
+    wanted = os.environ.get("EDGEGATE_SCREENSHOTS")
+    path = REPO / wanted if wanted else tmp_path / "shots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def unstale(fn, tries: int = 50):  # type: ignore[no-untyped-def]
+    """``fn()``, again from the start while a live swap replaced an element it held."""
+    for _ in range(tries - 1):
+        try:
+            return fn()
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    return fn()
 
 
 def sign_in(driver, url: str, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -79,12 +101,23 @@ def sign_in(driver, url: str, name: str) -> None:  # type: ignore[no-untyped-def
 
 
 def text_of(driver, css: str) -> str:  # type: ignore[no-untyped-def]
-    els = driver.find_elements(By.CSS_SELECTOR, css)
-    return " ".join(e.text for e in els)
+    return unstale(lambda: " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css)))
 
 
-def test_console_in_a_browser(site: Site, browser) -> None:  # type: ignore[no-untyped-def]
+def click(driver, css: str) -> None:  # type: ignore[no-untyped-def]
+    unstale(lambda: driver.find_element(By.CSS_SELECTOR, css).click())
+
+
+def count(driver, css: str) -> int:  # type: ignore[no-untyped-def]
+    return len(driver.find_elements(By.CSS_SELECTOR, css))
+
+
+def test_console_in_a_browser(site: Site, browser, shots: Path) -> None:  # type: ignore[no-untyped-def]
     d = browser
+
+    def shot(name: str) -> None:
+        d.save_screenshot(str(shots / f"{name}.png"))
+
     assert site.central("people", "add", "alice", "--name", "Alice Martin", "--card", CARD) in (
         0,
         3,
@@ -101,30 +134,34 @@ def test_console_in_a_browser(site: Site, browser) -> None:  # type: ignore[no-u
         "the door online on the board (live, no reload)",
     )
     wait_for(lambda: text_of(d, 'tr[data-door="front"] .mode') == "normal", 30, "mode")
-    shot(d, "doors")
+    shot("doors")
 
     d.get(site.url + "/events")
     wait_for(lambda: d.execute_script("return document.querySelector('[sse-connect]') !== null"))
-    before = len(d.find_elements(By.CSS_SELECTOR, "tr.ev"))
+    before = count(d, "tr.ev")
     reader.tap(CARD)
-    wait_for(
-        lambda: len(d.find_elements(By.CSS_SELECTOR, "tr.ev.access_granted")) > 0,
-        20,
-        "the tap live in the events page",
-    )
-    assert len(d.find_elements(By.CSS_SELECTOR, "tr.ev")) > before
+    wait_for(lambda: count(d, "tr.ev.access_granted") > 0, 20, "the tap live in the events page")
+    assert count(d, "tr.ev") > before
     assert "Alice Martin" in text_of(d, "tr.ev.access_granted")
-    shot(d, "events")
+    shot("events")
 
     # Lost card, in the page: the next tap is denied at the door.
     d.get(site.url + "/people/alice")
-    reason = d.find_element(By.CSS_SELECTOR, f'tr[data-card="{CARD}"] form.lost input[name=reason]')
-    reason.clear()
-    reason.send_keys("lost at the canteen")
-    d.find_element(By.CSS_SELECTOR, f'tr[data-card="{CARD}"] form.lost button').click()
+    form = f'tr[data-card="{CARD}"] form.lost'
+
+    def disable_as_lost() -> None:
+        # Filled and sent as one step: a swap in between would send the new, empty form.
+        reason = d.find_element(By.CSS_SELECTOR, f"{form} input[name=reason]")
+        reason.clear()
+        reason.send_keys("lost at the canteen")
+        button = d.find_element(By.CSS_SELECTOR, f"{form} button")
+        assert reason.get_attribute("value") == "lost at the canteen"  # stale if swapped
+        button.click()
+
+    unstale(disable_as_lost)
     wait_for(lambda: "disabled" in text_of(d, f'tr[data-card="{CARD}"] .state'), 15)
     assert "lost at the canteen" in text_of(d, f'tr[data-card="{CARD}"] .state')
-    shot(d, "person")
+    shot("person")
     d.get(site.url + "/events?type=access_denied")
 
     def denied() -> bool:
@@ -137,17 +174,17 @@ def test_console_in_a_browser(site: Site, browser) -> None:  # type: ignore[no-u
     d.get(site.url + "/people?q=eve")
     assert XSS in text_of(d, "#people .name")  # shown as text, not run
     assert d.execute_script("return window.__xss === undefined")
-    shot(d, "people")
+    shot("people")
 
     # Lockdown with confirmation: the browser's confirm dialog, then the door's mode.
     d.get(site.url + "/commands")
-    d.find_element(By.ID, "cmd-front-lockdown").click()
+    click(d, "#cmd-front-lockdown")
     alert = d.switch_to.alert
     assert "lockdown" in alert.text
     alert.accept()
     wait_for(lambda: "sent lockdown to front" in d.page_source, 15)
     wait_for(lambda: "ok" in text_of(d, "#recent .ack"), 20, "the door's acknowledgement")
-    shot(d, "commands")
+    shot("commands")
     d.get(site.url + "/doors")
     wait_for(
         lambda: text_of(d, 'tr[data-door="front"] .mode') == "lockdown",
@@ -159,11 +196,11 @@ def test_console_in_a_browser(site: Site, browser) -> None:  # type: ignore[no-u
     wait_for(
         lambda: d.find_elements(By.CSS_SELECTOR, "div[data-chart] canvas"), 10, "uPlot charts drawn"
     )
-    shot(d, "traffic")
+    shot("traffic")
     for page in ("operators", "webhooks", "audit"):
         d.get(f"{site.url}/{page}")
-        shot(d, page)
-    assert "Chain intact" in d.find_element(By.ID, "chain").text
+        shot(page)
+    assert "Chain intact" in text_of(d, "#chain")
 
     # A viewer sees no change anywhere and the server refuses any it tries.
     sign_in(d, site.url, "watcher")
@@ -180,7 +217,7 @@ def test_console_in_a_browser(site: Site, browser) -> None:  # type: ignore[no-u
     assert status == 403
     d.get(site.url + "/people/alice")
     assert "may not" in d.page_source
-    shot(d, "viewer")
+    shot("viewer")
     shutil.rmtree(site.tmp / "chrome", ignore_errors=True)
 
 

@@ -99,17 +99,20 @@ def test_install_into_a_root_then_again_changes_nothing(tmp_path: Path) -> None:
     assert (root / "opt/edgegate/docs/config.md").exists()
 
     # The venv holds a real (non-editable) install: it runs without the checkout on the path.
+    # Without PYTHONPATH: the tests' own (pointing at the checkout) would hide the install.
     venv = root / "opt/edgegate/venv/bin"
+    bare = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     where = subprocess.run(
         [venv / "python", "-c", "import edgegate; print(edgegate.__file__)"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=bare,
         check=True,
     )
     assert where.stdout.startswith(str(root / "opt/edgegate/venv"))
     check = subprocess.run(
-        [venv / "edgegate", "check-config", str(config)], capture_output=True, text=True
+        [venv / "edgegate", "check-config", str(config)], capture_output=True, text=True, env=bare
     )
     assert check.returncode == 0, check.stderr
 

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from edgegate.central import store
+from edgegate.central import migrate, store
 from edgegate.central.config import CentralConfig
 from edgegate.central.engine import make_engine
-from edgegate.central.schema import metadata
 
 ROLES = ("admin", "security", "reception", "viewer")
 
@@ -78,15 +77,19 @@ def open_office(config: CentralConfig, **hooks: object) -> Office:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the tables on ``metadata`` that are missing (the master store's own tables are
-    created by its migrations when ``store.open_master`` first opens the file).
+    """Bring the store to the current schema: the migrations, then the tables on ``metadata``
+    that are missing (``migrate.upgrade``, the one path that creates tables).
+
+    Never a bare ``metadata.create_all``: on a fresh SQLite file it would create the master's
+    own tables without stamping Alembic's revision, and ``store.open_master`` would then
+    refuse the file as "not an edgegate office store" (``central serve`` never got ready).
 
     Two office processes starting at once (``serve`` and a CLI command) may both find a
     table missing and both create it; the loser's "already exists" is harmless: check again.
     """
     for attempt in range(5):
         try:
-            metadata.create_all(engine)
+            migrate.upgrade(engine)
             return
         except OperationalError:
             if attempt == 4:
