@@ -13,14 +13,9 @@ import structlog
 
 from edgegate.hardware.base import (
     CredentialKind,
-    CredentialRead,
-    Direction,
-    HoldOff,
-    Reader,
     ReaderCounters,
-    ReaderSink,
 )
-from edgegate.hardware.serial_port import AsyncSerial
+from edgegate.hardware.frame_reader import FrameReader
 
 log = structlog.get_logger(__name__)
 
@@ -58,45 +53,8 @@ class LineParser:
         return out
 
 
-class QrScannerReader(Reader):
+class QrScannerReader(FrameReader):
     family = "qr_scanner"
-
-    def __init__(
-        self,
-        name: str,
-        sink: ReaderSink,
-        port: str,
-        *,
-        baudrate: int = 9600,
-        direction: Direction = Direction.IN,
-        hold_off: float = 2.0,
-        **kwargs: float,
-    ) -> None:
-        super().__init__(name, sink, direction, **kwargs)
-        self.port = port
-        self.baudrate = baudrate
-        self.parser = LineParser(self.counters)
-        self._serial = AsyncSerial(port, baudrate, on_data=self._on_data)
-        self._hold_off = HoldOff(hold_off)
-
-    async def open(self) -> None:
-        self._serial.open()
-        log.info("reader_opened", reader=self.name, port=self.port, baudrate=self.baudrate)
-
-    async def serve(self) -> None:
-        await self._serial.failed.wait()
-        raise OSError(self._serial.error or "serial port failed")
-
-    def close(self) -> None:
-        self._serial.close()
-        self.parser = LineParser(self.counters)
-
-    def _on_data(self, data: bytes, t: float) -> None:
-        for line in self.parser.feed(data):
-            if self._hold_off.repeat(line):
-                self.counters.repeats_suppressed += 1
-                continue
-            self.counters.reads += 1
-            self.sink.credential(
-                CredentialRead(CredentialKind.QR, line, self.name, self.direction, t=t)
-            )
+    kind = CredentialKind.QR
+    parser_class = LineParser
+    default_hold_off = 2.0

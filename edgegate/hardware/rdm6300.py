@@ -15,14 +15,9 @@ import structlog
 
 from edgegate.hardware.base import (
     CredentialKind,
-    CredentialRead,
-    Direction,
-    HoldOff,
-    Reader,
     ReaderCounters,
-    ReaderSink,
 )
-from edgegate.hardware.serial_port import AsyncSerial
+from edgegate.hardware.frame_reader import FrameReader
 
 log = structlog.get_logger(__name__)
 
@@ -99,47 +94,7 @@ class Rdm6300Parser:
         return out
 
 
-class Rdm6300Reader(Reader):
+class Rdm6300Reader(FrameReader):
     family = "rdm6300"
-
-    def __init__(
-        self,
-        name: str,
-        sink: ReaderSink,
-        port: str,
-        *,
-        baudrate: int = 9600,
-        direction: Direction = Direction.IN,
-        hold_off: float = 1.0,
-        **kwargs: float,
-    ) -> None:
-        super().__init__(name, sink, direction, **kwargs)
-        self.port = port
-        self.baudrate = baudrate
-        self.hold_off = hold_off
-        self.parser = Rdm6300Parser(self.counters)
-        self._serial = AsyncSerial(port, baudrate, on_data=self._on_data)
-        self._hold_off = HoldOff(hold_off)
-
-    async def open(self) -> None:
-        self._serial.open()
-        log.info("reader_opened", reader=self.name, port=self.port, baudrate=self.baudrate)
-
-    async def serve(self) -> None:
-        await self._serial.failed.wait()
-        raise OSError(self._serial.error or "serial port failed")
-
-    def close(self) -> None:
-        self._serial.close()
-        self.parser = Rdm6300Parser(self.counters)
-
-    def _on_data(self, data: bytes, t: float) -> None:
-        for uid in self.parser.feed(data):
-            # Held card: the module repeats the frame; the hold-off slides with each repeat.
-            if self._hold_off.repeat(uid):
-                self.counters.repeats_suppressed += 1
-                continue
-            self.counters.reads += 1
-            self.sink.credential(
-                CredentialRead(CredentialKind.CARD, uid, self.name, self.direction, t=t)
-            )
+    kind = CredentialKind.CARD
+    parser_class = Rdm6300Parser

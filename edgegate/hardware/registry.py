@@ -15,6 +15,7 @@ from typing import Any
 
 from edgegate.config.reader_types import reader_types
 from edgegate.hardware.base import Direction, Reader, ReaderSink
+from edgegate.hardware.frame_reader import FrameReader
 from edgegate.hardware.qr_scanner import QrScannerReader
 from edgegate.hardware.rdm6300 import Rdm6300Reader
 from edgegate.hardware.wiegand.gpio import EdgeSource
@@ -42,9 +43,7 @@ def build_reader(
     return reader
 
 
-def _line_reader(
-    cls: type[Rdm6300Reader | QrScannerReader], cfg: Any, name: str, devices: ReaderDevices
-) -> Reader:
+def _line_reader(cls: type[FrameReader], cfg: Any, name: str, devices: ReaderDevices) -> Reader:
     """The readers that only read lines or frames from a UART: port, speed, hold-off."""
     return cls(
         name,
