@@ -70,6 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--data-file", type=Path, help="with add-credential: template/encodings, base64 or raw"
     )
     people.add_argument(
+        "--image",
+        type=Path,
+        nargs="+",
+        help="with add-credential --kind face: photo(s) with exactly one face, encoded here",
+    )
+    people.add_argument(
         "--label", default="", help="with add-credential: e.g. 'model=r307' (sensor model)"
     )
     people.add_argument(

@@ -35,6 +35,7 @@ from edgegate.config.readers import (
     Pn532Config,
     QrScannerConfig,
     Rdm6300Config,
+    ReaderBase,
     WiegandConfig,
 )
 
@@ -116,8 +117,10 @@ def _table_models() -> tuple[type[StrictModel], ...]:
 
 
 if TYPE_CHECKING:
-    # A union built at run time is no type to a checker: to it, any reader table.
-    ReaderConfig = StrictModel
+    # A union built at run time is no type to a checker: to it, any reader table (each
+    # declares its `type` tag as a Literal, a str to the checker).
+    class ReaderConfig(ReaderBase):
+        type: str
 else:
     # The `[[readers]]` union, discriminated by `type`, built from the declarations above.
     ReaderConfig = Annotated[Union[_table_models()], Field(discriminator="type")]  # noqa: UP007

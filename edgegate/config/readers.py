@@ -80,7 +80,7 @@ class WiegandConfig(ReaderBase):
     d0: int = Field(description="Line offset (BCM number) of the DATA0 wire.", ge=0)
     d1: int = Field(description="Line offset (BCM number) of the DATA1 wire.", ge=0)
     formats: list[Literal[26, 34]] = Field(
-        default_factory=lambda: [26, 34],
+        default_factory=lambda: list[Literal[26, 34]]([26, 34]),
         description="Card frame lengths accepted; any other length is counted and dropped.",
     )
     min_pulse_us: float = Field(

@@ -12,11 +12,12 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from edgegate.central.services import credentials, doors, erasure
+from edgegate.central.services import biometrics, credentials, doors, erasure
 from edgegate.central.services.credentials import ChangeRefused, ImportJob
 from edgegate.central.web.auth import PEOPLE_READ, LostCardDesk, PeopleReader, Security
 from edgegate.central.web.registry import Page, register_page
 from edgegate.central.web.render import page
+from edgegate.central.web.uploads import read_photos
 
 router = APIRouter()
 register_page(Page("/people", "People", PEOPLE_READ, order=30))
@@ -102,6 +103,21 @@ async def add_card(
     except ChangeRefused as exc:
         return _back(person, str(exc), "error")
     return _back(person, f"card {card} added" + _published(change))
+
+
+@router.post("/people/{person}/faces")
+async def enrol_face(
+    request: Request, person: str, who: Security, photo: Annotated[list[UploadFile], File()]
+) -> Response:
+    """Photos uploaded or taken with the browser's camera: encoded here, sealed, sent."""
+    photos = await read_photos(photo)
+    try:
+        change, value = await run_in_threadpool(
+            biometrics.enrol_face, request.app.state.office, who.actor, person, photos
+        )
+    except ChangeRefused as exc:
+        return _back(person, f"face not enrolled: {exc}", "error")
+    return _back(person, f"face {value} enrolled" + _published(change))
 
 
 @router.post("/cards/{uid}/disable")
