@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 import structlog
@@ -37,12 +37,15 @@ from edgegate.central import store as master
 from edgegate.central.alarms import AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
 from edgegate.central.local_people import LocalOffers
-from edgegate.central.notify import post_webhook, send_email
+from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
 from edgegate.central.publisher import new_client, publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
+
+if TYPE_CHECKING:
+    from edgegate.central.services import EncodeFace
 from edgegate.contract.topics import (
     DoorTopics,
     central_subscriptions,
@@ -113,6 +116,11 @@ class CentralServer:
         )
         await asyncio.to_thread(ensure_tables, self.engine)
         self.alarms = AlarmService(self.engine, self.config.alarms, self.site)
+        if self.config.alarms.webhook_urls:
+            try:  # said at the start, not only at the first escalation
+                alarm_webhook_secret(self.config.alarms)
+            except NotifyError as exc:
+                log.error("alarm_webhook_secret_missing", error=str(exc))
         # The same engine: offers of doors' own people (central/local_people.py).
         self.offers = await asyncio.to_thread(LocalOffers, self.engine)
         self.client.on_connect = self._on_connect
@@ -388,7 +396,14 @@ class CentralServer:
 
     def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
         if channel == "webhook":
-            post_webhook(target, esc.body)
+            # Signed like the console's webhooks (notify.webhook_headers); no secret, no post.
+            try:
+                secret = alarm_webhook_secret(self.config.alarms)
+            except NotifyError:
+                self.counters["alarm_webhook_no_secret"] += 1
+                raise
+            delivery = f"alarm-{esc.alarm['id']}"
+            post_webhook(target, esc.body, secret, event="alarm_escalated", delivery=delivery)
         elif channel == "hooks":
             # The console's registered webhooks wanting alarm_escalated: queued in its outbox
             # (signed and retried there, delivered while the console runs).
@@ -593,8 +608,11 @@ class CentralServer:
         )
 
 
-async def serve(config: CentralConfig, signer: Signer) -> None:
-    """Run until SIGTERM or SIGINT."""
+async def serve(
+    config: CentralConfig, signer: Signer, encode_face: EncodeFace | None = None
+) -> None:
+    """Run until SIGTERM or SIGINT. ``encode_face``: the face stack's enrolment function for
+    the console (None: the face stack is not installed; the console then says so)."""
     server = CentralServer(config, signer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -608,7 +626,7 @@ async def serve(config: CentralConfig, signer: Signer) -> None:
             # Imported here: an office without [http] never loads the web stack.
             from edgegate.central.web.runtime import ConsoleRuntime
 
-            console = ConsoleRuntime(config, server)
+            console = ConsoleRuntime(config, server, encode_face)
             await console.start()
         await stop.wait()
     finally:

@@ -126,8 +126,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load(args)
     logging_setup.configure(config.logging.level, config.logging.format)
     from edgegate.central.server import serve
+    from edgegate.cli.central_bio import face_encoder
 
-    asyncio.run(serve(config, signer(config)))
+    asyncio.run(serve(config, signer(config), face_encoder()))
     return 0
 
 
