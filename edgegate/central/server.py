@@ -358,6 +358,11 @@ class CentralServer:
             self._changes.append(("door", {"site": site, "door": door}))
         elif where.kind == "credentials/local":
             self._offers.append(inbound.parse_local_people(msg.payload, where))
+        elif where.kind == "enrol":
+            # A finger enrolment's step: for the console's session (services/biometrics.py).
+            progress = inbound.parse_enrol_progress(msg.payload, where)
+            self._changes.append(("enrol", {"progress": progress}))
+            self.counters["enrol_progress"] += 1
         else:
             request = inbound.parse_snapshot_request(msg.payload, where)
             archive.set_door_version(conn, site, door, request.have, now)
