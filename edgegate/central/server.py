@@ -59,7 +59,6 @@ BATCH = 500  # messages per store transaction when a door drains its journal
 SNAPSHOT_ACK_TIMEOUT = 120.0
 # Told, on the loop, what each committed batch changed: ("event", event) or ("door", ids).
 Committed = Callable[[list[tuple[str, dict[str, Any]]]], None]
-PENDING_SWEEP_SECONDS = 30.0
 CATCHUP_COALESCE_SECONDS = 5.0
 VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
 VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
@@ -436,12 +435,16 @@ class CentralServer:
     # --- versions the CLI could not publish -----------------------------------------------
 
     async def _sweep(self) -> None:
+        """The fallback for versions nobody published (a CLI command without a broker). Not
+        on any change's path: the console and the API publish right after the commit, and a
+        reconnect publishes what is pending at once (``_ready``)."""
+        every = self.config.central.pending_sweep_seconds
         while True:
-            await asyncio.sleep(PENDING_SWEEP_SECONDS)
+            await asyncio.sleep(every)
             if self.connected.is_set():
                 # Only versions older than a sweep: a CLI command publishing right now is
                 # left to finish its own (a copy would be refused as replayed anyway).
-                await self._publish_pending(PENDING_SWEEP_SECONDS)
+                await self._publish_pending(every)
 
     async def _publish_pending(self, min_age: float) -> None:
         if self._publishing:
