@@ -1,4 +1,4 @@
-"""The visitors' tables come from an Alembic revision (0003), not from ``create_all``: the
+"""The visitors' tables come from an Alembic revision (0004), not from ``create_all``: the
 revisions alone, on an empty store of each engine, make them exactly as the metadata declares
 them (Alembic's own comparison); and a store whose visit tables ``create_all`` made before
 the revision existed upgrades over them, keeping its rows."""
@@ -60,8 +60,8 @@ def test_the_visitor_tables_are_the_migrations_and_match_the_metadata(empty_stor
 def test_a_store_whose_visit_tables_create_all_made_upgrades_over_them(tmp_path: Path):
     engine = make_engine(tmp_path / "central.db")
     with engine.begin() as conn:
-        command.upgrade(migrate.alembic_config(conn), "0002")
-        metadata.create_all(conn)  # what the visitors' service did before revision 0003
+        command.upgrade(migrate.alembic_config(conn), "0003")  # the revision before theirs
+        metadata.create_all(conn)  # what the visitors' service did before revision 0004
         conn.execute(insert(schema.visitor_cards).values(card="0A00000001", label="desk 1"))
     migrate.upgrade(engine)
     with engine.connect() as conn:

@@ -130,7 +130,7 @@ class VisitDesk:
         self.signer = signer
         self.policy = policy
         self.update_max_ops = update_max_ops
-        # The tables are the migrations' (revision 0003 and the outbox's): every caller hands
+        # The tables are the migrations' (revision 0004 and the outbox's): every caller hands
         # a migrated store (open_office, store.open_master), never creates them here.
 
     # --- helpers ----------------------------------------------------------------------

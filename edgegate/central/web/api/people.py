@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from edgegate.central.services import biometrics, credentials
+from edgegate.central.services import biometrics, credentials, erasure
 from edgegate.central.services.credentials import Change, ChangeRefused
-from edgegate.central.web.api.models import CardIn, DisableIn, PersonIn, ReplaceIn
+from edgegate.central.web.api.models import CardIn, DisableIn, EraseIn, PersonIn, ReplaceIn
 from edgegate.central.web.auth import LostCardDesk, PeopleReader, Security
 from edgegate.central.web.uploads import read_photos
 
@@ -106,3 +107,32 @@ async def enrol_face(
     except ChangeRefused as exc:
         raise HTTPException(409, str(exc)) from None
     return {**_result(change), "value": value}
+
+
+@router.get("/people/{person}/erasure", summary="What erasing the person would change")
+async def erasure_plan(request: Request, person: str, who: Security) -> dict[str, Any]:
+    try:
+        plan = await run_in_threadpool(erasure.plan, request.app.state.office, person)
+    except ChangeRefused as exc:
+        raise HTTPException(404, str(exc)) from None
+    return {**asdict(plan), "summary": plan.lines()}
+
+
+@router.post(
+    "/people/{person}/erase",
+    summary="Erase a person's personal data (removed from the doors, anonymised everywhere)",
+)
+async def erase(request: Request, person: str, body: EraseIn, who: Security) -> dict[str, Any]:
+    if not body.confirm:
+        raise HTTPException(409, "not erased: confirm must be true")
+    office = request.app.state.office
+    try:
+        done = await run_in_threadpool(erasure.erase, office, who.actor, person, body.reason)
+    except ChangeRefused as exc:
+        raise HTTPException(409, str(exc)) from None
+    return {
+        "pseudonym": done.pseudonym,
+        "version": done.version,
+        "published": done.published,
+        "erased": asdict(done.plan),
+    }
