@@ -125,9 +125,14 @@ def issue_command(
 def cmd_serve(args: argparse.Namespace) -> int:
     config = load(args)
     logging_setup.configure(config.logging.level, config.logging.format)
+    from edgegate.central.leader import SecondInstance
     from edgegate.central.server import serve
 
-    asyncio.run(serve(config, signer(config)))
+    try:
+        asyncio.run(serve(config, signer(config)))
+    except SecondInstance as exc:
+        print(f"edgegate: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
