@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 import structlog
@@ -53,6 +53,9 @@ from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
+
+if TYPE_CHECKING:
+    from edgegate.central.services import EncodeFace
 from edgegate.contract.topics import (
     DoorTopics,
     central_subscriptions,
@@ -730,8 +733,11 @@ class CentralServer:
         )
 
 
-async def serve(config: CentralConfig, signer: Signer) -> None:
-    """Run until SIGTERM or SIGINT."""
+async def serve(
+    config: CentralConfig, signer: Signer, encode_face: EncodeFace | None = None
+) -> None:
+    """Run until SIGTERM or SIGINT. ``encode_face``: the face stack's enrolment function for
+    the console (None: the face stack is not installed; the console then says so)."""
     server = CentralServer(config, signer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -745,7 +751,7 @@ async def serve(config: CentralConfig, signer: Signer) -> None:
             # Imported here: an office without [http] never loads the web stack.
             from edgegate.central.web.runtime import ConsoleRuntime
 
-            console = ConsoleRuntime(config, server)
+            console = ConsoleRuntime(config, server, encode_face)
             await console.start()
         await stop.wait()
     finally:

@@ -127,9 +127,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging_setup.configure(config.logging.level, config.logging.format)
     from edgegate.central.leader import SecondInstance
     from edgegate.central.server import serve
+    from edgegate.cli.central_bio import face_encoder
 
     try:
-        asyncio.run(serve(config, signer(config)))
+        asyncio.run(serve(config, signer(config), face_encoder()))
     except SecondInstance as exc:
         print(f"edgegate: {exc}", file=sys.stderr)
         return 2

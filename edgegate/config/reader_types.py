@@ -33,8 +33,10 @@ from edgegate.config.biometric import CameraConfig, FingerprintConfig
 from edgegate.config.readers import (
     OsdpConfig,
     Pn532Config,
+    QrHidConfig,
     QrScannerConfig,
     Rdm6300Config,
+    ReaderBase,
     WiegandConfig,
 )
 
@@ -84,6 +86,12 @@ BUILTIN: tuple[ReaderType, ...] = (
     ReaderType("osdp", OsdpConfig, "edgegate.hardware.registry:osdp"),
     ReaderType("qr_scanner", QrScannerConfig, "edgegate.hardware.registry:qr_scanner"),
     ReaderType(
+        "qr_hid",
+        QrHidConfig,
+        "edgegate.hardware.registry:qr_hid",
+        doctor="edgegate.doctor.hid:check_qr_hid",
+    ),
+    ReaderType(
         "fingerprint",
         FingerprintConfig,
         "edgegate.daemon.biometric:fingerprint",
@@ -116,8 +124,10 @@ def _table_models() -> tuple[type[StrictModel], ...]:
 
 
 if TYPE_CHECKING:
-    # A union built at run time is no type to a checker: to it, any reader table.
-    ReaderConfig = StrictModel
+    # A union built at run time is no type to a checker: to it, any reader table (each
+    # declares its `type` tag as a Literal, a str to the checker).
+    class ReaderConfig(ReaderBase):
+        type: str
 else:
     # The `[[readers]]` union, discriminated by `type`, built from the declarations above.
     ReaderConfig = Annotated[Union[_table_models()], Field(discriminator="type")]  # noqa: UP007

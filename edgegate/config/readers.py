@@ -80,7 +80,7 @@ class WiegandConfig(ReaderBase):
     d0: int = Field(description="Line offset (BCM number) of the DATA0 wire.", ge=0)
     d1: int = Field(description="Line offset (BCM number) of the DATA1 wire.", ge=0)
     formats: list[Literal[26, 34]] = Field(
-        default_factory=lambda: [26, 34],
+        default_factory=lambda: list[Literal[26, 34]]([26, 34]),
         description="Card frame lengths accepted; any other length is counted and dropped.",
     )
     min_pulse_us: float = Field(
@@ -193,6 +193,34 @@ class QrScannerConfig(ReaderBase):
     )
     port: str = Field("/dev/ttyUSB0", description="Serial device of the scanner.")
     baudrate: int = Field(9600, gt=0, description="The scanner's UART speed (9600 8N1 usual).")
+    hold_off_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="A pass held under the scanner is decoded again and again; the same code "
+        "within this many seconds counts once.",
+    )
+
+
+class QrHidConfig(ReaderBase):
+    type: Literal["qr_hid"] = Field(
+        description="QR/barcode scanner that types as a USB keyboard (HID), read from its Linux "
+        "input device (visitor passes; docs/visitors.md)."
+    )
+    device: str = Field(
+        description="The scanner's input device: its /dev/input/by-id/...-event-kbd link (stable "
+        "across replugs and reboots), or /dev/input/eventN."
+    )
+    layout: Literal["us", "de"] = Field(
+        "us",
+        description="Keyboard layout the scanner types for: 'us' (QWERTY, the scanners' factory "
+        "default) or 'de' (QWERTZ); set the scanner to the same.",
+    )
+    grab: bool = Field(
+        True,
+        description="Take the device for the door alone (EVIOCGRAB), so scans are not typed into "
+        "a console on the door's screen.",
+    )
     hold_off_seconds: float = Field(
         2.0,
         ge=0,

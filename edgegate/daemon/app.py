@@ -148,7 +148,7 @@ class Daemon:
         for hook in self._credential_hooks:
             hook()
 
-    def _homeassistant_discovery(self) -> list[tuple[str, str, bool]]:
+    def _homeassistant_discovery(self) -> list[tuple[str, bytes | str, bool]]:
         """Home Assistant discovery configs, republished retained on every (re)connect."""
         from edgegate.sync.homeassistant import discovery_messages
 

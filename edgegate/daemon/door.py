@@ -411,8 +411,10 @@ class Door:
     async def _first_arrival(self, person_id: str) -> None:
         """A grant while a first-to-arrive window waits: does this person open it?"""
         attrs = await self.store.call(get_person_attrs, person_id) or {}
-        groups = attrs.get("groups") or []
-        self.site.granted_groups(frozenset(str(g) for g in groups))
+        groups = attrs.get("groups")
+        # attrs come from JSON: a list of group names, or anything else from a bad import.
+        names = groups if isinstance(groups, list) else []
+        self.site.granted_groups(frozenset(str(g) for g in names))
 
     # --- biometric retries ------------------------------------------------------------------
     def attempt_failed(self, reader: str, kind: str, reason: str, *, poor: bool) -> None:

@@ -107,7 +107,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float = 15.0) -> 
         for frame in frames:
             if writer is None:
                 h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (w, h))
                 if not writer.isOpened():
                     raise OSError(f"cannot write video {path}")
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -178,14 +178,15 @@ def with_qr(
     h, w = frame.shape[:2]
     cx, cy, half = center[0] * w, center[1] * h, size_px / 2
     shrink = half * tilt
-    src = np.float32([[0, 0], [side, 0], [side, side], [0, side]])
-    dst = np.float32(
+    src = np.array([[0, 0], [side, 0], [side, side], [0, side]], np.float32)
+    dst = np.array(
         [
             [cx - half, cy - half],
             [cx + half, cy - half + shrink],
             [cx + half, cy + half - shrink],
             [cx - half, cy + half],
-        ]
+        ],
+        np.float32,
     )
     m = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(code, m, (w, h), flags=cv2.INTER_LINEAR)

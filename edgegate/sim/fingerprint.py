@@ -270,8 +270,8 @@ class FingerprintSimulator(ThreadedPtyDevice):
                 chunks = [
                     blob[i : i + self.packet_size] for i in range(0, len(blob), self.packet_size)
                 ]
-                data = [(Pid.DATA, c) for c in chunks[:-1]] + [(Pid.END_DATA, chunks[-1])]
-                return ack(0) + data
+                packets: list[tuple[int, bytes]] = [(Pid.DATA, c) for c in chunks[:-1]]
+                return ack(0) + packets + [(Pid.END_DATA, chunks[-1])]
             case Instruction.DOWN_CHAR:
                 self._download = (p[0] if p else 1, bytearray())
                 return ack(0)

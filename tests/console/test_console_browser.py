@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from edgegate.sim.broker import Broker
 from tests.conftest import REPO
 from tests.console.conftest import PASSWORD
 from tests.console.site import Site, wait_for
@@ -40,15 +39,6 @@ from selenium.common.exceptions import StaleElementReferenceException  # noqa: E
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-
-
-@pytest.fixture
-def site(tmp_path: Path, broker: Broker) -> Iterator[Site]:
-    s = Site(tmp_path, broker, {"boss": "admin", "watcher": "viewer"})
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

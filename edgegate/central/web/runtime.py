@@ -25,7 +25,7 @@ from edgegate.central import archive, store
 from edgegate.central.config import CentralConfig, HttpSection
 from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.server import CentralServer
-from edgegate.central.services import Office, open_office, outbox
+from edgegate.central.services import EncodeFace, Office, open_office, outbox
 from edgegate.central.web.app import create_app
 from edgegate.central.web.hub import Hub
 from edgegate.contract.topics import site_credentials
@@ -49,14 +49,19 @@ class BrokerDown(EdgegateError, RuntimeError):
 
 
 class ConsoleRuntime:
-    def __init__(self, config: CentralConfig, server: CentralServer) -> None:
+    def __init__(
+        self, config: CentralConfig, server: CentralServer, encode_face: EncodeFace | None = None
+    ) -> None:
         assert config.http is not None
         self.config = config
         self.http: HttpSection = config.http
         self.server = server
         self.hub = Hub()
         self.office: Office = open_office(
-            config, publish_versions=self._publish_versions, send_command=self._send_command
+            config,
+            publish_versions=self._publish_versions,
+            send_command=self._send_command,
+            encode_face=encode_face,
         )
         self.app = create_app(self.office, self.hub, session_hours=self.http.session_hours)
         server.on_committed = self._committed

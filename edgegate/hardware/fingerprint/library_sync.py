@@ -89,13 +89,13 @@ def plan(
     out = SyncPlan()
     used = set(used)
     wanted: dict[str, FingerTemplate] = {}
-    for t in sorted(templates, key=lambda t: t.value):
-        if not t.active:
+    for tmpl in sorted(templates, key=lambda x: x.value):
+        if not tmpl.active:
             continue
-        if t.model != model:
-            out.wrong_model.append(t.value)
+        if tmpl.model != model:
+            out.wrong_model.append(tmpl.value)
         else:
-            wanted[t.value] = t
+            wanted[tmpl.value] = tmpl
     kept: set[int] = set()  # slots that stay occupied and mapped
     to_place: list[tuple[FingerTemplate, int | None]] = []  # (template, its own slot to reuse)
     for value, entry in sorted(slots.items()):
@@ -137,13 +137,13 @@ def plan(
     free = (s for s in range(capacity) if s not in kept)
     for t, own in to_place:
         assert t.template is not None
-        slot = own if own is not None else next(free, None)
-        if slot is None:
+        target = own if own is not None else next(free, None)
+        if target is None:
             out.library_full.append(t.value)
             if t.value in slots:
                 out.unmap.append(t.value)  # its old slot is not on this sensor (found by tests)
             continue
-        out.write.append(Write(t.value, slot, t.template, t.digest))
+        out.write.append(Write(t.value, target, t.template, t.digest))
     return out
 
 
@@ -206,13 +206,13 @@ async def sync_library(
         await store.call(unmap_slot, value)
     for value, digest in p.adopt:
         await store.call(set_digest, value, digest)
-    for slot, value in p.delete:
+    for slot, mapped in p.delete:
         async with exclusive() as sensor:
             await sensor.delete(slot, 1)
         counters.deleted += 1
-        log.info("finger_slot_deleted", reader=reader, slot=slot, value=value)
-        if value is not None:
-            await store.call(unmap_slot, value)
+        log.info("finger_slot_deleted", reader=reader, slot=slot, value=mapped)
+        if mapped is not None:
+            await store.call(unmap_slot, mapped)
     for w in p.write:
         try:
             async with exclusive() as sensor:

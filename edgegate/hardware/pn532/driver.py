@@ -183,8 +183,11 @@ class Pn532:
             # Half duplex: wait for its answer (until the deadline), never send over it.
             self.counters.bad_frames += 1
             self.garbled_acks += 1
-            answer = isinstance(frame, Frame) and frame.kind is Kind.DATA
-            if answer and frame.data[:1] == bytes([code + 1]):
+            if (
+                isinstance(frame, Frame)
+                and frame.kind is Kind.DATA
+                and frame.data[:1] == bytes([code + 1])
+            ):
                 return frame.data[1:]  # the ACK was lost entirely; this is the answer
         nacks = 0
         while True:
