@@ -74,6 +74,7 @@ PENDING_SWEEP_SECONDS = 30.0
 CATCHUP_COALESCE_SECONDS = 5.0
 VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
 VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
+UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered on takeover
 # Door topics every instance must see (everything else is shared among the instances).
 EVERY_INSTANCE = ("/availability", "/state", "/credentials/request")
 
@@ -133,6 +134,9 @@ class CentralServer:
         self._changes: list[tuple[str, dict[str, Any]]] = []
         self._events: list[tuple[dict[str, Any], str]] = []  # (archive row, topic): store thread
         self._alarming = False  # the batch had something for the alarms (store thread)
+        # Snapshot requests seen while another instance held the duties: door -> (request,
+        # when), answered on taking them over (loop thread).
+        self._unanswered: dict[str, tuple[m.SnapshotRequest, float]] = {}
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
         self._alarms_wake = asyncio.Event()
@@ -152,6 +156,9 @@ class CentralServer:
         self.duties = leader.Duties(self.engine, c.db, self.instance)
         stale = leader.STALE_CHECKS * c.duty_check_seconds
         await asyncio.to_thread(self.duties.claim_instance, time.time(), stale)
+        # The first check before the broker: a lone instance holds its duties before the
+        # first door message arrives (a snapshot request must not find nobody in charge).
+        await self._check_duties()
         self.alarms = AlarmService(self.engine, self.config.alarms, self.site)
         # The same engine: offers of doors' own people (central/local_people.py).
         self.offers = await asyncio.to_thread(LocalOffers, self.engine)
@@ -259,27 +266,36 @@ class CentralServer:
 
     async def _duty_loop(self) -> None:
         assert self.duties is not None
-        duties = self.duties
         period = self.config.central.duty_check_seconds
         while True:
-            state, error = self._broker_state
-            try:
-                held = await asyncio.to_thread(duties.check, time.time(), state, error)
-            except Exception:
-                log.exception("singleton_check_failed")
-                held = False
-            if held and not self.leader:
-                self.leader = True
-                self.counters["duties_taken"] += 1
-                log.info("singleton_duties", instance=self.instance, held=True)
-                # What the previous holder may have left: versions, alarms to raise.
-                self._alarms_wake.set()
-                if self.connected.is_set():
-                    self._spawn(self._publish_pending(0.0))
-            elif not held and self.leader:
-                self.leader = False
-                log.warning("singleton_duties", instance=self.instance, held=False)
             await asyncio.sleep(period)
+            await self._check_duties()
+
+    async def _check_duties(self) -> None:
+        assert self.duties is not None
+        state, error = self._broker_state
+        try:
+            held = await asyncio.to_thread(self.duties.check, time.time(), state, error)
+        except Exception:
+            log.exception("singleton_check_failed")
+            held = False
+        if held and not self.leader:
+            self.leader = True
+            self.counters["duties_taken"] += 1
+            log.info("singleton_duties", instance=self.instance, held=True)
+            # What the previous holder may have left: versions, alarms to raise, and the
+            # snapshot requests of the last moments, which nobody may have answered.
+            self._alarms_wake.set()
+            if self.connected.is_set():
+                self._spawn(self._publish_pending(0.0))
+            now = time.monotonic()
+            waiting, self._unanswered = self._unanswered, {}
+            for request, seen in waiting.values():
+                if now - seen < UNANSWERED_SECONDS:
+                    self._spawn(self._answer(request))
+        elif not held and self.leader:
+            self.leader = False
+            log.warning("singleton_duties", instance=self.instance, held=False)
 
     async def _until_leader(self) -> None:
         while not self.leader:
@@ -630,8 +646,9 @@ class CentralServer:
     async def _answer(self, request: m.SnapshotRequest) -> None:
         if not self.leader:
             # Every instance sees the request (not a shared subscription); the duty holder
-            # answers. A door whose request fell into a handover asks again.
+            # answers. Kept a while: if the holder dies now, whoever takes over answers it.
             self.counters["snapshot_left_to_duty_holder"] += 1
+            self._unanswered[request.door] = (request, time.monotonic())
             return
         if request.door in self._busy:
             # One snapshot per door at a time; the one in flight is at least as new.
