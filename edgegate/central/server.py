@@ -47,7 +47,7 @@ from edgegate.central import store as master
 from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
 from edgegate.central.local_people import LocalOffers
-from edgegate.central.notify import post_webhook, send_email
+from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
 from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
@@ -160,6 +160,11 @@ class CentralServer:
         # first door message arrives (a snapshot request must not find nobody in charge).
         await self._check_duties()
         self.alarms = AlarmService(self.engine, self.config.alarms, self.site)
+        if self.config.alarms.webhook_urls:
+            try:  # said at the start, not only at the first escalation
+                alarm_webhook_secret(self.config.alarms)
+            except NotifyError as exc:
+                log.error("alarm_webhook_secret_missing", error=str(exc))
         # The same engine: offers of doors' own people (central/local_people.py).
         self.offers = await asyncio.to_thread(LocalOffers, self.engine)
         self.client.on_connect = self._on_connect
@@ -540,7 +545,14 @@ class CentralServer:
 
     def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
         if channel == "webhook":
-            post_webhook(target, esc.body)
+            # Signed like the console's webhooks (notify.webhook_headers); no secret, no post.
+            try:
+                secret = alarm_webhook_secret(self.config.alarms)
+            except NotifyError:
+                self.counters["alarm_webhook_no_secret"] += 1
+                raise
+            delivery = f"alarm-{esc.alarm['id']}"
+            post_webhook(target, esc.body, secret, event="alarm_escalated", delivery=delivery)
         elif channel == "hooks":
             # The console's registered webhooks wanting alarm_escalated: queued in its outbox
             # (signed and retried there, delivered while the console runs).
