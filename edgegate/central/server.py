@@ -70,7 +70,6 @@ BATCH = 500  # messages per store transaction when a door drains its journal
 SNAPSHOT_ACK_TIMEOUT = 120.0
 # Told, on the loop, what each committed batch changed: ("event", event) or ("door", ids).
 Committed = Callable[[list[tuple[str, dict[str, Any]]]], None]
-PENDING_SWEEP_SECONDS = 30.0
 CATCHUP_COALESCE_SECONDS = 5.0
 VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
 VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
@@ -505,6 +504,11 @@ class CentralServer:
             self._changes.append(("door", {"site": site, "door": door}))
         elif where.kind == "credentials/local":
             self._offers.append(inbound.parse_local_people(msg.payload, where))
+        elif where.kind == "enrol":
+            # A finger enrolment's step: for the console's session (services/biometrics.py).
+            progress = inbound.parse_enrol_progress(msg.payload, where)
+            self._changes.append(("enrol", {"progress": progress}))
+            self.counters["enrol_progress"] += 1
         else:
             request = inbound.parse_snapshot_request(msg.payload, where)
             archive.set_door_version(conn, site, door, request.have, now)
@@ -580,12 +584,16 @@ class CentralServer:
     # --- versions the CLI could not publish -----------------------------------------------
 
     async def _sweep(self) -> None:
+        """The fallback for versions nobody published (a CLI command without a broker). Not
+        on any change's path: the console and the API publish right after the commit, and a
+        reconnect publishes what is pending at once (``_ready``)."""
+        every = self.config.central.pending_sweep_seconds
         while True:
-            await asyncio.sleep(PENDING_SWEEP_SECONDS)
+            await asyncio.sleep(every)
             if self.connected.is_set() and self.leader:
                 # Only versions older than a sweep: a CLI command publishing right now is
                 # left to finish its own (a copy would be refused as replayed anyway).
-                await self._publish_pending(PENDING_SWEEP_SECONDS)
+                await self._publish_pending(every)
 
     async def _publish_pending(self, min_age: float) -> None:
         if self._publishing or not self.leader:
