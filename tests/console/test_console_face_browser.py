@@ -19,15 +19,7 @@ from edgegate.face.votes import Grant
 from edgegate.face.worker import load_gallery
 from edgegate.sim import camera as cam
 from tests.console.site import wait_for
-from tests.console.test_console_browser import (
-    CHROMIUM,
-    DRIVER,
-    By,
-    Options,
-    Service,
-    text_of,
-    webdriver,
-)
+from tests.console.test_console_browser import By, chromium, text_of
 from tests.console.test_console_browser import sign_in as browser_sign_in
 from tests.face.conftest import photo
 
@@ -36,25 +28,10 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.face]
 
 @pytest.fixture
 def camera_browser(tmp_path: Path):  # type: ignore[no-untyped-def]
-    opts = Options()
-    opts.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,900",
-        # Chromium's own fake camera (a moving test pattern), allowed without a prompt.
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--user-data-dir={tmp_path / 'chrome'}",
-    ):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
-    driver.set_page_load_timeout(30)
-    try:
+    # Chromium's own fake camera (a moving test pattern), allowed without a prompt.
+    fake_camera = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
+    with chromium(tmp_path, *fake_camera) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def face_rows(db: Path) -> int:
