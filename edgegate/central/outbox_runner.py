@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import httpx
 import structlog
@@ -26,9 +27,13 @@ OUTBOX_TICK = 1.0
 
 
 class OutboxRunner:
-    def __init__(self, config: CentralConfig) -> None:
+    """``is_leader``: whether this instance holds the singleton duties (central/leader.py);
+    webhooks are one of them, so only that instance fans events out and delivers."""
+
+    def __init__(self, config: CentralConfig, is_leader: Callable[[], bool]) -> None:
         # Its own Office (engines): used only on the outbox thread.
         self.office: Office = open_office(config)
+        self.is_leader = is_leader
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
@@ -65,8 +70,9 @@ class OutboxRunner:
             dispatcher = outbox.Dispatcher(self.office.engine, client)
             while not self._stop.is_set():
                 try:
-                    self.fan_out()
-                    await dispatcher.run_once()
+                    if self.is_leader():  # read across threads: a bool, set on serve's loop
+                        self.fan_out()
+                        await dispatcher.run_once()
                 except Exception:
                     log.exception("outbox_failed")
                 await asyncio.to_thread(self._wake.wait, OUTBOX_TICK)
