@@ -219,7 +219,7 @@ GOOD = {
 }
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     changes=st.dictionaries(
         st.sampled_from([*GOOD, "sealed", "model", "extra"]), JSONISH, max_size=3
