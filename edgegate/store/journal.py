@@ -169,16 +169,19 @@ def prune(
 
 
 def unsent_wire(
-    conn: sqlite3.Connection, after_seq: int = 0, limit: int = 1000
+    conn: sqlite3.Connection, after_seq: int = 0, limit: int = 1000, ahead: int | None = None
 ) -> list[tuple[int, bytes]]:
     """(seq, message bytes) of unsent events after ``after_seq``, oldest first: what the MQTT
     drain publishes, built without parsing the stored payload (the same object as
-    ``Event.as_message``: id, seq, ts, type, then the payload's fields)."""
-    rows = conn.execute(
-        "SELECT seq, id, ts, type, payload FROM events WHERE sent = 0 AND seq > ? "
-        "ORDER BY seq LIMIT ?",
-        (after_seq, limit),
-    ).fetchall()
+    ``Event.as_message``: id, seq, ts, type, then the payload's fields). ``ahead``: only
+    events less than that above the lowest one no receipt covers (that one always qualifies
+    when unsent; when sent, a receipt or a re-send of it moves the window on)."""
+    sql = "SELECT seq, id, ts, type, payload FROM events WHERE sent = 0 AND seq > ?"
+    args: list[Any] = [after_seq]
+    if ahead is not None:
+        sql += " AND seq < (SELECT MIN(seq) FROM events WHERE archived IS NULL) + ?"
+        args.append(ahead)
+    rows = conn.execute(sql + " ORDER BY seq LIMIT ?", (*args, limit)).fetchall()
     out = []
     for seq, id_, ts, type_, payload in rows:
         head = json.dumps({"id": id_, "seq": seq, "ts": ts, "type": type_}, separators=(",", ":"))

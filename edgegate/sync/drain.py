@@ -6,6 +6,14 @@ batches on the store thread; a seq is never marked before its own PUBACK, so a p
 ``kill -9`` or a lost broker costs at most re-sends of what was in flight (same ``id``:
 receivers drop duplicates), never an event.
 
+With receipts on, the drain publishes only events less than ``ahead`` (``receipt_window``)
+above the lowest one no receipt covers: end-to-end flow control, so a slow or absent office
+never has more than that queued for it at the broker (where a crash can lose it and a
+persisting broker rewrites it all on every change), and a re-send after a crash is bounded.
+The window never closes for good: that lowest event is unsent (it goes out), or a receipt
+covers it, or the receipt keeper marks it unsent again; a receipt that covers events wakes
+the drain (``notify``).
+
 Resuming: across a reconnect, paho's persistent session re-sends the unacknowledged
 publishes itself and the drain goes on from its cursor; after a restart the cursor starts at
 0, i.e. at the lowest unsent seq. A publish the broker refuses rewinds the cursor to 0 after
@@ -67,6 +75,7 @@ class Drainer:
         window: int = 256,
         batch: int = 1000,
         flush_seconds: float = 0.1,
+        ahead: int | None = None,
     ) -> None:
         self.store = store
         self.link = link
@@ -74,6 +83,7 @@ class Drainer:
         self.window = window
         self.batch = batch
         self.flush_seconds = flush_seconds
+        self.ahead = ahead
         self.published = 0
         self.acked = 0
         self.failed = 0
@@ -141,7 +151,7 @@ class Drainer:
                 self._restart = False
                 self.cursor = 0
             self._wake.clear()
-            rows = await self.store.call(journal.unsent_wire, self.cursor, self.batch)
+            rows = await self.store.call(journal.unsent_wire, self.cursor, self.batch, self.ahead)
             if not rows:
                 # Also wake now and then: a rewind or a reconnect may have work.
                 with contextlib.suppress(TimeoutError):
