@@ -12,8 +12,10 @@ backlog at the broker) and waits ``max(timeout, srtt + 4 * rttvar)``. The lag is
 event's first PUBACK even when it went again (not Karn's rule: re-sends cover every recent
 event, so no sample would be left; too long a wait costs a late re-send, too short a storm).
 Only while receipts stand still, too: receipts that keep moving on mean an office that is
-storing. And a re-send round is followed by a pause that doubles while receipts stand still
-(back to one timer when one moves on). Without these, an office that fell behind after a
+storing. A round re-sends what the office's latest receipt named as missing in full, but of
+what it said nothing about only the lowest ``probe`` (TCP, too, re-sends the first segment
+on a timeout, not the window). And a round is followed by a pause that doubles while
+receipts stand still (back to one timer when one moves on). Without these, an office that fell behind after a
 broker crash got every uncovered event again each ``timeout``: the copies queued at the broker
 for it, the broker slowed, its PUBACKs and the receipts with it, and the door's window stayed
 full (the no-loss test: 49,226 copies for 10,000 events, and no end).
@@ -55,10 +57,13 @@ def archive(conn: sqlite3.Connection, first: int, upto: int, now: float) -> int:
 
 
 def resend(
-    conn: sqlite3.Connection, upto: int, lacking: tuple[int, list[tuple[int, int]], int] | None
+    conn: sqlite3.Connection,
+    upto: int,
+    lacking: tuple[int, list[tuple[int, int]], int] | None,
+    probe: int | None,
 ) -> int:
     with transaction(conn):
-        return journal.resend(conn, upto, lacking)
+        return journal.resend(conn, upto, lacking, probe)
 
 
 class ReceiptKeeper:
@@ -73,6 +78,7 @@ class ReceiptKeeper:
         site: str,
         door: str,
         timeout: float,
+        probe: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -81,6 +87,8 @@ class ReceiptKeeper:
         self.site = site
         self.door = door
         self.timeout = timeout
+        # Of what the office said nothing about, a round re-sends only the lowest ``probe``.
+        self.probe = probe
         self.clock = clock
         self.counters: Counter[str] = Counter()
         self.upto = 0
@@ -184,7 +192,7 @@ class ReceiptKeeper:
             horizon = max(horizon, self._acked.popleft()[1])
         if not horizon:
             return 0
-        n = await self.store.call(resend, horizon, self._lacking)
+        n = await self.store.call(resend, horizon, self._lacking, self.probe)
         if n:
             self.counters["resent"] += n
             self.counters["resend_rounds"] += 1

@@ -149,6 +149,7 @@ class SyncService:
                 site=dcfg.site,
                 door=dcfg.id,
                 timeout=self.cfg.receipt_timeout_seconds,
+                probe=self.cfg.max_inflight,
             )
             if self.cfg.receipts
             else None

@@ -208,3 +208,24 @@ def test_the_receipt_window_holds_back_only_what_is_too_far_ahead(
         # The window never closes for good: the lowest event no receipt covers goes out, or
         # (sent already) is covered by a receipt or marked unsent again by the keeper.
         assert got[0] == unsent[0]
+
+
+def test_a_round_resends_the_holes_named_and_probes_the_rest(tmp_path: Path) -> None:
+    """What the office named as missing (below its first, its holes) goes again in full; of
+    what it said nothing about (above the highest seq it holds) only the lowest ``probe``: it
+    may be on its way, and what the office stores of it moves the receipts on."""
+    conn = open_db(tmp_path / "door.db", synchronous="NORMAL")
+    top = _fill_sent(conn, 100)
+    seqs = list(range(top - 99, top + 1))
+    lacking = (seqs[4], [(seqs[10], seqs[14]), (seqs[20], seqs[20])], seqs[30])
+    with transaction(conn):
+        n = journal.resend(conn, seqs[-1], lacking, probe=8)
+    got = [s for s, _ in journal.unsent_wire(conn, 0, 1000)]
+    assert n == len(got) == 4 + 5 + 1 + 8
+    assert got == seqs[:4] + seqs[10:15] + [seqs[20]] + seqs[31:39]
+    # No receipt at all: the office said nothing, so only the lowest probe go.
+    _ack_unsent(conn)
+    with transaction(conn):
+        assert journal.resend(conn, seqs[-1], None, probe=8) == 8
+    assert [s for s, _ in journal.unsent_wire(conn, 0, 1000)] == seqs[:8]
+    conn.close()
