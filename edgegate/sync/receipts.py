@@ -15,10 +15,11 @@ Only while receipts stand still, too: receipts that keep moving on mean an offic
 storing. A round re-sends what the office's latest receipt named as missing in full, but of
 what it said nothing about only the lowest ``probe`` (TCP, too, re-sends the first segment
 on a timeout, not the window). And a round is followed by a pause that doubles while
-receipts stand still (back to one timer when one moves on). Without these, an office that fell behind after a
-broker crash got every uncovered event again each ``timeout``: the copies queued at the broker
-for it, the broker slowed, its PUBACKs and the receipts with it, and the door's window stayed
-full (the no-loss test: 49,226 copies for 10,000 events, and no end).
+receipts stand still (back to one timer when one moves on). Without these, an office that
+fell behind after a broker crash got every uncovered event again each ``timeout``: the
+copies queued at the broker for it, the broker slowed, its PUBACKs and the receipts with it,
+and the door's window stayed full (the no-loss test: 49,226 copies for 10,000 events, and
+no end). The receipt window (``drain.py``) bounds what is ever ahead of the receipts.
 
 All of this runs on the loop; the journal is written on the store thread through
 ``edgegate.store.journal`` like every other journal write.
