@@ -30,7 +30,7 @@ BROKER_KILLS = 11
 RECEIPT_TIMEOUT = 3
 # The door at most this far ahead of the office's receipts: the tests' broker rewrites its
 # whole persistence file on every change, so what queues there for the office sets its pace.
-RECEIPT_WINDOW = 1000
+RECEIPT_WINDOW = 256
 
 
 def fill_journal(db: Path, n: int) -> list[str]:

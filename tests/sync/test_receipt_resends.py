@@ -16,6 +16,7 @@ what the keeper decides over minutes of a stalled office, not the network.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import sqlite3
 import time
@@ -29,6 +30,7 @@ from hypothesis import strategies as st
 
 from edgegate.config.models import MqttConfig
 from edgegate.contract.messages import Receipt
+from edgegate.sim.broker import Broker
 from edgegate.store import journal
 from edgegate.store.db import open_db, transaction
 from edgegate.store.store import AsyncStore
@@ -49,6 +51,12 @@ def _fill_sent(conn: sqlite3.Connection, n: int) -> int:
         ]
         journal.mark_sent(conn, seqs)
     return seqs[-1]
+
+
+def _fill_unsent(conn: sqlite3.Connection, n: int) -> None:
+    with transaction(conn):
+        for i in range(n):
+            journal.append(conn, "t", {"i": i}, site="test", door="d1", now=time.time())
 
 
 def _ack_unsent(conn: sqlite3.Connection) -> int:
@@ -181,7 +189,7 @@ def test_resends_wait_for_an_office_that_lags_behind(tmp_path: Path) -> None:
     asyncio.run(_with_door(tmp_path, _lagging_office))
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     states=st.lists(st.sampled_from(["unsent", "sent", "archived"]), min_size=1, max_size=40),
     ahead=st.integers(1, 50),
@@ -229,3 +237,62 @@ def test_a_round_resends_the_holes_named_and_probes_the_rest(tmp_path: Path) -> 
         assert journal.resend(conn, seqs[-1], None, probe=8) == 8
     assert [s for s, _ in journal.unsent_wire(conn, 0, 1000)] == seqs[:8]
     conn.close()
+
+
+async def _full_window_through_kills(store: AsyncStore, broker: Broker) -> Drainer:
+    cfg = MqttConfig(
+        host=broker.host,
+        port=broker.port,
+        max_inflight=16,
+        backoff_min_seconds=0.05,
+        backoff_max_seconds=0.3,
+    )
+    link = MqttLink(cfg, "edgegate-test-d1")
+    drainer = Drainer(store, link, "edgegate/test/d1/events", window=16, batch=200)
+    link.start()
+    task = asyncio.create_task(drainer.run())
+    try:
+        for _ in range(3):
+            # Killed while publishes are in flight: the window is full at this pace.
+            while drainer.inflight < drainer.window:
+                assert drainer.acked < 1900, "the stream ended before the broker was killed"
+                await asyncio.sleep(0.001)
+            broker.stop(kill=True)
+            await asyncio.sleep(0.2)
+            broker.start()
+        deadline = time.monotonic() + 60
+        while await store.call(journal.unsent_count) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await drainer.flush()
+        return drainer
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await link.stop()
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("persistent", [True, False], ids=["session_kept", "session_lost"])
+def test_publishes_in_flight_when_the_broker_dies_are_sent_again(
+    tmp_path: Path, persistent: bool
+) -> None:
+    """The suspect first named for the no-loss stall, a window of publishes whose PUBACK
+    never comes after a broker kill: paho re-sends every unacknowledged QoS 1 publish after
+    the next CONNACK, whether the broker kept the session or lost it, so the window drains
+    and every event ends acknowledged (each at least once)."""
+
+    async def body() -> None:
+        store = AsyncStore(tmp_path / "door.db", synchronous="NORMAL")
+        await store.open()
+        try:
+            await store.call(_fill_unsent, 2000)
+            with Broker(persistent=persistent) as broker:
+                drainer = await _full_window_through_kills(store, broker)
+            assert await store.call(journal.unsent_count) == 0
+            assert drainer.inflight == 0 and drainer.acked >= 2000
+        finally:
+            await store.close()
+
+    asyncio.run(body())
