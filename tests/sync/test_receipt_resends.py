@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,7 @@ from edgegate.store.store import AsyncStore
 from edgegate.sync.drain import Drainer
 from edgegate.sync.link import MqttLink
 from edgegate.sync.receipts import ReceiptKeeper
+from tests.central.conftest import Subscriber
 
 TIMEOUT = 3.0
 STEP = TIMEOUT / 4  # the keeper's own check period (ReceiptKeeper.run)
@@ -294,5 +296,46 @@ def test_publishes_in_flight_when_the_broker_dies_are_sent_again(
             assert drainer.inflight == 0 and drainer.acked >= 2000
         finally:
             await store.close()
+
+    asyncio.run(body())
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(60)
+def test_a_rewind_does_not_send_publishes_in_flight_again(tmp_path: Path) -> None:
+    """A re-send round rewinds the drain to the lowest unsent event; the events it has in
+    flight (or acknowledged and not yet marked) are still unsent in the journal and used to
+    go out again at each rewind: in the no-loss test the office dropped as many copies as it
+    stored. A plain subscriber on a real broker gets each event once."""
+
+    async def body() -> None:
+        store = AsyncStore(tmp_path / "door.db", synchronous="NORMAL")
+        await store.open()
+        with Broker(persistent=False) as broker:
+            sub = Subscriber(broker, "edgegate/test/d1/events")
+            cfg = MqttConfig(host=broker.host, port=broker.port, max_inflight=16)
+            link = MqttLink(cfg, "edgegate-test-d1")
+            drainer = Drainer(store, link, "edgegate/test/d1/events", window=16, batch=100)
+            link.start()
+            task = asyncio.create_task(drainer.run())
+            try:
+                await store.call(_fill_unsent, 600)
+                drainer.notify()
+                rewinds = 0
+                while await store.call(journal.unsent_count):
+                    if drainer.inflight:
+                        drainer.rewind()
+                        rewinds += 1
+                    await asyncio.sleep(0.005)
+                assert rewinds >= 10
+                seqs = [json.loads(p)["seq"] for _, p in sub.take(600)]
+                assert sorted(seqs) == list(range(1, 601)) and sub.none_within(0.5)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                await link.stop()
+                sub.close()
+                await store.close()
 
     asyncio.run(body())
