@@ -37,7 +37,15 @@ class Inbound:
     kind: str  # events, availability, state, telemetry, credentials/request
 
 
-KINDS = ("events", "availability", "state", "telemetry", "credentials/request", "credentials/local")
+KINDS = (
+    "events",
+    "availability",
+    "state",
+    "telemetry",
+    "credentials/request",
+    "credentials/local",
+    "enrol",
+)
 
 
 def classify(topic: str, site: str) -> Inbound:
@@ -115,6 +123,10 @@ def parse_snapshot_request(payload: bytes, where: Inbound) -> m.SnapshotRequest:
 
 def parse_local_people(payload: bytes, where: Inbound) -> m.LocalPeople:
     return _door_message(payload, where, m.LocalPeople, "local_people")
+
+
+def parse_enrol_progress(payload: bytes, where: Inbound) -> m.EnrolProgress:
+    return _door_message(payload, where, m.EnrolProgress, "enrol_progress")
 
 
 def telemetry_version(telemetry: dict[str, Any]) -> int | None:
