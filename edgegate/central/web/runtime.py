@@ -212,8 +212,11 @@ class ConsoleRuntime:
             dispatcher = outbox.Dispatcher(self.office.engine, client)
             while not self._stop.is_set():
                 try:
-                    self.fan_out()
-                    await dispatcher.run_once()
+                    # Webhooks are a singleton duty (central/leader.py): one instance
+                    # turns events into deliveries and delivers them.
+                    if self.server.leader:
+                        self.fan_out()
+                        await dispatcher.run_once()
                 except Exception:
                     log.exception("outbox_failed")
                 await asyncio.to_thread(self._wake.wait, OUTBOX_TICK)
