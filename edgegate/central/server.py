@@ -76,7 +76,9 @@ VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
 VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
 UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered on takeover
 # Door topics every instance must see (everything else is shared among the instances).
-EVERY_INSTANCE = ("/availability", "/state", "/credentials/request")
+# A finger enrolment's steps (``/enrol``) too: its session lives in the memory of the instance
+# whose console started it; the others ignore them.
+EVERY_INSTANCE = ("/availability", "/state", "/credentials/request", "/enrol")
 
 
 def subscriptions(site: str) -> list[str]:
