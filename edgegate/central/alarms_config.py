@@ -49,7 +49,14 @@ class AlarmsSection(StrictModel):
     )
     webhook_urls: list[str] = Field(
         default_factory=list,
-        description="URLs that receive each escalation as a JSON POST.",
+        description="URLs that receive each escalation as a JSON POST, signed with "
+        "webhook_secret_file (as the console's webhooks: docs/alarms.md).",
+    )
+    webhook_secret_file: Path | None = Field(
+        None,
+        description="File holding the secret (16 characters or more) that signs the posts to "
+        "webhook_urls (else the systemd credential alarm-webhook-secret); without one they are "
+        "not sent.",
     )
     email_to: list[str] = Field(
         default_factory=list,

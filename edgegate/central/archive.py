@@ -42,15 +42,20 @@ def event_at(ts: str) -> datetime:
         return NO_TIME
 
 
+def _ref(ev: dict[str, Any], key: str) -> str | None:
+    value = ev.get(key)
+    ok = isinstance(value, str) and 0 < len(value) <= REF_MAX and "\x00" not in value
+    return value if ok else None
+
+
 def event_refs(ev: dict[str, Any]) -> tuple[str | None, str | None]:
     """(person, credential) an event names, for the archive's indexes (strings only)."""
+    return _ref(ev, "person"), _ref(ev, "credential")
 
-    def text(key: str) -> str | None:
-        value = ev.get(key)
-        ok = isinstance(value, str) and 0 < len(value) <= REF_MAX and "\x00" not in value
-        return value if ok else None
 
-    return text("person"), text("credential")
+def event_reason(ev: dict[str, Any]) -> str | None:
+    """The reason of a denial (or of any event that gives one), for the archive's index."""
+    return _ref(ev, "reason")
 
 
 def bump(conn: Connection, name: str, n: int = 1) -> None:
@@ -80,6 +85,7 @@ def event_row(site: str, door: str, ev: dict[str, Any], now: float) -> dict[str,
         "type": ev["type"],
         "person": person,
         "credential": credential,
+        "reason": event_reason(ev),
         "payload": json.dumps(ev, separators=(",", ":")),
         "received": now,
     }
@@ -240,11 +246,6 @@ def list_doors(conn: Connection) -> list[dict[str, Any]]:
 # --- the console's event search (edgegate/central/web) ------------------------------------
 
 
-def _reason(conn: Connection) -> Any:
-    """The event's ``reason`` (kept only in its JSON payload)."""
-    return _json_text(conn, "reason")
-
-
 @reads
 def search_events(
     conn: Connection,
@@ -257,13 +258,14 @@ def search_events(
 ) -> list[dict[str, Any]]:
     """One page of the archive by keyset on ``n`` (no OFFSET: a page deep in millions of
     rows costs what the first one does). Newest first unless ``oldest_first``. Filters:
-    door, type, person, credential (indexed columns), reason (the JSON payload), since and
+    door, type, person, credential, reason (indexed columns, each with ``n``), since and
     until (the event's own time, RFC 3339)."""
     columns = {
         "door": events.c.door,
         "type": events.c.type,
         "person": events.c.person,
         "credential": events.c.credential,
+        "reason": events.c.reason,
     }
     q = select(events.c.n, events.c.payload, events.c.received)
     for name, value in filters.items():
@@ -271,8 +273,6 @@ def search_events(
             continue
         if name in columns:
             q = q.where(columns[name] == value)
-        elif name == "reason":
-            q = q.where(_reason(conn) == value)
         elif name == "since":
             q = q.where(events.c.at >= _time(value))
         elif name == "until":

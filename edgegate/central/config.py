@@ -98,6 +98,15 @@ class CentralSection(StrictModel):
         description="How long the CLI waits for the broker (connect and each PUBACK) before it "
         "reports the broker unreachable.",
     )
+    pending_sweep_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=86_400,
+        description="How often `central serve` looks for credential versions that were "
+        "saved but never published (a CLI command that could not reach the broker) and sends "
+        "them. A change made in the console or the API is published at once, never waiting "
+        "for this.",
+    )
     offline_after_seconds: float = Field(
         0,
         ge=0,

@@ -16,7 +16,7 @@ from edgegate.contract import messages as m
 from edgegate.contract.topics import door_of
 from edgegate.errors import EdgegateError
 
-M = TypeVar("M", m.SnapshotRequest, m.LocalPeople)
+M = TypeVar("M", m.SnapshotRequest, m.LocalPeople, m.EnrolProgress)
 # What paho hands over as a message payload.
 Payload = bytes | bytearray
 
@@ -39,7 +39,15 @@ class Inbound:
     kind: str  # events, availability, state, telemetry, credentials/request
 
 
-KINDS = ("events", "availability", "state", "telemetry", "credentials/request", "credentials/local")
+KINDS = (
+    "events",
+    "availability",
+    "state",
+    "telemetry",
+    "credentials/request",
+    "credentials/local",
+    "enrol",
+)
 
 
 def classify(topic: str, site: str) -> Inbound:
@@ -117,6 +125,10 @@ def parse_snapshot_request(payload: Payload, where: Inbound) -> m.SnapshotReques
 
 def parse_local_people(payload: Payload, where: Inbound) -> m.LocalPeople:
     return _door_message(payload, where, m.LocalPeople, "local_people")
+
+
+def parse_enrol_progress(payload: Payload, where: Inbound) -> m.EnrolProgress:
+    return _door_message(payload, where, m.EnrolProgress, "enrol_progress")
 
 
 def telemetry_version(telemetry: dict[str, Any]) -> int | None:

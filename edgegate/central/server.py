@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 import structlog
@@ -37,12 +37,15 @@ from edgegate.central import store as master
 from edgegate.central.alarms import AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
 from edgegate.central.local_people import LocalOffers
-from edgegate.central.notify import post_webhook, send_email
+from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
 from edgegate.central.publisher import new_client, publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
+
+if TYPE_CHECKING:
+    from edgegate.central.services import EncodeFace
 from edgegate.contract.topics import (
     DoorTopics,
     central_subscriptions,
@@ -56,7 +59,6 @@ BATCH = 500  # messages per store transaction when a door drains its journal
 SNAPSHOT_ACK_TIMEOUT = 120.0
 # Told, on the loop, what each committed batch changed: ("event", event) or ("door", ids).
 Committed = Callable[[list[tuple[str, dict[str, Any]]]], None]
-PENDING_SWEEP_SECONDS = 30.0
 CATCHUP_COALESCE_SECONDS = 5.0
 VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
 VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
@@ -114,6 +116,11 @@ class CentralServer:
         )
         await asyncio.to_thread(ensure_tables, self.engine)
         self.alarms = AlarmService(self.engine, self.config.alarms, self.site)
+        if self.config.alarms.webhook_urls:
+            try:  # said at the start, not only at the first escalation
+                alarm_webhook_secret(self.config.alarms)
+            except NotifyError as exc:
+                log.error("alarm_webhook_secret_missing", error=str(exc))
         # The same engine: offers of doors' own people (central/local_people.py).
         self.offers = await asyncio.to_thread(LocalOffers, self.engine)
         self.client.on_connect = self._on_connect
@@ -351,6 +358,11 @@ class CentralServer:
             self._changes.append(("door", {"site": site, "door": door}))
         elif where.kind == "credentials/local":
             self._offers.append(inbound.parse_local_people(msg.payload, where))
+        elif where.kind == "enrol":
+            # A finger enrolment's step: for the console's session (services/biometrics.py).
+            progress = inbound.parse_enrol_progress(msg.payload, where)
+            self._changes.append(("enrol", {"progress": progress}))
+            self.counters["enrol_progress"] += 1
         else:
             request = inbound.parse_snapshot_request(msg.payload, where)
             archive.set_door_version(conn, site, door, request.have, now)
@@ -389,7 +401,14 @@ class CentralServer:
 
     def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
         if channel == "webhook":
-            post_webhook(target, esc.body)
+            # Signed like the console's webhooks (notify.webhook_headers); no secret, no post.
+            try:
+                secret = alarm_webhook_secret(self.config.alarms)
+            except NotifyError:
+                self.counters["alarm_webhook_no_secret"] += 1
+                raise
+            delivery = f"alarm-{esc.alarm['id']}"
+            post_webhook(target, esc.body, secret, event="alarm_escalated", delivery=delivery)
         elif channel == "hooks":
             # The console's registered webhooks wanting alarm_escalated: queued in its outbox
             # (signed and retried there, delivered while the console runs).
@@ -416,12 +435,16 @@ class CentralServer:
     # --- versions the CLI could not publish -----------------------------------------------
 
     async def _sweep(self) -> None:
+        """The fallback for versions nobody published (a CLI command without a broker). Not
+        on any change's path: the console and the API publish right after the commit, and a
+        reconnect publishes what is pending at once (``_ready``)."""
+        every = self.config.central.pending_sweep_seconds
         while True:
-            await asyncio.sleep(PENDING_SWEEP_SECONDS)
+            await asyncio.sleep(every)
             if self.connected.is_set():
                 # Only versions older than a sweep: a CLI command publishing right now is
                 # left to finish its own (a copy would be refused as replayed anyway).
-                await self._publish_pending(PENDING_SWEEP_SECONDS)
+                await self._publish_pending(every)
 
     async def _publish_pending(self, min_age: float) -> None:
         if self._publishing:
@@ -590,8 +613,11 @@ class CentralServer:
         )
 
 
-async def serve(config: CentralConfig, signer: Signer) -> None:
-    """Run until SIGTERM or SIGINT."""
+async def serve(
+    config: CentralConfig, signer: Signer, encode_face: EncodeFace | None = None
+) -> None:
+    """Run until SIGTERM or SIGINT. ``encode_face``: the face stack's enrolment function for
+    the console (None: the face stack is not installed; the console then says so)."""
     server = CentralServer(config, signer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -605,7 +631,7 @@ async def serve(config: CentralConfig, signer: Signer) -> None:
             # Imported here: an office without [http] never loads the web stack.
             from edgegate.central.web.runtime import ConsoleRuntime
 
-            console = ConsoleRuntime(config, server)
+            console = ConsoleRuntime(config, server, encode_face)
             await console.start()
         await stop.wait()
     finally:

@@ -134,7 +134,9 @@ def set_person_validity(
 
 
 def remove_person(conn: sqlite3.Connection, person_id: str) -> bool:
-    # ON DELETE CASCADE removes the person's credentials with them.
+    # ON DELETE CASCADE removes the person's credentials with them; their anti-passback
+    # presence names them too and means nothing without them.
+    conn.execute("DELETE FROM presence WHERE person_id = ?", (person_id,))
     return conn.execute("DELETE FROM people WHERE id = ?", (person_id,)).rowcount > 0
 
 

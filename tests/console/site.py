@@ -109,12 +109,16 @@ class Site:
         wait_for(up, 60, "the console")
         return p
 
-    def door(self, name: str) -> tuple[Proc, Rdm6300Simulator]:
+    def door(self, name: str, fingerprint: str | None = None) -> tuple[Proc, Rdm6300Simulator]:
+        """A door daemon with a simulated RDM6300 and, given its port, a fingerprint sensor."""
         sim = Rdm6300Simulator()
         self.sims.append(sim)
         key = signing.public_text(signing.load_private(self.config.central.key_file).public_key())
         d = self.tmp / name
         d.mkdir()
+        finger_section = (
+            f'[fingerprint]\nport = "{fingerprint}"\npoll_interval = 0.05\n' if fingerprint else ""
+        )
         path = d / "edgegate.toml"
         path.write_text(
             f"""[door]
@@ -131,6 +135,7 @@ port = "{sim.port}"
 name = "entry"
 hold_off_seconds = 0
 
+{finger_section}
 [mqtt]
 host = "{self.broker.host}"
 port = {self.broker.port}

@@ -25,9 +25,10 @@ from edgegate.central import archive, store
 from edgegate.central.config import CentralConfig, HttpSection
 from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.server import CentralServer
-from edgegate.central.services import Office, open_office, outbox
+from edgegate.central.services import EncodeFace, Office, biometrics, open_office, outbox
 from edgegate.central.web.app import create_app
 from edgegate.central.web.hub import Hub
+from edgegate.contract import messages as m
 from edgegate.contract.topics import site_credentials
 from edgegate.errors import EdgegateError
 
@@ -49,21 +50,32 @@ class BrokerDown(EdgegateError, RuntimeError):
 
 
 class ConsoleRuntime:
-    def __init__(self, config: CentralConfig, server: CentralServer) -> None:
+    def __init__(
+        self, config: CentralConfig, server: CentralServer, encode_face: EncodeFace | None = None
+    ) -> None:
         assert config.http is not None
         self.config = config
         self.http: HttpSection = config.http
         self.server = server
         self.hub = Hub()
         self.office: Office = open_office(
-            config, publish_versions=self._publish_versions, send_command=self._send_command
+            config,
+            publish_versions=self._publish_versions,
+            send_command=self._send_command,
+            encode_face=encode_face,
         )
-        self.app = create_app(self.office, self.hub, session_hours=self.http.session_hours)
+        # Finger enrolments running at doors (services/biometrics.py): the console's live
+        # page and the API read them; the door's steps come in through ``_committed``.
+        self.fingers = biometrics.FingerSessions()
+        self.app = create_app(
+            self.office, self.hub, session_hours=self.http.session_hours, fingers=self.fingers
+        )
         server.on_committed = self._committed
         self._uvicorn: _Uvicorn | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._steps: set[asyncio.Task[None]] = set()
         self._outbox = threading.Thread(target=self._outbox_thread, name="outbox", daemon=True)
         if config.smtp is not None:
             # E-mail from the outbox (visitors' notices, anything enqueued as "email").
@@ -107,14 +119,48 @@ class ConsoleRuntime:
     def _committed(self, changes: list[tuple[str, dict[str, Any]]]) -> None:
         doors = False
         for kind, item in changes:
+            if kind == "enrol":
+                self._finger_step(item["progress"])
+                continue
             if kind == "event":
                 self.hub.publish("events", item)
                 doors = True  # last seen moved
+                self._finger_ack(item)
             else:
                 doors = True
         if doors:
             self.hub.publish("doors", None)
         self._wake.set()
+
+    def _finger_ack(self, event: dict[str, Any]) -> None:
+        """A door refused an ``enrol_finger`` command (no reader, busy): its session ends."""
+        if event.get("type") != "command_ack" or event.get("cmd") != "enrol_finger":
+            return
+        if event.get("result") == "ok":
+            return
+        reason = str(event.get("reason") or "refused")
+        session = biometrics.door_refused(self.fingers, str(event.get("cmd_id")), reason)
+        if session is not None:
+            self.hub.publish("enrol", session.id)
+
+    def _finger_step(self, progress: m.EnrolProgress) -> None:
+        """A door's enrolment step. Storing a captured template commits and publishes a
+        version (waiting for the broker's PUBACK): on a worker thread, never on this loop."""
+
+        async def step() -> None:
+            try:
+                session = await asyncio.to_thread(
+                    biometrics.finger_progress, self.office, self.fingers, progress
+                )
+            except Exception:
+                log.exception("finger_enrolment_step_failed", cmd_id=progress.cmd_id)
+                return
+            if session is not None:
+                self.hub.publish("enrol", session.id)
+
+        task = asyncio.get_running_loop().create_task(step())
+        self._steps.add(task)
+        task.add_done_callback(self._steps.discard)
 
     # --- lifecycle -----------------------------------------------------------------------
 
