@@ -5,6 +5,17 @@ and several ``central serve`` instances may each see a copy around a takeover, s
 that meets an archived id does nothing and the ``duplicate_events`` counter says how many.
 On PostgreSQL the key is ``(id, at)`` (a partitioned table's unique keys hold the partition
 key); ``at`` is computed from the event alone (``event_at``), so a copy meets its original.
+
+**Arrival order is commit order.** Readers of the archive follow ``n`` with a cursor (alarms,
+the visitors' register, webhooks, the live console: "rows with ``n`` above my cursor, up to
+the highest ``n`` I see"). With several writers that is only safe if no row with a lower
+``n`` can commit after one with a higher ``n`` became visible. On PostgreSQL every insert
+into the archive therefore takes one transaction-level advisory lock (``ORDER_LOCK``) just
+before it and keeps it until its transaction ends: ``n`` is drawn and committed by one
+writer at a time, so what any reader sees is always a prefix of ``n`` (gaps left by
+duplicates or rolled back transactions are final). Callers insert at the end of their
+transaction (``central serve`` parses its whole batch first), so the lock is held for one
+multi-row insert and the commit. SQLite needs nothing: it has one writer at a time anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
-from edgegate.central.dialect import upsert
+from edgegate.central.dialect import is_postgres, upsert
 from edgegate.central.engine import reads
 from edgegate.central.schema.archive import counters as counters_t
 from edgegate.central.schema.archive import doors, events
@@ -73,6 +84,17 @@ def counters(conn: Connection) -> dict[str, int]:
     return {name: value for name, value in rows}
 
 
+# pg_advisory_xact_lock key of the archive's writers ("edgegate" in ASCII, as a signed bigint).
+ORDER_LOCK = 0x6564676567617465
+
+
+def insert_in_order(conn: Connection) -> None:
+    """Take the archive's writer lock until the end of ``conn``'s transaction (PostgreSQL;
+    see the module docstring). Taking it again in the same transaction costs nothing more."""
+    if is_postgres(conn):
+        conn.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK)))
+
+
 def event_row(site: str, door: str, ev: dict[str, Any], now: float) -> dict[str, Any]:
     person, credential = event_refs(ev)
     return {
@@ -95,15 +117,22 @@ def archive_events(
     conn: Connection, site: str, door: str, evs: list[dict[str, Any]], now: float
 ) -> int:
     """Insert new events, ignore ids already archived; returns how many were new."""
-    if not evs:
-        return 0
-    rows = [event_row(site, door, ev, now) for ev in evs]
+    return len(archive_rows(conn, [event_row(site, door, ev, now) for ev in evs]))
+
+
+def archive_rows(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert ``event_row`` rows (any doors) in one statement, in arrival order, ignoring ids
+    already archived; returns the ids that were new. Takes the writer lock (module
+    docstring): call it last in the transaction, and commit soon after."""
+    if not rows:
+        return set()
+    insert_in_order(conn)
     stmt = upsert(conn, events).values(rows).on_conflict_do_nothing().returning(events.c.id)
-    new = len(conn.execute(stmt).all())
+    new = set(conn.execute(stmt).scalars())
     if new:
-        bump(conn, "events_archived", new)
-    if len(evs) - new:
-        bump(conn, "duplicate_events", len(evs) - new)
+        bump(conn, "events_archived", len(new))
+    if len(rows) - len(new):
+        bump(conn, "duplicate_events", len(rows) - len(new))
     return new
 
 

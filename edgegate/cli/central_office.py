@@ -125,10 +125,15 @@ def issue_command(
 def cmd_serve(args: argparse.Namespace) -> int:
     config = load(args)
     logging_setup.configure(config.logging.level, config.logging.format)
+    from edgegate.central.leader import SecondInstance
     from edgegate.central.server import serve
     from edgegate.cli.central_bio import face_encoder
 
-    asyncio.run(serve(config, signer(config), face_encoder()))
+    try:
+        asyncio.run(serve(config, signer(config), face_encoder()))
+    except SecondInstance as exc:
+        print(f"edgegate: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

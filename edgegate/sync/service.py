@@ -136,7 +136,13 @@ class SyncService:
             will_topic=self.topics.availability,
             subscriptions=[(topic, 1) for topic in self.routes] + self.peers.subscriptions(),
         )
-        self.drainer = Drainer(store, self.link, self.topics.events, window=self.cfg.max_inflight)
+        self.drainer = Drainer(
+            store,
+            self.link,
+            self.topics.events,
+            window=self.cfg.max_inflight,
+            ahead=self.cfg.receipt_window if self.cfg.receipts else None,
+        )
         # Receipts off (a third-party consumer): the broker's PUBACK ends the door's duty.
         self.receipts = (
             ReceiptKeeper(
@@ -146,6 +152,7 @@ class SyncService:
                 site=dcfg.site,
                 door=dcfg.id,
                 timeout=self.cfg.receipt_timeout_seconds,
+                probe=self.cfg.max_inflight,
             )
             if self.cfg.receipts
             else None
