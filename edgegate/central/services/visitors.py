@@ -955,7 +955,7 @@ def desk_of_office(office: Any) -> VisitDesk:
     return VisitDesk(
         office.engine,
         office.master(),
-        signer or None,
+        signer if isinstance(signer, Signer) else None,
         policy_of(office.config),
         update_max_ops=office.config.central.update_max_ops,
     )
