@@ -30,9 +30,16 @@ def mail() -> Iterator[MailReceiver]:
 
 
 def alarm_office(
-    tmp_path: Path, broker: Broker, webhook: WebhookReceiver, mail: MailReceiver, **alarms: object
+    tmp_path: Path,
+    broker: Broker,
+    webhook: WebhookReceiver,
+    mail: MailReceiver,
+    db: str | None = None,
+    **alarms: object,
 ) -> Central:
-    central = make_central(tmp_path, broker.port)
+    """An office with alarms escalating fast to ``webhook`` and ``mail``; ``db``: its store
+    (an SQLite file in ``tmp_path`` by default, or a PostgreSQL URL)."""
+    central = make_central(tmp_path, broker.port, db)
     settings = {
         "escalate_minutes": {"critical": 0.02, "high": 0.02, "medium": 0, "low": 0},
         "webhook_urls": [webhook.url],
