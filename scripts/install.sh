@@ -8,7 +8,7 @@
 #                                        # user only if DIR has etc/passwd; venv for THIS machine
 #
 # Idempotent: a second run with the same source changes nothing. What it does: Debian packages,
-# the `edgegate` system user (groups gpio, dialout, video), a venv in /opt/edgegate/venv with
+# the `edgegate` system user (groups gpio, dialout, video, input), a venv in /opt/edgegate/venv with
 # this checkout installed into it, /etc/edgegate/edgegate.toml from the example if there is
 # none, /etc/edgegate/credentials/ for the unit's LoadCredential= files, the systemd unit,
 # enabled (not started: configure first). It prints what to do next.
@@ -100,7 +100,7 @@ ensure_user() {
   fi
   local group rootopt=()
   if in_root; then rootopt=(--root "$ROOT"); fi
-  for group in gpio dialout video; do
+  for group in gpio dialout video input; do
     group_exists "$group" \
       || { groupadd "${rootopt[@]}" --system "$group"; did "created group $group"; }
   done
@@ -109,7 +109,7 @@ ensure_user() {
       --no-create-home --shell /usr/sbin/nologin --comment "edgegate door daemon" edgegate
     did "created system user edgegate"
   fi
-  for group in gpio dialout video; do
+  for group in gpio dialout video input; do
     user_in_group "$group" \
       || { usermod "${rootopt[@]}" -aG "$group" edgegate; did "added edgegate to $group"; }
   done

@@ -41,13 +41,22 @@ class AlarmsSection(StrictModel):
         '{ front = { door_held_open = "high" } }.',
     )
     escalate_minutes: dict[Priority, float] = Field(
-        default_factory=lambda: {"critical": 1.0, "high": 5.0, "medium": 15.0, "low": 0.0},
+        default_factory=lambda: dict[Priority, float](
+            {"critical": 1.0, "high": 5.0, "medium": 15.0, "low": 0.0}
+        ),
         description="An alarm not acknowledged within this many minutes of being raised is "
         "escalated (webhooks and e-mail); 0 or absent: never.",
     )
     webhook_urls: list[str] = Field(
         default_factory=list,
-        description="URLs that receive each escalation as a JSON POST.",
+        description="URLs that receive each escalation as a JSON POST, signed with "
+        "webhook_secret_file (as the console's webhooks: docs/alarms.md).",
+    )
+    webhook_secret_file: Path | None = Field(
+        None,
+        description="File holding the secret (16 characters or more) that signs the posts to "
+        "webhook_urls (else the systemd credential alarm-webhook-secret); without one they are "
+        "not sent.",
     )
     email_to: list[str] = Field(
         default_factory=list,

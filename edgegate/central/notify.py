@@ -1,4 +1,4 @@
-"""Sending the office's notifications: e-mail through SMTP, JSON webhooks.
+"""Sending the office's notifications: e-mail through SMTP, signed JSON webhooks.
 
 E-mail uses the standard library's ``smtplib`` and ``email.message`` (no dependency: the
 protocol is small and smtplib handles STARTTLS, implicit TLS and login); webhooks use httpx,
@@ -9,9 +9,12 @@ A failure is a ``NotifyError`` naming the target and the cause; the caller retri
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import smtplib
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -21,7 +24,7 @@ import httpx
 import structlog
 from sqlalchemy.engine import Engine
 
-from edgegate.central.alarms_config import SmtpSection
+from edgegate.central.alarms_config import AlarmsSection, SmtpSection
 from edgegate.errors import EdgegateError
 from edgegate.mqtt.client import credential_file
 
@@ -75,14 +78,67 @@ def send_email(cfg: SmtpSection, to: str, subject: str, text: str) -> None:
     log.info("email_sent", to=to, subject=subject)
 
 
-def post_webhook(url: str, body: str, *, timeout: float = 10.0) -> int:
-    """POST ``body`` (JSON text) to ``url``; NotifyError unless the answer is 2xx."""
+# --- webhooks: one signature, one set of headers, for every webhook the office sends ------
+#
+# As Kisi and Alta do: ``X-Edgegate-Timestamp: <unix seconds>`` and ``X-Edgegate-Signature:
+# sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``. A receiver recomputes it and
+# refuses timestamps older than a few minutes (replay). The console's registered webhooks
+# (the outbox, services/outbox.py) and the alarms' ``[alarms] webhook_urls`` (below) are both
+# signed here.
+
+USER_AGENT = "edgegate-webhook/1"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def webhook_headers(
+    secret: str, body: bytes, event: str, delivery: str, *, now: float | None = None
+) -> dict[str, str]:
+    """The headers of one webhook POST, signed with ``secret``."""
+    ts = int(time.time() if now is None else now)
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Edgegate-Timestamp": str(ts),
+        "X-Edgegate-Signature": sign(secret, ts, body),
+        "X-Edgegate-Delivery": delivery,
+        "X-Edgegate-Event": event,
+    }
+
+
+def alarm_webhook_secret(cfg: AlarmsSection) -> str:
+    """The secret that signs the escalations to ``webhook_urls``: ``webhook_secret_file``, or
+    the systemd credential ``alarm-webhook-secret``. NotifyError when there is none (an
+    escalation is never posted unsigned)."""
+    path = cfg.webhook_secret_file or credential_file("alarm-webhook-secret")
+    if path is None:
+        raise NotifyError(
+            "no webhook secret: set [alarms] webhook_secret_file (or the systemd credential "
+            "alarm-webhook-secret); escalations are never sent unsigned"
+        )
+    try:
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise NotifyError(f"webhook secret {path}: {exc.strerror or exc}") from None
+    if len(secret) < MIN_SECRET:
+        raise NotifyError(f"webhook secret {path}: shorter than {MIN_SECRET} characters")
+    return secret
+
+
+MIN_SECRET = 16
+
+
+def post_webhook(
+    url: str, body: str, secret: str, *, event: str, delivery: str, timeout: float = 10.0
+) -> int:
+    """POST ``body`` (JSON text) to ``url``, signed; NotifyError unless the answer is 2xx."""
+    raw = body.encode()
     try:
         resp = httpx.post(
-            url,
-            content=body.encode(),
-            headers={"Content-Type": "application/json", "User-Agent": "edgegate-alarms/1"},
-            timeout=timeout,
+            url, content=raw, headers=webhook_headers(secret, raw, event, delivery), timeout=timeout
         )
     except httpx.HTTPError as exc:
         raise NotifyError(f"webhook {url}: {type(exc).__name__}: {exc}") from None

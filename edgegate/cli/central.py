@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgegate.cli import (
     central_alarms,
@@ -33,6 +34,9 @@ from edgegate.contract import messages as m
 from edgegate.contract import signing
 from edgegate.store.credentials import CredentialError, normalise_card
 
+if TYPE_CHECKING:
+    from edgegate.central.config import CentralConfig
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     central = sub.add_parser("central", help="the central office: keys, people, doors, events")
@@ -43,12 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_central_config(key)
     key.set_defaults(func=cmd_keygen)
 
-    people = csub.add_parser("people", help="add, remove, list, disable or enable people")
+    people = csub.add_parser("people", help="add, remove, list, disable, enable or erase people")
     people.add_argument(
         "action",
-        choices=["add", "set", "remove", "list", "disable", "enable", "add-credential"],
+        choices=["add", "set", "remove", "list", "disable", "enable", "add-credential", "erase"],
     )
-    people.add_argument("person", nargs="?", help="person id (not for list)")
+    people.add_argument(
+        "person", nargs="?", help="person id (not for list; with erase: the id or the name)"
+    )
     people.add_argument("--name", help="with add: display name")
     people.add_argument("--group", action="append", help="with add/set: group (repeatable)")
     people.add_argument("--valid-from", help="with add/set: ISO 8601 start of validity")
@@ -68,6 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--data-file", type=Path, help="with add-credential: template/encodings, base64 or raw"
     )
     people.add_argument(
+        "--image",
+        type=Path,
+        nargs="+",
+        help="with add-credential --kind face: photo(s) with exactly one face, encoded here",
+    )
+    people.add_argument(
         "--label", default="", help="with add-credential: e.g. 'model=r307' (sensor model)"
     )
     people.add_argument(
@@ -79,6 +91,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--timeout", type=float, default=60.0, help="with --capture: seconds to wait per touch"
     )
     people.add_argument("--json", action="store_true", help="with list: JSON output")
+    people.add_argument(
+        "--reason", help="with erase: the request it answers (kept in the audit log; no names)"
+    )
+    people.add_argument(
+        "--yes", action="store_true", help="with erase: erase (without it: only show what)"
+    )
     add_central_config(people)
     people.set_defaults(func=cmd_people)
 
@@ -168,6 +186,8 @@ def cmd_people(args: argparse.Namespace) -> int:
         return central_bio.add_biometric(config, person, args)
     if args.action == "set":
         return _set_person(config, person, args)
+    if args.action == "erase":
+        return _erase(config, person, args)
     ops: list[m.Op] = (
         [m.RemovePerson(op="remove_person", id=person)]
         if args.action == "remove"
@@ -178,7 +198,7 @@ def cmd_people(args: argparse.Namespace) -> int:
     return change(config, ops, f"{args.action}d {person}", f"person_{args.action}d", person)
 
 
-def _add_person(config, person: str, args: argparse.Namespace) -> int:
+def _add_person(config: CentralConfig, person: str, args: argparse.Namespace) -> int:
     from edgegate.central.services.credentials import ChangeRefused, person_ops
 
     try:
@@ -197,7 +217,34 @@ def _add_person(config, person: str, args: argparse.Namespace) -> int:
     return change(config, ops, f"{'updated' if existed else 'added'} {person}", action, person)
 
 
-def _set_person(config, person: str, args: argparse.Namespace) -> int:
+def _erase(config: CentralConfig, who: str, args: argparse.Namespace) -> int:
+    """Erase a person's personal data (docs/central.md): first what the office holds
+    (nothing changes without ``--yes``), then the erasure, then the doors' version."""
+    from edgegate.central.services import erasure, open_office
+    from edgegate.central.services.credentials import ChangeRefused
+    from edgegate.cli.central_console import cli_actor
+
+    if args.yes and not (args.reason or "").strip():
+        raise CliError("give --reason: the request the erasure answers", EXIT_USAGE)
+    sign = signer(config)  # a missing key must stop the command before the master changes
+    office = open_office(config)
+    try:
+        if not args.yes:
+            for line in erasure.plan(office, who).lines():
+                print(line)
+            print("nothing erased: run again with --yes --reason '...' to erase")
+            return 1
+        done = erasure.erase(office, cli_actor(), who, args.reason)
+    except ChangeRefused as exc:
+        raise CliError(str(exc)) from None
+    for line in done.plan.lines():
+        print(line)
+    version = f" (version {done.version})" if done.versions else ""
+    print(f"erased {done.plan.person}: now {done.pseudonym} in the archive{version}")
+    return publish_pending(config, office.master(), sign) if done.versions else 0
+
+
+def _set_person(config: CentralConfig, person: str, args: argparse.Namespace) -> int:
     from edgegate.central import person_rules, store
 
     if args.zone and args.all_zones:

@@ -31,6 +31,7 @@ from edgegate.contract import messages as m
 
 if TYPE_CHECKING:
     from edgegate.central.config import CentralConfig
+    from edgegate.central.services import EncodeFace
 
 MAX_DATA_FILE = 1_000_000  # CredentialMsg.data holds at most 1,000,000 base64 characters
 
@@ -139,8 +140,53 @@ def add_biometric(config: CentralConfig, person: str, args: argparse.Namespace) 
         cred = captured_finger(config, person, args.timeout)
         op = m.PutCredential(op="put_credential", credential=cred)
         return change(config, [op], f"added finger {cred.value}")
+    if args.image:
+        if args.kind != "face":
+            raise CliError("--image is for --kind face", EXIT_USAGE)
+        return _face_from_photos(config, person, args.image)
     if args.data_file is None:
         raise CliError("give --data-file (or --capture for a finger)", EXIT_USAGE)
     cred = biometric_credential(person, args.kind, args.data_file, args.label)
     op = m.PutCredential(op="put_credential", credential=cred)
     return change(config, [op], f"added {cred.kind} {cred.value}")
+
+
+def face_encoder() -> EncodeFace | None:
+    """The face stack's enrolment function for the office (console, API, ``--image``), or
+    None when the face extra is not installed. Nothing heavy is loaded here: dlib and its
+    models load on the first enrolment."""
+    import importlib.util
+
+    if importlib.util.find_spec("face_recognition") is None:
+        return None
+
+    def encode(photos: list[tuple[str, bytes]]) -> bytes:
+        from edgegate.face.encode import face_data_from_photos
+
+        return face_data_from_photos(photos)
+
+    return encode
+
+
+def _face_from_photos(config: CentralConfig, person: str, paths: list[Path]) -> int:
+    """``--image``: the same office service as the console's face enrolment."""
+    from edgegate.central.services import biometrics, open_office
+    from edgegate.cli.central_console import cli_actor
+
+    photos = []
+    for path in paths:
+        try:
+            with path.open("rb") as fh:
+                photos.append((str(path), fh.read(biometrics.MAX_PHOTO_BYTES + 1)))
+        except OSError as exc:
+            raise CliError(f"{path}: {exc.strerror or exc}") from None
+    signer(config)  # a missing key must stop the command before anything is computed
+    office = open_office(config, encode_face=face_encoder())
+    try:
+        cred = biometrics.face_credential(office, cli_actor(), person, photos)
+    except biometrics.EnrolRefused as exc:
+        raise CliError(f"face not enrolled: {exc}") from None
+    finally:
+        office.close()
+    op = m.PutCredential(op="put_credential", credential=cred)
+    return change(config, [op], f"added face {cred.value}", "face_enrolled", cred.value)

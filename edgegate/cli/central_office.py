@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def register(csub: argparse._SubParsersAction) -> None:
     cmd = csub.add_parser("cmd", help="send a signed command to one door or all")
     cmd.add_argument("door", help="door id, or 'all'")
-    cmd.add_argument("command", choices=list(get_args(m.CommandName)))
+    cmd.add_argument("command", choices=[c for c in get_args(m.CommandName) if c != "enrol_finger"])
     cmd.add_argument("--ttl", type=float, help="seconds the command stays valid")
     cmd.add_argument("--by", default="", help="operator name, journaled by the door")
     cmd.add_argument("--seconds", type=float, help="with unlock: how long to release")
@@ -125,9 +125,15 @@ def issue_command(
 def cmd_serve(args: argparse.Namespace) -> int:
     config = load(args)
     logging_setup.configure(config.logging.level, config.logging.format)
+    from edgegate.central.leader import SecondInstance
     from edgegate.central.server import serve
+    from edgegate.cli.central_bio import face_encoder
 
-    asyncio.run(serve(config, signer(config)))
+    try:
+        asyncio.run(serve(config, signer(config), face_encoder()))
+    except SecondInstance as exc:
+        print(f"edgegate: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

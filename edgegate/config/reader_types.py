@@ -33,6 +33,7 @@ from edgegate.config.biometric import CameraConfig, FingerprintConfig
 from edgegate.config.readers import (
     OsdpConfig,
     Pn532Config,
+    QrHidConfig,
     QrScannerConfig,
     Rdm6300Config,
     ReaderBase,
@@ -84,6 +85,12 @@ BUILTIN: tuple[ReaderType, ...] = (
     ReaderType("wiegand", WiegandConfig, "edgegate.hardware.registry:wiegand"),
     ReaderType("osdp", OsdpConfig, "edgegate.hardware.registry:osdp"),
     ReaderType("qr_scanner", QrScannerConfig, "edgegate.hardware.registry:qr_scanner"),
+    ReaderType(
+        "qr_hid",
+        QrHidConfig,
+        "edgegate.hardware.registry:qr_hid",
+        doctor="edgegate.doctor.hid:check_qr_hid",
+    ),
     ReaderType(
         "fingerprint",
         FingerprintConfig,

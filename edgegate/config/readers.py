@@ -202,6 +202,34 @@ class QrScannerConfig(ReaderBase):
     )
 
 
+class QrHidConfig(ReaderBase):
+    type: Literal["qr_hid"] = Field(
+        description="QR/barcode scanner that types as a USB keyboard (HID), read from its Linux "
+        "input device (visitor passes; docs/visitors.md)."
+    )
+    device: str = Field(
+        description="The scanner's input device: its /dev/input/by-id/...-event-kbd link (stable "
+        "across replugs and reboots), or /dev/input/eventN."
+    )
+    layout: Literal["us", "de"] = Field(
+        "us",
+        description="Keyboard layout the scanner types for: 'us' (QWERTY, the scanners' factory "
+        "default) or 'de' (QWERTZ); set the scanner to the same.",
+    )
+    grab: bool = Field(
+        True,
+        description="Take the device for the door alone (EVIOCGRAB), so scans are not typed into "
+        "a console on the door's screen.",
+    )
+    hold_off_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="A pass held under the scanner is decoded again and again; the same code "
+        "within this many seconds counts once.",
+    )
+
+
 class PinConfig(StrictModel):
     require: bool = Field(
         False,

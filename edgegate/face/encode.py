@@ -7,6 +7,7 @@ One place for the library calls, shared by enrolment (``encodings_from_images``,
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,22 @@ import numpy as np
 from edgegate.errors import EdgegateError
 
 Box = tuple[int, int, int, int]
+# An enrolment photo: a file (the door's CLI), or (name, content) uploaded to the office.
+Photo = Path | str | tuple[str, bytes]
+# Decoded pixels are 3 bytes each: a 50-megapixel image is 150 MB of RAM; anything larger is
+# refused before it is decoded (also the guard against a "decompression bomb" file).
+MAX_PIXELS = 50_000_000
 
 
 class FaceImageError(EdgegateError, ValueError):
-    """An enrolment image that cannot be used: unreadable, no face, or several faces."""
+    """An enrolment image that cannot be used: unreadable, no face, or several faces.
+
+    ``reason`` names which, for the office's counters: ``not_image``, ``too_large``,
+    ``unreadable``, ``no_face``, ``several_faces``."""
+
+    def __init__(self, message: str, reason: str = "unreadable") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _fr() -> Any:  # imported late so card-only doors never load dlib
@@ -80,12 +93,39 @@ def encode(rgb: np.ndarray, shape: object, engine: str = "blas") -> np.ndarray:
     return descriptor(engine)(rgb, shape)
 
 
-def load_rgb(path: Path | str) -> np.ndarray:
-    """An image file as an RGB uint8 array (FaceImageError if unreadable)."""
+def photo_name(photo: Photo) -> str:
+    return photo[0] if isinstance(photo, tuple) else str(photo)
+
+
+def load_rgb(photo: Photo) -> np.ndarray:
+    """An image file (or uploaded content) as an RGB uint8 array, upright as the camera
+    meant it (EXIF orientation); FaceImageError if it is not a readable image.
+
+    Pillow does what face_recognition's ``load_image_file`` does (open, convert to RGB), with
+    the size checked before any pixel is decoded.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    name = photo_name(photo)
+    source = io.BytesIO(photo[1]) if isinstance(photo, tuple) else str(photo)
     try:
-        return np.ascontiguousarray(_fr().load_image_file(str(path), mode="RGB"))
-    except (OSError, ValueError) as exc:
-        raise FaceImageError(f"{path}: cannot read image ({exc})") from None
+        with Image.open(source) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise FaceImageError(
+                    f"{name}: image too large ({im.width}x{im.height}; "
+                    f"at most {MAX_PIXELS // 1_000_000} megapixels)",
+                    "too_large",
+                )
+            upright = ImageOps.exif_transpose(im).convert("RGB")
+            return np.ascontiguousarray(np.asarray(upright))
+    except FaceImageError:
+        raise
+    except UnidentifiedImageError:
+        raise FaceImageError(
+            f"{name}: not an image (JPEG, PNG, ... expected)", "not_image"
+        ) from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise FaceImageError(f"{name}: cannot read image ({exc})") from None
 
 
 ENROL_MAX_SIDE = 1024
@@ -115,18 +155,29 @@ def encoding_from_image(rgb: np.ndarray, source: str = "image") -> np.ndarray:
     if not boxes:
         boxes = _fr().face_locations(rgb, number_of_times_to_upsample=1)
     if not boxes:
-        raise FaceImageError(f"{source}: no face found")
+        raise FaceImageError(f"{source}: no face found", "no_face")
     if len(boxes) > 1:
-        raise FaceImageError(f"{source}: {len(boxes)} faces found; use a photo of one person")
+        raise FaceImageError(
+            f"{source}: {len(boxes)} faces found; use a photo of one person", "several_faces"
+        )
     return encode(rgb, landmarks(rgb, boxes[0]))
 
 
-def encodings_from_images(paths: Iterable[Path | str]) -> np.ndarray:
+def encodings_from_images(photos: Iterable[Photo]) -> np.ndarray:
     """(k, 128) float32 encodings, one per photo: what a person's face credential stores.
 
     Raises FaceImageError naming the first photo that cannot be used.
     """
-    rows = [encoding_from_image(load_rgb(p), str(p)) for p in paths]
+    rows = [encoding_from_image(load_rgb(p), photo_name(p)) for p in photos]
     if not rows:
-        raise FaceImageError("no images given")
+        raise FaceImageError("no images given", "no_face")
     return np.vstack(rows).astype(np.float32)
+
+
+def face_data_from_photos(photos: Iterable[Photo]) -> bytes:
+    """A face credential's data (the versioned face format) from enrolment photos: what the
+    central office stores and sends when an operator enrols a face (it is handed this
+    function by its composition root; the office itself never imports the face stack)."""
+    from edgegate.face.credentials import to_bytes
+
+    return to_bytes(encodings_from_images(photos))

@@ -113,3 +113,17 @@ def osdp(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
 
 def qr_scanner(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
     return _line_reader(QrScannerReader, cfg, name, devices)
+
+
+def qr_hid(cfg: Any, name: str, devices: ReaderDevices) -> Reader:
+    from edgegate.hardware.qr_hid import QrHidReader
+
+    return QrHidReader(
+        name,
+        devices.sink,
+        cfg.device,
+        layout=cfg.layout,
+        grab=cfg.grab,
+        direction=Direction(cfg.direction),
+        hold_off=cfg.hold_off_seconds,
+    )

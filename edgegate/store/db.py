@@ -254,6 +254,10 @@ def open_db(
                 raise StoreError(f"synchronous must be FULL or NORMAL, not {synchronous}")
             conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # A removed person's row (name, sealed templates) is zeroed where it lay instead
+            # of staying readable in the file's free space (erasure, docs/central.md).
+            # Debian's SQLite is built with this on; other builds are not.
+            conn.execute("PRAGMA secure_delete = ON")
         if check:
             result = conn.execute("PRAGMA quick_check").fetchone()[0]
             if result != "ok":

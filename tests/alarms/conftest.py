@@ -14,10 +14,12 @@ from edgegate.sim.broker import Broker
 from tests.alarms.receivers import MailReceiver, WebhookReceiver
 from tests.central.conftest import Central, make_central, subscriber  # noqa: F401 (fixture)
 
+WEBHOOK_SECRET = "receiver-and-office-share-this-0123"
+
 
 @pytest.fixture
 def webhook() -> Iterator[WebhookReceiver]:
-    w = WebhookReceiver()
+    w = WebhookReceiver(secret=WEBHOOK_SECRET)
     yield w
     w.close()
 
@@ -40,15 +42,19 @@ def alarm_office(
     """An office with alarms escalating fast to ``webhook`` and ``mail``; ``db``: its store
     (an SQLite file in ``tmp_path`` by default, or a PostgreSQL URL)."""
     central = make_central(tmp_path, broker.port, db)
+    secret = tmp_path / "alarm-webhook.secret"
+    secret.write_text(f"{webhook.secret}\n")
+    secret.chmod(0o600)
     settings = {
         "escalate_minutes": {"critical": 0.02, "high": 0.02, "medium": 0, "low": 0},
         "webhook_urls": [webhook.url],
+        "webhook_secret_file": str(secret),
         "email_to": ["guard@example.org"],
         "check_seconds": 0.2,
         **alarms,
     }
     lines = ["", "[alarms]"]
-    lines += [f"{k} = {_toml(v)}" for k, v in settings.items()]
+    lines += [f"{k} = {_toml(v)}" for k, v in settings.items() if v is not None]
     lines += [
         "",
         "[smtp]",

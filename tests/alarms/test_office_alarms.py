@@ -128,6 +128,9 @@ def test_alarms_escalate_acknowledge_clear_and_report(
         subjects = sorted(m["Subject"] for m in mail.messages)
         assert any("critical alarm: duress at front" in s for s in subjects)
         assert all(r == ["guard@example.org"] for r in mail.rcpt)
+        # Signed: the receiver checked each POST against the configured secret.
+        assert webhook.refused == []
+        assert {h["X-Edgegate-Event"] for h in webhook.headers} == {"alarm_escalated"}
         body = next(b for b in webhook.bodies if b["alarm"]["type"] == "door_forced")
         assert body["type"] == "alarm_escalated" and body["minutes_unacknowledged"] >= 0.02
         assert {a["id"] for a in svc.find() if a["escalated"]} == escalating

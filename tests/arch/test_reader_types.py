@@ -21,6 +21,7 @@ from edgegate.config.reader_types import BUILTIN, READER_TYPES, reader_types
 from edgegate.config.readers import (
     OsdpConfig,
     Pn532Config,
+    QrHidConfig,
     QrScannerConfig,
     Rdm6300Config,
     WiegandConfig,
@@ -91,10 +92,13 @@ def test_builtin_types_are_declared_once_each() -> None:
         WiegandConfig,
         OsdpConfig,
         QrScannerConfig,
+        QrHidConfig,
         FingerprintConfig,
         CameraConfig,
     }
-    assert frozenset({"rdm6300", "pn532", "wiegand", "osdp", "qr_scanner"}) == READER_TYPES
+    assert (
+        frozenset({"rdm6300", "pn532", "wiegand", "osdp", "qr_scanner", "qr_hid"}) == READER_TYPES
+    )
     for t in reader_types().values():
         assert callable(t.load_builder())
 
@@ -119,7 +123,7 @@ def test_a_plugin_reader_type_is_found_by_entry_point(tmp_path: Path) -> None:
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {
-        "types": ["acme", "osdp", "pn532", "qr_scanner", "rdm6300", "wiegand"],
+        "types": ["acme", "osdp", "pn532", "qr_hid", "qr_scanner", "rdm6300", "wiegand"],
         "family": "acme",
         "port": "/dev/acme0",
     }

@@ -126,3 +126,16 @@ def served(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     server.force_exit = True
     thread.join(10)
     sock.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path, broker):  # type: ignore[no-untyped-def]
+    """A small real site (tests/console/site.py) with an admin ``boss`` and a viewer
+    ``watcher``, for the browser tests."""
+    from tests.console.site import Site
+
+    s = Site(tmp_path, broker, {"boss": "admin", "watcher": "viewer"})
+    try:
+        yield s
+    finally:
+        s.close()

@@ -78,7 +78,7 @@ def test_install_into_a_root_then_again_changes_nothing(tmp_path: Path) -> None:
             line.split(":")[0]: line.split(":")
             for line in (root / "etc/group").read_text().splitlines()
         }
-        for name in ("gpio", "dialout", "video"):
+        for name in ("gpio", "dialout", "video", "input"):
             assert "edgegate" in groups[name][3].split(","), name
         gid = int(groups["edgegate"][2])
     else:

@@ -117,7 +117,7 @@ def test_unit_has_what_the_door_needs() -> None:
     assert unit["StartLimitIntervalSec"] == ["0"] and "StartLimitBurst" not in unit
     assert float(s["WatchdogSec"][0]) > 2  # the daemon pings every half interval, at most 1 s
     assert s["User"] == ["edgegate"]
-    assert set(s["SupplementaryGroups"][0].split()) == {"gpio", "dialout", "video"}
+    assert set(s["SupplementaryGroups"][0].split()) == {"gpio", "dialout", "video", "input"}
     assert s["StateDirectory"] == ["edgegate"]
     assert s["ConfigurationDirectory"] == ["edgegate"]
     assert s["ExecStart"][0].split()[0] == EXEC

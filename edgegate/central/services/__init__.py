@@ -4,7 +4,8 @@ REST API and the ``edgegate central`` CLI alike (never a copy per front end).
 ``Office`` is the composition root's bundle: the config, the SQLAlchemy engine of the office
 store (``office.engine``; the master and the archive are read and changed only through
 ``central/store.py`` and ``central/archive.py``, on ``office.master()``, the same store with the
-store key that seals biometrics), and a ``publish`` hook. The CLI's hook opens
+store key that seals biometrics), a ``publish`` hook and, where the face stack is installed,
+the face encoder. The CLI's hook opens
 a broker connection per change; ``central serve`` hands its own, already connected client.
 """
 
@@ -39,6 +40,12 @@ class Actor:
 PublishVersions = Callable[[Engine], bool]
 # Sends one signed command on a topic; raises when the broker did not take it.
 SendCommand = Callable[[str, dict], None]
+# A face credential's data (the versioned face format) from enrolment photos given as
+# (name, content); raises ValueError naming the photo when it is not an image or holds no
+# face or several. The composition root hands the face stack's function
+# (``edgegate.face.encode.face_data_from_photos``, the one ``edgegate enroll face`` uses):
+# the office imports none of the door's packages itself.
+EncodeFace = Callable[[list[tuple[str, bytes]]], bytes]
 
 
 @dataclass
@@ -47,6 +54,7 @@ class Office:
     engine: Engine
     publish_versions: PublishVersions | None = None
     send_command: SendCommand | None = None
+    encode_face: EncodeFace | None = None
     _master: Engine | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

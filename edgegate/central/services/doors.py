@@ -59,6 +59,12 @@ def board(office: Office, now: float | None = None) -> dict[str, Any]:
                 "contact": state.get("contact"),
                 "alarms": list(state.get("alarms") or []),
                 "readers": len(readers),
+                # Where an operator can enrol a finger (services/biometrics.py).
+                "finger_readers": [
+                    x.get("name", "?")
+                    for x in readers
+                    if isinstance(x, dict) and x.get("family") == "fingerprint"
+                ],
                 "faulty_readers": sorted(set(faulty)),
                 "credential_version": have,
                 "lag": None if have is None else latest - have,

@@ -9,15 +9,12 @@ so a slow or dead receiver never holds up the archive. A failed attempt is logge
 Channels are a dispatch table (``CHANNELS``): a channel is a function that sends one row and
 raises ``DeliveryError`` on failure. Another branch adds ``email`` with ``register_channel``.
 
-Webhook signature (as Kisi and Alta do): header ``X-Edgegate-Timestamp: <unix seconds>`` and
-``X-Edgegate-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``. A receiver
-recomputes it and refuses timestamps older than a few minutes (replay).
+Webhooks are signed by ``edgegate/central/notify.py`` (``webhook_headers``), the one signing
+path of the office's webhooks, the alarms' configured URLs included.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -30,6 +27,9 @@ import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from edgegate.central.dialect import inserted_id
+from edgegate.central.notify import sign as sign  # re-exported for receivers' checks
+from edgegate.central.notify import webhook_headers
 from edgegate.central.schema.console import cursors, deliveries, outbox, webhooks
 from edgegate.central.services import Actor, audit
 from edgegate.errors import EdgegateError
@@ -52,11 +52,6 @@ def backoff(attempts: int) -> float:
     return min(5.0 * 2 ** max(attempts - 1, 0), 3600.0)
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
 def enqueue(
     engine: Engine, channel: str, target: str, kind: str, body: str, *, now: float | None = None
 ) -> int:
@@ -74,7 +69,7 @@ def enqueue(
                 status="pending",
             )
         )
-    return int(res.inserted_primary_key[0])
+    return inserted_id(res)
 
 
 # --- webhooks: registration -----------------------------------------------------------
@@ -97,7 +92,7 @@ def add_webhook(engine: Engine, actor: Actor, url: str, event_types: list[str]) 
                 created_by=actor.name,
             )
         )
-    hook_id = int(res.inserted_primary_key[0])
+    hook_id = inserted_id(res)
     # The URL may carry a token in its query: the audit keeps scheme and host only.
     audit.record(engine, actor, "webhook_added", str(hook_id), url=_safe_url(url), types=types)
     return hook_id, secret
@@ -211,15 +206,7 @@ async def send_webhook(engine: Engine, row: dict[str, Any], client: httpx.AsyncC
     if hook is None or not hook[2]:
         raise DeliveryError("webhook removed or disabled")
     body = row["body"].encode()
-    ts = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "edgegate-webhook/1",
-        "X-Edgegate-Timestamp": str(ts),
-        "X-Edgegate-Signature": sign(hook[1], ts, body),
-        "X-Edgegate-Delivery": str(row["id"]),
-        "X-Edgegate-Event": row["kind"],
-    }
+    headers = webhook_headers(hook[1], body, row["kind"], str(row["id"]))
     try:
         resp = await client.post(hook[0], content=body, headers=headers)
     except httpx.HTTPError as exc:

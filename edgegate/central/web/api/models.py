@@ -27,6 +27,15 @@ class DisableIn(Body):
     reason: str = Field("lost", max_length=500, description="Why (lost, stolen, ...).")
 
 
+class EraseIn(Body):
+    reason: str = Field(
+        min_length=1, max_length=500, description="The request it answers (no names: audited)."
+    )
+    confirm: bool = Field(
+        description="Must be true: the erasure cannot be undone (see GET .../erasure first)."
+    )
+
+
 class ReplaceIn(Body):
     new: str = Field(max_length=64, description="The new card's UID.")
     reason: str = Field("lost", max_length=500)
@@ -48,3 +57,8 @@ class WebhookIn(Body):
 class TokenIn(Body):
     name: str = Field(max_length=64)
     role: str = Field("viewer", max_length=16)
+
+
+class FingerIn(Body):
+    door: str = Field(max_length=64, description="A door with a fingerprint reader, online.")
+    timeout: float = Field(60.0, ge=5, le=300, description="Seconds the door waits per touch.")

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from edgegate.central.services import credentials
+from edgegate.central.services import biometrics, credentials, erasure
 from edgegate.central.services.credentials import Change, ChangeRefused
-from edgegate.central.web.api.models import CardIn, DisableIn, PersonIn, ReplaceIn
+from edgegate.central.web.api.models import CardIn, DisableIn, EraseIn, PersonIn, ReplaceIn
 from edgegate.central.web.auth import LostCardDesk, PeopleReader, Security
+from edgegate.central.web.uploads import read_photos
 
 router = APIRouter(tags=["people and cards"])
 
@@ -80,3 +82,57 @@ async def replace(request: Request, uid: str, body: ReplaceIn, who: LostCardDesk
     return await _do(
         credentials.replace_card, request.app.state.office, who.actor, uid, body.new, body.reason
     )
+
+
+@router.post(
+    "/people/{person}/faces",
+    summary="Enrol a face from photos (multipart field 'photo', one face per photo)",
+)
+async def enrol_face(
+    request: Request, person: str, who: Security, photo: Annotated[list[UploadFile], File()]
+) -> dict[str, Any]:
+    """Encoded at the office, sealed, sent to every door in the next version; the photos
+    are not kept. 422 with the reason when a photo is not an image, is too big, or holds no
+    face or several; 404 for an unknown person."""
+    photos = await read_photos(photo)
+    try:
+        change, value = await run_in_threadpool(
+            biometrics.enrol_face, request.app.state.office, who.actor, person, photos
+        )
+    except biometrics.EnrolRefused as exc:
+        status = (
+            404 if exc.reason == "unknown_person" else 413 if exc.reason == "too_large" else 422
+        )
+        raise HTTPException(status, str(exc)) from None
+    except ChangeRefused as exc:
+        raise HTTPException(409, str(exc)) from None
+    return {**_result(change), "value": value}
+
+
+@router.get("/people/{person}/erasure", summary="What erasing the person would change")
+async def erasure_plan(request: Request, person: str, who: Security) -> dict[str, Any]:
+    try:
+        plan = await run_in_threadpool(erasure.plan, request.app.state.office, person)
+    except ChangeRefused as exc:
+        raise HTTPException(404, str(exc)) from None
+    return {**asdict(plan), "summary": plan.lines()}
+
+
+@router.post(
+    "/people/{person}/erase",
+    summary="Erase a person's personal data (removed from the doors, anonymised everywhere)",
+)
+async def erase(request: Request, person: str, body: EraseIn, who: Security) -> dict[str, Any]:
+    if not body.confirm:
+        raise HTTPException(409, "not erased: confirm must be true")
+    office = request.app.state.office
+    try:
+        done = await run_in_threadpool(erasure.erase, office, who.actor, person, body.reason)
+    except ChangeRefused as exc:
+        raise HTTPException(409, str(exc)) from None
+    return {
+        "pseudonym": done.pseudonym,
+        "version": done.version,
+        "published": done.published,
+        "erased": asdict(done.plan),
+    }

@@ -12,11 +12,12 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from edgegate.central.services import credentials, doors
+from edgegate.central.services import biometrics, credentials, doors, erasure
 from edgegate.central.services.credentials import ChangeRefused, ImportJob
 from edgegate.central.web.auth import PEOPLE_READ, LostCardDesk, PeopleReader, Security
 from edgegate.central.web.registry import Page, register_page
 from edgegate.central.web.render import page
+from edgegate.central.web.uploads import read_photos
 
 router = APIRouter()
 register_page(Page("/people", "People", PEOPLE_READ, order=30))
@@ -104,6 +105,21 @@ async def add_card(
     return _back(person, f"card {card} added" + _published(change))
 
 
+@router.post("/people/{person}/faces")
+async def enrol_face(
+    request: Request, person: str, who: Security, photo: Annotated[list[UploadFile], File()]
+) -> Response:
+    """Photos uploaded or taken with the browser's camera: encoded here, sealed, sent."""
+    photos = await read_photos(photo)
+    try:
+        change, value = await run_in_threadpool(
+            biometrics.enrol_face, request.app.state.office, who.actor, person, photos
+        )
+    except ChangeRefused as exc:
+        return _back(person, f"face not enrolled: {exc}", "error")
+    return _back(person, f"face {value} enrolled" + _published(change))
+
+
 @router.post("/cards/{uid}/disable")
 async def disable_card(
     request: Request,
@@ -160,6 +176,40 @@ async def replace_card(
     except ChangeRefused as exc:
         return _back(person, str(exc), "error")
     return _back(person, f"card {uid} replaced by {new}" + _published(change))
+
+
+@router.get("/people/{person}/erase", response_class=HTMLResponse)
+async def erase_confirm(request: Request, person: str, who: Security) -> Response:
+    """The confirm step: what the office holds about the person, a reason, a checkbox."""
+    try:
+        plan = await run_in_threadpool(erasure.plan, request.app.state.office, person)
+    except ChangeRefused as exc:
+        return page(request, "message.html", 404, title="Not found", text=str(exc))
+    return page(request, "erase.html", title=f"Erase {plan.person}", plan=plan)
+
+
+@router.post("/people/{person}/erase")
+async def erase(
+    request: Request,
+    person: str,
+    who: Security,
+    reason: Annotated[str, Form(max_length=500)] = "",
+    confirm: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    office = request.app.state.office
+    if confirm != "yes" or not reason.strip():
+        text = "Not erased: tick the confirmation and give the reason."
+        return page(request, "message.html", 400, title="Erase", text=text)
+    try:
+        done = await run_in_threadpool(erasure.erase, office, who.actor, person, reason)
+    except ChangeRefused as exc:
+        return page(request, "message.html", 409, title="Erase", text=str(exc))
+    sent = "" if done.published is not False else " The doors get it when the broker is back."
+    text = (
+        f"{done.plan.person} was erased: removed from every door, named {done.pseudonym} in "
+        f"the archive ({done.plan.events} events), audited.{sent}"
+    )
+    return page(request, "message.html", title="Erased", text=text)
 
 
 @router.post("/people/import")

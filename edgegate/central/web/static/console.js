@@ -51,3 +51,35 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   poll();
 });
+
+// Face enrolment with the browser's camera (getUserMedia: HTTPS or localhost only; the
+// upload field works everywhere). "Take photo" puts a JPEG of the frame into the form's file
+// field, so a camera photo is sent exactly as an uploaded one.
+document.addEventListener("DOMContentLoaded", function () {
+  var form = document.getElementById("enrol-face");
+  if (!form || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+  var start = form.querySelector(".camera-start");
+  var box = form.querySelector(".camera");
+  var video = box.querySelector("video");
+  var canvas = box.querySelector("canvas");
+  var input = form.querySelector("input[type=file]");
+  start.hidden = false;
+  start.addEventListener("click", function () {
+    navigator.mediaDevices.getUserMedia({ video: true, audio: false }).then(function (stream) {
+      video.srcObject = stream;
+      box.hidden = false;
+    }).catch(function (err) { window.alert("No camera: " + err.message); });
+  });
+  box.querySelector(".camera-take").addEventListener("click", function () {
+    canvas.width = video.videoWidth || 640;
+    canvas.height = video.videoHeight || 480;
+    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+    canvas.toBlob(function (blob) {
+      var files = new DataTransfer();
+      files.items.add(new File([blob], "camera.jpg", { type: "image/jpeg" }));
+      input.files = files.files;
+      video.srcObject.getTracks().forEach(function (t) { t.stop(); });
+      box.hidden = true;
+    }, "image/jpeg", 0.92);
+  });
+});

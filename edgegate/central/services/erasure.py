@@ -1,0 +1,361 @@
+"""Erasing a person's personal data on request (docs/central.md, "Erasing a person").
+
+One service for the CLI (``central people erase``), the REST API and the console:
+
+* ``plan``: what the office holds about the person (shown before the operator confirms);
+* ``erase``: the person leaves the master in a new signed version (every door drops them
+  with their cards, fingerprint templates and face encodings), their ops leave the version
+  log, their rows in the event archive, alarms and command records name a random pseudonym
+  instead (their credential values become ``erased``), the visits they hosted name the
+  pseudonym, the visits they made are erased (``VisitDesk.erase``), and one audit entry says
+  who erased whom (by pseudonym), when and why.
+
+The events themselves stay (door, time, type, result, reason): the site keeps its security
+record, without the person. The rewriting rules are pure (``edgegate/central/forget.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
+
+from edgegate.central import forget, store
+from edgegate.central.schema.alarms import alarms
+from edgegate.central.schema.archive import events
+from edgegate.central.schema.master import commands, credentials, people, versions
+from edgegate.central.schema.visitors import host_contacts, visit_notices, visits
+from edgegate.central.services import Actor, Office, audit
+from edgegate.central.services.credentials import ChangeRefused
+from edgegate.contract import messages as m
+
+log = structlog.get_logger(__name__)
+
+REASON_MAX = 500
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ErasurePlan:
+    """What the office holds about a person: counts only (the preview names no data)."""
+
+    person: str
+    in_master: bool
+    credentials: dict[str, int] = field(default_factory=dict)  # kind -> how many
+    events: int = 0
+    alarms: int = 0
+    commands: int = 0
+    hosted_visits: int = 0
+    visits: tuple[str, ...] = ()  # visits they made as a visitor (by id or by name)
+
+    def lines(self) -> list[str]:
+        creds = ", ".join(f"{n} {k}" for k, n in sorted(self.credentials.items())) or "none"
+        return [
+            f"person {self.person}: "
+            + ("in the master" if self.in_master else "not in the master"),
+            f"credentials: {creds}",
+            f"archived events naming them: {self.events}",
+            f"alarms naming them: {self.alarms}",
+            f"commands naming them: {self.commands}",
+            f"visits they hosted: {self.hosted_visits}",
+            f"visits they made: {len(self.visits)}"
+            + (f" ({', '.join(self.visits)})" if self.visits else ""),
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    pseudonym: str
+    plan: ErasurePlan
+    versions: list[int]
+    published: bool | None  # None: the caller publishes (the CLI prints as it goes)
+    history: int  # old versions whose ops were rewritten
+
+    @property
+    def version(self) -> int | None:
+        return self.versions[-1] if self.versions else None
+
+
+def subject(office: Office, who: str) -> str:
+    """The person id ``who`` means: a person of the master by id, else by display name
+    (one match only), else an id the archive or the visits still name (a person removed
+    earlier). Raises ChangeRefused when nothing or several people match."""
+    who = who.strip()
+    if not who:
+        raise ChangeRefused("give the person id or name")
+    with store.reading(office.master()) as conn:
+        if conn.execute(select(people.c.id).where(people.c.id == who)).first():
+            return who
+        named = list(
+            conn.execute(
+                select(people.c.id).where(func.lower(people.c.name) == who.lower()).limit(5)
+            ).scalars()
+        )
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise ChangeRefused(
+                f"{len(named)} people are named {who!r}: give the id ({', '.join(named)})"
+            )
+        if _named_anywhere(conn, who):
+            return who
+    raise ChangeRefused(f"no person {who!r} (by id or name) and nothing names that id")
+
+
+def _named_anywhere(conn: Connection, person: str) -> bool:
+    for q in (
+        select(events.c.n).where(events.c.person == person),
+        select(visits.c.id).where(or_(visits.c.host == person, visits.c.id == person)),
+        select(alarms.c.id).where(alarms.c.person == person),
+    ):
+        if conn.execute(q.limit(1)).first():
+            return True
+    return False
+
+
+def plan(office: Office, who: str) -> ErasurePlan:
+    person = subject(office, who)
+    with store.reading(office.master()) as conn:
+        row = conn.execute(select(people.c.name).where(people.c.id == person)).first()
+        kinds = Counter(
+            conn.execute(select(credentials.c.kind).where(credentials.c.person_id == person))
+            .scalars()
+            .all()
+        )
+        held = _current_values(conn, person)
+        return ErasurePlan(
+            person=person,
+            in_master=row is not None,
+            credentials=dict(kinds),
+            events=_count(conn, events, _events_where(person, held)),
+            alarms=_count(conn, alarms, alarms.c.person == person),
+            commands=_count(
+                conn, commands, commands.c.message.contains(f'"{person}"', autoescape=True)
+            ),
+            hosted_visits=_count(conn, visits, visits.c.host == person),
+            visits=tuple(_visits_made(conn, person, row[0] if row else "")),
+        )
+
+
+def _count(conn: Connection, table: Any, where: Any) -> int:
+    return conn.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+
+
+def _current_values(conn: Connection, person: str) -> set[str]:
+    return set(
+        conn.execute(select(credentials.c.value).where(credentials.c.person_id == person)).scalars()
+    )
+
+
+def _events_where(person: str, values: set[str]) -> Any:
+    cond = [
+        events.c.person == person,
+        # staff_release names the staff, a two-person rule the partner: the id in the payload
+        events.c.payload.contains(f'"{person}"', autoescape=True),
+    ]
+    if values:
+        cond.append(events.c.credential.in_(sorted(values)))
+    return or_(*cond)
+
+
+def _visits_made(conn: Connection, person: str, name: str) -> list[str]:
+    """A visitor's door person is their visit id; a person may also have visited before,
+    under their name (exact, case-insensitive: shown in the preview before anyone confirms)."""
+    cond = [visits.c.id == person]
+    if name.strip():
+        cond.append(func.lower(visits.c.visitor_name) == name.strip().lower())
+    q = select(visits.c.id).where(or_(*cond), visits.c.anonymised_at.is_(None))
+    return sorted(conn.execute(q.order_by(visits.c.id)).scalars())
+
+
+def erase(office: Office, actor: Actor, who: str, reason: str) -> Erasure:
+    """Erase the person (see the module's doc). The master, the version log and every
+    office table change in one transaction; the visits they made first (the visit desk's
+    own change). Publishes through the office's hook like every change."""
+    from edgegate.central.services import visitors
+
+    reason = reason.strip()
+    if not reason:
+        raise ChangeRefused("give the reason of the erasure (the request it answers)")
+    pl = plan(office, who)
+    person, pseudonym = pl.person, forget.new_pseudonym()
+    done: list[int] = []
+    if pl.visits:
+        try:
+            done += visitors.desk_of_office(office).erase(pl.visits, actor.name).versions
+        except visitors.VisitError as exc:
+            raise ChangeRefused(str(exc)) from None
+    master = office.master()
+    try:
+        with master.begin() as conn:
+            held = _current_values(conn, person)
+            rewritten, past = _scrub_versions(conn, person, pseudonym)
+            held |= {value for _kind, value in past}
+            ops = _removal_ops(conn, person, pseudonym)
+            if ops:
+                made = store.commit_ops(conn, ops, max_ops=office.config.central.update_max_ops)
+                done += [v.version for v in made]
+            counts = _anonymise(conn, person, pseudonym, held)
+    except store.CentralError as exc:
+        raise ChangeRefused(str(exc)) from None
+    audit.record(
+        office.engine,
+        actor,
+        "person_erased",
+        pseudonym,
+        reason=reason[:REASON_MAX],
+        version=done[-1] if done else None,
+        history=rewritten,
+        visits=len(pl.visits),
+        **counts,
+    )
+    log.info("person_erased", pseudonym=pseudonym, by=actor.name, versions=done, **counts)
+    published = None
+    if done and office.publish_versions is not None:
+        published = office.publish_versions(master)
+    return Erasure(pseudonym, pl, done, published, rewritten)
+
+
+def _scrub_versions(
+    conn: Connection, person: str, pseudonym: str
+) -> tuple[int, set[tuple[str, str]]]:
+    """Drop the person's ops from the version log (``forget.scrub_history``)."""
+    rows = conn.execute(select(versions.c.version, versions.c.ops).order_by(versions.c.version))
+    history = ((v, json.loads(text)) for v, text in rows)
+    changed, held = forget.scrub_history(history, person, pseudonym)
+    for version, kept in changed.items():
+        text = json.dumps(kept, separators=(",", ":"), ensure_ascii=False)
+        conn.execute(
+            update(versions).where(versions.c.version == version).values(ops=text, n_ops=len(kept))
+        )
+    return len(changed), held
+
+
+def _removal_ops(conn: Connection, person: str, pseudonym: str) -> list[m.Op]:
+    """The person's removal (their credentials go with them, at the office and at every
+    door), and the people whose informational ``host`` names them renamed to the pseudonym."""
+    ops: list[m.Op] = []
+    if conn.execute(select(people.c.id).where(people.c.id == person)).first():
+        ops.append(m.RemovePerson(op="remove_person", id=person))
+    hosted = conn.execute(
+        select(*store.PEOPLE_COLS).where(people.c.attrs.contains(f'"{person}"', autoescape=True))
+    )
+    for row in hosted:
+        p = store.person_dict(tuple(row))
+        if p.get("attrs", {}).get("host") == person and p["id"] != person:
+            p["attrs"] = {**p["attrs"], "host": pseudonym}  # the parsed attrs are shared
+            ops.append(m.PutPerson(op="put_person", person=m.PersonMsg(**p)))
+    return ops
+
+
+def _anonymise(conn: Connection, person: str, pseudonym: str, held: set[str]) -> dict[str, int]:
+    """The archive, alarms, command records and hosted visits: the person's id becomes the
+    pseudonym, their credential values ``erased``; their e-mail and the notices sent to them
+    are deleted."""
+    rows = conn.execute(
+        select(
+            events.c.n, events.c.id, events.c.person, events.c.credential, events.c.payload
+        ).where(_events_where(person, held))
+    ).all()
+    updates = []
+    for n, _id, ev_person, cred, payload in rows:
+        mapping = forget.event_mapping(person, pseudonym, held, ev_person)
+        updates.append(
+            {
+                "k": n,
+                "person": mapping.get(ev_person, ev_person) if ev_person else None,
+                "credential": mapping.get(cred, cred) if cred else None,
+                "payload": json.dumps(
+                    forget.replace_strings(json.loads(payload), mapping), separators=(",", ":")
+                ),
+            }
+        )
+    for start in range(0, len(updates), _BATCH):
+        conn.execute(
+            update(events)
+            .where(events.c.n == bindparam("k"))
+            .values(
+                person=bindparam("person"),
+                credential=bindparam("credential"),
+                payload=bindparam("payload"),
+            ),
+            updates[start : start + _BATCH],
+        )
+    event_ids = [r[1] for r in rows]
+    n_alarms = _anonymise_alarms(conn, person, pseudonym, held, event_ids)
+    n_commands = _anonymise_commands(conn, person, pseudonym)
+    n_hosted = _anonymise_hosted(conn, person, pseudonym)
+    return {
+        "events": len(rows),
+        "alarms": n_alarms,
+        "commands": n_commands,
+        "hosted_visits": n_hosted,
+    }
+
+
+def _anonymise_alarms(
+    conn: Connection, person: str, pseudonym: str, held: set[str], event_ids: list[str]
+) -> int:
+    found: dict[int, tuple[str | None, Any]] = {}
+    conds = [alarms.c.person == person]
+    for start in range(0, len(event_ids), _BATCH):
+        conds.append(alarms.c.event_id.in_(event_ids[start : start + _BATCH]))
+    for start in range(0, len(conds), 50):
+        q = select(alarms.c.id, alarms.c.person, alarms.c.detail).where(
+            or_(*conds[start : start + 50])
+        )
+        for alarm_id, who, detail in conn.execute(q):
+            found[alarm_id] = (who, detail)
+    for alarm_id, (who, detail) in found.items():
+        mapping = forget.event_mapping(person, pseudonym, held, who)
+        conn.execute(
+            update(alarms)
+            .where(alarms.c.id == alarm_id)
+            .values(
+                person=mapping.get(who, who) if who else None,
+                detail=forget.replace_strings(detail, mapping),
+            )
+        )
+    return len(found)
+
+
+def _anonymise_commands(conn: Connection, person: str, pseudonym: str) -> int:
+    """Commands that name the person (a staff release for them): the record stays."""
+    rows = conn.execute(
+        select(commands.c.id, commands.c.message).where(
+            commands.c.message.contains(f'"{person}"', autoescape=True)
+        )
+    ).all()
+    for command_id, message in rows:
+        text = json.dumps(forget.replace_strings(json.loads(message), {person: pseudonym}))
+        conn.execute(update(commands).where(commands.c.id == command_id).values(message=text))
+    return len(rows)
+
+
+def _anonymise_hosted(conn: Connection, person: str, pseudonym: str) -> int:
+    """Visits they hosted name the pseudonym (the visits stay: they are the visitors'); the
+    host's e-mail address and the notices sent to them go."""
+    link = f"host {person} (link)"  # how a decision through the host's link is signed
+    mapping = {person: pseudonym, link: f"host {pseudonym} (link)"}
+    rows = conn.execute(
+        select(visits.c.id, visits.c.decided_by, visits.c.signed_off_by).where(
+            visits.c.host == person
+        )
+    ).all()
+    for visit_id, decided_by, signed_off_by in rows:
+        conn.execute(
+            update(visits)
+            .where(visits.c.id == visit_id)
+            .values(
+                host=pseudonym,
+                decided_by=forget.replace_strings(decided_by, mapping),
+                signed_off_by=forget.replace_strings(signed_off_by, mapping),
+            )
+        )
+    conn.execute(delete(visit_notices).where(visit_notices.c.host == person))
+    conn.execute(delete(host_contacts).where(host_contacts.c.person == person))
+    return len(rows)
