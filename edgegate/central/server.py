@@ -49,6 +49,7 @@ from edgegate.central.config import CentralConfig
 from edgegate.central.engine import reading
 from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
+from edgegate.central.outbox_runner import OutboxRunner
 from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
@@ -77,7 +78,9 @@ VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
 RECEIPT_SECONDS = 0.25  # receipts are computed at most this often (all doors due at once)
 UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered on takeover
 # Door topics every instance must see (everything else is shared among the instances).
-EVERY_INSTANCE = ("/availability", "/state", "/credentials/request")
+# A finger enrolment's steps (``/enrol``) too: its session lives in the memory of the instance
+# whose console started it; the others ignore them.
+EVERY_INSTANCE = ("/availability", "/state", "/credentials/request", "/enrol")
 
 
 def subscriptions(site: str) -> list[str]:
@@ -799,16 +802,24 @@ async def serve(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await server.start()
+    # The outbox delivers hosts' notices, alarm webhooks and event webhooks with or without
+    # the console; the console (when on) wakes it on every archived change instead.
+    # Made off the loop: opening its store may wait for a migration lock, and the loop is
+    # already archiving the doors' events.
+    runner = await asyncio.to_thread(OutboxRunner, config, lambda: server.leader)
+    server.on_committed = runner.committed
+    runner.start()
     console = None
     try:
         if config.http is not None:
             # Imported here: an office without [http] never loads the web stack.
             from edgegate.central.web.runtime import ConsoleRuntime
 
-            console = ConsoleRuntime(config, server, encode_face)
+            console = ConsoleRuntime(config, server, encode_face, wake_outbox=runner.wake)
             await console.start()
         await stop.wait()
     finally:
         if console is not None:
             await console.stop()
+        await runner.stop()
         await server.stop()

@@ -136,7 +136,13 @@ class SyncService:
             will_topic=self.topics.availability,
             subscriptions=[(topic, 1) for topic in self.routes] + self.peers.subscriptions(),
         )
-        self.drainer = Drainer(store, self.link, self.topics.events, window=self.cfg.max_inflight)
+        self.drainer = Drainer(
+            store,
+            self.link,
+            self.topics.events,
+            window=self.cfg.max_inflight,
+            ahead=self.cfg.receipt_window if self.cfg.receipts else None,
+        )
         # Receipts off (a third-party consumer): the broker's PUBACK ends the door's duty.
         self.receipts = (
             ReceiptKeeper(
@@ -146,6 +152,7 @@ class SyncService:
                 site=dcfg.site,
                 door=dcfg.id,
                 timeout=self.cfg.receipt_timeout_seconds,
+                probe=self.cfg.max_inflight,
             )
             if self.cfg.receipts
             else None
@@ -487,8 +494,7 @@ class SyncService:
         outcome, event = await self.store.call(
             ca.apply_update,
             msg,
-            site=self.topics.site,
-            door=self.topics.door,
+            journal_tx=self.journal.write_tx,
             seal_key=self._seal_key,
             now=self.clock(),
         )
@@ -522,8 +528,7 @@ class SyncService:
             done = await snapshot_steps.finish(
                 self.store,
                 msg.snapshot,
-                site=self.topics.site,
-                door=self.topics.door,
+                journal_tx=self.journal.write_tx,
                 now=self.clock(),
                 replace_local=msg.replace_local,
             )

@@ -295,10 +295,15 @@ def finger_progress(
     template is opened with the session's key, stored in the master as a finger credential
     (new site-wide value, label ``model=<family>``) and published to every door."""
     session = sessions.get(msg.cmd_id)
-    if session is None or session.door != msg.door or session.person != msg.person:
-        log.warning("enrol_progress_unknown", door=msg.door, cmd_id=msg.cmd_id, step=msg.step)
+    if session is None:
+        # Another office instance's enrolment (every instance hears every door's steps), or
+        # one this instance forgot in a restart.
+        log.debug("enrol_progress_not_ours", door=msg.door, cmd_id=msg.cmd_id, step=msg.step)
+        return None
+    if session.door != msg.door or session.person != msg.person:
+        log.warning("enrol_progress_mismatch", door=msg.door, cmd_id=msg.cmd_id, person=msg.person)
         with office.engine.begin() as conn:
-            archive.bump(conn, "enrol_progress_unknown")
+            archive.bump(conn, "enrol_progress_mismatch")
         return None
     if session.finished:
         return None
