@@ -165,10 +165,9 @@ def query_events(
     if until:
         q = q.where(events.c.at < _time(until))
     if limit is not None:
-        rows = conn.execute(q.order_by(events.c.n.desc()).limit(limit)).all()
-        rows.reverse()
+        rows = list(reversed(conn.execute(q.order_by(events.c.n.desc()).limit(limit)).all()))
     else:
-        rows = conn.execute(q.order_by(events.c.n)).all()
+        rows = list(conn.execute(q.order_by(events.c.n)).all())
     return [{"n": n, **json.loads(payload)} for n, payload in rows]
 
 
@@ -385,7 +384,7 @@ def _json_text(conn: Connection, key: str) -> Any:
 @reads
 def traffic_counts(
     conn: Connection, since: str, door: str | None = None
-) -> list[tuple[str, str, str, str | None, str | None, int]]:
+) -> list[tuple[str, str, str, str, str | None, str | None, int]]:
     """(door, day, hour, type, direction, reason, count) of decisions since ``since`` (UTC
     text, as the archive keeps ``ts``), grouped; the traffic page shapes them."""
     day = func.substr(events.c.ts, 1, 10)
@@ -398,4 +397,4 @@ def traffic_counts(
     if door:
         q = q.where(events.c.door == door)
     q = q.group_by(events.c.door, day, hour, events.c.type, direction, reason)
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in conn.execute(q)]

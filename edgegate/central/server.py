@@ -48,6 +48,7 @@ from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_ta
 from edgegate.central.config import CentralConfig
 from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
+from edgegate.central.outbox_runner import OutboxRunner
 from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
@@ -784,16 +785,24 @@ async def serve(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await server.start()
+    # The outbox delivers hosts' notices, alarm webhooks and event webhooks with or without
+    # the console; the console (when on) wakes it on every archived change instead.
+    # Made off the loop: opening its store may wait for a migration lock, and the loop is
+    # already archiving the doors' events.
+    runner = await asyncio.to_thread(OutboxRunner, config, lambda: server.leader)
+    server.on_committed = runner.committed
+    runner.start()
     console = None
     try:
         if config.http is not None:
             # Imported here: an office without [http] never loads the web stack.
             from edgegate.central.web.runtime import ConsoleRuntime
 
-            console = ConsoleRuntime(config, server, encode_face)
+            console = ConsoleRuntime(config, server, encode_face, wake_outbox=runner.wake)
             await console.start()
         await stop.wait()
     finally:
         if console is not None:
             await console.stop()
+        await runner.stop()
         await server.stop()

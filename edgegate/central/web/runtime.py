@@ -1,31 +1,28 @@
-"""The console inside ``central serve``: composes the office services, the live hub, the web
-app (uvicorn on the server's own asyncio loop) and the outbox thread.
+"""The console inside ``central serve``: composes the office services, the live hub and the web
+app (uvicorn on the server's own asyncio loop). The outbox (webhooks, e-mail) is serve's own
+(central/outbox_runner.py): it runs with or without the console; the console only wakes it.
 
 Publishing from the console goes through the server's already connected MQTT client (no new
-broker connection per change: a lost card reaches the doors in milliseconds). The outbox
-(webhook fan-out and deliveries) runs on its own thread and event loop, so a slow receiver or
-a slow query there never delays the archive.
+broker connection per change: a lost card reaches the doors in milliseconds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import structlog
 import uvicorn
 from sqlalchemy import Engine
 
-from edgegate.central import archive, store
+from edgegate.central import store
 from edgegate.central.config import CentralConfig, HttpSection
 from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.server import CentralServer
-from edgegate.central.services import EncodeFace, Office, biometrics, open_office, outbox
+from edgegate.central.services import EncodeFace, Office, biometrics, open_office
 from edgegate.central.web.app import create_app
 from edgegate.central.web.hub import Hub
 from edgegate.contract import messages as m
@@ -33,9 +30,6 @@ from edgegate.contract.topics import site_credentials
 from edgegate.errors import EdgegateError
 
 log = structlog.get_logger(__name__)
-
-FANOUT_CURSOR = "webhook_events"
-OUTBOX_TICK = 1.0
 
 
 class _Uvicorn(uvicorn.Server):
@@ -51,7 +45,11 @@ class BrokerDown(EdgegateError, RuntimeError):
 
 class ConsoleRuntime:
     def __init__(
-        self, config: CentralConfig, server: CentralServer, encode_face: EncodeFace | None = None
+        self,
+        config: CentralConfig,
+        server: CentralServer,
+        encode_face: EncodeFace | None = None,
+        wake_outbox: Callable[[], None] | None = None,
     ) -> None:
         assert config.http is not None
         self.config = config
@@ -73,15 +71,8 @@ class ConsoleRuntime:
         server.on_committed = self._committed
         self._uvicorn: _Uvicorn | None = None
         self._task: asyncio.Task[None] | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake_outbox = wake_outbox
         self._steps: set[asyncio.Task[None]] = set()
-        self._outbox = threading.Thread(target=self._outbox_thread, name="outbox", daemon=True)
-        if config.smtp is not None:
-            # E-mail from the outbox (visitors' notices, anything enqueued as "email").
-            from edgegate.central.notify import email_channel
-
-            outbox.register_channel("email", email_channel(config.smtp))
 
     # --- publishing through the server's client (called on worker threads) ---------------
 
@@ -130,7 +121,8 @@ class ConsoleRuntime:
                 doors = True
         if doors:
             self.hub.publish("doors", None)
-        self._wake.set()
+        if self._wake_outbox is not None:
+            self._wake_outbox()  # archived events may be wanted by webhooks
 
     def _finger_ack(self, event: dict[str, Any]) -> None:
         """A door refused an ``enrol_finger`` command (no reader, busy): its session ends."""
@@ -186,56 +178,13 @@ class ConsoleRuntime:
                 await self._task  # raises the reason (port taken, bad certificate)
                 raise RuntimeError("the console stopped at start")
             await asyncio.sleep(0.05)
-        self._outbox.start()
         scheme = "https" if h.tls_cert else "http"
         log.info("console_started", url=f"{scheme}://{h.listen}:{h.port}/")
 
     async def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
         if self._uvicorn is not None and self._task is not None:
             self._uvicorn.should_exit = True
             # SSE streams never end by themselves: close them rather than wait.
             self._uvicorn.force_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 5)
-        if self._outbox.is_alive():
-            await asyncio.to_thread(self._outbox.join, 15)
-
-    # --- outbox thread -------------------------------------------------------------------
-
-    def _outbox_thread(self) -> None:
-        asyncio.run(self._outbox_loop())
-
-    async def _outbox_loop(self) -> None:
-        async with httpx.AsyncClient(timeout=outbox.TIMEOUT_SECONDS) as client:
-            dispatcher = outbox.Dispatcher(self.office.engine, client)
-            while not self._stop.is_set():
-                try:
-                    # Webhooks are a singleton duty (central/leader.py): one instance
-                    # turns events into deliveries and delivers them.
-                    if self.server.leader:
-                        self.fan_out()
-                        await dispatcher.run_once()
-                except Exception:
-                    log.exception("outbox_failed")
-                await asyncio.to_thread(self._wake.wait, OUTBOX_TICK)
-                self._wake.clear()
-
-    def fan_out(self) -> None:
-        """Archived events after the cursor become outbox rows for the webhooks wanting them."""
-        master = self.office.master()
-        engine = self.office.engine
-        cursor = outbox.get_cursor(engine, FANOUT_CURSOR)
-        if cursor is None:  # first start: webhooks get events from now on, not the history
-            with store.reading(master) as conn:
-                outbox.set_cursor(engine, FANOUT_CURSOR, archive.last_event(conn))
-            return
-        while True:
-            with store.reading(master) as conn:
-                events = archive.search_events(conn, {}, after=cursor, limit=500, oldest_first=True)
-            if not events:
-                return
-            cursor = events[-1]["n"]
-            plain = [{k: v for k, v in e.items() if k not in ("n", "received")} for e in events]
-            outbox.fan_out(engine, plain, (FANOUT_CURSOR, cursor))
