@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgegate.contract import signing
 from edgegate.contract.visitor_pass import PassToken, encode_pass
@@ -76,3 +78,23 @@ def test_still_frames_are_not_rescanned_but_a_pass_shown_is_read_at_once(size):
     assert scanner.scan(shown, 12.1) == text  # in view: scanned every frame
     assert scanner.scan(empty[1], 12.2) is None
     assert scanner.scan(shown, 12.3) == text
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(160, 300),
+    st.floats(0.25, 0.75),
+    st.floats(0.35, 0.65),
+    st.floats(0.0, 0.2),
+    st.integers(0, 2**16),
+)
+def test_the_motion_gate_never_skips_a_pass_coming_into_a_still_scene(size, x, y, tilt, seed):
+    """Wherever a pass appears in a scene the gate has been skipping, that frame is scanned."""
+    scene = cam.sensor_noise(cam.blank_frame(), 4, seed=seed)
+    scanner = QrScanner(hold_off=0)
+    scanner.scan(scene, 0.0)
+    assert scanner.scan(cam.sensor_noise(cam.blank_frame(), 4, seed=seed + 1), 0.1) is None
+    assert scanner.gate.skipped == 1
+    shown = cam.with_qr(scene, token("Pgate"), size, center=(x, y), tilt=tilt)
+    scanner.scan(shown, 0.2)
+    assert scanner.frames == 2  # scanned, not skipped
