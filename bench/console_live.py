@@ -198,7 +198,7 @@ async def lost_card(
     await daemon.start()
     headers = {"Authorization": f"Bearer {token}"}
     out: list[Cycle] = []
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
 
         async def until(kind: str) -> float:
             # One tap in flight at a time (a person taps, sees the light, taps again): a
@@ -230,6 +230,11 @@ async def lost_card(
                 if version in applied and version in wire:
                     break
                 await asyncio.sleep(0.01)
+            print(
+                f"  cycle {cycle}: denied after {(denied - t0) * 1000:.0f} ms",
+                file=sys.stderr,
+                flush=True,
+            )
             if cycle >= 0:  # the first ones meet a serve still starting (migrations, pools)
                 out.append(
                     Cycle(

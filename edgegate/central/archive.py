@@ -126,9 +126,11 @@ def archive_rows(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     docstring): call it last in the transaction, and commit soon after."""
     if not rows:
         return set()
+    # One cached statement, executed for many rows (SQLAlchemy's "insertmanyvalues" sends
+    # them as multi-row INSERTs): nothing is compiled while the writer lock is held.
+    stmt = upsert(conn, events).on_conflict_do_nothing().returning(events.c.id)
     insert_in_order(conn)
-    stmt = upsert(conn, events).values(rows).on_conflict_do_nothing().returning(events.c.id)
-    new = set(conn.execute(stmt).scalars())
+    new = set(conn.execute(stmt, rows).scalars())
     if new:
         bump(conn, "events_archived", len(new))
     if len(rows) - len(new):
@@ -165,10 +167,9 @@ def query_events(
     if until:
         q = q.where(events.c.at < _time(until))
     if limit is not None:
-        rows = conn.execute(q.order_by(events.c.n.desc()).limit(limit)).all()
-        rows.reverse()
+        rows = list(reversed(conn.execute(q.order_by(events.c.n.desc()).limit(limit)).all()))
     else:
-        rows = conn.execute(q.order_by(events.c.n)).all()
+        rows = list(conn.execute(q.order_by(events.c.n)).all())
     return [{"n": n, **json.loads(payload)} for n, payload in rows]
 
 
@@ -385,7 +386,7 @@ def _json_text(conn: Connection, key: str) -> Any:
 @reads
 def traffic_counts(
     conn: Connection, since: str, door: str | None = None
-) -> list[tuple[str, str, str, str | None, str | None, int]]:
+) -> list[tuple[str, str, str, str, str | None, str | None, int]]:
     """(door, day, hour, type, direction, reason, count) of decisions since ``since`` (UTC
     text, as the archive keeps ``ts``), grouped; the traffic page shapes them."""
     day = func.substr(events.c.ts, 1, 10)
@@ -398,4 +399,4 @@ def traffic_counts(
     if door:
         q = q.where(events.c.door == door)
     q = q.group_by(events.c.door, day, hour, events.c.type, direction, reason)
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in conn.execute(q)]

@@ -81,8 +81,12 @@ class Duties:
                     instances.c.id == self.instance
                 )
             ).first()
-            other = row is not None and (row.host, row.pid) != (self.host, self.pid)
-            if other and _alive(row.host, row.pid, self.host) and now - row.heartbeat < stale_after:
+            if (
+                row is not None
+                and (row.host, row.pid) != (self.host, self.pid)
+                and _alive(row.host, row.pid, self.host)
+                and now - row.heartbeat < stale_after
+            ):
                 raise SecondInstance(
                     f"instance {self.instance!r} already runs (host {row.host}, pid "
                     f"{row.pid}); give each `central serve` its own [central] instance"

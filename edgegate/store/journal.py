@@ -10,6 +10,7 @@ import contextlib
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +42,15 @@ class Event:
     def as_message(self) -> dict[str, Any]:
         """The object published on ``events``: id, seq, ts, site, door, type, then fields."""
         return {"id": self.id, "seq": self.seq, "ts": self.ts, "type": self.type, **self.payload}
+
+
+# The door's one journal writer (``DoorJournal.write_tx``): ``(conn, [(type, fields)], now)``,
+# called inside the caller's open transaction, returning the events written. Code that
+# changes state together with an event (a credential update, a snapshot swap) is handed it,
+# so every row gets the same fields, flags and traffic counts whoever wrote it.
+JournalTx = Callable[
+    [sqlite3.Connection, Sequence[tuple[str, dict[str, Any]]], float], list["Event"]
+]
 
 
 def append(

@@ -494,8 +494,7 @@ class SyncService:
         outcome, event = await self.store.call(
             ca.apply_update,
             msg,
-            site=self.topics.site,
-            door=self.topics.door,
+            journal_tx=self.journal.write_tx,
             seal_key=self._seal_key,
             now=self.clock(),
         )
@@ -529,8 +528,7 @@ class SyncService:
             done = await snapshot_steps.finish(
                 self.store,
                 msg.snapshot,
-                site=self.topics.site,
-                door=self.topics.door,
+                journal_tx=self.journal.write_tx,
                 now=self.clock(),
                 replace_local=msg.replace_local,
             )

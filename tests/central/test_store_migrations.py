@@ -240,13 +240,16 @@ def test_revision_3_fills_and_indexes_the_reason_of_archived_denials(
     with engine.begin() as conn:
         assert migrate.current(conn) == migrate.heads()
         names = {i["name"] for i in inspect(conn).get_indexes("events")}
-        assert "events_reason" in names
+        assert {"events_reason", "events_door_reason"} <= names
         new = {"id": "d6", "seq": 6, "ts": ts, "type": "access_denied", "reason": "revoked"}
         archive.archive_events(conn, "hq", "front", [new], now)
     with engine.connect() as conn:
         found = archive.search_events(conn, {"reason": "revoked"})
         assert [e["id"] for e in found] == ["d6", "d1"]  # newest first
         assert [e["id"] for e in archive.search_events(conn, {"reason": "schedule"})] == ["d2"]
+        both = archive.search_events(conn, {"door": "front", "reason": "revoked"})
+        assert [e["id"] for e in both] == ["d6", "d1"]
+        assert archive.search_events(conn, {"door": "side", "reason": "revoked"}) == []
         filled = conn.execute(
             text("SELECT id, reason FROM events WHERE reason IS NOT NULL ORDER BY id")
         ).all()

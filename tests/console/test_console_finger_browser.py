@@ -24,7 +24,7 @@ from tests.console.test_console_browser import (  # noqa: F401  (browser: the fi
     text_of,
 )
 
-pytestmark = [pytest.mark.broker, pytest.mark.slow]
+pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture

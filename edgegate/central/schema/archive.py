@@ -59,6 +59,16 @@ events = Table(
         sqlite_where=text("reason IS NOT NULL"),
         postgresql_where=text("reason IS NOT NULL"),
     ),
+    # One door and one reason (migration 5): the reason's index alone reads every other
+    # door's entries of that reason until a page is full.
+    Index(
+        "events_door_reason",
+        "door",
+        "reason",
+        "n",
+        sqlite_where=text("reason IS NOT NULL"),
+        postgresql_where=text("reason IS NOT NULL"),
+    ),
     # The receipts' run of stored seqs per door (edgegate/central/receipts.py).
     Index("events_door_seq", "site", "door", "seq"),
     sqlite_autoincrement=True,

@@ -80,7 +80,7 @@ def person_ops(
     """Ops adding or updating a person (only what is given changes); (ops, existed)."""
     with store.reading(master) as conn:
         existing = store.get_person(conn, person)
-    data = existing.model_dump() if existing else {"id": person}
+    data: dict[str, Any] = existing.model_dump() if existing else {"id": person}
     if name is not None:
         data["name"] = name
     if groups is not None:
