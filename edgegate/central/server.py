@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,7 +34,7 @@ import structlog
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from edgegate.central import archive, inbound, receipts, retention
+from edgegate.central import archive, inbound, instances, receipts, retention
 from edgegate.central import store as master
 from edgegate.central.alarms import AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
@@ -86,6 +88,19 @@ class CentralServer:
         self.client.manual_ack_set(True)
         self.client.reconnect_delay_set(1, 30)
         self.counters: Counter[str] = Counter()
+        # This serve's broker link as `central doors` and the console show it (written to
+        # the store's instances table: instances.py); changed on the loop only.
+        started = time.time()
+        self.link = instances.BrokerLink(
+            f"{socket.gethostname()}-{os.getpid()}",
+            socket.gethostname(),
+            os.getpid(),
+            started,
+            since=started,
+        )
+        self._link_wake = asyncio.Event()
+        self._link_lock = threading.Lock()
+        self._link_final = False
         self.broker_failures = 0  # failed connection attempts in a row (paho's thread)
         self._last_catchup: tuple[int, int, float] = (0, 0, -1e9)  # worker thread only
         self.connected = asyncio.Event()
@@ -139,6 +154,7 @@ class CentralServer:
         self._spawn(self._sweep())
         self._spawn(self._alarms_loop())
         self._spawn(self._visitors())
+        self._spawn(self._broker_link())
         log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
 
     async def stop(self) -> None:
@@ -149,6 +165,10 @@ class CentralServer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.engine is not None:
+            # A clean stop says so: `central doors` shows "stopped", not a silent serve.
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._write_link, instances.stopped, self.link.id)
         self._worker.shutdown(wait=True)
         self._store.shutdown(wait=True)
         if self.engine is not None:
@@ -179,14 +199,16 @@ class CentralServer:
         the log without flooding it."""
         self.broker_failures += 1
         n = self.broker_failures
+        mq = self.config.mqtt
         if n & (n - 1) == 0:
-            mq = self.config.mqtt
             log.warning("broker_unreachable", broker=f"{mq.host}:{mq.port}", attempts=n)
+        self._link_from_paho("disconnected", f"broker {mq.host}:{mq.port} unreachable")
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             self.broker_failures += 1
             log.warning("broker_refused", reason=str(reason), attempts=self.broker_failures)
+            self._link_from_paho("disconnected", f"refused: {reason}")
             return
         if self.broker_failures:
             log.info("broker_reachable", after_attempts=self.broker_failures)
@@ -206,6 +228,7 @@ class CentralServer:
 
     def _ready(self) -> None:
         self.connected.set()
+        self._link("connected")
         # Back on the broker: versions a CLI command could not publish go out now, oldest
         # first, so listening doors need no snapshot (docs/central.md, the catch-up rule).
         self._spawn(self._publish_pending(0.0))
@@ -214,6 +237,50 @@ class CentralServer:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self.connected.clear)
         log.warning("broker_disconnected", reason=str(reason))
+        self._link_from_paho("disconnected", f"disconnected: {reason}")
+
+    def _link_from_paho(self, state: str, error: str) -> None:
+        """paho's thread: the change is made on the loop (the link's one writer)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (stopping)
+                loop.call_soon_threadsafe(self._link, state, error)
+
+    # --- the office's own broker link in the store (instances.py) ------------------------
+
+    def _write_link(self, fn: Any, *args: Any) -> None:
+        """A worker thread, not the store thread: a heartbeat waiting on a lock (a big
+        import's transaction) must never hold up the archive."""
+        assert self.engine is not None
+        # Serialised, and nothing after the final "stopped": a heartbeat still running in its
+        # thread when stop() cancelled its task must not overwrite it.
+        with self._link_lock:
+            if self._link_final:
+                return
+            self._link_final = fn is instances.stopped
+            with self.engine.begin() as conn:
+                fn(conn, *args, time.time())
+
+    def _link(self, state: str, error: str | None = None) -> None:
+        if self.link.change(state, time.time(), error):
+            self._link_wake.set()
+
+    async def _broker_link(self) -> None:
+        """Write the link at every change and as a heartbeat, so `central doors` (another
+        process) tells a connected office from a disconnected or a dead one."""
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self._write_link, instances.forget_old)
+        while True:
+            self._link_wake.clear()
+            try:
+                # A copy: the thread must not read the link while the loop changes it.
+                link = dataclasses.replace(self.link)
+                await asyncio.to_thread(self._write_link, instances.report, link)
+            except Exception:  # the store is busy or down: said, retried at the next beat
+                self.counters["link_report_failed"] += 1
+                log.exception("broker_link_report_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._link_wake.wait(), instances.HEARTBEAT_SECONDS)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         assert self._loop is not None

@@ -184,16 +184,17 @@ def archive_behind(telemetry: dict[str, Any] | None, archived: int) -> int | Non
 
 
 def cmd_doors(args: argparse.Namespace) -> int:
-    from edgegate.central import archive, store
+    from edgegate.central import archive, instances, store
     from edgegate.central.services.doors import journal_depth, unarchived
 
     config = load(args)
+    now = time.time()
     with store.reading(master(config, readonly=True)) as conn:
         rows = archive.list_doors(conn)
         latest = store.current_version(conn)
         counters = archive.counters(conn)
         held = archive.archived_per_door(conn)
-    now = time.time()
+        link = instances.office_link(conn, now)
     stale = config.central.offline_after_seconds
     for r in rows:
         r["journal_depth"] = journal_depth(r["telemetry"])
@@ -205,8 +206,10 @@ def cmd_doors(args: argparse.Namespace) -> int:
     for r in rows:
         r["local_people"] = central_local.local_state(r["telemetry"], offers.get(r["door"]))
     if args.json:
-        print(json.dumps({"version": latest, "doors": rows, "counters": counters}))
+        out = {"version": latest, "office": link, "doors": rows, "counters": counters}
+        print(json.dumps(out))
         return 0
+    print(instances.describe(link))
     print(
         f"{'door':<16} {'status':<8} {'since':<12} {'last seen':<12} {'version':<10} "
         f"{'journal':<8} unarchived"
