@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,7 @@ from edgegate.central.services import Actor, credentials, open_office, tokens
 from edgegate.cli.demo_site import office_config
 from edgegate.config import parse
 from edgegate.contract import signing
+from edgegate.contract.topics import site_credentials
 from edgegate.daemon.app import Daemon
 from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
@@ -77,6 +79,8 @@ def setup(work: Path, broker: Broker) -> tuple[Path, str, str, subprocess.Popen[
     )
     url = f"http://127.0.0.1:{load_central(path).http.port}"  # type: ignore[union-attr]
     for _ in range(600):
+        if proc.poll() is not None:
+            raise SystemExit("central serve ended:\n" + (work / "serve.log").read_text()[-3000:])
         try:
             if httpx.get(url + "/signin", timeout=1).status_code == 200:
                 break
@@ -132,9 +136,26 @@ def live_view(broker: Broker, url: str, token: str, n: int) -> list[float]:
     return [(arrivals[k] - sent[k]) * 1000 for k in sent if k in arrivals]
 
 
+@dataclass
+class Cycle:
+    """One lost-card cycle, every mark in ms after the request was sent."""
+
+    on_wire: float  # the signed version seen on the site's credentials topic (a subscriber)
+    answered: float  # the console's answer (after the PUBACK and marking it published)
+    applied: float  # the door committed the version (its credentials listener)
+    denied: float  # the door journaled access_denied for the card
+
+
 async def lost_card(
-    work: Path, broker: Broker, url: str, token: str, public: str, cycles: int
-) -> list[float]:
+    work: Path,
+    broker: Broker,
+    url: str,
+    token: str,
+    public: str,
+    cycles: int,
+    gap: float,
+    warmup: int,
+) -> list[Cycle]:
     sim = Rdm6300Simulator()
     (work / "front").mkdir()
     cfg = parse(
@@ -160,40 +181,95 @@ async def lost_card(
             else None
         )
     )
+    applied: dict[int, float] = {}
+    daemon.door.add_credentials_listener(lambda v: applied.setdefault(v, time.monotonic()))
+    # What the office puts on the wire, seen by a plain subscriber (paho's thread).
+    wire: dict[int, float] = {}
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-watch")
+    subscribed = threading.Event()
+    watcher.on_subscribe = lambda *_a: subscribed.set()
+    watcher.on_message = lambda _c, _u, msg: wire.setdefault(
+        json.loads(json.loads(msg.payload)["body"])["version"], time.monotonic()
+    )
+    watcher.connect(broker.host, broker.port)
+    watcher.loop_start()
+    watcher.subscribe(site_credentials("hq"), qos=1)
+    assert subscribed.wait(10)
     await daemon.start()
     headers = {"Authorization": f"Bearer {token}"}
-    out: list[float] = []
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
+    out: list[Cycle] = []
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
 
         async def until(kind: str) -> float:
+            # One tap in flight at a time (a person taps, sees the light, taps again): a
+            # flood of taps would queue decisions on the door and measure the queue.
             while True:
                 sim.tap(CARD)
                 try:
-                    got, at = await asyncio.wait_for(decisions.get(), 0.02)
+                    got, at = await asyncio.wait_for(decisions.get(), 2)
                 except TimeoutError:
                     continue
                 if got == kind:
                     return at
 
         await asyncio.wait_for(until("access_granted"), 60)  # snapshot in
-        for _ in range(cycles):
+        for cycle in range(-warmup, cycles):
+            await asyncio.sleep(gap)  # the door idle, as between two taps at a real door
             while not decisions.empty():
                 decisions.get_nowait()
             t0 = time.monotonic()
-            r = await http.post(f"/api/v1/cards/{CARD}/disable", json={"reason": "lost"})
+            task = asyncio.create_task(
+                http.post(f"/api/v1/cards/{CARD}/disable", json={"reason": "lost"})
+            )
+            denied = await asyncio.wait_for(until("access_denied"), 30)
+            r = await task
             r.raise_for_status()
-            out.append((await asyncio.wait_for(until("access_denied"), 30) - t0) * 1000)
+            answered = time.monotonic()
+            version = r.json()["version"]
+            for _ in range(100):  # the listener runs on this loop right after the commit
+                if version in applied and version in wire:
+                    break
+                await asyncio.sleep(0.01)
+            print(
+                f"  cycle {cycle}: denied after {(denied - t0) * 1000:.0f} ms",
+                file=sys.stderr,
+                flush=True,
+            )
+            if cycle >= 0:  # the first ones meet a serve still starting (migrations, pools)
+                out.append(
+                    Cycle(
+                        on_wire=(wire.get(version, float("nan")) - t0) * 1000,
+                        answered=(answered - t0) * 1000,
+                        applied=(applied.get(version, float("nan")) - t0) * 1000,
+                        denied=(denied - t0) * 1000,
+                    )
+                )
             (await http.post(f"/api/v1/cards/{CARD}/enable")).raise_for_status()
             await asyncio.wait_for(until("access_granted"), 30)
+    watcher.loop_stop()
+    watcher.disconnect()
     await daemon.stop()
     sim.close()
     return out
 
 
+def summary(name: str, values: list[float]) -> str:
+    return (
+        f"  {name:<44} p50 {statistics.median(values):7.1f}  p95 {pct(values, 95):7.1f}"
+        f"  p99 {pct(values, 99):7.1f}  max {max(values):7.1f} ms"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=1000)
-    ap.add_argument("--cycles", type=int, default=30)
+    ap.add_argument("--events", type=int, default=1000, help="events for the live view (0: skip)")
+    ap.add_argument("--cycles", type=int, default=30, help="lost-card cycles (0: skip)")
+    ap.add_argument(
+        "--gap", type=float, default=0.3, help="seconds the door is idle before each disable"
+    )
+    ap.add_argument(
+        "--warmup", type=int, default=3, help="lost-card cycles run first and not counted"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edgegate-bench-console-"))
     (work / "broker").mkdir()
@@ -202,19 +278,26 @@ def main() -> int:
     proc = None
     try:
         _path, url, token, proc, public = setup(work, broker)  # type: ignore[misc]
-        lat = live_view(broker, url, token, args.events)
-        print(
-            f"event -> live view: {len(lat)}/{args.events} seen, p50 {statistics.median(lat):.1f}"
-            f" ms, p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms",
-            flush=True,
-        )
-        lost = asyncio.run(lost_card(work, broker, url, token, public, args.cycles))
-        print(
-            f"lost card disabled (API) -> door denies: {len(lost)} cycles, p50 "
-            f"{statistics.median(lost):.0f} ms, p99 {pct(lost, 99):.0f} ms, max "
-            f"{max(lost):.0f} ms",
-            flush=True,
-        )
+        if args.events:
+            lat = live_view(broker, url, token, args.events)
+            print(
+                f"event -> live view: {len(lat)}/{args.events} seen, p50 "
+                f"{statistics.median(lat):.1f} ms, p99 {pct(lat, 99):.1f} ms, "
+                f"max {max(lat):.1f} ms",
+                flush=True,
+            )
+        if args.cycles:
+            lost = asyncio.run(
+                lost_card(work, broker, url, token, public, args.cycles, args.gap, args.warmup)
+            )
+            print(f"lost card disabled (API) -> door denies: {len(lost)} cycles", flush=True)
+            for name, values in (
+                ("request -> signed version on the wire", [c.on_wire for c in lost]),
+                ("request -> door applied the version", [c.applied for c in lost]),
+                ("request -> door denies the card", [c.denied for c in lost]),
+                ("request -> console answered", [c.answered for c in lost]),
+            ):
+                print(summary(name, values), flush=True)
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)

@@ -84,7 +84,7 @@ case "$MODE" in
     "$VENV/bin/ruff" check edgegate tests bench scripts
     "$VENV/bin/ruff" format --check edgegate tests bench scripts
     # The layer rules (pyproject.toml [tool.importlinter], docs/architecture.md) and the types
-    # of the door's side ([tool.mypy]): checked, not hoped.
+    # of the whole package ([tool.mypy]): checked, not hoped.
     say "import layers"
     "$VENV/bin/lint-imports"
     say "mypy"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,12 +19,13 @@ from hypothesis import HealthCheck, settings
 from edgegate.config import parse
 from edgegate.config.models import Config
 from edgegate.daemon.app import Daemon
+from edgegate.daemon.door_journal import DoorJournal
 from edgegate.sim.broker import Broker, BrokerUnavailable
 from edgegate.sim.postgres import Postgres, PostgresUnavailable
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db, transaction
-from edgegate.store.journal import Event
+from edgegate.store.journal import Event, JournalTx
 
 # Property tests check behaviour, never speed: no per-example deadline and no "too slow"
 # health check, which only measure how busy the machine is (a 2-core CI box running brokers).
@@ -81,6 +83,12 @@ path = "{cfg.storage.path}"
 """
     )
     return path
+
+
+def journal_writer(site: str = "s", door: str = "d") -> JournalTx:
+    """The door's one journal writer (``DoorJournal.write_tx``) for tests that call the store
+    thread's functions directly: it needs no store or loop, only the caller's connection."""
+    return DoorJournal(None, site=site, door=door, turnstile=False, clock=time.time).write_tx  # type: ignore[arg-type]
 
 
 def enrol(db: Path, person: str, uid: str, **kw: Any) -> None:

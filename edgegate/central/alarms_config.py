@@ -41,7 +41,9 @@ class AlarmsSection(StrictModel):
         '{ front = { door_held_open = "high" } }.',
     )
     escalate_minutes: dict[Priority, float] = Field(
-        default_factory=lambda: {"critical": 1.0, "high": 5.0, "medium": 15.0, "low": 0.0},
+        default_factory=lambda: dict[Priority, float](
+            {"critical": 1.0, "high": 5.0, "medium": 15.0, "low": 0.0}
+        ),
         description="An alarm not acknowledged within this many minutes of being raised is "
         "escalated (webhooks and e-mail); 0 or absent: never.",
     )

@@ -5,6 +5,17 @@ and several ``central serve`` instances may each see a copy around a takeover, s
 that meets an archived id does nothing and the ``duplicate_events`` counter says how many.
 On PostgreSQL the key is ``(id, at)`` (a partitioned table's unique keys hold the partition
 key); ``at`` is computed from the event alone (``event_at``), so a copy meets its original.
+
+**Arrival order is commit order.** Readers of the archive follow ``n`` with a cursor (alarms,
+the visitors' register, webhooks, the live console: "rows with ``n`` above my cursor, up to
+the highest ``n`` I see"). With several writers that is only safe if no row with a lower
+``n`` can commit after one with a higher ``n`` became visible. On PostgreSQL every insert
+into the archive therefore takes one transaction-level advisory lock (``ORDER_LOCK``) just
+before it and keeps it until its transaction ends: ``n`` is drawn and committed by one
+writer at a time, so what any reader sees is always a prefix of ``n`` (gaps left by
+duplicates or rolled back transactions are final). Callers insert at the end of their
+transaction (``central serve`` parses its whole batch first), so the lock is held for one
+multi-row insert and the commit. SQLite needs nothing: it has one writer at a time anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
-from edgegate.central.dialect import upsert
+from edgegate.central.dialect import is_postgres, upsert
 from edgegate.central.engine import reads
 from edgegate.central.schema.archive import counters as counters_t
 from edgegate.central.schema.archive import doors, events
@@ -42,15 +53,20 @@ def event_at(ts: str) -> datetime:
         return NO_TIME
 
 
+def _ref(ev: dict[str, Any], key: str) -> str | None:
+    value = ev.get(key)
+    ok = isinstance(value, str) and 0 < len(value) <= REF_MAX and "\x00" not in value
+    return value if ok else None
+
+
 def event_refs(ev: dict[str, Any]) -> tuple[str | None, str | None]:
     """(person, credential) an event names, for the archive's indexes (strings only)."""
+    return _ref(ev, "person"), _ref(ev, "credential")
 
-    def text(key: str) -> str | None:
-        value = ev.get(key)
-        ok = isinstance(value, str) and 0 < len(value) <= REF_MAX and "\x00" not in value
-        return value if ok else None
 
-    return text("person"), text("credential")
+def event_reason(ev: dict[str, Any]) -> str | None:
+    """The reason of a denial (or of any event that gives one), for the archive's index."""
+    return _ref(ev, "reason")
 
 
 def bump(conn: Connection, name: str, n: int = 1) -> None:
@@ -68,6 +84,17 @@ def counters(conn: Connection) -> dict[str, int]:
     return {name: value for name, value in rows}
 
 
+# pg_advisory_xact_lock key of the archive's writers ("edgegate" in ASCII, as a signed bigint).
+ORDER_LOCK = 0x6564676567617465
+
+
+def insert_in_order(conn: Connection) -> None:
+    """Take the archive's writer lock until the end of ``conn``'s transaction (PostgreSQL;
+    see the module docstring). Taking it again in the same transaction costs nothing more."""
+    if is_postgres(conn):
+        conn.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK)))
+
+
 def event_row(site: str, door: str, ev: dict[str, Any], now: float) -> dict[str, Any]:
     person, credential = event_refs(ev)
     return {
@@ -80,6 +107,7 @@ def event_row(site: str, door: str, ev: dict[str, Any], now: float) -> dict[str,
         "type": ev["type"],
         "person": person,
         "credential": credential,
+        "reason": event_reason(ev),
         "payload": json.dumps(ev, separators=(",", ":")),
         "received": now,
     }
@@ -89,15 +117,22 @@ def archive_events(
     conn: Connection, site: str, door: str, evs: list[dict[str, Any]], now: float
 ) -> int:
     """Insert new events, ignore ids already archived; returns how many were new."""
-    if not evs:
-        return 0
-    rows = [event_row(site, door, ev, now) for ev in evs]
+    return len(archive_rows(conn, [event_row(site, door, ev, now) for ev in evs]))
+
+
+def archive_rows(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert ``event_row`` rows (any doors) in one statement, in arrival order, ignoring ids
+    already archived; returns the ids that were new. Takes the writer lock (module
+    docstring): call it last in the transaction, and commit soon after."""
+    if not rows:
+        return set()
+    insert_in_order(conn)
     stmt = upsert(conn, events).values(rows).on_conflict_do_nothing().returning(events.c.id)
-    new = len(conn.execute(stmt).all())
+    new = set(conn.execute(stmt).scalars())
     if new:
-        bump(conn, "events_archived", new)
-    if len(evs) - new:
-        bump(conn, "duplicate_events", len(evs) - new)
+        bump(conn, "events_archived", len(new))
+    if len(rows) - len(new):
+        bump(conn, "duplicate_events", len(rows) - len(new))
     return new
 
 
@@ -130,10 +165,9 @@ def query_events(
     if until:
         q = q.where(events.c.at < _time(until))
     if limit is not None:
-        rows = conn.execute(q.order_by(events.c.n.desc()).limit(limit)).all()
-        rows.reverse()
+        rows = list(reversed(conn.execute(q.order_by(events.c.n.desc()).limit(limit)).all()))
     else:
-        rows = conn.execute(q.order_by(events.c.n)).all()
+        rows = list(conn.execute(q.order_by(events.c.n)).all())
     return [{"n": n, **json.loads(payload)} for n, payload in rows]
 
 
@@ -241,11 +275,6 @@ def list_doors(conn: Connection) -> list[dict[str, Any]]:
 # --- the console's event search (edgegate/central/web) ------------------------------------
 
 
-def _reason(conn: Connection) -> Any:
-    """The event's ``reason`` (kept only in its JSON payload)."""
-    return _json_text(conn, "reason")
-
-
 @reads
 def search_events(
     conn: Connection,
@@ -258,13 +287,14 @@ def search_events(
 ) -> list[dict[str, Any]]:
     """One page of the archive by keyset on ``n`` (no OFFSET: a page deep in millions of
     rows costs what the first one does). Newest first unless ``oldest_first``. Filters:
-    door, type, person, credential (indexed columns), reason (the JSON payload), since and
+    door, type, person, credential, reason (indexed columns, each with ``n``), since and
     until (the event's own time, RFC 3339)."""
     columns = {
         "door": events.c.door,
         "type": events.c.type,
         "person": events.c.person,
         "credential": events.c.credential,
+        "reason": events.c.reason,
     }
     q = select(events.c.n, events.c.payload, events.c.received)
     for name, value in filters.items():
@@ -272,8 +302,6 @@ def search_events(
             continue
         if name in columns:
             q = q.where(columns[name] == value)
-        elif name == "reason":
-            q = q.where(_reason(conn) == value)
         elif name == "since":
             q = q.where(events.c.at >= _time(value))
         elif name == "until":
@@ -356,7 +384,7 @@ def _json_text(conn: Connection, key: str) -> Any:
 @reads
 def traffic_counts(
     conn: Connection, since: str, door: str | None = None
-) -> list[tuple[str, str, str, str | None, str | None, int]]:
+) -> list[tuple[str, str, str, str, str | None, str | None, int]]:
     """(door, day, hour, type, direction, reason, count) of decisions since ``since`` (UTC
     text, as the archive keeps ``ts``), grouped; the traffic page shapes them."""
     day = func.substr(events.c.ts, 1, 10)
@@ -369,4 +397,4 @@ def traffic_counts(
     if door:
         q = q.where(events.c.door == door)
     q = q.group_by(events.c.door, day, hour, events.c.type, direction, reason)
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in conn.execute(q)]

@@ -98,11 +98,46 @@ class CentralSection(StrictModel):
         description="How long the CLI waits for the broker (connect and each PUBACK) before it "
         "reports the broker unreachable.",
     )
+    pending_sweep_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=86_400,
+        description="How often `central serve` looks for credential versions that were "
+        "saved but never published (a CLI command that could not reach the broker) and sends "
+        "them. A change made in the console or the API is published at once, never waiting "
+        "for this.",
+    )
     offline_after_seconds: float = Field(
         0,
         ge=0,
         description="`central doors` shows a door as stale when nothing came from it for this "
         "long (0: only the availability topic counts).",
+    )
+    instance: str = Field(
+        "",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]*$",
+        description="This `central serve` instance's name, unique among the site's instances "
+        "(its MQTT client id is `edgegate-central-<site>-<instance>`); default: the host "
+        "name. Set it when two instances run on one host (docs/production.md).",
+    )
+    session_expiry_seconds: int = Field(
+        30,
+        ge=0,
+        le=86_400,
+        description="How long the broker keeps this instance's MQTT 5 session while it is "
+        "away: a quick restart (an upgrade, a crash restarted by systemd) still gets what "
+        "the broker kept for it. With several instances a dead one's share of the doors' "
+        "messages waits this long before the broker drops it (the doors re-send what no "
+        "receipt covered), so keep it short.",
+    )
+    duty_check_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often an instance tries to take the singleton duties (publishing "
+        "versions, answering snapshot requests, escalations, webhooks, visitors' notices, "
+        "housekeeping; PostgreSQL advisory lock) and checks it still holds them.",
     )
 
 

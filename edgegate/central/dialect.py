@@ -7,7 +7,9 @@ statement for both.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Table
+from typing import Any
+
+from sqlalchemy import Connection, CursorResult, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -20,3 +22,12 @@ def upsert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
 
 def is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+def inserted_id(res: CursorResult[Any]) -> int:
+    """The integer key a single-row INSERT made (``lastrowid`` on SQLite, ``RETURNING`` on
+    PostgreSQL: SQLAlchemy picks); an insert that made none is a bug, said as one."""
+    key = res.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the insert made no primary key")
+    return int(key[0])

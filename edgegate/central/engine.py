@@ -127,7 +127,7 @@ def make_engine(where: str | Path, *, immediate: bool = False, **kwargs: object)
         args = dict(kwargs.pop("connect_args", None) or {})  # type: ignore[call-overload]
         args.setdefault("options", f"-c lock_timeout={LOCK_TIMEOUT_MS}")
         kwargs = {"pool_pre_ping": True, **kwargs, "connect_args": args}
-    engine = create_engine(url, **kwargs)  # type: ignore[arg-type]
+    engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         path = sqlite_path(where)
         if path is not None:

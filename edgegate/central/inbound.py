@@ -16,7 +16,9 @@ from edgegate.contract import messages as m
 from edgegate.contract.topics import door_of
 from edgegate.errors import EdgegateError
 
-M = TypeVar("M", m.SnapshotRequest, m.LocalPeople)
+M = TypeVar("M", m.SnapshotRequest, m.LocalPeople, m.EnrolProgress)
+# What paho hands over as a message payload.
+Payload = bytes | bytearray
 
 # Doors' payloads are small; anything bigger is refused before parsing.
 MAX_INBOUND = 256 * 1024
@@ -37,7 +39,15 @@ class Inbound:
     kind: str  # events, availability, state, telemetry, credentials/request
 
 
-KINDS = ("events", "availability", "state", "telemetry", "credentials/request", "credentials/local")
+KINDS = (
+    "events",
+    "availability",
+    "state",
+    "telemetry",
+    "credentials/request",
+    "credentials/local",
+    "enrol",
+)
 
 
 def classify(topic: str, site: str) -> Inbound:
@@ -50,7 +60,7 @@ def classify(topic: str, site: str) -> Inbound:
     return Inbound(t_site, door, rest)
 
 
-def json_object(payload: bytes) -> dict[str, Any]:
+def json_object(payload: Payload) -> dict[str, Any]:
     if len(payload) > MAX_INBOUND:
         raise BadMessage("too_large", f"{len(payload)} bytes")
     try:
@@ -71,7 +81,7 @@ def _text(event: dict[str, Any], key: str, limit: int = ID_MAX) -> str:
     return value
 
 
-def parse_event(payload: bytes, where: Inbound) -> dict[str, Any]:
+def parse_event(payload: Payload, where: Inbound) -> dict[str, Any]:
     """One event object: ``id``, ``seq``, ``ts``, ``type`` required; ``site``/``door``, when
     present, must be those of the topic (a door cannot write into another door's history)."""
     event = json_object(payload)
@@ -87,14 +97,14 @@ def parse_event(payload: bytes, where: Inbound) -> dict[str, Any]:
     return event
 
 
-def parse_availability(payload: bytes) -> str:
+def parse_availability(payload: Payload) -> str:
     text = payload.decode("utf-8", "replace").strip()
     if text not in ("online", "offline"):
         raise BadMessage("malformed", f"availability {text[:32]!r}")
     return text
 
 
-def _door_message(payload: bytes, where: Inbound, model: type[M], name: str) -> M:
+def _door_message(payload: Payload, where: Inbound, model: type[M], name: str) -> M:
     """A door's JSON message of the contract, for the door of its topic."""
     data = json_object(payload)
     try:
@@ -109,12 +119,16 @@ def _door_message(payload: bytes, where: Inbound, model: type[M], name: str) -> 
     return message
 
 
-def parse_snapshot_request(payload: bytes, where: Inbound) -> m.SnapshotRequest:
+def parse_snapshot_request(payload: Payload, where: Inbound) -> m.SnapshotRequest:
     return _door_message(payload, where, m.SnapshotRequest, "snapshot_request")
 
 
-def parse_local_people(payload: bytes, where: Inbound) -> m.LocalPeople:
+def parse_local_people(payload: Payload, where: Inbound) -> m.LocalPeople:
     return _door_message(payload, where, m.LocalPeople, "local_people")
+
+
+def parse_enrol_progress(payload: Payload, where: Inbound) -> m.EnrolProgress:
+    return _door_message(payload, where, m.EnrolProgress, "enrol_progress")
 
 
 def telemetry_version(telemetry: dict[str, Any]) -> int | None:

@@ -1,120 +1,53 @@
 """The office's own broker link, as `central doors` and the console's doors page show it.
 
 ``central serve`` knows whether it is connected to the broker; the CLI and the console run in
-other processes. So serve keeps its row in the store's ``instances`` table: its broker state
-(``connecting``, ``connected``, ``disconnected``, ``stopped``), since when, the last error,
-and a heartbeat it rewrites every ``HEARTBEAT_SECONDS`` (and at every change). A reader that
-finds no heartbeat newer than ``STALE_SECONDS`` knows serve is gone or hung: the broker state
-it recorded is then history, not news (``office_link`` says ``stale``).
+other processes. Each serve instance keeps its row in the store's ``instances`` table
+(``central/leader.py``): its broker state (``connecting``, ``connected``, ``disconnected``),
+since when, the last error, and a heartbeat at every duty check. A row whose heartbeat is
+older than ``stale_after`` belongs to a serve that died or hangs: what it last said is
+history, not news (``state`` ``stale``). A clean stop removes the row.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, select
 
-from edgegate.central.dialect import upsert
 from edgegate.central.engine import reads
+from edgegate.central.leader import STALE_CHECKS
 from edgegate.central.schema.archive import instances
 
-HEARTBEAT_SECONDS = 5.0
-# Three heartbeats missed: a loaded machine may delay one, not three.
-STALE_SECONDS = 3 * HEARTBEAT_SECONDS
-# Rows of instances that stopped or went silent this long ago are dropped at a start.
-FORGET_SECONDS = 86400.0
 
-STATES = ("connecting", "connected", "disconnected", "stopped")
+def stale_after(duty_check_seconds: float) -> float:
+    """Seconds without a heartbeat after which an instance is taken for dead (the same rule
+    as ``leader.Duties.claim_instance``)."""
+    return STALE_CHECKS * duty_check_seconds
 
 
-@dataclass(slots=True)
-class BrokerLink:
-    """One serve's link as it knows it (changed on its event loop only)."""
-
-    id: str
-    host: str
-    pid: int
-    started: float
-    state: str = "connecting"
-    since: float = 0.0
-    error: str = ""
-
-    def change(self, state: str, now: float, error: str | None = None) -> bool:
-        """Move to ``state`` (``since`` moves only when the state changes); the error is
-        kept until a new one or a connection clears it. True when something changed."""
-        assert state in STATES, state
-        before = (self.state, self.error)
-        if state != self.state:
-            self.state, self.since = state, now
-        if state == "connected":
-            self.error = ""
-        elif error is not None:
-            self.error = error[:500]
-        return (self.state, self.error) != before
-
-
-def report(conn: Connection, link: BrokerLink, now: float) -> None:
-    """Write the link and the heartbeat (insert at the first report)."""
-    values = {
-        "id": link.id,
-        "host": link.host,
-        "pid": link.pid,
-        "started": link.started,
-        "heartbeat": now,
-        "broker": link.state,
-        "broker_since": link.since,
-        "broker_error": link.error,
-    }
-    stmt = upsert(conn, instances).values(**values)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={k: stmt.excluded[k] for k in values if k not in ("id", "host", "pid", "started")},
-        )
-    )
-
-
-def forget_old(conn: Connection, now: float) -> int:
-    """Drop the rows of instances silent (or stopped) for ``FORGET_SECONDS``."""
-    cutoff = now - FORGET_SECONDS
-    return conn.execute(delete(instances).where(instances.c.heartbeat < cutoff)).rowcount
-
-
-def stopped(conn: Connection, instance_id: str, now: float) -> None:
-    conn.execute(
-        update(instances)
-        .where(instances.c.id == instance_id)
-        .values(broker="stopped", broker_since=now, heartbeat=now)
-    )
+def link_state(row: dict[str, Any], now: float, stale: float) -> str:
+    """The state to show for an instance row: its broker state, or ``stale``."""
+    return "stale" if now - row["heartbeat"] > stale else row["broker"]
 
 
 @reads
-def office_link(conn: Connection, now: float | None = None) -> dict[str, Any]:
-    """The office's broker link for the doors board: the freshest instance's row, with
-    ``state`` ``stale`` when its heartbeat is older than ``STALE_SECONDS`` and ``none`` when
-    no serve ever ran on this store. ``heard`` is the heartbeat's age in seconds."""
-    now = time.time() if now is None else now
-    row = (
-        conn.execute(select(instances).order_by(instances.c.heartbeat.desc()).limit(1))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        return {"state": "none", "since": None, "error": "", "heard": None, "instance": None}
-    state = row["broker"]
-    if state != "stopped" and now - row["heartbeat"] > STALE_SECONDS:
-        state = "stale"
-    return {
-        "state": state,
-        "broker_state": row["broker"],  # as serve last reported it
-        "since": row["broker_since"],
-        "error": row["broker_error"],
-        "heard": max(0.0, now - row["heartbeat"]),
-        "heartbeat": row["heartbeat"],
-        "instance": row["id"],
-    }
+def office_links(conn: Connection, now: float, stale: float) -> list[dict[str, Any]]:
+    """Every serve instance's broker link, freshest first (empty: no serve runs)."""
+    rows = conn.execute(select(instances).order_by(instances.c.heartbeat.desc())).mappings()
+    return [
+        {
+            "instance": r["id"],
+            "state": link_state(dict(r), now, stale),
+            "broker_state": r["broker"],  # as the instance last reported it
+            "since": r["broker_since"],
+            "error": r["broker_error"],
+            "heartbeat": r["heartbeat"],
+            "heard": max(0.0, now - r["heartbeat"]),
+            "leader": bool(r["leader"]),
+        }
+        for r in rows
+    ]
 
 
 def when(ts: float | None) -> str:
@@ -122,20 +55,23 @@ def when(ts: float | None) -> str:
 
 
 def describe(link: dict[str, Any]) -> str:
-    """The link in one line for people (the CLI's and the console's words)."""
+    """One instance's link in one line for people (the CLI's and the console's words)."""
     state, since, error = link["state"], link["since"], link["error"]
+    name = link["instance"]
     err = f"; last error: {error}" if error else ""
     if state == "connected":
-        return f"office: connected to the broker since {when(since)} (serve {link['instance']})"
+        return f"office ({name}): connected to the broker since {when(since)}"
     if state == "disconnected":
-        return f"office: NOT CONNECTED to the broker since {when(since)}{err}"
+        return f"office ({name}): NOT CONNECTED to the broker since {when(since)}{err}"
     if state == "connecting":
-        return f"office: connecting to the broker since {when(since)}{err}"
-    if state == "stopped":
-        return f"office: central serve stopped at {when(since)}: nothing receives the doors"
-    if state == "stale":
-        return (
-            f"office: NO WORD from central serve since {when(link['heartbeat'])} (stopped or "
-            f"hung); it last said {link['broker_state']}{err}"
-        )
-    return "office: central serve has not run on this store: nothing receives the doors"
+        return f"office ({name}): connecting to the broker since {when(since)}{err}"
+    return (
+        f"office ({name}): NO WORD from central serve since {when(link['heartbeat'])} "
+        f"(stopped or hung); it last said {link['broker_state']}{err}"
+    )
+
+
+def describe_all(links: list[dict[str, Any]]) -> list[str]:
+    if not links:
+        return ["office: no central serve is running on this store: nothing receives the doors"]
+    return [describe(link) for link in links]

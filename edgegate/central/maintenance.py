@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
 from edgegate.central.alarms import doors_t, events_t
+from edgegate.central.dialect import inserted_id
 from edgegate.central.schema.alarms import (
     equipment,
     inspection_plan,
@@ -57,6 +58,10 @@ def month_starts(start: float, end: float) -> list[tuple[str, float, float]]:
         out.append((f"{d.year:04d}-{d.month:02d}", d.timestamp(), nxt.timestamp()))
         d = nxt
     return out
+
+
+def _fault_entry() -> dict[str, Any]:
+    return {"faults": 0, "open": 0, "downtime_by_month": {}}
 
 
 def split_by_month(start: float, end: float) -> dict[str, float]:
@@ -183,7 +188,7 @@ class MaintenanceService:
     def record(
         self,
         door: str,
-        kind: Kind,
+        kind: str,  # a Kind; checked here, the boundary every caller (CLI, API, page) crosses
         operator: str,
         *,
         ts: float,
@@ -208,7 +213,7 @@ class MaintenanceService:
                     action=action,
                 )
             )
-        return int(res.inserted_primary_key[0])
+        return inserted_id(res)
 
     def log(
         self, *, door: str | None = None, since: float | None = None, until: float | None = None
@@ -298,11 +303,9 @@ class MaintenanceService:
             if until is not None:
                 end = min(end, until)
             months = split_by_month(start, end) if end > start else {}
-            for key, bucket in (
-                ((f["door"], f["reader"]), per_reader),
-                (f["door"], per_door),
-            ):
-                entry = bucket.setdefault(key, {"faults": 0, "open": 0, "downtime_by_month": {}})
+            reader_entry = per_reader.setdefault((f["door"], f["reader"]), _fault_entry())
+            door_entry = per_door.setdefault(f["door"], _fault_entry())
+            for entry in (reader_entry, door_entry):
                 entry["faults"] += 1
                 entry["open"] += f["ended"] is None
                 for month, secs in months.items():

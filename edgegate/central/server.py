@@ -8,21 +8,27 @@ Threads: paho's network thread only hands messages to the asyncio loop
 (``call_soon_threadsafe``); every store call runs on the store thread (one worker, so the
 archive's transactions never interleave);
 building and publishing a snapshot runs on one worker thread, so neither blocks the loop.
-The session is persistent (fixed client id, clean_session off) and a message is acknowledged
-to the broker only after its transaction committed: events published while the office was
-down, or in flight when it crashed, are delivered again and the archive drops the copies.
+A message is acknowledged to the broker only after its transaction committed: events in
+flight when the office crashed are delivered again and the archive drops the copies.
+
+Several instances (PostgreSQL only; docs/production.md): each connects with MQTT 5 under its
+own client id (``edgegate-central-<site>-<instance>``) and a short session expiry
+(``[central] session_expiry_seconds``: a quick restart finds its session again). The doors'
+events, telemetry and offers of local people come through a shared subscription
+(``$share/edgegate-central-<site>/...``): the broker hands each message to one instance, which
+stores it once. Availability and state (retained: a shared subscription gets no retained
+messages) and snapshot requests (answered by the duty holder) reach every instance. The
+duties that must happen once run only in the instance holding them (central/leader.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import signal
 import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,16 +37,19 @@ from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from edgegate.central import archive, inbound, instances, receipts, retention
+from edgegate.central import archive, inbound, leader, receipts, retention
 from edgegate.central import store as master
-from edgegate.central.alarms import AlarmService, Escalation, ensure_tables
+from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
 from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
-from edgegate.central.publisher import new_client, publish_signed, wait_all
+from edgegate.central.outbox_runner import OutboxRunner
+from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
 from edgegate.contract import messages as m
@@ -54,6 +63,7 @@ from edgegate.contract.topics import (
     office_availability,
     site_credentials,
 )
+from edgegate.mqtt.client import build_client
 
 log = structlog.get_logger(__name__)
 
@@ -61,10 +71,20 @@ BATCH = 500  # messages per store transaction when a door drains its journal
 SNAPSHOT_ACK_TIMEOUT = 120.0
 # Told, on the loop, what each committed batch changed: ("event", event) or ("door", ids).
 Committed = Callable[[list[tuple[str, dict[str, Any]]]], None]
-PENDING_SWEEP_SECONDS = 30.0
 CATCHUP_COALESCE_SECONDS = 5.0
 VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
 VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
+UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered on takeover
+# Door topics every instance must see (everything else is shared among the instances).
+# A finger enrolment's steps (``/enrol``) too: its session lives in the memory of the instance
+# whose console started it; the others ignore them.
+EVERY_INSTANCE = ("/availability", "/state", "/credentials/request", "/enrol")
+
+
+def subscriptions(site: str) -> list[str]:
+    """The office's topic filters: shared among the instances unless ``EVERY_INSTANCE``."""
+    group = f"$share/edgegate-central-{site}/"
+    return [t if t.endswith(EVERY_INSTANCE) else group + t for t in central_subscriptions(site)]
 
 
 class CentralServer:
@@ -76,7 +96,19 @@ class CentralServer:
         self.signer = signer
         self.engine: Engine | None = None
         self._store = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-        self.client = new_client(config.mqtt, f"edgegate-central-{self.site}", clean=False)
+        self.instance = leader.instance_name(config.central.instance)
+        # MQTT 5 (shared subscriptions, session expiry), more QoS 1 messages in flight so a
+        # 50-chunk snapshot does not wait one round trip per message.
+        self.client = build_client(
+            config.mqtt,
+            f"edgegate-central-{self.site}-{self.instance}",
+            protocol="5",
+            auto_reconnect=True,
+            max_inflight=100,
+        )
+        self.duties: leader.Duties | None = None
+        self.leader = False  # holds the singleton duties (loop thread reads, _duties sets)
+        self._broker_state = ("connecting", "")
         # This instance's presence for the doors' offline policy: a retained "online", cleared
         # (an empty retained message) by the last will or a clean stop, so an instance that
         # is gone leaves no topic behind and the doors follow "any instance online".
@@ -88,19 +120,6 @@ class CentralServer:
         self.client.manual_ack_set(True)
         self.client.reconnect_delay_set(1, 30)
         self.counters: Counter[str] = Counter()
-        # This serve's broker link as `central doors` and the console show it (written to
-        # the store's instances table: instances.py); changed on the loop only.
-        started = time.time()
-        self.link = instances.BrokerLink(
-            f"{socket.gethostname()}-{os.getpid()}",
-            socket.gethostname(),
-            os.getpid(),
-            started,
-            since=started,
-        )
-        self._link_wake = asyncio.Event()
-        self._link_lock = threading.Lock()
-        self._link_final = False
         self.broker_failures = 0  # failed connection attempts in a row (paho's thread)
         self._last_catchup: tuple[int, int, float] = (0, 0, -1e9)  # worker thread only
         self.connected = asyncio.Event()
@@ -115,6 +134,11 @@ class CentralServer:
         # inside ``_handle``, read on the loop after it returned: never both at once).
         self.on_committed = on_committed
         self._changes: list[tuple[str, dict[str, Any]]] = []
+        self._events: list[tuple[dict[str, Any], str]] = []  # (archive row, topic): store thread
+        self._alarming = False  # the batch had something for the alarms (store thread)
+        # Snapshot requests seen while another instance held the duties: door -> (request,
+        # when), answered on taking them over (loop thread).
+        self._unanswered: dict[str, tuple[m.SnapshotRequest, float]] = {}
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
         self._alarms_wake = asyncio.Event()
@@ -131,6 +155,12 @@ class CentralServer:
             self._store, lambda: open_master(c.db, key_file=c.store_key_file)
         )
         await asyncio.to_thread(ensure_tables, self.engine)
+        self.duties = leader.Duties(self.engine, c.db, self.instance)
+        stale = leader.STALE_CHECKS * c.duty_check_seconds
+        await asyncio.to_thread(self.duties.claim_instance, time.time(), stale)
+        # The first check before the broker: a lone instance holds its duties before the
+        # first door message arrives (a snapshot request must not find nobody in charge).
+        await self._check_duties()
         self.alarms = AlarmService(self.engine, self.config.alarms, self.site)
         if self.config.alarms.webhook_urls:
             try:  # said at the start, not only at the first escalation
@@ -147,15 +177,24 @@ class CentralServer:
         mq = self.config.mqtt
         # connect_async + loop_start: paho keeps reconnecting by itself while the broker is
         # away; the office serves whatever it has meanwhile.
-        self.client.connect_async(mq.host, mq.port, keepalive=30)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = c.session_expiry_seconds
+        self.client.connect_async(
+            mq.host, mq.port, keepalive=30, clean_start=False, properties=props
+        )
         self.client.loop_start()
+        self._spawn(self._duty_loop())
         self._spawn(self._consume())
         self._spawn(self._housekeeping())
         self._spawn(self._sweep())
         self._spawn(self._alarms_loop())
         self._spawn(self._visitors())
-        self._spawn(self._broker_link())
-        log.info("central_started", site=self.site, broker=f"{mq.host}:{mq.port}")
+        log.info(
+            "central_started",
+            site=self.site,
+            instance=self.instance,
+            broker=f"{mq.host}:{mq.port}",
+        )
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -165,12 +204,10 @@ class CentralServer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.engine is not None:
-            # A clean stop says so: `central doors` shows "stopped", not a silent serve.
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._write_link, instances.stopped, self.link.id)
         self._worker.shutdown(wait=True)
         self._store.shutdown(wait=True)
+        if self.duties is not None:
+            await asyncio.to_thread(self.duties.close)
         if self.engine is not None:
             self.engine.dispose()
         log.info("central_stopped", **dict(self.counters))
@@ -200,20 +237,22 @@ class CentralServer:
         self.broker_failures += 1
         n = self.broker_failures
         mq = self.config.mqtt
+        # What `central doors` shows as the office's link (written by the duty check).
+        self._broker_state = ("disconnected", f"broker {mq.host}:{mq.port} unreachable")
         if n & (n - 1) == 0:
             log.warning("broker_unreachable", broker=f"{mq.host}:{mq.port}", attempts=n)
-        self._link_from_paho("disconnected", f"broker {mq.host}:{mq.port} unreachable")
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             self.broker_failures += 1
             log.warning("broker_refused", reason=str(reason), attempts=self.broker_failures)
-            self._link_from_paho("disconnected", f"refused: {reason}")
+            self._broker_state = ("disconnected", f"refused: {reason}")
             return
         if self.broker_failures:
             log.info("broker_reachable", after_attempts=self.broker_failures)
         self.broker_failures = 0
-        client.subscribe([(t, 1) for t in central_subscriptions(self.site)])
+        self._broker_state = ("connected", "")
+        client.subscribe([(t, 1) for t in subscriptions(self.site)])
         client.publish(self.presence_topic, b"online", qos=1, retain=True)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
@@ -228,59 +267,55 @@ class CentralServer:
 
     def _ready(self) -> None:
         self.connected.set()
-        self._link("connected")
         # Back on the broker: versions a CLI command could not publish go out now, oldest
         # first, so listening doors need no snapshot (docs/central.md, the catch-up rule).
-        self._spawn(self._publish_pending(0.0))
+        if self.leader:
+            self._spawn(self._publish_pending(0.0))
+
+    # --- the singleton duties (central/leader.py) -----------------------------------------
+
+    async def _duty_loop(self) -> None:
+        assert self.duties is not None
+        period = self.config.central.duty_check_seconds
+        while True:
+            await asyncio.sleep(period)
+            await self._check_duties()
+
+    async def _check_duties(self) -> None:
+        assert self.duties is not None
+        state, error = self._broker_state
+        try:
+            held = await asyncio.to_thread(self.duties.check, time.time(), state, error)
+        except Exception:
+            log.exception("singleton_check_failed")
+            held = False
+        if held and not self.leader:
+            self.leader = True
+            self.counters["duties_taken"] += 1
+            log.info("singleton_duties", instance=self.instance, held=True)
+            # What the previous holder may have left: versions, alarms to raise, and the
+            # snapshot requests of the last moments, which nobody may have answered.
+            self._alarms_wake.set()
+            if self.connected.is_set():
+                self._spawn(self._publish_pending(0.0))
+            now = time.monotonic()
+            waiting, self._unanswered = self._unanswered, {}
+            for request, seen in waiting.values():
+                if now - seen < UNANSWERED_SECONDS:
+                    self._spawn(self._answer(request))
+        elif not held and self.leader:
+            self.leader = False
+            log.warning("singleton_duties", instance=self.instance, held=False)
+
+    async def _until_leader(self) -> None:
+        while not self.leader:
+            await asyncio.sleep(self.config.central.duty_check_seconds)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self.connected.clear)
+        self._broker_state = ("disconnected", str(reason))
         log.warning("broker_disconnected", reason=str(reason))
-        self._link_from_paho("disconnected", f"disconnected: {reason}")
-
-    def _link_from_paho(self, state: str, error: str) -> None:
-        """paho's thread: the change is made on the loop (the link's one writer)."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (stopping)
-                loop.call_soon_threadsafe(self._link, state, error)
-
-    # --- the office's own broker link in the store (instances.py) ------------------------
-
-    def _write_link(self, fn: Any, *args: Any) -> None:
-        """A worker thread, not the store thread: a heartbeat waiting on a lock (a big
-        import's transaction) must never hold up the archive."""
-        assert self.engine is not None
-        # Serialised, and nothing after the final "stopped": a heartbeat still running in its
-        # thread when stop() cancelled its task must not overwrite it.
-        with self._link_lock:
-            if self._link_final:
-                return
-            self._link_final = fn is instances.stopped
-            with self.engine.begin() as conn:
-                fn(conn, *args, time.time())
-
-    def _link(self, state: str, error: str | None = None) -> None:
-        if self.link.change(state, time.time(), error):
-            self._link_wake.set()
-
-    async def _broker_link(self) -> None:
-        """Write the link at every change and as a heartbeat, so `central doors` (another
-        process) tells a connected office from a disconnected or a dead one."""
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self._write_link, instances.forget_old)
-        while True:
-            self._link_wake.clear()
-            try:
-                # A copy: the thread must not read the link while the loop changes it.
-                link = dataclasses.replace(self.link)
-                await asyncio.to_thread(self._write_link, instances.report, link)
-            except Exception:  # the store is busy or down: said, retried at the next beat
-                self.counters["link_report_failed"] += 1
-                log.exception("broker_link_report_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._link_wake.wait(), instances.HEARTBEAT_SECONDS)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         assert self._loop is not None
@@ -305,7 +340,11 @@ class CentralServer:
                     self.client.ack(msg.mid, msg.qos)
             for request in requests:
                 self._spawn(self._answer(request))
-            self._alarms_wake.set()
+            if self._alarming:
+                # Only a batch with an event the alarms act on, or a door's availability,
+                # wakes them; otherwise they run every [alarms] check_seconds.
+                self._alarming = False
+                self._alarms_wake.set()
             await self._receipts(batch)
             if self._offers:
                 offers, self._offers = self._offers, []
@@ -364,9 +403,14 @@ class CentralServer:
     def _handle(
         self, conn: Connection, batch: list[mqtt.MQTTMessage], now: float
     ) -> list[m.SnapshotRequest]:
-        """Store thread: one transaction (``call``) for the whole batch."""
+        """Store thread: one transaction (``call``) for the whole batch. Messages are parsed
+        and the doors' rows written first; the batch's events go in last, in one insert
+        under the archive's writer lock (archive.py: arrival order is commit order), so that
+        lock is held for that insert and the commit only."""
         requests: list[m.SnapshotRequest] = []
         self._changes = []  # a retried batch starts over
+        self._events = []
+        self._alarming = False
         for msg in batch:
             # A savepoint per message: one that breaks half-way leaves nothing behind and
             # cannot take the rest of the batch down with it.
@@ -390,7 +434,47 @@ class CentralServer:
                 request = None
             if request is not None:
                 requests.append(request)
+        self._store_events(conn, now)
         return requests
+
+    def _store_events(self, conn: Connection, now: float) -> None:
+        """The batch's events: each door's ``last_seen`` once (in door order, so two
+        instances updating the same doors never wait on each other in a cycle), then one
+        insert. A row the database refuses (it should not: the parser checked it) sends the
+        batch's events in one at a time, each in its savepoint, so only that one is lost."""
+        if not self._events:
+            return
+        for site, door in sorted({(r["site"], r["door"]) for r, _ in self._events}):
+            archive.seen(conn, site, door, now)
+        rows = [row for row, _ in self._events]
+        try:
+            with conn.begin_nested():
+                new = archive.archive_rows(conn, rows)
+        except OperationalError:
+            raise
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            log.exception("event_batch_refused", events=len(rows))
+            new = set()
+            for row, topic in self._events:
+                try:
+                    with conn.begin_nested():
+                        new |= archive.archive_rows(conn, [row])
+                except OperationalError:
+                    raise
+                except DBAPIError as one:
+                    if one.connection_invalidated:
+                        raise
+                    log.exception("door_message_failed", topic=topic[:200])
+                    self.counters["rejected_internal_error"] += 1
+        self.counters["events_archived"] += len(new)
+        self.counters["duplicate_events"] += len(rows) - len(new)
+        for row, _ in self._events:
+            if row["id"] in new:
+                new.discard(row["id"])  # a copy in the same batch is not new twice
+                event = json.loads(row["payload"])
+                self._changes.append(("event", {**event, "site": row["site"], "door": row["door"]}))
 
     def _reject(self, conn: Connection, msg: mqtt.MQTTMessage, reason: str, detail: str) -> None:
         name = f"rejected_{reason}"
@@ -403,17 +487,17 @@ class CentralServer:
         site, door = where.site, where.door
         if where.kind == "events":
             event = inbound.parse_event(msg.payload, where)
-            new = archive.archive_events(conn, site, door, [event], now)
-            archive.seen(conn, site, door, now)
-            if new:
-                self._changes.append(("event", {**event, "site": site, "door": door}))
-            self.counters["events_archived" if new else "duplicate_events"] += 1
+            # Stored with the rest of the batch, last (``_store_events``).
+            self._events.append((archive.event_row(site, door, event, now), msg.topic))
+            if event["type"] in WATCHED:
+                self._alarming = True
         elif where.kind == "availability":
             if not msg.payload:
                 return None  # a retained availability being cleared
             state = inbound.parse_availability(msg.payload)
             if archive.set_availability(conn, site, door, state, now):
                 log.info("door_" + state, site=site, door=door)
+                self._alarming = True
             self._changes.append(("door", {"site": site, "door": door}))
         elif where.kind in ("state", "telemetry"):
             if not msg.payload:
@@ -426,6 +510,11 @@ class CentralServer:
             self._changes.append(("door", {"site": site, "door": door}))
         elif where.kind == "credentials/local":
             self._offers.append(inbound.parse_local_people(msg.payload, where))
+        elif where.kind == "enrol":
+            # A finger enrolment's step: for the console's session (services/biometrics.py).
+            progress = inbound.parse_enrol_progress(msg.payload, where)
+            self._changes.append(("enrol", {"progress": progress}))
+            self.counters["enrol_progress"] += 1
         else:
             request = inbound.parse_snapshot_request(msg.payload, where)
             archive.set_door_version(conn, site, door, request.have, now)
@@ -447,6 +536,8 @@ class CentralServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._alarms_wake.wait(), period)
             self._alarms_wake.clear()
+            if not self.leader:
+                continue
             try:
                 await asyncio.to_thread(self.alarms_once, time.time())
             except Exception:
@@ -487,6 +578,7 @@ class CentralServer:
 
     async def _housekeeping(self) -> None:
         while True:
+            await self._until_leader()
             try:
                 days = self.config.central.archive_retention_days
                 await self.call(retention.housekeeping, time.time(), days)
@@ -498,15 +590,19 @@ class CentralServer:
     # --- versions the CLI could not publish -----------------------------------------------
 
     async def _sweep(self) -> None:
+        """The fallback for versions nobody published (a CLI command without a broker). Not
+        on any change's path: the console and the API publish right after the commit, and a
+        reconnect publishes what is pending at once (``_ready``)."""
+        every = self.config.central.pending_sweep_seconds
         while True:
-            await asyncio.sleep(PENDING_SWEEP_SECONDS)
-            if self.connected.is_set():
+            await asyncio.sleep(every)
+            if self.connected.is_set() and self.leader:
                 # Only versions older than a sweep: a CLI command publishing right now is
                 # left to finish its own (a copy would be refused as replayed anyway).
-                await self._publish_pending(PENDING_SWEEP_SECONDS)
+                await self._publish_pending(every)
 
     async def _publish_pending(self, min_age: float) -> None:
-        if self._publishing:
+        if self._publishing or not self.leader:
             return
         self._publishing = True
         try:
@@ -552,6 +648,8 @@ class CentralServer:
             next_sweep = 0.0
             while True:
                 await asyncio.sleep(VISITS_SECONDS)
+                if not self.leader:
+                    continue
                 try:
                     now = time.time()
                     out = await loop.run_in_executor(pool, desk.ingest, now)
@@ -572,6 +670,12 @@ class CentralServer:
     # --- snapshots ----------------------------------------------------------------------
 
     async def _answer(self, request: m.SnapshotRequest) -> None:
+        if not self.leader:
+            # Every instance sees the request (not a shared subscription); the duty holder
+            # answers. Kept a while: if the holder dies now, whoever takes over answers it.
+            self.counters["snapshot_left_to_duty_holder"] += 1
+            self._unanswered[request.door] = (request, time.monotonic())
+            return
         if request.door in self._busy:
             # One snapshot per door at a time; the one in flight is at least as new.
             self.counters["snapshot_coalesced"] += 1
@@ -684,16 +788,24 @@ async def serve(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await server.start()
+    # The outbox delivers hosts' notices, alarm webhooks and event webhooks with or without
+    # the console; the console (when on) wakes it on every archived change instead.
+    # Made off the loop: opening its store may wait for a migration lock, and the loop is
+    # already archiving the doors' events.
+    runner = await asyncio.to_thread(OutboxRunner, config, lambda: server.leader)
+    server.on_committed = runner.committed
+    runner.start()
     console = None
     try:
         if config.http is not None:
             # Imported here: an office without [http] never loads the web stack.
             from edgegate.central.web.runtime import ConsoleRuntime
 
-            console = ConsoleRuntime(config, server, encode_face)
+            console = ConsoleRuntime(config, server, encode_face, wake_outbox=runner.wake)
             await console.start()
         await stop.wait()
     finally:
         if console is not None:
             await console.stop()
+        await runner.stop()
         await server.stop()

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgegate.cli import (
     central_alarms,
@@ -32,6 +33,9 @@ from edgegate.cli.common import EXIT_USAGE, CliError, parse_time
 from edgegate.contract import messages as m
 from edgegate.contract import signing
 from edgegate.store.credentials import CredentialError, normalise_card
+
+if TYPE_CHECKING:
+    from edgegate.central.config import CentralConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -194,7 +198,7 @@ def cmd_people(args: argparse.Namespace) -> int:
     return change(config, ops, f"{args.action}d {person}", f"person_{args.action}d", person)
 
 
-def _add_person(config, person: str, args: argparse.Namespace) -> int:
+def _add_person(config: CentralConfig, person: str, args: argparse.Namespace) -> int:
     from edgegate.central.services.credentials import ChangeRefused, person_ops
 
     try:
@@ -213,7 +217,7 @@ def _add_person(config, person: str, args: argparse.Namespace) -> int:
     return change(config, ops, f"{'updated' if existed else 'added'} {person}", action, person)
 
 
-def _erase(config, who: str, args: argparse.Namespace) -> int:
+def _erase(config: CentralConfig, who: str, args: argparse.Namespace) -> int:
     """Erase a person's personal data (docs/central.md): first what the office holds
     (nothing changes without ``--yes``), then the erasure, then the doors' version."""
     from edgegate.central.services import erasure, open_office
@@ -240,7 +244,7 @@ def _erase(config, who: str, args: argparse.Namespace) -> int:
     return publish_pending(config, office.master(), sign) if done.versions else 0
 
 
-def _set_person(config, person: str, args: argparse.Namespace) -> int:
+def _set_person(config: CentralConfig, person: str, args: argparse.Namespace) -> int:
     from edgegate.central import person_rules, store
 
     if args.zone and args.all_zones:

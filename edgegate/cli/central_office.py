@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def register(csub: argparse._SubParsersAction) -> None:
     cmd = csub.add_parser("cmd", help="send a signed command to one door or all")
     cmd.add_argument("door", help="door id, or 'all'")
-    cmd.add_argument("command", choices=list(get_args(m.CommandName)))
+    cmd.add_argument("command", choices=[c for c in get_args(m.CommandName) if c != "enrol_finger"])
     cmd.add_argument("--ttl", type=float, help="seconds the command stays valid")
     cmd.add_argument("--by", default="", help="operator name, journaled by the door")
     cmd.add_argument("--seconds", type=float, help="with unlock: how long to release")
@@ -125,10 +125,15 @@ def issue_command(
 def cmd_serve(args: argparse.Namespace) -> int:
     config = load(args)
     logging_setup.configure(config.logging.level, config.logging.format)
+    from edgegate.central.leader import SecondInstance
     from edgegate.central.server import serve
     from edgegate.cli.central_bio import face_encoder
 
-    asyncio.run(serve(config, signer(config), face_encoder()))
+    try:
+        asyncio.run(serve(config, signer(config), face_encoder()))
+    except SecondInstance as exc:
+        print(f"edgegate: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -194,7 +199,8 @@ def cmd_doors(args: argparse.Namespace) -> int:
         latest = store.current_version(conn)
         counters = archive.counters(conn)
         held = archive.archived_per_door(conn)
-        link = instances.office_link(conn, now)
+        dead_after = instances.stale_after(config.central.duty_check_seconds)
+        links = instances.office_links(conn, now, dead_after)
     stale = config.central.offline_after_seconds
     for r in rows:
         r["journal_depth"] = journal_depth(r["telemetry"])
@@ -206,10 +212,11 @@ def cmd_doors(args: argparse.Namespace) -> int:
     for r in rows:
         r["local_people"] = central_local.local_state(r["telemetry"], offers.get(r["door"]))
     if args.json:
-        out = {"version": latest, "office": link, "doors": rows, "counters": counters}
+        out = {"version": latest, "office": links, "doors": rows, "counters": counters}
         print(json.dumps(out))
         return 0
-    print(instances.describe(link))
+    for line in instances.describe_all(links):
+        print(line)
     print(
         f"{'door':<16} {'status':<8} {'since':<12} {'last seen':<12} {'version':<10} "
         f"{'journal':<8} unarchived"

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TextIO
 
 import httpx
 from gpiozero.pins.mock import MockFactory
@@ -32,7 +33,7 @@ from gpiozero.pins.mock import MockFactory
 from edgegate import logging_setup
 from edgegate.central.config import load_central
 from edgegate.central.services import Actor, credentials, open_office, operators
-from edgegate.config import parse
+from edgegate.config import Config, parse
 from edgegate.contract import signing
 from edgegate.daemon.app import Daemon
 from edgegate.sim.broker import Broker
@@ -93,7 +94,7 @@ def _door(
     cards: str,
     fp: str | None = None,
     contact: bool = False,
-):  # type: ignore[no-untyped-def]
+) -> Config:
     raw: dict = {
         "door": {"site": SITE, "id": name, "unlock_seconds": 2},
         "gpio": {
@@ -248,8 +249,8 @@ async def _traffic(
     factories: dict[str, MockFactory],
     fp: FingerprintSimulator,
     speed: float,
-    out,
-) -> None:  # type: ignore[no-untyped-def]
+    out: TextIO,
+) -> None:
     rnd = random.Random(7)
     step = 0
 

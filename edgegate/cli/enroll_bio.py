@@ -25,7 +25,7 @@ from edgegate.store import credentials as creds
 from edgegate.store.db import transaction
 
 if TYPE_CHECKING:
-    from edgegate.config.models import FingerprintConfig
+    from edgegate.config.models import Config, FingerprintConfig
     from edgegate.hardware.fingerprint.sensor import FingerprintSensor
 
 
@@ -124,7 +124,7 @@ def cmd_enroll_finger(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace, config, value: str, template: bytes) -> None:
+def _export(args: argparse.Namespace, config: Config, value: str, template: bytes) -> None:
     from edgegate.hardware.fingerprint.template_file import (
         make_template_file,
         write_template_file,

@@ -92,7 +92,18 @@ class MqttConfig(StrictModel):
         ge=1,
         le=86400,
         description="Seconds after the broker's PUBACK before an event no receipt covers is "
-        "sent again (receipts on).",
+        "sent again (receipts on), at least: the door waits up to three times this when it "
+        "measured that the office's receipts lag more, and doubles the pause after each "
+        "re-send while receipts stand still.",
+    )
+    receipt_window: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="Events the door publishes ahead of the office's receipts (receipts on): "
+        "an event more than this above the lowest one no receipt covers waits in the journal "
+        "until a receipt moves on. Bounds what queues at the broker for a slow or absent "
+        "office and what goes again after a broker crash.",
     )
     keep_sent_events: int = Field(
         100_000,

@@ -170,6 +170,7 @@ CommandName = Literal[
     "silence",
     "doctor",
     "reset_presence",  # forget the area's presence (after an evacuation): no passback refusals
+    "enrol_finger",  # capture a finger on the door's sensor for the office (args: EnrolFingerArgs)
 ]
 
 
@@ -191,6 +192,57 @@ class Command(Msg):
     def _expiry_after_issue(self) -> Command:
         if self.expires <= self.issued:
             raise ValueError("expires must be after issued")
+        return self
+
+
+B64_KEY = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]  # 32 raw bytes, base64
+ENROL_TIMEOUT_MAX = 300.0
+
+
+class EnrolFingerArgs(Msg):
+    """``args`` of the ``enrol_finger`` command: capture a finger of ``person`` on the door's
+    sensor and send the template back sealed to ``session``, the office's one-time X25519
+    public key for this enrolment (contract/enrol_seal.py). Signed with the command, so a
+    door only ever seals a template to a key the office chose."""
+
+    person: ID
+    session: B64_KEY
+    timeout: float = Field(60.0, ge=5.0, le=ENROL_TIMEOUT_MAX, description="Seconds per touch.")
+
+
+EnrolStep = Literal["started", "place", "lift", "again", "poor", "captured", "failed"]
+
+
+class SealedTemplate(Msg):
+    """A finger template sealed for the office (contract/enrol_seal.py): the door's one-time
+    X25519 public key, the AES-GCM nonce and ciphertext, all base64."""
+
+    epk: B64_KEY
+    nonce: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{16}$")]  # 12 bytes
+    ct: Annotated[str, Field(min_length=24, max_length=8192, pattern=r"^[A-Za-z0-9+/]+={0,2}$")]
+
+
+class EnrolProgress(Msg):
+    """door -> ``.../enrol`` (not signed; the template inside is sealed to the office's
+    session key and bound to site, door, command id, person and sensor family): the steps
+    of an ``enrol_finger`` command, ``captured`` with ``sealed`` and ``model`` at the end, or
+    ``failed`` with the reason in ``detail``."""
+
+    type: Literal["enrol_progress"]
+    v: Literal[1] = PROTOCOL
+    site: SITE_OR_DOOR
+    door: SITE_OR_DOOR
+    cmd_id: ID
+    person: ID
+    step: EnrolStep
+    detail: str = Field("", max_length=500)
+    model: Annotated[str, Field(pattern=r"^[a-z0-9_.-]{1,32}$")] | None = None
+    sealed: SealedTemplate | None = None
+
+    @model_validator(mode="after")
+    def _template_only_when_captured(self) -> EnrolProgress:
+        if (self.step == "captured") != (self.sealed is not None and self.model is not None):
+            raise ValueError("a sealed template and its model come with 'captured' only")
         return self
 
 

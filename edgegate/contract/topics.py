@@ -68,6 +68,11 @@ class DoorTopics:
         return f"{self.root}/credentials/local"
 
     @property
+    def enrol(self) -> str:
+        """door ->, progress and the sealed result of an ``enrol_finger`` command."""
+        return f"{self.root}/enrol"
+
+    @property
     def snapshot(self) -> str:
         """-> this door, signed snapshot chunks answering its request."""
         return f"{self.root}/credentials/snapshot"
@@ -101,6 +106,7 @@ def central_subscriptions(site: str) -> list[str]:
         f"{PREFIX}/{site}/+/telemetry",
         f"{PREFIX}/{site}/+/credentials/request",
         f"{PREFIX}/{site}/+/credentials/local",
+        f"{PREFIX}/{site}/+/enrol",
     ]
 
 

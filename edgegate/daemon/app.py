@@ -10,7 +10,7 @@ import json
 import signal
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -26,6 +26,9 @@ from edgegate.daemon.siren import SirenOutput
 from edgegate.daemon.staff_card import StaffCardMemory
 from edgegate.daemon.status import DoorStatus
 from edgegate.daemon.wall_clock import SafeWallClock
+
+if TYPE_CHECKING:
+    from edgegate.daemon.finger_enrol import FingerEnrolment
 from edgegate.hardware.base import Reader
 from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
@@ -93,6 +96,20 @@ class Daemon:
         self.door.add_credentials_listener(self.credentials_changed)
         self.health = DoorStatus(config.daemon, self.door, self.readers, self.outputs)
         self.sync: SyncService | None = None
+        # Finger enrolment for the office (the signed enrol_finger command) on this door's
+        # sensor; its steps go out through the sync link.
+        self.finger_enrol: FingerEnrolment | None = None
+        if config.mqtt is not None and self.finger_library is not None:
+            from edgegate.daemon.finger_enrol import FingerEnrolment
+
+            assert config.fingerprint is not None
+            self.finger_enrol = FingerEnrolment(
+                self.finger_library.reader,
+                config.fingerprint.model,
+                site=config.door.site,
+                door=config.door.id,
+                publish=lambda progress: self.sync.publish_enrol(progress) if self.sync else None,
+            )
         if config.mqtt is not None:
             # MQTT sync (docs/mqtt.md): events, state, telemetry, commands, credentials. It
             # gets ports (edgegate/sync/ports.py): the rules as DoorControl, the journal seam,
@@ -108,6 +125,7 @@ class Daemon:
                 on_silence=self.siren.silence if self.siren is not None else None,
                 on_doctor=self.doctor.request,
                 on_reset_presence=self.door.reset_presence,
+                on_enrol_finger=self.finger_enrol.start if self.finger_enrol else None,
                 site_rules=self.door.site,
             )
             self.sync.retained_sources.append(self._homeassistant_discovery)

@@ -24,6 +24,7 @@ Anything unexpected raises :class:`DlibModelError`, never a bare IndexError or s
 
 from __future__ import annotations
 
+import builtins
 import re
 import struct
 from dataclasses import dataclass, field
@@ -113,7 +114,8 @@ class _Reader:
             raise DlibModelError(f"bad bool {ch!r} at byte {self.pos - 1}")
         return ch == b"1"
 
-    def _shape(self, version: int) -> tuple[int, int, int, int]:
+    # `int` below is the method above, to the checker: the builtin by its full name.
+    def _shape(self, version: builtins.int) -> tuple[builtins.int, ...]:
         got = self.int()
         if got != version:
             raise DlibModelError(f"tensor version {got} (expected {version}) at byte {self.pos}")
@@ -128,7 +130,7 @@ class _Reader:
         raw = self._take(4 * count)
         return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
 
-    def alias(self) -> tuple[int, int, int, int]:
+    def alias(self) -> tuple[builtins.int, ...]:
         return self._shape(1)
 
 

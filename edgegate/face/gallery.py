@@ -36,7 +36,7 @@ class Gallery:
         grouped: dict[str, list[tuple[np.ndarray, str]]] = {}
         for face in faces:
             person, enc = face[0], face[1]
-            value = face[2] if len(face) > 2 else person  # type: ignore[misc]
+            value = face[2] if len(face) > 2 else person
             arr = np.asarray(enc, dtype=np.float32).reshape(-1, DIM)
             if len(arr):
                 grouped.setdefault(person, []).append((arr, value))

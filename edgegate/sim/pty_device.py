@@ -35,7 +35,7 @@ class PtyDevice:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def __enter__(self) -> PtyDevice:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -183,7 +183,12 @@ def remove_orphans_step(
 
 
 def swap(
-    conn: sqlite3.Connection, snapshot: str, version: int, *, site: str, door: str, now: float
+    conn: sqlite3.Connection,
+    snapshot: str,
+    version: int,
+    *,
+    journal_tx: journal.JournalTx,
+    now: float,
 ) -> journal.Event | None:
     """Make the staged set live in one short transaction; None if the snapshot is older than
     the door's version (a delta overtook it: keep the newer set)."""
@@ -209,14 +214,8 @@ def swap(
         conn.execute("DELETE FROM snapshot_chunks")
         people = conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
         count = conn.execute("SELECT COUNT(*) FROM credentials").fetchone()[0]
-        return journal.append(
-            conn,
-            "credentials_snapshot",
-            {"version": version, "from": have, "people": people, "credentials": count},
-            site=site,
-            door=door,
-            now=now,
-        )
+        fields = {"version": version, "from": have, "people": people, "credentials": count}
+        return journal_tx(conn, [("credentials_snapshot", fields)], now)[0]
 
 
 def local_people_guard(conn: sqlite3.Connection, replace_local: bool) -> int:
@@ -245,8 +244,7 @@ def refuse_snapshot(
     version: int,
     local: int,
     *,
-    site: str,
-    door: str,
+    journal_tx: journal.JournalTx,
     now: float,
 ) -> journal.Event | None:
     """Drop the staged snapshot and keep the local set. The refusal is journaled once per
@@ -261,19 +259,13 @@ def refuse_snapshot(
         set_meta(conn, LOCAL_HELD_KEY, json.dumps(held))
         if before is not None and before.get("version") == version:
             return None
-        return journal.append(
-            conn,
-            "credentials_snapshot_refused",
-            {
-                "version": version,
-                "from": get_version(conn),
-                "local_people": local,
-                "reason": "local_people",
-            },
-            site=site,
-            door=door,
-            now=now,
-        )
+        fields = {
+            "version": version,
+            "from": get_version(conn),
+            "local_people": local,
+            "reason": "local_people",
+        }
+        return journal_tx(conn, [("credentials_snapshot_refused", fields)], now)[0]
 
 
 def local_held(conn: sqlite3.Connection) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from edgegate.core.decision import CredentialRecord
 from edgegate.core.wiegand_card import canonical_card
@@ -285,17 +286,35 @@ def list_people(conn: sqlite3.Connection) -> list[dict[str, object]]:
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
-def list_credentials(
-    conn: sqlite3.Connection, person_id: str | None = None
-) -> list[dict[str, object]]:
+class CredentialRow(TypedDict):
+    kind: str
+    value: str
+    person_id: str
+    enabled: int
+    valid_from: float | None
+    valid_until: float | None
+    label: str | None
+
+
+def list_credentials(conn: sqlite3.Connection, person_id: str | None = None) -> list[CredentialRow]:
     sql = "SELECT kind, value, person_id, enabled, valid_from, valid_until, label FROM credentials"
     args: tuple[str, ...] = ()
     if person_id is not None:
         sql += " WHERE person_id = ?"
         args = (person_id,)
     rows = conn.execute(sql + " ORDER BY person_id, kind, value", args).fetchall()
-    keys = ("kind", "value", "person_id", "enabled", "valid_from", "valid_until", "label")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    return [
+        CredentialRow(
+            kind=r[0],
+            value=r[1],
+            person_id=r[2],
+            enabled=r[3],
+            valid_from=r[4],
+            valid_until=r[5],
+            label=r[6],
+        )
+        for r in rows
+    ]
 
 
 def count_credentials(conn: sqlite3.Connection) -> int:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +42,15 @@ class Event:
     def as_message(self) -> dict[str, Any]:
         """The object published on ``events``: id, seq, ts, site, door, type, then fields."""
         return {"id": self.id, "seq": self.seq, "ts": self.ts, "type": self.type, **self.payload}
+
+
+# The door's one journal writer (``DoorJournal.write_tx``): ``(conn, [(type, fields)], now)``,
+# called inside the caller's open transaction, returning the events written. Code that
+# changes state together with an event (a credential update, a snapshot swap) is handed it,
+# so every row gets the same fields, flags and traffic counts whoever wrote it.
+JournalTx = Callable[
+    [sqlite3.Connection, Sequence[tuple[str, dict[str, Any]]], float], list["Event"]
+]
 
 
 def append(
@@ -111,19 +121,36 @@ def resend(
     conn: sqlite3.Connection,
     upto: int,
     lacking: tuple[int, list[tuple[int, int]], int] | None = None,
+    probe: int | None = None,
 ) -> int:
     """Mark events acknowledged by the broker but covered by no receipt, up to ``upto``,
     unsent again: the drain offers them once more (the office drops copies by ``id``).
     ``lacking`` (from the office's last receipt: its ``first``, its holes, and the seq above
-    which it holds nothing it named) narrows that to what the office lacks."""
+    which it holds nothing it named) narrows that to what the office lacks. ``probe``: of the
+    events the office said nothing about (above that seq; all without ``lacking``) only the
+    lowest ``probe``: they may merely be on their way, and what it stores of them moves its
+    receipts on. Below its ``first`` and in its holes, all go."""
     where = "archived IS NULL AND sent = 1 AND seq <= ?"
     args: list[Any] = [upto]
+    n = 0
+    unknown = ""
     if lacking is not None:
         first, holes, above = lacking
-        terms = ["seq < ?", "seq > ?"] + ["seq BETWEEN ? AND ?"] * len(holes)
-        where += f" AND ({' OR '.join(terms)})"
-        args += [first, above] + [x for hole in holes for x in hole]
-    return conn.execute(f"UPDATE events SET sent = 0 WHERE {where}", args).rowcount
+        terms = ["seq < ?"] + ["seq BETWEEN ? AND ?"] * len(holes)
+        known = [first] + [x for hole in holes for x in hole]
+        n += conn.execute(
+            f"UPDATE events SET sent = 0 WHERE {where} AND ({' OR '.join(terms)})",
+            [*args, *known],
+        ).rowcount
+        unknown = " AND seq > ?"
+        args.append(above)
+    if probe is None:
+        return n + conn.execute(f"UPDATE events SET sent = 0 WHERE {where}{unknown}", args).rowcount
+    pick = f"SELECT seq FROM events WHERE {where}{unknown} ORDER BY seq LIMIT ?"
+    return (
+        n
+        + conn.execute(f"UPDATE events SET sent = 0 WHERE seq IN ({pick})", [*args, probe]).rowcount
+    )
 
 
 def recent(
@@ -169,16 +196,19 @@ def prune(
 
 
 def unsent_wire(
-    conn: sqlite3.Connection, after_seq: int = 0, limit: int = 1000
+    conn: sqlite3.Connection, after_seq: int = 0, limit: int = 1000, ahead: int | None = None
 ) -> list[tuple[int, bytes]]:
     """(seq, message bytes) of unsent events after ``after_seq``, oldest first: what the MQTT
     drain publishes, built without parsing the stored payload (the same object as
-    ``Event.as_message``: id, seq, ts, type, then the payload's fields)."""
-    rows = conn.execute(
-        "SELECT seq, id, ts, type, payload FROM events WHERE sent = 0 AND seq > ? "
-        "ORDER BY seq LIMIT ?",
-        (after_seq, limit),
-    ).fetchall()
+    ``Event.as_message``: id, seq, ts, type, then the payload's fields). ``ahead``: only
+    events less than that above the lowest one no receipt covers (that one always qualifies
+    when unsent; when sent, a receipt or a re-send of it moves the window on)."""
+    sql = "SELECT seq, id, ts, type, payload FROM events WHERE sent = 0 AND seq > ?"
+    args: list[Any] = [after_seq]
+    if ahead is not None:
+        sql += " AND seq < (SELECT MIN(seq) FROM events WHERE archived IS NULL) + ?"
+        args.append(ahead)
+    rows = conn.execute(sql + " ORDER BY seq LIMIT ?", (*args, limit)).fetchall()
     out = []
     for seq, id_, ts, type_, payload in rows:
         head = json.dumps({"id": id_, "seq": seq, "ts": ts, "type": type_}, separators=(",", ":"))

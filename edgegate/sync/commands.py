@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from edgegate.contract.messages import Command, rfc3339
+from edgegate.contract.messages import Command, EnrolFingerArgs, rfc3339
 from edgegate.contract.signing import RejectedMessage
 from edgegate.core.decision import DoorMode
 from edgegate.store import journal, seen_commands
@@ -46,6 +46,7 @@ class CommandHandler:
         on_silence: Callable[[str], bool] | None = None,
         on_doctor: Callable[[str], None] | None = None,
         on_reset_presence: Callable[[str], None] = lambda _source: None,
+        on_enrol_finger: Callable[[str, EnrolFingerArgs], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.door = door
@@ -60,6 +61,9 @@ class CommandHandler:
         self.on_doctor = on_doctor
         # Forget who is in the door's area (after an evacuation), journaled by the door.
         self.on_reset_presence = on_reset_presence
+        # Starts a finger enrolment on the door's sensor for the office (None: no
+        # [fingerprint]); raises ValueError when it cannot start (busy, sensor down).
+        self.on_enrol_finger = on_enrol_finger
         self.clock = clock
         self._seen: dict[str, float] = {}  # command id -> expires (UNIX seconds)
         # Command name -> what it does (raises ValueError when the door refuses it).
@@ -75,6 +79,7 @@ class CommandHandler:
             "silence": self._silence,
             "doctor": self._doctor,
             "reset_presence": lambda _cmd, source: self.on_reset_presence(source),
+            "enrol_finger": self._enrol_finger,
         }
 
     async def load_seen(self) -> None:
@@ -142,6 +147,14 @@ class CommandHandler:
         if self.on_doctor is None:
             raise ValueError("the live doctor is not available")
         self.on_doctor(source)
+
+    def _enrol_finger(self, cmd: Command, _source: str) -> None:
+        # Acknowledged as started (or refused); the steps and the sealed template follow on
+        # the door's ``enrol`` topic (docs/mqtt.md).
+        if self.on_enrol_finger is None:
+            raise ValueError("this door has no fingerprint reader")
+        args = EnrolFingerArgs.model_validate(cmd.args)  # ValidationError is a ValueError
+        self.on_enrol_finger(cmd.id, args)
 
     def _release(self, cmd: Command, source: str) -> None:
         person = cmd.args.get("person")

@@ -137,8 +137,7 @@ def apply_update(
     conn: sqlite3.Connection,
     msg: CredentialUpdate,
     *,
-    site: str,
-    door: str,
+    journal_tx: journal.JournalTx,
     seal_key: bytes | None = None,
     now: float | None = None,
 ) -> tuple[str, journal.Event | None]:
@@ -161,14 +160,8 @@ def apply_update(
             # Raising inside the transaction rolls the whole update back.
             raise RejectedMessage("malformed", str(exc)) from None
         cs.set_version(conn, msg.version)
-        event = journal.append(
-            conn,
-            "credentials_updated",
-            {"version": msg.version, "from": have, "ops": len(msg.ops)},
-            site=site,
-            door=door,
-            now=now,
-        )
+        fields = {"version": msg.version, "from": have, "ops": len(msg.ops)}
+        (event,) = journal_tx(conn, [("credentials_updated", fields)], now)
     return "apply", event
 
 

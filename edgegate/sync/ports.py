@@ -5,7 +5,8 @@ sync layer imports nothing from ``edgegate.daemon``; any object with these metho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from edgegate.core.decision import DoorMode
@@ -50,6 +51,14 @@ class DoorJournalPort(Protocol):
     """The door's one journal seam: what the sync layer journals and hears about."""
 
     def add_listener(self, fn: Callable[[Event], None]) -> None: ...
+
+    def write_tx(
+        self, conn: sqlite3.Connection, entries: Sequence[tuple[str, dict[str, Any]]], now: float
+    ) -> list[Event]:
+        """Journal rows inside the caller's open transaction, on the store thread (a
+        credential update or snapshot swap journals with the state it changes); ``publish``
+        them on the loop after the commit."""
+        ...
 
     def publish(self, events: Iterable[Event]) -> None:
         """Tell the listeners about events committed elsewhere (credential updates)."""

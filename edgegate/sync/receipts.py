@@ -3,10 +3,23 @@
 The broker's PUBACK only says the broker has an event; a broker killed with -9 can still lose
 it. The office therefore confirms what it has *stored*: a signed ``Receipt`` per door naming
 the run of ``seq`` it holds. Covered events are marked ``archived`` (only those may be
-pruned). An event the broker acknowledged ``timeout`` seconds ago that no receipt covers yet is
-marked unsent again and the drain offers it once more; the office drops the copy by ``id``.
-Only while receipts stand still, though: receipts that keep moving on mean an office that is
-storing, perhaps behind a backlog, and re-sends would only push it further behind.
+pruned). An event the broker acknowledged that no receipt covers in time is marked unsent
+again and the drain offers it once more; the office drops the copy by ``id``.
+
+"In time" is TCP's retransmission timer (RFC 6298) applied to receipts: the door measures how
+long after a PUBACK the receipt covering that event comes (the office's lag: a slow office, a
+backlog at the broker) and waits ``max(timeout, srtt + 4 * rttvar)``. The lag is taken from an
+event's first PUBACK even when it went again (not Karn's rule: re-sends cover every recent
+event, so no sample would be left; too long a wait costs a late re-send, too short a storm).
+Only while receipts stand still, too: receipts that keep moving on mean an office that is
+storing. A round re-sends what the office's latest receipt named as missing in full, but of
+what it said nothing about only the lowest ``probe`` (TCP, too, re-sends the first segment
+on a timeout, not the window). And a round is followed by a pause that doubles while
+receipts stand still (back to one timer when one moves on). Without these, an office that
+fell behind after a broker crash got every uncovered event again each ``timeout``: the
+copies queued at the broker for it, the broker slowed, its PUBACKs and the receipts with it,
+and the door's window stayed full (the no-loss test: 49,226 copies for 10,000 events, and
+no end). The receipt window (``drain.py``) bounds what is ever ahead of the receipts.
 
 All of this runs on the loop; the journal is written on the store thread through
 ``edgegate.store.journal`` like every other journal write.
@@ -31,6 +44,13 @@ from edgegate.sync.drain import Drainer
 
 log = structlog.get_logger(__name__)
 
+# The longest wait for a receipt, learned lag and doubling included (or the configured
+# timeout when that is longer).
+RESEND_PAUSE_MAX = 3600.0
+# The learned wait stays within this many timeouts: a lag learned while the office worked
+# through a backlog must not leave a lost event waiting for long.
+WAIT_MAX_TIMEOUTS = 3
+
 
 def archive(conn: sqlite3.Connection, first: int, upto: int, now: float) -> int:
     with transaction(conn):
@@ -38,10 +58,13 @@ def archive(conn: sqlite3.Connection, first: int, upto: int, now: float) -> int:
 
 
 def resend(
-    conn: sqlite3.Connection, upto: int, lacking: tuple[int, list[tuple[int, int]], int] | None
+    conn: sqlite3.Connection,
+    upto: int,
+    lacking: tuple[int, list[tuple[int, int]], int] | None,
+    probe: int | None,
 ) -> int:
     with transaction(conn):
-        return journal.resend(conn, upto, lacking)
+        return journal.resend(conn, upto, lacking, probe)
 
 
 class ReceiptKeeper:
@@ -56,6 +79,7 @@ class ReceiptKeeper:
         site: str,
         door: str,
         timeout: float,
+        probe: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -64,6 +88,8 @@ class ReceiptKeeper:
         self.site = site
         self.door = door
         self.timeout = timeout
+        # Of what the office said nothing about, a round re-sends only the lowest ``probe``.
+        self.probe = probe
         self.clock = clock
         self.counters: Counter[str] = Counter()
         self.upto = 0
@@ -77,10 +103,37 @@ class ReceiptKeeper:
         self._progress_at = clock()
         # What the office's latest receipt says it lacks (None: no receipt yet, so all).
         self._lacking: tuple[int, list[tuple[int, int]], int] | None = None
+        # The receipts' lag (RFC 6298): smoothed and its variation, from (first PUBACK, seq)
+        # samples; ``_sampled_upto`` keeps a re-send's PUBACK from making a second one.
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self._samples: deque[tuple[float, int]] = deque()
+        self._sampled_upto = 0
+        # Pacing of re-send rounds while receipts stand still: none before ``_resend_after``;
+        # each round doubles ``_backoff``; a receipt that moves on resets both.
+        self._backoff = 1
+        self._resend_after = 0.0
         drainer.sent_listeners.append(self.on_sent)
 
+    @property
+    def wait(self) -> float:
+        """How long after a PUBACK a receipt may take before the event goes again."""
+        learned = 0.0 if self.srtt is None else self.srtt + 4 * self.rttvar
+        return max(self.timeout, min(learned, WAIT_MAX_TIMEOUTS * self.timeout, RESEND_PAUSE_MAX))
+
     def on_sent(self, seq: int) -> None:
-        self._acked.append((self.clock(), seq))
+        now = self.clock()
+        self._acked.append((now, seq))
+        if seq > self._sampled_upto:
+            self._sampled_upto = seq
+            self._samples.append((now, seq))
+
+    def _observe(self, lag: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = lag, lag / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - lag)
+            self.srtt = 0.875 * self.srtt + 0.125 * lag
 
     async def handle(self, msg: Receipt) -> int:
         """Mark the receipt's run archived; returns how many events it newly covered."""
@@ -90,8 +143,19 @@ class ReceiptKeeper:
         self.counters["receipts"] += 1
         self.counters["archived"] += n
         if msg.upto > self.upto:
+            now = self.clock()
             self.upto = msg.upto
-            self._progress_at = self.clock()
+            self._progress_at = now
+            self._backoff = 1
+            self._resend_after = 0.0
+            # The lag of the newest event this receipt covers, from its first PUBACK.
+            acked_at = None
+            while self._samples and self._samples[0][1] <= msg.upto:
+                acked_at = self._samples.popleft()[0]
+            if acked_at is not None:
+                self._observe(now - acked_at)
+        if n:
+            self.drainer.notify()  # the receipt window (drain.py) may have moved on
         if msg.upto >= self.upto:
             # Holes beyond the ones named (a full list) are unknown: above the last named.
             full = len(msg.missing) >= RECEIPT_GAPS
@@ -111,7 +175,7 @@ class ReceiptKeeper:
             await self.check()
 
     async def check(self) -> int:
-        """Re-send what the broker acknowledged ``timeout`` ago and no receipt covers."""
+        """Re-send what the broker acknowledged ``wait`` ago and no receipt covers."""
         now = self.clock()
         if not self.connected.is_set():
             self._connected_at = None
@@ -121,16 +185,28 @@ class ReceiptKeeper:
         # Just back on the broker: receipts queued in the door's session come first.
         if now - self._connected_at < min(self.timeout, 10.0):
             return 0
-        if now - self._progress_at < self.timeout:
+        wait = self.wait
+        if now - self._progress_at < wait or now < self._resend_after:
             return 0
         horizon = 0
-        while self._acked and self._acked[0][0] <= now - self.timeout:
+        while self._acked and self._acked[0][0] <= now - wait:
             horizon = max(horizon, self._acked.popleft()[1])
         if not horizon:
             return 0
-        n = await self.store.call(resend, horizon, self._lacking)
+        n = await self.store.call(resend, horizon, self._lacking, self.probe)
         if n:
             self.counters["resent"] += n
-            log.warning("events_resent_without_receipt", count=n, upto=horizon, receipt=self.upto)
+            self.counters["resend_rounds"] += 1
+            pause = min(wait * self._backoff, max(self.timeout, RESEND_PAUSE_MAX))
+            self._resend_after = now + pause
+            self._backoff *= 2
+            log.warning(
+                "events_resent_without_receipt",
+                count=n,
+                upto=horizon,
+                receipt=self.upto,
+                wait=round(wait, 1),
+                next_in=round(pause, 1),
+            )
             self.drainer.rewind()
         return n

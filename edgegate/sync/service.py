@@ -32,6 +32,8 @@ from edgegate.config.models import Config
 from edgegate.contract.messages import (
     Command,
     CredentialUpdate,
+    EnrolFingerArgs,
+    EnrolProgress,
     Receipt,
     SnapshotChunk,
     SnapshotRequest,
@@ -100,6 +102,7 @@ class SyncService:
         on_silence: Callable[[str], bool] | None = None,
         on_doctor: Callable[[str], None] | None = None,
         on_reset_presence: Callable[[str], None] = lambda _source: None,
+        on_enrol_finger: Callable[[str, EnrolFingerArgs], None] | None = None,
     ) -> None:
         assert config.mqtt is not None
         self.store = store
@@ -133,7 +136,13 @@ class SyncService:
             will_topic=self.topics.availability,
             subscriptions=[(topic, 1) for topic in self.routes] + self.peers.subscriptions(),
         )
-        self.drainer = Drainer(store, self.link, self.topics.events, window=self.cfg.max_inflight)
+        self.drainer = Drainer(
+            store,
+            self.link,
+            self.topics.events,
+            window=self.cfg.max_inflight,
+            ahead=self.cfg.receipt_window if self.cfg.receipts else None,
+        )
         # Receipts off (a third-party consumer): the broker's PUBACK ends the door's duty.
         self.receipts = (
             ReceiptKeeper(
@@ -143,6 +152,7 @@ class SyncService:
                 site=dcfg.site,
                 door=dcfg.id,
                 timeout=self.cfg.receipt_timeout_seconds,
+                probe=self.cfg.max_inflight,
             )
             if self.cfg.receipts
             else None
@@ -158,6 +168,7 @@ class SyncService:
             on_silence=on_silence,
             on_doctor=on_doctor,
             on_reset_presence=on_reset_presence,
+            on_enrol_finger=on_enrol_finger,
         )
         self.rejected: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
@@ -343,6 +354,11 @@ class SyncService:
         self.link.publish_nowait(self.topics.snapshot_request, req.model_dump_json().encode())
 
     # --- inbound -------------------------------------------------------------------------------
+    def publish_enrol(self, progress: EnrolProgress) -> None:
+        """A step of an office enrolment (``enrol_finger``) to the office, QoS 1. Not kept
+        while the broker is away: an enrolment the office did not hear end is retried."""
+        self.link.publish_nowait(self.topics.enrol, progress.model_dump_json().encode())
+
     def reject(self, topic: str, exc: RejectedMessage) -> None:
         self.rejected[exc.reason] += 1
         log.warning("mqtt_message_rejected", reason=exc.reason, topic=topic, detail=exc.detail)
@@ -478,8 +494,7 @@ class SyncService:
         outcome, event = await self.store.call(
             ca.apply_update,
             msg,
-            site=self.topics.site,
-            door=self.topics.door,
+            journal_tx=self.journal.write_tx,
             seal_key=self._seal_key,
             now=self.clock(),
         )
@@ -513,8 +528,7 @@ class SyncService:
             done = await snapshot_steps.finish(
                 self.store,
                 msg.snapshot,
-                site=self.topics.site,
-                door=self.topics.door,
+                journal_tx=self.journal.write_tx,
                 now=self.clock(),
                 replace_local=msg.replace_local,
             )

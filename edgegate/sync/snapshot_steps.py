@@ -17,6 +17,7 @@ from edgegate.contract.messages import SnapshotChunk
 from edgegate.contract.signing import RejectedMessage
 from edgegate.store import credential_sync as cs
 from edgegate.store import journal
+from edgegate.store.journal import JournalTx
 from edgegate.store.store import AsyncStore
 from edgegate.sync import credentials_apply as ca
 
@@ -65,8 +66,7 @@ async def finish(
     store: AsyncStore,
     snapshot: str,
     *,
-    site: str,
-    door: str,
+    journal_tx: JournalTx,
     now: float,
     replace_local: bool = False,
 ) -> Swapped | None:
@@ -81,7 +81,7 @@ async def finish(
     local = await store.call(cs.local_people_guard, replace_local)
     if local:
         event = await store.call(
-            cs.refuse_snapshot, complete[1], local, site=site, door=door, now=now
+            cs.refuse_snapshot, complete[1], local, journal_tx=journal_tx, now=now
         )
         raise LocalPeopleHeld(complete[1], local, event)
     after: tuple[str, str] | None = None
@@ -92,7 +92,7 @@ async def finish(
         if after is None:
             break
     started = time.perf_counter()
-    event = await store.call(cs.swap, snapshot, complete[1], site=site, door=door, now=now)
+    event = await store.call(cs.swap, snapshot, complete[1], journal_tx=journal_tx, now=now)
     if event is None:
         raise RejectedMessage("replayed", f"snapshot {complete[1]} overtaken by a delta")
     return Swapped(complete[1], event, orphans, (time.perf_counter() - started) * 1000)

@@ -32,9 +32,16 @@ def mail() -> Iterator[MailReceiver]:
 
 
 def alarm_office(
-    tmp_path: Path, broker: Broker, webhook: WebhookReceiver, mail: MailReceiver, **alarms: object
+    tmp_path: Path,
+    broker: Broker,
+    webhook: WebhookReceiver,
+    mail: MailReceiver,
+    db: str | None = None,
+    **alarms: object,
 ) -> Central:
-    central = make_central(tmp_path, broker.port)
+    """An office with alarms escalating fast to ``webhook`` and ``mail``; ``db``: its store
+    (an SQLite file in ``tmp_path`` by default, or a PostgreSQL URL)."""
+    central = make_central(tmp_path, broker.port, db)
     secret = tmp_path / "alarm-webhook.secret"
     secret.write_text(f"{webhook.secret}\n")
     secret.chmod(0o600)

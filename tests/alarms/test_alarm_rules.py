@@ -1,6 +1,8 @@
 """The alarm rules without a broker: priorities by type and door, the state machine under any
 sequence of operator actions (hypothesis), the month split of downtime, the inspection
-schedule, and bad archive rows skipped without stopping the ingest. Real SQLite files."""
+schedule, and bad archive rows skipped without stopping the ingest. On each engine (a real
+SQLite file, a real PostgreSQL database) where the rule touches the store; rows the archive
+itself would refuse can only be planted in SQLite."""
 
 from __future__ import annotations
 
@@ -13,25 +15,40 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import column, table
 
+from edgegate.central import archive as office_archive
+from edgegate.central import migrate
 from edgegate.central.alarms import AlarmError, AlarmService, ensure_tables
 from edgegate.central.alarms_config import AlarmsSection
 from edgegate.central.engine import make_engine
 from edgegate.central.maintenance import MaintenanceService, split_by_month
-from edgegate.central.store import open_master
+from edgegate.central.schema.archive import doors
 from edgegate.store.journal import rfc3339
 
 T0 = 1_799_056_800.0  # Monday 2027-01-04 10:00 UTC
 
 
-def office(tmp_path: Path, **cfg: object) -> AlarmService:
-    db = tmp_path / "central.db"
-    open_master(db).dispose()  # the archive's tables, as `central` makes them
+def office(db: str | Path, **cfg: object) -> AlarmService:
+    """``db``: an SQLite file (a directory: its central.db) or a PostgreSQL URL."""
+    if isinstance(db, Path):
+        db = db / "central.db"
     engine = make_engine(db)
+    migrate.upgrade(engine)  # the archive's tables, as `central` makes them
     ensure_tables(engine)
     return AlarmService(engine, AlarmsSection.model_validate(cfg), "hq")
 
 
 def archive(svc: AlarmService, *events: tuple[str, str, float, dict]) -> None:
+    """Well-formed events, stored as serve stores them."""
+    with svc.engine.begin() as conn:
+        for i, (door, type_, ts, body) in enumerate(events):
+            n = len(office_archive.query_events(conn))
+            ev = {"id": f"e{n}-{i}", "seq": n, "ts": rfc3339(ts), "type": type_, **body}
+            office_archive.archive_events(conn, "hq", door, [ev], T0)
+
+
+def plant(svc: AlarmService, *events: tuple[str, str, float | str, object]) -> None:
+    """Rows the archive would refuse (a bad time, a payload that is no event), written past it
+    into SQLite: what an old or damaged archive may hold."""
     t = table(
         "events",
         *(column(c) for c in ("id", "site", "door", "seq", "ts", "type", "payload", "received")),
@@ -68,7 +85,7 @@ def test_priority_per_type_and_door():
 
 def test_bad_archive_rows_are_skipped_and_the_rest_raised(tmp_path: Path):
     svc = office(tmp_path)
-    archive(
+    plant(
         svc,
         ("front", "door_forced", "not a time", {}),
         ("front", "door_forced", T0, [1]),  # JSON, but not an event object
@@ -136,8 +153,8 @@ def test_downtime_split_by_month_adds_up(start, length):
     assert list(parts) == sorted(parts)
 
 
-def test_inspection_schedule_flags_overdue(tmp_path: Path):
-    svc = office(tmp_path)
+def test_inspection_schedule_flags_overdue(office_db: str):
+    svc = office(office_db)
     m = MaintenanceService(svc.engine, "hq")
     m.plan("front", 30, T0)
     m.plan("back", 7, T0)
@@ -152,8 +169,8 @@ def test_inspection_schedule_flags_overdue(tmp_path: Path):
         m.record("front", "cleaning", "tech", ts=T0)  # type: ignore[arg-type]
 
 
-def test_fault_report_puts_repeated_faults_first(tmp_path: Path):
-    svc = office(tmp_path)
+def test_fault_report_puts_repeated_faults_first(office_db: str):
+    svc = office(office_db)
     events = []
     for i in range(3):
         events += [
@@ -173,10 +190,10 @@ def test_fault_report_puts_repeated_faults_first(tmp_path: Path):
     assert rep["doors"][1]["downtime"] == 5000.0  # still open: counted until now
 
 
-def test_handover_lists_visitors_on_site_without_contact_details(tmp_path: Path):
+def test_handover_lists_visitors_on_site_without_contact_details(office_db: str):
     from edgegate.central import handover
 
-    svc = office(tmp_path)
+    svc = office(office_db)
     archive(svc, ("front", "door_forced", T0, {}))
     svc.ingest(T0)
     visitor = {
@@ -205,15 +222,14 @@ def test_handover_lists_visitors_on_site_without_contact_details(tmp_path: Path)
     assert "no visitors register given" in handover.text(none)
 
 
-def test_door_offline_once_per_outage_and_noted_when_back(tmp_path: Path):
-    svc = office(tmp_path)
+def test_door_offline_once_per_outage_and_noted_when_back(office_db: str):
+    svc = office(office_db)
 
     def availability(state: str, at: float) -> None:
         with svc.engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM doors WHERE door = 'front'")
-            conn.exec_driver_sql(
-                "INSERT INTO doors(site, door, availability, changed) VALUES ('hq','front',?,?)",
-                (state, at),
+            conn.execute(doors.delete().where(doors.c.door == "front"))
+            conn.execute(
+                doors.insert().values(site="hq", door="front", availability=state, changed=at)
             )
 
     availability("offline", T0)

@@ -37,9 +37,15 @@ def test_alarms_escalate_acknowledge_clear_and_report(
     mail: MailReceiver,
     subscriber,
     capsys,
+    office_db: str,
 ):
     central = alarm_office(
-        tmp_path, broker, webhook, mail, door_priorities={"back": {"tailgating": "critical"}}
+        tmp_path,
+        broker,
+        webhook,
+        mail,
+        office_db,
+        door_priorities={"back": {"tailgating": "critical"}},
     )
     svc = AlarmService(make_engine(central.config.central.db), central.config.alarms, SITE)
     # A webhook registered in the console wanting escalations: queued in its outbox.

@@ -1,7 +1,7 @@
 """The office's own broker link in `central doors` (CLI, another process than serve) and the
-console's doors board: serve records it in the store's instances table with a heartbeat
-(edgegate/central/instances.py). A real mosquitto of this test's own is killed and restarted
-under a running serve."""
+console's doors board: each serve instance's row in the store's instances table, written at
+every duty check (edgegate/central/leader.py), read by edgegate/central/instances.py. A real
+mosquitto of this test's own is killed and restarted under a running serve."""
 
 from __future__ import annotations
 
@@ -27,72 +27,69 @@ def test_doors_says_whether_the_office_is_on_the_broker(
     with Broker() as broker:
         central = make_central(tmp_path, broker.port, office_db)
 
-        def link() -> dict:
+        def links() -> list[dict]:
             capsys.readouterr()
             assert central.run("doors", "--json") == 0
             return json.loads(capsys.readouterr().out)["office"]
 
-        central.db()  # the store exists, no serve has run on it
-        assert link()["state"] == "none"
+        def state() -> str | None:
+            found = links()
+            return found[0]["state"] if found else None
+
+        central.db()  # the store exists, no serve runs on it
+        assert links() == []
+        capsys.readouterr()
+        assert central.run("doors") == 0
+        assert capsys.readouterr().out.startswith("office: no central serve is running")
         server = ServerThread(central)
+        office = open_office(central.config)
         try:
-            wait_until(lambda: link()["state"] == "connected", 10, "connected")
-            up = link()
+            wait_until(lambda: state() == "connected", 10, "connected")
+            up = links()[0]
             capsys.readouterr()
             assert central.run("doors") == 0
-            assert capsys.readouterr().out.startswith("office: connected to the broker since")
+            assert "connected to the broker since" in capsys.readouterr().out.splitlines()[0]
 
             killed = time.time()
             broker.stop(kill=True)
-            down = wait_until(
-                lambda: (d := link())["state"] == "disconnected" and d, 15, "disconnected"
-            )
+            wait_until(lambda: state() == "disconnected", 15, "disconnected")
+            down = links()[0]
             assert down["since"] >= killed - 1 and down["error"]
             capsys.readouterr()
             assert central.run("doors") == 0
-            out = capsys.readouterr().out
-            assert "office: NOT CONNECTED to the broker since" in out and "last error" in out
+            first = capsys.readouterr().out.splitlines()[0]
+            assert "NOT CONNECTED to the broker since" in first and "last error" in first
             # The board the console renders says the same.
-            office = open_office(central.config)
-            board = doors.board(office)
-            assert board["office"]["state"] == "disconnected"
-            assert "NOT CONNECTED" in board["office"]["text"]
+            board = doors.board(office)["office"]
+            assert not board["connected"] and "NOT CONNECTED" in board["lines"][0]
 
             back = time.time()
             broker.start()
-            again = wait_until(
-                lambda: (d := link())["state"] == "connected" and d, 20, "connected again"
-            )
+            wait_until(lambda: state() == "connected", 20, "connected again")
+            again = links()[0]
             assert again["since"] >= back - 1 > up["since"] and again["error"] == ""
-            # A serve that stops beating is stale, whatever it last said.
-            later = time.time() + instances.STALE_SECONDS + 1
-            stale = central.q(instances.office_link, later)
+            # An instance that stops beating is taken for dead, whatever it last said.
+            dead = instances.stale_after(central.config.central.duty_check_seconds)
+            later = time.time() + dead + 1
+            stale = central.q(instances.office_links, later, dead)[0]
             assert stale["state"] == "stale" and stale["broker_state"] == "connected"
             assert "NO WORD from central serve" in instances.describe(stale)
         finally:
             server.stop()
-        assert link()["state"] == "stopped"
+        assert links() == []  # a clean stop removes its row
         office.close()
         central.close()
 
 
-STATES = st.sampled_from(instances.STATES)
-
-
-@given(st.lists(st.tuples(STATES, st.one_of(st.none(), st.text(max_size=8))), max_size=20))
-def test_since_moves_only_with_the_state_and_a_connection_clears_the_error(
-    steps: list[tuple[str, str | None]],
+@given(
+    st.sampled_from(["connecting", "connected", "disconnected"]),
+    st.floats(0, 1e6),
+    st.floats(0, 1e4),
+    st.floats(0.1, 600),
+)
+def test_an_instance_is_stale_exactly_when_its_heartbeat_is_older_than_the_limit(
+    said: str, heartbeat: float, age: float, stale: float
 ) -> None:
-    link = instances.BrokerLink("i", "h", 1, 0.0)
-    for t, (state, error) in enumerate(steps, 1):
-        before = (link.state, link.since, link.error)
-        changed = link.change(state, float(t), error)
-        assert link.state == state
-        assert link.since == (before[1] if state == before[0] else float(t))
-        if state == "connected":
-            assert link.error == ""
-        elif error is not None:
-            assert link.error == error
-        else:
-            assert link.error == before[2]
-        assert changed == ((link.state, link.error) != (before[0], before[2]))
+    row = {"broker": said, "heartbeat": heartbeat}
+    got = instances.link_state(row, heartbeat + age, stale)
+    assert got == ("stale" if age > stale else said)

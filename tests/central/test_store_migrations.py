@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select, text
 
 from edgegate.central import archive, migrate, store
@@ -18,6 +20,7 @@ from edgegate.central.engine import make_engine
 from edgegate.central.schema.master import credentials
 from edgegate.store.db import people_credentials_ddl
 from edgegate.store.sealed import MAGIC
+from tests.conftest import OFFICE_ENGINES
 
 # The schema as the raw-sqlite3 master store created it (user_version 1), frozen here.
 LEGACY_V1 = (
@@ -167,4 +170,92 @@ def test_retention_deletes_old_events_on_both_engines(office_db: str):
     # Older than 40 days go (on PostgreSQL September's partition is dropped whole); an
     # event without a time is kept (it cannot be aged), the rest stays.
     assert [e["id"] for e in archive.query_events(engine)] == ["edge", "new", "no-time"]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("engine_name", OFFICE_ENGINES)
+def test_revision_3_fills_and_indexes_the_reason_of_archived_denials(
+    engine_name: str, tmp_path: Path, request: pytest.FixtureRequest
+):
+    """An archive written at revision 0002 (reason only in the JSON) upgrades: the reason
+    column is filled from the payloads (text reasons only), the partial index exists, and
+    the console's search by reason finds old and new denials alike."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    if engine_name == "sqlite":
+        db = str(tmp_path / "central.db")
+    else:
+        db = request.getfixturevalue("postgres_cluster").database()
+    now = time.time()
+    ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    old = [
+        {"id": "d1", "seq": 1, "ts": ts, "type": "access_denied", "reason": "revoked"},
+        {"id": "d2", "seq": 2, "ts": ts, "type": "access_denied", "reason": "schedule"},
+        {"id": "g3", "seq": 3, "ts": ts, "type": "access_granted", "person": "alice"},
+        {"id": "x4", "seq": 4, "ts": ts, "type": "access_denied", "reason": 7},  # not text
+        {"id": "x5", "seq": 5, "ts": ts, "type": "access_denied", "reason": "r" * 200},
+    ]
+    engine = make_engine(db, immediate=True)
+    with engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(conn), "0002")
+        ev = sa.table(
+            "events",
+            *(
+                sa.column(c)
+                for c in (
+                    "id",
+                    "site",
+                    "door",
+                    "seq",
+                    "ts",
+                    "at",
+                    "type",
+                    "person",
+                    "payload",
+                    "received",
+                )
+            ),
+        )
+        conn.execute(
+            sa.insert(ev),
+            [
+                {
+                    "id": e["id"],
+                    "site": "hq",
+                    "door": "front",
+                    "seq": e["seq"],
+                    "ts": e["ts"],
+                    "at": archive.event_at(e["ts"]),
+                    "type": e["type"],
+                    "person": e.get("person"),
+                    "payload": json.dumps(e),
+                    "received": now,
+                }
+                for e in old
+            ],
+        )
+    engine.dispose()
+    engine = store.open_master(db, key=os.urandom(32))
+    with engine.begin() as conn:
+        assert migrate.current(conn) == migrate.heads()
+        names = {i["name"] for i in inspect(conn).get_indexes("events")}
+        assert {"events_reason", "events_door_reason"} <= names
+        new = {"id": "d6", "seq": 6, "ts": ts, "type": "access_denied", "reason": "revoked"}
+        archive.archive_events(conn, "hq", "front", [new], now)
+    with engine.connect() as conn:
+        found = archive.search_events(conn, {"reason": "revoked"})
+        assert [e["id"] for e in found] == ["d6", "d1"]  # newest first
+        assert [e["id"] for e in archive.search_events(conn, {"reason": "schedule"})] == ["d2"]
+        both = archive.search_events(conn, {"door": "front", "reason": "revoked"})
+        assert [e["id"] for e in both] == ["d6", "d1"]
+        assert archive.search_events(conn, {"door": "side", "reason": "revoked"}) == []
+        filled = conn.execute(
+            text("SELECT id, reason FROM events WHERE reason IS NOT NULL ORDER BY id")
+        ).all()
+        assert [tuple(r) for r in filled] == [
+            ("d1", "revoked"),
+            ("d2", "schedule"),
+            ("d6", "revoked"),
+        ]
     engine.dispose()

@@ -109,12 +109,22 @@ class Site:
         wait_for(up, 60, "the console")
         return p
 
-    def door(self, name: str) -> tuple[Proc, Rdm6300Simulator]:
+    def door(
+        self, name: str, fingerprint: str | None = None, camera: Path | None = None
+    ) -> tuple[Proc, Rdm6300Simulator]:
+        """A door daemon with a simulated RDM6300 and, when given, a fingerprint sensor (its
+        port) and a camera (a video file the door plays as its camera)."""
         sim = Rdm6300Simulator()
         self.sims.append(sim)
         key = signing.public_text(signing.load_private(self.config.central.key_file).public_key())
         d = self.tmp / name
         d.mkdir()
+        extra = (
+            f'[fingerprint]\nport = "{fingerprint}"\npoll_interval = 0.05\n' if fingerprint else ""
+        )
+        if camera is not None:
+            extra += f'\n[camera]\nsource = "{camera}"\nassist_after = 100\n'
+
         path = d / "edgegate.toml"
         path.write_text(
             f"""[door]
@@ -131,6 +141,7 @@ port = "{sim.port}"
 name = "entry"
 hold_off_seconds = 0
 
+{extra}
 [mqtt]
 host = "{self.broker.host}"
 port = {self.broker.port}

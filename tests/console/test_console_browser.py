@@ -11,6 +11,7 @@ checkout) refreshes the ones in docs/console.md."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -41,8 +42,9 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
+@contextlib.contextmanager
+def chromium(tmp_path: Path, *extra: str) -> Iterator[object]:
+    """Debian's headless chromium through chromedriver, with ``extra`` switches."""
     opts = Options()
     opts.binary_location = str(CHROMIUM)
     for arg in (
@@ -51,6 +53,7 @@ def browser(tmp_path: Path) -> Iterator[object]:
         "--disable-dev-shm-usage",
         "--window-size=1400,900",
         f"--user-data-dir={tmp_path / 'chrome'}",
+        *extra,
     ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
@@ -59,6 +62,12 @@ def browser(tmp_path: Path) -> Iterator[object]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    with chromium(tmp_path) as driver:
+        yield driver
 
 
 @pytest.fixture

@@ -297,6 +297,7 @@ def test_face_from_a_central_update_lands_in_the_gallery(tmp_path: Path):
 
     from edgegate.contract.messages import CredentialUpdate
     from edgegate.sync.credentials_apply import apply_update
+    from tests.conftest import journal_writer
 
     db = tmp_path / "door.db"
     conn = open_db(db, synchronous="NORMAL")
@@ -321,7 +322,7 @@ def test_face_from_a_central_update_lands_in_the_gallery(tmp_path: Path):
             },
         ],
     )
-    outcome, _ = apply_update(conn, msg, site="s", door="d", seal_key=key)
+    outcome, _ = apply_update(conn, msg, journal_tx=journal_writer(), seal_key=key)
     faces, bad = load_faces(conn, key)
     conn.close()
     assert outcome == "apply" and bad == 0

@@ -13,6 +13,7 @@ from edgegate.contract.signing import RejectedMessage
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db, transaction
 from edgegate.sync import credentials_apply as ca
+from tests.conftest import journal_writer
 
 
 def chunk(sid: str, version: int, i: int, n: int, people: list, cards: list) -> SnapshotChunk:
@@ -74,7 +75,7 @@ def test_repeated_snapshots_swap_clean_and_keep_foreign_keys(conn):
         stage_all(conn, [c0, c0])  # a re-delivered chunk changes nothing
         assert ca.snapshot_complete(conn, sid) == (2, gen + 1)
         assert orphans(conn) == 1  # the card of a person not in the snapshot
-        event = ca.swap(conn, sid, gen + 1, site="s", door="d", now=time.time())
+        event = ca.swap(conn, sid, gen + 1, journal_tx=journal_writer(), now=time.time())
         assert event is not None and event.payload["credentials"] == 1
         while ca.clean_step(conn):
             pass
@@ -97,7 +98,8 @@ def test_new_snapshot_id_discards_a_half_staged_one_and_older_is_refused(conn):
     assert ca.snapshot_complete(conn, "a") is None and ca.snapshot_complete(conn, "b") == (1, 6)
     with transaction(conn):
         conn.execute("INSERT INTO meta(key, value) VALUES ('credentials_version', '7')")
-    assert ca.swap(conn, "b", 6, site="s", door="d", now=0) is None  # overtaken by a delta
+    # overtaken by a delta
+    assert ca.swap(conn, "b", 6, journal_tx=journal_writer(), now=0) is None
     assert creds.lookup(conn, "card", "AABBCCDDEE") is not None
 
 
@@ -112,13 +114,13 @@ def test_deltas_apply_replay_gap_and_roll_back(conn):
         "op": "put_credential",
         "credential": {"kind": "card", "value": "0a0b0c0d0e", "person": "old"},
     }
-    assert ca.apply_update(conn, update(1, 0, [put]), site="s", door="d")[0] == "apply"
+    assert ca.apply_update(conn, update(1, 0, [put]), journal_tx=journal_writer())[0] == "apply"
     assert creds.lookup(conn, "card", "0A0B0C0D0E") is not None  # normalised
-    assert ca.apply_update(conn, update(1, 0, [put]), site="s", door="d")[0] == "replayed"
-    assert ca.apply_update(conn, update(5, 3, [put]), site="s", door="d")[0] == "gap"
+    assert ca.apply_update(conn, update(1, 0, [put]), journal_tx=journal_writer())[0] == "replayed"
+    assert ca.apply_update(conn, update(5, 3, [put]), journal_tx=journal_writer())[0] == "gap"
     # base below the door's version but version above it: ops are absolute, applied.
     off = {"op": "set_credential_enabled", "kind": "card", "value": "0A0B0C0D0E", "enabled": False}
-    assert ca.apply_update(conn, update(3, 0, [off]), site="s", door="d")[0] == "apply"
+    assert ca.apply_update(conn, update(3, 0, [off]), journal_tx=journal_writer())[0] == "apply"
     assert creds.lookup(conn, "card", "0A0B0C0D0E").enabled is False
     bad = {
         "op": "put_credential",
@@ -126,7 +128,7 @@ def test_deltas_apply_replay_gap_and_roll_back(conn):
     }
     remove = {"op": "remove_person", "id": "old"}
     with pytest.raises(RejectedMessage) as info:
-        ca.apply_update(conn, update(4, 3, [remove, bad]), site="s", door="d")
+        ca.apply_update(conn, update(4, 3, [remove, bad]), journal_tx=journal_writer())
     assert info.value.reason == "malformed"
     # Nothing of the refused update was applied.
     assert creds.lookup(conn, "card", "AABBCCDDEE") is not None and ca.get_version(conn) == 3

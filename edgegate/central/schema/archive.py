@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
+    text,
 )
 
 from edgegate.central.schema import metadata
@@ -40,6 +41,9 @@ events = Table(
     Column("type", Text, nullable=False),
     Column("person", Text),
     Column("credential", Text),
+    # The reason of a denial (also in the payload): its own column and index, so the
+    # console's search by reason does not scan the archive (office store migration 3).
+    Column("reason", Text),
     Column("payload", Text, nullable=False),
     Column("received", Double, nullable=False),
     Index("events_door", "door", "n"),
@@ -47,6 +51,24 @@ events = Table(
     Index("events_person", "person", "n"),
     Index("events_credential", "credential", "n"),
     Index("events_at", "at"),
+    # Partial: only the events that carry a reason (denials, ~10 %) pay for it at ingest.
+    Index(
+        "events_reason",
+        "reason",
+        "n",
+        sqlite_where=text("reason IS NOT NULL"),
+        postgresql_where=text("reason IS NOT NULL"),
+    ),
+    # One door and one reason (migration 5): the reason's index alone reads every other
+    # door's entries of that reason until a page is full.
+    Index(
+        "events_door_reason",
+        "door",
+        "reason",
+        "n",
+        sqlite_where=text("reason IS NOT NULL"),
+        postgresql_where=text("reason IS NOT NULL"),
+    ),
     # The receipts' run of stored seqs per door (edgegate/central/receipts.py).
     Index("events_door_seq", "site", "door", "seq"),
     sqlite_autoincrement=True,

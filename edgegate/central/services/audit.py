@@ -38,29 +38,51 @@ def _head(conn: Connection) -> str:
     return GENESIS if row is None else row[0]
 
 
+def _insert(conn: Connection, actor: Actor, action: str, target: str, text: str) -> None:
+    ts = time.time()
+    prev = _head(conn)
+    conn.execute(
+        audit_log.insert().values(
+            ts=ts,
+            actor=actor.name,
+            via=actor.via,
+            action=action,
+            target=target,
+            detail=text,
+            prev_hash=prev,
+            hash=entry_hash(prev, ts, actor.name, actor.via, action, target, text),
+        )
+    )
+    log.info("audit", actor=actor.name, via=actor.via, action=action, target=target)
+
+
 def record(engine: Engine, actor: Actor, action: str, target: str = "", **detail: Any) -> None:
-    """Append one entry. Never put a secret in ``detail`` (tokens, passwords)."""
+    """Append one entry in a transaction of its own. Never put a secret in ``detail``."""
     text = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
     for _ in range(20):
-        ts = time.time()
         try:
             with engine.begin() as conn:
-                prev = _head(conn)
-                conn.execute(
-                    audit_log.insert().values(
-                        ts=ts,
-                        actor=actor.name,
-                        via=actor.via,
-                        action=action,
-                        target=target,
-                        detail=text,
-                        prev_hash=prev,
-                        hash=entry_hash(prev, ts, actor.name, actor.via, action, target, text),
-                    )
-                )
+                _insert(conn, actor, action, target, text)
         except IntegrityError:
             continue  # another writer appended after the same head: chain onto theirs
-        log.info("audit", actor=actor.name, via=actor.via, action=action, target=target)
+        return
+    raise RuntimeError("audit log: could not append (too much contention)")
+
+
+def append(conn: Connection, actor: Actor, action: str, target: str = "", **detail: Any) -> None:
+    """Append one entry inside the caller's transaction, so the entry commits with the change
+    it describes (one transaction, one write lock). The caller's engine must support
+    savepoints (the master's, ``store.open_master``): each attempt is one, so a writer that
+    appended after the same head first (PostgreSQL) makes this one chain onto theirs instead
+    of failing the caller's transaction. On SQLite the transaction's write lock already keeps
+    every other writer out."""
+    text = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
+    for _ in range(20):
+        try:
+            with conn.begin_nested():
+                _insert(conn, actor, action, target, text)
+        except IntegrityError:
+            continue
         return
     raise RuntimeError("audit log: could not append (too much contention)")
 

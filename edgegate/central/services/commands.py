@@ -13,7 +13,9 @@ from edgegate.central.services import Actor, Office, audit
 from edgegate.contract import messages as m
 from edgegate.errors import EdgegateError
 
-COMMANDS: tuple[str, ...] = get_args(m.CommandName)
+# What the commands page offers: every command but the ones with their own page and
+# arguments (enrol_finger: the person's page, services/biometrics.py).
+COMMANDS: tuple[str, ...] = tuple(c for c in get_args(m.CommandName) if c != "enrol_finger")
 # Ask for a confirmation in the console (and ``confirm=true`` in the API).
 DANGEROUS = frozenset({"emergency", "lockdown"})
 
@@ -35,9 +37,10 @@ def build(
     ttl: float | None = None,
     seconds: float | None = None,
     person: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     c = office.config.central
-    args: dict[str, Any] = {}
+    args: dict[str, Any] = dict(extra or {})
     if seconds is not None:
         if cmd != "unlock":
             raise CommandRefused("seconds goes with unlock only")
@@ -75,9 +78,15 @@ def mark_sent(office: Office, message: dict[str, Any]) -> None:
 
 def send(office: Office, actor: Actor, door: str, cmd: str, **kwargs: Any) -> dict[str, Any]:
     """Build, record, audit and send; raises when the broker did not take it."""
+    return send_built(office, actor, build(office, actor, door, cmd, **kwargs))
+
+
+def send_built(office: Office, actor: Actor, message: dict[str, Any]) -> dict[str, Any]:
+    """Record, audit and send a message made by ``build``; raises when the broker did not
+    take it."""
     if office.send_command is None:
         raise CommandRefused("this office process cannot reach the broker")
-    message = build(office, actor, door, cmd, **kwargs)
+    door = message["door"]
     record(office, actor, message)
     office.send_command(command_topic(office.config.central.site, door), message)
     mark_sent(office, message)

@@ -36,20 +36,23 @@ class Change:
 def commit(
     office: Office, actor: Actor, ops: list[m.Op], action: str, target: str, **detail: Any
 ) -> list[store.Version]:
-    """Master first (one transaction), then the audit entry. Raises ChangeRefused."""
+    """The ops and their audit entry in one master transaction (one write lock: the
+    entry commits with the change or not at all). Raises ChangeRefused."""
     try:
         with office.master().begin() as conn:
             versions = store.commit_ops(conn, ops, max_ops=office.config.central.update_max_ops)
+            audit.append(conn, actor, action, target, version=versions[-1].version, **detail)
     except store.CentralError as exc:
         raise ChangeRefused(str(exc)) from None
-    audit.record(office.engine, actor, action, target, version=versions[-1].version, **detail)
     return versions
 
 
 def apply(
     office: Office, actor: Actor, ops: list[m.Op], action: str, target: str, **detail: Any
 ) -> Change:
-    """``commit`` then publish through the office's hook (``central serve``'s client)."""
+    """``commit`` then publish at once through the office's hook (``central serve``'s
+    connected client): nothing else waits between the commit and the publish, so a lost card
+    is on its way to the doors as soon as it is in the master."""
     versions = commit(office, actor, ops, action, target, **detail)
     published = None
     if office.publish_versions is not None:
@@ -77,7 +80,7 @@ def person_ops(
     """Ops adding or updating a person (only what is given changes); (ops, existed)."""
     with store.reading(master) as conn:
         existing = store.get_person(conn, person)
-    data = existing.model_dump() if existing else {"id": person}
+    data: dict[str, Any] = existing.model_dump() if existing else {"id": person}
     if name is not None:
         data["name"] = name
     if groups is not None:
@@ -224,15 +227,15 @@ def run_import(office: Office, actor: Actor, name: str, text: str, job: ImportJo
             versions = store.commit_ops(
                 conn, plan.ops, max_ops=office.config.central.update_max_ops
             )
-        audit.record(
-            office.engine,
-            actor,
-            "people_imported",
-            name[:200],
-            rows=plan.rows,
-            ops=len(plan.ops),
-            version=versions[-1].version,
-        )
+            audit.append(
+                conn,
+                actor,
+                "people_imported",
+                name[:200],
+                rows=plan.rows,
+                ops=len(plan.ops),
+                version=versions[-1].version,
+            )
         published = office.publish_versions(master) if office.publish_versions else None
         job.ok = True
         job.message = summary + (

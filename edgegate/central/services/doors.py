@@ -32,7 +32,8 @@ def board(office: Office, now: float | None = None) -> dict[str, Any]:
     with store.reading(office.master()) as conn:
         latest = store.current_version(conn)
         rows = archive.list_doors(conn)
-        link = instances.office_link(conn, now)
+        stale = instances.stale_after(office.config.central.duty_check_seconds)
+        links = instances.office_links(conn, now, stale)
     stale_after = office.config.central.offline_after_seconds
     doors = []
     for r in rows:
@@ -60,6 +61,12 @@ def board(office: Office, now: float | None = None) -> dict[str, Any]:
                 "contact": state.get("contact"),
                 "alarms": list(state.get("alarms") or []),
                 "readers": len(readers),
+                # Where an operator can enrol a finger (services/biometrics.py).
+                "finger_readers": [
+                    x.get("name", "?")
+                    for x in readers
+                    if isinstance(x, dict) and x.get("family") == "fingerprint"
+                ],
                 "faulty_readers": sorted(set(faulty)),
                 "credential_version": have,
                 "lag": None if have is None else latest - have,
@@ -71,5 +78,9 @@ def board(office: Office, now: float | None = None) -> dict[str, Any]:
     online = sum(d["availability"] == "online" for d in doors)
     # The office's own broker link (serve's row, heartbeat-checked): a board of doors all
     # "online" means nothing when the office itself is cut off from the broker.
-    office = {**link, "text": instances.describe(link)}
+    office = {
+        "connected": any(link["state"] == "connected" for link in links),
+        "instances": links,
+        "lines": instances.describe_all(links),
+    }
     return {"version": latest, "doors": doors, "online": online, "office": office}

@@ -66,13 +66,7 @@ class Page:
 
 
 def names(office: Office, ids: set[str]) -> dict[str, str]:
-    conn = office.master()
-    out = {}
-    for pid in ids:
-        person = store.get_person(conn, pid)
-        if person is not None and person.name:
-            out[pid] = person.name
-    return out
+    return store.person_names(office.master(), ids)
 
 
 def with_names(office: Office, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

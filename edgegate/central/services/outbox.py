@@ -27,6 +27,7 @@ import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from edgegate.central.dialect import inserted_id
 from edgegate.central.notify import sign as sign  # re-exported for receivers' checks
 from edgegate.central.notify import webhook_headers
 from edgegate.central.schema.console import cursors, deliveries, outbox, webhooks
@@ -68,7 +69,7 @@ def enqueue(
                 status="pending",
             )
         )
-    return int(res.inserted_primary_key[0])
+    return inserted_id(res)
 
 
 # --- webhooks: registration -----------------------------------------------------------
@@ -91,7 +92,7 @@ def add_webhook(engine: Engine, actor: Actor, url: str, event_types: list[str]) 
                 created_by=actor.name,
             )
         )
-    hook_id = int(res.inserted_primary_key[0])
+    hook_id = inserted_id(res)
     # The URL may carry a token in its query: the audit keeps scheme and host only.
     audit.record(engine, actor, "webhook_added", str(hook_id), url=_safe_url(url), types=types)
     return hook_id, secret

@@ -58,19 +58,26 @@ def create(engine: Engine, actor: Actor, name: str, role: str) -> str:
     return token
 
 
-def check(engine: Engine, token: str) -> TokenUser | None:
+# ``last_used`` is written at most this often per token: every API request checks its token,
+# and a write per request would take the store's write lock in front of the request's own
+# change (a lost card waited behind it); a minute is precise enough for "last used".
+LAST_USED_EVERY = 60.0
+
+
+def check(engine: Engine, token: str, *, now: float | None = None) -> TokenUser | None:
+    now = time.time() if now is None else now
     h = _hash(token)
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         row = conn.execute(
-            select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role).where(
-                api_tokens.c.token_hash == h, api_tokens.c.revoked.is_(None)
-            )
+            select(
+                api_tokens.c.id, api_tokens.c.name, api_tokens.c.role, api_tokens.c.last_used
+            ).where(api_tokens.c.token_hash == h, api_tokens.c.revoked.is_(None))
         ).first()
-        if row is None:
-            return None
-        conn.execute(
-            update(api_tokens).where(api_tokens.c.id == row[0]).values(last_used=time.time())
-        )
+    if row is None:
+        return None
+    if row[3] is None or now - row[3] >= LAST_USED_EVERY:
+        with engine.begin() as conn:
+            conn.execute(update(api_tokens).where(api_tokens.c.id == row[0]).values(last_used=now))
     return TokenUser(row[1], row[2])
 
 

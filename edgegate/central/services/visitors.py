@@ -28,7 +28,6 @@ from sqlalchemy import and_, column, func, insert, or_, select, table, update
 from sqlalchemy.engine import Connection, Engine
 
 from edgegate.central import person_rules, store
-from edgegate.central.schema import metadata
 from edgegate.central.schema.visitors import (
     host_contacts,
     visit_cursor,
@@ -131,8 +130,8 @@ class VisitDesk:
         self.signer = signer
         self.policy = policy
         self.update_max_ops = update_max_ops
-        # Every office table, the outbox's included (notices go out through it).
-        metadata.create_all(engine)
+        # The tables are the migrations' (revision 0004 and the outbox's): every caller hands
+        # a migrated store (open_office, store.open_master), never creates them here.
 
     # --- helpers ----------------------------------------------------------------------
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
@@ -956,7 +955,7 @@ def desk_of_office(office: Any) -> VisitDesk:
     return VisitDesk(
         office.engine,
         office.master(),
-        signer or None,
+        signer if isinstance(signer, Signer) else None,
         policy_of(office.config),
         update_max_ops=office.config.central.update_max_ops,
     )

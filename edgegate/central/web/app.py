@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from edgegate import __version__
 from edgegate.central.services import Office
+from edgegate.central.services.biometrics import FingerSessions
 from edgegate.central.web.auth import SignInRequired
 from edgegate.central.web.hub import Hub
 from edgegate.central.web.render import HERE, page
@@ -31,6 +32,7 @@ PAGE_MODULES = [
     "alarms",
     "events",
     "people",
+    "enrolments",
     "commands",
     "traffic",
     "operators",
@@ -43,6 +45,7 @@ API_MODULES = [
     "alarms",
     "events",
     "people",
+    "enrolments",
     "commands",
     "traffic",
     "admin",
@@ -51,7 +54,13 @@ API_MODULES = [
 API_PREFIX = "/api/v1"
 
 
-def create_app(office: Office, hub: Hub, *, session_hours: float = 12.0) -> FastAPI:
+def create_app(
+    office: Office,
+    hub: Hub,
+    *,
+    session_hours: float = 12.0,
+    fingers: FingerSessions | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="edgegate office API",
         version=__version__,
@@ -63,6 +72,8 @@ def create_app(office: Office, hub: Hub, *, session_hours: float = 12.0) -> Fast
     )
     app.state.office = office
     app.state.hub = hub
+    # Finger enrolments at doors; ``central serve`` feeds them the doors' steps.
+    app.state.fingers = fingers if fingers is not None else FingerSessions()
     app.state.session_seconds = session_hours * 3600
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     # (prefix, router) of every feature: the role-matrix test walks these.

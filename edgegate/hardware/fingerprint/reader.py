@@ -45,6 +45,12 @@ log = structlog.get_logger(__name__)
 
 ReasonCallback = Callable[[str], None]
 Prompt = Callable[[str], None]
+# The enrolment prompts, named so an office enrolment can report them as steps.
+PLACE = "Place your finger on the sensor."
+LIFT = "Lift your finger."
+AGAIN = "Place the same finger again."
+CAPTURED = "Finger captured. Lift your finger."
+POOR = "Poor image"
 
 
 class SensorRejected(CommunicationError):
@@ -260,7 +266,7 @@ async def _capture_into(
         except NoFinger:
             await asyncio.sleep(poll)
         except PoorCapture as exc:
-            prompt(f"Poor image ({exc.meaning}). Lift your finger and place it again.")
+            prompt(f"{POOR} ({exc.meaning}). Lift your finger and place it again.")
             await _wait_lift(sensor, poll, deadline)
     raise EnrollTimeout("no finger placed in time")
 
@@ -285,7 +291,7 @@ async def _merged_template(
     reject_duplicate: bool,
 ) -> None:
     """Two captures with a lift between, merged by RegModel into char buffers 1 and 2."""
-    prompt("Place your finger on the sensor.")
+    prompt(PLACE)
     await _capture_into(sensor, 1, prompt, poll_interval, deadline)
     if reject_duplicate:
         try:
@@ -294,9 +300,9 @@ async def _merged_template(
             pass
         else:
             raise DuplicateFinger(found, score)
-    prompt("Lift your finger.")
+    prompt(LIFT)
     await _wait_lift(sensor, poll_interval, deadline)
-    prompt("Place the same finger again.")
+    prompt(AGAIN)
     await _capture_into(sensor, 2, prompt, poll_interval, deadline)
     await sensor.create_model()
 
@@ -343,7 +349,7 @@ async def capture_template(
     deadline = time.monotonic() + timeout
     await _merged_template(sensor, prompt, poll_interval, deadline, reject_duplicate=False)
     template = await sensor.upload_template(1)
-    prompt("Finger captured. Lift your finger.")
+    prompt(CAPTURED)
     return template, model
 
 

@@ -137,8 +137,8 @@ def _postgres(bind: sa.Connection) -> None:
         op.create_index(name, "events", cols)
     partitions.ensure(bind, time.time())
     if rows:
-        cols = (*rows[0].keys(), "at", "person", "credential")
-        new = sa.table("events", *(sa.column(c) for c in cols))
+        copied = (*rows[0].keys(), "at", "person", "credential")
+        new = sa.table("events", *(sa.column(c) for c in copied))
         for row in rows:
             row["at"] = event_at(row["ts"])
             row["person"], row["credential"] = event_refs(_object(row["payload"]))

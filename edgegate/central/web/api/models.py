@@ -57,3 +57,8 @@ class WebhookIn(Body):
 class TokenIn(Body):
     name: str = Field(max_length=64)
     role: str = Field("viewer", max_length=16)
+
+
+class FingerIn(Body):
+    door: str = Field(max_length=64, description="A door with a fingerprint reader, online.")
+    timeout: float = Field(60.0, ge=5, le=300, description="Seconds the door waits per touch.")

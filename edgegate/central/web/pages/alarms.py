@@ -128,7 +128,7 @@ async def maintenance_add(
                 kind,
                 who.name,
                 ts=time.time(),
-                findings=findings,  # type: ignore[arg-type]
+                findings=findings,
                 action=action,
                 reader=reader or None,
             )
