@@ -91,5 +91,7 @@ def test_an_instance_is_stale_exactly_when_its_heartbeat_is_older_than_the_limit
     said: str, heartbeat: float, age: float, stale: float
 ) -> None:
     row = {"broker": said, "heartbeat": heartbeat}
-    got = instances.link_state(row, heartbeat + age, stale)
-    assert got == ("stale" if age > stale else said)
+    now = heartbeat + age
+    got = instances.link_state(row, now, stale)
+    assert got == ("stale" if now - heartbeat > stale else said)
+    assert instances.link_state(row, heartbeat, stale) == said  # just heard: as it said

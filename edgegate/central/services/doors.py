@@ -78,9 +78,9 @@ def board(office: Office, now: float | None = None) -> dict[str, Any]:
     online = sum(d["availability"] == "online" for d in doors)
     # The office's own broker link (serve's row, heartbeat-checked): a board of doors all
     # "online" means nothing when the office itself is cut off from the broker.
-    office = {
+    link = {
         "connected": any(link["state"] == "connected" for link in links),
         "instances": links,
         "lines": instances.describe_all(links),
     }
-    return {"version": latest, "doors": doors, "online": online, "office": office}
+    return {"version": latest, "doors": doors, "online": online, "office": link}
