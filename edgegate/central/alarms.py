@@ -35,6 +35,7 @@ from sqlalchemy import and_, column, func, or_, select, table, update
 from sqlalchemy.engine import Connection, Engine
 
 from edgegate.central.alarms_config import AlarmsSection
+from edgegate.central.engine import reading
 from edgegate.central.schema import metadata
 from edgegate.central.schema.alarms import (
     TABLES,
@@ -116,6 +117,8 @@ class AlarmService:
         self.engine = engine
         self.cfg = cfg
         self.site = site
+        # The doors' availability as the last writing pass saw it (``_quiet``).
+        self._doors_seen: tuple[tuple[Any, ...], ...] | None = None
 
     # --- ingest -----------------------------------------------------------------------------
     def ingest(self, now: float, limit: int = 1000) -> int:
@@ -125,6 +128,12 @@ class AlarmService:
         Only the types that matter are read (the archive's ``(type, n)`` index), so the many
         grants and denials cost nothing; the cursor then moves to the archive's end as it was
         at the start of this transaction."""
+        # Most passes find nothing to do: find that out on the read path (no write lock on
+        # SQLite, where the archive's writer would wait for it, "database is locked").
+        with reading(self.engine) as conn:
+            quiet, doors_now = self._quiet(conn)
+        if quiet:
+            return 0
         raised = 0
         with self.engine.begin() as conn:
             pos = conn.execute(
@@ -179,7 +188,30 @@ class AlarmService:
                     update(alarm_ingest).where(alarm_ingest.c.name == CURSOR).values(position=upto)
                 )
             raised += self._offline(conn, now)
+        self._doors_seen = doors_now
         return raised
+
+    def _quiet(self, conn: Connection) -> tuple[bool, tuple[tuple[Any, ...], ...]]:
+        """(nothing to ingest, the doors' availability now): no event of a watched type past
+        the cursor (the ``(type, n)`` index) and no door's availability changed since the
+        last pass that wrote."""
+        doors_now = tuple(
+            tuple(r)
+            for r in conn.execute(
+                select(doors_t.c.door, doors_t.c.availability, doors_t.c.changed).order_by(
+                    doors_t.c.door
+                )
+            ).all()
+        )
+        pos = conn.execute(
+            select(alarm_ingest.c.position).where(alarm_ingest.c.name == CURSOR)
+        ).scalar()
+        if pos is None or doors_now != self._doors_seen:
+            return False, doors_now
+        watched = conn.execute(
+            select(events_t.c.n).where(events_t.c.n > pos, events_t.c.type.in_(WATCHED)).limit(1)
+        ).first()
+        return watched is None, doors_now
 
     def _faults(self, conn: Connection, door: str, type_: str, at: float, body: dict) -> None:
         """A reader fault opens a fault row (if none is open), its recovery closes it and
@@ -341,7 +373,7 @@ class AlarmService:
 
     # --- operators ----------------------------------------------------------------------------
     def get(self, alarm_id: int) -> dict[str, Any]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(alarms).where(alarms.c.id == alarm_id)).mappings().first()
         if row is None:
             raise AlarmError(f"no alarm {alarm_id}")
@@ -367,13 +399,13 @@ class AlarmService:
             q = q.where(alarms.c.raised < until)
         # Highest priority first, then the oldest: what needs a person most, at the top.
         rank = {p: i for i, p in enumerate(("critical", "high", "medium", "low"))}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = [dict(r) for r in conn.execute(q.order_by(alarms.c.raised)).mappings()]
         rows.sort(key=lambda r: (r["state"] == "cleared", rank.get(r["priority"], 9)))
         return rows[:limit]
 
     def history(self, alarm_id: int) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [
                 dict(r)
                 for r in conn.execute(
@@ -465,7 +497,7 @@ class AlarmService:
         if not conds:
             return []
         q = select(alarms).where(alarms.c.state == "new", alarms.c.escalated.is_(None), or_(*conds))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [dict(r) for r in conn.execute(q.order_by(alarms.c.raised)).mappings()]
 
     def escalation(self, alarm: dict[str, Any], now: float) -> Escalation:
@@ -566,7 +598,7 @@ class AlarmService:
         }
 
     def count_open(self) -> int:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(
                 conn.execute(
                     select(func.count()).select_from(alarms).where(alarms.c.state.in_(OPEN))

@@ -126,9 +126,11 @@ def archive_rows(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     docstring): call it last in the transaction, and commit soon after."""
     if not rows:
         return set()
+    # One cached statement, executed for many rows (SQLAlchemy's "insertmanyvalues" sends
+    # them as multi-row INSERTs): nothing is compiled while the writer lock is held.
+    stmt = upsert(conn, events).on_conflict_do_nothing().returning(events.c.id)
     insert_in_order(conn)
-    stmt = upsert(conn, events).values(rows).on_conflict_do_nothing().returning(events.c.id)
-    new = set(conn.execute(stmt).scalars())
+    new = set(conn.execute(stmt, rows).scalars())
     if new:
         bump(conn, "events_archived", len(new))
     if len(rows) - len(new):

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from edgegate.central.engine import make_engine
+from edgegate.central.engine import make_engine, reading
 from edgegate.central.schema import metadata
 from edgegate.central.schema.local_people import local_offers
 from edgegate.contract import messages as m
@@ -116,12 +116,12 @@ class LocalOffers:
 
     def get(self, site: str, door: str) -> Offer | None:
         key = (local_offers.c.site == site) & (local_offers.c.door == door)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(local_offers).where(key)).first()
         return None if row is None else _offer(row)
 
     def all(self) -> list[Offer]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(local_offers).order_by(local_offers.c.site, local_offers.c.door)
             ).all()

@@ -46,6 +46,7 @@ from edgegate.central import archive, inbound, leader, receipts, retention
 from edgegate.central import store as master
 from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
+from edgegate.central.engine import reading
 from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
 from edgegate.central.outbox_runner import OutboxRunner
@@ -74,6 +75,7 @@ Committed = Callable[[list[tuple[str, dict[str, Any]]]], None]
 CATCHUP_COALESCE_SECONDS = 5.0
 VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
 VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
+RECEIPT_SECONDS = 0.25  # receipts are computed at most this often (all doors due at once)
 UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered on takeover
 # Door topics every instance must see (everything else is shared among the instances).
 # A finger enrolment's steps (``/enrol``) too: its session lives in the memory of the instance
@@ -139,6 +141,8 @@ class CentralServer:
         # Snapshot requests seen while another instance held the duties: door -> (request,
         # when), answered on taking them over (loop thread).
         self._unanswered: dict[str, tuple[m.SnapshotRequest, float]] = {}
+        self._receipt_doors: set[str] = set()  # doors with events since the last receipts
+        self._receipts_due = asyncio.Event()
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
         self._alarms_wake = asyncio.Event()
@@ -185,6 +189,7 @@ class CentralServer:
         self.client.loop_start()
         self._spawn(self._duty_loop())
         self._spawn(self._consume())
+        self._spawn(self._receipt_loop())
         self._spawn(self._housekeeping())
         self._spawn(self._sweep())
         self._spawn(self._alarms_loop())
@@ -345,7 +350,8 @@ class CentralServer:
                 # wakes them; otherwise they run every [alarms] check_seconds.
                 self._alarming = False
                 self._alarms_wake.set()
-            await self._receipts(batch)
+            self._receipt_doors |= receipts.doors_with_events(batch, self.site)
+            self._receipts_due.set()
             if self._offers:
                 offers, self._offers = self._offers, []
                 await self._record_offers(offers)
@@ -370,18 +376,24 @@ class CentralServer:
                     review=f"edgegate central doors import-local {offer.door}",
                 )
 
-    async def _receipts(self, batch: list[mqtt.MQTTMessage]) -> None:
-        """Tell the doors what is stored now (edgegate/central/receipts.py)."""
-        doors = receipts.doors_with_events(batch, self.site)
-        if not doors:
-            return
-        try:
-            runs = await self.call(self.receipts.advance, doors)
-            self.receipts.publish(self.client, self.receipts.due(runs))
-        except Exception:
-            # The next batch of the door computes its run again; it re-sends meanwhile.
-            self.counters["receipt_failed"] += 1
-            log.exception("receipts_failed", doors=len(doors))
+    async def _receipt_loop(self) -> None:
+        """Tell the doors what is stored now (edgegate/central/receipts.py), at most every
+        ``RECEIPT_SECONDS``: the doors of all the batches since are computed at once, so many
+        small batches (a loaded office, events shared among instances) do not each pay for
+        the runs of their doors."""
+        while True:
+            await self._receipts_due.wait()
+            self._receipts_due.clear()
+            doors, self._receipt_doors = self._receipt_doors, set()
+            if doors:
+                try:
+                    runs = await self.call(self.receipts.advance, doors)
+                    self.receipts.publish(self.client, self.receipts.due(runs))
+                except Exception:
+                    # The door's next batch computes its run again; it re-sends meanwhile.
+                    self.counters["receipt_failed"] += 1
+                    log.exception("receipts_failed", doors=len(doors))
+            await asyncio.sleep(RECEIPT_SECONDS)
 
     async def _archive(self, batch: list[mqtt.MQTTMessage]) -> list[m.SnapshotRequest]:
         """Commit the batch, retrying the same batch until the store takes it.
@@ -412,11 +424,16 @@ class CentralServer:
         self._events = []
         self._alarming = False
         for msg in batch:
-            # A savepoint per message: one that breaks half-way leaves nothing behind and
-            # cannot take the rest of the batch down with it.
+            # A savepoint per message that writes: one that breaks half-way leaves nothing
+            # behind and cannot take the rest of the batch down with it. Events only parse
+            # here (they are stored at the end), so they need none: two round trips saved
+            # per event.
             try:
-                with conn.begin_nested():
+                if msg.topic.endswith("/events"):
                     request = self._one(conn, msg, now)
+                else:
+                    with conn.begin_nested():
+                        request = self._one(conn, msg, now)
             except inbound.BadMessage as exc:
                 self._reject(conn, msg, exc.reason, exc.detail)
                 request = None
@@ -742,7 +759,7 @@ class CentralServer:
         assert self.engine is not None
         cached = self._master
         if cached is not None:
-            with self.engine.connect() as conn:
+            with reading(self.engine) as conn:
                 if cached.version == current_version(conn):
                     return cached
         c = self.config.central

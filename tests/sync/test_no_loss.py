@@ -110,10 +110,11 @@ def test_broker_kills_and_daemon_kill9_lose_nothing(tmp_path: Path, broker: Brok
 
     t0 = time.monotonic()
     office.start()
-    office.wait_subscribed()
-    proc = start()
+    proc: subprocess.Popen | None = None
     broker_kills = daemon_kills = 0
     try:
+        office.wait_subscribed()
+        proc = start()
         # Kills spread over the stream, the daemon's in the middle of it.
         for k in range(BROKER_KILLS):
             wait_for(lambda k=k: archived_count(office) >= N * (k + 1) // 14, 150, "progress")
@@ -136,7 +137,7 @@ def test_broker_kills_and_daemon_kill9_lose_nothing(tmp_path: Path, broker: Brok
     finally:
         hog.kill()
         hog.wait()
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.kill()
         office.stop()
         sim.close()

@@ -28,6 +28,7 @@ from sqlalchemy import and_, column, func, insert, or_, select, table, update
 from sqlalchemy.engine import Connection, Engine
 
 from edgegate.central import person_rules, store
+from edgegate.central.engine import reading
 from edgegate.central.schema.visitors import (
     host_contacts,
     visit_cursor,
@@ -52,7 +53,9 @@ CATEGORIES = ("important", "ordinary", "other")
 VISITOR_GROUP = "visitors"
 ANONYMISED = "(anonymised)"
 # The archive's events table (central/store.py), read by the register: only the columns used.
-_events = table("events", column("n"), column("door"), column("type"), column("payload"))
+_events = table(
+    "events", column("n"), column("door"), column("type"), column("person"), column("payload")
+)
 
 
 class VisitError(EdgegateError, ValueError):
@@ -557,7 +560,7 @@ class VisitDesk:
         return [c for c in pool.scalars() if c not in out]
 
     def pool(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             out = self._out_cards(conn)
             rows = conn.execute(select(visitor_cards).order_by(visitor_cards.c.card)).mappings()
             return [{**dict(r), "out": r["card"] in out} for r in rows]
@@ -565,7 +568,7 @@ class VisitDesk:
     def unreturned_cards(self, now: float | None = None) -> list[dict[str, Any]]:
         """Cards not back whose visit window is over (the list reception chases)."""
         now = time.time() if now is None else now
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(visit_passes, visits.c.host, visits.c.visitor_name)
                 .join(visits, visits.c.id == visit_passes.c.visit_id)
@@ -586,6 +589,25 @@ class VisitDesk:
         entry sets its arrival and notifies the host. Called by ``serve`` every second."""
         now = time.time() if now is None else now
         out = Outcome()
+        # Called every second: find out on the read path whether any new event names a
+        # visit (one index probe per visit, ``events_person``), and take the write lock only
+        # then (on SQLite the archive's writer would wait for it: "database is locked").
+        with reading(self.engine) as conn:
+            last_n = conn.execute(
+                select(visit_cursor.c.last_n).where(visit_cursor.c.id == 1)
+            ).scalar()
+            if last_n is not None:
+                hit = conn.execute(
+                    select(_events.c.n)
+                    .join(visits, visits.c.id == _events.c.person)
+                    .where(
+                        _events.c.n > last_n,
+                        _events.c.type.in_(("access_granted", "access_denied")),
+                    )
+                    .limit(1)
+                ).first()
+                if hit is None:
+                    return out
         with self.engine.begin() as conn:
             last = conn.execute(select(visit_cursor.c.last_n).where(visit_cursor.c.id == 1))
             last_n = last.scalar()
@@ -669,7 +691,7 @@ class VisitDesk:
 
     def register(self, visit_id: str | None = None) -> list[dict[str, Any]]:
         """Every entry and exit (and refusal) of visitors, with times."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             q = select(visit_movements, visits.c.visitor_name).join(
                 visits, visits.c.id == visit_movements.c.visit_id
             )
@@ -680,7 +702,7 @@ class VisitDesk:
     def on_site(self, now: float | None = None) -> list[dict[str, Any]]:
         """Visitors whose last granted passage was an entry; ``overdue`` past departure."""
         now = time.time() if now is None else now
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             last = (
                 select(
                     visit_movements.c.visit_id,
@@ -712,7 +734,7 @@ class VisitDesk:
 
     def day(self, start: float, end: float) -> list[dict[str, Any]]:
         """Visits expected in [start, end) or on site then: reception's list of the day."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(visits)
                 .where(
@@ -726,7 +748,7 @@ class VisitDesk:
             return [_public(dict(r)) for r in rows]
 
     def get(self, visit_id: str) -> dict[str, Any]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             visit = _public(self._visit(conn, visit_id))
             visit["granted_zones"] = self.granted_zones(conn, visit)
             visit["approvals"] = [
@@ -745,7 +767,7 @@ class VisitDesk:
 
     def notices(self, host: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """The hosts' notices (the console's notifications), newest last, links left out."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             base = select(visit_notices)
             if host is not None:
                 base = base.where(visit_notices.c.host == host)
@@ -777,7 +799,7 @@ class VisitDesk:
         from edgegate.central.services import outbox
 
         now = time.time() if now is None else now
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             due = [
                 dict(r)
                 for r in conn.execute(
@@ -878,7 +900,7 @@ class VisitDesk:
 
     # --- a visitor's data on request --------------------------------------------------
     def find(self, visitor_name: str) -> list[str]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(visits.c.id).where(
                     func.lower(visits.c.visitor_name) == visitor_name.strip().lower()
@@ -896,7 +918,7 @@ class VisitDesk:
         }
 
     def _notices_of(self, visit_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             q = select(visit_notices).where(visit_notices.c.visit_id == visit_id)
             return [dict(r) for r in conn.execute(q).mappings()]
 

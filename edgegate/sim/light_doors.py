@@ -1,0 +1,138 @@
+"""Light simulated doors: plain paho clients speaking the doors' side of the MQTT contract that
+the office sees (docs/mqtt.md): events at QoS 1, signed receipts, snapshot requests.
+
+For the office's tests and benchmarks, where hundreds of door daemons would not fit on the
+machine. Each door keeps every event until a receipt covers it and publishes again what none
+covered once receipts stood still for ``resend_seconds`` (what a real door does, in memory
+instead of a journal). Receipts are checked against the office's public key.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from edgegate.contract.signing import RejectedMessage, Verifier
+from edgegate.contract.topics import DoorTopics
+
+
+def event(site: str, door: str, seq: int, type_: str = "access_granted") -> dict[str, Any]:
+    return {
+        "id": f"{door}-{seq:08d}",
+        "seq": seq,
+        "ts": f"2026-12-02T{seq // 3600 % 24:02d}:{seq // 60 % 60:02d}:{seq % 60:02d}.000Z",
+        "site": site,
+        "door": door,
+        "type": type_,
+        "kind": "card",
+        "credential": "0F00BC614E",
+        "person": f"p{seq % 500}",
+        "direction": "in",
+    }
+
+
+@dataclass
+class LightDoor:
+    """One door on its own paho connection (``loop_start``). ``publish(n)`` queues n more
+    events; ``upto`` is the highest seq the office's receipts cover."""
+
+    host: str
+    port: int
+    site: str
+    door: str
+    verifier: Verifier | None = None
+    resend_seconds: float = 3.0
+    max_inflight: int = 20
+    seq: int = 0
+    upto: int = 0
+    resent: int = 0
+    bad_receipts: int = 0
+    snapshots: list[bytes] = field(default_factory=list)
+    _progress: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.topics = DoorTopics(self.site, self.door)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"light-{self.site}-{self.door}",
+            clean_session=False,
+        )
+        self.client.max_inflight_messages_set(self.max_inflight)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(0.2, 2)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.connected = threading.Event()
+
+    def start(self) -> None:
+        self.client.connect_async(self.host, self.port, keepalive=10)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            return
+        # Always: a broker killed with -9 comes back without the session.
+        client.subscribe([(self.topics.receipts, 1), (self.topics.snapshot, 1)])
+        self.connected.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == self.topics.snapshot:
+            self.snapshots.append(msg.payload)
+            return
+        try:
+            body = self.verifier.verify(msg.payload) if self.verifier else json.loads(msg.payload)
+        except (RejectedMessage, ValueError):
+            self.bad_receipts += 1
+            return
+        upto = int(body.get("upto", 0))
+        with self._lock:
+            if upto > self.upto:
+                self.upto = upto
+                self._progress = time.monotonic()
+
+    def publish(self, n: int) -> None:
+        for _ in range(n):
+            self.seq += 1
+            self._send(self.seq)
+
+    def _send(self, seq: int, type_: str = "access_granted") -> None:
+        body = json.dumps(event(self.site, self.door, seq, type_), separators=(",", ":"))
+        self.client.publish(self.topics.events, body, qos=1)
+
+    def send_event(self, type_: str) -> str:
+        """One more event of ``type_`` (an alarm, say); returns its id."""
+        self.seq += 1
+        self._send(self.seq, type_)
+        return str(event(self.site, self.door, self.seq)["id"])
+
+    def request_snapshot(self, have: int = 0) -> None:
+        body = {"type": "snapshot_request", "site": self.site, "door": self.door, "have": have}
+        self.client.publish(self.topics.snapshot_request, json.dumps(body), qos=1)
+
+    def resend_if_stalled(self) -> int:
+        """What a door does when receipts stand still: publish again what none covered."""
+        with self._lock:
+            stalled = time.monotonic() - self._progress >= self.resend_seconds
+            start = self.upto + 1
+        if not stalled or start > self.seq or not self.connected.is_set():
+            return 0
+        for seq in range(start, self.seq + 1):
+            self._send(seq)
+        self.resent += self.seq - start + 1
+        with self._lock:
+            self._progress = time.monotonic()
+        return self.seq - start + 1
+
+    @property
+    def done(self) -> bool:
+        return self.upto >= self.seq
