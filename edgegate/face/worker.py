@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -104,11 +105,85 @@ def main(conn: Connection, settings: Any, db_path: Path, key_file: Path | None, 
         _serve(conn, settings, db_path, key_file)
 
 
-def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None) -> None:
-    from edgegate.face.capture import Capture
+class _Pipe:
+    """The pipe to the daemon, shared by the main loop and the QR thread: a ``Connection``
+    is not safe for two senders at once (interleaved pickles), so sends take a lock. Only
+    the main loop receives."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self.poll = conn.poll
+        self.recv = conn.recv
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._conn.send(msg)
+
+
+class _QrThread:
+    """Reads QR codes from the newest frames on a thread of its own, beside the faces.
+
+    On the face loop, a frame with a pass waited for the previous frame's face work (an
+    encoding is ~0.2 s on a slow core) before its code was even looked for; here the code is
+    looked for as soon as the frame arrives. Both threads only read the shared frames (the
+    capture replaces its frame, never writes into it). zxing-cpp works in C++; the face
+    stack's dlib calls hold the GIL only for a detection or an encoding at a time.
+    """
+
+    def __init__(self, scanner: Any, pipe: _Pipe, stats: dict[str, Any]) -> None:
+        self.scanner = scanner
+        self.pipe = pipe
+        self.stats = stats
+        self.capture: Any = None  # set by the main loop when it opens or closes the camera
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="qr", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        seq, seen = 0, None
+        while not self._stop.is_set():
+            capture = self.capture
+            if capture is None:
+                self._stop.wait(0.05)
+                continue
+            if capture is not seen:
+                seq, seen = 0, capture
+            try:
+                got = capture.newest(seq, timeout=0.2)
+            except OSError:
+                # The main loop reports the camera's failure and reopens it.
+                self._stop.wait(0.05)
+                continue
+            if got is None:
+                continue
+            rgb, frame_t, seq = got
+            try:
+                text = self.scanner.scan(rgb, time.monotonic())
+            except Exception:  # a decoder fault must not end reading passes for good
+                log.exception("qr_scan_failed")
+                continue
+            self.stats["qr_frames"] = self.scanner.frames
+            self.stats["qr_ms"] = round(self.scanner.total_ms, 3)
+            self.stats["qr_skipped"] = self.scanner.gate.skipped  # nothing moved, no code
+            if text is not None:
+                try:
+                    self.pipe.send(("qr", text, frame_t))
+                except (BrokenPipeError, EOFError, OSError):
+                    return  # the daemon went away or stopped us: nothing to report to
+
+
+def _serve(raw: Connection, settings: Any, db_path: Path, key_file: Path | None) -> None:
     from edgegate.face.gallery import Gallery
     from edgegate.face.pipeline import FacePipeline
 
+    conn = _Pipe(raw)
     gallery, bad, stamp = Gallery(), 0, ()
     try:
         gallery, bad, stamp = load_gallery(db_path, key_file)
@@ -120,18 +195,7 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
     fe._fr()
     settings = load_descriptor(settings)
     pipeline = FacePipeline(settings, gallery)
-    qr = None
-    if settings.qr:
-        from edgegate.face.qr import QrScanner
-
-        qr = QrScanner(settings.qr_hold_off)
     conn.send(("ready", len(gallery), bad))
-    capture: Capture | None = None
-    seq = 0
-    next_poll = time.monotonic() + GALLERY_POLL_SECONDS
-    next_stats = time.monotonic() + STATS_SECONDS
-    force_reload = False
-    attempt = 0
     stats: dict[str, Any] = {
         "frames": 0,
         "detected": 0,  # frames the detector ran on (the others: nothing moved)
@@ -139,6 +203,42 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
         "detect_ms": 0.0,
         "encode_ms": 0.0,
     }
+    qr: _QrThread | None = None
+    if settings.qr:
+        from edgegate.face.qr import QrScanner
+
+        # Every key the QR thread writes exists before it starts: the main loop copies the
+        # dict while it runs, and a copy must not see the dict change size.
+        stats.update(qr_frames=0, qr_ms=0.0, qr_skipped=0)
+        qr = _QrThread(QrScanner(settings.qr_hold_off), conn, stats)
+        qr.start()
+    try:
+        _loop(conn, settings, db_path, key_file, pipeline, stats, qr, gallery, bad, stamp)
+    finally:
+        if qr is not None:
+            qr.stop()
+
+
+def _loop(
+    conn: _Pipe,
+    settings: Any,
+    db_path: Path,
+    key_file: Path | None,
+    pipeline: Any,
+    stats: dict[str, Any],
+    qr: _QrThread | None,
+    gallery: Any,
+    bad: int,
+    stamp: tuple[Any, ...],
+) -> None:
+    from edgegate.face.capture import Capture
+
+    capture: Capture | None = None
+    seq = 0
+    next_poll = time.monotonic() + GALLERY_POLL_SECONDS
+    next_stats = time.monotonic() + STATS_SECONDS
+    force_reload = False
+    attempt = 0
     while True:
         # Commands first: they are rare and small; poll(0) never blocks.
         while conn.poll(0 if capture is not None else 0.2):
@@ -170,6 +270,8 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
                     capture = None
             elif cmd[0] == "reload":
                 force_reload = True
+        if qr is not None:
+            qr.capture = capture  # the camera the QR thread reads: this one, or none
         now = time.monotonic()
         if force_reload or now >= next_poll:
             # Enrolment at the door and central updates write the store from other processes;
@@ -199,12 +301,6 @@ def _serve(conn: Connection, settings: Any, db_path: Path, key_file: Path | None
         if got is None:
             continue
         rgb, frame_t, seq = got
-        if qr is not None:
-            # Before the faces: a pass is decided from this frame alone, a face takes k.
-            text = qr.scan(rgb, time.monotonic())
-            stats["qr_frames"], stats["qr_ms"] = qr.frames, round(qr.total_ms, 3)
-            if text is not None:
-                conn.send(("qr", text, frame_t))
         res = pipeline.process(rgb, time.monotonic())
         stats["frames"] += 1
         stats["detected"] += res.detected

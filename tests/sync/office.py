@@ -44,9 +44,10 @@ class Office:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_subscribed(self, timeout: float = 30) -> None:
+    def wait_subscribed(self, timeout: float = 120) -> None:
         """Until ``serve`` has its subscriptions: a door's first snapshot request published
-        before that reaches nobody (the door asks again only on its next connect)."""
+        before that reaches nobody (the door asks again only on its next connect). Its start
+        (imports, migrations) was seen taking 55 s on 2 cores at load 24."""
         log = self.dir / "serve.log"
         wait_for(lambda: b"central_subscribed" in log.read_bytes(), timeout, "central serve")
 
