@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 import structlog
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, select, update
 
 from edgegate.central.dialect import upsert
 from edgegate.central.engine import reading, sqlite_path
@@ -98,6 +98,7 @@ class Duties:
                 started=now,
                 heartbeat=now,
                 leader=False,
+                broker_since=now,
             )
             conn.execute(
                 stmt.on_conflict_do_update(
@@ -109,6 +110,7 @@ class Duties:
                         "heartbeat": stmt.excluded.heartbeat,
                         "leader": False,
                         "broker": "connecting",
+                        "broker_since": stmt.excluded.broker_since,
                         "broker_error": "",
                     },
                 )
@@ -152,7 +154,16 @@ class Duties:
             conn.execute(
                 update(instances)
                 .where(instances.c.id == self.instance)
-                .values(heartbeat=now, leader=self.held, broker=broker, broker_error=broker_error)
+                .values(
+                    heartbeat=now,
+                    leader=self.held,
+                    broker=broker,
+                    broker_error=broker_error,
+                    # Since when in this state (`central doors`): moves with the state only.
+                    broker_since=case(
+                        (instances.c.broker == broker, instances.c.broker_since), else_=now
+                    ),
+                )
             )
         return self.held
 

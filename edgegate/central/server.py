@@ -241,14 +241,17 @@ class CentralServer:
         the log without flooding it."""
         self.broker_failures += 1
         n = self.broker_failures
+        mq = self.config.mqtt
+        # What `central doors` shows as the office's link (written by the duty check).
+        self._broker_state = ("disconnected", f"broker {mq.host}:{mq.port} unreachable")
         if n & (n - 1) == 0:
-            mq = self.config.mqtt
             log.warning("broker_unreachable", broker=f"{mq.host}:{mq.port}", attempts=n)
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             self.broker_failures += 1
             log.warning("broker_refused", reason=str(reason), attempts=self.broker_failures)
+            self._broker_state = ("disconnected", f"refused: {reason}")
             return
         if self.broker_failures:
             log.info("broker_reachable", after_attempts=self.broker_failures)

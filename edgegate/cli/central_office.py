@@ -189,16 +189,18 @@ def archive_behind(telemetry: dict[str, Any] | None, archived: int) -> int | Non
 
 
 def cmd_doors(args: argparse.Namespace) -> int:
-    from edgegate.central import archive, store
+    from edgegate.central import archive, instances, store
     from edgegate.central.services.doors import journal_depth, unarchived
 
     config = load(args)
+    now = time.time()
     with store.reading(master(config, readonly=True)) as conn:
         rows = archive.list_doors(conn)
         latest = store.current_version(conn)
         counters = archive.counters(conn)
         held = archive.archived_per_door(conn)
-    now = time.time()
+        dead_after = instances.stale_after(config.central.duty_check_seconds)
+        links = instances.office_links(conn, now, dead_after)
     stale = config.central.offline_after_seconds
     for r in rows:
         r["journal_depth"] = journal_depth(r["telemetry"])
@@ -210,8 +212,11 @@ def cmd_doors(args: argparse.Namespace) -> int:
     for r in rows:
         r["local_people"] = central_local.local_state(r["telemetry"], offers.get(r["door"]))
     if args.json:
-        print(json.dumps({"version": latest, "doors": rows, "counters": counters}))
+        out = {"version": latest, "office": links, "doors": rows, "counters": counters}
+        print(json.dumps(out))
         return 0
+    for line in instances.describe_all(links):
+        print(line)
     print(
         f"{'door':<16} {'status':<8} {'since':<12} {'last seen':<12} {'version':<10} "
         f"{'journal':<8} unarchived"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from edgegate.central import archive, store
+from edgegate.central import archive, instances, store
 from edgegate.central.services import Office
 
 
@@ -32,6 +32,8 @@ def board(office: Office, now: float | None = None) -> dict[str, Any]:
     with store.reading(office.master()) as conn:
         latest = store.current_version(conn)
         rows = archive.list_doors(conn)
+        stale = instances.stale_after(office.config.central.duty_check_seconds)
+        links = instances.office_links(conn, now, stale)
     stale_after = office.config.central.offline_after_seconds
     doors = []
     for r in rows:
@@ -74,4 +76,11 @@ def board(office: Office, now: float | None = None) -> dict[str, Any]:
             }
         )
     online = sum(d["availability"] == "online" for d in doors)
-    return {"version": latest, "doors": doors, "online": online}
+    # The office's own broker link (serve's row, heartbeat-checked): a board of doors all
+    # "online" means nothing when the office itself is cut off from the broker.
+    link = {
+        "connected": any(link["state"] == "connected" for link in links),
+        "instances": links,
+        "lines": instances.describe_all(links),
+    }
+    return {"version": latest, "doors": doors, "online": online, "office": link}

@@ -1,6 +1,7 @@
 """Doors board, live: the rows are re-rendered and pushed over server-sent events whenever the
 archive commits something from a door (availability, state, telemetry, events), and every
-few seconds so that "since" and "last seen" keep counting."""
+few seconds so that "since" and "last seen" keep counting; the office's own broker link
+(``central/instances.py``) above them, refreshed alike."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ def rows_html(request: Request, data: dict) -> str:
     return templates.get_template("_doors_rows.html").render(request=request, **data)
 
 
+def office_html(request: Request, data: dict) -> str:
+    return templates.get_template("_office_link.html").render(request=request, **data)
+
+
 @router.get("/live/doors")
 async def live(request: Request, who: Viewer) -> StreamingResponse:
     office, hub = request.app.state.office, request.app.state.hub
@@ -47,6 +52,7 @@ async def live(request: Request, who: Viewer) -> StreamingResponse:
             while True:
                 data = await run_in_threadpool(doors.board, office)
                 yield sse_frame("doors", rows_html(request, data))
+                yield sse_frame("office", office_html(request, data))
                 try:
                     await asyncio.wait_for(sub.queue.get(), REFRESH_SECONDS)
                     # A burst (a door draining its journal) becomes one re-render.
