@@ -25,7 +25,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
-from edgegate.central.schema import metadata
 from edgegate.errors import EdgegateError
 
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
@@ -76,7 +75,6 @@ def upgrade(engine: Engine) -> None:
             )
         if have != heads():
             command.upgrade(cfg, "heads")
-        metadata.create_all(conn, checkfirst=True)
 
 
 def _known(cfg: Config) -> set[str]:

@@ -23,8 +23,9 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 # Feature modules register their tables on ``metadata`` when imported (keep this list sorted),
-# one line per module so parallel additions merge cleanly. A new table needs no migration
-# (edgegate/central/migrate.py creates it); a change to an existing one does.
+# one line per module so parallel additions merge cleanly. Every table and every change to
+# one comes with a revision in edgegate/central/migrations (tests/central/test_migrations*
+# compare what the revisions build with this metadata, on SQLite and PostgreSQL).
 from edgegate.central.schema import (  # noqa: E402
     alarms,  # noqa: F401
     archive,  # noqa: F401
