@@ -7,14 +7,16 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from gpiozero.pins.mock import MockFactory
 from hypothesis import HealthCheck, settings
+from structlog.testing import capture_logs
 
 from edgegate.config import parse
 from edgegate.config.models import Config
@@ -83,6 +85,20 @@ path = "{cfg.storage.path}"
 """
     )
     return path
+
+
+@contextmanager
+def all_logs() -> Iterator[list[dict[str, Any]]]:
+    """structlog's ``capture_logs`` at every level, whatever an earlier test in this worker
+    configured (a daemon's ``[logging] level = "warning"`` filters ``info`` lines before any
+    processor sees them, so a capture after it would miss them); the config is put back."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        with capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)
 
 
 def journal_writer(site: str = "s", door: str = "d") -> JournalTx:

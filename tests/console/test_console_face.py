@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 
 from edgegate.central import archive, store
 from edgegate.central.services import Office, biometrics, credentials, tokens
@@ -20,6 +19,7 @@ from edgegate.central.services.credentials import ChangeRefused
 from edgegate.face.credentials import from_bytes
 from edgegate.face.encode import encodings_from_images, face_data_from_photos
 from edgegate.face.gallery import Gallery
+from tests.conftest import all_logs
 from tests.console.conftest import ADMIN, page_csrf
 from tests.face.conftest import photo
 
@@ -97,7 +97,7 @@ def test_console_refuses_bad_photos_clearly_logged_and_counted(  # type: ignore[
 ):
     sec = client_as("security")
     csrf = page_csrf(sec, "/people/obama")
-    with capture_logs() as logs:
+    with all_logs() as logs:
         r = sec.post(
             "/people/obama/faces",
             data={"csrf": csrf},

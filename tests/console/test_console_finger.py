@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 
 from edgegate.central import archive, inbound, store
 from edgegate.central.services import Office, biometrics, credentials, tokens
@@ -22,6 +21,7 @@ from edgegate.central.services.biometrics import FingerSessions
 from edgegate.contract import enrol_seal
 from edgegate.contract import messages as m
 from edgegate.sim.fingerprint import finger_template
+from tests.conftest import all_logs
 from tests.console.conftest import ADMIN, page_csrf
 
 SENT: list[tuple[str, dict[str, Any]]] = []
@@ -101,7 +101,7 @@ def test_steps_then_the_sealed_template_becomes_a_finger_credential(finger_offic
 def test_a_template_sealed_for_something_else_is_refused(finger_office: Office, bind, why):
     sessions = FingerSessions()
     s = biometrics.start_finger(finger_office, ADMIN, sessions, "carol", "lab")
-    with capture_logs() as logs:
+    with all_logs() as logs:
         biometrics.finger_progress(finger_office, sessions, captured(s, b"t" * 512, **bind))
     assert s.state == "failed" and "does not open" in s.message, why
     assert refusals(finger_office) == {"enrol_failed_bad_template": 1}
@@ -148,7 +148,7 @@ def test_door_failure_refusal_and_silence_end_the_session(finger_office: Office)
     ],
 )
 def test_start_refused_clearly_logged_counted(finger_office, person, door, reason, message):  # type: ignore[no-untyped-def]
-    with capture_logs() as logs, pytest.raises(biometrics.EnrolRefused, match=message):
+    with all_logs() as logs, pytest.raises(biometrics.EnrolRefused, match=message):
         biometrics.start_finger(finger_office, ADMIN, FingerSessions(), person, door)
     assert SENT == []
     assert refusals(finger_office) == {f"enrol_refused_{reason}": 1}

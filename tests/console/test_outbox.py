@@ -14,11 +14,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import pytest
-import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
 from edgegate.central.services import Office, audit, outbox
+from tests.conftest import all_logs
 from tests.console.conftest import ADMIN
 
 
@@ -60,7 +60,7 @@ def run(office: Office, now: float | None = None) -> int:
 
 
 def test_signed_delivery_retry_and_log(office: Office, receiver: Receiver) -> None:
-    with structlog.testing.capture_logs() as logs:
+    with all_logs() as logs:
         hook_id, secret = outbox.add_webhook(office.engine, ADMIN, receiver.url, ["access_denied"])
         events = [
             {"id": "e1", "type": "access_granted", "door": "front"},

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from structlog.testing import capture_logs
 
 from edgegate.face import face_format as ff
 from edgegate.face.credentials import (
@@ -31,6 +30,7 @@ from edgegate.face.credentials import (
 from edgegate.face.gallery import Gallery
 from edgegate.store.db import open_db, transaction
 from edgegate.store.sealed import load_key, seal, unseal
+from tests.conftest import all_logs
 
 finite = st.floats(-4.0, 4.0, width=32)
 encodings = hnp.arrays(np.float32, st.tuples(st.integers(1, 6), st.just(128)), elements=finite)
@@ -199,7 +199,7 @@ def test_unusable_rows_are_counted_by_reason_and_logged(tmp_path: Path, enrolled
     }
     for value, blob in rows.items():
         conn.execute("UPDATE credentials SET data = ? WHERE value = ?", (blob, value))
-    with capture_logs() as logs:
+    with all_logs() as logs:
         scan = scan_faces(conn, key)
         faces, bad = load_faces(conn, key)
     assert [p for p, _, _ in scan.faces] == ["obama"] and bad == 4 and len(faces) == 1

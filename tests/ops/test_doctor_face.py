@@ -190,16 +190,15 @@ def test_descriptor_engine_is_checked_and_a_fallback_announced(
 def test_face_process_falls_back_to_dlib_when_the_model_cannot_be_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from structlog.testing import capture_logs
-
     from edgegate.face import descriptor
     from edgegate.face.pipeline import Settings
     from edgegate.face.worker import load_descriptor
+    from tests.conftest import all_logs
 
     with monkeypatch.context() as m:
         m.setitem(sys.modules, "face_recognition_models", damaged_models(tmp_path))
         m.setattr(descriptor, "_engines", {})  # nothing loaded yet in this "process"
-        with capture_logs() as logs:
+        with all_logs() as logs:
             settings = load_descriptor(Settings())
     assert settings.engine == "dlib"
     [event] = [e for e in logs if e["event"] == "face_descriptor_fallback"]

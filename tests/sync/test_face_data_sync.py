@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from structlog.testing import capture_logs
 
 from edgegate.face import face_format as ff
 from edgegate.face.credentials import load_faces, to_wire
 from edgegate.sim.broker import Broker
 from edgegate.store.db import open_db
 from edgegate.store.sealed import load_key, unseal
+from tests.conftest import all_logs
 from tests.sync.central import update
 from tests.sync.test_door_inbound import scenario_door
 from tests.sync.test_door_sync import ALICE, until
@@ -59,7 +59,7 @@ def test_face_data_formats_over_mqtt(tmp_path: Path, broker: Broker):
         while ev.type != "access_granted":
             ev = await d.next_event()
 
-    with capture_logs() as logs:
+    with all_logs() as logs:
         scenario_door(tmp_path, broker, body)
     rejected = [e for e in logs if e["event"] == "mqtt_message_rejected"]
     assert "face face-torn" in " | ".join(e["detail"] for e in rejected)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 
 from edgegate.hardware.hid_keymaps import KEYMAPS, keys_of
 from edgegate.hardware.input_events import (
@@ -22,6 +21,7 @@ from edgegate.hardware.input_events import (
 )
 from edgegate.hardware.qr_scanner import MAX_LINE
 from edgegate.sim.hid_scanner import typed
+from tests.conftest import all_logs
 
 KEY_E, KEY_G, KEY_1, KEY_DOT, KEY_MINUS, KEY_SLASH, KEY_Y, KEY_Z = 18, 34, 2, 52, 12, 53, 21, 44
 SHIFT, CTRL, ENTER, KPENTER, KP7 = 42, 29, 28, 96, 71
@@ -76,7 +76,7 @@ def test_records_split_anywhere_and_scan_codes_between_them():
 
 def test_bad_records_are_counted_logged_and_the_rest_still_read():
     d = KeyLineDecoder(reader="desk")
-    with capture_logs() as logs:
+    with all_logs() as logs:
         out = d.feed(
             record(0x7F, 1, 1)  # no such event type
             + record(EV_KEY, 0x3FF, 1)  # beyond KEY_MAX
@@ -91,7 +91,7 @@ def test_bad_records_are_counted_logged_and_the_rest_still_read():
 
 def test_a_line_with_lost_events_a_modifier_or_too_many_keys_is_dropped_whole():
     d = KeyLineDecoder()
-    with capture_logs() as logs:
+    with all_logs() as logs:
         dropped = typed("EG1.a", enter=False) + record(EV_SYN, SYN_DROPPED, 0) + typed("b")
         ctrl = keys((CTRL, 1), *press(KEY_E), (CTRL, 0), *press(ENTER))
         long = typed("A" * (MAX_LINE + 5))

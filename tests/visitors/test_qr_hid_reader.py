@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from structlog.testing import capture_logs
 
 from edgegate.config import parse
 from edgegate.contract import signing
@@ -20,7 +19,7 @@ from edgegate.core.reads import CredentialKind
 from edgegate.hardware.qr_hid import QrHidReader
 from edgegate.sim.broker import free_port
 from edgegate.sim.hid_scanner import HidScannerSimulator, UinputScanner
-from tests.conftest import make_config, running_door
+from tests.conftest import all_logs, make_config, running_door
 from tests.fingerprint.fp_helpers import RecordingSink
 
 NO_UINPUT = "no /dev/uinput (needs the uinput module and privileges)"
@@ -41,7 +40,7 @@ def test_reads_a_scan_without_grab_and_comes_back_after_a_replug(tmp_path: Path)
             reader = QrHidReader(
                 "desk", sink, sim.path, hold_off=0, backoff_initial=0.05, backoff_max=0.2
             )
-            with capture_logs() as logs:
+            with all_logs() as logs:
                 task = asyncio.create_task(reader.run())
                 await until(lambda: reader.healthy)
                 sim.scan("EG1.first")
