@@ -10,7 +10,7 @@ docs/osdp.md describe the wiring behind each.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -186,6 +186,18 @@ class OsdpConfig(ReaderBase):
     )
 
 
+def qr_hold_off() -> Any:
+    """The hold-off of the QR scanners, serial or USB HID: one declaration (a new field per
+    model, as pydantic wants)."""
+    return Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="A pass held under the scanner is decoded again and again; the same code "
+        "within this many seconds counts once.",
+    )
+
+
 class QrScannerConfig(ReaderBase):
     type: Literal["qr_scanner"] = Field(
         description="QR/barcode scanner typing each code as a line on a UART (visitor passes; "
@@ -193,13 +205,7 @@ class QrScannerConfig(ReaderBase):
     )
     port: str = Field("/dev/ttyUSB0", description="Serial device of the scanner.")
     baudrate: int = Field(9600, gt=0, description="The scanner's UART speed (9600 8N1 usual).")
-    hold_off_seconds: float = Field(
-        2.0,
-        ge=0,
-        le=60,
-        description="A pass held under the scanner is decoded again and again; the same code "
-        "within this many seconds counts once.",
-    )
+    hold_off_seconds: float = qr_hold_off()
 
 
 class QrHidConfig(ReaderBase):
@@ -221,13 +227,7 @@ class QrHidConfig(ReaderBase):
         description="Take the device for the door alone (EVIOCGRAB), so scans are not typed into "
         "a console on the door's screen.",
     )
-    hold_off_seconds: float = Field(
-        2.0,
-        ge=0,
-        le=60,
-        description="A pass held under the scanner is decoded again and again; the same code "
-        "within this many seconds counts once.",
-    )
+    hold_off_seconds: float = qr_hold_off()
 
 
 class PinConfig(StrictModel):
