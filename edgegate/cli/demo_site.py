@@ -174,6 +174,8 @@ async def run_site(work: Path, port: int, seconds: float | None, speed: float) -
             [sys.executable, "-m", "edgegate", "central", "serve", "--config", str(cfg_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Stopped by us (SIGTERM below) after the doors, not by the terminal's Ctrl-C.
+            start_new_session=True,
         )
         url = f"http://127.0.0.1:{http_port}/"
         deadline = time.monotonic() + 60

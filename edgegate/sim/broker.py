@@ -90,6 +90,10 @@ class Broker:
             stdout=logf,
             stderr=logf,
             stdin=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C at the terminal goes to the whole foreground process
+            # group, and the broker must outlive the doors and the office it serves until its
+            # owner stops it (else they log a lost broker while shutting down).
+            start_new_session=True,
         )
         logf.close()
         self.starts += 1
