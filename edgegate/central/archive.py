@@ -215,6 +215,18 @@ def seen(conn: Connection, site: str, door: str, now: float) -> None:
     )
 
 
+def seen_many(conn: Connection, doors_: list[tuple[str, str]], now: float) -> None:
+    """``seen`` for several (site, door) at once: one statement, rows in the given order (give
+    them sorted: two writers then lock the doors' rows in the same order)."""
+    if not doors_:
+        return
+    stmt = upsert(conn, doors)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["site", "door"], set_={"last_seen": stmt.excluded.last_seen}
+    )
+    conn.execute(stmt, [{"site": s, "door": d, "last_seen": now} for s, d in doors_])
+
+
 def _door(site: str, door: str) -> Any:
     return (doors.c.site == site) & (doors.c.door == door)
 

@@ -20,7 +20,7 @@ with a replaced store starts at seq 1 again and must not be covered by its prede
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,7 +28,6 @@ import paho.mqtt.client as mqtt
 import structlog
 from sqlalchemy import Connection, func, select
 
-from edgegate.central import inbound
 from edgegate.central.schema.archive import events
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
@@ -106,17 +105,6 @@ def holes(
         if nxt is not None and nxt - 1 >= end + 1:
             gaps.append((end + 1, nxt - 1))
     return last, gaps
-
-
-def doors_with_events(batch: Iterable[mqtt.MQTTMessage], site: str) -> set[str]:
-    doors = set()
-    for msg in batch:
-        if msg.topic.endswith("/events"):
-            try:
-                doors.add(inbound.classify(msg.topic, site).door)
-            except inbound.BadMessage:
-                continue  # refused and counted by the archive already
-    return doors
 
 
 @dataclass
