@@ -197,7 +197,14 @@ def until(stored: Callable[[], int], total: int) -> float:
     return time.monotonic()
 
 
-def run_phases(broker: Broker, args: argparse.Namespace, stored: Callable[[], int]) -> str:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_phases(
+    broker: Broker, args: argparse.Namespace, stored: Callable[[], int], pids: list[int]
+) -> str:
     doors = Doors(broker, args.doors, args)
     try:
         t0 = time.monotonic()
@@ -210,10 +217,13 @@ def run_phases(broker: Broker, args: argparse.Namespace, stored: Callable[[], in
             else "no peak phase"
         )
         start = time.monotonic()
+        cpu0 = sum(cpu_seconds(p) for p in pids)
         doors.backlog()
         total = offered + args.doors * args.events
         rate = args.doors * args.events / (until(stored, total) - start)
-        return f"{rate:,.0f} events/s\t({peak})"
+        # CPU of the receiving processes per event: what the machine's load does not change.
+        cpu = (sum(cpu_seconds(p) for p in pids) - cpu0) / (args.doors * args.events)
+        return f"{rate:,.0f} events/s\t, {cpu * 1e6:,.0f} µs CPU/event ({peak})"
     finally:
         doors.stop()
 
@@ -232,7 +242,7 @@ def mqtt_only(args: argparse.Namespace) -> str:
             while not counted.exists():
                 assert time.monotonic() < deadline and proc.poll() is None, "no subscriber"
                 time.sleep(0.05)
-            return run_phases(broker, args, lambda: int(counted.read_text()))
+            return run_phases(broker, args, lambda: int(counted.read_text()), [proc.pid])
         finally:
             proc.terminate()
             proc.wait(30)
@@ -308,7 +318,7 @@ def office(pg: Postgres, work: Path, instances: int, args: argparse.Namespace) -
             while not all(b"central_subscribed" in log.read_bytes() for log in logs):
                 assert time.monotonic() < deadline, "serve did not subscribe"
                 time.sleep(0.2)
-            return run_phases(broker, args, lambda: count(url))
+            return run_phases(broker, args, lambda: count(url), [p.pid for p in procs])
         finally:
             for p in procs:
                 p.terminate()

@@ -151,7 +151,8 @@ class CentralServer:
         # inside ``_handle``, read on the loop after it returned: never both at once).
         self.on_committed = on_committed
         self._changes: list[tuple[str, dict[str, Any]]] = []
-        self._events: list[tuple[dict[str, Any], str]] = []  # (archive row, topic): store thread
+        # (archive row, topic, the parsed event) of the batch in progress: store thread.
+        self._events: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
         self._alarming = False  # the batch had something for the alarms (store thread)
         # Snapshot requests seen while another instance held the duties: door -> (request,
         # when), answered on taking them over (loop thread).
@@ -355,6 +356,7 @@ class CentralServer:
     async def _commit(self, batch: list[mqtt.MQTTMessage]) -> None:
         """Store one batch, then (only then) acknowledge it and tell whoever waits on it."""
         requests = await self._archive(batch)
+        self.counters["batches"] += 1  # messages per batch: what group commit achieves
         if self.on_committed is not None and self._changes:
             changes, self._changes = self._changes, []
             try:
@@ -503,11 +505,11 @@ class CentralServer:
         time, each in its savepoint, so only that one is lost."""
         if not self._events:
             return
-        keys = sorted({(r["site"], r["door"]) for r, _ in self._events})
+        keys = sorted({(r["site"], r["door"]) for r, _, _ in self._events})
         self._event_doors = {door for _, door in keys}
         self._seen_due = [k for k in keys if now - self._seen_at.get(k, -1e9) >= SEEN_SECONDS]
         archive.seen_many(conn, self._seen_due, now)
-        rows = [row for row, _ in self._events]
+        rows = [row for row, _, _ in self._events]
         try:
             with conn.begin_nested():
                 new = archive.archive_rows(conn, rows)
@@ -518,7 +520,7 @@ class CentralServer:
                 raise
             log.exception("event_batch_refused", events=len(rows))
             new = set()
-            for row, topic in self._events:
+            for row, topic, _ in self._events:
                 try:
                     with conn.begin_nested():
                         new |= archive.archive_rows(conn, [row])
@@ -531,10 +533,9 @@ class CentralServer:
                     self.counters["rejected_internal_error"] += 1
         self.counters["events_archived"] += len(new)
         self.counters["duplicate_events"] += len(rows) - len(new)
-        for row, _ in self._events:
+        for row, _, event in self._events:
             if row["id"] in new:
                 new.discard(row["id"])  # a copy in the same batch is not new twice
-                event = json.loads(row["payload"])
                 self._changes.append(("event", {**event, "site": row["site"], "door": row["door"]}))
 
     def _reject(self, conn: Connection, msg: mqtt.MQTTMessage, reason: str, detail: str) -> None:
@@ -549,7 +550,7 @@ class CentralServer:
         if where.kind == "events":
             event = inbound.parse_event(msg.payload, where)
             # Stored with the rest of the batch, last (``_store_events``).
-            self._events.append((archive.event_row(site, door, event, now), msg.topic))
+            self._events.append((archive.event_row(site, door, event, now), msg.topic, event))
             if event["type"] in WATCHED:
                 self._alarming = True
         elif where.kind == "availability":
