@@ -30,6 +30,7 @@ from edgegate.central.schema.archive import events
 from edgegate.central.schema.master import commands, credentials, people, versions
 from edgegate.central.schema.visitors import host_contacts, visit_notices, visits
 from edgegate.central.services import Actor, Office, audit
+from edgegate.central.services import erasure_sweep as sweep
 from edgegate.central.services.credentials import ChangeRefused
 from edgegate.contract import messages as m
 
@@ -51,6 +52,8 @@ class ErasurePlan:
     commands: int = 0
     hosted_visits: int = 0
     visits: tuple[str, ...] = ()  # visits they made as a visitor (by id or by name)
+    # free text, offers, notifications and audit entries naming them (erasure_sweep)
+    elsewhere: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         creds = ", ".join(f"{n} {k}" for k, n in sorted(self.credentials.items())) or "none"
@@ -64,6 +67,7 @@ class ErasurePlan:
             f"visits they hosted: {self.hosted_visits}",
             f"visits they made: {len(self.visits)}"
             + (f" ({', '.join(self.visits)})" if self.visits else ""),
+            *(f"{what} naming them: {n}" for what, n in self.elsewhere.items()),
         ]
 
 
@@ -126,7 +130,9 @@ def plan(office: Office, who: str) -> ErasurePlan:
             .scalars()
             .all()
         )
-        held = _current_values(conn, person)
+        held = _current_values(conn, person) | _past_values(conn, person)
+        subj = sweep.Subject(person, row[0] if row else "", "erased-?", frozenset(held))
+        found = sweep.rewrites(conn, subj)
         return ErasurePlan(
             person=person,
             in_master=row is not None,
@@ -138,6 +144,7 @@ def plan(office: Office, who: str) -> ErasurePlan:
             ),
             hosted_visits=_count(conn, visits, visits.c.host == person),
             visits=tuple(_visits_made(conn, person, row[0] if row else "")),
+            elsewhere={what: len(rows) for what, rows in found.items()},
         )
 
 
@@ -149,6 +156,13 @@ def _current_values(conn: Connection, person: str) -> set[str]:
     return set(
         conn.execute(select(credentials.c.value).where(credentials.c.person_id == person)).scalars()
     )
+
+
+def _past_values(conn: Connection, person: str) -> set[str]:
+    """Credential values the person held at some point (the version log says)."""
+    rows = conn.execute(select(versions.c.version, versions.c.ops).order_by(versions.c.version))
+    _changed, held = forget.scrub_history(((v, json.loads(t)) for v, t in rows), person, "")
+    return {value for _kind, value in held}
 
 
 def _events_where(person: str, values: set[str]) -> Any:
@@ -193,6 +207,7 @@ def erase(office: Office, actor: Actor, who: str, reason: str) -> Erasure:
     try:
         with master.begin() as conn:
             held = _current_values(conn, person)
+            name = conn.execute(select(people.c.name).where(people.c.id == person)).scalar()
             rewritten, past = _scrub_versions(conn, person, pseudonym)
             held |= {value for _kind, value in past}
             ops = _removal_ops(conn, person, pseudonym)
@@ -200,19 +215,27 @@ def erase(office: Office, actor: Actor, who: str, reason: str) -> Erasure:
                 made = store.commit_ops(conn, ops, max_ops=office.config.central.update_max_ops)
                 done += [v.version for v in made]
             counts = _anonymise(conn, person, pseudonym, held)
+            subj = sweep.Subject(person, name or "", pseudonym, frozenset(held))
+            found = sweep.rewrites(conn, subj)
+            counts |= sweep.apply(conn, found)
+            redacted = {r.key["seq"]: r.values for r in found[sweep.AUDIT]}
+            audit.redact(conn, redacted)
+            # In the same transaction: the entry commits with the change, and it is what
+            # vouches for the redacted entries when the chain is verified.
+            audit.append(
+                conn,
+                actor,
+                audit.REDACTING,
+                pseudonym,
+                reason=subj.text(reason[:REASON_MAX]),  # a name typed into it goes too
+                version=done[-1] if done else None,
+                history=rewritten,
+                visits=len(pl.visits),
+                redacted=sorted(redacted),
+                **counts,
+            )
     except store.CentralError as exc:
         raise ChangeRefused(str(exc)) from None
-    audit.record(
-        office.engine,
-        actor,
-        "person_erased",
-        pseudonym,
-        reason=reason[:REASON_MAX],
-        version=done[-1] if done else None,
-        history=rewritten,
-        visits=len(pl.visits),
-        **counts,
-    )
     log.info("person_erased", pseudonym=pseudonym, by=actor.name, versions=done, **counts)
     published = None
     if done and office.publish_versions is not None:
