@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 from edgegate.central.schema.alarms import alarm_history, alarms, equipment, maintenance_log
 from edgegate.central.schema.console import audit_log, outbox
 from edgegate.central.schema.local_people import local_offers
+from edgegate.central.schema.master import commands
 from edgegate.central.schema.visitors import visits
 from edgegate.central.services import Actor, audit, credentials, erasure, open_office, visitors
 from edgegate.central.services import outbox as outbox_service
@@ -97,6 +98,11 @@ def test_erasure_covers_free_text_offers_notifications_and_the_audit_log(
                 ]),
             )
         )  # fmt: skip
+    with central.db().begin() as conn:
+        conn.execute(
+            insert(commands).values(id="c1", door="front", cmd="unlock", issued=now,
+                                    message=json.dumps({"args": {"note": "for ALICE MARTIN"}}))
+        )  # fmt: skip
     with central.db().connect() as conn:
         before_audit = {r.seq: r for r in conn.execute(select(audit_log))}
     assert audit.verify(office.engine).ok
@@ -109,6 +115,7 @@ def test_erasure_covers_free_text_offers_notifications_and_the_audit_log(
         "doors' responsible": 1,
         "offers of local people": 1,
         "notifications": 1,
+        "command texts": 1,
         # every entry naming her, by target or inside its detail
         "audit entries": sum(1 for r in before_audit.values() if _names_her(r.target + r.detail)),
     }
@@ -128,6 +135,8 @@ def test_erasure_covers_free_text_offers_notifications_and_the_audit_log(
         findings = sorted(conn.execute(select(maintenance_log.c.findings)).scalars())
         assert findings == ["fine", f"reader loose, reported by {p}"]
         assert conn.execute(select(equipment.c.responsible)).scalar_one() == p
+        message = json.loads(conn.execute(select(commands.c.message)).scalar_one())
+        assert message == {"args": {"note": f"for {p}"}}
         offer = conn.execute(select(local_offers)).one()
         assert json.loads(offer.people) == [{"id": "l2", "name": "Lou"}]
         assert json.loads(offer.credentials) == [{"kind": "card", "value": "22", "person": "l2"}]

@@ -33,6 +33,7 @@ from sqlalchemy import Column, ColumnElement, Connection, Table, and_, func, or_
 from edgegate.central.schema.alarms import alarm_history, alarms, equipment, maintenance_log
 from edgegate.central.schema.console import audit_log, outbox
 from edgegate.central.schema.local_people import local_offers
+from edgegate.central.schema.master import commands
 from edgegate.central.schema.visitors import visits, zone_approvals
 from edgegate.contract import erasure as rules
 
@@ -212,6 +213,8 @@ def rewrites(conn: Connection, subj: Subject) -> dict[str, list[Rewrite]]:
         "doors' responsible": _text(conn, subj, equipment, equipment.c.responsible),
         "offers of local people": _offers(conn, subj),
         "notifications": _json(conn, subj, outbox, outbox.c.body),
+        # their id as a whole string is already the pseudonym (erasure._anonymise_commands)
+        "command texts": _json(conn, subj, commands, commands.c.message),
         AUDIT: _json(
             conn, subj, audit_log, audit_log.c.target, audit_log.c.detail,
             linked=audit_log.c.target.in_(sorted({subj.person, *subj.values})),
