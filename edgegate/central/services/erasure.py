@@ -17,13 +17,17 @@ record, without the person. The rewriting rules are pure (``edgegate/central/for
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
 from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
 
+from edgegate.central import erasure_ledger as ledger
 from edgegate.central import forget, store
 from edgegate.central.schema.alarms import alarms
 from edgegate.central.schema.archive import events
@@ -186,17 +190,27 @@ def _visits_made(conn: Connection, person: str, name: str) -> list[str]:
     return sorted(conn.execute(q.order_by(visits.c.id)).scalars())
 
 
-def erase(office: Office, actor: Actor, who: str, reason: str) -> Erasure:
+def erase(
+    office: Office,
+    actor: Actor,
+    who: str,
+    reason: str,
+    *,
+    pseudonym: str | None = None,
+    record: bool = True,
+) -> Erasure:
     """Erase the person (see the module's doc). The master, the version log and every
     office table change in one transaction; the visits they made first (the visit desk's
-    own change). Publishes through the office's hook like every change."""
+    own change). Publishes through the office's hook like every change. ``record``: write
+    the erasure to the ledger (``erasure_ledger``; a re-application does not); ``pseudonym``:
+    the one a re-application keeps."""
     from edgegate.central.services import visitors
 
     reason = reason.strip()
     if not reason:
         raise ChangeRefused("give the reason of the erasure (the request it answers)")
     pl = plan(office, who)
-    person, pseudonym = pl.person, forget.new_pseudonym()
+    person, pseudonym = pl.person, pseudonym or forget.new_pseudonym()
     done: list[int] = []
     if pl.visits:
         try:
@@ -234,6 +248,13 @@ def erase(office: Office, actor: Actor, who: str, reason: str) -> Erasure:
                 redacted=sorted(redacted),
                 **counts,
             )
+            if record:
+                # Before the commit: an erasure the ledger missed could not be repeated after
+                # a restore; a ledger line whose erasure then failed is repeated harmlessly.
+                entry = ledger.Entry(
+                    time.time(), pseudonym, ledger.digest(store.connection_key(conn), person)
+                )
+                ledger.record(_ledger_path(office), entry)
     except store.CentralError as exc:
         raise ChangeRefused(str(exc)) from None
     log.info("person_erased", pseudonym=pseudonym, by=actor.name, versions=done, **counts)
@@ -382,3 +403,38 @@ def _anonymise_hosted(conn: Connection, person: str, pseudonym: str) -> int:
     conn.execute(delete(visit_notices).where(visit_notices.c.host == person))
     conn.execute(delete(host_contacts).where(host_contacts.c.person == person))
     return len(rows)
+
+
+def _ledger_path(office: Office) -> Path:
+    c = office.config.central
+    return ledger.path_for(c.db, c.erasure_ledger)
+
+
+def _ids(conn: Connection) -> set[str]:
+    """Every person id the store names: the master, the archive, alarms, hosted visits."""
+    ids: set[str] = set(conn.execute(select(people.c.id)).scalars())
+    for col in (events.c.person, alarms.c.person, visits.c.host):
+        ids.update(v for v in conn.execute(select(col).distinct()).scalars() if v)
+    return ids
+
+
+def pending_reapply(office: Office) -> list[tuple[str, ledger.Entry]]:
+    """(person id, ledger entry) of every recorded erasure whose person this store still
+    names: after restoring a backup older than the erasure, or events a door published
+    before it applied the removal."""
+    entries = ledger.read(_ledger_path(office))
+    if not entries:
+        return []
+    with store.reading(office.master()) as conn:
+        return ledger.match(store.connection_key(conn), entries, sorted(_ids(conn)))
+
+
+def reapply(office: Office, actor: Actor) -> list[Erasure]:
+    """Repeat every recorded erasure this store still needs (``pending_reapply``), each
+    under its pseudonym, each audited like an erasure."""
+    done = []
+    for person, entry in pending_reapply(office):
+        when = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        reason = f"erasure of {when} re-applied from the ledger"
+        done.append(erase(office, actor, person, reason, pseudonym=entry.pseudonym, record=False))
+    return done
