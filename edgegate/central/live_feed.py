@@ -79,6 +79,7 @@ class LiveFeed:
         self.cursor = 0
         self.listening = False  # a LISTEN connection is up (loop thread only)
         self.reads = 0
+        self.failures = 0  # reads failed in a row (the store away)
         self._due: set[str] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -128,12 +129,19 @@ class LiveFeed:
             due, self._due = self._due, set()
             try:
                 rows = await loop.run_in_executor(self._pool, self._read, self.cursor)
-            except Exception:
+            except Exception as exc:
                 # The store is away (a restart): the next wake or poll reads from the same
-                # cursor; what was due stays due.
+                # cursor; what was due stays due. Said on the 1st, 2nd, 4th... in a row.
                 self._due |= due
-                log.warning("live_feed_read_failed", exc_info=True)
+                self.failures += 1
+                if self.failures & (self.failures - 1) == 0:
+                    log.warning(
+                        "live_feed_read_failed", error=str(exc)[:200], attempts=self.failures
+                    )
                 continue
+            if self.failures:
+                log.info("live_feed_read_recovered", after_attempts=self.failures)
+                self.failures = 0
             self.reads += 1
             if len(rows) == READ_ROWS:
                 self._wake.set()  # more behind these: read on at once
@@ -198,6 +206,7 @@ class LiveFeed:
                 )
             finally:
                 self.listening = False
+                self._wake.set()  # the reader polls at the shorter period from now on
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 

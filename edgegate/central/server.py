@@ -19,6 +19,8 @@ events, telemetry and offers of local people come through a shared subscription
 stores it once. Availability and state (retained: a shared subscription gets no retained
 messages) and snapshot requests (answered by the duty holder) reach every instance. The
 duties that must happen once run only in the instance holding them (central/leader.py).
+What any instance committed reaches every instance's live views through the office store
+(central/live_feed.py), not through this instance's share of the messages.
 """
 
 from __future__ import annotations
