@@ -24,6 +24,7 @@ from edgegate.central import archive, live_feed, migrate
 from edgegate.central.engine import make_engine
 from edgegate.central.live_feed import LiveFeed
 from edgegate.sim.postgres import Postgres
+from tests.central.conftest import wait_until
 
 
 class FeedThread:
@@ -60,13 +61,6 @@ class FeedThread:
         self.thread.join(15)
 
 
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def write(engine: Engine, ids: list[str], door: str = "front") -> None:
     now = time.time()
     rows = [
@@ -99,25 +93,25 @@ def test_postgres_notifications_and_a_restart(
     write(writer, ["old-1", "old-2"])  # before the feed: not shown (it starts at the end)
     feed = FeedThread(make_engine(url))
     try:
-        wait_for(lambda: feed.feed.listening, 30, "the feed to listen")
+        wait_until(lambda: feed.feed.listening, 30, "the feed to listen")
         first = [f"a-{i}" for i in range(10)]
         for i in range(0, 10, 2):  # several transactions, several notifications
             write(writer, first[i : i + 2])
-        wait_for(lambda: feed.ids() == first, 30, "the first rows")
+        wait_until(lambda: feed.ids() == first, 30, "the first rows")
         assert ("door", {}) in feed.changes  # the board re-reads: last seen moved
 
         live_feed.announce(writer, live_feed.ALARMS)
-        wait_for(lambda: "alarm" in feed.kinds(), 30, "an alarm announced")
+        wait_until(lambda: "alarm" in feed.kinds(), 30, "an alarm announced")
 
         own_postgres.stop()
-        wait_for(lambda: not feed.feed.listening, 30, "the feed to notice")
+        wait_until(lambda: not feed.feed.listening, 30, "the feed to notice")
         own_postgres.start()
         second = [f"b-{i}" for i in range(10)]
         write(writer, second[:5])  # perhaps before it listens again: found by its read
-        wait_for(lambda: feed.feed.listening, 60, "the feed to listen again")
+        wait_until(lambda: feed.feed.listening, 60, "the feed to listen again")
         write(writer, second[5:])  # heard
         write(writer, ["a-0", "b-9"])  # copies: nothing new, nothing shown
-        wait_for(lambda: feed.ids()[-1:] == ["b-9"], 30, "the rows after the restart")
+        wait_until(lambda: feed.ids()[-1:] == ["b-9"], 30, "the rows after the restart")
         assert feed.ids() == first + second  # each once, in arrival order
         ns = [item["n"] for kind, item in feed.changes if kind == "event"]
         assert ns == sorted(ns)
@@ -135,11 +129,11 @@ def test_sqlite_wakes_in_process_and_polls(tmp_path: Path, monkeypatch: pytest.M
     try:
         write(writer, ["s-1", "s-2"])
         feed.on_loop(feed.feed.local, {live_feed.EVENTS})  # what serve does after a commit
-        wait_for(lambda: feed.ids() == ["s-1", "s-2"], 30, "the woken read")
+        wait_until(lambda: feed.ids() == ["s-1", "s-2"], 30, "the woken read")
         # Enrolment steps pass through as they are; alarms only say "re-read".
         step = ("enrol", {"progress": "x"})
         feed.on_loop(feed.feed.local, {live_feed.ALARMS}, [step])
-        wait_for(lambda: step in feed.changes and "alarm" in feed.kinds(), 30, "pass-through")
+        wait_until(lambda: step in feed.changes and "alarm" in feed.kinds(), 30, "pass-through")
     finally:
         feed.stop()
     # Nothing woke it: the periodic read finds a row another process wrote.
@@ -147,7 +141,7 @@ def test_sqlite_wakes_in_process_and_polls(tmp_path: Path, monkeypatch: pytest.M
     feed = FeedThread(make_engine(db))
     try:
         write(writer, ["s-3"])
-        wait_for(lambda: feed.ids() == ["s-3"], 30, "the periodic read")
+        wait_until(lambda: feed.ids() == ["s-3"], 30, "the periodic read")
     finally:
         feed.stop()
         writer.dispose()
