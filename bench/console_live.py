@@ -9,7 +9,11 @@
    ``access_denied``; from the request to that decision, over ``--cycles`` (the card is
    enabled again and granted between cycles).
 
-    python bench/console_live.py [--events 1000] [--cycles 30]
+    python bench/console_live.py [--events 1000] [--cycles 30] [--engine postgresql | --db URL]
+
+The office store is SQLite by default (``central.db`` in the bench's temp dir); ``--engine
+postgresql`` starts a throwaway PostgreSQL cluster (``edgegate.sim.postgres``) for it, ``--db``
+takes the URL of one you run yourself (an empty database).
 """
 
 from __future__ import annotations
@@ -60,8 +64,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def setup(work: Path, broker: Broker) -> tuple[Path, str, str, subprocess.Popen[bytes]]:
+def setup(
+    work: Path, broker: Broker, db: str | None
+) -> tuple[Path, str, str, subprocess.Popen[bytes]]:
     path = office_config(work, broker, free_port(), site="hq")
+    if db is not None:  # a PostgreSQL store: a URL and the store key every instance shares
+        (work / "store.key").write_bytes(os.urandom(32))
+        os.chmod(work / "store.key", 0o600)
+        text = path.read_text()
+        text = re.sub(
+            r'^db = ".*"$',
+            f'db = "{db}"\nstore_key_file = "{work / "store.key"}"',
+            text,
+            flags=re.M,
+        )
+        path.write_text(text)
     key = signing.generate()
     (work / "central.key").write_bytes(signing.private_pem(key))
     os.chmod(work / "central.key", 0o600)
@@ -69,7 +86,7 @@ def setup(work: Path, broker: Broker) -> tuple[Path, str, str, subprocess.Popen[
     actor = Actor("bench", "cli")
     token = tokens.create(office.engine, actor, "bench", "admin")
     credentials.save_person(office, actor, "alice", name="Alice", cards=[CARD])
-    office.engine.dispose()
+    office.close()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgegate", "central", "serve", "--config", str(path)],
@@ -270,14 +287,30 @@ def main() -> int:
     ap.add_argument(
         "--warmup", type=int, default=3, help="lost-card cycles run first and not counted"
     )
+    store = ap.add_mutually_exclusive_group()
+    store.add_argument(
+        "--engine",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the office store: SQLite in the temp dir, or a throwaway PostgreSQL cluster",
+    )
+    store.add_argument("--db", help="the office store's URL (an empty PostgreSQL database)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edgegate-bench-console-"))
     (work / "broker").mkdir()
     broker = Broker(workdir=work / "broker")
     broker.start()
     proc = None
+    pg = None
+    db: str | None = args.db
     try:
-        _path, url, token, proc, public = setup(work, broker)  # type: ignore[misc]
+        if args.engine == "postgresql":
+            from edgegate.sim.postgres import Postgres
+
+            pg = Postgres().start()
+            db = pg.database("bench")
+        print(f"office store: {db or 'SQLite'}", flush=True)
+        _path, url, token, proc, public = setup(work, broker, db)  # type: ignore[misc]
         if args.events:
             lat = live_view(broker, url, token, args.events)
             print(
@@ -303,6 +336,8 @@ def main() -> int:
             proc.send_signal(signal.SIGTERM)
             proc.wait(20)
         broker.stop()
+        if pg is not None:
+            pg.close()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
