@@ -13,7 +13,9 @@
 
 The office store is SQLite by default (``central.db`` in the bench's temp dir); ``--engine
 postgresql`` starts a throwaway PostgreSQL cluster (``edgegate.sim.postgres``) for it, ``--db``
-takes the URL of one you run yourself (an empty database).
+takes the URL of one you run yourself (an empty database). ``--busy N`` runs N processes that
+spin on a CPU for the whole run (a machine shared with other work, made repeatable: the
+lost-card tail appears only when the office's threads wait for a CPU).
 """
 
 from __future__ import annotations
@@ -295,6 +297,9 @@ def main() -> int:
         help="the office store: SQLite in the temp dir, or a throwaway PostgreSQL cluster",
     )
     store.add_argument("--db", help="the office store's URL (an empty PostgreSQL database)")
+    ap.add_argument(
+        "--busy", type=int, default=0, help="processes spinning on a CPU during the run"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edgegate-bench-console-"))
     (work / "broker").mkdir()
@@ -303,6 +308,9 @@ def main() -> int:
     proc = None
     pg = None
     db: str | None = args.db
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)
+    ]
     try:
         if args.engine == "postgresql":
             from edgegate.sim.postgres import Postgres
@@ -338,6 +346,9 @@ def main() -> int:
         broker.stop()
         if pg is not None:
             pg.close()
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
