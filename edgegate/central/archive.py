@@ -174,7 +174,7 @@ def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     psycopg re-parsed each one (about a seventh of the office's CPU at full ingest). Exact
     because the caller holds the archive's writer lock: no other writer inserts between the
     look-up and the insert. Copies within the batch count once."""
-    held = set(conn.execute(_HELD, {"ids": [r["id"] for r in rows]}).tuples())
+    held = {(i, at) for i, at in conn.execute(_HELD, {"ids": [r["id"] for r in rows]})}
     fresh = []
     for row in rows:
         key = (row["id"], row["at"])
