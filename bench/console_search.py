@@ -42,6 +42,7 @@ from sqlalchemy import Engine, event, text
 
 from edgegate.central import archive
 from edgegate.central.config import parse_central
+from edgegate.central.engine import make_engine
 from edgegate.central.services import Office, open_office
 from edgegate.central.services import events as ev
 from edgegate.central.store import open_master
@@ -320,21 +321,25 @@ def main() -> int:
 
 
 def migrate_kept(db: str, key: bytes, rows: int) -> None:
-    """The office store's migrations on a kept store (new indexes built over its rows), then
-    fresh planner statistics."""
+    """The office store's migrations on a kept store (new indexes built over its rows, with
+    their planner statistics: see migration 7)."""
+    from edgegate.central import migrate
+
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        was = migrate.current(conn)
+    engine.dispose()
     t0 = time.monotonic()
     engine = open_master(db, key=key)
     took = time.monotonic() - t0
     with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("ANALYZE")
-        else:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                "VACUUM ANALYZE events"
-            )
+        now = migrate.current(conn)
         count = conn.execute(text("SELECT max(n) FROM events")).scalar_one()
     engine.dispose()
-    print(f"reused a kept store of {rows:,} events (max n {count:,}): migrations {took:.0f} s")
+    print(
+        f"reused a kept store of {rows:,} events (max n {count:,}), revision "
+        f"{','.join(sorted(was))} -> {','.join(sorted(now))}: migrations {took:.0f} s"
+    )
 
 
 def search(office: Office, args: argparse.Namespace) -> None:
@@ -356,6 +361,13 @@ def search(office: Office, args: argparse.Namespace) -> None:
         "reason=revoked": lambda: ({"reason": "revoked"}, None),
         "reason, deep page": lambda: ({"reason": rnd.choice(REASONS)}, mid),
         "door + reason": lambda: ({"door": rnd.choice(DOORS), "reason": "schedule"}, None),
+        "door + time range (1 h, 30 days ago)": lambda: (
+            {
+                "door": rnd.choice(DOORS),
+                **ev.clean_filters({"since": _ago(30 * 86400), "until": _ago(30 * 86400 - 3600)}),
+            },
+            None,
+        ),
         "person + denied": lambda: (
             {"person": f"p{rnd.randrange(5000):05d}", "type": "access_denied"},
             None,

@@ -11,6 +11,7 @@ door, a staff release), not only denials. Their ingest cost is measured in docs/
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
@@ -19,9 +20,21 @@ branch_labels = None
 depends_on = None
 
 
+NEW = ("events_door_type", "events_person_type")
+
+
 def upgrade() -> None:
     op.create_index("events_door_type", "events", ["door", "type", "n"])
     op.create_index("events_person_type", "events", ["person", "type", "n"])
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and sa.inspect(bind).has_table("sqlite_stat1"):
+        # A store someone ran ANALYZE on: SQLite takes an index without statistics for ~10
+        # rows a key, so a door's newest page went through events_door_type and sorted the
+        # door's 500,000 entries (1.3 s at 10,000,000 rows) instead of reading events_door in
+        # order. Statistics for the new indexes too. (Without any, both are costed alike and
+        # the index already in order wins.) PostgreSQL keeps statistics per column.
+        for name in NEW:
+            op.execute(f"ANALYZE {name}")
 
 
 def downgrade() -> None:
