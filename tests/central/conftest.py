@@ -41,6 +41,9 @@ def write_central_toml(tmp_path: Path, port: int, db: str | None = None, **centr
             key.write_bytes(os.urandom(32))
             key.chmod(0o600)
         central["store_key_file"] = str(key)
+    if "://" in db and "erasure_ledger" not in central:
+        # Without a store directory the ledger's default is a fixed system path.
+        central["erasure_ledger"] = str(tmp_path / "erasures.jsonl")
     lines = [
         "[central]",
         f'site = "{SITE}"',
