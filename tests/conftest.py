@@ -63,6 +63,47 @@ def make_config(tmp_path: Path, port: str, **door: Any) -> Config:
     )
 
 
+def office_mqtt(broker: Broker, key: str, **extra: Any) -> dict[str, Any]:
+    """The ``[mqtt]`` section of a door joined to a test office that signs with ``key``:
+    quick reconnects, so a test that restarts the broker does not wait out the backoff."""
+    return {
+        "host": broker.host,
+        "port": broker.port,
+        "central_public_keys": [key],
+        "backoff_min_seconds": 0.1,
+        "backoff_max_seconds": 0.5,
+        **extra,
+    }
+
+
+def entry_exit_config(
+    tmp_path: Path, reader: str, entry: str, exit_: str, broker: Broker, key: str, zone: str
+) -> Config:
+    """A door of site ``hq`` with an entry and an exit reader of type ``reader`` on two ptys,
+    joined to a test office."""
+    raw = make_config(tmp_path, entry, zone=zone).model_dump(mode="json", exclude_none=True)
+    raw["door"]["site"] = "hq"
+    raw["readers"] = [
+        {"type": reader, "port": entry, "name": "entry", "hold_off_seconds": 0},
+        {"type": reader, "port": exit_, "name": "exit", "direction": "out",
+         "hold_off_seconds": 0},
+    ]  # fmt: skip
+    raw["mqtt"] = office_mqtt(broker, key)
+    raw["daemon"] = {"watchdog": False}
+    return parse(raw, tmp_path / "door.toml")
+
+
+async def until(
+    cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition", tick: float = 0.05
+) -> Any:
+    """Wait for ``cond()`` to be truthy and return it: a condition wait, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while not (value := cond()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(tick)
+    return value
+
+
 def write_config_file(tmp_path: Path, port: str, **door: Any) -> Path:
     cfg = make_config(tmp_path, port, **door)
     path = tmp_path / "edgegate.toml"

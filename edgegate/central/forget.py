@@ -9,24 +9,25 @@ rows become, and the service writes them back:
   scrubbed log and then the removal ends with exactly the people and credentials it would
   have had from the original log and the removal (the person is gone either way; a property
   test checks this on the door's own applier), so rewriting history changes no door.
-* ``replace_strings``: archived events, alarms and command records are JSON; every string
-  equal to the person's id becomes their pseudonym and each of their credential values
-  becomes ``erased``. Only whole strings are replaced, so nothing else of an event (door,
-  time, result, reason) changes.
+* ``replace_strings``, ``event_mapping`` (``edgegate/contract/erasure.py``, shared with the
+  door, which applies them to its own journal): archived events, alarms and command records
+  are JSON; every string equal to the person's id becomes their pseudonym and each of their
+  credential values becomes ``erased``.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from edgegate.contract import messages as m
 from edgegate.contract import ops
+from edgegate.contract.erasure import ERASED, event_mapping, replace_strings
 
-ERASED = "erased"
+__all__ = ["ERASED", "event_mapping", "new_pseudonym", "replace_strings", "scrub_history"]
 PSEUDONYM_PREFIX = "erased-"
 
 _OP: TypeAdapter[m.Op] = TypeAdapter(m.Op)
@@ -37,29 +38,6 @@ def new_pseudonym() -> str:
     from the person's id (a hash of the id could); the same for all of that person's rows,
     so an investigation still sees that the events were one person's."""
     return PSEUDONYM_PREFIX + secrets.token_hex(6)
-
-
-def replace_strings(value: Any, mapping: Mapping[str, str]) -> Any:
-    """``value`` (decoded JSON) with every string that is a key of ``mapping`` replaced, at
-    any depth (dict values and list items; dict keys stay). Everything else is unchanged."""
-    if isinstance(value, str):
-        return mapping.get(value, value)
-    if isinstance(value, dict):
-        return {k: replace_strings(v, mapping) for k, v in value.items()}
-    if isinstance(value, list):
-        return [replace_strings(v, mapping) for v in value]
-    return value
-
-
-def event_mapping(
-    person: str, pseudonym: str, held: Iterable[str], event_person: str | None
-) -> dict[str, str]:
-    """What to replace in one event: the person's id always; their credential values only in
-    an event that names them or nobody (a card reassigned later is someone else's in the
-    events that name that someone)."""
-    mapping = dict.fromkeys(held, ERASED) if event_person in (person, None) else {}
-    mapping[person] = pseudonym  # after the values: an id that is also a value is the person
-    return mapping
 
 
 Key = tuple[str, str]

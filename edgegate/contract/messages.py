@@ -74,6 +74,12 @@ class PutPerson(Msg):
 class RemovePerson(Msg):
     op: Literal["remove_person"]
     id: ID
+    erase: bool = Field(
+        False,
+        description="An erasure (the right to erasure, docs/central.md): the door also "
+        "rewrites the person out of its own journal. Sent only when true, so a door that "
+        "predates it refuses only erasures.",
+    )
 
 
 class SetPersonEnabled(Msg):

@@ -133,6 +133,12 @@ def set_person_validity(
     return cur.rowcount > 0
 
 
+def person_values(conn: sqlite3.Connection, person_id: str) -> set[str]:
+    """The values of every credential the person holds (cards, template ids)."""
+    rows = conn.execute("SELECT value FROM credentials WHERE person_id = ?", (person_id,))
+    return {r[0] for r in rows}
+
+
 def remove_person(conn: sqlite3.Connection, person_id: str) -> bool:
     # ON DELETE CASCADE removes the person's credentials with them; their anti-passback
     # presence names them too and means nothing without them.

@@ -198,6 +198,13 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+def truncate_wal(conn: sqlite3.Connection) -> None:
+    """Copy the WAL back into the file and truncate it: after an erasure, the pages as they
+    were before (``secure_delete`` zeroed the new ones) must not linger in old WAL frames.
+    Best effort: a reader holding an old snapshot keeps its frames until the next one."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def migrate(conn: sqlite3.Connection, migrations: list[str] | None = None) -> None:
     """Bring the store to the last of ``migrations`` (default: the door's ``MIGRATIONS``;
     the central office's master store passes its own list)."""

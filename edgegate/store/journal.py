@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edgegate.contract.erasure import ERASED, event_mapping, replace_strings
+
 
 def rfc3339(ts: float) -> str:
     """RFC 3339 UTC with milliseconds, e.g. 2026-11-23T10:00:00.123Z."""
@@ -184,6 +186,32 @@ def resend(
         n
         + conn.execute(f"UPDATE events SET sent = 0 WHERE seq IN ({pick})", [*args, probe]).rowcount
     )
+
+
+def forget_person(conn: sqlite3.Connection, person: str, values: set[str]) -> int:
+    """Rewrite an erased person out of the journal (docs/central.md, "Erasing a person"):
+    in every row naming their id or one of their credential ``values``, those strings become
+    ``erased`` (``edgegate.contract.erasure``: their values only in events naming them or
+    nobody). Sent or not: an unsent row reaches the office already rewritten. The rows keep
+    their seq, id, time, type and every other field: the journal is not hash-chained (its
+    guarantees are order, ``id`` and the sent/archived flags, none of which change), so an
+    in-place rewrite loses nothing the office relies on. Call inside the transaction that
+    removes the person. Returns how many rows changed."""
+    needles = [person, *sorted(values)]
+    where = " OR ".join(["instr(payload, ?) > 0"] * len(needles))
+    rows = conn.execute(
+        f"SELECT seq, payload FROM events WHERE {where}", [json.dumps(n) for n in needles]
+    ).fetchall()
+    changed = []
+    for seq, text in rows:
+        payload = json.loads(text)
+        who = payload.get("person")
+        mapping = event_mapping(person, ERASED, values, who if isinstance(who, str) else None)
+        new = replace_strings(payload, mapping)
+        if new != payload:
+            changed.append((json.dumps(new, separators=(",", ":")), seq))
+    conn.executemany("UPDATE events SET payload = ? WHERE seq = ?", changed)
+    return len(changed)
 
 
 def recent(

@@ -38,7 +38,7 @@ from edgegate.store.credential_sync import (
     snapshot_complete,
     swap,
 )
-from edgegate.store.db import transaction
+from edgegate.store.db import transaction, truncate_wal
 
 __all__ = [
     "STAGE_BATCH",
@@ -162,6 +162,10 @@ def apply_update(
         cs.set_version(conn, msg.version)
         fields = {"version": msg.version, "from": have, "ops": len(msg.ops)}
         (event,) = journal_tx(conn, [("credentials_updated", fields)], now)
+    if any(isinstance(op, m.RemovePerson) and op.erase for op in msg.ops):
+        # secure_delete zeroed the old cells in the pages; the WAL still holds the pages as
+        # they were until a checkpoint copies them back: truncate it now (as sealing does).
+        truncate_wal(conn)
     return "apply", event
 
 
@@ -177,7 +181,14 @@ def _put_person(
 def _remove_person(
     conn: sqlite3.Connection, op: m.RemovePerson, seal_key: bytes | None, now: float
 ) -> None:
-    creds.remove_person(conn, ops.effect(op).key[0])
+    person = ops.effect(op).key[0]
+    if op.erase:
+        # Before the removal: the values are the person's cards and templates as this door
+        # holds them; their events name those values.
+        values = creds.person_values(conn, person)
+        rows = journal.forget_person(conn, person, values)
+        log.info("journal_person_erased", rows=rows)  # never the id: it is what is erased
+    creds.remove_person(conn, person)
 
 
 def _set_person_enabled(

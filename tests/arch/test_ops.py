@@ -20,6 +20,7 @@ from edgegate.contract import ops
 from edgegate.store import credentials as creds
 from edgegate.store.db import open_db, transaction
 from edgegate.sync.credentials_apply import _apply_op
+from tests.strategies import card_ops, plain_person
 
 OP_TYPES = typing.get_args(typing.get_args(m.Op)[0])
 IDS = st.from_regex(r"[a-z]{1,8}", fullmatch=True)
@@ -30,32 +31,7 @@ def test_every_contract_op_has_an_effect() -> None:
     assert set(OP_TYPES) == set(ops._EFFECTS)
 
 
-OPS = st.one_of(
-    st.builds(
-        lambda i, n: m.PutPerson(op="put_person", person=m.PersonMsg(id=i, name=n)), IDS, IDS
-    ),
-    st.builds(lambda i: m.RemovePerson(op="remove_person", id=i), IDS),
-    st.builds(
-        lambda i, e: m.SetPersonEnabled(op="set_person_enabled", id=i, enabled=e),
-        IDS,
-        st.booleans(),
-    ),
-    st.builds(
-        lambda v, p: m.PutCredential(
-            op="put_credential", credential=m.CredentialMsg(kind="card", value=v, person=p)
-        ),
-        CARDS,
-        IDS,
-    ),
-    st.builds(
-        lambda v, e: m.SetCredentialEnabled(
-            op="set_credential_enabled", kind="card", value=v, enabled=e
-        ),
-        CARDS,
-        st.booleans(),
-    ),
-    st.builds(lambda v: m.RemoveCredential(op="remove_credential", kind="card", value=v), CARDS),
-)
+OPS = card_ops(IDS, CARDS, plain_person(IDS))
 
 
 @given(OPS)

@@ -59,7 +59,9 @@ def fill_master(central: Central, n: int) -> None:
         ]
         conn.execute(schema.credentials.insert(), creds)
         conn.execute(
-            schema.versions.insert().values(version=7, base=6, issued="", n_ops=0, ops="[]")
+            schema.versions.insert().values(
+                version=7, base=6, issued="2026-01-01T00:00:00Z", n_ops=0, ops="[]"
+            )
         )
 
 

@@ -88,7 +88,7 @@ def test_erase_removes_and_anonymises_everywhere(central: Central, capsys) -> No
         assert len(json.loads(ops_text)) == n_ops
         if version != removal:
             assert '"alice"' not in ops_text
-    assert {"op": "remove_person", "id": "alice"} in json.loads(
+    assert {"op": "remove_person", "id": "alice", "erase": True} in json.loads(
         next(t for v, t, _n in log if v == removal)
     )
     assert "Bob Kept" in "".join(t for _v, t, _n in log)  # others' history stays

@@ -21,48 +21,26 @@ from edgegate.central.schema import master as master_schema
 from edgegate.contract import messages as m
 from edgegate.store.db import open_db, transaction
 from edgegate.sync.credentials_apply import _apply_op
+from tests.strategies import card_ops
 
 WHO = "ann"
 PEOPLE = st.sampled_from([WHO, "bob", "cy"])
 CARDS = st.sampled_from(["AA01", "AA02", "AA03"])
 OP = TypeAdapter(m.Op)
 
-OPS = st.one_of(
-    st.builds(
-        lambda i, n, host: m.PutPerson(
-            op="put_person",
-            person=m.PersonMsg(
-                id=i, name=f"{i.title()} Secret" if n else "", attrs={"host": host} if host else {}
-            ),
+
+def _person(i: str) -> st.SearchStrategy[m.PersonMsg]:
+    """Named after the id when named at all, so the person's name can be looked for later."""
+    return st.builds(
+        lambda named, host: m.PersonMsg(
+            id=i, name=f"{i.title()} Secret" if named else "", attrs={"host": host} if host else {}
         ),
-        PEOPLE,
         st.booleans(),
         st.one_of(st.none(), PEOPLE),
-    ),
-    st.builds(lambda i: m.RemovePerson(op="remove_person", id=i), PEOPLE),
-    st.builds(
-        lambda i, e: m.SetPersonEnabled(op="set_person_enabled", id=i, enabled=e),
-        PEOPLE,
-        st.booleans(),
-    ),
-    st.builds(
-        lambda v, p, e: m.PutCredential(
-            op="put_credential",
-            credential=m.CredentialMsg(kind="card", value=v, person=p, enabled=e),
-        ),
-        CARDS,
-        PEOPLE,
-        st.booleans(),
-    ),
-    st.builds(
-        lambda v, e: m.SetCredentialEnabled(
-            op="set_credential_enabled", kind="card", value=v, enabled=e
-        ),
-        CARDS,
-        st.booleans(),
-    ),
-    st.builds(lambda v: m.RemoveCredential(op="remove_credential", kind="card", value=v), CARDS),
-)
+    )
+
+
+OPS = card_ops(PEOPLE, CARDS, _person)
 
 
 def _door_rows(conn: sqlite3.Connection, history: list[list[dict[str, Any]]]) -> tuple:

@@ -25,7 +25,7 @@ from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store import journal
 from edgegate.store.db import open_db
 from tests.central.conftest import ServerThread, make_central
-from tests.conftest import running_door
+from tests.conftest import office_mqtt, running_door, until
 from tests.integration.fp_doors import fp_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -37,24 +37,9 @@ def door_config(tmp_path: Path, name: str, cards: str, fp: str, broker: Broker, 
     raw = fp_config(tmp_path, cards, fp, door=name).model_dump(mode="json", exclude_none=True)
     raw["door"]["site"] = "hq"
     raw["readers"][0]["hold_off_seconds"] = 0  # the test taps the same card again at once
-    raw["mqtt"] = {
-        "host": broker.host,
-        "port": broker.port,
-        "central_public_keys": [key],
-        "backoff_min_seconds": 0.1,
-        "backoff_max_seconds": 0.5,
-        "keepalive": 5,
-    }
+    raw["mqtt"] = office_mqtt(broker, key, keepalive=5)
     raw["daemon"] = {"watchdog": False}
     return parse(raw, tmp_path / f"{name}.toml")
-
-
-async def until(cond, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def decision(door) -> object:

@@ -4,13 +4,15 @@ door daemon (RDM6300 and fingerprint sensor simulators on ptys, mock pins) on on
 The door learns alice (card, fingerprint template, face encodings) by snapshot and lets her
 in; `central people erase alice --yes` sends the signed removal; the door applies it with its
 own applier: her rows and template are gone from its store, the template is deleted from the
-sensor, her name is not left in the store's file, her card is unknown; bob still opens. The
-office's archive names her pseudonym only.
+sensor, her id and card are rewritten out of its journal (the rows stay, naming "erased"),
+neither her name nor her id is left in the store's file, her card is unknown; bob still
+opens. The office's archive names her pseudonym only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from contextlib import AsyncExitStack
@@ -94,6 +96,13 @@ def test_an_erased_person_is_forgotten_by_the_door(tmp_path: Path, broker: Broke
             assert _rows(db, "SELECT * FROM credentials WHERE person_id = 'alice'") == []
             assert _rows(db, "SELECT * FROM finger_slots WHERE value LIKE 'alice.%'") == []
             assert _rows(db, "SELECT * FROM presence WHERE person_id = 'alice'") == []
+            # Her journal rows stay (the door's record of what happened) without her id or
+            # card: the same rows, in order, naming "erased".
+            journal = _rows(db, "SELECT seq, type, payload FROM events ORDER BY seq")
+            assert journal and not [r for r in journal if '"alice"' in r[2] or CARD in r[2]]
+            mine = [json.loads(p) for _s, t, p in journal if t == "access_granted"]
+            assert [e["person"] for e in mine] == ["erased", "erased"]
+            assert mine[0]["credential"] == "erased"
             cards.tap(CARD)
             ev = await decision(door)
             assert ev.type == "access_denied" and ev.payload["reason"] == "unknown"
@@ -112,6 +121,7 @@ def test_an_erased_person_is_forgotten_by_the_door(tmp_path: Path, broker: Broke
             finally:
                 conn.close()
             assert NAME.encode() not in Path(db).read_bytes()
+            assert b'"alice"' not in Path(db).read_bytes()
 
             # The office: the archive keeps her events under a pseudonym.
             await until(lambda: central.q(query_events, person="bob"), what="bob archived")

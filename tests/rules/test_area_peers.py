@@ -20,7 +20,7 @@ from edgegate.config.models import Config
 from edgegate.contract.topics import office_availability
 from edgegate.sim.broker import Broker, BrokerUnavailable
 from edgegate.sim.rdm6300 import Rdm6300Simulator
-from tests.conftest import enrol, running_door
+from tests.conftest import enrol, running_door, until
 from tests.sync.central import mqtt_config
 
 pytestmark = pytest.mark.broker
@@ -43,14 +43,6 @@ def broker() -> Any:
 
 def run(coro: Any, timeout: float = 60) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-async def until(pred: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def door_config(

@@ -20,7 +20,7 @@ from edgegate.contract import messages as m
 from edgegate.contract import signing
 from edgegate.contract.topics import DoorTopics
 from edgegate.sim.broker import Broker
-from tests.conftest import make_config
+from tests.conftest import make_config, office_mqtt
 
 KEY = signing.generate()
 SIGNER = signing.Signer(KEY)
@@ -29,15 +29,9 @@ SIGNER = signing.Signer(KEY)
 def mqtt_config(tmp_path: Path, port: str, broker: Broker, **mqtt_over: Any) -> Config:
     base = make_config(tmp_path, port)
     raw = base.model_dump(mode="json", exclude_none=True)
-    raw["mqtt"] = {
-        "host": broker.host,
-        "port": broker.port,
-        "central_public_keys": [signing.public_text(KEY.public_key())],
-        "backoff_min_seconds": 0.1,
-        "backoff_max_seconds": 0.5,
-        "keepalive": 5,
-        **mqtt_over,
-    }
+    raw["mqtt"] = office_mqtt(
+        broker, signing.public_text(KEY.public_key()), **{"keepalive": 5, **mqtt_over}
+    )
     raw["daemon"] = {"watchdog": False}
     return parse(raw, tmp_path / "test.toml")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -13,7 +12,7 @@ import pytest
 
 from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
-from tests.conftest import enrol, running_door
+from tests.conftest import enrol, running_door, until
 from tests.sync.central import Central, mqtt_config
 
 pytestmark = pytest.mark.broker
@@ -22,14 +21,6 @@ ALICE, BOB = "0F00BC614E", "1A2B3C4D5E"
 
 def run(coro, timeout: float = 60):
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-async def until(pred, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def door_setup(config) -> None:

@@ -5,7 +5,6 @@ door, and kept through later updates and snapshots. Real broker, office and door
 from __future__ import annotations
 
 import asyncio
-import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -14,43 +13,15 @@ import pytest
 from edgegate.central.person_rules import KEEP, RuleChange, person_ops
 from edgegate.central.store import CentralError
 from edgegate.cli.main import main
-from edgegate.config import parse
 from edgegate.contract import signing
 from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from edgegate.store.credentials import get_person_attrs
 from edgegate.store.db import open_db
 from tests.central.conftest import ServerThread, make_central
-from tests.conftest import make_config, running_door, write_config_file
+from tests.conftest import entry_exit_config, running_door, until, write_config_file
 
 VISITOR_CARD, BOB_CARD = "0F00BC614E", "0A0B0C0D0E"
-
-
-def door_config(tmp_path: Path, entry: str, exit_: str, broker: Broker, key: str):
-    raw = make_config(tmp_path, entry, zone="lab").model_dump(mode="json", exclude_none=True)
-    raw["door"]["site"] = "hq"
-    raw["readers"] = [
-        {"type": "rdm6300", "port": entry, "name": "entry", "hold_off_seconds": 0},
-        {"type": "rdm6300", "port": exit_, "name": "exit", "direction": "out",
-         "hold_off_seconds": 0},
-    ]  # fmt: skip
-    raw["mqtt"] = {
-        "host": broker.host,
-        "port": broker.port,
-        "central_public_keys": [key],
-        "backoff_min_seconds": 0.1,
-        "backoff_max_seconds": 0.5,
-    }
-    raw["daemon"] = {"watchdog": False}
-    return parse(raw, tmp_path / "door.toml")
-
-
-async def until(cond, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def decide(door, sim: Rdm6300Simulator, card: str):
@@ -77,7 +48,7 @@ def test_office_sets_rule_attributes_and_doors_keep_them(tmp_path: Path, broker:
         async with AsyncExitStack() as stack:
             entry = stack.enter_context(Rdm6300Simulator())
             exit_ = stack.enter_context(Rdm6300Simulator())
-            cfg = door_config(tmp_path, entry.port, exit_.port, broker, key)
+            cfg = entry_exit_config(tmp_path, "rdm6300", entry.port, exit_.port, broker, key, "lab")
             door = await stack.enter_async_context(running_door(tmp_path, sim=entry, config=cfg))
             sync = door.daemon.sync
             await until(lambda: sync.version >= 3, what="snapshot")

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from edgegate.cli.central_common import change
-from edgegate.config import parse
 from edgegate.contract import messages as m
 from edgegate.contract import signing
 from edgegate.contract.visitor_pass import PassToken, encode_pass
@@ -20,28 +19,9 @@ from edgegate.sim.qr_scanner import QrScannerSimulator
 from edgegate.store import pass_uses
 from edgegate.store.db import open_db
 from tests.central.conftest import ServerThread, make_central
-from tests.conftest import make_config, running_door
+from tests.conftest import entry_exit_config, running_door, until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-
-
-def door_config(tmp_path: Path, entry: str, exit_: str, broker: Broker, key: str):
-    raw = make_config(tmp_path, entry, zone="lobby").model_dump(mode="json", exclude_none=True)
-    raw["door"]["site"] = "hq"
-    raw["readers"] = [
-        {"type": "qr_scanner", "port": entry, "name": "entry", "hold_off_seconds": 0},
-        {"type": "qr_scanner", "port": exit_, "name": "exit", "direction": "out",
-         "hold_off_seconds": 0},
-    ]  # fmt: skip
-    raw["mqtt"] = {
-        "host": broker.host,
-        "port": broker.port,
-        "central_public_keys": [key],
-        "backoff_min_seconds": 0.1,
-        "backoff_max_seconds": 0.5,
-    }
-    raw["daemon"] = {"watchdog": False}
-    return parse(raw, tmp_path / "door.toml")
 
 
 async def decision(door, scanner: QrScannerSimulator, text: str):
@@ -55,13 +35,6 @@ async def decision(door, scanner: QrScannerSimulator, text: str):
 def altered(text: str, i: int) -> str:
     """One character of the token changed (the zone or the window, say)."""
     return text[:i] + ("B" if text[i] != "B" else "C") + text[i + 1 :]
-
-
-async def until(cond, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def test_qr_passes_at_a_door(tmp_path: Path, broker: Broker):
@@ -84,7 +57,9 @@ def test_qr_passes_at_a_door(tmp_path: Path, broker: Broker):
         async with AsyncExitStack() as stack:
             entry = stack.enter_context(QrScannerSimulator())
             exit_ = stack.enter_context(QrScannerSimulator())
-            cfg = door_config(tmp_path, entry.port, exit_.port, broker, key)
+            cfg = entry_exit_config(
+                tmp_path, "qr_scanner", entry.port, exit_.port, broker, key, "lobby"
+            )
             door = await stack.enter_async_context(running_door(tmp_path, config=cfg))
             sync = door.daemon.sync
             await until(lambda: sync.version >= 2)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,10 @@ from edgegate.core.reads import CredentialKind
 from edgegate.hardware.qr_hid import QrHidReader
 from edgegate.sim.broker import free_port
 from edgegate.sim.hid_scanner import HidScannerSimulator, UinputScanner
-from tests.conftest import all_logs, make_config, running_door
+from tests.conftest import all_logs, make_config, running_door, until
 from tests.fingerprint.fp_helpers import RecordingSink
 
 NO_UINPUT = "no /dev/uinput (needs the uinput module and privileges)"
-
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def test_reads_a_scan_without_grab_and_comes_back_after_a_replug(tmp_path: Path):

@@ -31,7 +31,7 @@ from edgegate.sim.broker import Broker, free_port
 from edgegate.sim.qr_scanner import QrScannerSimulator
 from tests.alarms.receivers import MailReceiver, WebhookReceiver
 from tests.central.conftest import make_central
-from tests.conftest import EDGEGATE, REPO, running_door
+from tests.conftest import EDGEGATE, REPO, running_door, until
 
 # ~40 s on a quiet 2-core machine; over two minutes when other builds load it (seen at load
 # average 24), hence more than the suite's default timeout.
@@ -77,14 +77,6 @@ async def decision(door, reader: str | None = None, timeout: float = 30.0):
 async def scan(door, sim: QrScannerSimulator, text: str, reader: str):
     sim.scan(text)
     return await decision(door, reader, 10)
-
-
-async def until(cond, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-    return value
 
 
 @pytest.fixture

@@ -240,7 +240,7 @@ def _removal_ops(conn: Connection, person: str, pseudonym: str) -> list[m.Op]:
     door), and the people whose informational ``host`` names them renamed to the pseudonym."""
     ops: list[m.Op] = []
     if conn.execute(select(people.c.id).where(people.c.id == person)).first():
-        ops.append(m.RemovePerson(op="remove_person", id=person))
+        ops.append(m.RemovePerson(op="remove_person", id=person, erase=True))
     hosted = conn.execute(
         select(*store.PEOPLE_COLS).where(people.c.attrs.contains(f'"{person}"', autoescape=True))
     )
