@@ -4,12 +4,18 @@
 1. Door event -> visible in the console's live view: a door client publishes N events on its
    ``events`` topic (QoS 1, as a door does, stamped with the send time); a client reads the
    console's server-sent-event stream ``/live/events`` and takes each event's arrival: p50/p99.
+   With ``--instances 2``: two ``central serve`` instances on one PostgreSQL (a cluster of the
+   bench's own, edgegate/sim/postgres.py). Instance ``a`` is on the doors' broker and archives
+   every event; instance ``b`` is on a broker of its own that no door uses, so every event
+   reaches b's console through the office store only (central/live_feed.py: the insert's
+   NOTIFY, then b's read by cursor). Both consoles' streams are read: "own" (a) and "other" (b).
 2. Lost card disabled in the console -> the door denies it: ``POST /api/v1/cards/UID/disable``
    (what the page's form calls), then the card is tapped every 20 ms until the door journals
    ``access_denied``; from the request to that decision, over ``--cycles`` (the card is
    enabled again and granted between cycles).
 
     python bench/console_live.py [--events 1000] [--cycles 30]
+    python bench/console_live.py --instances 2 --cycles 0
 """
 
 from __future__ import annotations
@@ -65,48 +71,69 @@ def setup(work: Path, broker: Broker) -> tuple[Path, str, str, subprocess.Popen[
     key = signing.generate()
     (work / "central.key").write_bytes(signing.private_pem(key))
     os.chmod(work / "central.key", 0o600)
+    token = prepare(path)
+    url, proc = serve(path, work / "serve.log")
+    return path, url, token, proc, signing.public_text(key.public_key())  # type: ignore[return-value]
+
+
+def prepare(path: Path) -> str:
+    """The office store of ``path`` migrated, alice and her card in it; an API token."""
     office = open_office(load_central(path))
     actor = Actor("bench", "cli")
     token = tokens.create(office.engine, actor, "bench", "admin")
     credentials.save_person(office, actor, "alice", name="Alice", cards=[CARD])
-    office.engine.dispose()
+    office.close()
+    return token
+
+
+def serve(path: Path, log: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """``central serve`` on ``path`` as a process; its console's URL once it answers."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgegate", "central", "serve", "--config", str(path)],
-        stdout=(work / "serve.log").open("wb"),
+        stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env=env,
     )
     url = f"http://127.0.0.1:{load_central(path).http.port}"  # type: ignore[union-attr]
-    for _ in range(600):
+    for _ in range(1200):
         if proc.poll() is not None:
-            raise SystemExit("central serve ended:\n" + (work / "serve.log").read_text()[-3000:])
+            raise SystemExit("central serve ended:\n" + log.read_text()[-3000:])
         try:
             if httpx.get(url + "/signin", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
             time.sleep(0.1)
-    return path, url, token, proc, signing.public_text(key.public_key())  # type: ignore[return-value]
+    return url, proc
 
 
 def live_view(broker: Broker, url: str, token: str, n: int) -> list[float]:
-    arrivals: dict[str, float] = {}
-    ready = threading.Event()
+    return live_views(broker, {"": url}, token, n)[""]
 
-    def read() -> None:
+
+def live_views(broker: Broker, urls: dict[str, str], token: str, n: int) -> dict[str, list[float]]:
+    """Door event -> shown on each console's live events stream (ms), per console."""
+    arrivals: dict[str, dict[str, float]] = {name: {} for name in urls}
+    readers = []
+
+    def read(name: str, url: str, ready: threading.Event) -> None:
         headers = {"Authorization": f"Bearer {token}"}
+        seen = arrivals[name]
         with httpx.stream("GET", url + "/live/events", headers=headers, timeout=None) as r:
             for line in r.iter_lines():
                 ready.set()
                 m = re.search(r'data-id="(b\d+-\d+)"', line)
                 if m:
-                    arrivals[m.group(1)] = time.time()
-                    if len(arrivals) >= n:
+                    seen[m.group(1)] = time.time()
+                    if len(seen) >= n:
                         return
 
-    t = threading.Thread(target=read, daemon=True)
-    t.start()
-    assert ready.wait(30)
+    for name, url in urls.items():
+        ready = threading.Event()
+        t = threading.Thread(target=read, args=(name, url, ready), daemon=True)
+        t.start()
+        assert ready.wait(30)
+        readers.append(t)
     door = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-door")
     door.connect(broker.host, broker.port)
     door.loop_start()
@@ -130,10 +157,59 @@ def live_view(broker: Broker, url: str, token: str, n: int) -> list[float]:
         sent[eid] = now
         door.publish("edgegate/hq/bench/events", json.dumps(ev), qos=1)
         time.sleep(0.01)  # 100 events/s: a busy site's rush hour
-    t.join(60)
+    deadline = time.monotonic() + 60
+    for t in readers:
+        t.join(max(0.0, deadline - time.monotonic()))
     door.loop_stop()
     door.disconnect()
-    return [(arrivals[k] - sent[k]) * 1000 for k in sent if k in arrivals]
+    return {
+        name: [(seen[k] - sent[k]) * 1000 for k in sent if k in seen]
+        for name, seen in arrivals.items()
+    }
+
+
+def two_instances(work: Path, broker: Broker, n: int) -> dict[str, list[float]]:
+    """Instances a (the doors' broker) and b (a broker of its own) on one PostgreSQL: every
+    event is archived by a and reaches b's console through the office store only."""
+    from edgegate.sim.postgres import Postgres
+
+    (work / "broker-b").mkdir()
+    other = Broker(workdir=work / "broker-b")
+    pg = Postgres().start()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        db = pg.database()
+        key = signing.generate()
+        (work / "central.key").write_bytes(signing.private_pem(key))
+        os.chmod(work / "central.key", 0o600)
+        (work / "store.key").write_bytes(os.urandom(32))
+        os.chmod(work / "store.key", 0o600)
+        other.start()
+        urls: dict[str, str] = {}
+        for name, on in (("a", broker), ("b", other)):
+            (work / name).mkdir()
+            path = office_config(work / name, on, free_port(), site="hq")
+            text = path.read_text().replace(
+                str(work / name / "central.key"), str(work / "central.key")
+            )
+            text = text.replace(
+                f'db = "{work / name / "central.db"}"',
+                f'db = "{db}"\nstore_key_file = "{work / "store.key"}"\ninstance = "{name}"',
+            )
+            path.write_text(text)
+            if name == "a":
+                token = prepare(path)
+            urls[name], proc = serve(path, work / name / "serve.log")
+            procs.append(proc)
+        lat = live_views(broker, urls, token, n)
+        return {"own (a, archived it)": lat["a"], "other (b, through the store)": lat["b"]}
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(20)
+        other.stop()
+        pg.close()
 
 
 @dataclass
@@ -263,6 +339,13 @@ def summary(name: str, values: list[float]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1000, help="events for the live view (0: skip)")
+    ap.add_argument(
+        "--instances",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: two serve instances on PostgreSQL, the event shown on the other's console",
+    )
     ap.add_argument("--cycles", type=int, default=30, help="lost-card cycles (0: skip)")
     ap.add_argument(
         "--gap", type=float, default=0.3, help="seconds the door is idle before each disable"
@@ -277,6 +360,17 @@ def main() -> int:
     broker.start()
     proc = None
     try:
+        if args.instances == 2:
+            print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+            for name, lat in two_instances(work, broker, args.events).items():
+                print(
+                    f"event -> live view, {name}: {len(lat)}/{args.events} seen, p50 "
+                    f"{statistics.median(lat):.1f} ms, p99 {pct(lat, 99):.1f} ms, "
+                    f"max {max(lat):.1f} ms",
+                    flush=True,
+                )
+            print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+            return 0
         _path, url, token, proc, public = setup(work, broker)  # type: ignore[misc]
         if args.events:
             lat = live_view(broker, url, token, args.events)

@@ -86,13 +86,31 @@ def counters(conn: Connection) -> dict[str, int]:
 
 # pg_advisory_xact_lock key of the archive's writers ("edgegate" in ASCII, as a signed bigint).
 ORDER_LOCK = 0x6564676567617465
+# NOTIFY channel of every instance's live feed (central/live_feed.py); payloads "events",
+# "doors", "alarms".
+LIVE_CHANNEL = "edgegate_live"
 
 
 def insert_in_order(conn: Connection) -> None:
     """Take the archive's writer lock until the end of ``conn``'s transaction (PostgreSQL;
-    see the module docstring). Taking it again in the same transaction costs nothing more."""
+    see the module docstring). Taking it again in the same transaction costs nothing more.
+
+    The same statement queues the live feed's notification: PostgreSQL sends it when this
+    transaction commits (never if it rolls back), in commit order, so every instance's feed
+    reads the new rows right after they became visible. No round trip more, and no lock more
+    at commit (PostgreSQL serialises notifying commits; these are serialised already)."""
     if is_postgres(conn):
-        conn.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK)))
+        conn.execute(
+            select(func.pg_advisory_xact_lock(ORDER_LOCK), func.pg_notify(LIVE_CHANNEL, "events"))
+        )
+
+
+def announce(conn: Connection, kind: str) -> None:
+    """PostgreSQL: tell every instance's live feed, at this transaction's commit, that
+    ``kind`` ("doors", "alarms") changed. Identical notifications of one transaction are
+    sent once."""
+    if is_postgres(conn):
+        conn.execute(select(func.pg_notify(LIVE_CHANNEL, kind)))
 
 
 def event_row(site: str, door: str, ev: dict[str, Any], now: float) -> dict[str, Any]:
@@ -177,6 +195,19 @@ def query_events(
 
 def _time(value: str | datetime) -> datetime:
     return value if isinstance(value, datetime) else event_at(value)
+
+
+@reads
+def rows_after(conn: Connection, after: int, limit: int) -> list[tuple[int, str, str, str]]:
+    """(n, site, door, payload) of the rows after ``after``, oldest first: the live feed's
+    read by cursor (central/live_feed.py), on the primary key."""
+    q = (
+        select(events.c.n, events.c.site, events.c.door, events.c.payload)
+        .where(events.c.n > after)
+        .order_by(events.c.n)
+        .limit(limit)
+    )
+    return [(n, site, door, payload) for n, site, door, payload in conn.execute(q)]
 
 
 @reads

@@ -49,6 +49,14 @@ class CentralSection(StrictModel):
         "SQLite store (created 0600). A PostgreSQL store needs it (or the credential): the "
         "same key on every office instance.",
     )
+    erasure_ledger: Path | None = Field(
+        None,
+        description="The ledger of erasures (one line each: a keyed digest of the person id "
+        "and their pseudonym, never the id), kept outside the store so `central people erase "
+        "--reapply` can repeat them after an older backup is restored. Unset: "
+        "`erasures.jsonl` beside an SQLite store, `/var/lib/edgegate/erasures.jsonl` with "
+        "PostgreSQL (give every instance and the CLI the same shared file).",
+    )
     archive_retention_days: int = Field(
         0,
         ge=0,

@@ -19,6 +19,8 @@ events, telemetry and offers of local people come through a shared subscription
 stores it once. Availability and state (retained: a shared subscription gets no retained
 messages) and snapshot requests (answered by the duty holder) reach every instance. The
 duties that must happen once run only in the instance holding them (central/leader.py).
+What any instance committed reaches every instance's live views through the office store
+(central/live_feed.py), not through this instance's share of the messages.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from edgegate.central import archive, inbound, leader, receipts, retention
+from edgegate.central import archive, inbound, leader, live_feed, receipts, retention
 from edgegate.central import store as master
 from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
@@ -70,8 +72,9 @@ log = structlog.get_logger(__name__)
 
 BATCH = 500  # messages per store transaction when a door drains its journal
 SNAPSHOT_ACK_TIMEOUT = 120.0
-# Told, on the loop, what each committed batch changed: ("event", event) or ("door", ids).
-Committed = Callable[[list[tuple[str, dict[str, Any]]]], None]
+# Told, on the loop, what the office store committed, whichever instance committed it
+# (central/live_feed.py): ("event", event), ("door", {}), ("alarm", {}), ("enrol", step).
+Committed = Callable[[list[live_feed.Change]], None]
 CATCHUP_COALESCE_SECONDS = 5.0
 VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
 VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
@@ -81,6 +84,8 @@ UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered o
 # A finger enrolment's steps (``/enrol``) too: its session lives in the memory of the instance
 # whose console started it; the others ignore them.
 EVERY_INSTANCE = ("/availability", "/state", "/credentials/request", "/enrol")
+# What a batch's changes mean to the live feed (central/live_feed.py).
+LIVE_KINDS = {"event": live_feed.EVENTS, "door": live_feed.DOORS}
 
 
 def subscriptions(site: str) -> list[str]:
@@ -132,9 +137,12 @@ class CentralServer:
         self._busy: set[str] = set()
         self._master: MasterSet | None = None
         self._publishing = False
-        # What the last committed batch changed, for live views (filled on the store thread
-        # inside ``_handle``, read on the loop after it returned: never both at once).
+        # What the last committed batch changed, for the live feed (filled on the store
+        # thread inside ``_handle``, read on the loop after it returned: never both at once).
+        # The live views hear of it from the feed (``on_committed``), which reads what every
+        # instance archived; see central/live_feed.py.
         self.on_committed = on_committed
+        self.feed: live_feed.LiveFeed | None = None
         self._changes: list[tuple[str, dict[str, Any]]] = []
         self._events: list[tuple[dict[str, Any], str]] = []  # (archive row, topic): store thread
         self._alarming = False  # the batch had something for the alarms (store thread)
@@ -174,6 +182,9 @@ class CentralServer:
                 log.error("alarm_webhook_secret_missing", error=str(exc))
         # The same engine: offers of doors' own people (central/local_people.py).
         self.offers = await asyncio.to_thread(LocalOffers, self.engine)
+        # Before the broker: nothing archived from here on is missed by the live views.
+        self.feed = live_feed.LiveFeed(self.engine, self._tell, self.instance)
+        await self.feed.start()
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
@@ -210,6 +221,8 @@ class CentralServer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.feed is not None:
+            await self.feed.stop()
         self._worker.shutdown(wait=True)
         self._store.shutdown(wait=True)
         if self.duties is not None:
@@ -335,12 +348,10 @@ class CentralServer:
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             requests = await self._archive(batch)
-            if self.on_committed is not None and self._changes:
+            if self._changes and self.feed is not None:
                 changes, self._changes = self._changes, []
-                try:
-                    self.on_committed(changes)
-                except Exception:  # a live view's bug must never stop the archive
-                    log.exception("live_update_failed")
+                kinds = {LIVE_KINDS[k] for k, _ in changes if k in LIVE_KINDS}
+                self.feed.local(kinds, [c for c in changes if c[0] == "enrol"])
             for msg in batch:
                 if msg.qos > 0:
                     self.client.ack(msg.mid, msg.qos)
@@ -415,6 +426,11 @@ class CentralServer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
+    def _tell(self, changes: list[live_feed.Change]) -> None:
+        """The live feed's sink (loop thread): whoever listens now (the console, the outbox)."""
+        if self.on_committed is not None:
+            self.on_committed(changes)
+
     def _handle(
         self, conn: Connection, batch: list[mqtt.MQTTMessage], now: float
     ) -> list[m.SnapshotRequest]:
@@ -454,6 +470,9 @@ class CentralServer:
                 request = None
             if request is not None:
                 requests.append(request)
+        if any(kind == "door" for kind, _ in self._changes):
+            # Every instance's doors board re-reads (telemetry comes to one instance only).
+            archive.announce(conn, live_feed.DOORS)
         self._store_events(conn, now)
         return requests
 
@@ -490,11 +509,10 @@ class CentralServer:
                     self.counters["rejected_internal_error"] += 1
         self.counters["events_archived"] += len(new)
         self.counters["duplicate_events"] += len(rows) - len(new)
-        for row, _ in self._events:
-            if row["id"] in new:
-                new.discard(row["id"])  # a copy in the same batch is not new twice
-                event = json.loads(row["payload"])
-                self._changes.append(("event", {**event, "site": row["site"], "door": row["door"]}))
+        if new:
+            # The live feed reads them back from the archive (on PostgreSQL the insert's own
+            # NOTIFY wakes it): one path for the events of every instance.
+            self._changes.append(("event", {}))
 
     def _reject(self, conn: Connection, msg: mqtt.MQTTMessage, reason: str, detail: str) -> None:
         name = f"rejected_{reason}"
@@ -572,6 +590,13 @@ class CentralServer:
             now, self._send_escalation, has_smtp=self.config.smtp is not None, hooks=True
         )
         self.counters["alarms_escalated"] += done
+        if raised or done:
+            # Only the duty holder raises alarms: every instance's console must hear of them.
+            # A worker thread here: a NOTIFY of its own (PostgreSQL), or the loop's feed woken
+            # through call_soon_threadsafe (SQLite; the feed is loop-only).
+            live_feed.announce(self.alarms.engine, live_feed.ALARMS)
+            if self._loop is not None and self.feed is not None:
+                self._loop.call_soon_threadsafe(self.feed.local, (live_feed.ALARMS,))
 
     def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
         if channel == "webhook":

@@ -97,6 +97,11 @@ def open_master(
     return engine
 
 
+def connection_key(conn: Connection) -> bytes:
+    """The store key the connection carries (``open_master``)."""
+    return _key(conn)
+
+
 def _key(conn: Connection) -> bytes:
     key = conn.get_execution_options().get(SEAL_KEY)
     if key is None:

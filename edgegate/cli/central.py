@@ -97,6 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     people.add_argument(
         "--yes", action="store_true", help="with erase: erase (without it: only show what)"
     )
+    people.add_argument(
+        "--reapply",
+        action="store_true",
+        help="with erase (no person): repeat the ledger's erasures this store still needs "
+        "(after restoring a backup); with --yes",
+    )
     add_central_config(people)
     people.set_defaults(func=cmd_people)
 
@@ -179,6 +185,8 @@ def cmd_people(args: argparse.Namespace) -> int:
             )
         print(f"{len(rows)} people")
         return 0
+    if args.action == "erase" and args.reapply:
+        return _reapply(config, args)
     person = _need(args.person, "person id")
     if args.action == "add":
         return _add_person(config, person, args)
@@ -242,6 +250,35 @@ def _erase(config: CentralConfig, who: str, args: argparse.Namespace) -> int:
     version = f" (version {done.version})" if done.versions else ""
     print(f"erased {done.plan.person}: now {done.pseudonym} in the archive{version}")
     return publish_pending(config, office.master(), sign) if done.versions else 0
+
+
+def _reapply(config: CentralConfig, args: argparse.Namespace) -> int:
+    """``erase --reapply``: the ledger's erasures this store still names the person of
+    (docs/central.md, "Backups and erasures"); without ``--yes`` only how many."""
+    from edgegate.central.services import erasure, open_office
+    from edgegate.central.services.credentials import ChangeRefused
+    from edgegate.cli.central_console import cli_actor
+
+    if args.person:
+        raise CliError("--reapply takes no person: it repeats the ledger's erasures", EXIT_USAGE)
+    sign = signer(config)
+    office = open_office(config)
+    try:
+        if not args.yes:
+            pending = erasure.pending_reapply(office)
+            for _person, entry in pending:
+                print(f"to re-apply: {entry.pseudonym}")
+            print(f"{len(pending)} erasures to re-apply: run again with --yes")
+            return 1 if pending else 0
+        done = erasure.reapply(office, cli_actor())
+    except ChangeRefused as exc:
+        raise CliError(str(exc)) from None
+    for d in done:
+        print(f"re-applied {d.pseudonym}: {d.plan.events} events, version {d.version}")
+    print(f"{len(done)} erasures re-applied")
+    if any(d.versions for d in done):
+        return publish_pending(config, office.master(), sign)
+    return 0
 
 
 def _set_person(config: CentralConfig, person: str, args: argparse.Namespace) -> int:

@@ -158,7 +158,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.action == "verify":
         verdict = audit.verify(office.engine)
         if verdict.ok:
-            print(f"audit log intact: {verdict.entries} entries")
+            redacted = (
+                f" ({verdict.redacted} redacted by erasures, as their entries list)"
+                if verdict.redacted
+                else ""
+            )
+            print(f"audit log intact: {verdict.entries} entries{redacted}")
             return 0
         print(f"audit log BROKEN at entry {verdict.bad_seq}: {verdict.reason}", file=sys.stderr)
         return 1

@@ -47,7 +47,8 @@ def event_mapping(
 
 
 def text_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
-    """One case-insensitive pattern matching any of ``terms`` as a whole word (not inside a
+    """One case-insensitive pattern (``re.IGNORECASE``: simple case folding) matching any of
+    ``terms`` as a whole word (not inside a
     longer word: "Ann" leaves "Annual" alone), longest first so "Ann Lee" wins over "Ann".
     None when no term is left after dropping blanks."""
     words = sorted({t.strip() for t in terms if t.strip()}, key=lambda t: (-len(t), t))

@@ -43,6 +43,9 @@ def write_central_toml(
             key.write_bytes(os.urandom(32))
             key.chmod(0o600)
         central["store_key_file"] = str(key)
+    if "://" in db and "erasure_ledger" not in central:
+        # Without a store directory the ledger's default is a fixed system path.
+        central["erasure_ledger"] = str(tmp_path / "erasures.jsonl")
     lines = [
         "[central]",
         f'site = "{site}"',

@@ -17,19 +17,24 @@ record, without the person. The rewriting rules are pure (``edgegate/central/for
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
 from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
 
+from edgegate.central import erasure_ledger as ledger
 from edgegate.central import forget, store
 from edgegate.central.schema.alarms import alarms
 from edgegate.central.schema.archive import events
 from edgegate.central.schema.master import commands, credentials, people, versions
 from edgegate.central.schema.visitors import host_contacts, visit_notices, visits
 from edgegate.central.services import Actor, Office, audit
+from edgegate.central.services import erasure_sweep as sweep
 from edgegate.central.services.credentials import ChangeRefused
 from edgegate.contract import messages as m
 
@@ -51,6 +56,8 @@ class ErasurePlan:
     commands: int = 0
     hosted_visits: int = 0
     visits: tuple[str, ...] = ()  # visits they made as a visitor (by id or by name)
+    # free text, offers, notifications and audit entries naming them (erasure_sweep)
+    elsewhere: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         creds = ", ".join(f"{n} {k}" for k, n in sorted(self.credentials.items())) or "none"
@@ -64,6 +71,7 @@ class ErasurePlan:
             f"visits they hosted: {self.hosted_visits}",
             f"visits they made: {len(self.visits)}"
             + (f" ({', '.join(self.visits)})" if self.visits else ""),
+            *(f"{what} naming them: {n}" for what, n in self.elsewhere.items()),
         ]
 
 
@@ -126,7 +134,9 @@ def plan(office: Office, who: str) -> ErasurePlan:
             .scalars()
             .all()
         )
-        held = _current_values(conn, person)
+        held = _current_values(conn, person) | _past_values(conn, person)
+        subj = sweep.Subject(person, row[0] if row else "", "erased-?", frozenset(held))
+        found = sweep.rewrites(conn, subj)
         return ErasurePlan(
             person=person,
             in_master=row is not None,
@@ -138,6 +148,7 @@ def plan(office: Office, who: str) -> ErasurePlan:
             ),
             hosted_visits=_count(conn, visits, visits.c.host == person),
             visits=tuple(_visits_made(conn, person, row[0] if row else "")),
+            elsewhere={what: len(rows) for what, rows in found.items()},
         )
 
 
@@ -149,6 +160,13 @@ def _current_values(conn: Connection, person: str) -> set[str]:
     return set(
         conn.execute(select(credentials.c.value).where(credentials.c.person_id == person)).scalars()
     )
+
+
+def _past_values(conn: Connection, person: str) -> set[str]:
+    """Credential values the person held at some point (the version log says)."""
+    rows = conn.execute(select(versions.c.version, versions.c.ops).order_by(versions.c.version))
+    _changed, held = forget.scrub_history(((v, json.loads(t)) for v, t in rows), person, "")
+    return {value for _kind, value in held}
 
 
 def _events_where(person: str, values: set[str]) -> Any:
@@ -172,17 +190,27 @@ def _visits_made(conn: Connection, person: str, name: str) -> list[str]:
     return sorted(conn.execute(q.order_by(visits.c.id)).scalars())
 
 
-def erase(office: Office, actor: Actor, who: str, reason: str) -> Erasure:
+def erase(
+    office: Office,
+    actor: Actor,
+    who: str,
+    reason: str,
+    *,
+    pseudonym: str | None = None,
+    record: bool = True,
+) -> Erasure:
     """Erase the person (see the module's doc). The master, the version log and every
     office table change in one transaction; the visits they made first (the visit desk's
-    own change). Publishes through the office's hook like every change."""
+    own change). Publishes through the office's hook like every change. ``record``: write
+    the erasure to the ledger (``erasure_ledger``; a re-application does not); ``pseudonym``:
+    the one a re-application keeps."""
     from edgegate.central.services import visitors
 
     reason = reason.strip()
     if not reason:
         raise ChangeRefused("give the reason of the erasure (the request it answers)")
     pl = plan(office, who)
-    person, pseudonym = pl.person, forget.new_pseudonym()
+    person, pseudonym = pl.person, pseudonym or forget.new_pseudonym()
     done: list[int] = []
     if pl.visits:
         try:
@@ -193,6 +221,7 @@ def erase(office: Office, actor: Actor, who: str, reason: str) -> Erasure:
     try:
         with master.begin() as conn:
             held = _current_values(conn, person)
+            name = conn.execute(select(people.c.name).where(people.c.id == person)).scalar()
             rewritten, past = _scrub_versions(conn, person, pseudonym)
             held |= {value for _kind, value in past}
             ops = _removal_ops(conn, person, pseudonym)
@@ -200,19 +229,34 @@ def erase(office: Office, actor: Actor, who: str, reason: str) -> Erasure:
                 made = store.commit_ops(conn, ops, max_ops=office.config.central.update_max_ops)
                 done += [v.version for v in made]
             counts = _anonymise(conn, person, pseudonym, held)
+            subj = sweep.Subject(person, name or "", pseudonym, frozenset(held))
+            found = sweep.rewrites(conn, subj)
+            counts |= sweep.apply(conn, found)
+            redacted = {r.key["seq"]: r.values for r in found[sweep.AUDIT]}
+            audit.redact(conn, redacted)
+            # In the same transaction: the entry commits with the change, and it is what
+            # vouches for the redacted entries when the chain is verified.
+            audit.append(
+                conn,
+                actor,
+                audit.REDACTING,
+                pseudonym,
+                reason=subj.text(reason[:REASON_MAX]),  # a name typed into it goes too
+                version=done[-1] if done else None,
+                history=rewritten,
+                visits=len(pl.visits),
+                redacted=sorted(redacted),
+                **counts,
+            )
+            if record:
+                # Before the commit: an erasure the ledger missed could not be repeated after
+                # a restore; a ledger line whose erasure then failed is repeated harmlessly.
+                entry = ledger.Entry(
+                    time.time(), pseudonym, ledger.digest(store.connection_key(conn), person)
+                )
+                ledger.record(_ledger_path(office), entry)
     except store.CentralError as exc:
         raise ChangeRefused(str(exc)) from None
-    audit.record(
-        office.engine,
-        actor,
-        "person_erased",
-        pseudonym,
-        reason=reason[:REASON_MAX],
-        version=done[-1] if done else None,
-        history=rewritten,
-        visits=len(pl.visits),
-        **counts,
-    )
     log.info("person_erased", pseudonym=pseudonym, by=actor.name, versions=done, **counts)
     published = None
     if done and office.publish_versions is not None:
@@ -359,3 +403,38 @@ def _anonymise_hosted(conn: Connection, person: str, pseudonym: str) -> int:
     conn.execute(delete(visit_notices).where(visit_notices.c.host == person))
     conn.execute(delete(host_contacts).where(host_contacts.c.person == person))
     return len(rows)
+
+
+def _ledger_path(office: Office) -> Path:
+    c = office.config.central
+    return ledger.path_for(c.db, c.erasure_ledger)
+
+
+def _ids(conn: Connection) -> set[str]:
+    """Every person id the store names: the master, the archive, alarms, hosted visits."""
+    ids: set[str] = set(conn.execute(select(people.c.id)).scalars())
+    for col in (events.c.person, alarms.c.person, visits.c.host):
+        ids.update(v for v in conn.execute(select(col).distinct()).scalars() if v)
+    return ids
+
+
+def pending_reapply(office: Office) -> list[tuple[str, ledger.Entry]]:
+    """(person id, ledger entry) of every recorded erasure whose person this store still
+    names: after restoring a backup older than the erasure, or events a door published
+    before it applied the removal."""
+    entries = ledger.read(_ledger_path(office))
+    if not entries:
+        return []
+    with store.reading(office.master()) as conn:
+        return ledger.match(store.connection_key(conn), entries, sorted(_ids(conn)))
+
+
+def reapply(office: Office, actor: Actor) -> list[Erasure]:
+    """Repeat every recorded erasure this store still needs (``pending_reapply``), each
+    under its pseudonym, each audited like an erasure."""
+    done = []
+    for person, entry in pending_reapply(office):
+        when = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        reason = f"erasure of {when} re-applied from the ledger"
+        done.append(erase(office, actor, person, reason, pseudonym=entry.pseudonym, record=False))
+    return done

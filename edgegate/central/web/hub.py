@@ -1,9 +1,11 @@
-"""Live updates inside the office process: the archive tells the hub what it committed; each
+"""Live updates inside the office process: the live feed (central/live_feed.py) tells the hub
+what the office store committed, whichever ``central serve`` instance committed it; each
 server-sent-event stream of the console is one subscriber queue.
 
-Runs on the one asyncio loop of ``central serve`` (the archive's consumer and uvicorn share
-it), so no locks. A slow browser does not hold anything up: its queue is bounded and, when
-full, the subscriber is marked lagging and reloads its view instead of getting every item.
+Runs on the one asyncio loop of ``central serve`` (the live feed, the archive's consumer and
+uvicorn share it), so no locks. A slow browser does not hold anything up: its queue is
+bounded and, when full, the subscriber is marked lagging and reloads its view instead of
+getting every item.
 """
 
 from __future__ import annotations

@@ -108,19 +108,23 @@ class ConsoleRuntime:
     # --- live ----------------------------------------------------------------------------
 
     def _committed(self, changes: list[tuple[str, dict[str, Any]]]) -> None:
-        doors = False
+        """The live feed (central/live_feed.py), on the loop: what any instance committed.
+        Events come one by one; door rows and alarms only say "re-read"."""
+        doors = alarms = False
         for kind, item in changes:
             if kind == "enrol":
                 self._finger_step(item["progress"])
-                continue
-            if kind == "event":
+            elif kind == "event":
                 self.hub.publish("events", item)
-                doors = True  # last seen moved
                 self._finger_ack(item)
+            elif kind == "alarm":
+                alarms = True
             else:
                 doors = True
         if doors:
             self.hub.publish("doors", None)
+        if alarms:
+            self.hub.publish("alarms", None)
         if self._wake_outbox is not None:
             self._wake_outbox()  # archived events may be wanted by webhooks
 

@@ -4,11 +4,13 @@ raised and escalated by ``central serve`` itself, these pages only show and act.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from edgegate.central import handover
@@ -17,13 +19,15 @@ from edgegate.central.services.alarm_desk import AlarmDesk
 from edgegate.central.services.visitors import VisitDesk, VisitorsPolicy
 from edgegate.central.web.auth import SECURITY, Security
 from edgegate.central.web.registry import Page, register_page
-from edgegate.central.web.render import page
+from edgegate.central.web.render import page, templates
+from edgegate.central.web.sse import sse_frame, sse_response
 
 router = APIRouter()
 # Alarms carry duress and who was let in: security staff and admins only.
 register_page(Page("/alarms", "Alarms", SECURITY, order=15))
 register_page(Page("/maintenance", "Maintenance", SECURITY, order=60))
 register_page(Page("/handover", "Handover", SECURITY, order=65))
+REFRESH_SECONDS = 30.0
 
 
 def desk_of(request: Request) -> AlarmDesk:
@@ -49,6 +53,31 @@ async def alarms_page(request: Request, who: Security, all: bool = False) -> HTM
     since = time.time() - 7 * 86400
     report = await run_in_threadpool(desk.alarms.timeliness, since, None)
     return page(request, "alarms.html", title="Alarms", alarms=rows, show_all=all, report=report)
+
+
+@router.get("/live/alarms")
+async def live_alarms(request: Request, who: Security, all: bool = False) -> StreamingResponse:
+    """The alarm rows again whenever an alarm was raised or escalated, by whichever instance
+    holds the duties (central/live_feed.py), and every few seconds for the ages."""
+    desk, hub = desk_of(request), request.app.state.hub
+    rows = templates.get_template("_alarm_rows.html")
+
+    async def stream() -> AsyncIterator[str]:
+        sub = hub.subscribe("alarms")
+        try:
+            while True:
+                found = await run_in_threadpool(desk.alarms.find, open_only=not all, limit=500)
+                yield sse_frame("alarms", rows.render(request=request, who=who, alarms=found))
+                try:
+                    await asyncio.wait_for(sub.queue.get(), REFRESH_SECONDS)
+                    while not sub.queue.empty():  # a burst becomes one re-render
+                        sub.queue.get_nowait()
+                except TimeoutError:
+                    pass
+        finally:
+            hub.unsubscribe(sub)
+
+    return sse_response(stream())
 
 
 @router.get("/alarms/{alarm_id}", response_class=HTMLResponse)

@@ -1,0 +1,147 @@
+"""The live feed (central/live_feed.py) on its own, against real engines: every archived row
+reaches the sink once, in arrival order, whoever wrote it.
+
+On PostgreSQL the periodic read is switched off (an hour), so what arrives came from the
+NOTIFY of the insert's transaction or from the read the feed makes when it listens again; the
+cluster is restarted under the feed (a cluster of the test's own: the session's is shared)
+and the rows written while it was down, and after, still arrive, none twice.
+On SQLite (one instance) the in-process wake reads them, and the periodic read finds rows
+another process wrote (the CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from edgegate.central import archive, live_feed, migrate
+from edgegate.central.engine import make_engine
+from edgegate.central.live_feed import LiveFeed
+from edgegate.sim.postgres import Postgres
+from tests.central.conftest import wait_until
+
+
+class FeedThread:
+    """A ``LiveFeed`` on an asyncio loop of its own, as ``central serve`` runs it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.changes: list[live_feed.Change] = []  # extended on the loop thread only
+        self.loop = asyncio.new_event_loop()
+        self.feed = LiveFeed(engine, self.changes.extend, "test")
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.feed.start())
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        assert started.wait(30)
+
+    def on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def ids(self) -> list[str]:
+        return [item["id"] for kind, item in list(self.changes) if kind == "event"]
+
+    def kinds(self) -> set[str]:
+        return {kind for kind, _ in list(self.changes)}
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.feed.stop(), self.loop).result(15)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(15)
+
+
+def write(engine: Engine, ids: list[str], door: str = "front") -> None:
+    now = time.time()
+    rows = [
+        archive.event_row(
+            "hq",
+            door,
+            {"id": i, "seq": k, "ts": "2026-12-01T10:00:00.000Z", "type": "access_granted"},
+            now,
+        )
+        for k, i in enumerate(ids, 1)
+    ]
+    with engine.begin() as conn:
+        archive.archive_rows(conn, rows)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Postgres]:
+    with Postgres() as pg:
+        yield pg
+
+
+def test_postgres_notifications_and_a_restart(
+    own_postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_feed, "POLL_SECONDS", 3600.0)
+    monkeypatch.setattr(live_feed, "POLL_UNHEARD_SECONDS", 3600.0)
+    url = own_postgres.database()
+    writer = make_engine(url)
+    migrate.upgrade(writer)
+    write(writer, ["old-1", "old-2"])  # before the feed: not shown (it starts at the end)
+    feed = FeedThread(make_engine(url))
+    try:
+        wait_until(lambda: feed.feed.listening, 30, "the feed to listen")
+        first = [f"a-{i}" for i in range(10)]
+        for i in range(0, 10, 2):  # several transactions, several notifications
+            write(writer, first[i : i + 2])
+        wait_until(lambda: feed.ids() == first, 30, "the first rows")
+        assert ("door", {}) in feed.changes  # the board re-reads: last seen moved
+
+        live_feed.announce(writer, live_feed.ALARMS)
+        wait_until(lambda: "alarm" in feed.kinds(), 30, "an alarm announced")
+
+        own_postgres.stop()
+        wait_until(lambda: not feed.feed.listening, 30, "the feed to notice")
+        own_postgres.start()
+        second = [f"b-{i}" for i in range(10)]
+        write(writer, second[:5])  # perhaps before it listens again: found by its read
+        wait_until(lambda: feed.feed.listening, 60, "the feed to listen again")
+        write(writer, second[5:])  # heard
+        write(writer, ["a-0", "b-9"])  # copies: nothing new, nothing shown
+        wait_until(lambda: feed.ids()[-1:] == ["b-9"], 30, "the rows after the restart")
+        assert feed.ids() == first + second  # each once, in arrival order
+        ns = [item["n"] for kind, item in feed.changes if kind == "event"]
+        assert ns == sorted(ns)
+    finally:
+        feed.stop()
+        writer.dispose()
+
+
+def test_sqlite_wakes_in_process_and_polls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "central.db"
+    writer = make_engine(db)
+    migrate.upgrade(writer)
+    monkeypatch.setattr(live_feed, "POLL_SECONDS", 3600.0)
+    feed = FeedThread(make_engine(db))
+    try:
+        write(writer, ["s-1", "s-2"])
+        feed.on_loop(feed.feed.local, {live_feed.EVENTS})  # what serve does after a commit
+        wait_until(lambda: feed.ids() == ["s-1", "s-2"], 30, "the woken read")
+        # Enrolment steps pass through as they are; alarms only say "re-read".
+        step = ("enrol", {"progress": "x"})
+        feed.on_loop(feed.feed.local, {live_feed.ALARMS}, [step])
+        wait_until(lambda: step in feed.changes and "alarm" in feed.kinds(), 30, "pass-through")
+    finally:
+        feed.stop()
+    # Nothing woke it: the periodic read finds a row another process wrote.
+    monkeypatch.setattr(live_feed, "POLL_SECONDS", 0.1)
+    feed = FeedThread(make_engine(db))
+    try:
+        write(writer, ["s-3"])
+        wait_until(lambda: feed.ids() == ["s-3"], 30, "the periodic read")
+    finally:
+        feed.stop()
+        writer.dispose()
