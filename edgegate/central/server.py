@@ -55,6 +55,7 @@ from edgegate.central.outbox_runner import OutboxRunner
 from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
+from edgegate.central.writer_handoff import Writes
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
 
@@ -164,8 +165,12 @@ class CentralServer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         c = self.config.central
+        # The archive's, the alarms' and the duties' writes are background batches: on an
+        # SQLite store an operator's change waiting for its turn goes first
+        # (central/writer_handoff.py).
         self.engine = await self._loop.run_in_executor(
-            self._store, lambda: open_master(c.db, key_file=c.store_key_file)
+            self._store,
+            lambda: open_master(c.db, key_file=c.store_key_file, writes=Writes.BULK),
         )
         await asyncio.to_thread(ensure_tables, self.engine)
         self.duties = leader.Duties(self.engine, c.db, self.instance)
@@ -688,7 +693,7 @@ class CentralServer:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visits")
         loop = asyncio.get_running_loop()
         try:
-            desk = await loop.run_in_executor(pool, desk_for, self.config)
+            desk = await loop.run_in_executor(pool, desk_for, self.config, Writes.BULK)
             smtp = self.config.smtp is not None
             next_sweep = 0.0
             while True:

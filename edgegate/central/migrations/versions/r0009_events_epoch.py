@@ -1,4 +1,4 @@
-"""Archive v7: the doors' journal epochs (docs/mqtt.md, receipts).
+"""Archive v9: the doors' journal epochs (docs/mqtt.md, receipts).
 
 A door's ``seq`` starts at 1 again when its store is replaced, and a store restored from a
 backup re-uses seqs; the office's receipts therefore name runs per (door, epoch). ``epoch``
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_epoch"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
