@@ -120,6 +120,8 @@ def event_row(site: str, door: str, ev: dict[str, Any], now: float) -> dict[str,
         "site": site,
         "door": door,
         "seq": ev["seq"],
+        # The door's journal epoch: the receipts' runs are per (door, epoch).
+        "epoch": ev.get("epoch") or "",
         "ts": ev["ts"],
         "at": event_at(ev["ts"]),
         "type": ev["type"],

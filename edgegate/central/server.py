@@ -151,7 +151,8 @@ class CentralServer:
         # Snapshot requests seen while another instance held the duties: door -> (request,
         # when), answered on taking them over (loop thread).
         self._unanswered: dict[str, tuple[m.SnapshotRequest, float]] = {}
-        self._receipt_doors: set[str] = set()  # doors with events since the last receipts
+        # (door, journal epoch) of the events since the last receipts (loop thread).
+        self._receipt_doors: set[receipts.Journal] = set()
         self._receipts_due = asyncio.Event()
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
@@ -367,7 +368,9 @@ class CentralServer:
                 # wakes them; otherwise they run every [alarms] check_seconds.
                 self._alarming = False
                 self._alarms_wake.set()
-            self._receipt_doors |= receipts.doors_with_events(batch, self.site)
+            # The batch's parsed events, copies included (a door re-sending what a run covers
+            # needs the receipt again); ``_events`` is only refilled by the next batch.
+            self._receipt_doors |= {(row["door"], row["epoch"]) for row, _ in self._events}
             self._receipts_due.set()
             if self._offers:
                 offers, self._offers = self._offers, []
