@@ -92,6 +92,7 @@ UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered o
 # A finger enrolment's steps (``/enrol``) too: its session lives in the memory of the instance
 # whose console started it; the others ignore them.
 EVERY_INSTANCE = ("/availability", "/state", "/credentials/request", "/enrol")
+ALARMING = frozenset(WATCHED)
 # What a batch's changes mean to the live feed (central/live_feed.py).
 LIVE_KINDS = {"event": live_feed.EVENTS, "door": live_feed.DOORS}
 
@@ -144,9 +145,8 @@ class CentralServer:
         self._receipts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="receipts")
         # Door -> when its last_seen was last written (store thread; marked after commit).
         self._seen_at: dict[tuple[str, str], float] = {}
-        # The doors of the batch in progress with events, and those whose last_seen it wrote
-        # (store thread, read on the loop once the batch returned: never both at once).
-        self._event_doors: set[str] = set()
+        # The doors whose last_seen the batch in progress wrote (store thread, read on the
+        # loop once the batch returned: never both at once).
         self._seen_due: list[tuple[str, str]] = []
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -165,7 +165,8 @@ class CentralServer:
         # Snapshot requests seen while another instance held the duties: door -> (request,
         # when), answered on taking them over (loop thread).
         self._unanswered: dict[str, tuple[m.SnapshotRequest, float]] = {}
-        self._receipt_doors: set[str] = set()  # doors with events since the last receipts
+        # (door, journal epoch) of the events since the last receipts (loop thread).
+        self._receipt_doors: set[receipts.Journal] = set()
         self._receipts_due = asyncio.Event()
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
@@ -388,7 +389,9 @@ class CentralServer:
             # wakes them; otherwise they run every [alarms] check_seconds.
             self._alarming = False
             self._alarms_wake.set()
-        self._receipt_doors |= self._event_doors
+        # The batch's parsed events, copies included (a door re-sending what a run covers
+        # needs the receipt again); ``_events`` is only refilled by the next batch.
+        self._receipt_doors |= {(row["door"], row["epoch"]) for row, _ in self._events}
         self._receipts_due.set()
         if self._offers:
             offers, self._offers = self._offers, []
@@ -433,13 +436,15 @@ class CentralServer:
                     log.exception("receipts_failed", doors=len(doors))
             await asyncio.sleep(RECEIPT_SECONDS)
 
-    async def _receipt_runs(self, doors: set[str]) -> dict[str, receipts.Run]:
+    async def _receipt_runs(
+        self, doors: set[receipts.Journal]
+    ) -> dict[receipts.Journal, receipts.Run]:
         """The doors' runs, read on the receipts' thread: committed rows only, and the store
         thread goes on with the next batch meanwhile."""
         assert self._loop is not None and self.engine is not None
         engine = self.engine
 
-        def run() -> dict[str, receipts.Run]:
+        def run() -> dict[receipts.Journal, receipts.Run]:
             with reading(engine) as conn:
                 return self.receipts.advance(conn, doors)
 
@@ -470,6 +475,10 @@ class CentralServer:
 
     def _tell(self, changes: list[live_feed.Change]) -> None:
         """The live feed's sink (loop thread): whoever listens now (the console, the outbox)."""
+        if self.leader and any(k == "event" and i.get("type") in ALARMING for k, i in changes):
+            # An alarming event another instance may have archived: the duty holder raises
+            # its alarm now, not at the next ``[alarms] check_seconds``.
+            self._alarms_wake.set()
         if self.on_committed is not None:
             self.on_committed(changes)
 
@@ -484,7 +493,6 @@ class CentralServer:
         self._changes = []  # a retried batch starts over
         self._events = []
         self._seen_due = []
-        self._event_doors = set()
         self._alarming = False
         for msg in batch:
             # A savepoint per message that writes: one that breaks half-way leaves nothing
@@ -529,7 +537,6 @@ class CentralServer:
         if not self._events:
             return
         keys = sorted({(r["site"], r["door"]) for r, _ in self._events})
-        self._event_doors = {door for _, door in keys}
         self._seen_due = [k for k in keys if now - self._seen_at.get(k, -1e9) >= SEEN_SECONDS]
         archive.seen_many(conn, self._seen_due, now)
         rows = [row for row, _ in self._events]
