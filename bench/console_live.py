@@ -14,8 +14,14 @@
    ``access_denied``; from the request to that decision, over ``--cycles`` (the card is
    enabled again and granted between cycles).
 
-    python bench/console_live.py [--events 1000] [--cycles 30]
+    python bench/console_live.py [--events 1000] [--cycles 30] [--engine postgresql | --db URL]
     python bench/console_live.py --instances 2 --cycles 0
+
+The office store is SQLite by default (``central.db`` in the bench's temp dir); ``--engine
+postgresql`` starts a throwaway PostgreSQL cluster (``edgegate.sim.postgres``) for it, ``--db``
+takes the URL of one you run yourself (an empty database). ``--busy N`` runs N processes that
+spin on a CPU for the whole run (a machine shared with other work, made repeatable: the
+lost-card tail appears only when the office's threads wait for a CPU).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gpiozero.pins.mock import MockFactory
 
 from edgegate.central.config import load_central
@@ -66,14 +73,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def setup(work: Path, broker: Broker) -> tuple[Path, str, str, subprocess.Popen[bytes]]:
-    path = office_config(work, broker, free_port(), site="hq")
-    key = signing.generate()
-    (work / "central.key").write_bytes(signing.private_pem(key))
-    os.chmod(work / "central.key", 0o600)
+def setup(
+    work: Path, broker: Broker, db: str | None = None
+) -> tuple[Path, str, str, subprocess.Popen[bytes]]:
+    key = signing_key(work)
+    path = office_toml(work, broker, db, work)
     token = prepare(path)
     url, proc = serve(path, work / "serve.log")
     return path, url, token, proc, signing.public_text(key.public_key())  # type: ignore[return-value]
+
+
+def signing_key(keys: Path) -> Ed25519PrivateKey:
+    """The office's signing key, written to ``keys``/central.key (every instance's)."""
+    key = signing.generate()
+    (keys / "central.key").write_bytes(signing.private_pem(key))
+    os.chmod(keys / "central.key", 0o600)
+    return key
+
+
+def office_toml(work: Path, broker: Broker, db: str | None, keys: Path, instance: str = "") -> Path:
+    """central.toml in ``work`` with its console on a free port, the signing key of ``keys``;
+    on PostgreSQL (``db``) the URL and the store key every instance shares (made once)."""
+    path = office_config(work, broker, free_port(), site="hq")
+    text = path.read_text().replace(str(work / "central.key"), str(keys / "central.key"))
+    if db is not None:
+        if not (keys / "store.key").exists():
+            (keys / "store.key").write_bytes(os.urandom(32))
+            os.chmod(keys / "store.key", 0o600)
+        named = f'\ninstance = "{instance}"' if instance else ""
+        store = f'db = "{db}"\nstore_key_file = "{keys / "store.key"}"{named}'
+        text = re.sub(r'^db = ".*"$', lambda _m: store, text, flags=re.M)
+    path.write_text(text)
+    return path
 
 
 def prepare(path: Path) -> str:
@@ -179,24 +210,12 @@ def two_instances(work: Path, broker: Broker, n: int) -> dict[str, list[float]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         db = pg.database()
-        key = signing.generate()
-        (work / "central.key").write_bytes(signing.private_pem(key))
-        os.chmod(work / "central.key", 0o600)
-        (work / "store.key").write_bytes(os.urandom(32))
-        os.chmod(work / "store.key", 0o600)
+        signing_key(work)
         other.start()
         urls: dict[str, str] = {}
         for name, on in (("a", broker), ("b", other)):
             (work / name).mkdir()
-            path = office_config(work / name, on, free_port(), site="hq")
-            text = path.read_text().replace(
-                str(work / name / "central.key"), str(work / "central.key")
-            )
-            text = text.replace(
-                f'db = "{work / name / "central.db"}"',
-                f'db = "{db}"\nstore_key_file = "{work / "store.key"}"\ninstance = "{name}"',
-            )
-            path.write_text(text)
+            path = office_toml(work / name, on, db, work, instance=name)
             if name == "a":
                 token = prepare(path)
             urls[name], proc = serve(path, work / name / "serve.log")
@@ -353,12 +372,28 @@ def main() -> int:
     ap.add_argument(
         "--warmup", type=int, default=3, help="lost-card cycles run first and not counted"
     )
+    store = ap.add_mutually_exclusive_group()
+    store.add_argument(
+        "--engine",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the office store: SQLite in the temp dir, or a throwaway PostgreSQL cluster",
+    )
+    store.add_argument("--db", help="the office store's URL (an empty PostgreSQL database)")
+    ap.add_argument(
+        "--busy", type=int, default=0, help="processes spinning on a CPU during the run"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edgegate-bench-console-"))
     (work / "broker").mkdir()
     broker = Broker(workdir=work / "broker")
     broker.start()
     proc = None
+    pg = None
+    db: str | None = args.db
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)
+    ]
     try:
         if args.instances == 2:
             print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -371,7 +406,15 @@ def main() -> int:
                 )
             print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
             return 0
-        _path, url, token, proc, public = setup(work, broker)  # type: ignore[misc]
+        if args.engine == "postgresql":
+            from edgegate.sim.postgres import Postgres
+
+            pg = Postgres().start()
+            db = pg.database("bench")
+        print(f"office store: {db or 'SQLite'}", flush=True)
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"load average before: {load}", flush=True)
+        _path, url, token, proc, public = setup(work, broker, db)  # type: ignore[misc]
         if args.events:
             lat = live_view(broker, url, token, args.events)
             print(
@@ -392,11 +435,18 @@ def main() -> int:
                 ("request -> console answered", [c.answered for c in lost]),
             ):
                 print(summary(name, values), flush=True)
+            load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"load average after: {load}", flush=True)
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(20)
         broker.stop()
+        if pg is not None:
+            pg.close()
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -19,6 +19,7 @@ import structlog
 from edgegate.central import archive, store
 from edgegate.central.config import CentralConfig
 from edgegate.central.services import Office, open_office, outbox
+from edgegate.central.writer_handoff import Writes
 
 log = structlog.get_logger(__name__)
 
@@ -31,8 +32,9 @@ class OutboxRunner:
     webhooks are one of them, so only that instance fans events out and delivers."""
 
     def __init__(self, config: CentralConfig, is_leader: Callable[[], bool]) -> None:
-        # Its own Office (engines): used only on the outbox thread.
-        self.office: Office = open_office(config)
+        # Its own Office (engines): used only on the outbox thread; its writes are
+        # background ones (an operator's change goes first, central/writer_handoff.py).
+        self.office: Office = open_office(config, writes=Writes.BULK)
         self.is_leader = is_leader
         self._stop = threading.Event()
         self._wake = threading.Event()

@@ -55,6 +55,7 @@ from edgegate.central.outbox_runner import OutboxRunner
 from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
+from edgegate.central.writer_handoff import Writes
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
 
@@ -149,7 +150,8 @@ class CentralServer:
         # Snapshot requests seen while another instance held the duties: door -> (request,
         # when), answered on taking them over (loop thread).
         self._unanswered: dict[str, tuple[m.SnapshotRequest, float]] = {}
-        self._receipt_doors: set[str] = set()  # doors with events since the last receipts
+        # (door, journal epoch) of the events since the last receipts (loop thread).
+        self._receipt_doors: set[receipts.Journal] = set()
         self._receipts_due = asyncio.Event()
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
@@ -163,8 +165,12 @@ class CentralServer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         c = self.config.central
+        # The archive's, the alarms' and the duties' writes are background batches: on an
+        # SQLite store an operator's change waiting for its turn goes first
+        # (central/writer_handoff.py).
         self.engine = await self._loop.run_in_executor(
-            self._store, lambda: open_master(c.db, key_file=c.store_key_file)
+            self._store,
+            lambda: open_master(c.db, key_file=c.store_key_file, writes=Writes.BULK),
         )
         await asyncio.to_thread(ensure_tables, self.engine)
         self.duties = leader.Duties(self.engine, c.db, self.instance)
@@ -361,7 +367,9 @@ class CentralServer:
                 # wakes them; otherwise they run every [alarms] check_seconds.
                 self._alarming = False
                 self._alarms_wake.set()
-            self._receipt_doors |= receipts.doors_with_events(batch, self.site)
+            # The batch's parsed events, copies included (a door re-sending what a run covers
+            # needs the receipt again); ``_events`` is only refilled by the next batch.
+            self._receipt_doors |= {(row["door"], row["epoch"]) for row, _ in self._events}
             self._receipts_due.set()
             if self._offers:
                 offers, self._offers = self._offers, []
@@ -685,7 +693,7 @@ class CentralServer:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visits")
         loop = asyncio.get_running_loop()
         try:
-            desk = await loop.run_in_executor(pool, desk_for, self.config)
+            desk = await loop.run_in_executor(pool, desk_for, self.config, Writes.BULK)
             smtp = self.config.smtp is not None
             next_sweep = 0.0
             while True:

@@ -28,9 +28,10 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from edgegate.central import migrate
 from edgegate.central.dialect import upsert
-from edgegate.central.engine import make_engine, reads, sqlite_path
+from edgegate.central.engine import LOCK_TIMEOUT_MS, make_engine, reads, sqlite_path
 from edgegate.central.engine import reading as reading  # re-exported: store.reading(engine)
 from edgegate.central.schema.master import credentials, people, versions
+from edgegate.central.writer_handoff import Writes
 from edgegate.contract import messages as m
 from edgegate.contract import ops as semantics
 from edgegate.errors import EdgegateError
@@ -72,6 +73,8 @@ def open_master(
     key_file: Path | None = None,
     key: bytes | None = None,
     migrate_store: bool = True,
+    writes: Writes = Writes.INTERACTIVE,
+    busy_timeout_ms: int = LOCK_TIMEOUT_MS,
     **engine_kwargs: object,
 ) -> Engine:
     """The migrated office store, its connections carrying the store key. ``readonly``: a
@@ -81,7 +84,13 @@ def open_master(
         raise migrate.StoreSchemaError(
             "no office store here (has `central serve` or a `central people` command run yet?)"
         )
-    engine = make_engine(db, immediate=not readonly, **engine_kwargs)
+    engine = make_engine(
+        db,
+        immediate=not readonly,
+        writes=writes,
+        busy_timeout_ms=busy_timeout_ms,
+        **engine_kwargs,
+    )
     if migrate_store:
         migrate.upgrade(engine)
     if key is None:

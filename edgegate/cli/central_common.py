@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgegate.central.writer_handoff import Writes
 from edgegate.cli.common import CliError, load_config
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer, load_private
@@ -39,7 +40,9 @@ def load(args: argparse.Namespace) -> CentralConfig:
     return load_config(args.config, load_central)
 
 
-def master(config: CentralConfig, *, readonly: bool = False) -> Engine:
+def master(
+    config: CentralConfig, *, readonly: bool = False, writes: Writes = Writes.INTERACTIVE
+) -> Engine:
     """The office store, migrated (every command brings it to the current schema)."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -48,7 +51,7 @@ def master(config: CentralConfig, *, readonly: bool = False) -> Engine:
 
     c = config.central
     try:
-        return store.open_master(c.db, readonly=readonly, key_file=c.store_key_file)
+        return store.open_master(c.db, readonly=readonly, key_file=c.store_key_file, writes=writes)
     except (StoreSchemaError, SealError) as exc:
         raise CliError(f"{c.db}: {exc}") from None
     except SQLAlchemyError as exc:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgegate.central.writer_handoff import Writes
 from edgegate.cli.central_common import (
     add_central_config,
     load,
@@ -111,15 +112,16 @@ def register(csub: argparse._SubParsersAction) -> None:
     visits.set_defaults(func=cmd_visits)
 
 
-def desk_for(config: Any) -> VisitDesk:
-    """The visitors service on the office's store (the CLI's and ``serve``'s)."""
+def desk_for(config: Any, writes: Writes = Writes.INTERACTIVE) -> VisitDesk:
+    """The visitors service on the office's store (the CLI's and ``serve``'s; serve's loop
+    passes ``Writes.BULK``: its sweeps are background writes)."""
     from edgegate.central.engine import make_engine
     from edgegate.central.services.visitors import VisitDesk, policy_of
 
     sign = signer(config) if config.central.key_file.exists() else None
     return VisitDesk(
-        make_engine(config.central.db),
-        master(config),
+        make_engine(config.central.db, writes=writes),
+        master(config, writes=writes),
         sign,
         policy_of(config),
         update_max_ops=config.central.update_max_ops,

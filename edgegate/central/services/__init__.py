@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from edgegate.central import migrate, store
 from edgegate.central.config import CentralConfig
 from edgegate.central.engine import make_engine
+from edgegate.central.writer_handoff import Writes
 
 ROLES = ("admin", "security", "reception", "viewer")
 
@@ -55,6 +56,9 @@ class Office:
     publish_versions: PublishVersions | None = None
     send_command: SendCommand | None = None
     encode_face: EncodeFace | None = None
+    # Whose writes its engines carry (SQLite writers' turns, central/writer_handoff.py): an
+    # operator's through the console, the API or the CLI go before background batches.
+    writes: Writes = Writes.INTERACTIVE
     _master: Engine | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -64,7 +68,9 @@ class Office:
         with self._lock:
             if self._master is None:
                 c = self.config.central
-                self._master = store.open_master(c.db, key_file=c.store_key_file)
+                self._master = store.open_master(
+                    c.db, key_file=c.store_key_file, writes=self.writes
+                )
             return self._master
 
     def close(self) -> None:
@@ -76,9 +82,11 @@ class Office:
         self.engine.dispose()
 
 
-def open_office(config: CentralConfig, **hooks: object) -> Office:
-    engine = make_engine(config.central.db)
-    office = Office(config, engine, **hooks)  # type: ignore[arg-type]
+def open_office(
+    config: CentralConfig, *, writes: Writes = Writes.INTERACTIVE, **hooks: object
+) -> Office:
+    engine = make_engine(config.central.db, writes=writes)
+    office = Office(config, engine, writes=writes, **hooks)  # type: ignore[arg-type]
     office.master()  # migrates the store: every table exists from here on
     ensure_schema(engine)
     return office
