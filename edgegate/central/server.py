@@ -85,6 +85,7 @@ UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered o
 # A finger enrolment's steps (``/enrol``) too: its session lives in the memory of the instance
 # whose console started it; the others ignore them.
 EVERY_INSTANCE = ("/availability", "/state", "/credentials/request", "/enrol")
+ALARMING = frozenset(WATCHED)
 # What a batch's changes mean to the live feed (central/live_feed.py).
 LIVE_KINDS = {"event": live_feed.EVENTS, "door": live_feed.DOORS}
 
@@ -433,6 +434,10 @@ class CentralServer:
 
     def _tell(self, changes: list[live_feed.Change]) -> None:
         """The live feed's sink (loop thread): whoever listens now (the console, the outbox)."""
+        if self.leader and any(k == "event" and i.get("type") in ALARMING for k, i in changes):
+            # An alarming event another instance may have archived: the duty holder raises
+            # its alarm now, not at the next ``[alarms] check_seconds``.
+            self._alarms_wake.set()
         if self.on_committed is not None:
             self.on_committed(changes)
 
