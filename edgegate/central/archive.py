@@ -120,6 +120,8 @@ def event_row(site: str, door: str, ev: dict[str, Any], now: float) -> dict[str,
         "site": site,
         "door": door,
         "seq": ev["seq"],
+        # The door's journal epoch: the receipts' runs are per (door, epoch).
+        "epoch": ev.get("epoch") or "",
         "ts": ev["ts"],
         "at": event_at(ev["ts"]),
         "type": ev["type"],
@@ -321,7 +323,13 @@ def search_events(
     """One page of the archive by keyset on ``n`` (no OFFSET: a page deep in millions of
     rows costs what the first one does). Newest first unless ``oldest_first``. Filters:
     door, type, person, credential, reason (indexed columns, each with ``n``), since and
-    until (the event's own time, RFC 3339)."""
+    until (the event's own time, RFC 3339).
+
+    A deferred join: the page's ``n`` are chosen first, from the indexes alone where they
+    hold every filtered column (on SQLite every index carries the rowid ``n``), then only
+    those rows are read. Read whole, a filter that an index narrows but does not order (a
+    time range: ``events_at`` then sorted by ``n``) read the payload of every match before
+    keeping 100 of them (docs/benchmarks.md)."""
     columns = {
         "door": events.c.door,
         "type": events.c.type,
@@ -329,23 +337,28 @@ def search_events(
         "credential": events.c.credential,
         "reason": events.c.reason,
     }
-    q = select(events.c.n, events.c.payload, events.c.received)
+    page = select(events.c.n)
     for name, value in filters.items():
         if not value:
             continue
         if name in columns:
-            q = q.where(columns[name] == value)
+            page = page.where(columns[name] == value)
         elif name == "since":
-            q = q.where(events.c.at >= _time(value))
+            page = page.where(events.c.at >= _time(value))
         elif name == "until":
-            q = q.where(events.c.at < _time(value))
+            page = page.where(events.c.at < _time(value))
         else:
             raise ValueError(f"unknown event filter {name!r}")
     if before is not None:
-        q = q.where(events.c.n < before)
+        page = page.where(events.c.n < before)
     if after is not None:
-        q = q.where(events.c.n > after)
-    q = q.order_by(events.c.n.asc() if oldest_first else events.c.n.desc()).limit(limit)
+        page = page.where(events.c.n > after)
+    chosen = page.order_by(events.c.n.asc() if oldest_first else events.c.n.desc()).limit(limit)
+    q = (
+        select(events.c.n, events.c.payload, events.c.received)
+        .where(events.c.n.in_(chosen.scalar_subquery()))
+        .order_by(events.c.n.asc() if oldest_first else events.c.n.desc())
+    )
     return [{"n": n, "received": rec, **json.loads(payload)} for n, payload, rec in conn.execute(q)]
 
 

@@ -85,6 +85,7 @@ UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered o
 # A finger enrolment's steps (``/enrol``) too: its session lives in the memory of the instance
 # whose console started it; the others ignore them.
 EVERY_INSTANCE = ("/availability", "/state", "/credentials/request", "/enrol")
+ALARMING = frozenset(WATCHED)
 # What a batch's changes mean to the live feed (central/live_feed.py).
 LIVE_KINDS = {"event": live_feed.EVENTS, "door": live_feed.DOORS}
 
@@ -150,7 +151,8 @@ class CentralServer:
         # Snapshot requests seen while another instance held the duties: door -> (request,
         # when), answered on taking them over (loop thread).
         self._unanswered: dict[str, tuple[m.SnapshotRequest, float]] = {}
-        self._receipt_doors: set[str] = set()  # doors with events since the last receipts
+        # (door, journal epoch) of the events since the last receipts (loop thread).
+        self._receipt_doors: set[receipts.Journal] = set()
         self._receipts_due = asyncio.Event()
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
@@ -366,7 +368,9 @@ class CentralServer:
                 # wakes them; otherwise they run every [alarms] check_seconds.
                 self._alarming = False
                 self._alarms_wake.set()
-            self._receipt_doors |= receipts.doors_with_events(batch, self.site)
+            # The batch's parsed events, copies included (a door re-sending what a run covers
+            # needs the receipt again); ``_events`` is only refilled by the next batch.
+            self._receipt_doors |= {(row["door"], row["epoch"]) for row, _ in self._events}
             self._receipts_due.set()
             if self._offers:
                 offers, self._offers = self._offers, []
@@ -430,6 +434,10 @@ class CentralServer:
 
     def _tell(self, changes: list[live_feed.Change]) -> None:
         """The live feed's sink (loop thread): whoever listens now (the console, the outbox)."""
+        if self.leader and any(k == "event" and i.get("type") in ALARMING for k, i in changes):
+            # An alarming event another instance may have archived: the duty holder raises
+            # its alarm now, not at the next ``[alarms] check_seconds``.
+            self._alarms_wake.set()
         if self.on_committed is not None:
             self.on_committed(changes)
 

@@ -6,7 +6,8 @@ Durability is off (``fsync``, ``synchronous_commit``, ``full_page_writes``): the
 as long as a test session, so only the speed of the machine's disk would be measured.
 PostgreSQL refuses to run as root; as root the cluster runs as the ``postgres`` user the
 Debian package creates. ``database()`` makes a fresh, empty database: one cluster per session,
-one database per test.
+one database per test. Given a ``directory``, the cluster lives there and outlasts the object
+(a benchmark's filled store, started again later by another ``Postgres(directory)``).
 """
 
 from __future__ import annotations
@@ -54,11 +55,16 @@ class Postgres:
 
     USER = "edgegate"
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path | None = None) -> None:
         self.bindir = find_bindir()
         self.host = "127.0.0.1"
         self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="edgegate-pg-"))
+        self.kept = directory is not None
+        if directory is None:
+            self.dir = Path(tempfile.mkdtemp(prefix="edgegate-pg-"))
+        else:
+            self.dir = directory
+            self.dir.mkdir(parents=True, exist_ok=True)
         self.data = self.dir / "data"
         self._proc: subprocess.Popen[bytes] | None = None
         self._runas: list[str] = []
@@ -149,12 +155,20 @@ class Postgres:
     def url(self, dbname: str) -> str:
         return f"postgresql+psycopg://{self.USER}@{self.host}:{self.port}/{dbname}"
 
-    def database(self, name: str | None = None, template: str | None = None) -> str:
+    def database(
+        self, name: str | None = None, template: str | None = None, *, exist_ok: bool = False
+    ) -> str:
         """A new database, empty or a copy of ``template`` (a file copy: far faster than
-        running the migrations again); its SQLAlchemy URL."""
+        running the migrations again); its SQLAlchemy URL. ``exist_ok``: the URL of ``name``
+        as it is if the cluster has it already (a kept cluster)."""
         import psycopg
 
         name = name or f"t_{uuid.uuid4().hex[:12]}"
+        if exist_ok:
+            with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+                found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if found.fetchone():
+                    return self.url(name)
         sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
             conn.execute(sql)
@@ -163,9 +177,11 @@ class Postgres:
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             # SIGQUIT: immediate shutdown; the cluster is thrown away, nothing to checkpoint.
-            self._proc.send_signal(signal.SIGQUIT)
+            # A kept cluster gets SIGINT (fast shutdown: a checkpoint, no recovery at the
+            # next start).
+            self._proc.send_signal(signal.SIGINT if self.kept else signal.SIGQUIT)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(10)
+                self._proc.wait(120 if self.kept else 10)
             if self._proc.poll() is None:
                 self._proc.kill()
                 self._proc.wait()
@@ -173,7 +189,8 @@ class Postgres:
 
     def close(self) -> None:
         self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not self.kept:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Postgres:
         return self.start()
