@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from edgegate.face.credentials import from_bytes
 from edgegate.face.encode import FaceImageError, face_data_from_photos
 from edgegate.face.encode_process import EncoderUnavailable, FaceEncoderProcess
+from tests.central.conftest import wait_until
 from tests.face.conftest import photo
 
 pytestmark = pytest.mark.face
@@ -24,10 +24,8 @@ WAIT = 60.0  # a bound against a hang, never a measure
 
 
 def until(check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
+    """Another thread's or process's progress: a condition wait, bounded, never a measure."""
+    wait_until(check, WAIT)
 
 
 def photos(*names: str) -> list[tuple[str, bytes]]:
