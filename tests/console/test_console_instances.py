@@ -35,6 +35,8 @@ from tests.console.site import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(300)]
 EVENTS = 20  # per round; the broker hands them to the two instances in turn
+# The instances' LISTEN connections (the session's cluster has other tests' databases).
+OURS = "application_name LIKE :app AND datname = current_database()"
 
 
 class Stream:
@@ -149,7 +151,7 @@ def test_every_console_shows_every_event_and_alarm(
 
         def listening() -> int:
             with engine.connect() as conn:
-                q = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE :app"
+                q = f"SELECT count(*) FROM pg_stat_activity WHERE {OURS}"
                 return conn.execute(text(q), {"app": APPLICATION_NAME + "%"}).scalar_one()
 
         wait_until(lambda: listening() == 2, 60, "both instances listening")
@@ -163,10 +165,7 @@ def test_every_console_shows_every_event_and_alarm(
         # what was archived meanwhile still shows (read by cursor, not from the lost
         # notifications).
         with engine.connect() as conn:
-            q = (
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name LIKE :app"
-            )
+            q = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {OURS}"
             killed = conn.execute(text(q), {"app": APPLICATION_NAME + "%"}).all()
         assert len(killed) == 2
         second = send_round("r2")
