@@ -223,7 +223,7 @@ def run_phases(
         rate = args.doors * args.events / (until(stored, total) - start)
         # CPU of the receiving processes per event: what the machine's load does not change.
         cpu = (sum(cpu_seconds(p) for p in pids) - cpu0) / (args.doors * args.events)
-        return f"{rate:,.0f} events/s\t, {cpu * 1e6:,.0f} µs CPU/event ({peak})"
+        return f"{rate:,.0f} events/s\t{cpu * 1e6:,.0f} µs CPU/event ({peak})"
     finally:
         doors.stop()
 
@@ -360,7 +360,7 @@ def main_() -> None:
         def line(name: str, result: str) -> None:
             rate = float(result.split(" ", 1)[0].replace(",", ""))
             share = f" ({rate / base:.0%} of bare)" if base else ""
-            print(f"{name}{result.replace(chr(9), share + ' ', 1)}", flush=True)
+            print(f"{name}{result.replace(chr(9), share + ', ', 1)}", flush=True)
 
         if "mqtt" in rows:
             line("bare paho subscriber:     ", mqtt_only(args))
