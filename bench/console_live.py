@@ -45,6 +45,7 @@ from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gpiozero.pins.mock import MockFactory
 
 from edgegate.central.config import load_central
@@ -75,24 +76,35 @@ def free_port() -> int:
 def setup(
     work: Path, broker: Broker, db: str | None = None
 ) -> tuple[Path, str, str, subprocess.Popen[bytes]]:
-    path = office_config(work, broker, free_port(), site="hq")
-    if db is not None:  # a PostgreSQL store: a URL and the store key every instance shares
-        (work / "store.key").write_bytes(os.urandom(32))
-        os.chmod(work / "store.key", 0o600)
-        text = path.read_text()
-        text = re.sub(
-            r'^db = ".*"$',
-            f'db = "{db}"\nstore_key_file = "{work / "store.key"}"',
-            text,
-            flags=re.M,
-        )
-        path.write_text(text)
-    key = signing.generate()
-    (work / "central.key").write_bytes(signing.private_pem(key))
-    os.chmod(work / "central.key", 0o600)
+    key = signing_key(work)
+    path = office_toml(work, broker, db, work)
     token = prepare(path)
     url, proc = serve(path, work / "serve.log")
     return path, url, token, proc, signing.public_text(key.public_key())  # type: ignore[return-value]
+
+
+def signing_key(keys: Path) -> Ed25519PrivateKey:
+    """The office's signing key, written to ``keys``/central.key (every instance's)."""
+    key = signing.generate()
+    (keys / "central.key").write_bytes(signing.private_pem(key))
+    os.chmod(keys / "central.key", 0o600)
+    return key
+
+
+def office_toml(work: Path, broker: Broker, db: str | None, keys: Path, instance: str = "") -> Path:
+    """central.toml in ``work`` with its console on a free port, the signing key of ``keys``;
+    on PostgreSQL (``db``) the URL and the store key every instance shares (made once)."""
+    path = office_config(work, broker, free_port(), site="hq")
+    text = path.read_text().replace(str(work / "central.key"), str(keys / "central.key"))
+    if db is not None:
+        if not (keys / "store.key").exists():
+            (keys / "store.key").write_bytes(os.urandom(32))
+            os.chmod(keys / "store.key", 0o600)
+        named = f'\ninstance = "{instance}"' if instance else ""
+        store = f'db = "{db}"\nstore_key_file = "{keys / "store.key"}"{named}'
+        text = re.sub(r'^db = ".*"$', lambda _m: store, text, flags=re.M)
+    path.write_text(text)
+    return path
 
 
 def prepare(path: Path) -> str:
@@ -198,24 +210,12 @@ def two_instances(work: Path, broker: Broker, n: int) -> dict[str, list[float]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         db = pg.database()
-        key = signing.generate()
-        (work / "central.key").write_bytes(signing.private_pem(key))
-        os.chmod(work / "central.key", 0o600)
-        (work / "store.key").write_bytes(os.urandom(32))
-        os.chmod(work / "store.key", 0o600)
+        signing_key(work)
         other.start()
         urls: dict[str, str] = {}
         for name, on in (("a", broker), ("b", other)):
             (work / name).mkdir()
-            path = office_config(work / name, on, free_port(), site="hq")
-            text = path.read_text().replace(
-                str(work / name / "central.key"), str(work / "central.key")
-            )
-            text = text.replace(
-                f'db = "{work / name / "central.db"}"',
-                f'db = "{db}"\nstore_key_file = "{work / "store.key"}"\ninstance = "{name}"',
-            )
-            path.write_text(text)
+            path = office_toml(work / name, on, db, work, instance=name)
             if name == "a":
                 token = prepare(path)
             urls[name], proc = serve(path, work / name / "serve.log")

@@ -7,6 +7,7 @@ office. Every parser raises ``BadMessage`` (with a counter name) for anything it
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ Payload = bytes | bytearray
 # Doors' payloads are small; anything bigger is refused before parsing.
 MAX_INBOUND = 256 * 1024
 ID_MAX = 128
+_EPOCH = re.compile(m.EPOCH_PATTERN)
 
 
 class BadMessage(EdgegateError, ValueError):
@@ -83,7 +85,8 @@ def _text(event: dict[str, Any], key: str, limit: int = ID_MAX) -> str:
 
 def parse_event(payload: Payload, where: Inbound) -> dict[str, Any]:
     """One event object: ``id``, ``seq``, ``ts``, ``type`` required; ``site``/``door``, when
-    present, must be those of the topic (a door cannot write into another door's history)."""
+    present, must be those of the topic (a door cannot write into another door's history);
+    ``epoch``, when present, a journal epoch (a door from before epochs sends none)."""
     event = json_object(payload)
     _text(event, "id")
     _text(event, "ts", 64)
@@ -91,6 +94,9 @@ def parse_event(payload: Payload, where: Inbound) -> dict[str, Any]:
     seq = event.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or seq >= 1 << 63:
         raise BadMessage("malformed", "event seq must be a non-negative integer")
+    epoch = event.get("epoch", "")
+    if not isinstance(epoch, str) or not _EPOCH.fullmatch(epoch):
+        raise BadMessage("malformed", "event epoch must be up to 64 of A-Z a-z 0-9 _ -")
     for key, expected in (("site", where.site), ("door", where.door)):
         if key in event and event[key] != expected:
             raise BadMessage("wrong_door", f"event {key} {str(event[key])[:64]!r} on {expected}")

@@ -1,10 +1,17 @@
 """End-to-end receipts, the office's side (docs/mqtt.md, receipts).
 
-After each archived batch the office works out, per door that sent events, the run of ``seq``
-it holds without a hole (``first`` = the lowest seq it has of the door, ``upto`` = the highest
-seq below which nothing is missing) and publishes it, signed, on the door's ``receipts`` topic.
+After each archived batch the office works out, per door and journal epoch that sent
+events, the run of ``seq`` it holds without a hole (``first`` = the lowest seq it has of the
+door, ``upto`` = the highest seq below which nothing is missing) and publishes it, signed, on
+the door's ``receipts`` topic.
 The door keeps every event until a receipt covers it and re-sends the rest after a timeout, so
 an event a broker acknowledged and then lost to a crash comes again.
+
+Runs are per (door, epoch): a door's ``seq`` starts at 1 again when its store is replaced,
+and a restored backup re-uses seqs; the epoch (edgegate/store/epoch.py, ``''`` for doors
+from before epochs) tells those lives of its journal apart, so a run of one never covers
+the events of another. Receipts name it (left out when ``''``: the receipts of old doors
+are as they were, and those doors refuse fields they do not know).
 
 The run is computed from the archive (not counted in memory), so it is right after an office
 restart and whoever stored the event. Each door's last run is cached; advancing it costs one
@@ -23,12 +30,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
 from sqlalchemy import Connection, func, select
 
-from edgegate.central import inbound
 from edgegate.central.schema.archive import events
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
@@ -37,12 +44,16 @@ from edgegate.contract.topics import DoorTopics
 log = structlog.get_logger(__name__)
 
 Run = tuple[int, int]  # (first, upto)
+Journal = tuple[str, str]  # (door, epoch): one life of a door's journal
 
 
-def held_run(conn: Connection, site: str, door: str, known: Run | None) -> Run | None:
-    """The run of seqs held for one door, advanced from ``known`` when it still holds.
-    Every probe walks the archive's ``events_door_seq`` index (site, door, seq)."""
-    mine = (events.c.site == site) & (events.c.door == door)
+def held_run(
+    conn: Connection, site: str, door: str, known: Run | None, epoch: str = ""
+) -> Run | None:
+    """The run of seqs held for one door's journal epoch, advanced from ``known`` when it
+    still holds. Every probe walks the archive's ``events_door_seq`` index (site, door,
+    epoch, seq)."""
+    mine = (events.c.site == site) & (events.c.door == door) & (events.c.epoch == epoch)
     low = conn.execute(
         select(func.min(events.c.seq)).where(mine, events.c.seq.is_not(None))
     ).scalar_one()
@@ -58,11 +69,7 @@ def held_run(conn: Connection, site: str, door: str, known: Run | None) -> Run |
         start = upto + 1
     # The first seq from ``start`` on whose successor is missing ends the run.
     f = events.alias("f")
-    successor = (
-        select(f.c.seq)
-        .where(f.c.site == events.c.site, f.c.door == events.c.door, f.c.seq == events.c.seq + 1)
-        .exists()
-    )
+    successor = select(f.c.seq).where(*_same_journal(f), f.c.seq == events.c.seq + 1).exists()
     end = conn.execute(
         select(events.c.seq)
         .where(mine, events.c.seq >= start, ~successor)
@@ -72,23 +79,24 @@ def held_run(conn: Connection, site: str, door: str, known: Run | None) -> Run |
     return first, end
 
 
+def _same_journal(f: Any) -> tuple[Any, ...]:
+    """Correlates the alias ``f`` with ``events``: the same door's same journal epoch."""
+    return (f.c.site == events.c.site, f.c.door == events.c.door, f.c.epoch == events.c.epoch)
+
+
 def holes(
-    conn: Connection, site: str, door: str, upto: int
+    conn: Connection, site: str, door: str, upto: int, epoch: str = ""
 ) -> tuple[int | None, list[tuple[int, int]]]:
     """(the highest seq held, the first ``RECEIPT_GAPS`` holes above ``upto``). Only asked
     when the run stopped at a hole, i.e. when a broker lost something."""
-    mine = (events.c.site == site) & (events.c.door == door)
+    mine = (events.c.site == site) & (events.c.door == door) & (events.c.epoch == epoch)
     last = conn.execute(select(func.max(events.c.seq)).where(mine)).scalar_one()
     if last is None or last <= upto:
         return None, []
     # Every held seq whose successor is missing (below last) ends an island; the hole after
     # it runs to the next held seq.
     f = events.alias("f")
-    successor = (
-        select(f.c.seq)
-        .where(f.c.site == events.c.site, f.c.door == events.c.door, f.c.seq == events.c.seq + 1)
-        .exists()
-    )
+    successor = select(f.c.seq).where(*_same_journal(f), f.c.seq == events.c.seq + 1).exists()
     islands = conn.execute(
         select(events.c.seq)
         .where(mine, events.c.seq > upto, events.c.seq < last, ~successor)
@@ -108,58 +116,50 @@ def holes(
     return last, gaps
 
 
-def doors_with_events(batch: Iterable[mqtt.MQTTMessage], site: str) -> set[str]:
-    doors = set()
-    for msg in batch:
-        if msg.topic.endswith("/events"):
-            try:
-                doors.add(inbound.classify(msg.topic, site).door)
-            except inbound.BadMessage:
-                continue  # refused and counted by the archive already
-    return doors
-
-
 @dataclass
 class Receipts:
-    """Per-door runs (store thread) and their publication (loop thread)."""
+    """Per-(door, epoch) runs (store thread) and their publication (loop thread)."""
 
     site: str
     signer: Signer
     repeat_seconds: float = 2.0
     clock: Callable[[], float] = time.monotonic
-    runs: dict[str, Run] = field(default_factory=dict)
-    # Per door: (highest seq held, holes above the run), when the run stopped at a hole.
-    gaps: dict[str, tuple[int | None, list[tuple[int, int]]]] = field(default_factory=dict)
-    _sent: dict[str, tuple[Run, float]] = field(default_factory=dict)
+    runs: dict[Journal, Run] = field(default_factory=dict)
+    # Per journal: (highest seq held, holes above the run), when the run stopped at a hole.
+    gaps: dict[Journal, tuple[int | None, list[tuple[int, int]]]] = field(default_factory=dict)
+    _sent: dict[Journal, tuple[Run, float]] = field(default_factory=dict)
     sent: int = 0
 
-    def advance(self, conn: Connection, doors: set[str]) -> dict[str, Run]:
-        """Store thread: the current run of each door (doors without any seq left out)."""
+    def advance(self, conn: Connection, journals: Iterable[Journal]) -> dict[Journal, Run]:
+        """Receipts' thread: the current run of each (door, epoch) (those without a seq left
+        out)."""
         out = {}
-        for door in sorted(doors):
-            run = held_run(conn, self.site, door, self.runs.get(door))
+        for key in sorted(journals):
+            door, epoch = key
+            run = held_run(conn, self.site, door, self.runs.get(key), epoch)
             if run is not None:
-                self.runs[door] = run
-                self.gaps[door] = holes(conn, self.site, door, run[1])
-                out[door] = run
+                self.runs[key] = run
+                self.gaps[key] = holes(conn, self.site, door, run[1], epoch)
+                out[key] = run
         return out
 
-    def due(self, runs: dict[str, Run]) -> list[m.Receipt]:
+    def due(self, runs: dict[Journal, Run]) -> list[m.Receipt]:
         """The receipts to publish now (see the module docstring)."""
         now = self.clock()
         issued = datetime.now(UTC)
         out = []
-        for door, run in runs.items():
-            last = self._sent.get(door)
+        for key, run in runs.items():
+            last = self._sent.get(key)
             if last is not None and last[0] == run and now - last[1] < self.repeat_seconds:
                 continue
-            self._sent[door] = (run, now)
-            held, missing = self.gaps.get(door, (None, []))
+            self._sent[key] = (run, now)
+            held, missing = self.gaps.get(key, (None, []))
             out.append(
                 m.Receipt(
                     type="receipt",
                     site=self.site,
-                    door=door,
+                    door=key[0],
+                    epoch=key[1],
                     first=run[0],
                     upto=run[1],
                     last=held,
@@ -172,7 +172,8 @@ class Receipts:
     def publish(self, client: mqtt.Client, receipts: list[m.Receipt]) -> None:
         """QoS 1, not retained. A receipt lost on the way costs a re-send, nothing more."""
         for receipt in receipts:
-            body = receipt.model_dump(mode="json")
+            # No epoch: left out, as doors from before epochs refuse fields they do not know.
+            body = receipt.model_dump(mode="json", exclude=None if receipt.epoch else {"epoch"})
             client.publish(
                 DoorTopics(self.site, receipt.door).receipts, self.signer.sign(body), qos=1
             )

@@ -4,6 +4,8 @@ SQLite's online backup API copies the database page by page under a read transac
 copy is consistent even while the daemon journals decisions (WAL lets both run). The copy is
 checked (``PRAGMA integrity_check``) before the command reports success. The store key that
 seals biometric data is NOT in the copy: back it up separately (docs/operations.md).
+The copy is marked as one: the store restored from it takes a new journal epoch
+(edgegate/store/epoch.py), as its seqs may since have gone to other events.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from edgegate.cli.common import CliError, add_config_arg, load_config, open_store
-from edgegate.store import sealed
+from edgegate.store import epoch, sealed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +40,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         dest = sqlite3.connect(partial)
         try:
             source.backup(dest, pages=1024)
+            epoch.mark_backup(dest)
+            dest.commit()
             result = dest.execute("PRAGMA integrity_check").fetchone()[0]
             counts = [
                 dest.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

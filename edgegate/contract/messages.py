@@ -25,6 +25,9 @@ from edgegate.contract.signing import RejectedMessage, Verifier
 
 ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@:-]{1,128}$")]
 SITE_OR_DOOR = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+# A door's journal epoch (edgegate/store/epoch.py): '' for a store from before epochs.
+EPOCH_PATTERN = r"^[A-Za-z0-9_-]{0,64}$"
+EPOCH = Annotated[str, Field(pattern=EPOCH_PATTERN)]
 PROTOCOL: Final = 1
 # "qr": a visitor QR pass (value: its pass id, person: its visit), pushed so the office can
 # revoke it (enabled false); a door decides a pass from its signed token (visitor_pass.py),
@@ -292,14 +295,20 @@ RECEIPT_GAPS = 32  # holes named in one receipt; the rest come in later ones
 
 
 class Receipt(Msg):
-    """-> ``.../<door>/receipts`` (signed, retained): the office holds every event of the door
-    with ``first <= seq <= upto``. The door marks those ``archived`` and may prune them; an
-    event the broker acknowledged but no receipt covers is sent again after a timeout."""
+    """-> ``.../<door>/receipts`` (signed, not retained): the office holds every event of the
+    door's journal ``epoch`` with ``first <= seq <= upto``. The door marks those ``archived``
+    and may prune them; an event the broker acknowledged but no receipt covers is sent again
+    after a timeout."""
 
     type: Literal["receipt"]
     v: Literal[1] = PROTOCOL
     site: SITE_OR_DOOR
     door: SITE_OR_DOOR
+    epoch: EPOCH = Field(
+        "",
+        description="The door's journal epoch the run is of; '' (left out on the wire, which "
+        "doors from before epochs require) for a door whose events name none.",
+    )
     first: int = Field(ge=1, description="The lowest seq of the run the office holds.")
     upto: int = Field(ge=1, description="The highest seq up to which it holds every event.")
     last: int | None = Field(

@@ -162,6 +162,16 @@ ALTER TABLE presence ADD COLUMN door TEXT NOT NULL DEFAULT '';
 ALTER TABLE presence ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
 """
 
+# Journal epochs (docs/mqtt.md, receipts): the epoch each event was journaled in. A store
+# that has journaled before keeps epoch '' (what the office files an older door's events
+# under, so its receipts go on covering them); a new store takes a random one
+# (edgegate/store/epoch.py).
+_V9_EPOCH = """
+ALTER TABLE events ADD COLUMN epoch TEXT NOT NULL DEFAULT '';
+INSERT OR IGNORE INTO meta(key, value)
+    SELECT 'epoch', '' WHERE EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events');
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2_RULES,
@@ -171,6 +181,7 @@ MIGRATIONS: list[str] = [
     _V6_PASS_USES,
     _V7_RECEIPTS,
     _V8_AREA_PEERS,
+    _V9_EPOCH,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -271,8 +282,15 @@ def open_db(
                 raise StoreError(f"{path}: integrity check failed: {result}")
         if not readonly:
             migrate(conn, migrations)
+            # Whether the store was copied from elsewhere, asked before ``mark`` records it
+            # as here, and acted on (a new journal epoch) before too: a crash in between
+            # must not leave a copy marked as at home under its old epoch.
+            moved = store_identity.came_from_elsewhere(conn, path) if identity else None
             if migrations is None:
+                from edgegate.store import epoch
+
                 data_migrations(conn)
+                epoch.ensure(conn, moved=moved)
             if identity:
                 store_identity.mark(conn, path)
     except sqlite3.DatabaseError as exc:

@@ -53,6 +53,20 @@ def check_before_open(path: Path) -> None:
         raise StoreVanished(path, marker, "is empty (zero bytes)")
 
 
+def came_from_elsewhere(conn: sqlite3.Connection, path: Path) -> str | None:
+    """Before ``mark``: why this store is not the one last opened here (its marker is
+    missing or names another store: it was copied from elsewhere), or None. A store without
+    an id (new, or from before markers) has nothing to compare."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (ID_KEY,)).fetchone()
+    if row is None:
+        return None
+    try:
+        current = marker_path(path).read_text().strip()
+    except FileNotFoundError:
+        return "store_without_its_marker"
+    return None if current == row[0] else "marker_names_another_store"
+
+
 def mark(conn: sqlite3.Connection, path: Path) -> str:
     """After opening: give the store an id if it has none, and write the marker beside it
     (atomically, via a temporary file) when it is missing or names another id."""

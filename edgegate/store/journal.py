@@ -2,6 +2,8 @@
 
 ``seq`` is the table's AUTOINCREMENT key, so it only ever grows, even after pruning; ``id`` is
 a random UUID fixed at write time, so a re-sent event is recognisably the same event.
+``epoch`` is the store's journal epoch when the event was written (edgegate/store/epoch.py):
+(epoch, seq) names one event across replaced and restored stores, which seq alone does not.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import contextlib
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,10 +42,15 @@ class Event:
     type: str
     payload: dict[str, Any]
     sent: bool = False
+    epoch: str = ""
 
     def as_message(self) -> dict[str, Any]:
-        """The object published on ``events``: id, seq, ts, site, door, type, then fields."""
-        return {"id": self.id, "seq": self.seq, "ts": self.ts, "type": self.type, **self.payload}
+        """The object published on ``events``: id, seq, epoch (a store from before epochs:
+        none), ts, site, door, type, then fields."""
+        head: dict[str, Any] = {"id": self.id, "seq": self.seq}
+        if self.epoch:
+            head["epoch"] = self.epoch
+        return {**head, "ts": self.ts, "type": self.type, **self.payload}
 
 
 # The door's one journal writer (``DoorJournal.write_tx``): ``(conn, [(type, fields)], now)``,
@@ -68,19 +75,23 @@ def append(
     payload = {"site": site, "door": door, **fields}
     event_id = uuid.uuid4().hex
     ts = rfc3339(now)
-    cur = conn.execute(
-        "INSERT INTO events(id, ts, type, payload) VALUES (?,?,?,?)",
+    seq, epoch = conn.execute(
+        "INSERT INTO events(id, ts, type, payload, epoch) VALUES (?,?,?,?,"
+        f"{_EPOCH}) RETURNING seq, epoch",
         (event_id, ts, type_, json.dumps(payload, separators=(",", ":"))),
-    )
-    assert cur.lastrowid is not None
-    return Event(cur.lastrowid, event_id, ts, type_, payload)
+    ).fetchone()
+    return Event(seq, event_id, ts, type_, payload, epoch=epoch)
+
+
+# The store's epoch, read by the insert itself: no writer can stamp another one.
+_EPOCH = "COALESCE((SELECT value FROM meta WHERE key = 'epoch'), '')"
 
 
 def _row(row: tuple[Any, ...]) -> Event:
-    return Event(row[0], row[1], row[2], row[3], json.loads(row[4]), bool(row[5]))
+    return Event(row[0], row[1], row[2], row[3], json.loads(row[4]), bool(row[5]), row[6])
 
 
-_COLS = "seq, id, ts, type, payload, sent"
+_COLS = "seq, id, ts, type, payload, sent, epoch"
 
 
 def unsent(conn: sqlite3.Connection, after_seq: int = 0, limit: int = 500) -> list[Event]:
@@ -110,42 +121,64 @@ def max_sent_unarchived(conn: sqlite3.Connection) -> int:
     return row[0] or 0
 
 
-def mark_archived(conn: sqlite3.Connection, first: int, upto: int, now: float) -> int:
-    """A receipt: the office holds every event with ``first <= seq <= upto``. They count as
-    sent too (a receipt may overtake the PUBACK of a re-send). Returns how many changed."""
+def mark_archived(
+    conn: sqlite3.Connection, first: int, upto: int, now: float, epoch: str | None = None
+) -> int:
+    """A receipt: the office holds every event of ``epoch`` (None: the store's own) with
+    ``first <= seq <= upto``. They count as sent too (a receipt may overtake the PUBACK of a
+    re-send). Events of another epoch are other events, whatever their seq. Returns how many
+    changed."""
+    mine = _EPOCH if epoch is None else "?"
     return conn.execute(
-        "UPDATE events SET archived = ?, sent = 1 WHERE archived IS NULL AND seq BETWEEN ? AND ?",
-        (now, first, upto),
+        "UPDATE events SET archived = ?, sent = 1"
+        f" WHERE archived IS NULL AND epoch = {mine} AND seq BETWEEN ? AND ?",
+        (now, first, upto) if epoch is None else (now, epoch, first, upto),
     ).rowcount
+
+
+def has_unarchived(conn: sqlite3.Connection, epoch: str) -> bool:
+    """Whether any event of ``epoch`` waits for a receipt (reads only unarchived events)."""
+    sql = "SELECT 1 FROM events WHERE archived IS NULL AND epoch = ? LIMIT 1"
+    return conn.execute(sql, (epoch,)).fetchone() is not None
+
+
+# What a receipt says the office lacks of one epoch: its ``first``, its holes, and the seq
+# above which it holds nothing it named.
+Lacking = tuple[int, list[tuple[int, int]], int]
 
 
 def resend(
     conn: sqlite3.Connection,
     upto: int,
-    lacking: tuple[int, list[tuple[int, int]], int] | None = None,
+    lacking: Mapping[str, Lacking] | None = None,
     probe: int | None = None,
 ) -> int:
     """Mark events acknowledged by the broker but covered by no receipt, up to ``upto``,
     unsent again: the drain offers them once more (the office drops copies by ``id``).
-    ``lacking`` (from the office's last receipt: its ``first``, its holes, and the seq above
-    which it holds nothing it named) narrows that to what the office lacks. ``probe``: of the
-    events the office said nothing about (above that seq; all without ``lacking``) only the
-    lowest ``probe``: they may merely be on their way, and what it stores of them moves its
-    receipts on. Below its ``first`` and in its holes, all go."""
+    ``lacking`` (per epoch, from the office's last receipt of it) narrows that to what the
+    office lacks. ``probe``: of the events the office said nothing about (above that seq, or
+    of an epoch it named in no receipt; all without ``lacking``) only the lowest ``probe``:
+    they may merely be on their way, and what it stores of them moves its receipts on. Below
+    its ``first`` and in its holes, all go."""
     where = "archived IS NULL AND sent = 1 AND seq <= ?"
     args: list[Any] = [upto]
     n = 0
     unknown = ""
-    if lacking is not None:
-        first, holes, above = lacking
-        terms = ["seq < ?"] + ["seq BETWEEN ? AND ?"] * len(holes)
-        known = [first] + [x for hole in holes for x in hole]
+    if lacking:
+        lacks: list[str] = []
+        lack_args: list[Any] = []
+        told: list[str] = []
+        for epoch, (first, holes, above) in lacking.items():
+            terms = ["seq < ?"] + ["seq BETWEEN ? AND ?"] * len(holes)
+            lacks.append(f"(epoch = ? AND ({' OR '.join(terms)}))")
+            lack_args += [epoch, first, *(x for hole in holes for x in hole)]
+            told.append("(epoch = ? AND seq <= ?)")
+            args += [epoch, above]
         n += conn.execute(
-            f"UPDATE events SET sent = 0 WHERE {where} AND ({' OR '.join(terms)})",
-            [*args, *known],
+            f"UPDATE events SET sent = 0 WHERE {where} AND ({' OR '.join(lacks)})",
+            [upto, *lack_args],
         ).rowcount
-        unknown = " AND seq > ?"
-        args.append(above)
+        unknown = f" AND NOT ({' OR '.join(told)})"
     if probe is None:
         return n + conn.execute(f"UPDATE events SET sent = 0 WHERE {where}{unknown}", args).rowcount
     pick = f"SELECT seq FROM events WHERE {where}{unknown} ORDER BY seq LIMIT ?"
@@ -231,15 +264,18 @@ def unsent_wire(
     ``Event.as_message``: id, seq, ts, type, then the payload's fields). ``ahead``: only
     events less than that above the lowest one no receipt covers (that one always qualifies
     when unsent; when sent, a receipt or a re-send of it moves the window on)."""
-    sql = "SELECT seq, id, ts, type, payload FROM events WHERE sent = 0 AND seq > ?"
+    sql = "SELECT seq, id, ts, type, payload, epoch FROM events WHERE sent = 0 AND seq > ?"
     args: list[Any] = [after_seq]
     if ahead is not None:
         sql += " AND seq < (SELECT MIN(seq) FROM events WHERE archived IS NULL) + ?"
         args.append(ahead)
     rows = conn.execute(sql + " ORDER BY seq LIMIT ?", (*args, limit)).fetchall()
     out = []
-    for seq, id_, ts, type_, payload in rows:
-        head = json.dumps({"id": id_, "seq": seq, "ts": ts, "type": type_}, separators=(",", ":"))
+    for seq, id_, ts, type_, payload, epoch in rows:
+        fields = {"id": id_, "seq": seq, "epoch": epoch, "ts": ts, "type": type_}
+        if not epoch:
+            del fields["epoch"]  # a store from before epochs: as it always published
+        head = json.dumps(fields, separators=(",", ":"))
         body = payload[1:]
         out.append((seq, (head[:-1] + ("," + body if body != "}" else "}")).encode()))
     return out

@@ -21,6 +21,12 @@ copies queued at the broker for it, the broker slowed, its PUBACKs and the recei
 and the door's window stayed full (the no-loss test: 49,226 copies for 10,000 events, and
 no end). The receipt window (``drain.py``) bounds what is ever ahead of the receipts.
 
+Receipts name the journal epoch of the events they cover (edgegate/store/epoch.py): a
+receipt marks only events of its epoch. One naming an epoch this store never journaled in
+(the office's run of the door's earlier store, a receipt meant for another copy of it)
+changes nothing: it is counted (``other_epoch``) and logged. One naming an earlier epoch of
+this store (a restored backup's events from before the restore) settles those events.
+
 All of this runs on the loop; the journal is written on the store thread through
 ``edgegate.store.journal`` like every other journal write.
 """
@@ -37,6 +43,7 @@ import structlog
 
 from edgegate.contract.messages import RECEIPT_GAPS, Receipt
 from edgegate.contract.signing import RejectedMessage
+from edgegate.store import epoch as store_epoch
 from edgegate.store import journal
 from edgegate.store.db import transaction
 from edgegate.store.store import AsyncStore
@@ -52,15 +59,15 @@ RESEND_PAUSE_MAX = 3600.0
 WAIT_MAX_TIMEOUTS = 3
 
 
-def archive(conn: sqlite3.Connection, first: int, upto: int, now: float) -> int:
+def archive(conn: sqlite3.Connection, epoch: str, first: int, upto: int, now: float) -> int:
     with transaction(conn):
-        return journal.mark_archived(conn, first, upto, now)
+        return journal.mark_archived(conn, first, upto, now, epoch)
 
 
 def resend(
     conn: sqlite3.Connection,
     upto: int,
-    lacking: tuple[int, list[tuple[int, int]], int] | None,
+    lacking: dict[str, journal.Lacking] | None,
     probe: int | None,
 ) -> int:
     with transaction(conn):
@@ -101,8 +108,10 @@ class ReceiptKeeper:
         # When receipts last moved on. While they do, the office is storing (maybe behind a
         # backlog): re-sending then would only add load and push it further behind.
         self._progress_at = clock()
-        # What the office's latest receipt says it lacks (None: no receipt yet, so all).
-        self._lacking: tuple[int, list[tuple[int, int]], int] | None = None
+        # What the office's latest receipt of each epoch says it lacks (none yet: all).
+        self._lacking: dict[str, journal.Lacking] = {}
+        # The store's journal epoch (read at the first receipt or at ``run``).
+        self.epoch: str | None = None
         # The receipts' lag (RFC 6298): smoothed and its variation, from (first PUBACK, seq)
         # samples; ``_sampled_upto`` keeps a re-send's PUBACK from making a second one.
         self.srtt: float | None = None
@@ -139,9 +148,31 @@ class ReceiptKeeper:
         """Mark the receipt's run archived; returns how many events it newly covered."""
         if msg.site != self.site or msg.door != self.door:
             raise RejectedMessage("wrong_door", f"receipt for {msg.site}/{msg.door}")
-        n = await self.store.call(archive, msg.first, msg.upto, time.time())
+        if self.epoch is None:
+            self.epoch = await self.store.call(store_epoch.current)
+        mine = msg.epoch == self.epoch
+        if not mine and not await self.store.call(journal.has_unarchived, msg.epoch):
+            # Not this store's: a run of seqs another life of this door's journal used.
+            self.counters["other_epoch"] += 1
+            log.warning(
+                "receipt_other_epoch",
+                epoch=msg.epoch,
+                ours=self.epoch,
+                first=msg.first,
+                upto=msg.upto,
+            )
+            return 0
+        n = await self.store.call(archive, msg.epoch, msg.first, msg.upto, time.time())
         self.counters["receipts"] += 1
         self.counters["archived"] += n
+        if not mine:
+            # An earlier epoch's events (a restored journal): they are settled, and the
+            # office is storing; the pacing and the lag follow the current epoch only.
+            self._lacking[msg.epoch] = self._lacks(msg)
+            if n:
+                self._progress_at = self.clock()
+                self.drainer.notify()
+            return n
         if msg.upto > self.upto:
             now = self.clock()
             self.upto = msg.upto
@@ -157,15 +188,21 @@ class ReceiptKeeper:
         if n:
             self.drainer.notify()  # the receipt window (drain.py) may have moved on
         if msg.upto >= self.upto:
-            # Holes beyond the ones named (a full list) are unknown: above the last named.
-            full = len(msg.missing) >= RECEIPT_GAPS
-            above = msg.missing[-1][1] if full else (msg.last or msg.upto)
-            self._lacking = (msg.first, list(msg.missing), above)
+            self._lacking[msg.epoch] = self._lacks(msg)
         if n:
             log.debug("receipt_applied", first=msg.first, upto=msg.upto, archived=n)
         return n
 
+    @staticmethod
+    def _lacks(msg: Receipt) -> journal.Lacking:
+        # Holes beyond the ones named (a full list) are unknown: above the last named.
+        full = len(msg.missing) >= RECEIPT_GAPS
+        above = msg.missing[-1][1] if full else (msg.last or msg.upto)
+        return (msg.first, list(msg.missing), above)
+
     async def run(self) -> None:
+        if self.epoch is None:
+            self.epoch = await self.store.call(store_epoch.current)
         # Events acknowledged before a restart get the same time from now on.
         pending = await self.store.call(journal.max_sent_unarchived)
         if pending:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgegate import __version__
+from edgegate.store import epoch as store_epoch
 from edgegate.store import journal
 from edgegate.store.credential_sync import get_version, local_held
 from edgegate.store.credentials import count_credentials
@@ -49,6 +50,7 @@ def store_figures(conn: sqlite3.Connection) -> dict[str, Any]:
         "credentials_version": get_version(conn),
         "unsent": journal.unsent_count(conn),
         "unarchived": journal.unarchived_count(conn),
+        "epoch": store_epoch.current(conn),
     }
 
 
@@ -100,6 +102,8 @@ async def build(
         # peers' passages): the office shows it per area beside its muster list.
         "area": {"id": area, "occupancy": await store.call(occupancy, area)},
         "journal": {
+            # The journal's epoch (edgegate/store/epoch.py): a new one says the store changed.
+            "epoch": figures["epoch"],
             "unsent": figures["unsent"],
             "unarchived": figures["unarchived"],
             "published": drainer.published,

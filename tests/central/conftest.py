@@ -30,7 +30,9 @@ SITE = "hq"
 T = TypeVar("T")
 
 
-def write_central_toml(tmp_path: Path, port: int, db: str | None = None, **central: Any) -> Path:
+def write_central_toml(
+    tmp_path: Path, port: int, db: str | None = None, site: str = SITE, **central: Any
+) -> Path:
     """central.toml on ``db`` (an SQLite path or a PostgreSQL URL; default an SQLite file in
     ``tmp_path``). A PostgreSQL store gets a store key file of its own (it has no directory
     to create one in)."""
@@ -46,7 +48,7 @@ def write_central_toml(tmp_path: Path, port: int, db: str | None = None, **centr
         central["erasure_ledger"] = str(tmp_path / "erasures.jsonl")
     lines = [
         "[central]",
-        f'site = "{SITE}"',
+        f'site = "{site}"',
         f'key_file = "{tmp_path / "central.key"}"',
         f"db = {json.dumps(db)}",
         "publish_timeout_seconds = 2",
@@ -92,8 +94,10 @@ class Central:
             self._engine = None
 
 
-def make_central(tmp_path: Path, port: int, db: str | None = None, **central: Any) -> Central:
-    path = write_central_toml(tmp_path, port, db, **central)
+def make_central(
+    tmp_path: Path, port: int, db: str | None = None, site: str = SITE, **central: Any
+) -> Central:
+    path = write_central_toml(tmp_path, port, db, site, **central)
     assert main(["central", "keygen", "--config", str(path)]) == 0
     config = load_central(path)
     key = signing.load_private(config.central.key_file)

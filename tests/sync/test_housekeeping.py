@@ -47,7 +47,7 @@ def test_wire_form_is_the_event_message(tmp_path: Path):
     assert [s for s, _ in wire] == [a.seq, b.seq]
     assert json.loads(wire[0][1]) == a.as_message()
     assert json.loads(wire[1][1]) == b.as_message()
-    assert list(json.loads(wire[0][1]))[:4] == ["id", "seq", "ts", "type"]
+    assert list(json.loads(wire[0][1]))[:5] == ["id", "seq", "epoch", "ts", "type"]
 
 
 def test_cpu_temperature_and_disk_free(tmp_path: Path):

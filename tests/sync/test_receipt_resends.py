@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from edgegate.config.models import MqttConfig
 from edgegate.contract.messages import Receipt
 from edgegate.sim.broker import Broker
-from edgegate.store import journal
+from edgegate.store import epoch, journal
 from edgegate.store.db import open_db, transaction
 from edgegate.store.store import AsyncStore
 from edgegate.sync.drain import Drainer
@@ -69,9 +69,16 @@ def _ack_unsent(conn: sqlite3.Connection) -> int:
     return max(seqs, default=0)
 
 
-def _receipt(upto: int) -> Receipt:
+async def _receipt(store: AsyncStore, upto: int) -> Receipt:
+    """The office's receipt for the store's own journal epoch."""
     return Receipt(
-        type="receipt", site="test", door="d1", first=1, upto=upto, issued=datetime.now(UTC)
+        type="receipt",
+        site="test",
+        door="d1",
+        epoch=await store.call(epoch.current),
+        first=1,
+        upto=upto,
+        issued=datetime.now(UTC),
     )
 
 
@@ -123,7 +130,7 @@ class Door:
             if office_lag is not None and self.now >= self._next_receipt:
                 stored = [s for t, s in self.first_acks if t <= self.now - office_lag]
                 if stored:
-                    await self.keeper.handle(_receipt(stored[-1]))
+                    await self.keeper.handle(await _receipt(self.store, stored[-1]))
                 self._next_receipt = self.now + receipt_every
             n = await self.keeper.check()
             if n:
@@ -158,7 +165,7 @@ async def _stalled_office(door: Door) -> None:
 
     # A receipt that moves on means an office storing again: the pace starts over, so what
     # it still lacks comes again one timeout after receipts stood still once more.
-    await door.keeper.handle(_receipt(100))
+    await door.keeper.handle(await _receipt(door.store, 100))
     receipt_at = door.now
     before = len(door.rounds)
     await door.run_until(receipt_at + TIMEOUT + STEP)
@@ -227,7 +234,9 @@ def test_a_round_resends_the_holes_named_and_probes_the_rest(tmp_path: Path) -> 
     conn = open_db(tmp_path / "door.db", synchronous="NORMAL")
     top = _fill_sent(conn, 100)
     seqs = list(range(top - 99, top + 1))
-    lacking = (seqs[4], [(seqs[10], seqs[14]), (seqs[20], seqs[20])], seqs[30])
+    lacking = {
+        epoch.current(conn): (seqs[4], [(seqs[10], seqs[14]), (seqs[20], seqs[20])], seqs[30])
+    }
     with transaction(conn):
         n = journal.resend(conn, seqs[-1], lacking, probe=8)
     got = [s for s, _ in journal.unsent_wire(conn, 0, 1000)]

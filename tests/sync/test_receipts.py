@@ -19,7 +19,7 @@ from edgegate.contract import messages as m
 from edgegate.contract import signing
 from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
-from edgegate.store import journal
+from edgegate.store import epoch, journal
 from edgegate.store.db import open_db, transaction
 from edgegate.sync.drain import prune_step
 from tests.central.conftest import Subscriber
@@ -50,29 +50,44 @@ def expected_holes(seqs: set[int], upto: int) -> tuple[int | None, list[tuple[in
     return last, holes[: m.RECEIPT_GAPS]
 
 
-def _archive(engine, door: str, seqs: list[int]) -> None:
-    evs = [{"id": f"{door}-{s}", "seq": s, "ts": "2026-12-01T00:00:00Z", "type": "t"} for s in seqs]
+def _archive(engine, door: str, seqs: list[int], epoch: str = "") -> None:
+    evs = [
+        {
+            "id": f"{door}{epoch}-{s}",
+            "seq": s,
+            "epoch": epoch,
+            "ts": "2026-12-01T00:00:00Z",
+            "type": "t",
+        }
+        for s in seqs
+    ]
     with engine.begin() as conn:
         office_archive.archive_events(conn, "test", door, evs, 0.0)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.integers(1, 60), max_size=25), min_size=1, max_size=6))
-def test_run_advanced_batch_by_batch_equals_the_run_from_scratch(tmp_path_factory, batches):
+@given(
+    st.lists(st.lists(st.integers(1, 60), max_size=25), min_size=1, max_size=6),
+    st.sampled_from(["", "e2"]),
+)
+def test_run_advanced_batch_by_batch_equals_the_run_from_scratch(tmp_path_factory, batches, epoch):
     """Arrivals in any order, with holes and duplicates: the cached, advanced run is always
-    the run computed from the whole archive; another door's seqs never count."""
+    the run computed from the whole archive; another door's seqs never count, nor the
+    door's seqs of another journal epoch (its earlier store: ``e1``, or ``''``)."""
     engine = open_master(tmp_path_factory.mktemp("office") / "c.db")
     tracker = office_receipts.Receipts("test", signing.Signer(signing.generate()))
-    _archive(engine, "other", list(range(1, 100)))
+    _archive(engine, "other", list(range(1, 100)), epoch)
+    _archive(engine, "d1", list(range(1, 100)), "e1" if epoch else "e3")
     held: set[int] = set()
+    key = ("d1", epoch)
     for batch in batches:
-        _archive(engine, "d1", batch)
+        _archive(engine, "d1", batch, epoch)
         held |= set(batch)
         with engine.connect() as conn:
-            runs = tracker.advance(conn, {"d1"})
-        assert runs.get("d1") == expected_run(held)
+            runs = tracker.advance(conn, {key})
+        assert runs.get(key) == expected_run(held)
         if held:
-            assert tracker.gaps["d1"] == expected_holes(held, runs["d1"][1])
+            assert tracker.gaps[key] == expected_holes(held, runs[key][1])
     engine.dispose()
 
 
@@ -82,15 +97,18 @@ def test_receipts_are_signed_repeated_only_after_a_pause_and_strict():
     tracker = office_receipts.Receipts(
         "test", signing.Signer(key), repeat_seconds=2.0, clock=lambda: now[0]
     )
-    assert [r.upto for r in tracker.due({"d1": (1, 5)})] == [5]
-    assert tracker.due({"d1": (1, 5)}) == []  # the same run again, too soon
-    assert [r.upto for r in tracker.due({"d1": (1, 6)})] == [6]  # grew: at once
+    d1 = ("d1", "")
+    assert [r.upto for r in tracker.due({d1: (1, 5)})] == [5]
+    assert tracker.due({d1: (1, 5)}) == []  # the same run again, too soon
+    assert [r.upto for r in tracker.due({d1: (1, 6)})] == [6]  # grew: at once
+    assert [r.epoch for r in tracker.due({("d1", "e9"): (1, 6)})] == ["e9"]  # another life
     now[0] += 2.5
-    assert [r.upto for r in tracker.due({"d1": (1, 6)})] == [6]  # repeated for a re-sender
-    receipt = tracker.due({"d2": (3, 4)})[0]
+    assert [r.upto for r in tracker.due({d1: (1, 6)})] == [6]  # repeated for a re-sender
+    receipt = tracker.due({("d2", "e1"): (3, 4)})[0]
     payload = signing.Signer(key).sign(receipt.model_dump(mode="json"))
     parsed = m.parse_any_signed(signing.Verifier([key.public_key()]), payload)
     assert isinstance(parsed, m.Receipt) and (parsed.first, parsed.upto) == (3, 4)
+    assert parsed.epoch == "e1"
     bad = {**receipt.model_dump(mode="json"), "first": 5}
     with pytest.raises(signing.RejectedMessage, match="malformed"):
         m.parse_signed(
@@ -118,7 +136,7 @@ def test_journal_archives_resends_and_prunes_only_archived(tmp_path: Path):
     assert prune_step(conn, 0, None, True) == 10
     # Told what the office lacks (below its first, a hole, above what it holds): only those.
     with transaction(conn):
-        lacking = (seqs[0], [(seqs[11], seqs[12])], seqs[18])
+        lacking = {epoch.current(conn): (seqs[0], [(seqs[11], seqs[12])], seqs[18])}
         assert journal.resend(conn, seqs[19], lacking) == 3  # 11, 12 and 19
         journal.mark_sent(conn, seqs[:20])
     # Re-send: the sent, unarchived ones up to the horizon are unsent again.
@@ -137,7 +155,13 @@ def test_migration_counts_events_sent_before_receipts_as_archived(tmp_path: Path
 
     before = MIGRATIONS[: MIGRATIONS.index(_V7_RECEIPTS)]
     conn = open_db(tmp_path / "old.db", migrations=before)
-    seqs = _fill(conn, 4)
+    with transaction(conn):  # as the journal of that release wrote them
+        seqs = [
+            conn.execute(
+                "INSERT INTO events(id, ts, type, payload) VALUES (?, 't', 't', '{}')", (str(i),)
+            ).lastrowid
+            for i in range(4)
+        ]
     with transaction(conn):
         journal.mark_sent(conn, seqs[:2])
     conn.close()

@@ -36,6 +36,8 @@ events = Table(
     Column("site", Text, nullable=False),
     Column("door", Text, nullable=False),
     Column("seq", BigInteger),
+    # The door's journal epoch (docs/mqtt.md, receipts); '' for doors from before epochs.
+    Column("epoch", Text, nullable=False, server_default=""),
     Column("ts", Text, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("type", Text, nullable=False),
@@ -76,8 +78,8 @@ events = Table(
     # A door's events in a time range (migration 8): events_door alone walked the door's
     # events back from the newest until the range was read.
     Index("events_door_at", "door", "at"),
-    # The receipts' run of stored seqs per door (edgegate/central/receipts.py).
-    Index("events_door_seq", "site", "door", "seq"),
+    # The receipts' run of stored seqs per door and journal epoch (central/receipts.py).
+    Index("events_door_seq", "site", "door", "epoch", "seq"),
     sqlite_autoincrement=True,
 )
 
