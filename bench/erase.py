@@ -34,7 +34,12 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or str(Path(tmp) / "central.db")
-        central = {"site": "hq", "key_file": str(Path(tmp) / "k"), "db": db}
+        central = {
+            "site": "hq",
+            "key_file": str(Path(tmp) / "k"),
+            "db": db,
+            "erasure_ledger": str(Path(tmp) / "erasures.jsonl"),
+        }
         if "://" in db:
             key = Path(tmp) / "store.key"
             key.write_bytes(os.urandom(32))
@@ -62,13 +67,17 @@ def main() -> None:
             for k in range(0, e, 5000):
                 archive.archive_events(conn, "hq", "front", evs[k : k + 5000], time.time())
         t = time.perf_counter()
+        erasure.plan(office, "p7")
+        preview = time.perf_counter() - t
+        t = time.perf_counter()
         done = erasure.erase(office, Actor("bench", "cli"), "p7", "bench")
         took = time.perf_counter() - t
         office.close()
     print(
         f"{platform.node()} {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}; "
         f"{'postgresql' if '://' in db else 'sqlite'}: {n} people ({2 * n} ops in "
-        f"{(2 * n + 1999) // 2000} versions), {e} events: erase {took:.2f} s, "
+        f"{(2 * n + 1999) // 2000} versions), {e} events: preview {preview:.2f} s, "
+        f"erase {took:.2f} s, "
         f"{done.plan.events} events anonymised, {done.history} old version(s) rewritten"
     )
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from edgegate.store.credentials import lookup
-from edgegate.store.db import open_db
-from tests.conftest import EDGEGATE, REPO, write_config_file
+from edgegate.store.db import open_db, transaction
+from tests.conftest import EDGEGATE, REPO, journal_writer, write_config_file
 
 
 @pytest.fixture
@@ -124,3 +124,39 @@ def test_events_on_empty_store_and_missing_store(cfg: Path, subprocess_env):
     cli("people", "list", "--config", str(cfg), env=subprocess_env)  # creates the store
     r = cli("events", "--config", str(cfg), "--json", env=subprocess_env)
     assert r.returncode == 0 and r.stdout == ""
+
+
+def test_people_remove_erase_rewrites_the_journal(cfg: Path, subprocess_env):
+    """A person only this door holds (enrolled here, never in the office's master) gets no
+    signed erasure: ``people remove --erase`` removes them and rewrites their journal rows."""
+    c = str(cfg)
+    card = ["enroll", "card", "--config", c, "--person", "alice", "--name", "Alice Local",
+            "--card", "0F00BC614E"]  # fmt: skip
+    assert cli(*card, env=subprocess_env).returncode == 0
+    conn = open_db(db_of(cfg), synchronous="NORMAL")
+    try:
+        with transaction(conn):
+            journal_writer()(
+                conn,
+                [("access_granted", {"person": "alice", "credential": "0F00BC614E"}),
+                 ("access_granted", {"person": "bob", "credential": "00AA11BB22"})],
+                1_780_000_000.0,
+            )  # fmt: skip
+    finally:
+        conn.close()
+    r = cli("people", "disable", "alice", "--erase", "--config", c, env=subprocess_env)
+    assert r.returncode == 2 and "--erase goes with remove" in r.stderr
+    r = cli("people", "remove", "alice", "--erase", "--config", c, env=subprocess_env)
+    assert r.returncode == 0 and "1 journal rows rewritten" in r.stdout, r.stderr
+    conn = open_db(db_of(cfg), readonly=True)
+    try:
+        rows = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM events")]
+        assert lookup(conn, "card", "0F00BC614E") is None
+    finally:
+        conn.close()
+    mine = [p for p in rows if p.get("credential") == "erased"]
+    assert [p["person"] for p in mine] == ["erased"]
+    assert [p["person"] for p in rows if p.get("credential") == "00AA11BB22"] == ["bob"]
+    assert not [p for p in rows if "alice" in json.dumps(p) or "0F00BC614E" in json.dumps(p)]
+    assert b"alice" not in db_of(cfg).read_bytes()
+    assert b"Alice Local" not in db_of(cfg).read_bytes()

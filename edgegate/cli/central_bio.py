@@ -32,6 +32,7 @@ from edgegate.contract import messages as m
 if TYPE_CHECKING:
     from edgegate.central.config import CentralConfig
     from edgegate.central.services import EncodeFace
+    from edgegate.face.encode_process import FaceEncoderProcess
 
 MAX_DATA_FILE = 1_000_000  # CredentialMsg.data holds at most 1,000,000 base64 characters
 
@@ -166,6 +167,19 @@ def face_encoder() -> EncodeFace | None:
         return face_data_from_photos(photos)
 
     return encode
+
+
+def face_encoder_process() -> FaceEncoderProcess | None:
+    """``central serve``'s face encoder: the same function in a niced worker process, so
+    dlib never holds serve's GIL (``edgegate.face.encode_process``); None without the face
+    extra. The caller closes it."""
+    import importlib.util
+
+    if importlib.util.find_spec("face_recognition") is None:
+        return None
+    from edgegate.face.encode_process import FaceEncoderProcess
+
+    return FaceEncoderProcess()
 
 
 def _face_from_photos(config: CentralConfig, person: str, paths: list[Path]) -> int:

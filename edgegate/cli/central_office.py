@@ -127,13 +127,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging_setup.configure(config.logging.level, config.logging.format)
     from edgegate.central.leader import SecondInstance
     from edgegate.central.server import serve
-    from edgegate.cli.central_bio import face_encoder
+    from edgegate.cli.central_bio import face_encoder_process
 
+    encoder = face_encoder_process()
     try:
-        asyncio.run(serve(config, signer(config), face_encoder()))
+        asyncio.run(serve(config, signer(config), encoder))
     except SecondInstance as exc:
         print(f"edgegate: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if encoder is not None:
+            encoder.close()
     return 0
 
 

@@ -21,7 +21,7 @@ from edgegate.config.models import Config
 from edgegate.hardware.wiegand.formats import wiegand_to_uid
 from edgegate.store import credentials as creds
 from edgegate.store.credential_sync import get_version
-from edgegate.store.db import transaction
+from edgegate.store.db import transaction, truncate_wal
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     people.add_argument("action", choices=["list", "remove", "disable", "enable", "set"])
     people.add_argument("person", nargs="?", help="person id (not for list)")
     people.add_argument("--json", action="store_true", help="machine-readable output")
+    people.add_argument(
+        "--erase",
+        action="store_true",
+        help="with remove: also rewrite them out of the journal (a person only this door "
+        "holds; docs/central.md, erasing a person)",
+    )
     # "set": the attributes the door rules read (docs/rules.md).
     people.add_argument("--group", action="append", help="with set: group (repeatable)")
     people.add_argument("--zone", action="append", help="with set: allowed zone (visitors)")
@@ -134,14 +140,22 @@ def cmd_people(args: argparse.Namespace) -> int:
     if args.action == "set":
         _refuse_if_managed(config, conn)
         return _set_person(conn, person, args)
+    if args.erase and args.action != "remove":
+        raise CliError("--erase goes with remove", EXIT_USAGE)
+    rewritten = 0
     with transaction(conn):
-        if args.action == "remove":
+        if args.action == "remove" and args.erase:
+            ok, rewritten = creds.erase_person(conn, person)
+        elif args.action == "remove":
             ok = creds.remove_person(conn, person)
         else:
             ok = creds.set_person_enabled(conn, person, args.action == "enable")
-    if not ok:
+    if args.erase:
+        truncate_wal(conn)  # the pages as they were must not linger in old WAL frames
+    if not ok and not rewritten:
         raise CliError(f"no person {person!r}")
-    print(f"{args.action}d {person}")
+    done = f", {rewritten} journal rows rewritten" if args.erase else ""
+    print(f"{args.action}d {person}{done}")
     return 0
 
 

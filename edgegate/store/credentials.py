@@ -13,6 +13,7 @@ from typing import TypedDict
 from edgegate.core.decision import CredentialRecord
 from edgegate.core.wiegand_card import canonical_card
 from edgegate.errors import EdgegateError
+from edgegate.store import journal
 from edgegate.store.db import transaction
 
 HEX_UID = re.compile(r"^[0-9A-F]{2,40}$")
@@ -137,6 +138,16 @@ def person_values(conn: sqlite3.Connection, person_id: str) -> set[str]:
     """The values of every credential the person holds (cards, template ids)."""
     rows = conn.execute("SELECT value FROM credentials WHERE person_id = ?", (person_id,))
     return {r[0] for r in rows}
+
+
+def erase_person(conn: sqlite3.Connection, person_id: str) -> tuple[bool, int]:
+    """Remove the person and rewrite them out of the journal (``journal.forget_person``),
+    in the caller's transaction: a signed erasure from the office, or ``edgegate people
+    remove --erase`` for a person only this door holds. Returns (removed, journal rows
+    rewritten). Their values are read first: their events name the values as this door
+    holds them."""
+    rows = journal.forget_person(conn, person_id, person_values(conn, person_id))
+    return remove_person(conn, person_id), rows
 
 
 def remove_person(conn: sqlite3.Connection, person_id: str) -> bool:

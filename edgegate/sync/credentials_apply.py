@@ -183,12 +183,10 @@ def _remove_person(
 ) -> None:
     person = ops.effect(op).key[0]
     if op.erase:
-        # Before the removal: the values are the person's cards and templates as this door
-        # holds them; their events name those values.
-        values = creds.person_values(conn, person)
-        rows = journal.forget_person(conn, person, values)
+        _removed, rows = creds.erase_person(conn, person)
         log.info("journal_person_erased", rows=rows)  # never the id: it is what is erased
-    creds.remove_person(conn, person)
+    else:
+        creds.remove_person(conn, person)
 
 
 def _set_person_enabled(

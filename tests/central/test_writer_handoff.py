@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,17 +27,15 @@ from edgegate.central.writer_handoff import (
     Writes,
     for_file,
 )
+from tests.central.conftest import wait_until
 
 OP, BG = Writes.INTERACTIVE, Writes.BULK
 WAIT = 30.0  # a bound against a hang, never a measure
 
 
 def until(check: Callable[[], bool]) -> None:
-    """Poll a condition of another thread's progress (bounded, never a measure)."""
-    deadline = time.monotonic() + WAIT
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.001)
+    """Another thread's or process's progress: a condition wait, bounded, never a measure."""
+    wait_until(check, WAIT)
 
 
 # --- the ordering rule ----------------------------------------------------------------------

@@ -163,6 +163,25 @@ def test_office_without_the_face_stack_says_so(office: Office) -> None:
     assert refusals(office) == {"enrol_refused_no_face_stack": 1}
 
 
+def test_a_dead_encoder_process_is_a_refusal_logged_and_counted(office: Office) -> None:
+    """``central serve`` encodes in a worker process (face/encode_process.py): a worker
+    dying in the middle of an enrolment refuses that enrolment clearly, counted like a bad
+    photo; nothing is stored."""
+    from edgegate.face.encode_process import FaceEncoderProcess
+
+    encoder = FaceEncoderProcess(encode="tests.face.encoders:dies_on_die_jpg", warm_up=False)
+    office.encode_face = encoder
+    credentials.save_person(office, ADMIN, "obama")
+    try:
+        with pytest.raises(ChangeRefused, match="stopped while encoding"):
+            biometrics.enrol_face(office, ADMIN, "obama", [("die.jpg", b"x")])
+    finally:
+        encoder.close()
+    assert encoder.restarts == 1
+    assert refusals(office) == {"enrol_refused_encoder_died": 1}
+    assert faces_of(office, "obama") == []
+
+
 def test_cli_image_is_the_same_service_and_the_same_credential(
     face_office: Office, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]

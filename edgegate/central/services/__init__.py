@@ -43,9 +43,11 @@ PublishVersions = Callable[[Engine], bool]
 SendCommand = Callable[[str, dict], None]
 # A face credential's data (the versioned face format) from enrolment photos given as
 # (name, content); raises ValueError naming the photo when it is not an image or holds no
-# face or several. The composition root hands the face stack's function
-# (``edgegate.face.encode.face_data_from_photos``, the one ``edgegate enroll face`` uses):
-# the office imports none of the door's packages itself.
+# face or several; raises RuntimeError carrying a ``reason`` when the encoder cannot take the
+# work now (busy, its process died). The composition root hands the face stack's function
+# (``edgegate.face.encode.face_data_from_photos``, the one ``edgegate enroll face`` uses; in
+# ``central serve`` through its worker process, ``edgegate.face.encode_process``): the office
+# imports none of the door's packages itself.
 EncodeFace = Callable[[list[tuple[str, bytes]]], bytes]
 
 

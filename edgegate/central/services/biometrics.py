@@ -108,6 +108,11 @@ def _face_credential(
             raw = office.encode_face(photos)
     except ValueError as exc:  # the face stack's FaceImageError names the photo and why
         raise EnrolRefused(str(exc), getattr(exc, "reason", "bad_photo")) from None
+    except RuntimeError as exc:  # the encoder's process: busy, or died (and restarted)
+        reason = getattr(exc, "reason", None)
+        if reason is None:
+            raise
+        raise EnrolRefused(str(exc), reason) from None
     data = base64.b64encode(raw).decode("ascii")
     label = "photo" if len(photos) == 1 else f"{len(photos)} photos"
     return m.CredentialMsg(

@@ -63,6 +63,18 @@ class Subject:
         value = rules.replace_strings(value, mapping)
         return _strings(value, self.text)
 
+    def json_text(self, text: str) -> str:
+        """A JSON text rewritten by ``json``; a text that is not JSON (an e-mail's body, an
+        audit entry's target) as free text, its whole-string id or value mapped first."""
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            decoded = None
+        if not isinstance(decoded, dict | list):
+            return str(self.json(text))
+        new = self.json(decoded)
+        return text if new == decoded else json.dumps(new, separators=(",", ":"))
+
     def names(self, text: str) -> bool:
         """Whether ``text`` names them by id, full name or value, as a whole word."""
         pattern = rules.text_pattern(self.needles())
@@ -100,12 +112,13 @@ def _rows(
     conn: Connection,
     subj: Subject,
     table: Table,
-    cols: list[Column[Any]],
-    linked: ColumnElement[bool] | None,
-    rewrite: Callable[[Any], Any],
+    *cols: Column[Any],
+    linked: ColumnElement[bool] | None = None,
+    rewrite: Callable[[str], str] | None = None,
 ) -> list[Rewrite]:
     """Rows of ``table`` naming the person in ``cols`` (or ``linked`` to them), rewritten
-    column by column with ``rewrite``; only rows that change."""
+    column by column with ``rewrite`` (default: as free text); only rows that change."""
+    rewrite = rewrite or subj.text
     keys = list(table.primary_key.columns)
     where = _mentions(subj, *cols)
     if linked is not None:
@@ -121,38 +134,6 @@ def _rows(
         if changed:
             out.append(Rewrite(table, key, changed))
     return out
-
-
-def _text(
-    conn: Connection,
-    subj: Subject,
-    table: Table,
-    *cols: Column[Any],
-    linked: ColumnElement[bool] | None = None,
-) -> list[Rewrite]:
-    return _rows(conn, subj, table, list(cols), linked, subj.text)
-
-
-def _json_text(subj: Subject, text: str) -> str:
-    """A JSON text rewritten by ``Subject.json``; a text that is not JSON (an e-mail's body,
-    an audit entry's target) as free text, its whole-string id or value mapped first."""
-    try:
-        decoded = json.loads(text)
-    except ValueError:
-        return str(subj.json(text))
-    if not isinstance(decoded, dict | list):
-        return str(subj.json(text))
-    return json.dumps(subj.json(decoded), separators=(",", ":"))
-
-
-def _json(
-    conn: Connection,
-    subj: Subject,
-    table: Table,
-    *cols: Column[Any],
-    linked: ColumnElement[bool] | None = None,
-) -> list[Rewrite]:
-    return _rows(conn, subj, table, list(cols), linked, lambda t: _json_text(subj, t))
 
 
 def _offers(conn: Connection, subj: Subject) -> list[Rewrite]:
@@ -200,24 +181,27 @@ def rewrites(conn: Connection, subj: Subject) -> dict[str, list[Rewrite]]:
     theirs = select(alarms.c.id).where(alarms.c.person == subj.person).scalar_subquery()
     hosted = visits.c.host.in_([subj.person, subj.pseudonym])
     return {
-        "alarm notes": _text(
+        "alarm notes": _rows(
             conn, subj, alarm_history, alarm_history.c.note,
             linked=alarm_history.c.alarm_id.in_(theirs),
         ),
-        "visit texts": _text(conn, subj, visits, visits.c.reason, visits.c.department,
+        "visit texts": _rows(conn, subj, visits, visits.c.reason, visits.c.department,
                              linked=hosted)
-        + _text(conn, subj, zone_approvals, zone_approvals.c.approved_by),
-        "maintenance notes": _text(
+        + _rows(conn, subj, zone_approvals, zone_approvals.c.approved_by),
+        "maintenance notes": _rows(
             conn, subj, maintenance_log, maintenance_log.c.findings, maintenance_log.c.action
         ),
-        "doors' responsible": _text(conn, subj, equipment, equipment.c.responsible),
+        "doors' responsible": _rows(conn, subj, equipment, equipment.c.responsible),
         "offers of local people": _offers(conn, subj),
-        "notifications": _json(conn, subj, outbox, outbox.c.body),
+        "notifications": _rows(conn, subj, outbox, outbox.c.body, rewrite=subj.json_text),
         # their id as a whole string is already the pseudonym (erasure._anonymise_commands)
-        "command texts": _json(conn, subj, commands, commands.c.message),
-        AUDIT: _json(
+        "command texts": _rows(
+            conn, subj, commands, commands.c.message, rewrite=subj.json_text
+        ),
+        AUDIT: _rows(
             conn, subj, audit_log, audit_log.c.target, audit_log.c.detail,
             linked=audit_log.c.target.in_(sorted({subj.person, *subj.values})),
+            rewrite=subj.json_text,
         ),
     }  # fmt: skip
 

@@ -21,6 +21,7 @@ from edgegate.central.web.sse import sse_frame, sse_response
 router = APIRouter()
 register_page(Page("/doors", "Doors", ALL, order=10))
 REFRESH_SECONDS = 5.0
+MIN_GAP_SECONDS = 0.25
 
 
 @router.get("/", include_in_schema=False)
@@ -48,14 +49,19 @@ async def live(request: Request, who: Viewer) -> StreamingResponse:
 
     async def stream() -> AsyncIterator[str]:
         sub = hub.subscribe("doors")
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 data = await run_in_threadpool(doors.board, office)
+                rendered = loop.time()
                 yield sse_frame("doors", rows_html(request, data))
                 yield sse_frame("office", office_html(request, data))
                 try:
                     await asyncio.wait_for(sub.queue.get(), REFRESH_SECONDS)
-                    # A burst (a door draining its journal) becomes one re-render.
+                    # At most one re-render per MIN_GAP_SECONDS: every instance's live feed
+                    # says "doors" for each batch any instance committed (central/live_feed.py)
+                    # and a burst (doors draining their journals) becomes one re-render.
+                    await asyncio.sleep(max(0.0, rendered + MIN_GAP_SECONDS - loop.time()))
                     while not sub.queue.empty():
                         sub.queue.get_nowait()
                 except TimeoutError:
