@@ -131,7 +131,7 @@ class Receipts:
     sent: int = 0
 
     def advance(self, conn: Connection, journals: Iterable[Journal]) -> dict[Journal, Run]:
-        """Store thread: the current run of each (door, epoch) (those without a seq left
+        """Receipts' thread: the current run of each (door, epoch) (those without a seq left
         out)."""
         out = {}
         for key in sorted(journals):

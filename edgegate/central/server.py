@@ -4,12 +4,15 @@ It subscribes to every door of the site (``topics.central_subscriptions``), arch
 (deduplicated by ``id``), records availability, state and telemetry per door, and answers
 snapshot requests with a signed, chunked snapshot of the master credential set.
 
-Threads: paho's network thread only hands messages to the asyncio loop
-(``call_soon_threadsafe``); every store call runs on the store thread (one worker, so the
-archive's transactions never interleave);
+Threads: paho's network thread only hands messages to the asyncio loop (central/inbox.py:
+a list under a lock, the loop woken once per batch); every store call runs on the store
+thread (one worker, so the archive's transactions never interleave); the receipts are
+computed on a thread of their own (reads only: they never hold up the next batch);
 building and publishing a snapshot runs on one worker thread, so neither blocks the loop.
-A message is acknowledged to the broker only after its transaction committed: events in
-flight when the office crashed are delivered again and the archive drops the copies.
+Group commit: the loop takes whatever arrived while the last batch was being committed (up to
+``BATCH``) as the next batch, stored in one transaction. A message is acknowledged to the
+broker only after its transaction committed: events in flight when the office crashed are
+delivered again and the archive drops the copies.
 
 Several instances (PostgreSQL only; docs/production.md): each connects with MQTT 5 under its
 own client id (``edgegate-central-<site>-<instance>``) and a short session expiry
@@ -49,6 +52,7 @@ from edgegate.central import store as master
 from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
 from edgegate.central.engine import reading, sqlite_path
+from edgegate.central.inbox import Inbox
 from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
 from edgegate.central.outbox_runner import OutboxRunner
@@ -80,6 +84,9 @@ CATCHUP_COALESCE_SECONDS = 5.0
 VISITS_SECONDS = 1.0  # the visitors' register reads new door events this often
 VISITS_SWEEP_SECONDS = 60.0  # unreturned cards, retention
 RECEIPT_SECONDS = 0.25  # receipts are computed at most this often (all doors due at once)
+# A door's ``last_seen`` is written at most this often per instance: at thousands of events
+# per second, one row update per door and batch cost as much as the events' insert.
+SEEN_SECONDS = 1.0
 UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered on takeover
 # Door topics every instance must see (everything else is shared among the instances).
 # A finger enrolment's steps (``/enrol``) too: its session lives in the memory of the instance
@@ -132,8 +139,15 @@ class CentralServer:
         self.broker_failures = 0  # failed connection attempts in a row (paho's thread)
         self._last_catchup: tuple[int, int, float] = (0, 0, -1e9)  # worker thread only
         self.connected = asyncio.Event()
-        self._queue: asyncio.Queue[mqtt.MQTTMessage] = asyncio.Queue()
+        self._inbox: Inbox[mqtt.MQTTMessage] | None = None  # made on the loop (start)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Reads only (receipts.Receipts.advance); its own thread and connection.
+        self._receipts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="receipts")
+        # Door -> when its last_seen was last written (store thread; marked after commit).
+        self._seen_at: dict[tuple[str, str], float] = {}
+        # The doors whose last_seen the batch in progress wrote (store thread, read on the
+        # loop once the batch returned: never both at once).
+        self._seen_due: list[tuple[str, str]] = []
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[str] = set()
@@ -165,6 +179,7 @@ class CentralServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._inbox = Inbox(self._loop)
         c = self.config.central
         # The archive's, the alarms' and the duties' writes are background batches: on an
         # SQLite store an operator's change waiting for its turn goes first
@@ -230,6 +245,7 @@ class CentralServer:
         if self.feed is not None:
             await self.feed.stop()
         self._worker.shutdown(wait=True)
+        self._receipts_thread.shutdown(wait=True)
         self._store.shutdown(wait=True)
         if self.duties is not None:
             await asyncio.to_thread(self.duties.close)
@@ -346,38 +362,43 @@ class CentralServer:
         log.warning("broker_disconnected", reason=str(reason))
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, msg)
+        assert self._inbox is not None
+        self._inbox.put(msg)
 
     # --- the loop -----------------------------------------------------------------------
 
     async def _consume(self) -> None:
+        assert self._inbox is not None
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            requests = await self._archive(batch)
-            if self._changes and self.feed is not None:
-                changes, self._changes = self._changes, []
-                kinds = {LIVE_KINDS[k] for k, _ in changes if k in LIVE_KINDS}
-                self.feed.local(kinds, [c for c in changes if c[0] == "enrol"])
-            for msg in batch:
-                if msg.qos > 0:
-                    self.client.ack(msg.mid, msg.qos)
-            for request in requests:
-                self._spawn(self._answer(request))
-            if self._alarming:
-                # Only a batch with an event the alarms act on, or a door's availability,
-                # wakes them; otherwise they run every [alarms] check_seconds.
-                self._alarming = False
-                self._alarms_wake.set()
-            # The batch's parsed events, copies included (a door re-sending what a run covers
-            # needs the receipt again); ``_events`` is only refilled by the next batch.
-            self._receipt_doors |= {(row["door"], row["epoch"]) for row, _ in self._events}
-            self._receipts_due.set()
-            if self._offers:
-                offers, self._offers = self._offers, []
-                await self._record_offers(offers)
+            await self._inbox.wait()
+            while batch := self._inbox.take(BATCH):
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[mqtt.MQTTMessage]) -> None:
+        """Store one batch, then (only then) acknowledge it and tell whoever waits on it."""
+        requests = await self._archive(batch)
+        self.counters["batches"] += 1  # messages per batch: what group commit achieves
+        if self._changes and self.feed is not None:
+            changes, self._changes = self._changes, []
+            kinds = {LIVE_KINDS[k] for k, _ in changes if k in LIVE_KINDS}
+            self.feed.local(kinds, [c for c in changes if c[0] == "enrol"])
+        for msg in batch:
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
+        for request in requests:
+            self._spawn(self._answer(request))
+        if self._alarming:
+            # Only a batch with an event the alarms act on, or a door's availability,
+            # wakes them; otherwise they run every [alarms] check_seconds.
+            self._alarming = False
+            self._alarms_wake.set()
+        # The batch's parsed events, copies included (a door re-sending what a run covers
+        # needs the receipt again); ``_events`` is only refilled by the next batch.
+        self._receipt_doors |= {(row["door"], row["epoch"]) for row, _ in self._events}
+        self._receipts_due.set()
+        if self._offers:
+            offers, self._offers = self._offers, []
+            await self._record_offers(offers)
 
     async def _record_offers(self, offers: list[m.LocalPeople]) -> None:
         """Doors that refused a snapshot to keep their own people (central/local_people.py)."""
@@ -410,13 +431,27 @@ class CentralServer:
             doors, self._receipt_doors = self._receipt_doors, set()
             if doors:
                 try:
-                    runs = await self.call(self.receipts.advance, doors)
+                    runs = await self._receipt_runs(doors)
                     self.receipts.publish(self.client, self.receipts.due(runs))
                 except Exception:
                     # The door's next batch computes its run again; it re-sends meanwhile.
                     self.counters["receipt_failed"] += 1
                     log.exception("receipts_failed", doors=len(doors))
             await asyncio.sleep(RECEIPT_SECONDS)
+
+    async def _receipt_runs(
+        self, doors: set[receipts.Journal]
+    ) -> dict[receipts.Journal, receipts.Run]:
+        """The doors' runs, read on the receipts' thread: committed rows only, and the store
+        thread goes on with the next batch meanwhile."""
+        assert self._loop is not None and self.engine is not None
+        engine = self.engine
+
+        def run() -> dict[receipts.Journal, receipts.Run]:
+            with reading(engine) as conn:
+                return self.receipts.advance(conn, doors)
+
+        return await self._loop.run_in_executor(self._receipts_thread, run)
 
     async def _archive(self, batch: list[mqtt.MQTTMessage]) -> list[m.SnapshotRequest]:
         """Commit the batch, retrying the same batch until the store takes it.
@@ -427,13 +462,19 @@ class CentralServer:
         batch is kept here and retried in order, with backoff."""
         delay = 0.5
         while True:
+            now = time.time()
             try:
-                return await self.call(self._handle, batch, time.time())
+                requests = await self.call(self._handle, batch, now)
             except Exception:
                 log.exception("archive_failed", messages=len(batch), retry_in=delay)
                 self.counters["archive_failed"] += 1
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+                continue
+            # Committed: the doors whose last_seen this batch wrote (``_store_events``).
+            for key in self._seen_due:
+                self._seen_at[key] = now
+            return requests
 
     def _tell(self, changes: list[live_feed.Change]) -> None:
         """The live feed's sink (loop thread): whoever listens now (the console, the outbox)."""
@@ -454,6 +495,7 @@ class CentralServer:
         requests: list[m.SnapshotRequest] = []
         self._changes = []  # a retried batch starts over
         self._events = []
+        self._seen_due = []
         self._alarming = False
         for msg in batch:
             # A savepoint per message that writes: one that breaks half-way leaves nothing
@@ -490,14 +532,16 @@ class CentralServer:
         return requests
 
     def _store_events(self, conn: Connection, now: float) -> None:
-        """The batch's events: each door's ``last_seen`` once (in door order, so two
-        instances updating the same doors never wait on each other in a cycle), then one
-        insert. A row the database refuses (it should not: the parser checked it) sends the
-        batch's events in one at a time, each in its savepoint, so only that one is lost."""
+        """The batch's events: the ``last_seen`` of the doors not marked for
+        ``SEEN_SECONDS`` in one statement (in door order, so two instances updating the same
+        doors never wait on each other in a cycle), then one insert. A row the database
+        refuses (it should not: the parser checked it) sends the batch's events in one at a
+        time, each in its savepoint, so only that one is lost."""
         if not self._events:
             return
-        for site, door in sorted({(r["site"], r["door"]) for r, _ in self._events}):
-            archive.seen(conn, site, door, now)
+        keys = sorted({(r["site"], r["door"]) for r, _ in self._events})
+        self._seen_due = [k for k in keys if now - self._seen_at.get(k, -1e9) >= SEEN_SECONDS]
+        archive.seen_many(conn, self._seen_due, now)
         rows = [row for row, _ in self._events]
         try:
             with conn.begin_nested():

@@ -5,11 +5,13 @@ it is."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from edgegate.central.services import erasure_sweep
 from edgegate.contract import erasure
 
 NAMES = st.text(st.characters(categories=["L", "Nd"]), min_size=3, max_size=12)
@@ -61,3 +63,31 @@ def test_the_full_name_wins_over_its_parts() -> None:
         "X (X) lost her card; X called. Alicea stays. Martina too."
     )
     assert erasure.text_pattern(["", "  "]) is None
+
+
+SUBJECT = erasure_sweep.Subject("p-17", "Alice Martin", REPL, frozenset({"0F00BC614E"}))
+TERMS = ["p-17", "Alice Martin", "Alice", "Martin", "0F00BC614E"]
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(JSON)
+def test_the_sweep_leaves_what_does_not_name_the_person_alone(value) -> None:
+    """The office's sweep (free text and JSON columns) changes nothing that names none of
+    the person's terms, at any depth; dict keys are never touched."""
+    assume(not any(_names(json.dumps(value, ensure_ascii=False), t) for t in TERMS))
+    assert SUBJECT.json(value) == value
+    text = json.dumps(value)
+    assert SUBJECT.json_text(text) == text  # byte for byte, formatting included
+
+
+@given(st.lists(TEXT, min_size=2, max_size=3), st.sampled_from(TERMS))
+def test_the_sweep_replaces_every_term_inside_text(pieces: list[str], term: str) -> None:
+    assume(not any(_names(p, t) for p in pieces for t in TERMS))
+    out = SUBJECT.text(f" {term} ".join(pieces))
+    want = erasure.ERASED if term == "0F00BC614E" else REPL
+    assert out == f" {want} ".join(pieces)
+    assert not any(_names(out, t) for t in TERMS)

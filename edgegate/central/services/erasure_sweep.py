@@ -72,7 +72,8 @@ class Subject:
             decoded = None
         if not isinstance(decoded, dict | list):
             return str(self.json(text))
-        return json.dumps(self.json(decoded), separators=(",", ":"))
+        new = self.json(decoded)
+        return text if new == decoded else json.dumps(new, separators=(",", ":"))
 
     def names(self, text: str) -> bool:
         """Whether ``text`` names them by id, full name or value, as a whole word."""

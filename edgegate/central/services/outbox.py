@@ -138,6 +138,13 @@ def delivery_log(
         return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def wanted(engine: Engine) -> bool:
+    """Whether any enabled webhook exists, i.e. whether archived events must be read at all."""
+    with engine.connect() as conn:
+        q = select(webhooks.c.id).where(webhooks.c.enabled.is_(True)).limit(1)
+        return conn.execute(q).first() is not None
+
+
 def fan_out(
     engine: Engine, events: list[dict[str, Any]], cursor: tuple[str, int] | None = None
 ) -> int:
