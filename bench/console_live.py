@@ -78,6 +78,8 @@ def setup(
 ) -> tuple[Path, str, str, subprocess.Popen[bytes]]:
     key = signing_key(work)
     path = office_toml(work, broker, db, work)
+    # serve's info lines: at its stop, how long its SQLite writers waited for their turns.
+    path.write_text(path.read_text().replace('level = "warning"', 'level = "info"'))
     token = prepare(path)
     url, proc = serve(path, work / "serve.log")
     return path, url, token, proc, signing.public_text(key.public_key())  # type: ignore[return-value]
@@ -441,6 +443,9 @@ def main() -> int:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(20)
+            for line in (work / "serve.log").read_text(errors="replace").splitlines():
+                if "writer_handoff_stats" in line:
+                    print(f"serve's SQLite writers: {line}", flush=True)
         broker.stop()
         if pg is not None:
             pg.close()

@@ -51,7 +51,7 @@ from edgegate.central import archive, inbound, leader, live_feed, receipts, rete
 from edgegate.central import store as master
 from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
-from edgegate.central.engine import reading
+from edgegate.central.engine import reading, sqlite_path
 from edgegate.central.inbox import Inbox
 from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
@@ -59,7 +59,7 @@ from edgegate.central.outbox_runner import OutboxRunner
 from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
-from edgegate.central.writer_handoff import Writes
+from edgegate.central.writer_handoff import Writes, for_file
 from edgegate.contract import messages as m
 from edgegate.contract.signing import Signer
 
@@ -252,6 +252,9 @@ class CentralServer:
         if self.engine is not None:
             self.engine.dispose()
         log.info("central_stopped", **dict(self.counters))
+        path = sqlite_path(self.config.central.db)
+        if path is not None:  # how long this process's writers waited for their turns
+            log.info("writer_handoff_stats", **for_file(path).stats())
 
     async def call(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(conn, *args)`` on the store thread inside one transaction."""

@@ -97,7 +97,8 @@ class _Ticket:
     owner: object
     thread: int
     priority: Writes
-    since: float = field(default_factory=time.monotonic)
+    arrived: float = field(default_factory=time.monotonic)
+    since: float = field(default_factory=time.monotonic)  # holds the turn since (holder only)
 
 
 class WriterHandoff:
@@ -110,6 +111,8 @@ class WriterHandoff:
         self._holder: _Ticket | None = None
         self._waiting: TurnQueue[_Ticket] = TurnQueue()
         self.counters: Counter[str] = Counter()
+        # Per priority: turns that had to wait, and how long in all and at most (ms).
+        self._waits: dict[Writes, list[float]] = {w: [0, 0.0, 0.0] for w in Writes}
 
     def holder(self) -> object | None:
         """The owner holding the turn now, if any."""
@@ -120,6 +123,17 @@ class WriterHandoff:
         """How many writers wait for their turn now."""
         with self._cond:
             return len(self._waiting)
+
+    def stats(self) -> dict[str, float]:
+        """Turns taken, and per priority the turns that waited: how many, ms in all, ms at
+        most (``central serve`` logs them as ``writer_handoff_stats`` when it stops)."""
+        with self._cond:
+            out: dict[str, float] = dict(self.counters)
+            for w, (n, total, most) in self._waits.items():
+                out[f"{w}_waited"] = n
+                out[f"{w}_waited_ms"] = round(total, 1)
+                out[f"{w}_waited_max_ms"] = round(most, 1)
+            return out
 
     def acquire(self, owner: object, priority: Writes, timeout: float) -> bool:
         """Wait for the turn for ``owner`` (a DBAPI connection). True: ``owner`` holds it and
@@ -141,7 +155,7 @@ class WriterHandoff:
                 log.warning("writer_handoff_nested", store=self.name)
                 return False
             self._waiting.push(ticket)
-            deadline = ticket.since + timeout
+            deadline = ticket.arrived + timeout
             while self._holder is not ticket:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -158,6 +172,12 @@ class WriterHandoff:
                 self._cond.wait(left)
             self.counters["turns"] += 1
             self.counters["handed_over"] += 1
+            # From arrival to running again: the queue, then the wake-up (a CPU to run on).
+            waited = (time.monotonic() - ticket.arrived) * 1000
+            stat = self._waits[priority]
+            stat[0] += 1
+            stat[1] += waited
+            stat[2] = max(stat[2], waited)
             return True
 
     def release(self, owner: object) -> None:

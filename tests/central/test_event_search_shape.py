@@ -155,9 +155,12 @@ def test_migration_7_gives_its_indexes_statistics_on_an_analysed_sqlite_store(tm
     with engine.begin() as conn:
         command.upgrade(migrate.alembic_config(conn), "0006")
     with engine.begin() as conn:
-        for i in range(20):
-            ev = {"id": f"e{i}", "seq": i, "ts": at(i), "type": TYPES[i % 4], "person": "p1"}
-            archive.archive_events(conn, "hq", DOORS[i % 3], [ev], 1.0)
+        for i in range(20):  # the archive as revision 0006 has it (no later column)
+            conn.exec_driver_sql(
+                "INSERT INTO events (id, site, door, seq, ts, at, type, person, payload, "
+                "received) VALUES (?, 'hq', ?, ?, ?, ?, ?, 'p1', '{}', 1.0)",
+                (f"e{i}", DOORS[i % 3], i, at(i), at(i), TYPES[i % 4]),
+            )
         conn.exec_driver_sql("ANALYZE")
     with engine.begin() as conn:
         command.upgrade(migrate.alembic_config(conn), "heads")

@@ -126,6 +126,9 @@ def test_turns_in_arrival_order_then_the_operator_first() -> None:
     assert order == ["console1", "console2", "bulk1", "bulk2", "bulk3"]
     assert all(w.got for w in writers)
     assert handoff.holder() is None and handoff.counters["handed_over"] == 5
+    stats = handoff.stats()
+    assert (stats["turns"], stats["interactive_waited"], stats["bulk_waited"]) == (6, 2, 3)
+    assert stats["bulk_waited_max_ms"] >= stats["interactive_waited_max_ms"] >= 0
 
 
 def test_a_waiting_bulk_writer_gets_a_turn_after_a_run_of_interactive_ones() -> None:
