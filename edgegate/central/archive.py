@@ -202,25 +202,30 @@ def query_events(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Archived events in arrival order (``n``), newest ``limit`` when a limit is given.
-    ``since``/``until`` bound the event's own time (RFC 3339 text or a datetime)."""
-    q = select(events.c.n, events.c.payload).where(events.c.n > after)
-    if door:
-        q = q.where(events.c.door == door)
-    if type_:
-        q = q.where(events.c.type == type_)
-    if person:
-        q = q.where(events.c.person == person)
-    if credential:
-        q = q.where(events.c.credential == credential)
-    if since:
-        q = q.where(events.c.at >= _time(since))
-    if until:
-        q = q.where(events.c.at < _time(until))
+    ``since``/``until`` bound the event's own time (RFC 3339 text or a datetime). The CLI's
+    read: the same keyset query as the console's (``search_events``), oldest first."""
+    filters: dict[str, str | None] = {
+        "door": door,
+        "type": type_,
+        "person": person,
+        "credential": credential,
+        "since": _text_time(since),
+        "until": _text_time(until),
+    }
     if limit is not None:
-        rows = list(reversed(conn.execute(q.order_by(events.c.n.desc()).limit(limit)).all()))
+        rows = search_events(conn, filters, after=after, limit=limit)[::-1]
     else:
-        rows = list(conn.execute(q.order_by(events.c.n)).all())
-    return [{"n": n, **json.loads(payload)} for n, payload in rows]
+        rows = []
+        while page := search_events(conn, filters, after=after, limit=1000, oldest_first=True):
+            rows += page
+            after = page[-1]["n"]
+    for row in rows:
+        del row["received"]  # the archive's own bookkeeping, not part of the event
+    return rows
+
+
+def _text_time(value: str | datetime | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _time(value: str | datetime) -> datetime:
