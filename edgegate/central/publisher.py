@@ -48,17 +48,28 @@ def publish_signed(
     return client.publish(topic, signer.sign(message), qos=1)
 
 
-def wait_all(infos: list[mqtt.MQTTMessageInfo], timeout: float) -> None:
-    """Block until the broker acknowledged every message (QoS 1 PUBACK)."""
+def wait_all(
+    infos: list[mqtt.MQTTMessageInfo], timeout: float, abort: threading.Event | None = None
+) -> None:
+    """Block until the broker acknowledged every message (QoS 1 PUBACK). ``abort`` (set by
+    a stopping ``central serve``) ends the wait early: after the client disconnected no
+    PUBACK comes, and a snapshot's wait of minutes would hold the process's exit (the
+    executor's thread is joined at shutdown)."""
     deadline = time.monotonic() + timeout
     for info in infos:
         if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
             raise BrokerUnreachable(f"publish failed: {mqtt.error_string(info.rc)}")
         try:
-            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            while not info.is_published():
+                left = deadline - time.monotonic()
+                if left <= 0 or (abort is not None and abort.is_set()):
+                    break
+                info.wait_for_publish(left if abort is None else min(left, 0.2))
         except (RuntimeError, ValueError) as exc:
             raise BrokerUnreachable(str(exc)) from None
         if not info.is_published():
+            if abort is not None and abort.is_set():
+                raise BrokerUnreachable("stopping: PUBACKs no longer awaited")
             raise BrokerUnreachable(f"no PUBACK within {timeout:g} s")
 
 

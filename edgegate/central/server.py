@@ -34,6 +34,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -149,6 +150,9 @@ class CentralServer:
         # loop once the batch returned: never both at once).
         self._seen_due: list[tuple[str, str]] = []
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
+        # Set first thing in stop(): the worker's PUBACK waits end instead of outliving
+        # the disconnect (SNAPSHOT_ACK_TIMEOUT is minutes).
+        self._stopping = threading.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[str] = set()
         self._master: MasterSet | None = None
@@ -235,6 +239,7 @@ class CentralServer:
         )
 
     async def stop(self) -> None:
+        self._stopping.set()  # before anything waits on the worker (see __init__)
         with contextlib.suppress(Exception):
             self.client.publish(self.presence_topic, b"", qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
@@ -732,7 +737,7 @@ class CentralServer:
         infos = [
             publish_signed(self.client, self.signer, topic, v.message(self.site)) for v in versions
         ]
-        wait_all(infos, SNAPSHOT_ACK_TIMEOUT)
+        wait_all(infos, SNAPSHOT_ACK_TIMEOUT, self._stopping)
 
     # --- visitors (docs/visitors.md) ------------------------------------------------------
 
@@ -865,7 +870,7 @@ class CentralServer:
         topic = DoorTopics(self.site, request.door).snapshot
         messages = snapshot_messages(master, self.site, request.door, replace_local=replace_local)
         infos = [publish_signed(self.client, self.signer, topic, msg) for msg in messages]
-        wait_all(infos, SNAPSHOT_ACK_TIMEOUT)
+        wait_all(infos, SNAPSHOT_ACK_TIMEOUT, self._stopping)
         self.counters["snapshots_sent"] += 1
         log.info(
             "snapshot_sent",
