@@ -11,6 +11,7 @@ getting every item.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,3 +51,28 @@ class Hub:
     @property
     def subscribers(self) -> int:
         return len(self._subs)
+
+
+async def renders(
+    hub: Hub, topic: str, refresh: float, min_gap: float = 0.0
+) -> AsyncGenerator[None, None]:
+    """When a live view renders again: at once, then after each wake on ``topic`` or every
+    ``refresh`` seconds without one. A burst of wakes becomes one render, and renders come at
+    most every ``min_gap`` seconds (every instance's live feed wakes "doors" for each batch
+    any instance committed). Use under ``contextlib.aclosing``: the subscription ends when
+    the stream does, not when the generator is collected."""
+    sub = hub.subscribe(topic)
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            rendered = loop.time()
+            yield
+            try:
+                await asyncio.wait_for(sub.queue.get(), refresh)
+                await asyncio.sleep(max(0.0, rendered + min_gap - loop.time()))
+                while not sub.queue.empty():
+                    sub.queue.get_nowait()
+            except TimeoutError:
+                pass
+    finally:
+        hub.unsubscribe(sub)

@@ -4,9 +4,9 @@ raised and escalated by ``central serve`` itself, these pages only show and act.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import datetime
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -18,6 +18,7 @@ from edgegate.central.alarms import AlarmError
 from edgegate.central.services.alarm_desk import AlarmDesk
 from edgegate.central.services.visitors import VisitDesk, VisitorsPolicy
 from edgegate.central.web.auth import SECURITY, Security
+from edgegate.central.web.hub import renders
 from edgegate.central.web.registry import Page, register_page
 from edgegate.central.web.render import page, templates
 from edgegate.central.web.sse import sse_frame, sse_response
@@ -63,19 +64,10 @@ async def live_alarms(request: Request, who: Security, all: bool = False) -> Str
     rows = templates.get_template("_alarm_rows.html")
 
     async def stream() -> AsyncIterator[str]:
-        sub = hub.subscribe("alarms")
-        try:
-            while True:
+        async with aclosing(renders(hub, "alarms", REFRESH_SECONDS)) as wakes:
+            async for _ in wakes:
                 found = await run_in_threadpool(desk.alarms.find, open_only=not all, limit=500)
                 yield sse_frame("alarms", rows.render(request=request, who=who, alarms=found))
-                try:
-                    await asyncio.wait_for(sub.queue.get(), REFRESH_SECONDS)
-                    while not sub.queue.empty():  # a burst becomes one re-render
-                        sub.queue.get_nowait()
-                except TimeoutError:
-                    pass
-        finally:
-            hub.unsubscribe(sub)
 
     return sse_response(stream())
 

@@ -5,8 +5,8 @@ few seconds so that "since" and "last seen" keep counting; the office's own brok
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from edgegate.central.services import doors
 from edgegate.central.web.auth import ALL, Viewer
+from edgegate.central.web.hub import renders
 from edgegate.central.web.registry import Page, register_page
 from edgegate.central.web.render import page, templates
 from edgegate.central.web.sse import sse_frame, sse_response
@@ -48,25 +49,10 @@ async def live(request: Request, who: Viewer) -> StreamingResponse:
     office, hub = request.app.state.office, request.app.state.hub
 
     async def stream() -> AsyncIterator[str]:
-        sub = hub.subscribe("doors")
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
+        async with aclosing(renders(hub, "doors", REFRESH_SECONDS, MIN_GAP_SECONDS)) as wakes:
+            async for _ in wakes:
                 data = await run_in_threadpool(doors.board, office)
-                rendered = loop.time()
                 yield sse_frame("doors", rows_html(request, data))
                 yield sse_frame("office", office_html(request, data))
-                try:
-                    await asyncio.wait_for(sub.queue.get(), REFRESH_SECONDS)
-                    # At most one re-render per MIN_GAP_SECONDS: every instance's live feed
-                    # says "doors" for each batch any instance committed (central/live_feed.py)
-                    # and a burst (doors draining their journals) becomes one re-render.
-                    await asyncio.sleep(max(0.0, rendered + MIN_GAP_SECONDS - loop.time()))
-                    while not sub.queue.empty():
-                        sub.queue.get_nowait()
-                except TimeoutError:
-                    pass
-        finally:
-            hub.unsubscribe(sub)
 
     return sse_response(stream())
