@@ -234,7 +234,15 @@ def mqtt_only(args: argparse.Namespace) -> str:
     with Broker() as broker:
         counted = broker.dir / "counted"
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--count-only", broker.host, str(broker.port), str(counted)],
+            [
+                sys.executable,
+                __file__,
+                "--count-only",
+                broker.host,
+                str(broker.port),
+                str(counted),
+                args.mqtt_protocol,
+            ],
             cwd=REPO,
         )
         try:
@@ -248,9 +256,13 @@ def mqtt_only(args: argparse.Namespace) -> str:
             proc.wait(30)
 
 
-def count_only(host: str, port: int, out: Path) -> None:
+def count_only(host: str, port: int, out: Path, protocol: str = "5") -> None:
+    v5 = protocol == "5"
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id="bench-counter", protocol=mqtt.MQTTv5
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id="bench-counter",
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else False,
     )
     client.manual_ack_set(True)
     seen = [0]
@@ -265,9 +277,12 @@ def count_only(host: str, port: int, out: Path) -> None:
     client.on_message = on_message
     client.on_connect = on_connect
     client.on_subscribe = lambda *_: write(out, 0)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 60
-    client.connect(host, port, clean_start=False, properties=props)
+    if v5:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 60
+        client.connect(host, port, clean_start=False, properties=props)
+    else:  # a persistent 3.1.1 session: what MQTT 5's session expiry replaces
+        client.connect(host, port)
     client.loop_start()
     while True:
         time.sleep(0.1)
@@ -337,11 +352,17 @@ def main_() -> None:
         action="append",
         help="run only these rows (repeatable; default: all four)",
     )
-    ap.add_argument("--count-only", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--mqtt-protocol",
+        choices=("5", "3.1.1"),
+        default="5",
+        help="the bare subscriber row's MQTT version (the office speaks 5)",
+    )
+    ap.add_argument("--count-only", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.count_only:
-        host, port, out = args.count_only
-        count_only(host, int(port), Path(out))
+        host, port, out, protocol = args.count_only
+        count_only(host, int(port), Path(out), protocol)
         return
     rows = args.only or ["bare", "mqtt", "one", "two"]
     print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cores")
@@ -363,7 +384,7 @@ def main_() -> None:
             print(f"{name}{result.replace(chr(9), share + ', ', 1)}", flush=True)
 
         if "mqtt" in rows:
-            line("bare paho subscriber:     ", mqtt_only(args))
+            line(f"bare paho subscriber v{args.mqtt_protocol}: ", mqtt_only(args))
         if "one" in rows:
             line("one central serve:        ", office(pg, pg.dir, 1, args))
         if "two" in rows:
