@@ -120,11 +120,11 @@ def test_face_opens_stranger_denied_then_staff_and_camera_comes_back(
             assert len(denials) == 2 and all(e.payload["kind"] == "face" for e in denials)
             assert {e.payload["reason"] for e in denials} == {"unknown"}
             assert ev.payload["failures"] == 2 and ev.payload["reader"] == "camera"
-            # A card tap while the face process works flat out is decided at once.
+            # A card tap while the face process works flat out is decided (how fast is a
+            # benchmark's question: bench/face_latency.py, docs/benchmarks.md, not a test's).
             cards.tap("0F00BC614E")
             ev, _ = await wait_for(d, "access_granted", 5.0)
             assert ev.payload["kind"] == "card"
-            assert d.daemon.door.latencies_ms[-1] < 250  # loose: measured in bench/
             # The video ends: the camera is gone (reader_fault), reopened, and back.
             await wait_for(d, "reader_fault", 15.0)
             await wait_for(d, "reader_recovered", 10.0)
