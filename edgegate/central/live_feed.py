@@ -128,7 +128,7 @@ class LiveFeed:
             self._wake.clear()
             due, self._due = self._due, set()
             try:
-                rows = await loop.run_in_executor(self._pool, self._read, self.cursor)
+                read = await loop.run_in_executor(self._pool, self._read, self.cursor)
             except Exception as exc:
                 # The store is away (a restart): the next wake or poll reads from the same
                 # cursor; what was due stays due. Said on the 1st, 2nd, 4th... in a row.
@@ -143,26 +143,29 @@ class LiveFeed:
                 log.info("live_feed_read_recovered", after_attempts=self.failures)
                 self.failures = 0
             self.reads += 1
-            if len(rows) == READ_ROWS:
+            self.cursor, count, changes = read
+            if count == READ_ROWS:
                 self._wake.set()  # more behind these: read on at once
-            changes: list[Change] = []
-            for n, site, door, payload in rows:
-                self.cursor = n
-                try:
-                    event = json.loads(payload)
-                except ValueError:
-                    continue  # stored by the archive from parsed JSON: cannot happen
-                changes.append(("event", {**event, "site": site, "door": door, "n": n}))
-            if rows or DOORS in due:
+            if count or DOORS in due:
                 changes.append(("door", {}))  # an event moves its door's "last seen" too
             if ALARMS in due:
                 changes.append(("alarm", {}))
             if changes:
                 self._tell(changes)
 
-    def _read(self, after: int) -> list[tuple[int, str, str, str]]:
-        """Live thread: the archive's rows after ``after``, oldest first."""
-        return archive.rows_after(self.engine, after, READ_ROWS)
+    def _read(self, after: int) -> tuple[int, int, list[Change]]:
+        """Live thread: the archive's rows after ``after``, oldest first, parsed here and not
+        on serve's loop (up to READ_ROWS payloads a read). Returns the new cursor, how many
+        rows were read, and their events."""
+        rows = archive.rows_after(self.engine, after, READ_ROWS)
+        changes: list[Change] = []
+        for n, site, door, payload in rows:
+            try:
+                event = json.loads(payload)
+            except ValueError:
+                continue  # stored by the archive from parsed JSON: cannot happen
+            changes.append(("event", {**event, "site": site, "door": door, "n": n}))
+        return (rows[-1][0] if rows else after), len(rows), changes
 
     def _tell(self, changes: list[Change]) -> None:
         try:

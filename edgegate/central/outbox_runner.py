@@ -85,14 +85,11 @@ class OutboxRunner:
         master = self.office.master()
         engine = self.office.engine
         cursor = outbox.get_cursor(engine, FANOUT_CURSOR)
-        if cursor is None:  # first start: webhooks get events from now on, not the history
-            with store.reading(master) as conn:
-                outbox.set_cursor(engine, FANOUT_CURSOR, archive.last_event(conn))
-            return
-        if not outbox.wanted(engine):
-            # No webhook: the cursor moves to the archive's end without reading (and parsing)
-            # every archived event, which at thousands of events per second cost the office
-            # as much CPU as archiving them. A webhook gets events from its creation on.
+        if cursor is None or not outbox.wanted(engine):
+            # First start: webhooks get events from now on, not the history. No webhook: the
+            # cursor moves to the archive's end without reading (and parsing) every archived
+            # event, which at thousands of events per second cost the office as much CPU as
+            # archiving them. A webhook gets events from its creation on.
             with store.reading(master) as conn:
                 end = archive.last_event(conn)
             if end != cursor:
