@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -204,13 +205,13 @@ def query_events(
     """Archived events in arrival order (``n``), newest ``limit`` when a limit is given.
     ``since``/``until`` bound the event's own time (RFC 3339 text or a datetime). The CLI's
     read: the same keyset query as the console's (``search_events``), oldest first."""
-    filters: dict[str, str | None] = {
+    filters: dict[str, str | datetime | None] = {
         "door": door,
         "type": type_,
         "person": person,
         "credential": credential,
-        "since": _text_time(since),
-        "until": _text_time(until),
+        "since": since,
+        "until": until,
     }
     if limit is not None:
         rows = search_events(conn, filters, after=after, limit=limit)[::-1]
@@ -222,10 +223,6 @@ def query_events(
     for row in rows:
         del row["received"]  # the archive's own bookkeeping, not part of the event
     return rows
-
-
-def _text_time(value: str | datetime | None) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _time(value: str | datetime) -> datetime:
@@ -275,12 +272,7 @@ def delete_events_before(conn: Connection, cutoff: datetime) -> int:
 
 def seen(conn: Connection, site: str, door: str, now: float) -> None:
     """The door exists and sent something now."""
-    stmt = upsert(conn, doors).values(site=site, door=door, last_seen=now)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["site", "door"], set_={"last_seen": stmt.excluded.last_seen}
-        )
-    )
+    seen_many(conn, [(site, door)], now)
 
 
 def seen_many(conn: Connection, doors_: list[tuple[str, str]], now: float) -> None:
@@ -360,7 +352,7 @@ def list_doors(conn: Connection) -> list[dict[str, Any]]:
 @reads
 def search_events(
     conn: Connection,
-    filters: dict[str, str | None],
+    filters: Mapping[str, str | datetime | None],
     *,
     before: int | None = None,
     after: int | None = None,
