@@ -162,9 +162,9 @@ def _sqlite_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
         return
     dbapi = _dbapi(conn)
-    if dbapi is not None:
-        dbapi.take_turn(_writes(conn))
     try:
+        if dbapi is not None:
+            dbapi.take_turn(_writes(conn))
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:
         # No transaction began (busy timeout against another process, or interrupted), so

@@ -156,20 +156,32 @@ class WriterHandoff:
                 return False
             self._waiting.push(ticket)
             deadline = ticket.arrived + timeout
-            while self._holder is not ticket:
-                left = deadline - time.monotonic()
-                if left <= 0:
+            try:
+                while self._holder is not ticket:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self._waiting.remove(ticket)
+                        self.counters["wait_timeout"] += 1
+                        held = self._holder
+                        log.warning(
+                            "writer_handoff_timeout",
+                            store=self.name,
+                            waited_s=round(timeout, 1),
+                            holder_held_s=(
+                                round(time.monotonic() - held.since, 1) if held else None
+                            ),
+                        )
+                        return False
+                    self._cond.wait(left)
+            except BaseException:
+                # Interrupted while queued (a signal's exception out of the wait): no ticket
+                # may stay behind, or a release would hand the turn to nobody and every
+                # writer after it would wait out its timeout. Handed the turn already: on.
+                if self._holder is ticket:
+                    self._hand_on()
+                else:
                     self._waiting.remove(ticket)
-                    self.counters["wait_timeout"] += 1
-                    held = self._holder
-                    log.warning(
-                        "writer_handoff_timeout",
-                        store=self.name,
-                        waited_s=round(timeout, 1),
-                        holder_held_s=round(time.monotonic() - held.since, 1) if held else None,
-                    )
-                    return False
-                self._cond.wait(left)
+                raise
             self.counters["turns"] += 1
             self.counters["handed_over"] += 1
             # From arrival to running again: the queue, then the wake-up (a CPU to run on).
@@ -185,12 +197,16 @@ class WriterHandoff:
         with self._cond:
             if self._holder is None or self._holder.owner is not owner:
                 return
-            # Handed over, not freed: the next waiter holds it before anyone else can ask,
-            # so a writer arriving now queues behind it (no barging).
-            self._holder = self._waiting.pop()
-            if self._holder is not None:
-                self._holder.since = time.monotonic()
-                self._cond.notify_all()
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        """Under ``_cond``: the turn to the next waiter. Handed over, not freed: the next
+        waiter holds it before anyone else can ask, so a writer arriving now queues behind it
+        (no barging)."""
+        self._holder = self._waiting.pop()
+        if self._holder is not None:
+            self._holder.since = time.monotonic()
+            self._cond.notify_all()
 
 
 _registry: dict[str, WriterHandoff] = {}

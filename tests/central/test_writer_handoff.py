@@ -301,3 +301,46 @@ def test_only_sqlite_engines_take_turns(office_db: str) -> None:
         raw = conn.connection.dbapi_connection
         assert isinstance(raw, HandoffConnection) is ("://" not in office_db)
     engine.dispose()
+
+
+class Interrupted(Exception):
+    """What a signal handler raises out of a waiting writer (as Ctrl-C's KeyboardInterrupt)."""
+
+
+def test_a_writer_interrupted_while_queued_leaves_no_ticket_behind() -> None:
+    """A real signal interrupts the main thread's wait for the turn. Had its ticket stayed
+    queued, the holder's release would hand the turn to nobody and the next writer would
+    wait out its whole timeout and go on without the turn (acquire returns False)."""
+    import os
+    import signal
+
+    handoff = WriterHandoff("interrupted")
+    holder, waiter, later = object(), object(), object()
+    took = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        assert handoff.acquire(holder, BG, WAIT)
+        took.set()
+        release.wait(WAIT)
+        handoff.release(holder)
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise Interrupted
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    took.wait(WAIT)
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1))
+        timer.start()
+        with pytest.raises(Interrupted):
+            handoff.acquire(waiter, OP, WAIT)  # the main thread: where signals land
+        timer.join()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    release.set()
+    thread.join(WAIT)
+    assert handoff.acquire(later, OP, 5.0) is True
+    handoff.release(later)
