@@ -178,9 +178,9 @@ class Receipts:
             self.queries += 1
         if run is None:
             return None
-        above = self._above.get(key)
-        if above:
-            above.difference_update([s for s in above if s <= run[1]])
+        mine = self._above.get(key)
+        if mine:
+            mine.difference_update([s for s in mine if s <= run[1]])
         found = holes(conn, self.site, door, run[1], epoch)
         if found == (None, []):
             self.gaps.pop(key, None)
