@@ -58,7 +58,7 @@ from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
 from edgegate.central.outbox_runner import OutboxRunner
 from edgegate.central.publisher import publish_signed, wait_all
-from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
+from edgegate.central.snapshot import MasterSet, erased_since, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
 from edgegate.central.writer_handoff import Writes, for_file
 from edgegate.contract import messages as m
@@ -798,7 +798,10 @@ class CentralServer:
                 await loop.run_in_executor(self._worker, self._send_delta, delta, request)
                 return
             master = await self._loop_call(self._current_master)
-            await loop.run_in_executor(self._worker, self._send_snapshot, master, request, replace)
+            erased = await self._loop_call(lambda: self._erased(request.have, master.version))
+            await loop.run_in_executor(
+                self._worker, self._send_snapshot, master, request, replace, erased
+            )
         except Exception:
             self.counters["snapshot_failed"] += 1
             log.exception("snapshot_failed", door=request.door)
@@ -858,17 +861,29 @@ class CentralServer:
         )
         return self._master
 
+    def _erased(self, have: int, upto: int) -> list[str]:
+        """Store thread: the people erased since the door's version (``erased_since``)."""
+        assert self.engine is not None
+        with reading(self.engine) as conn:
+            return erased_since(conn, have, upto)
+
     def _replace_local(self, _conn: Any, door: str) -> bool:
         """Store thread: an operator imported or discarded the door's own people."""
         return self.offers is not None and self.offers.replace_allowed(self.site, door)
 
     def _send_snapshot(
-        self, master: MasterSet, request: m.SnapshotRequest, replace_local: bool = False
+        self,
+        master: MasterSet,
+        request: m.SnapshotRequest,
+        replace_local: bool = False,
+        erased: list[str] | None = None,
     ) -> None:
         """Worker thread: sign and publish every chunk, wait for every PUBACK."""
         started = time.monotonic()
         topic = DoorTopics(self.site, request.door).snapshot
-        messages = snapshot_messages(master, self.site, request.door, replace_local=replace_local)
+        messages = snapshot_messages(
+            master, self.site, request.door, replace_local=replace_local, erased=erased
+        )
         infos = [publish_signed(self.client, self.signer, topic, msg) for msg in messages]
         wait_all(infos, SNAPSHOT_ACK_TIMEOUT, self._stopping)
         self.counters["snapshots_sent"] += 1
@@ -878,6 +893,7 @@ class CentralServer:
             have=request.have,
             version=master.version,
             people=master.people,
+            erased=len(erased or ()),
             chunks=len(messages),
             seconds=round(time.monotonic() - started, 3),
         )

@@ -544,7 +544,11 @@ class SyncService:
             version=done.version,
             snapshot=msg.snapshot,
             swap_ms=round(done.swap_ms, 2),
-            **{k: v for k, v in done.event.payload.items() if k in ("people", "credentials")},
+            **{
+                k: v
+                for k, v in done.event.payload.items()
+                if k in ("people", "credentials", "erased")
+            },
         )
         self.counters["snapshots"] += 1
         self.gap_pending = False
