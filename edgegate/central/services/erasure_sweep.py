@@ -174,6 +174,7 @@ def _offers(conn: Connection, subj: Subject) -> list[Rewrite]:
 
 
 AUDIT = "audit entries"
+COMMANDS = "commands"
 
 
 def rewrites(conn: Connection, subj: Subject) -> dict[str, list[Rewrite]]:
@@ -194,10 +195,9 @@ def rewrites(conn: Connection, subj: Subject) -> dict[str, list[Rewrite]]:
         "doors' responsible": _rows(conn, subj, equipment, equipment.c.responsible),
         "offers of local people": _offers(conn, subj),
         "notifications": _rows(conn, subj, outbox, outbox.c.body, rewrite=subj.json_text),
-        # their id as a whole string is already the pseudonym (erasure._anonymise_commands)
-        "command texts": _rows(
-            conn, subj, commands, commands.c.message, rewrite=subj.json_text
-        ),
+        # The one writer of command records: their id as a whole string, names and values
+        # inside the texts (the erasure's plan counts them as ``commands``).
+        COMMANDS: _rows(conn, subj, commands, commands.c.message, rewrite=subj.json_text),
         AUDIT: _rows(
             conn, subj, audit_log, audit_log.c.target, audit_log.c.detail,
             linked=audit_log.c.target.in_(sorted({subj.person, *subj.values})),
