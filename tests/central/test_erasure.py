@@ -64,6 +64,12 @@ def test_erase_removes_and_anonymises_everywhere(central: Central, capsys) -> No
                                   state="new", raised=now, event_id="front-1", person="alice",
                                   detail=evs[0])
         )  # fmt: skip
+        # Raised on the denial of her card (naming nobody): it is hers too, and counted so.
+        conn.execute(
+            insert(alarms).values(site="hq", door="front", type="lost_card_used",
+                                  priority="high", state="new", raised=now,
+                                  event_id="front-2", person=None, detail=evs[1])
+        )  # fmt: skip
         conn.execute(
             insert(commands).values(id="c1", door="front", cmd="staff_release", issued=now,
                                     message=json.dumps({"args": {"person": "alice"}}))
@@ -75,6 +81,7 @@ def test_erase_removes_and_anonymises_everywhere(central: Central, capsys) -> No
     out = capsys.readouterr().out
     assert "person alice: in the master" in out and "credentials: 1 card" in out
     assert "archived events naming them: 3" in out and f"visits they made: 1 ({made})" in out
+    assert "alarms naming them: 2" in out
     assert central.q(store.get_person, "alice") is not None
     assert central.run("people", "erase", "alice", "--yes") == 2  # no reason
 
@@ -114,8 +121,11 @@ def test_erase_removes_and_anonymises_everywhere(central: Central, capsys) -> No
     with central.db().connect() as conn:
         cols = conn.execute(select(events.c.person, events.c.credential)).all()
         assert ("alice", CARD) not in cols and all(c != CARD for _p, c in cols)
-        alarm = conn.execute(select(alarms.c.person, alarms.c.detail)).one()
+        alarm, denial = conn.execute(
+            select(alarms.c.person, alarms.c.detail).order_by(alarms.c.id)
+        ).all()
         assert alarm.person == pseudonym and alarm.detail["credential"] == "erased"
+        assert denial.person is None and denial.detail["credential"] == "erased"
         message = conn.execute(select(commands.c.message)).scalar_one()
         assert json.loads(message)["args"]["person"] == pseudonym
         rows = {r.id: r for r in conn.execute(select(visits))}
