@@ -200,7 +200,9 @@ class CentralServer:
         # The first check before the broker: a lone instance holds its duties before the
         # first door message arrives (a snapshot request must not find nobody in charge).
         await self._check_duties()
-        self.alarms = AlarmService(self.engine, self.config.alarms, self.site)
+        self.alarms = AlarmService(
+            self.engine, self.config.alarms, self.site, changed=self.changed_here
+        )
         if self.config.alarms.webhook_urls:
             try:  # said at the start, not only at the first escalation
                 alarm_webhook_secret(self.config.alarms)
@@ -483,6 +485,17 @@ class CentralServer:
                 self._seen_at[key] = now
             return requests
 
+    def changed_here(self, kind: str) -> None:
+        """Any thread, after this process committed a change of ``kind`` outside the
+        archive's batches (``archive.LiveChanged``: the alarm service's writes, this
+        instance's and its console's): its own live feed re-reads it. Only SQLite needs it:
+        on PostgreSQL the commit's NOTIFY wakes every instance, this one included."""
+        loop, feed = self._loop, self.feed
+        if loop is None or feed is None or feed.postgres:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: serve is stopping
+            loop.call_soon_threadsafe(feed.local, (kind,))
+
     def _tell(self, changes: list[live_feed.Change]) -> None:
         """The live feed's sink (loop thread): whoever listens now (the console, the outbox)."""
         if self.leader and any(k == "event" and i.get("type") in ALARMING for k, i in changes):
@@ -599,7 +612,11 @@ class CentralServer:
             state = inbound.parse_availability(msg.payload)
             if archive.set_availability(conn, site, door, state, now):
                 log.info("door_" + state, site=site, door=door)
-                self._alarming = True
+            # The alarms wake whether or not this write changed the row: availability comes
+            # to every instance, and the first to store it may not hold the duties; the
+            # holder's own write then changes nothing, yet door_offline is due now, not at
+            # the next [alarms] check_seconds. Rare messages: a wake each costs nothing.
+            self._alarming = True
             self._changes.append(("door", {"site": site, "door": door}))
         elif where.kind in ("state", "telemetry"):
             if not msg.payload:
@@ -654,13 +671,6 @@ class CentralServer:
             now, self._send_escalation, has_smtp=self.config.smtp is not None, hooks=True
         )
         self.counters["alarms_escalated"] += done
-        if raised or done:
-            # Only the duty holder raises alarms: every instance's console must hear of them.
-            # A worker thread here: a NOTIFY of its own (PostgreSQL), or the loop's feed woken
-            # through call_soon_threadsafe (SQLite; the feed is loop-only).
-            live_feed.announce(self.alarms.engine, live_feed.ALARMS)
-            if self._loop is not None and self.feed is not None:
-                self._loop.call_soon_threadsafe(self.feed.local, (live_feed.ALARMS,))
 
     def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
         if channel == "webhook":
