@@ -4,7 +4,7 @@ It subscribes to every door of the site (``topics.central_subscriptions``), arch
 (deduplicated by ``id``), records availability, state and telemetry per door, and answers
 snapshot requests with a signed, chunked snapshot of the master credential set.
 
-Threads: paho's network thread only hands messages to the asyncio loop (central/inbox.py:
+Threads: paho's network thread only hands messages to the asyncio loop (mqtt/handoff.py:
 a list under a lock, the loop woken once per batch); every store call runs on the store
 thread (one worker, so the archive's transactions never interleave); the receipts are
 computed on a thread of their own (reads only: they never hold up the next batch);
@@ -53,7 +53,6 @@ from edgegate.central import store as master
 from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
 from edgegate.central.engine import reading, sqlite_path
-from edgegate.central.inbox import Inbox
 from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
 from edgegate.central.outbox_runner import OutboxRunner
@@ -73,6 +72,7 @@ from edgegate.contract.topics import (
     site_credentials,
 )
 from edgegate.mqtt.client import build_client
+from edgegate.mqtt.handoff import Handoff
 
 log = structlog.get_logger(__name__)
 
@@ -140,7 +140,8 @@ class CentralServer:
         self.broker_failures = 0  # failed connection attempts in a row (paho's thread)
         self._last_catchup: tuple[int, int, float] = (0, 0, -1e9)  # worker thread only
         self.connected = asyncio.Event()
-        self._inbox: Inbox[mqtt.MQTTMessage] | None = None  # made on the loop (start)
+        self._inbox: Handoff[mqtt.MQTTMessage] | None = None  # made on the loop (start)
+        self._inbox_ready = asyncio.Event()  # set on the loop by the inbox, once per batch
         self._loop: asyncio.AbstractEventLoop | None = None
         # Reads only (receipts.Receipts.advance); its own thread and connection.
         self._receipts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="receipts")
@@ -183,7 +184,7 @@ class CentralServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._inbox = Inbox(self._loop)
+        self._inbox = Handoff(self._loop, self._inbox_ready.set)
         c = self.config.central
         # The archive's, the alarms' and the duties' writes are background batches: on an
         # SQLite store an operator's change waiting for its turn goes first
@@ -199,7 +200,9 @@ class CentralServer:
         # The first check before the broker: a lone instance holds its duties before the
         # first door message arrives (a snapshot request must not find nobody in charge).
         await self._check_duties()
-        self.alarms = AlarmService(self.engine, self.config.alarms, self.site)
+        self.alarms = AlarmService(
+            self.engine, self.config.alarms, self.site, changed=self.changed_here
+        )
         if self.config.alarms.webhook_urls:
             try:  # said at the start, not only at the first escalation
                 alarm_webhook_secret(self.config.alarms)
@@ -375,7 +378,8 @@ class CentralServer:
     async def _consume(self) -> None:
         assert self._inbox is not None
         while True:
-            await self._inbox.wait()
+            await self._inbox_ready.wait()
+            self._inbox_ready.clear()  # before taking (mqtt/handoff.py, thread hazards)
             while batch := self._inbox.take(BATCH):
                 await self._commit(batch)
 
@@ -480,6 +484,17 @@ class CentralServer:
             for key in self._seen_due:
                 self._seen_at[key] = now
             return requests
+
+    def changed_here(self, kind: str) -> None:
+        """Any thread, after this process committed a change of ``kind`` outside the
+        archive's batches (``archive.LiveChanged``: the alarm service's writes, this
+        instance's and its console's): its own live feed re-reads it. Only SQLite needs it:
+        on PostgreSQL the commit's NOTIFY wakes every instance, this one included."""
+        loop, feed = self._loop, self.feed
+        if loop is None or feed is None or feed.postgres:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: serve is stopping
+            loop.call_soon_threadsafe(feed.local, (kind,))
 
     def _tell(self, changes: list[live_feed.Change]) -> None:
         """The live feed's sink (loop thread): whoever listens now (the console, the outbox)."""
@@ -597,7 +612,11 @@ class CentralServer:
             state = inbound.parse_availability(msg.payload)
             if archive.set_availability(conn, site, door, state, now):
                 log.info("door_" + state, site=site, door=door)
-                self._alarming = True
+            # The alarms wake whether or not this write changed the row: availability comes
+            # to every instance, and the first to store it may not hold the duties; the
+            # holder's own write then changes nothing, yet door_offline is due now, not at
+            # the next [alarms] check_seconds. Rare messages: a wake each costs nothing.
+            self._alarming = True
             self._changes.append(("door", {"site": site, "door": door}))
         elif where.kind in ("state", "telemetry"):
             if not msg.payload:
@@ -652,13 +671,6 @@ class CentralServer:
             now, self._send_escalation, has_smtp=self.config.smtp is not None, hooks=True
         )
         self.counters["alarms_escalated"] += done
-        if raised or done:
-            # Only the duty holder raises alarms: every instance's console must hear of them.
-            # A worker thread here: a NOTIFY of its own (PostgreSQL), or the loop's feed woken
-            # through call_soon_threadsafe (SQLite; the feed is loop-only).
-            live_feed.announce(self.alarms.engine, live_feed.ALARMS)
-            if self._loop is not None and self.feed is not None:
-                self._loop.call_soon_threadsafe(self.feed.local, (live_feed.ALARMS,))
 
     def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
         if channel == "webhook":
