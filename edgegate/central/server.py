@@ -4,7 +4,7 @@ It subscribes to every door of the site (``topics.central_subscriptions``), arch
 (deduplicated by ``id``), records availability, state and telemetry per door, and answers
 snapshot requests with a signed, chunked snapshot of the master credential set.
 
-Threads: paho's network thread only hands messages to the asyncio loop (central/inbox.py:
+Threads: paho's network thread only hands messages to the asyncio loop (mqtt/handoff.py:
 a list under a lock, the loop woken once per batch); every store call runs on the store
 thread (one worker, so the archive's transactions never interleave); the receipts are
 computed on a thread of their own (reads only: they never hold up the next batch);
@@ -53,7 +53,6 @@ from edgegate.central import store as master
 from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
 from edgegate.central.engine import reading, sqlite_path
-from edgegate.central.inbox import Inbox
 from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
 from edgegate.central.outbox_runner import OutboxRunner
@@ -73,6 +72,7 @@ from edgegate.contract.topics import (
     site_credentials,
 )
 from edgegate.mqtt.client import build_client
+from edgegate.mqtt.handoff import Handoff
 
 log = structlog.get_logger(__name__)
 
@@ -140,7 +140,8 @@ class CentralServer:
         self.broker_failures = 0  # failed connection attempts in a row (paho's thread)
         self._last_catchup: tuple[int, int, float] = (0, 0, -1e9)  # worker thread only
         self.connected = asyncio.Event()
-        self._inbox: Inbox[mqtt.MQTTMessage] | None = None  # made on the loop (start)
+        self._inbox: Handoff[mqtt.MQTTMessage] | None = None  # made on the loop (start)
+        self._inbox_ready = asyncio.Event()  # set on the loop by the inbox, once per batch
         self._loop: asyncio.AbstractEventLoop | None = None
         # Reads only (receipts.Receipts.advance); its own thread and connection.
         self._receipts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="receipts")
@@ -183,7 +184,7 @@ class CentralServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._inbox = Inbox(self._loop)
+        self._inbox = Handoff(self._loop, self._inbox_ready.set)
         c = self.config.central
         # The archive's, the alarms' and the duties' writes are background batches: on an
         # SQLite store an operator's change waiting for its turn goes first
@@ -377,7 +378,8 @@ class CentralServer:
     async def _consume(self) -> None:
         assert self._inbox is not None
         while True:
-            await self._inbox.wait()
+            await self._inbox_ready.wait()
+            self._inbox_ready.clear()  # before taking (mqtt/handoff.py, thread hazards)
             while batch := self._inbox.take(BATCH):
                 await self._commit(batch)
 
