@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -20,11 +19,6 @@ from edgegate.contract import signing
 from edgegate.daemon.app import Daemon
 from tests.conftest import EDGEGATE, REPO, write_config_file
 from tests.reads import reads_of, watching
-
-ENV = {
-    **{k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")},
-    "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-}
 
 
 def _config(tmp_path: Path, key_text: str) -> tuple[Path, Path]:
@@ -62,14 +56,16 @@ def test_the_office_keys_are_read_once_and_reach_the_sync_and_the_door(
     ]
 
 
-def test_an_unusable_key_file_is_one_fatal_line(tmp_path: Path) -> None:
+def test_an_unusable_key_file_is_one_fatal_line(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     config, _ = _config(tmp_path, "not a key\n")
     proc = subprocess.run(
         [*EDGEGATE, "run", "--config", str(config)],
         capture_output=True,
         text=True,
         cwd=REPO,
-        env=ENV,
+        env=subprocess_env,
         timeout=60,
     )
     assert proc.returncode == 2, proc.stderr
