@@ -18,6 +18,14 @@ escalation) and the console's pages and REST API. docs/alarms.md describes the b
 
 Escalation runs in one office instance at a time (a duty of ``central serve``); everything
 else is safe from any number of processes.
+
+Every transaction that changes what the alarm views show (raised, escalated, acknowledged,
+cleared, a note in the history) tells the live views of every ``central serve`` instance
+(central/live_feed.py): on PostgreSQL a NOTIFY inside the transaction (``archive.announce``:
+sent at commit, never for a rollback), and after the commit the ``changed`` hook of the
+process that wrote (``central serve`` wakes its own feed with it: what SQLite, which has no
+NOTIFY, relies on). Whoever writes, the console, the REST API, the CLI or the duty holder,
+goes through here, so none of them can forget it.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +43,7 @@ import structlog
 from sqlalchemy import and_, column, func, or_, select, table, update
 from sqlalchemy.engine import Connection, Engine
 
+from edgegate.central import archive
 from edgegate.central.alarms_config import AlarmsSection
 from edgegate.central.engine import reading
 from edgegate.central.schema import metadata
@@ -99,6 +109,14 @@ def ensure_tables(engine: Engine) -> None:
     metadata.create_all(engine, tables=list(TABLES))
 
 
+def history_mark(engine: Engine) -> int:
+    """The newest history row's id: every change of an alarm (raised, acknowledged, cleared,
+    escalated, a note) adds one, whichever process made it. The live feed compares it at
+    each read (central/live_feed.py)."""
+    with reading(engine) as conn:
+        return int(conn.execute(select(func.max(alarm_history.c.id))).scalar() or 0)
+
+
 @dataclass(frozen=True)
 class Escalation:
     """What is sent for one escalated alarm: a JSON body and an e-mail subject and text."""
@@ -113,10 +131,19 @@ Sender = Callable[[str, str, Escalation], None]  # (channel, target, escalation)
 
 
 class AlarmService:
-    def __init__(self, engine: Engine, cfg: AlarmsSection, site: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: AlarmsSection,
+        site: str,
+        changed: archive.LiveChanged | None = None,
+    ) -> None:
         self.engine = engine
         self.cfg = cfg
         self.site = site
+        # Called after each commit that changed an alarm, on the committing thread (the
+        # module docstring); ``central serve`` and its console pass one, the CLI none.
+        self.changed = changed
         # The doors' availability as the last writing pass saw it (``_quiet``).
         self._doors_seen: tuple[tuple[Any, ...], ...] | None = None
 
@@ -134,7 +161,7 @@ class AlarmService:
             quiet, doors_now = self._quiet(conn)
         if quiet:
             return 0
-        raised = 0
+        raised = noted = 0
         with self.engine.begin() as conn:
             pos = conn.execute(
                 select(alarm_ingest.c.position).where(alarm_ingest.c.name == CURSOR)
@@ -176,7 +203,7 @@ class AlarmService:
                 if type_ == "reader_recovered":
                     # Its note goes on alarms raised earlier in this batch too.
                     raised += self._insert(conn, pending)
-                self._faults(conn, door, type_, at, body)
+                noted += self._faults(conn, door, type_, at, body)
                 alarm_type = EVENT_ALARMS.get(type_)
                 if alarm_type is not None and event_id not in seen:
                     pending.append(self._row(door, alarm_type, at, body, event_id))
@@ -187,9 +214,28 @@ class AlarmService:
                 conn.execute(
                     update(alarm_ingest).where(alarm_ingest.c.name == CURSOR).values(position=upto)
                 )
-            raised += self._offline(conn, now)
+            offline, back = self._offline(conn, now)
+            raised += offline
+            noted += back
+            if raised or noted:
+                archive.announce(conn, archive.LIVE_ALARMS)
         self._doors_seen = doors_now
+        if raised or noted:
+            self._told()
         return raised
+
+    @contextmanager
+    def _changing(self) -> Iterator[Connection]:
+        """One transaction that changes an alarm: every instance's live views are told at
+        its commit (the module docstring), nobody if it raised."""
+        with self.engine.begin() as conn:
+            yield conn
+            archive.announce(conn, archive.LIVE_ALARMS)
+        self._told()
+
+    def _told(self) -> None:
+        if self.changed is not None:
+            self.changed(archive.LIVE_ALARMS)
 
     def _quiet(self, conn: Connection) -> tuple[bool, tuple[tuple[Any, ...], ...]]:
         """(nothing to ingest, the doors' availability now): no event of a watched type past
@@ -213,12 +259,12 @@ class AlarmService:
         ).first()
         return watched is None, doors_now
 
-    def _faults(self, conn: Connection, door: str, type_: str, at: float, body: dict) -> None:
+    def _faults(self, conn: Connection, door: str, type_: str, at: float, body: dict) -> int:
         """A reader fault opens a fault row (if none is open), its recovery closes it and
-        notes it on the reader's open ``reader_fault`` alarms."""
+        notes it on the reader's open ``reader_fault`` alarms; returns how many notes."""
         reader = body.get("reader")
         if not reader:
-            return
+            return 0
         reader = str(reader)
         if type_ == "reader_fault":
             open_fault = conn.execute(
@@ -248,9 +294,10 @@ class AlarmService:
                 )
                 .values(ended=at)
             )
-            self._note_open(
+            return self._note_open(
                 conn, door, "reader_fault", at, "recovered", f"reader {reader}", reader=reader
             )
+        return 0
 
     def _row(
         self,
@@ -310,22 +357,25 @@ class AlarmService:
         action: str,
         note: str,
         reader: str | None = None,
-    ) -> None:
+    ) -> int:
         q = select(alarms.c.id).where(
             alarms.c.door == door, alarms.c.type == alarm_type, alarms.c.state.in_(OPEN)
         )
         if reader is not None:
             q = q.where(alarms.c.reader == reader)
-        for (alarm_id,) in conn.execute(q).all():
+        ids = conn.execute(q).scalars().all()
+        for alarm_id in ids:
             conn.execute(
                 alarm_history.insert().values(
                     alarm_id=alarm_id, ts=at, action=action, operator="", note=note
                 )
             )
+        return len(ids)
 
-    def _offline(self, conn: Connection, now: float) -> int:
-        """``door_offline`` once per outage; a note on it when the door is back."""
-        raised = 0
+    def _offline(self, conn: Connection, now: float) -> tuple[int, int]:
+        """``door_offline`` once per outage; a note on it when the door is back. Returns
+        (alarms raised, notes written)."""
+        raised = noted = 0
         # Two queries whatever the number of doors (this runs every few seconds): the doors,
         # and each door's latest door_offline alarm (ids grow with time).
         latest = (
@@ -369,7 +419,8 @@ class AlarmService:
                             note="door online again",
                         )
                     )
-        return raised
+                    noted += 1
+        return raised, noted
 
     # --- operators ----------------------------------------------------------------------------
     def get(self, alarm_id: int) -> dict[str, Any]:
@@ -432,7 +483,7 @@ class AlarmService:
     ) -> dict[str, Any]:
         if not operator:
             raise AlarmError("an operator name is required")
-        with self.engine.begin() as conn:
+        with self._changing() as conn:
             row = conn.execute(select(alarms).where(alarms.c.id == alarm_id)).mappings().first()
             if row is None:
                 raise AlarmError(f"no alarm {alarm_id}")
@@ -460,7 +511,7 @@ class AlarmService:
         return {**dict(row), **values}
 
     def add_history(self, alarm_id: int, action: str, operator: str, note: str, now: float) -> None:
-        with self.engine.begin() as conn:
+        with self._changing() as conn:
             if conn.execute(select(alarms.c.id).where(alarms.c.id == alarm_id)).first() is None:
                 raise AlarmError(f"no alarm {alarm_id}")
             conn.execute(
@@ -554,7 +605,7 @@ class AlarmService:
                     continue
                 self.add_history(alarm["id"], "escalated", "", key, now)
             if ok:
-                with self.engine.begin() as conn:
+                with self._changing() as conn:
                     conn.execute(
                         update(alarms).where(alarms.c.id == alarm["id"]).values(escalated=now)
                     )

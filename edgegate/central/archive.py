@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,9 +87,13 @@ def counters(conn: Connection) -> dict[str, int]:
 
 # pg_advisory_xact_lock key of the archive's writers ("edgegate" in ASCII, as a signed bigint).
 ORDER_LOCK = 0x6564676567617465
-# NOTIFY channel of every instance's live feed (central/live_feed.py); payloads "events",
-# "doors", "alarms".
+# NOTIFY channel of every instance's live feed (central/live_feed.py); the payload names the
+# kind of change its live views re-read.
 LIVE_CHANNEL = "edgegate_live"
+LIVE_EVENTS, LIVE_DOORS, LIVE_ALARMS, LIVE_COMMANDS = "events", "doors", "alarms", "commands"
+# Told after a commit that ``announce``d a kind, on the committing thread: ``central serve``
+# wakes its own live feed with it (``LiveFeed.local``; SQLite has no NOTIFY).
+LiveChanged = Callable[[str], None]
 
 
 def insert_in_order(conn: Connection) -> None:
@@ -102,14 +106,17 @@ def insert_in_order(conn: Connection) -> None:
     at commit (PostgreSQL serialises notifying commits; these are serialised already)."""
     if is_postgres(conn):
         conn.execute(
-            select(func.pg_advisory_xact_lock(ORDER_LOCK), func.pg_notify(LIVE_CHANNEL, "events"))
+            select(
+                func.pg_advisory_xact_lock(ORDER_LOCK), func.pg_notify(LIVE_CHANNEL, LIVE_EVENTS)
+            )
         )
 
 
 def announce(conn: Connection, kind: str) -> None:
     """PostgreSQL: tell every instance's live feed, at this transaction's commit, that
-    ``kind`` ("doors", "alarms") changed. Identical notifications of one transaction are
-    sent once."""
+    ``kind`` (``LIVE_DOORS``, ``LIVE_ALARMS``, ``LIVE_COMMANDS``) changed; nothing if it
+    rolls back. Identical notifications of one transaction are sent once. On SQLite the
+    writer wakes its own process's feed after the commit (``LiveFeed.local``)."""
     if is_postgres(conn):
         conn.execute(select(func.pg_notify(LIVE_CHANNEL, kind)))
 

@@ -11,19 +11,25 @@ the cursor moves past each row once: no event is shown twice, none is missed.
 What wakes a read is the only difference between the engines:
 
 * **PostgreSQL**: a ``NOTIFY`` on ``CHANNEL`` sent inside the archive's insert transaction
-  (``archive.insert_in_order``; door rows and raised alarms alike, ``announce``). PostgreSQL
+  (``archive.insert_in_order``), and inside every transaction that changes a door row or an
+  alarm (``archive.announce``: the alarm service's raise, escalate, acknowledge and clear,
+  whoever calls it, central/alarms.py). PostgreSQL
   delivers it at commit, never for a rolled back transaction, in commit order, to this
   instance's ``LISTEN`` connection: its own, outside the engine's pool (a pooled connection
   is reset and shared; a listening one must stay put). It runs on serve's asyncio loop
   (psycopg 3's ``AsyncConnection.notifies``), so a notification only sets a flag there.
   The connection is made again after a database restart or a kill, with backoff.
 * **SQLite** (one instance only): ``central serve`` wakes the feed in process after each
-  commit (``local``); nobody else writes the archive while it runs.
+  commit (``local``: the archive's batches, and the alarm service's ``changed`` hook, which
+  serve hands to its own alarm service and to its console's); nobody else writes the archive
+  while it runs.
 
 Either way a periodic read (``POLL_SECONDS``; ``POLL_UNHEARD_SECONDS`` while no LISTEN
 connection is up) is the safety net: a notification lost with its connection costs latency,
-never an event. Door rows and alarms carry no cursor: their notification says "re-read", and
-(re)connecting the LISTEN connection says so once, for whatever changed unheard.
+never an event. Door rows carry no cursor: their notification says "re-read", and
+(re)connecting the LISTEN connection says so once, for whatever changed unheard. Alarms have a
+mark that every change moves (``alarms.history_mark``): each read compares it, so an alarm a
+CLI process acknowledged on SQLite (no NOTIFY, not serve's hook) shows at the next poll.
 
 Enrolment steps come to every instance from the broker and belong to the console session of
 the one that started them (server.py ``EVERY_INSTANCE``): they pass through ``local`` as they
@@ -43,13 +49,13 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine
 
-from edgegate.central import archive
+from edgegate.central import alarms, archive
 
 log = structlog.get_logger(__name__)
 
 CHANNEL = archive.LIVE_CHANNEL
 # What a notification's payload names.
-EVENTS, DOORS, ALARMS = "events", "doors", "alarms"
+EVENTS, DOORS, ALARMS = archive.LIVE_EVENTS, archive.LIVE_DOORS, archive.LIVE_ALARMS
 KINDS = frozenset({EVENTS, DOORS, ALARMS})
 POLL_SECONDS = 5.0  # the safety net while the LISTEN connection is up (or on SQLite)
 POLL_UNHEARD_SECONDS = 0.5  # while it is down: latency stays under a second
@@ -77,6 +83,7 @@ class LiveFeed:
         self.instance = instance
         self.postgres = engine.dialect.name == "postgresql"
         self.cursor = 0
+        self.alarm_mark = 0  # alarms.history_mark at the last read (live thread)
         self.listening = False  # a LISTEN connection is up (loop thread only)
         self.reads = 0
         self.failures = 0  # reads failed in a row (the store away)
@@ -91,6 +98,7 @@ class LiveFeed:
         """From the archive's end: a console shows what arrives from now on."""
         loop = asyncio.get_running_loop()
         self.cursor = await loop.run_in_executor(self._pool, archive.last_n, self.engine)
+        self.alarm_mark = await loop.run_in_executor(self._pool, alarms.history_mark, self.engine)
         self._tasks.append(asyncio.create_task(self._reader()))
         if self.postgres:
             self._tasks.append(asyncio.create_task(self._listen()))
@@ -143,20 +151,21 @@ class LiveFeed:
                 log.info("live_feed_read_recovered", after_attempts=self.failures)
                 self.failures = 0
             self.reads += 1
-            self.cursor, count, changes = read
+            self.cursor, count, changes, alarmed = read
             if count == READ_ROWS:
                 self._wake.set()  # more behind these: read on at once
             if count or DOORS in due:
                 changes.append(("door", {}))  # an event moves its door's "last seen" too
-            if ALARMS in due:
+            if ALARMS in due or alarmed:
                 changes.append(("alarm", {}))
             if changes:
                 self._tell(changes)
 
-    def _read(self, after: int) -> tuple[int, int, list[Change]]:
+    def _read(self, after: int) -> tuple[int, int, list[Change], bool]:
         """Live thread: the archive's rows after ``after``, oldest first, parsed here and not
         on serve's loop (up to READ_ROWS payloads a read). Returns the new cursor, how many
-        rows were read, and their events."""
+        rows were read, their events, and whether an alarm changed since the last read."""
+        mark = alarms.history_mark(self.engine)
         rows = archive.rows_after(self.engine, after, READ_ROWS)
         changes: list[Change] = []
         for n, site, door, payload in rows:
@@ -165,7 +174,8 @@ class LiveFeed:
             except ValueError:
                 continue  # stored by the archive from parsed JSON: cannot happen
             changes.append(("event", {**event, "site": site, "door": door, "n": n}))
-        return (rows[-1][0] if rows else after), len(rows), changes
+        alarmed, self.alarm_mark = mark != self.alarm_mark, mark  # both reads went through
+        return (rows[-1][0] if rows else after), len(rows), changes, alarmed
 
     def _tell(self, changes: list[Change]) -> None:
         try:
@@ -212,13 +222,3 @@ class LiveFeed:
                 self._wake.set()  # the reader polls at the shorter period from now on
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
-
-
-def announce(engine: Engine, kind: str) -> None:
-    """Any thread, after a commit outside the archive's batches (alarms raised): every
-    instance's feed re-reads ``kind``. PostgreSQL only; on SQLite the caller wakes its
-    feed in process (``LiveFeed.local``)."""
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.begin() as conn:
-        archive.announce(conn, kind)

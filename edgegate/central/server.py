@@ -4,7 +4,7 @@ It subscribes to every door of the site (``topics.central_subscriptions``), arch
 (deduplicated by ``id``), records availability, state and telemetry per door, and answers
 snapshot requests with a signed, chunked snapshot of the master credential set.
 
-Threads: paho's network thread only hands messages to the asyncio loop (central/inbox.py:
+Threads: paho's network thread only hands messages to the asyncio loop (mqtt/handoff.py:
 a list under a lock, the loop woken once per batch); every store call runs on the store
 thread (one worker, so the archive's transactions never interleave); the receipts are
 computed on a thread of their own (reads only: they never hold up the next batch);
@@ -53,12 +53,11 @@ from edgegate.central import store as master
 from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
 from edgegate.central.engine import reading, sqlite_path
-from edgegate.central.inbox import Inbox
 from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
 from edgegate.central.outbox_runner import OutboxRunner
 from edgegate.central.publisher import publish_signed, wait_all
-from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
+from edgegate.central.snapshot import MasterSet, erased_since, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
 from edgegate.central.writer_handoff import Writes, for_file
 from edgegate.contract import messages as m
@@ -73,6 +72,7 @@ from edgegate.contract.topics import (
     site_credentials,
 )
 from edgegate.mqtt.client import build_client
+from edgegate.mqtt.handoff import Handoff
 
 log = structlog.get_logger(__name__)
 
@@ -140,7 +140,8 @@ class CentralServer:
         self.broker_failures = 0  # failed connection attempts in a row (paho's thread)
         self._last_catchup: tuple[int, int, float] = (0, 0, -1e9)  # worker thread only
         self.connected = asyncio.Event()
-        self._inbox: Inbox[mqtt.MQTTMessage] | None = None  # made on the loop (start)
+        self._inbox: Handoff[mqtt.MQTTMessage] | None = None  # made on the loop (start)
+        self._inbox_ready = asyncio.Event()  # set on the loop by the inbox, once per batch
         self._loop: asyncio.AbstractEventLoop | None = None
         # Reads only (receipts.Receipts.advance); its own thread and connection.
         self._receipts_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="receipts")
@@ -185,7 +186,7 @@ class CentralServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._inbox = Inbox(self._loop)
+        self._inbox = Handoff(self._loop, self._inbox_ready.set)
         c = self.config.central
         # The archive's, the alarms' and the duties' writes are background batches: on an
         # SQLite store an operator's change waiting for its turn goes first
@@ -201,7 +202,9 @@ class CentralServer:
         # The first check before the broker: a lone instance holds its duties before the
         # first door message arrives (a snapshot request must not find nobody in charge).
         await self._check_duties()
-        self.alarms = AlarmService(self.engine, self.config.alarms, self.site)
+        self.alarms = AlarmService(
+            self.engine, self.config.alarms, self.site, changed=self.changed_here
+        )
         if self.config.alarms.webhook_urls:
             try:  # said at the start, not only at the first escalation
                 alarm_webhook_secret(self.config.alarms)
@@ -377,7 +380,8 @@ class CentralServer:
     async def _consume(self) -> None:
         assert self._inbox is not None
         while True:
-            await self._inbox.wait()
+            await self._inbox_ready.wait()
+            self._inbox_ready.clear()  # before taking (mqtt/handoff.py, thread hazards)
             while batch := self._inbox.take(BATCH):
                 await self._commit(batch)
 
@@ -483,6 +487,17 @@ class CentralServer:
             for key in self._seen_due:
                 self._seen_at[key] = now
             return requests
+
+    def changed_here(self, kind: str) -> None:
+        """Any thread, after this process committed a change of ``kind`` outside the
+        archive's batches (``archive.LiveChanged``: the alarm service's writes, this
+        instance's and its console's): its own live feed re-reads it. Only SQLite needs it:
+        on PostgreSQL the commit's NOTIFY wakes every instance, this one included."""
+        loop, feed = self._loop, self.feed
+        if loop is None or feed is None or feed.postgres:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: serve is stopping
+            loop.call_soon_threadsafe(feed.local, (kind,))
 
     def _tell(self, changes: list[live_feed.Change]) -> None:
         """The live feed's sink (loop thread): whoever listens now (the console, the outbox)."""
@@ -603,7 +618,11 @@ class CentralServer:
             state = inbound.parse_availability(msg.payload)
             if archive.set_availability(conn, site, door, state, now):
                 log.info("door_" + state, site=site, door=door)
-                self._alarming = True
+            # The alarms wake whether or not this write changed the row: availability comes
+            # to every instance, and the first to store it may not hold the duties; the
+            # holder's own write then changes nothing, yet door_offline is due now, not at
+            # the next [alarms] check_seconds. Rare messages: a wake each costs nothing.
+            self._alarming = True
             self._changes.append(("door", {"site": site, "door": door}))
         elif where.kind in ("state", "telemetry"):
             if not msg.payload:
@@ -658,13 +677,6 @@ class CentralServer:
             now, self._send_escalation, has_smtp=self.config.smtp is not None, hooks=True
         )
         self.counters["alarms_escalated"] += done
-        if raised or done:
-            # Only the duty holder raises alarms: every instance's console must hear of them.
-            # A worker thread here: a NOTIFY of its own (PostgreSQL), or the loop's feed woken
-            # through call_soon_threadsafe (SQLite; the feed is loop-only).
-            live_feed.announce(self.alarms.engine, live_feed.ALARMS)
-            if self._loop is not None and self.feed is not None:
-                self._loop.call_soon_threadsafe(self.feed.local, (live_feed.ALARMS,))
 
     def _send_escalation(self, channel: str, target: str, esc: Escalation) -> None:
         if channel == "webhook":
@@ -804,7 +816,10 @@ class CentralServer:
                 await loop.run_in_executor(self._worker, self._send_delta, delta, request)
                 return
             master = await self._loop_call(self._current_master)
-            await loop.run_in_executor(self._worker, self._send_snapshot, master, request, replace)
+            erased = await self._loop_call(lambda: self._erased(request.have, master.version))
+            await loop.run_in_executor(
+                self._worker, self._send_snapshot, master, request, replace, erased
+            )
         except Exception:
             self.counters["snapshot_failed"] += 1
             log.exception("snapshot_failed", door=request.door)
@@ -864,17 +879,29 @@ class CentralServer:
         )
         return self._master
 
+    def _erased(self, have: int, upto: int) -> list[str]:
+        """Store thread: the people erased since the door's version (``erased_since``)."""
+        assert self.engine is not None
+        with reading(self.engine) as conn:
+            return erased_since(conn, have, upto)
+
     def _replace_local(self, _conn: Any, door: str) -> bool:
         """Store thread: an operator imported or discarded the door's own people."""
         return self.offers is not None and self.offers.replace_allowed(self.site, door)
 
     def _send_snapshot(
-        self, master: MasterSet, request: m.SnapshotRequest, replace_local: bool = False
+        self,
+        master: MasterSet,
+        request: m.SnapshotRequest,
+        replace_local: bool = False,
+        erased: list[str] | None = None,
     ) -> None:
         """Worker thread: sign and publish every chunk, wait for every PUBACK."""
         started = time.monotonic()
         topic = DoorTopics(self.site, request.door).snapshot
-        messages = snapshot_messages(master, self.site, request.door, replace_local=replace_local)
+        messages = snapshot_messages(
+            master, self.site, request.door, replace_local=replace_local, erased=erased
+        )
         infos = [publish_signed(self.client, self.signer, topic, msg) for msg in messages]
         wait_all(infos, SNAPSHOT_ACK_TIMEOUT, self._stopping)
         self.counters["snapshots_sent"] += 1
@@ -884,6 +911,7 @@ class CentralServer:
             have=request.have,
             version=master.version,
             people=master.people,
+            erased=len(erased or ()),
             chunks=len(messages),
             seconds=round(time.monotonic() - started, 3),
         )

@@ -12,11 +12,13 @@ One request is on the pipe at a time (encoding holds ~200 MB of dlib buffers: a 
 instead of exhausting memory), and at most ``max_pending`` wait or run: one more is refused
 at once (``EncoderUnavailable``, reason ``encoder_busy``) rather than queued without end. A
 worker that dies (killed, out of memory, a crash in dlib) or does not answer within
-``timeout`` is counted (``restarts``), logged (``face_encoder_died``) and replaced by a new
-one; the request it held fails with a clear ``EncoderUnavailable`` (``encoder_died``), the
-next one goes to the new worker. A worker found dead between requests is replaced silently
-(nothing was lost). The office's services turn these into a refused enrolment, logged and
-counted like a photo without a face (``services/biometrics.py``).
+``timeout`` while it holds an enrolment is counted (``died``), logged as an error
+(``face_encoder_died``) and replaced by a new one; the request it held fails with a clear
+``EncoderUnavailable`` (``encoder_died``), the next one goes to the new worker. A worker found
+dead between enrolments (nothing in hand, nothing lost) is replaced, counted (``restarted``)
+and logged as a warning (``face_encoder_restarted``). The office's services turn the
+refusals into a refused enrolment, logged and counted like a photo without a face
+(``services/biometrics.py``).
 """
 
 from __future__ import annotations
@@ -104,9 +106,10 @@ class FaceEncoderProcess:
         self.encode = encode
         self.counters: Counter[str] = Counter()
         self._ctx = mp.get_context("spawn")
-        self._slots = threading.BoundedSemaphore(max_pending)  # waiting + running
         self._max_pending = max_pending
-        self._pending = 0  # requests holding a slot
+        # The one count of enrolments waiting or running: admission (at most max_pending)
+        # and what ``pending`` says are the same number, taken and given back under one lock.
+        self._pending = 0
         self._count = threading.Lock()  # guards _pending
         self._pipe = threading.Lock()  # one request on the pipe at a time; guards the worker
         self._proc: Any = None  # the spawn context's Process (multiprocessing is untyped here)
@@ -121,7 +124,8 @@ class FaceEncoderProcess:
 
     @property
     def restarts(self) -> int:
-        return self.counters["restarts"]
+        """Workers replaced: those that died with an enrolment and those found dead between."""
+        return self.counters["died"] + self.counters["restarted"]
 
     @property
     def pid(self) -> int | None:
@@ -144,23 +148,25 @@ class FaceEncoderProcess:
             self._stop()
 
     def __call__(self, photos: Photos) -> bytes:
-        if not self._slots.acquire(blocking=False):
-            self.counters["busy"] += 1
+        with self._count:
+            busy = self._pending >= self._max_pending
+            if busy:
+                self.counters["busy"] += 1
+            else:
+                self._pending += 1
+        if busy:
             log.warning("face_encoder_busy", pending=self._max_pending)
             raise EncoderUnavailable(
                 f"the face encoder has {self._max_pending} enrolments waiting; try again "
                 "in a moment",
                 "encoder_busy",
             )
-        with self._count:
-            self._pending += 1
         try:
             with self._pipe:
                 return self._ask(photos)
         finally:
             with self._count:
                 self._pending -= 1
-            self._slots.release()
 
     # --- under self._pipe ------------------------------------------------------------------
 
@@ -168,7 +174,14 @@ class FaceEncoderProcess:
         if self._closed:
             raise EncoderUnavailable("the face encoder is stopped", "encoder_stopped")
         if self._conn is not None and not self._answers(self._conn):
-            self._lost("found dead between enrolments")  # nothing in flight: nothing lost
+            # Nothing in hand: no enrolment was lost, so a warning, not an error.
+            self.counters["restarted"] += 1
+            log.warning(
+                "face_encoder_restarted",
+                why="found dead between enrolments",
+                restarts=self.restarts,
+            )
+            self._stop(kill=True)
         if self._conn is None:
             ours, theirs = self._ctx.Pipe()
             self._proc = self._ctx.Process(
@@ -243,10 +256,10 @@ class FaceEncoderProcess:
         raise EncoderUnavailable(f"the face encoder failed: {reply[1]}", "encoder_failed")
 
     def _lost(self, why: str) -> None:
-        """The worker is gone or hung: count it, end it and start a new one at once (its
-        imports run while the operator reads the error)."""
-        self.counters["restarts"] += 1
-        log.error("face_encoder_died", why=why, restarts=self.counters["restarts"])
+        """The worker died or hung with an enrolment in hand (lost: an error): count it, end
+        it and start a new one at once (its imports run while the operator reads the error)."""
+        self.counters["died"] += 1
+        log.error("face_encoder_died", why=why, restarts=self.restarts)
         self._stop(kill=True)
         self._ensure()
 

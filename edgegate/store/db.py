@@ -172,6 +172,12 @@ INSERT OR IGNORE INTO meta(key, value)
     SELECT 'epoch', '' WHERE EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events');
 """
 
+# Erasures a snapshot carries (docs/mqtt.md, snapshot ``erased``): each staged chunk's list
+# (JSON), applied to the journal in the swap's transaction.
+_V10_SNAPSHOT_ERASED = """
+ALTER TABLE snapshot_chunks ADD COLUMN erased TEXT NOT NULL DEFAULT '[]';
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2_RULES,
@@ -182,6 +188,7 @@ MIGRATIONS: list[str] = [
     _V7_RECEIPTS,
     _V8_AREA_PEERS,
     _V9_EPOCH,
+    _V10_SNAPSHOT_ERASED,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -248,10 +255,11 @@ def open_db(
     ``identity`` (the door's store): refuse a store that vanished or shrank to nothing, and
     keep its identity marker beside it (edgegate/store/identity.py)."""
     path = Path(path)
+    marker: str | None = None
     if identity and not readonly:
         from edgegate.store import identity as store_identity
 
-        store_identity.check_before_open(path)
+        marker = store_identity.check_before_open(path)
     if readonly:
         if not path.exists():
             raise StoreError(f"{path}: no store here (has the daemon or enrol run yet?)")
@@ -285,14 +293,15 @@ def open_db(
             # Whether the store was copied from elsewhere, asked before ``mark`` records it
             # as here, and acted on (a new journal epoch) before too: a crash in between
             # must not leave a copy marked as at home under its old epoch.
-            moved = store_identity.came_from_elsewhere(conn, path) if identity else None
+            # Both read once (store id and marker), here, and handed to both steps.
+            seen = store_identity.read(conn, marker) if identity else None
             if migrations is None:
                 from edgegate.store import epoch
 
                 data_migrations(conn)
-                epoch.ensure(conn, moved=moved)
-            if identity:
-                store_identity.mark(conn, path)
+                epoch.ensure(conn, moved=seen.came_from_elsewhere() if seen else None)
+            if seen is not None:
+                store_identity.mark(conn, path, seen)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path}: {exc}") from exc

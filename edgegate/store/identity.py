@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -40,48 +41,61 @@ def marker_path(path: Path) -> Path:
     return path.with_name(path.name + ".id")
 
 
-def check_before_open(path: Path) -> None:
-    """Raise StoreVanished if a marked store is missing or zero-length."""
+def check_before_open(path: Path) -> str | None:
+    """Before opening: raise StoreVanished if a marked store is missing or zero-length; else
+    the id its marker holds (None: no marker). The one read of the marker at start-up: what
+    ``came_from_elsewhere`` and ``mark`` need of it is handed on in an ``Identity``."""
     marker = marker_path(path)
-    if not marker.exists():
-        return
+    try:
+        current = marker.read_text().strip()
+    except FileNotFoundError:
+        return None
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         raise StoreVanished(path, marker, "is missing") from None
     if size == 0:
         raise StoreVanished(path, marker, "is empty (zero bytes)")
+    return current
 
 
-def came_from_elsewhere(conn: sqlite3.Connection, path: Path) -> str | None:
-    """Before ``mark``: why this store is not the one last opened here (its marker is
-    missing or names another store: it was copied from elsewhere), or None. A store without
-    an id (new, or from before markers) has nothing to compare."""
+@dataclass(frozen=True)
+class Identity:
+    """What start-up knows of the store's identity, read once: the id in the store
+    (``meta.store_id``; None for a new store or one from before markers) and the id in its
+    marker (None: no marker)."""
+
+    store_id: str | None
+    marker: str | None
+
+    def came_from_elsewhere(self) -> str | None:
+        """Why this store is not the one last opened here (its marker is missing or names
+        another store: it was copied from elsewhere), or None. A store without an id has
+        nothing to compare."""
+        if self.store_id is None:
+            return None
+        if self.marker is None:
+            return "store_without_its_marker"
+        return None if self.marker == self.store_id else "marker_names_another_store"
+
+
+def read(conn: sqlite3.Connection, marker: str | None) -> Identity:
+    """After opening, before ``mark``: the store's id with the marker's (``check_before_open``)."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (ID_KEY,)).fetchone()
-    if row is None:
-        return None
-    try:
-        current = marker_path(path).read_text().strip()
-    except FileNotFoundError:
-        return "store_without_its_marker"
-    return None if current == row[0] else "marker_names_another_store"
+    return Identity(None if row is None else str(row[0]), marker)
 
 
-def mark(conn: sqlite3.Connection, path: Path) -> str:
+def mark(conn: sqlite3.Connection, path: Path, seen: Identity) -> str:
     """After opening: give the store an id if it has none, and write the marker beside it
-    (atomically, via a temporary file) when it is missing or names another id."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (ID_KEY,)).fetchone()
-    store_id = row[0] if row else uuid.uuid4().hex
-    if row is None:
+    (atomically, via a temporary file) when it is missing or names another id. ``seen`` is
+    what ``read`` found at start-up (nothing else writes either in between)."""
+    store_id = seen.store_id or uuid.uuid4().hex
+    if seen.store_id is None:
         conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (ID_KEY, store_id))
-    marker = marker_path(path)
-    try:
-        current = marker.read_text().strip()
-    except FileNotFoundError:
-        current = None
-    if current != store_id:
-        if current is not None:
-            log.warning("store_marker_replaced", store=str(path), was=current, now=store_id)
+    if seen.marker != store_id:
+        if seen.marker is not None:
+            log.warning("store_marker_replaced", store=str(path), was=seen.marker, now=store_id)
+        marker = marker_path(path)
         tmp = marker.with_name(marker.name + ".tmp")
         tmp.write_text(store_id + "\n")
         with open(tmp, "rb") as fh:

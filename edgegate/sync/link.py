@@ -7,9 +7,10 @@ ours runs ``reconnect()`` + ``loop()`` (automatic reconnection off) and sleeps a
 jittered backoff between attempts; the asyncio loop never waits on the network.
 
 Every paho callback runs in that thread and only hands work to the loop with
-``call_soon_threadsafe``. PUBACKs are batched: the thread appends (mid, ok) to a list and
-wakes the loop once per batch, so a drain of thousands of events per second costs one
-cross-thread wake-up per batch rather than one per event.
+``call_soon_threadsafe``. PUBACKs are batched (``edgegate.mqtt.handoff``, as the office takes
+the doors' messages): the thread appends (mid, error) to a list and wakes the loop once per
+batch, so a drain of thousands of events per second costs one cross-thread wake-up per batch
+rather than one per event.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import structlog
 from edgegate.config.models import MqttConfig
 from edgegate.errors import EdgegateError
 from edgegate.mqtt.client import Backoff, build_client, connect_async
+from edgegate.mqtt.handoff import Handoff
 
 log = structlog.get_logger(__name__)
 
@@ -66,9 +68,8 @@ class MqttLink:
         self._on_connected: list[Callable[[bool], None]] = []
         self._on_disconnected: list[Callable[[], None]] = []
         self._pending: dict[int, asyncio.Future[None]] = {}
-        self._acks: list[tuple[int, str | None]] = []
-        self._acks_lock = threading.Lock()
-        self._wake_scheduled = False
+        # PUBACKs (mid, error) from paho's thread; made on the loop (start).
+        self._acks: Handoff[tuple[int, str | None]] | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._backoff = Backoff(cfg.backoff_min_seconds, cfg.backoff_max_seconds)
@@ -99,6 +100,7 @@ class MqttLink:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._acks = Handoff(self._loop, self._process_acks)
         connect_async(self.client, self.cfg)
         self._thread = threading.Thread(target=self._t_run, name="mqtt", daemon=True)
         self._thread.start()
@@ -153,10 +155,8 @@ class MqttLink:
         return len(self._pending)
 
     def _process_acks(self) -> None:
-        with self._acks_lock:
-            acks, self._acks = self._acks, []
-            self._wake_scheduled = False
-        for mid, error in acks:
+        assert self._acks is not None
+        for mid, error in self._acks.take():
             fut = self._pending.pop(mid, None)
             if fut is None or fut.done():
                 continue
@@ -228,13 +228,8 @@ class MqttLink:
     def _t_on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any
     ) -> None:
-        error = f"broker refused: {reason}" if reason.is_failure else None
-        with self._acks_lock:
-            self._acks.append((mid, error))
-            if self._wake_scheduled:
-                return
-            self._wake_scheduled = True
-        self._t_call(self._process_acks)
+        assert self._acks is not None  # made in start(), before this thread runs
+        self._acks.put((mid, f"broker refused: {reason}" if reason.is_failure else None))
 
     def _t_on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self._on_message is not None:

@@ -1,15 +1,13 @@
-"""Group commit in ``central serve`` (central/inbox.py, archive.archive_rows): what arrives on
-paho's thread reaches the loop once and in order, a batch stores exactly its new events, and
+"""Group commit in ``central serve`` (mqtt/handoff.py, archive.archive_rows: the hand-off
+itself is tested in tests/sync/test_handoff.py): a batch stores exactly its new events, and
 an instance killed with -9 in the middle of batches loses nothing (its unacknowledged
 messages come again; the copies are dropped by id)."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -20,53 +18,12 @@ from sqlalchemy import func, select
 
 from edgegate.central import archive, migrate
 from edgegate.central.engine import make_engine
-from edgegate.central.inbox import Inbox
 from edgegate.central.schema.archive import events
 from edgegate.sim.broker import Broker
 from edgegate.sim.light_doors import LightDoor
 from edgegate.sim.postgres import Postgres
 from tests.central.conftest import SITE, make_central
 from tests.conftest import EDGEGATE, REPO
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    chunks=st.lists(st.integers(1, 50), min_size=1, max_size=20),
-    limits=st.lists(st.integers(1, 30), min_size=1, max_size=10),
-)
-def test_inbox_hands_every_item_over_once_in_order(chunks: list[int], limits: list[int]) -> None:
-    """A producer thread puts in bursts while the loop takes batches of varying sizes: every
-    item arrives once, in the order put, and the loop is never left asleep with items in."""
-
-    async def run() -> list[int]:
-        inbox: Inbox[int] = Inbox(asyncio.get_running_loop())
-        total = sum(chunks)
-
-        def produce() -> None:
-            n = 0
-            for size in chunks:
-                for _ in range(size):
-                    inbox.put(n)
-                    n += 1
-                time.sleep(0.0005)
-
-        producer = threading.Thread(target=produce)
-        producer.start()
-        got: list[int] = []
-        k = 0
-        while len(got) < total:
-            # Only ever woken by put: a lost wake-up hangs here (and the timeout fails).
-            await asyncio.wait_for(inbox.wait(), 10)
-            while batch := inbox.take(limits[k % len(limits)]):
-                k += 1
-                got.extend(batch)
-                await asyncio.sleep(0)  # a batch being stored: the producer goes on
-        producer.join()
-        assert len(inbox) == 0
-        return got
-
-    got = asyncio.run(run())
-    assert got == list(range(sum(chunks)))
 
 
 def _row(door: str, seq: int) -> dict:

@@ -6,7 +6,13 @@ NOTIFY of the insert's transaction or from the read the feed makes when it liste
 cluster is restarted under the feed (a cluster of the test's own: the session's is shared)
 and the rows written while it was down, and after, still arrive, none twice.
 On SQLite (one instance) the in-process wake reads them, and the periodic read finds rows
-another process wrote (the CLI)."""
+another process wrote (the CLI).
+
+Alarms: every write of the alarm service (raise, acknowledge, clear, whoever calls it)
+reaches every instance's feed: on PostgreSQL by the NOTIFY of its own transaction, two feeds
+standing for two instances; on SQLite by the service's ``changed`` hook (what serve hands to
+its alarm service and its console), or, for a process without it (the CLI), by the alarm
+mark the periodic read compares."""
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ import pytest
 from sqlalchemy import Engine
 
 from edgegate.central import archive, live_feed, migrate
+from edgegate.central.alarms import AlarmError, AlarmService
+from edgegate.central.alarms_config import AlarmsSection
 from edgegate.central.engine import make_engine
 from edgegate.central.live_feed import LiveFeed
 from edgegate.sim.postgres import Postgres
@@ -61,13 +69,15 @@ class FeedThread:
         self.thread.join(15)
 
 
-def write(engine: Engine, ids: list[str], door: str = "front") -> None:
+def write(
+    engine: Engine, ids: list[str], door: str = "front", type_: str = "access_granted"
+) -> None:
     now = time.time()
     rows = [
         archive.event_row(
             "hq",
             door,
-            {"id": i, "seq": k, "ts": "2026-12-01T10:00:00.000Z", "type": "access_granted"},
+            {"id": i, "seq": k, "ts": "2026-12-01T10:00:00.000Z", "type": type_},
             now,
         )
         for k, i in enumerate(ids, 1)
@@ -100,7 +110,9 @@ def test_postgres_notifications_and_a_restart(
         wait_until(lambda: feed.ids() == first, 30, "the first rows")
         assert ("door", {}) in feed.changes  # the board re-reads: last seen moved
 
-        live_feed.announce(writer, live_feed.ALARMS)
+        # An alarm raised by the alarm service (what the duty holder does) is announced.
+        write(writer, ["forced-1"], type_="door_forced")
+        assert AlarmService(writer, AlarmsSection(), "hq").ingest(time.time()) == 1
         wait_until(lambda: "alarm" in feed.kinds(), 30, "an alarm announced")
 
         own_postgres.stop()
@@ -112,7 +124,7 @@ def test_postgres_notifications_and_a_restart(
         write(writer, second[5:])  # heard
         write(writer, ["a-0", "b-9"])  # copies: nothing new, nothing shown
         wait_until(lambda: feed.ids()[-1:] == ["b-9"], 30, "the rows after the restart")
-        assert feed.ids() == first + second  # each once, in arrival order
+        assert feed.ids() == [*first, "forced-1", *second]  # each once, in arrival order
         ns = [item["n"] for kind, item in feed.changes if kind == "event"]
         assert ns == sorted(ns)
     finally:
@@ -142,6 +154,85 @@ def test_sqlite_wakes_in_process_and_polls(tmp_path: Path, monkeypatch: pytest.M
     try:
         write(writer, ["s-3"])
         wait_until(lambda: feed.ids() == ["s-3"], 30, "the periodic read")
+    finally:
+        feed.stop()
+        writer.dispose()
+
+
+def raise_alarm(engine: Engine, service: AlarmService, event_id: str) -> int:
+    """A forced door archived and ingested (what the duty holder does): the alarm's id."""
+    write(engine, [event_id], type_="door_forced")
+    assert service.ingest(time.time()) == 1
+    return next(a["id"] for a in service.find() if a["event_id"] == event_id)
+
+
+def test_alarm_changes_reach_every_instance_on_postgres(
+    postgres_cluster: Postgres, office_template: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two instances' feeds on one PostgreSQL, no periodic read: what instance A's alarm
+    service commits (acknowledged, cleared; raised: the test above) wakes both at once."""
+    monkeypatch.setattr(live_feed, "POLL_SECONDS", 3600.0)
+    monkeypatch.setattr(live_feed, "POLL_UNHEARD_SECONDS", 3600.0)
+    url = postgres_cluster.database(template=office_template)
+    writer = make_engine(url)
+    service = AlarmService(writer, AlarmsSection(), "hq")  # instance A's, as its console has
+    # Raised before the feeds start: nothing is in flight when they count what they hear.
+    alarm = raise_alarm(writer, service, "forced-a")
+    feeds = [FeedThread(make_engine(url)) for _ in range(2)]
+
+    def alarmed(feed: FeedThread) -> int:
+        return sum(kind == "alarm" for kind, _ in list(feed.changes))
+
+    def told_all(change: Callable[[], object], what: str) -> None:
+        before = [alarmed(f) for f in feeds]
+        change()
+        for i, feed in enumerate(feeds):
+            wait_until(lambda f=feed, n=before[i]: alarmed(f) > n, 30, f"{what} on instance {i}")
+
+    try:
+        for feed in feeds:
+            # Listening reads once for whatever changed unheard ("alarm" included); from
+            # then on only a NOTIFY tells these feeds anything.
+            wait_until(lambda f=feed: f.feed.listening and alarmed(f), 30, "the feeds to listen")
+        now = time.time()
+        told_all(lambda: service.acknowledge(alarm, "alice", "on my way", now), "the ack")
+        with pytest.raises(AlarmError):  # refused: rolled back, nothing announced
+            service.acknowledge(alarm, "bob", "", now)
+        told_all(lambda: service.clear(alarm, "alice", "door shut", now), "the clearing")
+    finally:
+        for feed in feeds:
+            feed.stop()
+        writer.dispose()
+
+
+def test_alarm_changes_on_sqlite_hook_and_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: serve's own writes wake its feed through the service's ``changed`` hook (no
+    periodic read); a CLI process's (no hook) show at the next periodic read."""
+    db = tmp_path / "central.db"
+    writer = make_engine(db)
+    migrate.upgrade(writer)
+    monkeypatch.setattr(live_feed, "POLL_SECONDS", 3600.0)
+    feed = FeedThread(make_engine(db))
+    hooked = AlarmService(
+        writer, AlarmsSection(), "hq", changed=lambda kind: feed.on_loop(feed.feed.local, {kind})
+    )
+    try:
+        alarm = raise_alarm(writer, hooked, "forced-s")
+        wait_until(lambda: "alarm" in feed.kinds(), 30, "the raised alarm")
+        feed.changes.clear()
+        hooked.acknowledge(alarm, "alice", "", time.time())
+        wait_until(lambda: "alarm" in feed.kinds(), 30, "the acknowledgement")
+    finally:
+        feed.stop()
+    monkeypatch.setattr(live_feed, "POLL_SECONDS", 0.1)
+    feed = FeedThread(make_engine(db))
+    try:
+        wait_until(lambda: feed.feed.reads >= 2, 30, "a periodic read or two")
+        assert "alarm" not in feed.kinds()  # nothing changed since it started
+        AlarmService(writer, AlarmsSection(), "hq").clear(alarm, "cli", "", time.time())
+        wait_until(lambda: "alarm" in feed.kinds(), 30, "the CLI's clearing")
     finally:
         feed.stop()
         writer.dispose()

@@ -7,7 +7,10 @@ console's live views show everything (central/live_feed.py):
   (``pg_terminate_backend``: what a PostgreSQL restart or a lost connection does to them);
 * the alarm the duty holder raised from a forced door reaches both consoles' ``/live/alarms``
   (the periodic alarm check is off: the duty holder is woken by the feed, whichever instance
-  archived the event).
+  archived the event);
+* an operator acknowledging one of them through one instance's console (its REST API: the
+  alarm desk, as the console page and the CLI) shows on the other instance's ``/live/alarms``
+  at once: the alarm service's transaction announces it, not the page's slow refresh.
 
 The streams are read over HTTP from the real processes, as a browser's EventSource does."""
 
@@ -27,6 +30,7 @@ from edgegate.central.config import load_central
 from edgegate.central.engine import make_engine
 from edgegate.central.live_feed import APPLICATION_NAME
 from edgegate.central.services import Actor, open_office, tokens
+from edgegate.central.web.pages.alarms import REFRESH_SECONDS
 from edgegate.sim.broker import Broker
 from edgegate.sim.postgres import Postgres
 from tests.central.conftest import FakeDoor, make_central, wait_until
@@ -191,6 +195,27 @@ def test_every_console_shows_every_event_and_alarm(
                 30,
                 f"both alarms on console {name}",
             )
+
+        # 4. Acknowledged through console a: console b shows it well before its periodic
+        # refresh (alarms.REFRESH_SECONDS) would have.
+        auth = {"Authorization": f"Bearer {token}"}
+        listed = httpx.get(urls["a"] + "/api/v1/alarms", headers=auth, timeout=10).json()
+        forced = min(a["id"] for a in listed if a["type"] == "door_forced")
+        r = httpx.post(
+            f"{urls['a']}/api/v1/alarms/{forced}/acknowledge",
+            json={"note": "on my way"},
+            headers=auth,
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        assert REFRESH_SECONDS > 20
+        wait_until(
+            lambda: re.search(
+                rf'data-alarm="{forced}">.*?<td>acknowledged</td>', alarms["b"].last_frame(), re.S
+            ),
+            20,
+            "the acknowledgement on console b",
+        )
     except AssertionError as exc:
         tails = {name: log.read_text(errors="replace")[-3000:] for name, log in logs.items()}
         raise AssertionError(

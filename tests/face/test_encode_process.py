@@ -17,6 +17,7 @@ from edgegate.face.credentials import from_bytes
 from edgegate.face.encode import FaceImageError, face_data_from_photos
 from edgegate.face.encode_process import EncoderUnavailable, FaceEncoderProcess
 from tests.central.conftest import wait_until
+from tests.conftest import all_logs
 from tests.face.conftest import photo
 
 pytestmark = pytest.mark.face
@@ -76,17 +77,27 @@ def test_a_refused_photo_is_the_face_stacks_refusal_and_the_worker_stays(
     assert encoder.pid == pid and encoder.restarts == 0
 
 
-def test_a_worker_killed_between_enrolments_is_replaced_silently(
+def test_a_worker_killed_between_enrolments_is_a_warning_not_a_lost_enrolment(
     encoder: FaceEncoderProcess,
 ) -> None:
+    """Nothing was in hand when it died: the next enrolment succeeds on a new worker, and
+    the death is counted and logged as a restart (a warning), never as an enrolment that
+    failed (an error)."""
     encoder(photos("biden"))
     old = encoder.pid
     assert old is not None
     os.kill(old, 9)
     until(lambda: _gone(old))
-    before = encoder.restarts
-    assert from_bytes(encoder(photos("biden"))).shape == (1, 128)
-    assert encoder.pid != old and encoder.restarts == before + 1
+    before = encoder.counters.copy()
+    with all_logs() as logs:
+        assert from_bytes(encoder(photos("biden"))).shape == (1, 128)
+    assert encoder.pid != old
+    assert encoder.counters["restarted"] == before["restarted"] + 1
+    assert encoder.counters["died"] == before["died"]
+    assert encoder.restarts == before["restarted"] + before["died"] + 1
+    restarted = [e for e in logs if e["event"] == "face_encoder_restarted"]
+    assert [e["log_level"] for e in restarted] == ["warning"]
+    assert [e for e in logs if e["log_level"] == "error"] == []
 
 
 def _gone(pid: int) -> bool:
@@ -104,10 +115,12 @@ def _gone(pid: int) -> bool:
 def test_a_worker_dying_in_a_request_is_a_clear_error_counted_and_restarted() -> None:
     enc = FaceEncoderProcess(encode="tests.face.encoders:dies_on_die_jpg", nice=0)
     try:
-        with pytest.raises(EncoderUnavailable, match="stopped while encoding") as info:
+        with all_logs() as logs, pytest.raises(EncoderUnavailable, match="stopped while") as info:
             enc([("die.jpg", photo("obama").read_bytes())])
         assert info.value.reason == "encoder_died"
-        assert enc.restarts == 1
+        assert enc.restarts == 1 and enc.counters["died"] == 1
+        died = [e for e in logs if e["event"] == "face_encoder_died"]
+        assert [e["log_level"] for e in died] == ["error"]
         # The next enrolment goes to the new worker.
         assert from_bytes(enc(photos("obama"))).shape == (1, 128)
         assert enc.restarts == 1
@@ -139,3 +152,35 @@ def test_a_full_queue_is_refused_at_once(tmp_path: Path) -> None:
     with pytest.raises(EncoderUnavailable) as info:
         enc(photos("obama"))
     assert info.value.reason == "encoder_stopped"
+
+
+def test_pending_is_the_one_count_admission_and_reports_use(tmp_path: Path) -> None:
+    """What ``pending`` says is what admits or refuses: with two in hand, every further
+    enrolment is refused and ``pending`` stays two; once they are done it is zero and the
+    next is admitted."""
+    enc = FaceEncoderProcess(
+        encode="tests.face.encoders:waits_for_file", max_pending=2, nice=0, warm_up=False
+    )
+    flag = tmp_path / "go"
+    request = [("wait.jpg", str(flag).encode())]
+    results: list[bytes] = []
+    held = [threading.Thread(target=lambda: results.append(enc(request))) for _ in range(2)]
+    try:
+        for t in held:
+            t.start()
+        until(lambda: enc.pending == 2)
+        for n in range(1, 4):
+            with pytest.raises(EncoderUnavailable) as info:
+                enc(request)
+            assert info.value.reason == "encoder_busy"
+            assert enc.counters["busy"] == n and enc.pending == 2
+        flag.touch()
+        for t in held:
+            t.join(WAIT)
+        assert results == [b"waited", b"waited"] and enc.pending == 0
+        assert enc(request) == b"waited" and enc.pending == 0
+    finally:
+        flag.touch()
+        for t in held:
+            t.join(WAIT)
+        enc.close()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from edgegate.central import migrate, store
+from edgegate.central import archive, migrate, store
 from edgegate.central.config import CentralConfig
 from edgegate.central.engine import make_engine
 from edgegate.central.writer_handoff import Writes
@@ -58,6 +58,9 @@ class Office:
     publish_versions: PublishVersions | None = None
     send_command: SendCommand | None = None
     encode_face: EncodeFace | None = None
+    # Told after a commit that changed what live views show (archive.LiveChanged): inside
+    # ``central serve`` its own live feed re-reads it (SQLite has no NOTIFY).
+    changed: archive.LiveChanged | None = None
     # Whose writes its engines carry (SQLite writers' turns, central/writer_handoff.py): an
     # operator's through the console, the API or the CLI go before background batches.
     writes: Writes = Writes.INTERACTIVE

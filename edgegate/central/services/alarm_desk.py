@@ -27,7 +27,7 @@ class AlarmDesk:
         self.office = office
         c = office.config
         ensure_tables(office.engine)
-        self.alarms = AlarmService(office.engine, c.alarms, c.central.site)
+        self.alarms = AlarmService(office.engine, c.alarms, c.central.site, office.changed)
         self.maintenance = MaintenanceService(office.engine, c.central.site)
 
     def refresh(self) -> None:

@@ -61,6 +61,7 @@ class ConsoleRuntime:
             publish_versions=self._publish_versions,
             send_command=self._send_command,
             encode_face=encode_face,
+            changed=server.changed_here,
         )
         # Finger enrolments running at doors (services/biometrics.py): the console's live
         # page and the API read them; the door's steps come in through ``_committed``.
