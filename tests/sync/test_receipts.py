@@ -154,7 +154,8 @@ def test_receipts_are_signed_repeated_only_after_a_pause_and_strict():
     d1 = ("d1", "")
     assert [r.upto for r in tracker.due({d1: (1, 5)})] == [5]
     assert tracker.due({d1: (1, 5)}) == []  # the same run again, too soon
-    assert [r.upto for r in tracker.due({d1: (1, 6)})] == [6]  # grew: at once
+    now[0] += 1.5
+    assert [r.upto for r in tracker.due({d1: (1, 6)})] == [6]  # grew, last one 1.5 s ago
     assert [r.epoch for r in tracker.due({("d1", "e9"): (1, 6)})] == ["e9"]  # another life
     now[0] += 2.5
     assert [r.upto for r in tracker.due({d1: (1, 6)})] == [6]  # repeated for a re-sender
@@ -168,6 +169,46 @@ def test_receipts_are_signed_repeated_only_after_a_pause_and_strict():
         m.parse_signed(
             signing.Verifier([key.public_key()]), signing.Signer(key).sign(bad), m.Receipt
         )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 3), st.sampled_from(["d1", "d2"]), st.integers(0, 600)),
+        max_size=30,
+    )
+)
+def test_a_grown_run_is_held_back_at_most_min_gap_and_never_lost(steps):
+    """Rounds at random times with random growth: a run that grew goes out at once when the
+    door's last receipt is ``min_gap`` old or it grew by ``min_growth``, else with a later
+    round (one with nothing new, too) once ``min_gap`` is up; the door's last receipt is
+    always its latest run by then."""
+    now = [0.0]
+    tracker = office_receipts.Receipts(
+        "test", signing.Signer(signing.generate()), clock=lambda: now[0]
+    )
+    latest: dict[tuple[str, str], tuple[int, int]] = {}
+    sent: dict[tuple[str, str], tuple[int, float]] = {}
+    for gap, door, growth in steps:
+        now[0] += gap
+        key = (door, "")
+        run = (1, latest.get(key, (1, 1))[1] + growth)
+        latest[key] = run
+        out = {(r.door, r.epoch): r.upto for r in tracker.due({key: run})}
+        last = sent.get(key)
+        grew = last is None or run[1] != last[0]
+        at_once = last is None or now[0] - last[1] >= 1.0 or run[1] - last[0] >= 256
+        if grew and at_once:
+            assert out.get(key) == run[1]
+        elif grew:
+            assert key not in out and tracker.held_back
+        for k, upto in out.items():
+            sent[k] = (upto, now[0])
+    now[0] += 1.0
+    for k, upto in {(r.door, r.epoch): r.upto for r in tracker.due({})}.items():
+        sent[k] = (upto, now[0])
+    assert tracker.held_back == 0
+    assert all(sent[k][0] == run[1] for k, run in latest.items())
 
 
 def _fill(conn, n: int, ts: float | None = None) -> list[int]:
