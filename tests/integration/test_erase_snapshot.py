@@ -1,6 +1,6 @@
 """A door that was offline while a person was erased, and catches up by a full snapshot,
-forgets them in its journal too: `central serve` and a real door daemon (RDM6300 simulator
-on a pty, mock pins) on one real broker.
+forgets them in its journal too: `central serve` (on SQLite and on PostgreSQL) and a real
+door daemon (RDM6300 simulator on a pty, mock pins) on one real broker.
 
 The door learns alice and bob by snapshot, journals alice's entry, and stops (its session
 ends with it: the broker queues nothing for it). The office erases alice and makes more
@@ -44,10 +44,10 @@ def _journal(db: Path) -> list[tuple[int, str, str]]:
 
 
 def test_a_door_catching_up_by_snapshot_erases_the_person_from_its_journal(
-    tmp_path: Path, broker: Broker
+    tmp_path: Path, broker: Broker, office_db: str
 ) -> None:
     (tmp_path / "office").mkdir()
-    central = make_central(tmp_path / "office", broker.port, catchup_max_versions=2)
+    central = make_central(tmp_path / "office", broker.port, office_db, catchup_max_versions=2)
     key = signing.public_text(central.signer._key.public_key())
     assert central.run("people", "add", "alice", "--name", "Alice Gone", "--card", CARD) == 0
     assert central.run("people", "add", "bob", "--name", "Bob", "--card", BOB_CARD) == 0
