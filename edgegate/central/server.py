@@ -171,7 +171,9 @@ class CentralServer:
         # when), answered on taking them over (loop thread).
         self._unanswered: dict[str, tuple[m.SnapshotRequest, float]] = {}
         # (door, journal epoch) of the events since the last receipts (loop thread).
-        self._receipt_doors: set[receipts.Journal] = set()
+        # (door, journal epoch) -> the seqs of it this instance committed since the last
+        # receipts (loop thread).
+        self._receipt_doors: dict[receipts.Journal, list[int]] = {}
         self._receipts_due = asyncio.Event()
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
@@ -403,7 +405,8 @@ class CentralServer:
             self._alarms_wake.set()
         # The batch's parsed events, copies included (a door re-sending what a run covers
         # needs the receipt again); ``_events`` is only refilled by the next batch.
-        self._receipt_doors |= {(row["door"], row["epoch"]) for row, _ in self._events}
+        for row, _ in self._events:
+            self._receipt_doors.setdefault((row["door"], row["epoch"]), []).append(row["seq"])
         self._receipts_due.set()
         if self._offers:
             offers, self._offers = self._offers, []
@@ -437,7 +440,7 @@ class CentralServer:
         while True:
             await self._receipts_due.wait()
             self._receipts_due.clear()
-            doors, self._receipt_doors = self._receipt_doors, set()
+            doors, self._receipt_doors = self._receipt_doors, {}
             if doors:
                 try:
                     runs = await self._receipt_runs(doors)
@@ -449,7 +452,7 @@ class CentralServer:
             await asyncio.sleep(RECEIPT_SECONDS)
 
     async def _receipt_runs(
-        self, doors: set[receipts.Journal]
+        self, doors: dict[receipts.Journal, list[int]]
     ) -> dict[receipts.Journal, receipts.Run]:
         """The doors' runs, read on the receipts' thread: committed rows only, and the store
         thread goes on with the next batch meanwhile."""
@@ -573,10 +576,12 @@ class CentralServer:
                 raise
             log.exception("event_batch_refused", events=len(rows))
             new = set()
+            held = []  # what the archive holds now: the receipts must not count the rest
             for row, topic in self._events:
                 try:
                     with conn.begin_nested():
                         new |= archive.archive_rows(conn, [row])
+                    held.append((row, topic))
                 except OperationalError:
                     raise
                 except DBAPIError as one:
@@ -584,6 +589,7 @@ class CentralServer:
                         raise
                     log.exception("door_message_failed", topic=topic[:200])
                     self.counters["rejected_internal_error"] += 1
+            self._events = held
         self.counters["events_archived"] += len(new)
         self.counters["duplicate_events"] += len(rows) - len(new)
         if new:
