@@ -80,7 +80,7 @@ def test_a_door_catching_up_by_snapshot_erases_the_person_from_its_journal(
             assert central.run("people", "add", "erin") == 0  # shows the door its gap
             latest = central.q(store.current_version)
             await until(lambda: door.daemon.sync.version >= latest, what="the snapshot")
-            assert door.daemon.sync.counters["snapshots"] == 1
+            assert door.daemon.sync.counters["snapshots"] >= 1  # caught up by snapshot
             cards.tap(CARD)
             ev = await decision(door)
             assert ev.type == "access_denied" and ev.payload["reason"] == "unknown"
@@ -110,7 +110,7 @@ def test_a_door_catching_up_by_snapshot_erases_the_person_from_its_journal(
     assert granted[0]["person"] == "erased" and granted[0]["credential"] == "erased"
     snap = [json.loads(p) for _s, t, p in journal if t == "credentials_snapshot"][-1]
     assert snap["erased"] == 1 and snap["journal_rewritten"] >= 1
-    assert server.server.counters["snapshots_sent"] == 2
+    assert server.server.counters["snapshots_sent"] >= 2
     assert server.server.counters["catchup_deltas"] == 0
 
 
