@@ -6,8 +6,10 @@ messages come again; the copies are dropped by id)."""
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -20,9 +22,9 @@ from edgegate.central import archive, migrate
 from edgegate.central.engine import make_engine
 from edgegate.central.schema.archive import events
 from edgegate.sim.broker import Broker
-from edgegate.sim.light_doors import LightDoor
+from edgegate.sim.light_doors import DoorGroup, LightDoor
 from edgegate.sim.postgres import Postgres
-from tests.central.conftest import SITE, make_central
+from tests.central.conftest import SITE, Subscriber, make_central
 from tests.conftest import EDGEGATE, REPO
 
 
@@ -154,3 +156,45 @@ def test_serve_killed_mid_batch_loses_nothing_and_bad_events_do_not_stop_a_batch
         proc.wait(30)
         engine.dispose()
         central.close()
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(120)
+def test_a_door_group_publishes_every_event_and_reads_receipts_on_one_thread(
+    broker: Broker,
+) -> None:
+    """The benchmark's doors (``DoorGroup``, paho's external loop, one thread for all): each
+    door's events reach a subscriber once and in order, more than paho's in-flight window at
+    once, and receipts sent to the doors are read."""
+    doors = [LightDoor(broker.host, broker.port, SITE, f"g{i}") for i in range(12)]
+    sub = Subscriber(broker, f"edgegate/{SITE}/+/events")
+    group = DoorGroup(doors)
+    threads = threading.active_count()
+    group.connect()
+    deadline = time.monotonic() + 30
+    group.run_until(lambda: all(d.connected.is_set() for d in doors) or time.monotonic() > deadline)
+    assert all(d.connected.is_set() for d in doors)
+    for d in doors:
+        d.publish(45)  # over max_inflight (20): the rest goes as PUBACKs come back
+    got: list[tuple[str, bytes]] = []
+
+    def drained() -> bool:
+        while not sub.messages.empty():
+            got.append(sub.messages.get())
+        return len(got) >= 12 * 45 or time.monotonic() > deadline
+
+    deadline = time.monotonic() + 60
+    group.run_until(drained)
+    assert threading.active_count() == threads  # no network thread per door
+    seqs: dict[str, list[int]] = {}
+    for _topic, payload in got:
+        ev = json.loads(payload)
+        seqs.setdefault(ev["door"], []).append(ev["seq"])
+    assert seqs == {f"g{i}": list(range(1, 46)) for i in range(12)}
+    for d in doors:
+        sub.client.publish(d.topics.receipts, json.dumps({"upto": 45}), qos=1)
+    deadline = time.monotonic() + 30
+    group.run_until(lambda: all(d.done for d in doors) or time.monotonic() > deadline)
+    assert all(d.upto == 45 for d in doors)
+    group.close()
+    sub.client.loop_stop()
