@@ -57,7 +57,7 @@ from edgegate.central.local_people import LocalOffers
 from edgegate.central.notify import NotifyError, alarm_webhook_secret, post_webhook, send_email
 from edgegate.central.outbox_runner import OutboxRunner
 from edgegate.central.publisher import publish_signed, wait_all
-from edgegate.central.snapshot import MasterSet, read_master, snapshot_messages
+from edgegate.central.snapshot import MasterSet, erased_since, read_master, snapshot_messages
 from edgegate.central.store import current_version, open_master
 from edgegate.central.writer_handoff import Writes, for_file
 from edgegate.contract import messages as m
@@ -171,7 +171,9 @@ class CentralServer:
         # when), answered on taking them over (loop thread).
         self._unanswered: dict[str, tuple[m.SnapshotRequest, float]] = {}
         # (door, journal epoch) of the events since the last receipts (loop thread).
-        self._receipt_doors: set[receipts.Journal] = set()
+        # (door, journal epoch) -> the seqs of it this instance committed since the last
+        # receipts (loop thread).
+        self._receipt_doors: dict[receipts.Journal, list[int]] = {}
         self._receipts_due = asyncio.Event()
         # Alarms (edgegate/central/alarms.py): raised from the archive, escalated.
         self.alarms: AlarmService | None = None
@@ -403,7 +405,8 @@ class CentralServer:
             self._alarms_wake.set()
         # The batch's parsed events, copies included (a door re-sending what a run covers
         # needs the receipt again); ``_events`` is only refilled by the next batch.
-        self._receipt_doors |= {(row["door"], row["epoch"]) for row, _ in self._events}
+        for row, _ in self._events:
+            self._receipt_doors.setdefault((row["door"], row["epoch"]), []).append(row["seq"])
         self._receipts_due.set()
         if self._offers:
             offers, self._offers = self._offers, []
@@ -437,7 +440,7 @@ class CentralServer:
         while True:
             await self._receipts_due.wait()
             self._receipts_due.clear()
-            doors, self._receipt_doors = self._receipt_doors, set()
+            doors, self._receipt_doors = self._receipt_doors, {}
             if doors:
                 try:
                     runs = await self._receipt_runs(doors)
@@ -449,7 +452,7 @@ class CentralServer:
             await asyncio.sleep(RECEIPT_SECONDS)
 
     async def _receipt_runs(
-        self, doors: set[receipts.Journal]
+        self, doors: dict[receipts.Journal, list[int]]
     ) -> dict[receipts.Journal, receipts.Run]:
         """The doors' runs, read on the receipts' thread: committed rows only, and the store
         thread goes on with the next batch meanwhile."""
@@ -573,10 +576,12 @@ class CentralServer:
                 raise
             log.exception("event_batch_refused", events=len(rows))
             new = set()
+            held = []  # what the archive holds now: the receipts must not count the rest
             for row, topic in self._events:
                 try:
                     with conn.begin_nested():
                         new |= archive.archive_rows(conn, [row])
+                    held.append((row, topic))
                 except OperationalError:
                     raise
                 except DBAPIError as one:
@@ -584,6 +589,7 @@ class CentralServer:
                         raise
                     log.exception("door_message_failed", topic=topic[:200])
                     self.counters["rejected_internal_error"] += 1
+            self._events = held
         self.counters["events_archived"] += len(new)
         self.counters["duplicate_events"] += len(rows) - len(new)
         if new:
@@ -810,7 +816,10 @@ class CentralServer:
                 await loop.run_in_executor(self._worker, self._send_delta, delta, request)
                 return
             master = await self._loop_call(self._current_master)
-            await loop.run_in_executor(self._worker, self._send_snapshot, master, request, replace)
+            erased = await self._loop_call(lambda: self._erased(request.have, master.version))
+            await loop.run_in_executor(
+                self._worker, self._send_snapshot, master, request, replace, erased
+            )
         except Exception:
             self.counters["snapshot_failed"] += 1
             log.exception("snapshot_failed", door=request.door)
@@ -870,17 +879,29 @@ class CentralServer:
         )
         return self._master
 
+    def _erased(self, have: int, upto: int) -> list[str]:
+        """Store thread: the people erased since the door's version (``erased_since``)."""
+        assert self.engine is not None
+        with reading(self.engine) as conn:
+            return erased_since(conn, have, upto)
+
     def _replace_local(self, _conn: Any, door: str) -> bool:
         """Store thread: an operator imported or discarded the door's own people."""
         return self.offers is not None and self.offers.replace_allowed(self.site, door)
 
     def _send_snapshot(
-        self, master: MasterSet, request: m.SnapshotRequest, replace_local: bool = False
+        self,
+        master: MasterSet,
+        request: m.SnapshotRequest,
+        replace_local: bool = False,
+        erased: list[str] | None = None,
     ) -> None:
         """Worker thread: sign and publish every chunk, wait for every PUBACK."""
         started = time.monotonic()
         topic = DoorTopics(self.site, request.door).snapshot
-        messages = snapshot_messages(master, self.site, request.door, replace_local=replace_local)
+        messages = snapshot_messages(
+            master, self.site, request.door, replace_local=replace_local, erased=erased
+        )
         infos = [publish_signed(self.client, self.signer, topic, msg) for msg in messages]
         wait_all(infos, SNAPSHOT_ACK_TIMEOUT, self._stopping)
         self.counters["snapshots_sent"] += 1
@@ -890,6 +911,7 @@ class CentralServer:
             have=request.have,
             version=master.version,
             people=master.people,
+            erased=len(erased or ()),
             chunks=len(messages),
             seconds=round(time.monotonic() - started, 3),
         )

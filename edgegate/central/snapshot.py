@@ -3,17 +3,22 @@
 A person's credentials always travel in the same chunk as the person. A chunk closes at
 ``chunk_people`` people or about ``chunk_bytes`` of JSON, whichever comes first, so a site
 with face encodings still gets chunks far below the broker's and the door's limits.
+
+A snapshot also names the people erased since the version the door asked with
+(``erased_since``): a door that missed the erasure's delta (offline, too far behind, a new
+store) rewrites them out of its journal when it swaps the set in, as the delta would have.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
-from edgegate.central.schema.master import credentials, people
+from edgegate.central.schema.master import credentials, people, versions
 from edgegate.central.store import (
     CRED_COLS,
     PEOPLE_COLS,
@@ -95,16 +100,54 @@ def read_master(
     return MasterSet(version, chunks)
 
 
+# How an erasure's removal op stands in the version log's JSON (``commit_ops`` writes the
+# ops compact, defaults left out: ``erase`` appears only when true). A prefilter only: the
+# ops of a matching version are parsed.
+_ERASE_NEEDLE = '"erase":true'
+
+
+def erased_since(conn: Connection, have: int, upto: int) -> list[str]:
+    """The people erased in versions ``have < v <= upto`` (their ``remove_person`` with
+    ``erase``, which the erasure keeps in the version log for the doors that have not applied
+    it yet), sorted. A door asking with 0 (a new door, a new store) gets every erasure of the
+    log: the office does not know how long that door's journal keeps rows, and the list is
+    one id per erasure."""
+    rows = conn.execute(
+        select(versions.c.ops).where(
+            versions.c.version > have,
+            versions.c.version <= upto,
+            versions.c.ops.contains(_ERASE_NEEDLE, autoescape=True),
+        )
+    ).scalars()
+    erased: set[str] = set()
+    for text in rows:
+        for op in json.loads(text):
+            if op.get("op") == "remove_person" and op.get("erase") is True:
+                erased.add(op["id"])
+    return sorted(erased)
+
+
 def snapshot_messages(
-    master: MasterSet, site: str, door: str, *, replace_local: bool = False
+    master: MasterSet,
+    site: str,
+    door: str,
+    *,
+    replace_local: bool = False,
+    erased: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The chunk messages (unsigned) of one snapshot for one door. ``replace_local``: the
-    door may drop the people it enrolled on its own (central/local_people.py)."""
+    door may drop the people it enrolled on its own (central/local_people.py). ``erased``:
+    the people erased since the door's version (``erased_since``), ``ERASED_PER_CHUNK`` per
+    chunk (empty chunks are added when the set has fewer chunks than that needs); the key
+    is left out of chunks without any (doors older than it refuse only those)."""
     snapshot_id = uuid.uuid4().hex
     issued = now_rfc3339()
-    total = len(master.chunks)
-    return [
-        {
+    erased, per = erased or [], m.ERASED_PER_CHUNK
+    parts = [erased[i : i + per] for i in range(0, len(erased), per)]
+    bodies = master.chunks + [Chunk([], [])] * (len(parts) - len(master.chunks))
+    messages: list[dict[str, Any]] = []
+    for i, chunk in enumerate(bodies):
+        msg: dict[str, Any] = {
             "type": "snapshot",
             "v": m.PROTOCOL,
             "site": site,
@@ -112,11 +155,13 @@ def snapshot_messages(
             "snapshot": snapshot_id,
             "version": master.version,
             "chunk": i,
-            "chunks": total,
+            "chunks": len(bodies),
             "issued": issued,
             "people": chunk.people,
             "credentials": chunk.credentials,
             "replace_local": replace_local,
         }
-        for i, chunk in enumerate(master.chunks)
-    ]
+        if i < len(parts):
+            msg["erased"] = parts[i]
+        messages.append(msg)
+    return messages

@@ -22,6 +22,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -161,10 +162,13 @@ def face_encoder() -> EncodeFace | None:
     if importlib.util.find_spec("face_recognition") is None:
         return None
 
+    one_at_a_time = threading.Lock()  # ~200 MB of dlib buffers per encoding
+
     def encode(photos: list[tuple[str, bytes]]) -> bytes:
         from edgegate.face.encode import face_data_from_photos
 
-        return face_data_from_photos(photos)
+        with one_at_a_time:
+            return face_data_from_photos(photos)
 
     return encode
 

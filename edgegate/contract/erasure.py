@@ -3,7 +3,8 @@
 
 * ``replace_strings``: events are JSON; every string equal to a key of the mapping (the
   person's id, their credential values) is replaced. Only whole strings are replaced, so
-  nothing else of an event (door, time, result, reason) changes.
+  nothing else of an event (door, time, result, reason) changes. Given a function instead,
+  it rewrites every string with it (the office's free text inside JSON records).
 * ``event_mapping``: what to replace in one event.
 * ``scrub_text``: free text an operator typed (an alarm note, a command's reason, a visit's
   reason) may name the person inside a sentence: every occurrence of a term as a whole word
@@ -17,21 +18,30 @@ links the two.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 ERASED = "erased"
 
 
-def replace_strings(value: Any, mapping: Mapping[str, str]) -> Any:
-    """``value`` (decoded JSON) with every string that is a key of ``mapping`` replaced, at
-    any depth (dict values and list items; dict keys stay). Everything else is unchanged."""
+def replace_strings(value: Any, mapping: Mapping[str, str] | Callable[[str], str]) -> Any:
+    """``value`` (decoded JSON) with every string replaced, at any depth (dict values and
+    list items; dict keys stay): by ``mapping[string]`` when it is a key of the mapping, or
+    by ``mapping(string)`` when it is a function (free text rewritten inside the strings).
+    Everything else is unchanged."""
+    if not callable(mapping):
+        table = mapping
+        return _map_strings(value, lambda text: table.get(text, text))
+    return _map_strings(value, mapping)
+
+
+def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
     if isinstance(value, str):
-        return mapping.get(value, value)
+        return fn(value)
     if isinstance(value, dict):
-        return {k: replace_strings(v, mapping) for k, v in value.items()}
+        return {k: _map_strings(v, fn) for k, v in value.items()}
     if isinstance(value, list):
-        return [replace_strings(v, mapping) for v in value]
+        return [_map_strings(v, fn) for v in value]
     return value
 
 

@@ -135,6 +135,10 @@ class CredentialUpdate(Msg):
         return self
 
 
+# Erased person ids one snapshot chunk carries at most (128-character ids: 1.3 MB at worst).
+ERASED_PER_CHUNK: Final = 10_000
+
+
 class SnapshotChunk(Msg):
     """``.../credentials/snapshot``: chunk ``chunk`` of ``chunks`` of one snapshot.
 
@@ -158,6 +162,15 @@ class SnapshotChunk(Msg):
         description="The office says so explicitly: this snapshot may replace the people a "
         "door enrolled on its own before it joined (an operator imported or discarded them). "
         "Without it a door at version 0 with local people refuses the snapshot.",
+    )
+    erased: list[ID] = Field(
+        default_factory=list,
+        max_length=ERASED_PER_CHUNK,
+        description="People erased (``remove_person`` with ``erase``) after the version the "
+        "door asked with (its ``have``; every erasure of the version log when it asked with "
+        "0). The door rewrites them out of its journal in the swap's transaction, as the "
+        "delta it missed would have. Spread over the chunks (the door takes the union); sent "
+        "only when not empty, so a door that predates it refuses only such snapshots.",
     )
 
     @model_validator(mode="after")

@@ -34,6 +34,7 @@ from edgegate.hardware.gpio import DoorOutputs, make_pin_factory
 from edgegate.hardware.inputs import DoorInputs
 from edgegate.hardware.registry import ReaderDevices, build_reader
 from edgegate.hardware.wiegand.gpio import EdgeSource
+from edgegate.mqtt.client import central_keys
 from edgegate.store.journal import Event, known_time, rfc3339
 from edgegate.store.rules_state import load_modes
 from edgegate.store.store import AsyncStore
@@ -64,7 +65,11 @@ class Daemon:
         )
         factory = pin_factory or make_pin_factory(config.gpio.pin_factory)
         self.outputs = DoorOutputs(config.gpio, factory)
-        self.door = Door(config, self.store, self.outputs, pass_keys=_pass_keys(config))
+        # The office's public keys, read once here and handed to both that verify with them:
+        # the sync (signed commands and credentials) and the door (visitor QR passes). A key
+        # file that cannot be read stops the start with one line (MqttSetupError, cli run).
+        keys = central_keys(config.mqtt) if config.mqtt is not None else []
+        self.door = Door(config, self.store, self.outputs, pass_keys=keys)
         # The staff release button names the staff card tapped just before it.
         self.staff_cards = StaffCardMemory(self.door, config.rules)
         self.door.add_listener(self.staff_cards.on_event)
@@ -127,6 +132,7 @@ class Daemon:
                 on_reset_presence=self.door.reset_presence,
                 on_enrol_finger=self.finger_enrol.start if self.finger_enrol else None,
                 site_rules=self.door.site,
+                central_keys=keys,
             )
             self.sync.retained_sources.append(self._homeassistant_discovery)
             self.services.append(self.sync.run)
@@ -302,17 +308,3 @@ async def run(config: Config) -> None:
         await daemon.wait()
     finally:
         await daemon.stop()
-
-
-def _pass_keys(config: Config) -> list[Any]:
-    """The office keys visitor QR passes are verified with: the same keys as the signed
-    MQTT messages. None (a door without ``[mqtt]`` keys) refuses every pass as ``forged``."""
-    if config.mqtt is None:
-        return []
-    from edgegate.mqtt.client import MqttSetupError, central_keys
-
-    try:
-        return list(central_keys(config.mqtt))
-    except MqttSetupError as exc:  # the sync service reports the same error when it starts
-        log.error("visitor_pass_keys_unreadable", error=str(exc))
-        return []

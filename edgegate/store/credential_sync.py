@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from edgegate.store import journal
+from edgegate.store import credentials, journal
 from edgegate.store.db import transaction
 
 VERSION_KEY = "credentials_version"
@@ -121,9 +121,11 @@ def stage_rows(
     credentials: list[tuple[Any, ...]],
     *,
     last: bool,
+    erased: list[str] | None = None,
 ) -> None:
     """Stage one slice of a chunk (at most ``STAGE_BATCH`` rows) in one short transaction.
-    ``last`` records the chunk as received. Idempotent: a re-delivered chunk replaces rows."""
+    ``last`` records the chunk as received, with the people it says were erased (``swap``
+    rewrites them out of the journal). Idempotent: a re-delivered chunk replaces rows."""
     with _pragma(conn, "foreign_keys", "OFF", "ON"), transaction(conn):
         staging = conn.execute("SELECT value FROM meta WHERE key = ?", (STAGING_KEY,)).fetchone()
         if staging is None or staging[0] != chunk.snapshot:
@@ -144,9 +146,15 @@ def stage_rows(
         )
         if last:
             conn.execute(
-                "INSERT OR REPLACE INTO snapshot_chunks(snapshot, chunk, chunks, version) "
-                "VALUES (?,?,?,?)",
-                (chunk.snapshot, chunk.chunk, chunk.chunks, chunk.version),
+                "INSERT OR REPLACE INTO snapshot_chunks(snapshot, chunk, chunks, version, "
+                "erased) VALUES (?,?,?,?,?)",
+                (
+                    chunk.snapshot,
+                    chunk.chunk,
+                    chunk.chunks,
+                    chunk.version,
+                    json.dumps(erased or []),
+                ),
             )
 
 
@@ -191,7 +199,13 @@ def swap(
     now: float,
 ) -> journal.Event | None:
     """Make the staged set live in one short transaction; None if the snapshot is older than
-    the door's version (a delta overtook it: keep the newer set)."""
+    the door's version (a delta overtook it: keep the newer set).
+
+    The people the snapshot says were erased (its chunks' ``erased``) are erased first, in
+    the same transaction, as the ``remove_person`` with ``erase`` the door missed would have
+    done (``credentials.erase_person``: out of the live set and the journal, their values as
+    this door held them): the snapshot alone only leaves them out of the new set, and the
+    journal would keep their id and card values until pruned."""
     with (
         _pragma(conn, "foreign_keys", "OFF", "ON"),
         _pragma(conn, "legacy_alter_table", "ON", "OFF"),
@@ -200,6 +214,8 @@ def swap(
         have = get_version(conn)
         if version < have:
             return None
+        erased = _erased(conn, snapshot)
+        rewritten = sum(credentials.erase_person(conn, person)[1] for person in erased)
         for table in ("people", "credentials"):
             conn.execute(f"DROP TABLE IF EXISTS {table}_old")
         conn.execute("ALTER TABLE people RENAME TO people_old")
@@ -215,7 +231,16 @@ def swap(
         people = conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
         count = conn.execute("SELECT COUNT(*) FROM credentials").fetchone()[0]
         fields = {"version": version, "from": have, "people": people, "credentials": count}
+        if erased:
+            # How many, never who: the ids are what was erased.
+            fields |= {"erased": len(erased), "journal_rewritten": rewritten}
         return journal_tx(conn, [("credentials_snapshot", fields)], now)[0]
+
+
+def _erased(conn: sqlite3.Connection, snapshot: str) -> list[str]:
+    """The union of the staged chunks' ``erased`` lists."""
+    rows = conn.execute("SELECT erased FROM snapshot_chunks WHERE snapshot = ?", (snapshot,))
+    return sorted({person for (text,) in rows for person in json.loads(text)})
 
 
 def local_people_guard(conn: sqlite3.Connection, replace_local: bool) -> int:

@@ -151,8 +151,10 @@ def erase_person(conn: sqlite3.Connection, person_id: str) -> tuple[bool, int]:
 
 
 def remove_person(conn: sqlite3.Connection, person_id: str) -> bool:
-    # ON DELETE CASCADE removes the person's credentials with them; their anti-passback
-    # presence names them too and means nothing without them.
+    # ON DELETE CASCADE removes the person's credentials with them, but only with foreign
+    # keys on: a snapshot's swap erases with them off (credential_sync.swap), so they go
+    # explicitly. Their anti-passback presence names them too and means nothing without them.
+    conn.execute("DELETE FROM credentials WHERE person_id = ?", (person_id,))
     conn.execute("DELETE FROM presence WHERE person_id = ?", (person_id,))
     return conn.execute("DELETE FROM people WHERE id = ?", (person_id,)).rowcount > 0
 

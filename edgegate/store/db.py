@@ -172,6 +172,12 @@ INSERT OR IGNORE INTO meta(key, value)
     SELECT 'epoch', '' WHERE EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events');
 """
 
+# Erasures a snapshot carries (docs/mqtt.md, snapshot ``erased``): each staged chunk's list
+# (JSON), applied to the journal in the swap's transaction.
+_V10_SNAPSHOT_ERASED = """
+ALTER TABLE snapshot_chunks ADD COLUMN erased TEXT NOT NULL DEFAULT '[]';
+"""
+
 MIGRATIONS: list[str] = [
     _V1,
     _V2_RULES,
@@ -182,6 +188,7 @@ MIGRATIONS: list[str] = [
     _V7_RECEIPTS,
     _V8_AREA_PEERS,
     _V9_EPOCH,
+    _V10_SNAPSHOT_ERASED,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

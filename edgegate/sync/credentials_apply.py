@@ -270,7 +270,7 @@ def stage_chunk_rows(
 ) -> None:
     """Stage one slice of a chunk's rows (``store.credential_sync.stage_rows``)."""
     chunk = cs.ChunkId(msg.snapshot, msg.chunk, msg.chunks, msg.version)
-    cs.stage_rows(conn, chunk, people, credentials, last=last)
+    cs.stage_rows(conn, chunk, people, credentials, last=last, erased=msg.erased)
 
 
 def chunk_rows(

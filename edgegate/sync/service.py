@@ -22,11 +22,12 @@ import json
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgegate.config.models import Config
 from edgegate.contract.messages import (
@@ -42,7 +43,7 @@ from edgegate.contract.messages import (
 from edgegate.contract.signing import RejectedMessage, Verifier, public_text
 from edgegate.contract.topics import DoorTopics
 from edgegate.core.areas import Passage
-from edgegate.mqtt.client import central_keys, default_client_id
+from edgegate.mqtt.client import default_client_id
 from edgegate.store import credential_sync as cs
 from edgegate.store import sealed
 from edgegate.store.db import transaction
@@ -103,7 +104,10 @@ class SyncService:
         on_doctor: Callable[[str], None] | None = None,
         on_reset_presence: Callable[[str], None] = lambda _source: None,
         on_enrol_finger: Callable[[str, EnrolFingerArgs], None] | None = None,
+        central_keys: Sequence[Ed25519PublicKey] = (),
     ) -> None:
+        """``central_keys``: the office's public keys (``mqtt.client.central_keys``, read once
+        by the composition root); without any, nothing signed is accepted."""
         assert config.mqtt is not None
         self.store = store
         self.door = door
@@ -124,7 +128,7 @@ class SyncService:
         }
         if self.cfg.receipts:
             self.routes[t.receipts] = Route(self._receive_receipt, self.handle_receipt)
-        keys = central_keys(self.cfg)
+        keys = list(central_keys)
         self.verifier = Verifier(keys) if keys else None
         self.chunk_parser = ChunkParser([public_text(k) for k in keys])
         # The site rules' peers and the office's presence (edgegate/sync/peers.py): its own
@@ -544,7 +548,11 @@ class SyncService:
             version=done.version,
             snapshot=msg.snapshot,
             swap_ms=round(done.swap_ms, 2),
-            **{k: v for k, v in done.event.payload.items() if k in ("people", "credentials")},
+            **{
+                k: v
+                for k, v in done.event.payload.items()
+                if k in ("people", "credentials", "erased")
+            },
         )
         self.counters["snapshots"] += 1
         self.gap_pending = False

@@ -17,6 +17,7 @@ from edgegate.contract.messages import SnapshotChunk
 from edgegate.contract.signing import RejectedMessage
 from edgegate.store import credential_sync as cs
 from edgegate.store import journal
+from edgegate.store.db import truncate_wal
 from edgegate.store.journal import JournalTx
 from edgegate.store.store import AsyncStore
 from edgegate.sync import credentials_apply as ca
@@ -95,6 +96,10 @@ async def finish(
     event = await store.call(cs.swap, snapshot, complete[1], journal_tx=journal_tx, now=now)
     if event is None:
         raise RejectedMessage("replayed", f"snapshot {complete[1]} overtaken by a delta")
+    if event.payload.get("erased"):
+        # As after an erasure by delta: secure_delete zeroed the cells, the WAL still holds
+        # the pages as they were until it is truncated.
+        await store.call(truncate_wal)
     return Swapped(complete[1], event, orphans, (time.perf_counter() - started) * 1000)
 
 

@@ -19,7 +19,12 @@ from edgegate.central.schema.master import commands, versions
 from edgegate.central.schema.visitors import host_contacts, visits
 from edgegate.central.services import audit, open_office, visitors
 from edgegate.central.services.visitors import NewVisit
-from tests.central.conftest import Central
+from edgegate.central.snapshot import erased_since
+from edgegate.contract import messages as m
+from edgegate.contract.topics import DoorTopics
+from edgegate.sim.broker import Broker
+from tests.central.conftest import SITE, Central, FakeDoor, ServerThread, Subscriber
+from tests.central.test_central_serve import request_snapshot
 
 pytestmark = pytest.mark.broker
 
@@ -59,6 +64,12 @@ def test_erase_removes_and_anonymises_everywhere(central: Central, capsys) -> No
                                   state="new", raised=now, event_id="front-1", person="alice",
                                   detail=evs[0])
         )  # fmt: skip
+        # Raised on the denial of her card (naming nobody): it is hers too, and counted so.
+        conn.execute(
+            insert(alarms).values(site="hq", door="front", type="lost_card_used",
+                                  priority="high", state="new", raised=now,
+                                  event_id="front-2", person=None, detail=evs[1])
+        )  # fmt: skip
         conn.execute(
             insert(commands).values(id="c1", door="front", cmd="staff_release", issued=now,
                                     message=json.dumps({"args": {"person": "alice"}}))
@@ -70,6 +81,7 @@ def test_erase_removes_and_anonymises_everywhere(central: Central, capsys) -> No
     out = capsys.readouterr().out
     assert "person alice: in the master" in out and "credentials: 1 card" in out
     assert "archived events naming them: 3" in out and f"visits they made: 1 ({made})" in out
+    assert "alarms naming them: 2" in out
     assert central.q(store.get_person, "alice") is not None
     assert central.run("people", "erase", "alice", "--yes") == 2  # no reason
 
@@ -109,8 +121,11 @@ def test_erase_removes_and_anonymises_everywhere(central: Central, capsys) -> No
     with central.db().connect() as conn:
         cols = conn.execute(select(events.c.person, events.c.credential)).all()
         assert ("alice", CARD) not in cols and all(c != CARD for _p, c in cols)
-        alarm = conn.execute(select(alarms.c.person, alarms.c.detail)).one()
+        alarm, denial = conn.execute(
+            select(alarms.c.person, alarms.c.detail).order_by(alarms.c.id)
+        ).all()
         assert alarm.person == pseudonym and alarm.detail["credential"] == "erased"
+        assert denial.person is None and denial.detail["credential"] == "erased"
         message = conn.execute(select(commands.c.message)).scalar_one()
         assert json.loads(message)["args"]["person"] == pseudonym
         rows = {r.id: r for r in conn.execute(select(visits))}
@@ -134,3 +149,30 @@ def test_erase_removes_and_anonymises_everywhere(central: Central, capsys) -> No
     # Erasing again: she is unknown now (nothing names her id any more).
     assert central.run("people", "erase", "alice", "--yes", "--reason", "again") == 1
     office.close()
+
+
+def test_a_snapshot_names_the_people_erased_since_the_doors_version(
+    central: Central, broker: Broker, serving: ServerThread, subscriber
+) -> None:
+    """A door that missed the erasure's delta and catches up by snapshot is told whom to
+    erase from its journal: the erasures after the version it asked with."""
+    assert central.run("people", "add", "alice", "--name", NAME, "--card", CARD) == 0
+    assert central.run("people", "add", "bob", "--card", BOB_CARD) == 0
+    assert central.run("people", "add", "carol") == 0
+    assert central.run("people", "erase", "alice", "--yes", "--reason", "request 7") == 0
+    erased_at = central.q(store.current_version)
+    assert central.run("people", "remove", "carol") == 0  # a removal, not an erasure
+    assert central.run("people", "add", "dave") == 0
+    latest = central.q(store.current_version)
+    assert central.q(erased_since, 0, latest) == ["alice"]
+    assert central.q(erased_since, erased_at - 1, latest) == ["alice"]
+    assert central.q(erased_since, erased_at, latest) == []
+    assert central.q(erased_since, 0, erased_at - 1) == []
+
+    snaps: Subscriber = subscriber(DoorTopics(SITE, "front").snapshot)
+    front = FakeDoor(broker, "front")
+    request_snapshot(front, have=0)  # a new door: every erasure of the log
+    chunk = m.parse_signed(central.verifier, snaps.get(10)[1], m.SnapshotChunk)
+    assert (chunk.version, chunk.erased) == (latest, ["alice"])
+    assert sorted(p.id for p in chunk.people) == ["bob", "dave"]
+    front.close()

@@ -103,6 +103,13 @@ def test_erasure_covers_free_text_offers_notifications_and_the_audit_log(
             insert(commands).values(id="c1", door="front", cmd="unlock", issued=now,
                                     message=json.dumps({"args": {"note": "for ALICE MARTIN"}}))
         )  # fmt: skip
+        # Her id as a whole string and her name in a note: one command, rewritten once.
+        conn.execute(
+            insert(commands).values(
+                id="c2", door="front", cmd="staff_release", issued=now,
+                message=json.dumps({"args": {"person": "alice", "note": "Alice Martin waits"}}),
+            )
+        )  # fmt: skip
     with central.db().connect() as conn:
         before_audit = {r.seq: r for r in conn.execute(select(audit_log))}
     assert audit.verify(office.engine).ok
@@ -115,15 +122,26 @@ def test_erasure_covers_free_text_offers_notifications_and_the_audit_log(
         "doors' responsible": 1,
         "offers of local people": 1,
         "notifications": 1,
-        "command texts": 1,
         # every entry naming her, by target or inside its detail
         "audit entries": sum(1 for r in before_audit.values() if _names_her(r.target + r.detail)),
     }
     assert plan.elsewhere["audit entries"] >= 2  # person_added alice, card_disabled CARD
     assert "alarm notes naming them: 1" in plan.lines()
+    assert plan.commands == 2  # each command once, whether by id, by name or both
 
     done = erasure.erase(office, ME, "alice", "asked by Alice Martin in writing")
     p = done.pseudonym
+    # The preview counted exactly what the erasure changed (one survey, in its transaction).
+    assert done.plan == plan
+    with central.db().connect() as conn:
+        entry = conn.execute(select(audit_log.c.detail).order_by(audit_log.c.seq.desc())).first()
+    counts = json.loads(entry.detail)
+    expected = {"events": plan.events, "alarms": plan.alarms, "commands": plan.commands,
+                "hosted_visits": plan.hosted_visits,
+                **{re.sub(r"\W+", "_", k).strip("_"): n for k, n in plan.elsewhere.items()
+                   if k != "audit entries"}}  # fmt: skip
+    assert {k: counts[k] for k in expected} == expected
+    assert len(counts["redacted"]) == plan.elsewhere["audit entries"]
     with central.db().connect() as conn:
         notes = dict(conn.execute(select(alarm_history.c.alarm_id, alarm_history.c.note)).all())
         assert notes == {
@@ -135,8 +153,9 @@ def test_erasure_covers_free_text_offers_notifications_and_the_audit_log(
         findings = sorted(conn.execute(select(maintenance_log.c.findings)).scalars())
         assert findings == ["fine", f"reader loose, reported by {p}"]
         assert conn.execute(select(equipment.c.responsible)).scalar_one() == p
-        message = json.loads(conn.execute(select(commands.c.message)).scalar_one())
-        assert message == {"args": {"note": f"for {p}"}}
+        messages = dict(conn.execute(select(commands.c.id, commands.c.message)).all())
+        assert json.loads(messages["c1"]) == {"args": {"note": f"for {p}"}}
+        assert json.loads(messages["c2"]) == {"args": {"person": p, "note": f"{p} waits"}}
         offer = conn.execute(select(local_offers)).one()
         assert json.loads(offer.people) == [{"id": "l2", "name": "Lou"}]
         assert json.loads(offer.credentials) == [{"kind": "card", "value": "22", "person": "l2"}]

@@ -91,3 +91,39 @@ def test_the_sweep_replaces_every_term_inside_text(pieces: list[str], term: str)
     want = erasure.ERASED if term == "0F00BC614E" else REPL
     assert out == f" {want} ".join(pieces)
     assert not any(_names(out, t) for t in TERMS)
+
+
+@given(JSON, st.dictionaries(TEXT, TEXT, max_size=4))
+def test_replace_strings_by_a_mapping_or_a_function_is_one_rule(value, mapping) -> None:
+    """The contract's one traversal: a mapping replaces whole strings, a function rewrites
+    every string (the sweep's free text inside JSON), at any depth, dict keys never."""
+    by_map = erasure.replace_strings(value, mapping)
+    assert by_map == erasure.replace_strings(value, lambda s: mapping.get(s, s))
+    seen: list[str] = []
+    erasure.replace_strings(value, lambda s: seen.append(s) or s)
+    assert seen == [s for s in _leaves(value) if isinstance(s, str)]
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]
+
+
+def test_the_sweep_compiles_its_patterns_once_not_per_row(monkeypatch) -> None:
+    """A Subject is made once per erasure or preview; the rows it rewrites reuse its
+    patterns (before, every row built two or three patterns again)."""
+    made: list[object] = []
+    real = erasure.text_pattern
+    monkeypatch.setattr(erasure, "text_pattern", lambda terms: made.append(1) or real(terms))
+    subject = erasure_sweep.Subject("p-17", "Alice Martin", REPL, frozenset({"0F00BC614E"}))
+    at_start = len(made)
+    rows = [f"row {i}: Alice Martin lost 0F00BC614E" for i in range(50)]
+    assert {subject.text(r) for r in rows} == {f"row {i}: {REPL} lost erased" for i in range(50)}
+    assert all(subject.names(r) for r in rows)
+    assert subject.json_text(json.dumps({"note": rows[0], "person": "p-17"})) == json.dumps(
+        {"note": f"row 0: {REPL} lost erased", "person": REPL}, separators=(",", ":")
+    )
+    assert len(made) == at_start

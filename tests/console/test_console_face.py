@@ -19,6 +19,7 @@ from edgegate.central.services.credentials import ChangeRefused
 from edgegate.face.credentials import from_bytes
 from edgegate.face.encode import encodings_from_images, face_data_from_photos
 from edgegate.face.gallery import Gallery
+from tests.central.conftest import wait_until
 from tests.conftest import all_logs
 from tests.console.conftest import ADMIN, page_csrf
 from tests.face.conftest import photo
@@ -180,6 +181,51 @@ def test_a_dead_encoder_process_is_a_refusal_logged_and_counted(office: Office) 
     assert encoder.restarts == 1
     assert refusals(office) == {"enrol_refused_encoder_died": 1}
     assert faces_of(office, "obama") == []
+
+
+def test_a_busy_encoder_process_refuses_at_once_through_the_service(
+    office: Office, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """The encoder process's own admission (at most ``max_pending``) is the one queue: an
+    enrolment beyond it is refused at once as busy, counted, not held in a second queue in
+    front of the encoder until the one in hand is done."""
+    import threading
+
+    from edgegate.face.encode_process import FaceEncoderProcess
+
+    encoder = FaceEncoderProcess(
+        encode="tests.face.encoders:waits_for_file", max_pending=1, nice=0, warm_up=False
+    )
+    office.encode_face = encoder
+    credentials.save_person(office, ADMIN, "obama")
+    flag = tmp_path / "go"
+    request = [("wait.jpg", str(flag).encode())]
+    first = threading.Thread(
+        target=biometrics.face_credential, args=(office, ADMIN, "obama", request)
+    )
+    second_said: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            biometrics.face_credential(office, ADMIN, "obama", [("b.jpg", b"x")])
+        except BaseException as exc:
+            second_said.append(exc)
+
+    late = threading.Thread(target=second)
+    try:
+        first.start()
+        wait_until(lambda: encoder.pending == 1, 60)
+        late.start()
+        late.join(30)  # a bound against a hang: refused at once, or queued behind the first
+        assert not late.is_alive(), "queued behind the enrolment in hand instead of refused"
+        assert len(second_said) == 1 and isinstance(second_said[0], ChangeRefused)
+        assert "try again" in str(second_said[0])
+        assert refusals(office) == {"enrol_refused_encoder_busy": 1}
+    finally:
+        flag.touch()
+        first.join(60)
+        late.join(60)
+        encoder.close()
 
 
 def test_cli_image_is_the_same_service_and_the_same_credential(

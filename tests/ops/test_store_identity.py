@@ -7,13 +7,9 @@ store id and marker."""
 from __future__ import annotations
 
 import sqlite3
-import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,43 +19,7 @@ from edgegate.store import epoch
 from edgegate.store.db import open_db, transaction
 from edgegate.store.identity import ID_KEY, marker_path
 from tests.conftest import all_logs
-
-# What the audit hook records while a test watches (the hook itself cannot be removed: it
-# stays inert in this process once the test is done).
-_watch: dict[str, list[Any]] | None = None
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _watch is None:
-        return
-    if event == "open" and isinstance(args[0], str | Path):
-        _watch["opens"].append((str(args[0]), args[1]))
-
-
-sys.addaudithook(_audit)
-
-
-@contextmanager
-def watching(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Any]]]:
-    """Every file opened (Python's own audit events), and every statement of every SQLite
-    connection made meanwhile (the real ``sqlite3.connect``, its connection traced from the
-    moment it is made)."""
-    global _watch
-    watch: dict[str, list[Any]] = {"opens": [], "sql": []}
-    connect = sqlite3.connect
-
-    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)
-        conn.set_trace_callback(watch["sql"].append)
-        return conn
-
-    monkeypatch.setattr(sqlite3, "connect", traced)
-    _watch = watch
-    try:
-        yield watch
-    finally:
-        _watch = None
-        monkeypatch.undo()
+from tests.reads import reads_of, watching
 
 
 def test_start_up_reads_the_store_id_and_the_marker_once(
@@ -70,11 +30,8 @@ def test_start_up_reads_the_store_id_and_the_marker_once(
     with watching(monkeypatch) as seen:
         open_db(store, identity=True).close()
     id_reads = [s for s in seen["sql"] if ID_KEY in s and s.lstrip().upper().startswith("SELECT")]
-    marker_reads = [
-        mode for name, mode in seen["opens"] if name == str(marker_path(store)) and "r" in mode
-    ]
     assert len(id_reads) == 1, seen["sql"]
-    assert len(marker_reads) == 1, seen["opens"]
+    assert reads_of(seen, marker_path(store)) == 1, seen["opens"]
 
 
 MARKERS = ("none", "same", "other", "empty")

@@ -7,12 +7,14 @@ leaves the journal alone. The same door with a real broker: tests/integration/te
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from edgegate.contract.messages import CredentialUpdate
+from edgegate.contract.messages import CredentialUpdate, SnapshotChunk
+from edgegate.store import credential_sync as cs
 from edgegate.store import credentials as creds
 from edgegate.store import journal
 from edgegate.store.db import open_db, transaction
@@ -22,9 +24,9 @@ from tests.conftest import journal_writer
 ANN_CARD, BOB_CARD = "0A0B0C0D0E", "0102030405"
 
 
-@pytest.fixture
-def conn(tmp_path: Path):
-    c = open_db(tmp_path / "door.db", synchronous="NORMAL")
+def _door(path: Path) -> sqlite3.Connection:
+    """A door store holding ann and bob, and a journal naming them (two rows sent)."""
+    c = open_db(path, synchronous="NORMAL")
     write = journal_writer()
     with transaction(c):
         for who, card in (("ann", ANN_CARD), ("bob", BOB_CARD)):
@@ -42,6 +44,12 @@ def conn(tmp_path: Path):
             1_780_000_000.0,
         )
         journal.mark_sent(c, [1, 2])  # the first two reached the broker, the rest did not
+    return c
+
+
+@pytest.fixture
+def conn(tmp_path: Path):
+    c = _door(tmp_path / "door.db")
     yield c
     c.close()
 
@@ -86,3 +94,87 @@ def test_an_ordinary_removal_keeps_the_journal(conn) -> None:
     assert ca.apply_update(conn, _update(1, op), journal_tx=journal_writer())[0] == "apply"
     assert _rows(conn)[: len(before)] == before
     assert creds.lookup(conn, "card", ANN_CARD) is None
+
+
+def _snapshot(version: int, people: list[str], erased: list[list[str]]) -> list[SnapshotChunk]:
+    """One snapshot of ``people`` (bob's card with bob), ``erased[i]`` in chunk i."""
+    cards = {"bob": BOB_CARD, "ann": ANN_CARD}
+    sid = f"snap{version}"
+    return [
+        SnapshotChunk.model_validate(
+            {"type": "snapshot", "site": "s", "door": "d", "snapshot": sid, "version": version,
+             "chunk": i, "chunks": len(erased), "issued": datetime.now(UTC),
+             "people": [{"id": p, "name": p.title()} for p in people] if i == 0 else [],
+             "credentials": [{"kind": "card", "value": cards[p], "person": p} for p in people]
+             if i == 0 else [],
+             **({"erased": part} if part else {})}
+        )
+        for i, part in enumerate(erased)
+    ]  # fmt: skip
+
+
+def _swap_in(conn: sqlite3.Connection, chunks: list[SnapshotChunk]) -> journal.Event | None:
+    """Stage every chunk and swap the set in, as snapshot_steps does on the store thread."""
+    for chunk in chunks:
+        ca.stage_chunk_rows(conn, chunk, *ca.chunk_rows(chunk, None, 1.0), last=True)
+    assert cs.snapshot_complete(conn, chunks[0].snapshot) == (len(chunks), chunks[0].version)
+    return cs.swap(
+        conn, chunks[0].snapshot, chunks[0].version, journal_tx=journal_writer(), now=2.0
+    )
+
+
+def _what(conn: sqlite3.Connection, upto: int) -> list[tuple]:
+    """The journal's first ``upto`` rows as they would reach the office (not their random
+    ids: two doors' journals are compared)."""
+    rows = conn.execute("SELECT seq, type, payload, sent FROM events ORDER BY seq LIMIT ?", (upto,))
+    return [(seq, t, json.loads(p), sent) for seq, t, p, sent in rows]
+
+
+def test_a_snapshot_naming_an_erasure_rewrites_the_journal_as_the_missed_delta(
+    conn, tmp_path: Path
+) -> None:
+    n = len(_rows(conn))
+    # The same door that took the erasure's delta (version 1) ...
+    by_delta = _door(tmp_path / "delta.db")
+    op = {"op": "remove_person", "id": "ann", "erase": True}
+    assert ca.apply_update(by_delta, _update(1, op), journal_tx=journal_writer())[0] == "apply"
+    # ... and this one, which missed it and catches up by a snapshot at version 3 without
+    # her, naming her erased (in its second chunk; the first names someone it never held).
+    event = _swap_in(conn, _snapshot(3, ["bob"], [["zed"], ["ann"]]))
+    assert event is not None and event.type == "credentials_snapshot"
+    assert event.payload["erased"] == 2 and event.payload["journal_rewritten"] == 3
+    assert "ann" not in json.dumps(event.payload)
+    assert _what(conn, n) == _what(by_delta, n)
+    assert not [r for r in _rows(conn) if '"ann"' in r[4] or ANN_CARD in r[4]]
+    assert conn.execute("SELECT id FROM people").fetchall() == [("bob",)]
+    assert conn.execute("SELECT person_id FROM credentials").fetchall() == [("bob",)]
+    # Nothing of her is left behind in the replaced set or the staging either.
+    leftovers = "SELECT COUNT(*) FROM {} WHERE {} = 'ann'"
+    for table, col in (("people_old", "id"), ("credentials_old", "person_id")):
+        assert conn.execute(leftovers.format(table, col)).fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM snapshot_chunks").fetchone()[0] == 0
+    by_delta.close()
+
+
+def test_a_snapshot_without_erasures_drops_the_person_but_keeps_the_journal(conn) -> None:
+    before = _rows(conn)
+    event = _swap_in(conn, _snapshot(3, ["bob"], [[]]))
+    assert event is not None and "erased" not in event.payload
+    assert _rows(conn)[: len(before)] == before
+    assert conn.execute("SELECT id FROM people").fetchall() == [("bob",)]
+
+
+def test_an_erased_person_the_snapshot_adds_again_keeps_the_new_set(conn) -> None:
+    """Erased at version 2 and added again (a new person under the old id) at version 3: the
+    journal forgets the erased one, the new set holds the new one, as the deltas would."""
+    event = _swap_in(conn, _snapshot(3, ["ann", "bob"], [["ann"]]))
+    assert event is not None and event.payload["erased"] == 1
+    assert not [r for r in _rows(conn) if '"ann"' in r[4] or ANN_CARD in r[4]]
+    assert creds.lookup(conn, "card", ANN_CARD) is not None
+
+
+def test_a_snapshot_overtaken_by_a_delta_erases_nothing(conn) -> None:
+    before = _rows(conn)
+    cs.set_version(conn, 5)
+    assert _swap_in(conn, _snapshot(3, ["bob"], [["ann"]])) is None
+    assert _rows(conn) == before

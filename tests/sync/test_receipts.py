@@ -84,10 +84,64 @@ def test_run_advanced_batch_by_batch_equals_the_run_from_scratch(tmp_path_factor
         _archive(engine, "d1", batch, epoch)
         held |= set(batch)
         with engine.connect() as conn:
-            runs = tracker.advance(conn, {key})
+            runs = tracker.advance(conn, {key: batch})
         assert runs.get(key) == expected_run(held)
         if held:
-            assert tracker.gaps[key] == expected_holes(held, runs[key][1])
+            assert tracker.gaps.get(key, (None, [])) == expected_holes(held, runs[key][1])
+    engine.dispose()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.lists(st.integers(1, 40), max_size=12)), max_size=8))
+def test_two_instances_runs_only_cover_what_the_archive_holds(tmp_path_factory, batches):
+    """A shared subscription hands a door's events to two instances in turn: each advances
+    its run with its own seqs and asks the archive at a hole. Neither ever covers a seq the
+    archive lacks, and the one that just stored a batch reaches at least what it stored
+    on top of its run."""
+    engine = open_master(tmp_path_factory.mktemp("office") / "c.db")
+    signer = signing.Signer(signing.generate())
+    trackers = [office_receipts.Receipts("test", signer), office_receipts.Receipts("test", signer)]
+    held: set[int] = set()
+    key = ("d1", "")
+    for which, batch in batches:
+        _archive(engine, "d1", batch, "")
+        held |= set(batch)
+        before = trackers[which].runs.get(key)
+        with engine.connect() as conn:
+            run = trackers[which].advance(conn, {key: batch}).get(key)
+        if run is None:
+            assert not held
+            continue
+        assert set(range(run[0], run[1] + 1)) <= held
+        if before is None or not batch or min(batch) < before[0]:
+            assert run == expected_run(held)  # from the archive alone
+        else:
+            reach = before[1]
+            while reach + 1 in batch:
+                reach += 1
+            if run[0] == before[0]:  # not restarted lower by the other instance's seqs
+                assert run[1] >= reach
+    engine.dispose()
+
+
+def test_a_lone_instance_advances_in_order_without_asking_the_archive(tmp_path):
+    engine = open_master(tmp_path / "c.db")
+    tracker = office_receipts.Receipts("test", signing.Signer(signing.generate()))
+    key = ("d1", "e1")
+    for lo in range(1, 200, 20):
+        batch = list(range(lo, lo + 20))
+        _archive(engine, "d1", batch, "e1")
+        with engine.connect() as conn:
+            assert tracker.advance(conn, {key: reversed(batch)})[key] == (1, lo + 19)
+    assert tracker.queries == 1  # the first batch only: no run cached yet
+    _archive(engine, "d1", [206, 207], "e1")  # 201-205 lost on the way
+    with engine.connect() as conn:
+        assert tracker.advance(conn, {key: [206, 207]})[key] == (1, 200)
+    assert tracker.gaps[key] == (207, [(201, 205)]) and tracker.queries == 2
+    _archive(engine, "d1", [201, 202, 203, 204, 205], "e1")  # re-sent
+    with engine.connect() as conn:
+        assert tracker.advance(conn, {key: [201, 202, 203, 204, 205]})[key] == (1, 207)
+    assert key not in tracker.gaps
     engine.dispose()
 
 

@@ -42,9 +42,9 @@ log = structlog.get_logger(__name__)
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024  # a 12-megapixel phone JPEG is 3-6 MB
 MAX_PHOTOS = 5
-# Encoding a photo holds ~200 MB of dlib buffers for about a second: one at a time, so a
-# burst of uploads queues instead of exhausting the office's memory.
-_ENCODING = threading.Lock()
+# Encoding a photo holds ~200 MB of dlib buffers for about a second, so the encoder takes
+# one at a time and refuses a burst beyond its queue (central serve's worker process,
+# face/encode_process.py: its count is the one queue, none is kept here in front of it).
 
 
 class EnrolRefused(ChangeRefused):
@@ -104,8 +104,7 @@ def _face_credential(
             )
     _known(office, person)
     try:
-        with _ENCODING:
-            raw = office.encode_face(photos)
+        raw = office.encode_face(photos)
     except ValueError as exc:  # the face stack's FaceImageError names the photo and why
         raise EnrolRefused(str(exc), getattr(exc, "reason", "bad_photo")) from None
     except RuntimeError as exc:  # the encoder's process: busy, or died (and restarted)

@@ -31,7 +31,7 @@ from edgegate.central import erasure_ledger as ledger
 from edgegate.central import forget, store
 from edgegate.central.schema.alarms import alarms
 from edgegate.central.schema.archive import events
-from edgegate.central.schema.master import commands, credentials, people, versions
+from edgegate.central.schema.master import credentials, people, versions
 from edgegate.central.schema.visitors import host_contacts, visit_notices, visits
 from edgegate.central.services import Actor, Office, audit
 from edgegate.central.services import erasure_sweep as sweep
@@ -126,30 +126,67 @@ def _named_anywhere(conn: Connection, person: str) -> bool:
 
 
 def plan(office: Office, who: str) -> ErasurePlan:
+    """What erasing ``who`` would change, counted as ``erase`` counts what it changes (the
+    same survey, ``_survey``, over the same rows)."""
     person = subject(office, who)
     with store.reading(office.master()) as conn:
-        row = conn.execute(select(people.c.name).where(people.c.id == person)).first()
-        kinds = Counter(
-            conn.execute(select(credentials.c.kind).where(credentials.c.person_id == person))
-            .scalars()
-            .all()
-        )
         held = _current_values(conn, person) | _past_values(conn, person)
-        subj = sweep.Subject(person, row[0] if row else "", "erased-?", frozenset(held))
-        found = sweep.rewrites(conn, subj)
-        return ErasurePlan(
+        name = _name(conn, person)
+        made = _visits_made(conn, person, name or "")
+        return _survey(conn, person, "erased-?", held, made).plan
+
+
+@dataclass(frozen=True, slots=True)
+class _Survey:
+    """What an erasure changes, read once (in the erasure's transaction, or the preview's
+    read): the counts the operator sees, and the rows ``erase`` then writes."""
+
+    plan: ErasurePlan
+    subj: sweep.Subject
+    events: list[int]  # the archive rows (``events.n``) naming them
+    alarms: dict[int, tuple[str | None, Any]]  # alarm id -> (person, detail)
+    found: dict[str, list[sweep.Rewrite]]  # free text and the rest (erasure_sweep)
+
+
+def _survey(
+    conn: Connection, person: str, pseudonym: str, held: set[str], made: list[str]
+) -> _Survey:
+    name = _name(conn, person)
+    kinds = Counter(
+        conn.execute(select(credentials.c.kind).where(credentials.c.person_id == person))
+        .scalars()
+        .all()
+    )
+    subj = sweep.Subject(person, name or "", pseudonym, frozenset(held))
+    found = sweep.rewrites(conn, subj)
+    rows = conn.execute(
+        select(events.c.n, events.c.id).where(_events_where(person, held)).order_by(events.c.n)
+    ).all()
+    alarm_rows = _alarm_rows(conn, person, [r[1] for r in rows])
+    return _Survey(
+        plan=ErasurePlan(
             person=person,
-            in_master=row is not None,
+            in_master=name is not None,
             credentials=dict(kinds),
-            events=_count(conn, events, _events_where(person, held)),
-            alarms=_count(conn, alarms, alarms.c.person == person),
-            commands=_count(
-                conn, commands, commands.c.message.contains(f'"{person}"', autoescape=True)
-            ),
+            events=len(rows),
+            alarms=len(alarm_rows),
+            # Commands are rewritten once, by the sweep (the id as a whole string, names and
+            # values inside their texts): one count, of the rows that change.
+            commands=len(found[sweep.COMMANDS]),
             hosted_visits=_count(conn, visits, visits.c.host == person),
-            visits=tuple(_visits_made(conn, person, row[0] if row else "")),
-            elsewhere={what: len(rows) for what, rows in found.items()},
-        )
+            visits=tuple(made),
+            elsewhere={what: len(r) for what, r in found.items() if what != sweep.COMMANDS},
+        ),
+        subj=subj,
+        events=[r[0] for r in rows],
+        alarms=alarm_rows,
+        found=found,
+    )
+
+
+def _name(conn: Connection, person: str) -> str | None:
+    """The person's display name; None when the master does not hold them."""
+    return conn.execute(select(people.c.name).where(people.c.id == person)).scalar()
 
 
 def _count(conn: Connection, table: Any, where: Any) -> int:
@@ -209,30 +246,35 @@ def erase(
     reason = reason.strip()
     if not reason:
         raise ChangeRefused("give the reason of the erasure (the request it answers)")
-    pl = plan(office, who)
-    person, pseudonym = pl.person, pseudonym or forget.new_pseudonym()
+    person = subject(office, who)
+    pseudonym = pseudonym or forget.new_pseudonym()
+    with store.reading(office.master()) as conn:
+        made = _visits_made(conn, person, _name(conn, person) or "")
     done: list[int] = []
-    if pl.visits:
+    if made:
         try:
-            done += visitors.desk_of_office(office).erase(pl.visits, actor.name).versions
+            done += visitors.desk_of_office(office).erase(made, actor.name).versions
         except visitors.VisitError as exc:
             raise ChangeRefused(str(exc)) from None
     master = office.master()
     try:
         with master.begin() as conn:
             held = _current_values(conn, person)
-            name = conn.execute(select(people.c.name).where(people.c.id == person)).scalar()
+            # The version log is read once: scrubbing it also says which values they held.
             rewritten, past = _scrub_versions(conn, person, pseudonym)
             held |= {value for _kind, value in past}
+            # The survey reads everything else once, before any of it is written: what it
+            # counts is what is written (the preview runs the same survey).
+            survey = _survey(conn, person, pseudonym, held, made)
             ops = _removal_ops(conn, person, pseudonym)
             if ops:
-                made = store.commit_ops(conn, ops, max_ops=office.config.central.update_max_ops)
-                done += [v.version for v in made]
-            counts = _anonymise(conn, person, pseudonym, held)
-            subj = sweep.Subject(person, name or "", pseudonym, frozenset(held))
-            found = sweep.rewrites(conn, subj)
-            counts |= sweep.apply(conn, found)
-            redacted = {r.key["seq"]: r.values for r in found[sweep.AUDIT]}
+                made_versions = store.commit_ops(
+                    conn, ops, max_ops=office.config.central.update_max_ops
+                )
+                done += [v.version for v in made_versions]
+            counts = _anonymise(conn, survey)
+            counts |= sweep.apply(conn, survey.found)
+            redacted = {r.key["seq"]: r.values for r in survey.found[sweep.AUDIT]}
             audit.redact(conn, redacted)
             # In the same transaction: the entry commits with the change, and it is what
             # vouches for the redacted entries when the chain is verified.
@@ -241,10 +283,10 @@ def erase(
                 actor,
                 audit.REDACTING,
                 pseudonym,
-                reason=subj.text(reason[:REASON_MAX]),  # a name typed into it goes too
+                reason=survey.subj.text(reason[:REASON_MAX]),  # a name typed into it goes too
                 version=done[-1] if done else None,
                 history=rewritten,
-                visits=len(pl.visits),
+                visits=len(made),
                 redacted=sorted(redacted),
                 **counts,
             )
@@ -261,7 +303,7 @@ def erase(
     published = None
     if done and office.publish_versions is not None:
         published = office.publish_versions(master)
-    return Erasure(pseudonym, pl, done, published, rewritten)
+    return Erasure(pseudonym, survey.plan, done, published, rewritten)
 
 
 def _scrub_versions(
@@ -295,54 +337,66 @@ def _removal_ops(conn: Connection, person: str, pseudonym: str) -> list[m.Op]:
     return ops
 
 
-def _anonymise(conn: Connection, person: str, pseudonym: str, held: set[str]) -> dict[str, int]:
-    """The archive, alarms, command records and hosted visits: the person's id becomes the
+def _anonymise(conn: Connection, survey: _Survey) -> dict[str, int]:
+    """The archive, alarms and hosted visits the survey found: the person's id becomes the
     pseudonym, their credential values ``erased``; their e-mail and the notices sent to them
-    are deleted."""
-    rows = conn.execute(
-        select(
-            events.c.n, events.c.id, events.c.person, events.c.credential, events.c.payload
-        ).where(_events_where(person, held))
-    ).all()
-    updates = []
-    for n, _id, ev_person, cred, payload in rows:
-        mapping = forget.event_mapping(person, pseudonym, held, ev_person)
-        updates.append(
-            {
-                "k": n,
-                "person": mapping.get(ev_person, ev_person) if ev_person else None,
-                "credential": mapping.get(cred, cred) if cred else None,
-                "payload": json.dumps(
-                    forget.replace_strings(json.loads(payload), mapping), separators=(",", ":")
+    are deleted. (Command records are the sweep's: ``erasure_sweep.COMMANDS``.)"""
+    subj = survey.subj
+    person, pseudonym, held = subj.person, subj.pseudonym, subj.values
+    for start in range(0, len(survey.events), _BATCH):
+        batch = survey.events[start : start + _BATCH]
+        rows = conn.execute(
+            select(events.c.n, events.c.person, events.c.credential, events.c.payload).where(
+                events.c.n.in_(batch)
+            )
+        ).all()
+        updates = []
+        for n, ev_person, cred, payload in rows:
+            mapping = forget.event_mapping(person, pseudonym, held, ev_person)
+            updates.append(
+                {
+                    "k": n,
+                    "person": mapping.get(ev_person, ev_person) if ev_person else None,
+                    "credential": mapping.get(cred, cred) if cred else None,
+                    "payload": json.dumps(
+                        forget.replace_strings(json.loads(payload), mapping),
+                        separators=(",", ":"),
+                    ),
+                }
+            )
+        if updates:
+            conn.execute(
+                update(events)
+                .where(events.c.n == bindparam("k"))
+                .values(
+                    person=bindparam("person"),
+                    credential=bindparam("credential"),
+                    payload=bindparam("payload"),
                 ),
-            }
-        )
-    for start in range(0, len(updates), _BATCH):
+                updates,
+            )
+    for alarm_id, (who, detail) in survey.alarms.items():
+        mapping = forget.event_mapping(person, pseudonym, held, who)
         conn.execute(
-            update(events)
-            .where(events.c.n == bindparam("k"))
+            update(alarms)
+            .where(alarms.c.id == alarm_id)
             .values(
-                person=bindparam("person"),
-                credential=bindparam("credential"),
-                payload=bindparam("payload"),
-            ),
-            updates[start : start + _BATCH],
+                person=mapping.get(who, who) if who else None,
+                detail=forget.replace_strings(detail, mapping),
+            )
         )
-    event_ids = [r[1] for r in rows]
-    n_alarms = _anonymise_alarms(conn, person, pseudonym, held, event_ids)
-    n_commands = _anonymise_commands(conn, person, pseudonym)
     n_hosted = _anonymise_hosted(conn, person, pseudonym)
     return {
-        "events": len(rows),
-        "alarms": n_alarms,
-        "commands": n_commands,
+        "events": len(survey.events),
+        "alarms": len(survey.alarms),
         "hosted_visits": n_hosted,
     }
 
 
-def _anonymise_alarms(
-    conn: Connection, person: str, pseudonym: str, held: set[str], event_ids: list[str]
-) -> int:
+def _alarm_rows(
+    conn: Connection, person: str, event_ids: list[str]
+) -> dict[int, tuple[str | None, Any]]:
+    """Alarms naming the person, or raised on one of the events naming them."""
     found: dict[int, tuple[str | None, Any]] = {}
     conds = [alarms.c.person == person]
     for start in range(0, len(event_ids), _BATCH):
@@ -353,30 +407,7 @@ def _anonymise_alarms(
         )
         for alarm_id, who, detail in conn.execute(q):
             found[alarm_id] = (who, detail)
-    for alarm_id, (who, detail) in found.items():
-        mapping = forget.event_mapping(person, pseudonym, held, who)
-        conn.execute(
-            update(alarms)
-            .where(alarms.c.id == alarm_id)
-            .values(
-                person=mapping.get(who, who) if who else None,
-                detail=forget.replace_strings(detail, mapping),
-            )
-        )
-    return len(found)
-
-
-def _anonymise_commands(conn: Connection, person: str, pseudonym: str) -> int:
-    """Commands that name the person (a staff release for them): the record stays."""
-    rows = conn.execute(
-        select(commands.c.id, commands.c.message).where(
-            commands.c.message.contains(f'"{person}"', autoescape=True)
-        )
-    ).all()
-    for command_id, message in rows:
-        text = json.dumps(forget.replace_strings(json.loads(message), {person: pseudonym}))
-        conn.execute(update(commands).where(commands.c.id == command_id).values(message=text))
-    return len(rows)
+    return found
 
 
 def _anonymise_hosted(conn: Connection, person: str, pseudonym: str) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Connection, Table, and_, func, or_, select, update
@@ -40,12 +40,28 @@ from edgegate.contract import erasure as rules
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """The person being erased as free text names them."""
+    """The person being erased as free text names them. Its patterns are compiled once, when
+    it is made (one per erasure or preview), not for every row the sweep reads."""
 
     person: str
     name: str
     pseudonym: str
     values: frozenset[str]
+    _values_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _names_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _needles_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _mapping: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A frozen dataclass sets its derived fields through object.__setattr__.
+        derived = {
+            "_values_re": rules.text_pattern(self.values),
+            "_names_re": rules.text_pattern(rules.name_terms(self.person, self.name)),
+            "_needles_re": rules.text_pattern(self.needles()),
+            "_mapping": rules.event_mapping(self.person, self.pseudonym, self.values, None),
+        }
+        for key, value in derived.items():
+            object.__setattr__(self, key, value)
 
     def needles(self) -> list[str]:
         """Strings whose presence (any case) makes a row a candidate."""
@@ -53,15 +69,13 @@ class Subject:
 
     def text(self, text: str) -> str:
         """``text`` with their values ``erased`` and every name of them the pseudonym."""
-        out = rules.scrub_text(text, rules.text_pattern(self.values), rules.ERASED)
-        names = rules.text_pattern(rules.name_terms(self.person, self.name))
-        return rules.scrub_text(out, names, self.pseudonym)
+        out = rules.scrub_text(text, self._values_re, rules.ERASED)
+        return rules.scrub_text(out, self._names_re, self.pseudonym)
 
     def json(self, value: Any) -> Any:
-        """Decoded JSON: whole strings first (``replace_strings``), then free text inside."""
-        mapping = rules.event_mapping(self.person, self.pseudonym, self.values, None)
-        value = rules.replace_strings(value, mapping)
-        return _strings(value, self.text)
+        """Decoded JSON: whole strings first, then free text inside (both
+        ``rules.replace_strings``)."""
+        return rules.replace_strings(rules.replace_strings(value, self._mapping), self.text)
 
     def json_text(self, text: str) -> str:
         """A JSON text rewritten by ``json``; a text that is not JSON (an e-mail's body, an
@@ -77,18 +91,7 @@ class Subject:
 
     def names(self, text: str) -> bool:
         """Whether ``text`` names them by id, full name or value, as a whole word."""
-        pattern = rules.text_pattern(self.needles())
-        return pattern is not None and pattern.search(text) is not None
-
-
-def _strings(value: Any, fn: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return fn(value)
-    if isinstance(value, dict):
-        return {k: _strings(v, fn) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strings(v, fn) for v in value]
-    return value
+        return self._needles_re is not None and self._needles_re.search(text) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,7 @@ def _offers(conn: Connection, subj: Subject) -> list[Rewrite]:
 
 
 AUDIT = "audit entries"
+COMMANDS = "commands"
 
 
 def rewrites(conn: Connection, subj: Subject) -> dict[str, list[Rewrite]]:
@@ -194,10 +198,9 @@ def rewrites(conn: Connection, subj: Subject) -> dict[str, list[Rewrite]]:
         "doors' responsible": _rows(conn, subj, equipment, equipment.c.responsible),
         "offers of local people": _offers(conn, subj),
         "notifications": _rows(conn, subj, outbox, outbox.c.body, rewrite=subj.json_text),
-        # their id as a whole string is already the pseudonym (erasure._anonymise_commands)
-        "command texts": _rows(
-            conn, subj, commands, commands.c.message, rewrite=subj.json_text
-        ),
+        # The one writer of command records: their id as a whole string, names and values
+        # inside the texts (the erasure's plan counts them as ``commands``).
+        COMMANDS: _rows(conn, subj, commands, commands.c.message, rewrite=subj.json_text),
         AUDIT: _rows(
             conn, subj, audit_log, audit_log.c.target, audit_log.c.detail,
             linked=audit_log.c.target.in_(sorted({subj.person, *subj.values})),
