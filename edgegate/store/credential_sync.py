@@ -203,9 +203,9 @@ def swap(
 
     The people the snapshot says were erased (its chunks' ``erased``) are erased first, in
     the same transaction, as the ``remove_person`` with ``erase`` the door missed would have
-    done (``credentials.erase_person``: out of the live set and the journal, their values as
-    this door held them): the snapshot alone only leaves them out of the new set, and the
-    journal would keep their id and card values until pruned."""
+    done (``credentials.erase_people``: out of the live set and the journal, their values as
+    this door held them, in one pass over the journal): the snapshot alone only leaves them
+    out of the new set, and the journal would keep their id and card values until pruned."""
     with (
         _pragma(conn, "foreign_keys", "OFF", "ON"),
         _pragma(conn, "legacy_alter_table", "ON", "OFF"),
@@ -215,7 +215,7 @@ def swap(
         if version < have:
             return None
         erased = _erased(conn, snapshot)
-        rewritten = sum(credentials.erase_person(conn, person)[1] for person in erased)
+        _removed, rewritten = credentials.erase_people(conn, erased)
         for table in ("people", "credentials"):
             conn.execute(f"DROP TABLE IF EXISTS {table}_old")
         conn.execute("ALTER TABLE people RENAME TO people_old")

@@ -141,13 +141,21 @@ def person_values(conn: sqlite3.Connection, person_id: str) -> set[str]:
 
 
 def erase_person(conn: sqlite3.Connection, person_id: str) -> tuple[bool, int]:
-    """Remove the person and rewrite them out of the journal (``journal.forget_person``),
+    """Remove the person and rewrite them out of the journal (``journal.forget_people``),
     in the caller's transaction: a signed erasure from the office, or ``edgegate people
     remove --erase`` for a person only this door holds. Returns (removed, journal rows
     rewritten). Their values are read first: their events name the values as this door
     holds them."""
-    rows = journal.forget_person(conn, person_id, person_values(conn, person_id))
-    return remove_person(conn, person_id), rows
+    removed, rows = erase_people(conn, [person_id])
+    return removed > 0, rows
+
+
+def erase_people(conn: sqlite3.Connection, people: Iterable[str]) -> tuple[int, int]:
+    """``erase_person`` for several people, the journal rewritten in one pass
+    (``journal.forget_people``). Returns (people removed, journal rows rewritten)."""
+    held = {person: person_values(conn, person) for person in people}
+    rows = journal.forget_people(conn, held)
+    return sum(remove_person(conn, person) for person in held), rows
 
 
 def remove_person(conn: sqlite3.Connection, person_id: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -197,17 +198,46 @@ def forget_person(conn: sqlite3.Connection, person: str, values: set[str]) -> in
     guarantees are order, ``id`` and the sent/archived flags, none of which change), so an
     in-place rewrite loses nothing the office relies on. Call inside the transaction that
     removes the person. Returns how many rows changed."""
-    needles = [person, *sorted(values)]
-    where = " OR ".join(["instr(payload, ?) > 0"] * len(needles))
-    rows = conn.execute(
-        f"SELECT seq, payload FROM events WHERE {where}", [json.dumps(n) for n in needles]
-    ).fetchall()
+    return forget_people(conn, {person: values})
+
+
+# Up to this many needles the rows are found by SQLite (one instr per needle and row: the
+# cheapest for one person's id and cards); beyond, one pass in Python with one pattern of
+# every needle costs far less than a scan per person (a snapshot naming many erased people:
+# docs/benchmarks.md).
+_SQL_NEEDLES = 4
+
+
+def forget_people(conn: sqlite3.Connection, people: Mapping[str, set[str]]) -> int:
+    """``forget_person`` for several people (person id -> their values) in one pass over
+    the journal: the same rows come out as forgetting them one after the other would leave
+    them. Returns how many rows changed."""
+    needles = sorted({json.dumps(n) for p, vals in people.items() for n in (p, *vals)})
+    if not needles:
+        return 0
+    if len(needles) <= _SQL_NEEDLES:
+        where = " OR ".join(["instr(payload, ?) > 0"] * len(needles))
+        rows = conn.execute(f"SELECT seq, payload FROM events WHERE {where}", needles).fetchall()
+    else:
+        pattern = re.compile("|".join(re.escape(n) for n in needles))
+        rows = [r for r in conn.execute("SELECT seq, payload FROM events") if pattern.search(r[1])]
+    mappings: dict[str | None, dict[str, str]] = {}
+
+    def mapping_for(who: str | None) -> dict[str, str]:
+        # The contract's rule per person, merged; the same for every row naming ``who``.
+        if who not in mappings:
+            merged: dict[str, str] = {}
+            for person, vals in people.items():
+                merged |= event_mapping(person, ERASED, vals, who)
+            # Ids last: an id that is also someone's value is that person.
+            mappings[who] = merged | dict.fromkeys(people, ERASED)
+        return mappings[who]
+
     changed = []
     for seq, text in rows:
         payload = json.loads(text)
         who = payload.get("person")
-        mapping = event_mapping(person, ERASED, values, who if isinstance(who, str) else None)
-        new = replace_strings(payload, mapping)
+        new = replace_strings(payload, mapping_for(who if isinstance(who, str) else None))
         if new != payload:
             changed.append((json.dumps(new, separators=(",", ":")), seq))
     conn.executemany("UPDATE events SET payload = ? WHERE seq = ?", changed)

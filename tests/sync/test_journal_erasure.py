@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edgegate.contract.messages import CredentialUpdate, SnapshotChunk
 from edgegate.store import credential_sync as cs
@@ -178,3 +181,40 @@ def test_a_snapshot_overtaken_by_a_delta_erases_nothing(conn) -> None:
     cs.set_version(conn, 5)
     assert _swap_in(conn, _snapshot(3, ["bob"], [["ann"]])) is None
     assert _rows(conn) == before
+
+
+IDS = st.sampled_from(["ann", "bob", "cy", "dee", "erased", "0A0B0C0D0E"])
+VALUES = st.sampled_from(["0A0B0C0D0E", "0102030405", "1111111111", "ann", "t-9"])
+EVENT = st.fixed_dictionaries(
+    {"type": st.sampled_from(["access_granted", "access_denied", "staff_release"])},
+    optional={"person": IDS | st.none(), "credential": VALUES, "staff": IDS,
+              "partner": IDS, "note": st.lists(IDS | VALUES, max_size=2)},
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=st.lists(EVENT, min_size=1, max_size=12),
+    people=st.dictionaries(IDS, st.sets(VALUES, max_size=3), min_size=1, max_size=4),
+)
+def test_forgetting_several_people_at_once_equals_one_after_the_other(events, people) -> None:
+    """``journal.forget_people`` (a snapshot naming several erased people: one pass, by
+    SQLite for a few needles, by one pattern beyond) leaves the journal exactly as
+    ``forget_person`` for each of them in turn (a delta per erasure) would."""
+    with tempfile.TemporaryDirectory() as tmp:
+        once, in_turn = (open_db(Path(tmp) / f"{n}.db", synchronous="NORMAL") for n in "ab")
+        for conn in (once, in_turn):
+            with transaction(conn):
+                journal_writer()(conn, [(e["type"], e) for e in events], 1_780_000_000.0)
+        before = _what(in_turn, len(events))
+        with transaction(once):
+            n_once = journal.forget_people(once, people)
+        with transaction(in_turn):
+            for person, values in people.items():
+                journal.forget_person(in_turn, person, values)
+        after = [_what(c, len(events)) for c in (once, in_turn)]
+        changed = sum(a != b for a, b in zip(after[1], before, strict=True))
+        once.close()
+        in_turn.close()
+    assert after[0] == after[1]
+    assert n_once == changed
