@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -48,6 +49,17 @@ def _erase(central: Central, capsys) -> str:
     capsys.readouterr()
     assert central.run("people", "erase", "alice", "--yes", "--reason", "request 7") == 0
     return capsys.readouterr().out.split("now ")[1].split(" ")[0]
+
+
+def _restore(central: Central, copy: Path) -> None:
+    """SQLite's backup API the other way round (what the sqlite3 shell's .restore does): a
+    proper write transaction, so connections still open in this process see the old store."""
+    src, dst = sqlite3.connect(copy), sqlite3.connect(central.config.central.db)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
 
 
 def _ledger(central: Central):
@@ -100,14 +112,7 @@ def test_reapply_after_restoring_a_backup_from_before_the_erasure(
 
     # The office machine is restored from the older backup: she is back in the master and
     # in the archive; the ledger (outside the store) is not rolled back.
-    # SQLite's backup API the other way round (what the sqlite3 shell's .restore does): a
-    # proper write transaction, so connections still open in this process see the old store.
-    src, dst = sqlite3.connect(copy), sqlite3.connect(central.config.central.db)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
+    _restore(central, copy)
     assert central.q(store.get_person, "alice") is not None
 
     assert central.run("people", "erase", "--reapply", "--yes") == 0
@@ -134,12 +139,7 @@ def test_reapply_sends_the_doors_the_erasure_of_a_person_removed_before_the_back
     copy = tmp_path / "before.db"
     assert central.run("backup", "--to", str(copy)) == 0
     pseudonym = _erase(central, capsys)
-    src, dst = sqlite3.connect(copy), sqlite3.connect(central.config.central.db)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
+    _restore(central, copy)
     restored = central.q(store.current_version)
     assert central.q(erased_since, 0, restored) == []
 

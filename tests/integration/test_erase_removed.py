@@ -17,14 +17,13 @@ from pathlib import Path
 import pytest
 
 from edgegate.central import store
-from edgegate.config.load import parse
 from edgegate.contract import signing
 from edgegate.sim.broker import Broker
 from edgegate.sim.rdm6300 import Rdm6300Simulator
 from tests.central.conftest import ServerThread, make_central
-from tests.conftest import make_config, office_mqtt, running_door, until
+from tests.conftest import running_door, until
 from tests.integration.test_central_to_doors import decision
-from tests.integration.test_erase_snapshot import _journal
+from tests.integration.test_erase_snapshot import _journal, card_door
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -41,13 +40,7 @@ def test_a_person_removed_then_erased_leaves_the_doors_journal(
     assert central.run("people", "add", "bob", "--name", "Bob", "--card", BOB_CARD) == 0
     server = ServerThread(central)
     cards = Rdm6300Simulator()
-    raw = make_config(tmp_path, cards.port, site="hq", id="front").model_dump(
-        mode="json", exclude_none=True
-    )
-    raw["readers"][0]["hold_off_seconds"] = 0
-    raw["mqtt"] = office_mqtt(broker, key, keepalive=5)
-    raw["daemon"] = {"watchdog": False}
-    cfg = parse(raw, tmp_path / "front.toml")
+    cfg = card_door(tmp_path, cards, broker, key)
     db = Path(cfg.storage.path)
 
     async def at_master(door) -> int:
