@@ -33,8 +33,8 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -224,14 +224,10 @@ class AlarmService:
             self._told()
         return raised
 
-    @contextmanager
-    def _changing(self) -> Iterator[Connection]:
+    def _changing(self) -> AbstractContextManager[Connection]:
         """One transaction that changes an alarm: every instance's live views are told at
         its commit (the module docstring), nobody if it raised."""
-        with self.engine.begin() as conn:
-            yield conn
-            archive.announce(conn, archive.LIVE_ALARMS)
-        self._told()
+        return archive.changing(self.engine, archive.LIVE_ALARMS, self.changed)
 
     def _told(self) -> None:
         if self.changed is not None:

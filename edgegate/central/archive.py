@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, any_, bindparam, cast, delete, func, select, update
+from sqlalchemy import Connection, Engine, any_, bindparam, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from edgegate.central.dialect import is_postgres, upsert
@@ -119,6 +120,18 @@ def announce(conn: Connection, kind: str) -> None:
     writer wakes its own process's feed after the commit (``LiveFeed.local``)."""
     if is_postgres(conn):
         conn.execute(select(func.pg_notify(LIVE_CHANNEL, kind)))
+
+
+@contextmanager
+def changing(engine: Engine, kind: str, changed: LiveChanged | None) -> Iterator[Connection]:
+    """One write transaction that changes what the live views show as ``kind``: every
+    instance's live feed is told at its commit (``announce``), and ``changed`` (the writing
+    process's own feed, SQLite) right after it; nobody if the body raised (rolled back)."""
+    with engine.begin() as conn:
+        yield conn
+        announce(conn, kind)
+    if changed is not None:
+        changed(kind)
 
 
 def event_row(site: str, door: str, ev: dict[str, Any], now: float) -> dict[str, Any]:

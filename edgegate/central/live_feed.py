@@ -11,22 +11,23 @@ the cursor moves past each row once: no event is shown twice, none is missed.
 What wakes a read is the only difference between the engines:
 
 * **PostgreSQL**: a ``NOTIFY`` on ``CHANNEL`` sent inside the archive's insert transaction
-  (``archive.insert_in_order``), and inside every transaction that changes a door row or an
-  alarm (``archive.announce``: the alarm service's raise, escalate, acknowledge and clear,
-  whoever calls it, central/alarms.py). PostgreSQL
+  (``archive.insert_in_order``), and inside every transaction that changes a door row, an
+  alarm or a command (``archive.announce``, ``archive.changing``: the alarm service's raise,
+  escalate, acknowledge and clear, central/alarms.py; a command recorded or sent,
+  services/commands.py; whoever calls them). PostgreSQL
   delivers it at commit, never for a rolled back transaction, in commit order, to this
   instance's ``LISTEN`` connection: its own, outside the engine's pool (a pooled connection
   is reset and shared; a listening one must stay put). It runs on serve's asyncio loop
   (psycopg 3's ``AsyncConnection.notifies``), so a notification only sets a flag there.
   The connection is made again after a database restart or a kill, with backoff.
 * **SQLite** (one instance only): ``central serve`` wakes the feed in process after each
-  commit (``local``: the archive's batches, and the alarm service's ``changed`` hook, which
-  serve hands to its own alarm service and to its console's); nobody else writes the archive
-  while it runs.
+  commit (``local``: the archive's batches, and the ``changed`` hook of ``archive.changing``,
+  which serve hands to its own alarm service and to its console's office); nobody else
+  writes the archive while it runs.
 
 Either way a periodic read (``POLL_SECONDS``; ``POLL_UNHEARD_SECONDS`` while no LISTEN
 connection is up) is the safety net: a notification lost with its connection costs latency,
-never an event. Door rows carry no cursor: their notification says "re-read", and
+never an event. Door rows and commands carry no cursor: their notification says "re-read", and
 (re)connecting the LISTEN connection says so once, for whatever changed unheard. Alarms have a
 mark that every change moves (``alarms.history_mark``): each read compares it, so an alarm a
 CLI process acknowledged on SQLite (no NOTIFY, not serve's hook) shows at the next poll.
@@ -56,7 +57,8 @@ log = structlog.get_logger(__name__)
 CHANNEL = archive.LIVE_CHANNEL
 # What a notification's payload names.
 EVENTS, DOORS, ALARMS = archive.LIVE_EVENTS, archive.LIVE_DOORS, archive.LIVE_ALARMS
-KINDS = frozenset({EVENTS, DOORS, ALARMS})
+COMMANDS = archive.LIVE_COMMANDS
+KINDS = frozenset({EVENTS, DOORS, ALARMS, COMMANDS})
 POLL_SECONDS = 5.0  # the safety net while the LISTEN connection is up (or on SQLite)
 POLL_UNHEARD_SECONDS = 0.5  # while it is down: latency stays under a second
 READ_ROWS = 1000  # rows per read; a longer backlog is read in several, at once
@@ -68,7 +70,8 @@ APPLICATION_NAME = "edgegate-live"
 # (a lost host) is noticed in about idle + interval * count seconds, not in hours.
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 
-# ("event", event with site and door), ("door", {}), ("alarm", {}), ("enrol", {...}).
+# ("event", event with site and door), ("door", {}), ("alarm", {}), ("command", {}),
+# ("enrol", {...}).
 Change = tuple[str, dict[str, Any]]
 Sink = Callable[[list[Change]], None]
 
@@ -158,6 +161,8 @@ class LiveFeed:
                 changes.append(("door", {}))  # an event moves its door's "last seen" too
             if ALARMS in due or alarmed:
                 changes.append(("alarm", {}))
+            if COMMANDS in due:
+                changes.append(("command", {}))
             if changes:
                 self._tell(changes)
 

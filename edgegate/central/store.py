@@ -278,7 +278,8 @@ _APPLY_ONE: dict[
 
 def _apply_one(conn: Connection, op: m.Op, now: float) -> None:
     e = semantics.effect(op)
-    if _APPLY_ONE[(e.target, e.action)](conn, e, now) == 0:  # Missing.REFUSE
+    hit = _APPLY_ONE[(e.target, e.action)](conn, e, now)
+    if hit == 0 and semantics.needs_row(op):  # Missing.REFUSE
         what = f"person {e.key[0]!r}" if e.target is semantics.Target.PERSON else " ".join(e.key)
         raise CentralError(f"no {what}")
 

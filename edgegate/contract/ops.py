@@ -17,6 +17,10 @@ The rules (docs/mqtt.md, credential updates):
   put for someone other than its owner, is a mistake and is refused); a door applies what
   the office signed, so there the same op is already done (a missing row) or the office's
   word (the new owner).
+- One op is never refused for a missing row, on either side: an erasure's removal
+  (``remove_person`` with ``erase``) of someone the master no longer holds (removed earlier,
+  then erased). Their credentials are gone, but the doors' journals still name them, and the
+  removal is what tells a door to rewrite them out (``needs_row``).
 """
 
 from __future__ import annotations
@@ -105,6 +109,13 @@ _EFFECTS: dict[type[m.Msg], Callable[..., Effect]] = {
     m.SetCredentialEnabled: _set_credential_enabled,
     m.RemoveCredential: _remove_credential,
 }
+
+
+def needs_row(op: m.Op) -> bool:
+    """Whether applying ``op`` where its row is missing is a mistake (``Missing.REFUSE`` on
+    the office). Not for an erasure's removal: a person removed earlier and erased later must
+    still be named to every door, whose journal keeps their id until it is rewritten."""
+    return not (isinstance(op, m.RemovePerson) and op.erase)
 
 
 def effect(op: m.Op) -> Effect:

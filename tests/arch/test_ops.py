@@ -109,6 +109,20 @@ def test_missing_row_refused_by_the_office_ignored_by_a_door(door, office) -> No
     assert _rows(door) == ([], [])
 
 
+def test_an_erasure_of_someone_no_longer_held_is_accepted_on_both_sides(door, office) -> None:
+    """Removed earlier, erased later: the removal with ``erase`` must still become a version
+    (the doors' journals name them), so neither side refuses it; neither changes a row."""
+    op = m.RemovePerson(op="remove_person", id="ghost", erase=True)
+    assert not ops.needs_row(op)
+    assert ops.needs_row(m.RemovePerson(op="remove_person", id="ghost"))
+    with transaction(door):
+        _apply_op(door, op, None, 0.0)
+    with office.begin():
+        master.apply_ops(office, [op], 0.0)
+    assert _rows(door) == ([], [])
+    assert office.execute(select(master_schema.people)).all() == []
+
+
 def test_office_and_door_reach_the_same_set_from_the_same_ops(tmp_path: Path) -> None:
     """Every op the office accepts, applied on a door, leaves the door with the office's
     people and credentials: the two appliers follow one semantics."""

@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import insert, select
 
-from edgegate.central import archive, store
+from edgegate.central import archive, erasure_ledger, store
 from edgegate.central.schema.alarms import alarms
 from edgegate.central.schema.archive import events
 from edgegate.central.schema.console import audit_log
@@ -176,3 +176,59 @@ def test_a_snapshot_names_the_people_erased_since_the_doors_version(
     assert (chunk.version, chunk.erased) == (latest, ["alice"])
     assert sorted(p.id for p in chunk.people) == ["bob", "dave"]
     front.close()
+
+
+def test_erasing_a_person_removed_earlier_still_tells_the_doors(central: Central, capsys) -> None:
+    """Removed with `people remove` (the doors dropped her credentials, their journals still
+    name her), erased later: the master has nobody to remove, yet a signed version with her
+    removal and ``erase`` goes out, for doors catching up by delta and (``erased_since``) by
+    snapshot. Before, nothing went out, and the scrubbed log even hid the old removal from a
+    door that had missed it."""
+    assert central.run("people", "add", "carol", "--name", "Carol Gone", "--card", CARD) == 0
+    door_had_her = central.q(store.current_version)
+    assert central.run("people", "add", "bob", "--card", BOB_CARD) == 0
+    assert central.run("people", "remove", "carol") == 0
+    removed_at = central.q(store.current_version)
+    assert central.q(store.get_person, "carol") is None
+
+    capsys.readouterr()
+    assert central.run("people", "erase", "carol") == 1  # the preview: found by the log
+    out = capsys.readouterr().out
+    assert "person carol: not in the master (removed earlier)" in out
+    assert "rewrites them out of every door's journal" in out
+    assert central.q(store.current_version) == removed_at  # the preview changed nothing
+
+    assert central.run("people", "erase", "Carol", "--yes", "--reason", "request 9") == 1
+    assert central.run("people", "erase", "carol", "--yes", "--reason", "request 9") == 0
+    out = capsys.readouterr().out
+    pseudonym = out.split("now ")[1].split(" ")[0]
+    erased_at = central.q(store.current_version)
+    assert erased_at == removed_at + 1 and f"(version {erased_at})" in out
+    assert central.q(store.unpublished_count) == 0  # signed and published as every version
+
+    # A door that had her and missed the removal catches up by delta: the erasure is there
+    # (the scrub dropped her put and her plain removal from the older versions).
+    missed = central.q(store.versions_after, door_had_her)
+    ops = [op for v in missed for op in json.loads(v.ops_json)]
+    assert ops[-1] == {"op": "remove_person", "id": "carol", "erase": True}
+    assert [op for op in ops[:-1] if "carol" in json.dumps(op)] == []
+    # ... or by snapshot: the erasure is named, for a door at any version before it.
+    assert central.q(erased_since, door_had_her, erased_at) == ["carol"]
+    assert central.q(erased_since, removed_at, erased_at) == ["carol"]
+
+    with central.db().connect() as conn:
+        entry = conn.execute(select(audit_log).order_by(audit_log.c.seq.desc())).first()
+        log_text = "".join(conn.execute(select(versions.c.ops)).scalars())
+    assert entry.action == "person_erased" and entry.target == pseudonym
+    assert json.loads(entry.detail)["version"] == erased_at
+    assert "Carol Gone" not in log_text and CARD not in log_text
+    c = central.config.central
+    assert pseudonym in erasure_ledger.path_for(c.db, c.erasure_ledger).read_text()
+    office = open_office(central.config)
+    try:
+        assert audit.verify(office.engine).ok
+    finally:
+        office.close()
+    # Only the erasure names her now: erasing again is refused, and sends nothing.
+    assert central.run("people", "erase", "carol", "--yes", "--reason", "again") == 1
+    assert central.q(store.current_version) == erased_at

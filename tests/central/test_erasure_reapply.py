@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,7 +18,9 @@ from sqlalchemy import select
 from edgegate.central import archive, erasure_ledger, store
 from edgegate.central.schema.archive import events
 from edgegate.central.schema.console import audit_log
+from edgegate.central.schema.master import versions
 from edgegate.central.services import audit, open_office
+from edgegate.central.snapshot import erased_since
 from tests.central.conftest import Central
 
 pytestmark = pytest.mark.broker
@@ -46,6 +49,17 @@ def _erase(central: Central, capsys) -> str:
     capsys.readouterr()
     assert central.run("people", "erase", "alice", "--yes", "--reason", "request 7") == 0
     return capsys.readouterr().out.split("now ")[1].split(" ")[0]
+
+
+def _restore(central: Central, copy: Path) -> None:
+    """SQLite's backup API the other way round (what the sqlite3 shell's .restore does): a
+    proper write transaction, so connections still open in this process see the old store."""
+    src, dst = sqlite3.connect(copy), sqlite3.connect(central.config.central.db)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
 
 
 def _ledger(central: Central):
@@ -98,14 +112,7 @@ def test_reapply_after_restoring_a_backup_from_before_the_erasure(
 
     # The office machine is restored from the older backup: she is back in the master and
     # in the archive; the ledger (outside the store) is not rolled back.
-    # SQLite's backup API the other way round (what the sqlite3 shell's .restore does): a
-    # proper write transaction, so connections still open in this process see the old store.
-    src, dst = sqlite3.connect(copy), sqlite3.connect(central.config.central.db)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
+    _restore(central, copy)
     assert central.q(store.get_person, "alice") is not None
 
     assert central.run("people", "erase", "--reapply", "--yes") == 0
@@ -116,4 +123,34 @@ def test_reapply_after_restoring_a_backup_from_before_the_erasure(
         entry = conn.execute(select(audit_log).order_by(audit_log.c.seq.desc())).first()
     assert entry.action == "person_erased" and entry.target == pseudonym
     assert "re-applied" in json.loads(entry.detail)["reason"]
+    assert central.run("people", "erase", "--reapply") == 0  # nothing left to repeat
+
+
+@pytest.mark.parametrize("office_db", ["sqlite"], indirect=True)
+def test_reapply_sends_the_doors_the_erasure_of_a_person_removed_before_the_backup(
+    tmp_path, central: Central, capsys
+) -> None:
+    """Removed (not erased) before the backup, erased after it, no event of theirs anywhere:
+    the restored version log still holds their put (name, card) and the doors' journals may
+    still name them. The re-application finds them by the log, scrubs it again and sends the
+    signed removal with ``erase`` (the master has nobody to remove)."""
+    assert central.run("people", "add", "alice", "--name", "Alice Restored", "--card", CARD) == 0
+    assert central.run("people", "remove", "alice") == 0
+    copy = tmp_path / "before.db"
+    assert central.run("backup", "--to", str(copy)) == 0
+    pseudonym = _erase(central, capsys)
+    _restore(central, copy)
+    restored = central.q(store.current_version)
+    assert central.q(erased_since, 0, restored) == []
+
+    assert central.run("people", "erase", "--reapply") == 1
+    assert f"to re-apply: {pseudonym}" in capsys.readouterr().out
+    assert central.run("people", "erase", "--reapply", "--yes") == 0
+    assert f"re-applied {pseudonym}" in capsys.readouterr().out
+    latest = central.q(store.current_version)
+    assert latest == restored + 1 and central.q(store.unpublished_count) == 0
+    assert central.q(erased_since, restored, latest) == ["alice"]
+    with central.db().connect() as conn:
+        log_text = "".join(conn.execute(select(versions.c.ops)).scalars())
+    assert "Alice Restored" not in log_text and CARD not in log_text
     assert central.run("people", "erase", "--reapply") == 0  # nothing left to repeat

@@ -5,9 +5,11 @@ pseudo-terminal, both on the test's real mosquitto."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -166,3 +168,41 @@ watchdog = false
             p.stop()
         for s in self.sims:
             s.close()
+
+
+class Stream:
+    """One console's server-sent-event stream, read on a thread: the ids of the event rows
+    (``data-id``), in arrival order, and the raw frames."""
+
+    def __init__(self, url: str, path: str, token: str) -> None:
+        self.ids: list[str] = []
+        self.frames: list[str] = []  # complete frames, in order
+        self._frame: list[str] = []
+        self.open = threading.Event()
+        self._stop = False
+        headers = {"Authorization": f"Bearer {token}"}
+        self._thread = threading.Thread(target=self._read, args=(url + path, headers), daemon=True)
+        self._thread.start()
+
+    def _read(self, url: str, headers: dict[str, str]) -> None:
+        try:
+            with httpx.stream("GET", url, headers=headers, timeout=None) as r:
+                for line in r.iter_lines():
+                    self.open.set()  # the first frame or comment: subscribed to the hub
+                    if self._stop:
+                        return
+                    if line:
+                        self._frame.append(line)
+                    else:
+                        self.frames.append("\n".join(self._frame))
+                        self._frame = []
+                    self.ids += re.findall(r'data-id="([^"]+)"', line)
+        except httpx.HTTPError:
+            if not self._stop:  # the console went away under the test: its wait says so
+                raise
+
+    def last_frame(self) -> str:
+        return self.frames[-1] if self.frames else ""
+
+    def close(self) -> None:
+        self._stop = True

@@ -10,7 +10,9 @@ console's live views show everything (central/live_feed.py):
   archived the event);
 * an operator acknowledging one of them through one instance's console (its REST API: the
   alarm desk, as the console page and the CLI) shows on the other instance's ``/live/alarms``
-  at once: the alarm service's transaction announces it, not the page's slow refresh.
+  at once: the alarm service's transaction announces it, not the page's slow refresh;
+* a command sent through one console shows on the other's ``/live/commands`` as sent, and
+  with the door's acknowledgement (an event either instance may archive), at once too.
 
 The streams are read over HTTP from the real processes, as a browser's EventSource does."""
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import threading
 from pathlib import Path
 
 import httpx
@@ -31,54 +32,17 @@ from edgegate.central.engine import make_engine
 from edgegate.central.live_feed import APPLICATION_NAME
 from edgegate.central.services import Actor, open_office, tokens
 from edgegate.central.web.pages.alarms import REFRESH_SECONDS
+from edgegate.central.web.pages.commands import REFRESH_SECONDS as COMMANDS_REFRESH
 from edgegate.sim.broker import Broker
 from edgegate.sim.postgres import Postgres
 from tests.central.conftest import FakeDoor, make_central, wait_until
 from tests.conftest import EDGEGATE, REPO
-from tests.console.site import free_port
+from tests.console.site import Stream, free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(300)]
 EVENTS = 20  # per round; the broker hands them to the two instances in turn
 # The instances' LISTEN connections (the session's cluster has other tests' databases).
 OURS = "application_name LIKE :app AND datname = current_database()"
-
-
-class Stream:
-    """One console's server-sent-event stream, read on a thread: the ids of the event rows
-    (``data-id``), in arrival order, and the raw frames."""
-
-    def __init__(self, url: str, path: str, token: str) -> None:
-        self.ids: list[str] = []
-        self.frames: list[str] = []  # complete frames, in order
-        self._frame: list[str] = []
-        self.open = threading.Event()
-        self._stop = False
-        headers = {"Authorization": f"Bearer {token}"}
-        self._thread = threading.Thread(target=self._read, args=(url + path, headers), daemon=True)
-        self._thread.start()
-
-    def _read(self, url: str, headers: dict[str, str]) -> None:
-        try:
-            with httpx.stream("GET", url, headers=headers, timeout=None) as r:
-                for line in r.iter_lines():
-                    self.open.set()  # the first frame or comment: subscribed to the hub
-                    if self._stop:
-                        return
-                    if line:
-                        self._frame.append(line)
-                    else:
-                        self.frames.append("\n".join(self._frame))
-                        self._frame = []
-                    self.ids += re.findall(r'data-id="([^"]+)"', line)
-        except httpx.HTTPError:
-            if not self._stop:  # the console went away under the test: its wait says so
-                raise
-
-    def last_frame(self) -> str:
-        return self.frames[-1] if self.frames else ""
-
-    def close(self) -> None:
-        self._stop = True
 
 
 def test_every_console_shows_every_event_and_alarm(
@@ -148,7 +112,8 @@ def test_every_console_shows_every_event_and_alarm(
         wait_until(lambda: ready("a") and ready("b"), 180, "both consoles up and subscribed")
         events = {name: Stream(url, "/live/events", token) for name, url in urls.items()}
         alarms = {name: Stream(url, "/live/alarms", token) for name, url in urls.items()}
-        streams += [*events.values(), *alarms.values()]
+        commands_b = Stream(urls["b"], "/live/commands", token)
+        streams += [*events.values(), *alarms.values(), commands_b]
         for s in streams:
             assert s.open.wait(30), "a live stream did not open"
         door.online()
@@ -215,6 +180,30 @@ def test_every_console_shows_every_event_and_alarm(
             ),
             20,
             "the acknowledgement on console b",
+        )
+
+        # 5. A command sent through console a: console b shows it sent, then acknowledged,
+        # well before its periodic refresh (commands.REFRESH_SECONDS).
+        assert COMMANDS_REFRESH > 20
+        r = httpx.post(
+            urls["a"] + "/api/v1/commands",
+            json={"door": "front", "cmd": "unlock"},
+            headers=auth,
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        cmd_id = r.json()["id"]
+        row = rf'data-cmd="{cmd_id}">.*?<td class="ack">'
+        wait_until(
+            lambda: re.search(row + "waiting", commands_b.last_frame(), re.S),
+            20,
+            "the command sent on console b",
+        )
+        door.publish_event(door.event("command_ack", cmd_id=cmd_id, cmd="unlock", result="ok"))
+        wait_until(
+            lambda: re.search(row + r'front: <span class="ok">ok', commands_b.last_frame(), re.S),
+            20,
+            "the door's acknowledgement on console b",
         )
     except AssertionError as exc:
         tails = {name: log.read_text(errors="replace")[-3000:] for name, log in logs.items()}

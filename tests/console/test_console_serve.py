@@ -4,6 +4,7 @@ the console answers, a door coming online and going offline shows on the live bo
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -15,12 +16,16 @@ import httpx
 import pytest
 
 from edgegate.central.config import load_central
-from edgegate.central.services import open_office, operators, outbox
+from edgegate.central.services import open_office, operators, outbox, tokens
+from edgegate.central.web.pages import commands as commands_page
+from edgegate.central.web.pages import muster as muster_page
 from edgegate.cli.main import main
 from edgegate.sim.broker import Broker
+from edgegate.store.journal import rfc3339
 from tests.central.conftest import FakeDoor, wait_until
 from tests.conftest import EDGEGATE, REPO
 from tests.console.conftest import ADMIN, PASSWORD, csrf_of, write_config
+from tests.console.site import Stream
 
 pytestmark = pytest.mark.broker
 
@@ -131,6 +136,51 @@ def test_serve_delivers_signed_webhooks_of_door_events(office: Office, broker: B
     )
     assert len(receiver.got) == 1  # only the type it asked for
     assert office.stop() == 0
+
+
+def test_serve_console_live_commands_and_muster(office: Office, broker: Broker) -> None:
+    """The commands page and the muster list follow the live feed (no polling): a command
+    sent through the console shows as sent, then with the door's acknowledgement; a passage
+    shows on the muster list; each well before the pages' periodic refresh."""
+    engine = open_office(load_central(office.path)).engine
+    token = tokens.create(engine, ADMIN, "live", "security")
+    engine.dispose()
+    assert min(commands_page.REFRESH_SECONDS, muster_page.REFRESH_SECONDS) > 20
+    door = FakeDoor(broker, "front")
+    streams = [Stream(office.url, p, token) for p in ("/live/commands", "/live/muster")]
+    cmds, roll = streams
+    try:
+        for s in streams:
+            assert s.open.wait(30), "a live stream did not open"
+        wait_until(lambda: "None yet" in cmds.last_frame(), 20, "the commands as they are")
+        wait_until(lambda: "Nobody entered" in roll.last_frame(), 20, "the list as it is")
+        door.online()
+        r = httpx.post(
+            office.url + "/api/v1/commands",
+            json={"door": "front", "cmd": "unlock"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        cmd_id = r.json()["id"]
+        row = rf'data-cmd="{cmd_id}">.*?<td class="ack">'
+        wait_until(lambda: re.search(row + "waiting", cmds.last_frame(), re.S), 15, "sent")
+        door.publish_event(door.event("command_ack", cmd_id=cmd_id, cmd="unlock", result="ok"))
+        wait_until(
+            lambda: re.search(row + r'front: <span class="ok">ok', cmds.last_frame(), re.S),
+            15,
+            "the door's acknowledgement",
+        )
+        now = rfc3339(time.time())  # inside the list's window (the fake door's are old)
+        door.publish_event(
+            door.event("access_granted", person="alice", direction="in", area="hall", ts=now)
+        )
+        wait_until(lambda: "<td>alice</td>" in roll.last_frame(), 15, "alice on the list")
+    finally:
+        for s in streams:
+            s.close()
+        door.close()
+    assert office.stop() == 0, office.output()
 
 
 def _until_frame(lines: Iterator[str], needle: str) -> bool:

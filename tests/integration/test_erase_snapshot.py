@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from edgegate.central import store
 from edgegate.config.load import parse
+from edgegate.config.models import Config
 from edgegate.contract import signing
 from edgegate.contract.topics import DoorTopics
 from edgegate.sim.broker import Broker
@@ -53,14 +55,8 @@ def test_a_door_catching_up_by_snapshot_erases_the_person_from_its_journal(
     assert central.run("people", "add", "bob", "--name", "Bob", "--card", BOB_CARD) == 0
     server = ServerThread(central)
     cards = Rdm6300Simulator()
-    raw = make_config(tmp_path, cards.port, site="hq", id="front").model_dump(
-        mode="json", exclude_none=True
-    )
-    raw["readers"][0]["hold_off_seconds"] = 0
     # No session kept while the door is away: it misses the erasure's delta for good.
-    raw["mqtt"] = office_mqtt(broker, key, keepalive=5, session_expiry_seconds=0)
-    raw["daemon"] = {"watchdog": False}
-    cfg = parse(raw, tmp_path / "front.toml")
+    cfg = card_door(tmp_path, cards, broker, key, session_expiry_seconds=0)
     db = Path(cfg.storage.path)
     availability = DoorTopics("hq", "front").availability
 
@@ -112,6 +108,19 @@ def test_a_door_catching_up_by_snapshot_erases_the_person_from_its_journal(
     assert snap["erased"] == 1 and snap["journal_rewritten"] >= 1
     assert server.server.counters["snapshots_sent"] >= 2
     assert server.server.counters["catchup_deltas"] == 0
+
+
+def card_door(
+    tmp_path: Path, cards: Rdm6300Simulator, broker: Broker, key: str, **mqtt: Any
+) -> Config:
+    """Door "front" of site "hq": one RDM6300 reader, the office's broker and key."""
+    raw = make_config(tmp_path, cards.port, site="hq", id="front").model_dump(
+        mode="json", exclude_none=True
+    )
+    raw["readers"][0]["hold_off_seconds"] = 0
+    raw["mqtt"] = office_mqtt(broker, key, keepalive=5, **mqtt)
+    raw["daemon"] = {"watchdog": False}
+    return parse(raw, tmp_path / "front.toml")
 
 
 def _said(watch: Subscriber, what: bytes) -> bool:

@@ -99,6 +99,34 @@ def test_an_ordinary_removal_keeps_the_journal(conn) -> None:
     assert creds.lookup(conn, "card", ANN_CARD) is None
 
 
+def _credential_rows(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
+    return (
+        conn.execute("SELECT * FROM people ORDER BY id").fetchall(),
+        conn.execute("SELECT * FROM credentials ORDER BY kind, value").fetchall(),
+    )
+
+
+def test_erasing_someone_the_door_no_longer_holds_rewrites_only_the_journal(conn) -> None:
+    """Removed earlier (an ordinary removal), erased later: the door has nobody to remove,
+    so its people and credentials do not change, but its journal is rewritten as for any
+    erasure and the update applies (the door moves to its version)."""
+    removal = {"op": "remove_person", "id": "ann"}
+    assert ca.apply_update(conn, _update(1, removal), journal_tx=journal_writer())[0] == "apply"
+    held = _credential_rows(conn)
+    assert "ann" not in str(held) and '"ann"' in str(_rows(conn))
+    before = _rows(conn)
+    erasure = {"op": "remove_person", "id": "ann", "erase": True}
+    assert ca.apply_update(conn, _update(2, erasure), journal_tx=journal_writer())[0] == "apply"
+    assert _credential_rows(conn) == held and cs.get_version(conn) == 2
+    after = _rows(conn)[: len(before)]
+    assert [r[:4] + r[5:] for r in after] == [r[:4] + r[5:] for r in before]
+    payloads = [json.loads(r[4]) for r in after]
+    assert payloads[0]["person"] == "erased"
+    assert payloads[3]["staff"] == "erased" and payloads[3]["person"] == "bob"
+    assert payloads[2] == json.loads(before[2][4])  # bob's own row is untouched
+    assert not [r for r in _rows(conn) if '"ann"' in r[4]]
+
+
 def _snapshot(version: int, people: list[str], erased: list[list[str]]) -> list[SnapshotChunk]:
     """One snapshot of ``people`` (bob's card with bob), ``erased[i]`` in chunk i."""
     cards = {"bob": BOB_CARD, "ann": ANN_CARD}

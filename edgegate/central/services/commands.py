@@ -1,6 +1,11 @@
 """Commands to one door or all: built and checked against the contract, recorded in the
 master's ``commands`` table, audited, then sent through the office's hook. Never queued: a
-command the broker did not take is reported as not sent (a late unlock is a hazard)."""
+command the broker did not take is reported as not sent (a late unlock is a hazard).
+
+Recording and marking sent are announced to every ``central serve`` instance's live views
+(``archive.changing``: a NOTIFY in the transaction on PostgreSQL, the office's ``changed``
+hook inside serve), so every console's commands page shows a command the moment it is issued
+and sent, whoever sent it; the doors' acknowledgements reach them as archived events."""
 
 from __future__ import annotations
 
@@ -58,7 +63,7 @@ def build(
 
 
 def record(office: Office, actor: Actor, message: dict[str, Any]) -> None:
-    with office.master().begin() as conn:
+    with archive.changing(office.master(), archive.LIVE_COMMANDS, office.changed) as conn:
         archive.record_command(conn, message)
     audit.record(
         office.engine,
@@ -72,7 +77,7 @@ def record(office: Office, actor: Actor, message: dict[str, Any]) -> None:
 
 
 def mark_sent(office: Office, message: dict[str, Any]) -> None:
-    with office.master().begin() as conn:
+    with archive.changing(office.master(), archive.LIVE_COMMANDS, office.changed) as conn:
         archive.mark_command_sent(conn, message["id"], time.time())
 
 

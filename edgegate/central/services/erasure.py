@@ -63,7 +63,9 @@ class ErasurePlan:
         creds = ", ".join(f"{n} {k}" for k, n in sorted(self.credentials.items())) or "none"
         return [
             f"person {self.person}: "
-            + ("in the master" if self.in_master else "not in the master"),
+            + ("in the master" if self.in_master else "not in the master (removed earlier)"),
+            "doors: a signed version removes them and rewrites them out of every door's journal"
+            + ("" if self.in_master else " (the doors' journals still name them)"),
             f"credentials: {creds}",
             f"archived events naming them: {self.events}",
             f"alarms naming them: {self.alarms}",
@@ -122,7 +124,30 @@ def _named_anywhere(conn: Connection, person: str) -> bool:
     ):
         if conn.execute(q.limit(1)).first():
             return True
-    return False
+    return _in_version_log(conn, person)
+
+
+def _in_version_log(conn: Connection, person: str) -> bool:
+    """Whether an op of the version log is about them (removed earlier without any event:
+    their put, with name and cards, is there until an erasure scrubs it). An erasure's own
+    removal does not count: it stays in the log for the doors, so erasing twice is refused."""
+    texts = conn.execute(
+        select(versions.c.ops).where(versions.c.ops.contains(json.dumps(person), autoescape=True))
+    ).scalars()
+    return any(_op_person(raw) == person for text in texts for raw in json.loads(text))
+
+
+def _op_person(raw: dict[str, Any]) -> str | None:
+    """The person a stored op (decoded JSON) is about: the id of a person op, the owner of a
+    put credential; None for an erasure's removal (kept in the log for the doors)."""
+    if raw.get("op") == "remove_person" and raw.get("erase") is True:
+        return None
+    inner = raw.get("person") or raw.get("credential")
+    if isinstance(inner, dict):
+        owner = inner.get("id", inner.get("person"))
+        return owner if isinstance(owner, str) else None
+    found = raw.get("id")
+    return found if isinstance(found, str) else None
 
 
 def plan(office: Office, who: str) -> ErasurePlan:
@@ -322,10 +347,15 @@ def _scrub_versions(
 
 def _removal_ops(conn: Connection, person: str, pseudonym: str) -> list[m.Op]:
     """The person's removal (their credentials go with them, at the office and at every
-    door), and the people whose informational ``host`` names them renamed to the pseudonym."""
-    ops: list[m.Op] = []
-    if conn.execute(select(people.c.id).where(people.c.id == person)).first():
-        ops.append(m.RemovePerson(op="remove_person", id=person, erase=True))
+    door), and the people whose informational ``host`` names them renamed to the pseudonym.
+
+    The removal goes out also when the master no longer holds them (removed earlier with
+    ``people remove``, erased now): the doors dropped their credentials then, but their
+    journals still name them, and only an erasure's removal makes a door rewrite them out
+    (a delta, or a snapshot's ``erased`` read from this op). Without it the scrubbed version
+    log would also hide the earlier removal from a door catching up by delta, which would
+    keep them (``contract.ops.needs_row``: the master accepts it with nobody to remove)."""
+    ops: list[m.Op] = [m.RemovePerson(op="remove_person", id=person, erase=True)]
     hosted = conn.execute(
         select(*store.PEOPLE_COLS).where(people.c.attrs.contains(f'"{person}"', autoescape=True))
     )
@@ -441,10 +471,14 @@ def _ledger_path(office: Office) -> Path:
 
 
 def _ids(conn: Connection) -> set[str]:
-    """Every person id the store names: the master, the archive, alarms, hosted visits."""
+    """Every person id the store names: the master, the archive, alarms, hosted visits, and
+    the version log (a person removed before the backup, never erased there, has their put
+    in it and is in none of the others when they had no event)."""
     ids: set[str] = set(conn.execute(select(people.c.id)).scalars())
     for col in (events.c.person, alarms.c.person, visits.c.host):
         ids.update(v for v in conn.execute(select(col).distinct()).scalars() if v)
+    for text in conn.execute(select(versions.c.ops)).scalars():
+        ids.update(p for raw in json.loads(text) if (p := _op_person(raw)) is not None)
     return ids
 
 

@@ -30,6 +30,9 @@ _events = table(
 _people = table("people", column("id"), column("name"))
 
 DEFAULT_HOURS = 24.0
+# The event types the list is made of: a new one of these may change it (the console's live
+# list re-reads on them).
+PASSAGES = ("access_granted", "presence_reset")
 
 
 def _passage(door: str, ts_text: str, payload: dict[str, Any]) -> Passage | None:
@@ -57,7 +60,7 @@ def muster(
     t = _events
     query = (
         select(t.c.door, t.c.ts, t.c.type, t.c.payload)
-        .where(t.c.ts >= since, t.c.type.in_(("access_granted", "presence_reset")))
+        .where(t.c.ts >= since, t.c.type.in_(PASSAGES))
         .order_by(t.c.n)
     )
     inside: dict[str, dict[str, Passage]] = {}

@@ -22,7 +22,7 @@ from edgegate.central import store
 from edgegate.central.config import CentralConfig, HttpSection
 from edgegate.central.publisher import publish_signed, wait_all
 from edgegate.central.server import CentralServer
-from edgegate.central.services import EncodeFace, Office, biometrics, open_office
+from edgegate.central.services import EncodeFace, Office, biometrics, muster, open_office
 from edgegate.central.web.app import create_app
 from edgegate.central.web.hub import Hub
 from edgegate.contract import messages as m
@@ -30,6 +30,9 @@ from edgegate.contract.topics import site_credentials
 from edgegate.errors import EdgegateError
 
 log = structlog.get_logger(__name__)
+
+# The live feed's "re-read" changes -> the hub topic of the views that re-read them.
+RE_READ = {"door": "doors", "alarm": "alarms", "command": "commands"}
 
 
 class _Uvicorn(uvicorn.Server):
@@ -110,22 +113,24 @@ class ConsoleRuntime:
 
     def _committed(self, changes: list[tuple[str, dict[str, Any]]]) -> None:
         """The live feed (central/live_feed.py), on the loop: what any instance committed.
-        Events come one by one; door rows and alarms only say "re-read"."""
-        doors = alarms = False
+        Events come one by one; door rows, alarms and commands only say "re-read", and so
+        do, once for the lot, the events a re-read view shows (a door's ``command_ack`` for
+        the commands page, passages for the muster list)."""
+        due: set[str] = set()
         for kind, item in changes:
             if kind == "enrol":
                 self._finger_step(item["progress"])
             elif kind == "event":
                 self.hub.publish("events", item)
                 self._finger_ack(item)
-            elif kind == "alarm":
-                alarms = True
+                if item.get("type") == "command_ack":
+                    due.add("commands")
+                elif item.get("type") in muster.PASSAGES:
+                    due.add("muster")
             else:
-                doors = True
-        if doors:
-            self.hub.publish("doors", None)
-        if alarms:
-            self.hub.publish("alarms", None)
+                due.add(RE_READ[kind])
+        for topic in sorted(due):
+            self.hub.publish(topic, None)
         if self._wake_outbox is not None:
             self._wake_outbox()  # archived events may be wanted by webhooks
 

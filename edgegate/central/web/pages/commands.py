@@ -1,21 +1,32 @@
 """Commands to one door or all, with a confirmation for the dangerous ones (emergency,
-lockdown, every door) and each command's acknowledgement from the door(s)."""
+lockdown, every door) and each command's acknowledgement from the door(s), live: the recent
+commands re-render when a command is issued or sent (by any instance's console, the API or
+the CLI: services/commands.py announces it) and when a door's ``command_ack`` is archived
+(central/live_feed.py)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from edgegate.central.services import commands, doors
 from edgegate.central.web.auth import ALL, Security, Viewer
+from edgegate.central.web.hub import renders
 from edgegate.central.web.registry import Page, register_page
-from edgegate.central.web.render import page
+from edgegate.central.web.render import page, templates
+from edgegate.central.web.sse import sse_frame, sse_response
 
 router = APIRouter()
 register_page(Page("/commands", "Commands", ALL, order=40))
+# The safety net only (as the alarms page's): a CLI's command on SQLite announces nothing to
+# serve, yet shows with its door's acknowledgement (an archived event) or after this.
+REFRESH_SECONDS = 30.0
+MIN_GAP_SECONDS = 0.25  # "all doors": one acknowledgement per door, one render for the lot
 
 
 async def _page(request: Request, status: int = 200, **ctx: object) -> HTMLResponse:
@@ -40,10 +51,19 @@ async def commands_page(request: Request, who: Viewer) -> HTMLResponse:
     return await _page(request)
 
 
-@router.get("/commands/recent", response_class=HTMLResponse)
-async def recent_rows(request: Request, who: Viewer) -> HTMLResponse:
-    recent = await run_in_threadpool(commands.recent, request.app.state.office)
-    return page(request, "_commands_rows.html", recent=recent)
+@router.get("/live/commands")
+async def live_commands(request: Request, who: Viewer) -> StreamingResponse:
+    """The recent commands' rows, at once and again on every change (the module docstring)."""
+    office, hub = request.app.state.office, request.app.state.hub
+    rows = templates.get_template("_commands_rows.html")
+
+    async def stream() -> AsyncIterator[str]:
+        async with aclosing(renders(hub, "commands", REFRESH_SECONDS, MIN_GAP_SECONDS)) as wakes:
+            async for _ in wakes:
+                recent = await run_in_threadpool(commands.recent, office)
+                yield sse_frame("commands", rows.render(request=request, recent=recent))
+
+    return sse_response(stream())
 
 
 @router.post("/commands")
