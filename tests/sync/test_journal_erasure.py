@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgegate.contract.erasure import ERASED
 from edgegate.contract.messages import CredentialUpdate, SnapshotChunk
 from edgegate.store import credential_sync as cs
 from edgegate.store import credentials as creds
@@ -223,7 +224,13 @@ EVENT = st.fixed_dictionaries(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=st.lists(EVENT, min_size=1, max_size=12),
-    people=st.dictionaries(IDS, st.sets(VALUES, max_size=3), min_size=1, max_size=4),
+    # The erased are never a person whose id is the placeholder itself: forgetting them
+    # "in turn" would then also forget every row already rewritten to the placeholder (and
+    # scrub that person's cards from others' rows), which is the one-after-the-other model
+    # going wrong, not the one pass. The placeholder stays among the events' values.
+    people=st.dictionaries(
+        IDS.filter(lambda p: p != ERASED), st.sets(VALUES, max_size=3), min_size=1, max_size=4
+    ),
 )
 def test_forgetting_several_people_at_once_equals_one_after_the_other(events, people) -> None:
     """``journal.forget_people`` (a snapshot naming several erased people: one pass, by
