@@ -198,6 +198,24 @@ class Receipts:
             self.gaps[key] = found
         return run
 
+    def ready(
+        self, committed: dict[Journal, list[int]]
+    ) -> tuple[dict[Journal, list[int]], dict[Journal, list[int]]]:
+        """(journals whose runs are worth computing now, the rest for a later round). A
+        door whose last receipt is younger than ``min_gap`` and that sent fewer than
+        ``min_growth`` events since would only have its receipt held back (``due``): its
+        run is not even computed until then. With two instances sharing a door's events
+        every run goes to the archive (each instance's seqs have holes), so this is what
+        bounds their receipt queries to one round per door and second."""
+        now = self.clock()
+        ready: dict[Journal, list[int]] = {}
+        later: dict[Journal, list[int]] = {}
+        for key, seqs in committed.items():
+            last = self._sent.get(key)
+            young = last is not None and now - last[1] < self.min_gap
+            (later if young and len(seqs) < self.min_growth else ready)[key] = seqs
+        return ready, later
+
     @property
     def held_back(self) -> int:
         """Runs that grew and wait for their door's ``min_gap`` (``due`` must be asked

@@ -440,7 +440,8 @@ class CentralServer:
         while True:
             await self._receipts_due.wait()
             self._receipts_due.clear()
-            doors, self._receipt_doors = self._receipt_doors, {}
+            doors, later = self.receipts.ready(self._receipt_doors)
+            self._receipt_doors = later  # their seqs wait for a later round, kept
             try:
                 runs = await self._receipt_runs(doors) if doors else {}
                 self.receipts.publish(self.client, self.receipts.due(runs))
@@ -448,7 +449,7 @@ class CentralServer:
                 # The door's next batch computes its run again; it re-sends meanwhile.
                 self.counters["receipt_failed"] += 1
                 log.exception("receipts_failed", doors=len(doors))
-            if self.receipts.held_back:
+            if self.receipts.held_back or self._receipt_doors:
                 self._receipts_due.set()  # their min_gap runs out with no new event
             await asyncio.sleep(RECEIPT_SECONDS)
 

@@ -211,6 +211,38 @@ def test_a_grown_run_is_held_back_at_most_min_gap_and_never_lost(steps):
     assert all(sent[k][0] == run[1] for k, run in latest.items())
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.dictionaries(
+        st.tuples(st.sampled_from(["d1", "d2", "d3"]), st.sampled_from(["", "e1"])),
+        st.tuples(st.none() | st.floats(0, 3), st.lists(st.integers(1, 999), max_size=300)),
+        max_size=6,
+    )
+)
+def test_runs_are_computed_now_or_kept_for_later_never_dropped(journals):
+    """``ready`` splits what was committed: a journal whose last receipt is younger than
+    ``min_gap`` with fewer than ``min_growth`` events since waits (its seqs kept whole),
+    every other one is computed now."""
+    now = [10.0]
+    tracker = office_receipts.Receipts(
+        "test", signing.Signer(signing.generate()), clock=lambda: now[0]
+    )
+    committed = {}
+    for key, (age, seqs) in journals.items():
+        if age is not None:
+            tracker._sent[key] = ((1, 1), now[0] - age)
+        committed[key] = seqs
+    ready, later = tracker.ready(committed)
+    assert ready.keys() | later.keys() == committed.keys() and not ready.keys() & later.keys()
+    for key, seqs in later.items():
+        age = journals[key][0]
+        assert seqs == committed[key]
+        assert age is not None and age < tracker.min_gap and len(seqs) < tracker.min_growth
+    for key in ready:
+        age = journals[key][0]
+        assert age is None or age >= tracker.min_gap or len(committed[key]) >= 256
+
+
 def _fill(conn, n: int, ts: float | None = None) -> list[int]:
     with transaction(conn):
         return [
