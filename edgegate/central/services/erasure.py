@@ -227,7 +227,7 @@ def _current_values(conn: Connection, person: str) -> set[str]:
 def _past_values(conn: Connection, person: str) -> set[str]:
     """Credential values the person held at some point (the version log says)."""
     rows = conn.execute(select(versions.c.version, versions.c.ops).order_by(versions.c.version))
-    _changed, held = forget.scrub_history(rows.tuples(), person, "")
+    _changed, held = forget.scrub_history(((v, ops) for v, ops in rows), person, "")
     return {value for _kind, value in held}
 
 
@@ -336,7 +336,7 @@ def _scrub_versions(
 ) -> tuple[int, set[tuple[str, str]]]:
     """Drop the person's ops from the version log (``forget.scrub_history``)."""
     rows = conn.execute(select(versions.c.version, versions.c.ops).order_by(versions.c.version))
-    changed, held = forget.scrub_history(rows.tuples(), person, pseudonym)
+    changed, held = forget.scrub_history(((v, ops) for v, ops in rows), person, pseudonym)
     for version, kept in changed.items():
         text = json.dumps(kept, separators=(",", ":"), ensure_ascii=False)
         conn.execute(
