@@ -197,11 +197,6 @@ def until(stored: Callable[[], int], total: int) -> float:
     return time.monotonic()
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_cpu(office: list[int], doors: list[int]) -> dict[str, float]:
     """CPU seconds so far of the processes of each part (children of the office's and the
     doors' processes count as theirs), everything else the machine did (other processes,
@@ -256,13 +251,14 @@ def run_phases(
         start = time.monotonic()
         workers = [w.pid for w in doors.workers if w.pid is not None]
         machine0 = machine_cpu(pids, workers)
-        cpu0 = sum(cpu_seconds(p) for p in pids)
         doors.backlog()
         total = offered + args.doors * args.events
         rate = args.doors * args.events / (until(stored, total) - start)
-        # CPU of the receiving processes per event: what the machine's load does not change.
-        cpu = (sum(cpu_seconds(p) for p in pids) - cpu0) / (args.doors * args.events)
-        where = breakdown(machine0, machine_cpu(pids, workers), args.doors * args.events)
+        machine1 = machine_cpu(pids, workers)
+        # CPU of the receiving processes (and their children: event receivers) per event:
+        # what the machine's load does not change.
+        cpu = (machine1["office"] - machine0["office"]) / (args.doors * args.events)
+        where = breakdown(machine0, machine1, args.doors * args.events)
         return (
             f"{rate:,.0f} events/s\t{cpu * 1e6:,.0f} µs CPU/event ({peak})\n"
             f"    the machine's CPU µs per event, by part: {where}"
@@ -352,6 +348,7 @@ def office(pg: Postgres, work: Path, instances: int, args: argparse.Namespace) -
             cfg.write_text(
                 f'[central]\nsite = "{SITE}"\nkey_file = "{run / "central.key"}"\n'
                 f'db = {json.dumps(url)}\nstore_key_file = "{key}"\ninstance = "i{i}"\n'
+                f"event_receivers = {args.event_receivers}\n"
                 f'\n[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
             )
             configs.append(cfg)
@@ -401,6 +398,12 @@ def main_() -> None:
         default="5",
         help="the bare subscriber row's MQTT version (the office speaks 5)",
     )
+    ap.add_argument(
+        "--event-receivers",
+        type=int,
+        default=0,
+        help="[central] event_receivers of each central serve row (processes receiving events)",
+    )
     ap.add_argument("--count-only", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.count_only:
@@ -426,12 +429,13 @@ def main_() -> None:
             share = f" ({rate / base:.0%} of bare)" if base else ""
             print(f"{name}{result.replace(chr(9), share + ', ', 1)}", flush=True)
 
+        rx = f" ({args.event_receivers} receivers)" if args.event_receivers else ""
         if "mqtt" in rows:
             line(f"bare paho subscriber v{args.mqtt_protocol}: ", mqtt_only(args))
         if "one" in rows:
-            line("one central serve:        ", office(pg, pg.dir, 1, args))
+            line(f"one central serve{rx}:        ", office(pg, pg.dir, 1, args))
         if "two" in rows:
-            line("two central serve:        ", office(pg, pg.dir, 2, args))
+            line(f"two central serve{rx}:        ", office(pg, pg.dir, 2, args))
     print(f"# load after: {os.getloadavg()}")
 
 

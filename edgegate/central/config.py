@@ -129,6 +129,15 @@ class CentralSection(StrictModel):
         "(its MQTT client id is `edgegate-central-<site>-<instance>`); default: the host "
         "name. Set it when two instances run on one host (docs/production.md).",
     )
+    event_receivers: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Processes of their own that receive the doors' events for this "
+        "instance (0: serve's own MQTT client receives them). Receiving in process takes "
+        "turns at Python's GIL with storing; on an office with cores to spare 1 or 2 store "
+        "far more events a second with less CPU (docs/benchmarks.md). Either engine.",
+    )
     session_expiry_seconds: int = Field(
         30,
         ge=0,

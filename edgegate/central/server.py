@@ -48,7 +48,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from edgegate.central import archive, inbound, leader, live_feed, receipts, retention
+from edgegate.central import archive, inbound, leader, live_feed, receipts, receiver, retention
 from edgegate.central import store as master
 from edgegate.central.alarms import WATCHED, AlarmService, Escalation, ensure_tables
 from edgegate.central.config import CentralConfig
@@ -94,6 +94,8 @@ UNANSWERED_SECONDS = 30.0  # a snapshot request seen this recently is answered o
 # whose console started it; the others ignore them.
 EVERY_INSTANCE = ("/availability", "/state", "/credentials/request", "/enrol")
 ALARMING = frozenset(WATCHED)
+# What the inbox holds: serve's own client's messages and the receivers' (central/receiver.py).
+Message = mqtt.MQTTMessage | receiver.Received
 # What a batch's changes mean to the live feed (central/live_feed.py).
 LIVE_KINDS = {"event": live_feed.EVENTS, "door": live_feed.DOORS}
 
@@ -140,7 +142,10 @@ class CentralServer:
         self.broker_failures = 0  # failed connection attempts in a row (paho's thread)
         self._last_catchup: tuple[int, int, float] = (0, 0, -1e9)  # worker thread only
         self.connected = asyncio.Event()
-        self._inbox: Handoff[mqtt.MQTTMessage] | None = None  # made on the loop (start)
+        self._inbox: Handoff[Message] | None = None  # made on the loop (start)
+        self.receivers: receiver.Receivers | None = None  # [central] event_receivers
+        self._subscribed_lock = threading.Lock()
+        self._own_subscribed = False  # serve's own client (paho's thread sets it)
         self._inbox_ready = asyncio.Event()  # set on the loop by the inbox, once per batch
         self._loop: asyncio.AbstractEventLoop | None = None
         # Reads only (receipts.Receipts.advance); its own thread and connection.
@@ -187,6 +192,19 @@ class CentralServer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._inbox = Handoff(self._loop, self._inbox_ready.set)
+        if self.config.central.event_receivers:
+            # Before the broker: the receivers' batches go to the same inbox.
+            self.receivers = receiver.Receivers(
+                self.config.mqtt,
+                f"edgegate-central-{self.site}-{self.instance}-events",
+                [t for t in subscriptions(self.site) if t.endswith("/events")],
+                self.config.central.session_expiry_seconds,
+                self.config.central.event_receivers,
+                self._inbox.put,
+                self._subscribed,
+                self._receiver_died,
+            )
+            self.receivers.start()
         c = self.config.central
         # The archive's, the alarms' and the duties' writes are background batches: on an
         # SQLite store an operator's change waiting for its turn goes first
@@ -245,6 +263,8 @@ class CentralServer:
 
     async def stop(self) -> None:
         self._stopping.set()  # before anything waits on the worker (see __init__)
+        if self.receivers is not None:
+            self.receivers.stop()
         with contextlib.suppress(Exception):
             self.client.publish(self.presence_topic, b"", qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
@@ -306,7 +326,11 @@ class CentralServer:
             log.info("broker_reachable", after_attempts=self.broker_failures)
         self.broker_failures = 0
         self._broker_state = ("connected", "")
-        client.subscribe([(t, 1) for t in subscriptions(self.site)])
+        # The doors' events go to the receivers when there are any (central/receiver.py).
+        theirs = self.receivers is not None
+        client.subscribe(
+            [(t, 1) for t in subscriptions(self.site) if not (theirs and t.endswith("/events"))]
+        )
         client.publish(self.presence_topic, b"online", qos=1, retain=True)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
@@ -315,9 +339,27 @@ class CentralServer:
         if any(code.is_failure for code in codes):
             log.error("subscription_refused", codes=[str(c) for c in codes])
             return
-        log.info("central_subscribed", site=self.site, topics=len(codes))
+        self._own_subscribed = True
+        self._subscribed()
+
+    def _subscribed(self) -> None:
+        """paho's or a receiver's reader thread: ready once serve's client and every
+        receiver are subscribed (what a door publishes before has nobody in the share)."""
+        with self._subscribed_lock:
+            if not self._own_subscribed or (
+                self.receivers is not None and not self.receivers.all_subscribed
+            ):
+                return
+        log.info(
+            "central_subscribed", site=self.site, receivers=self.config.central.event_receivers
+        )
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._ready)
+
+    def _receiver_died(self, k: int) -> None:
+        """A receiver's reader thread: it is started again (central/receiver.py)."""
+        self.counters["event_receiver_died"] += 1
+        log.error("event_receiver_died", receiver=k, restart_in=receiver.RESTART_SECONDS)
 
     def _ready(self) -> None:
         self.connected.set()
@@ -385,7 +427,7 @@ class CentralServer:
             while batch := self._inbox.take(BATCH):
                 await self._commit(batch)
 
-    async def _commit(self, batch: list[mqtt.MQTTMessage]) -> None:
+    async def _commit(self, batch: list[Message]) -> None:
         """Store one batch, then (only then) acknowledge it and tell whoever waits on it."""
         requests = await self._archive(batch)
         self.counters["batches"] += 1  # messages per batch: what group commit achieves
@@ -393,9 +435,18 @@ class CentralServer:
             changes, self._changes = self._changes, []
             kinds = {LIVE_KINDS[k] for k, _ in changes if k in LIVE_KINDS}
             self.feed.local(kinds, [c for c in changes if c[0] == "enrol"])
+        theirs: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for msg in batch:
-            if msg.qos > 0:
+            if msg.qos == 0:
+                continue
+            if isinstance(msg, receiver.Received):
+                theirs.setdefault((msg.source, msg.generation), []).append((msg.mid, msg.qos))
+            else:
                 self.client.ack(msg.mid, msg.qos)
+        for (source, generation), mids in theirs.items():
+            assert self.receivers is not None
+            if not self.receivers.ack(source, generation, mids):
+                self.counters["acks_dropped"] += len(mids)
         for request in requests:
             self._spawn(self._answer(request))
         if self._alarming:
@@ -467,7 +518,7 @@ class CentralServer:
 
         return await self._loop.run_in_executor(self._receipts_thread, run)
 
-    async def _archive(self, batch: list[mqtt.MQTTMessage]) -> list[m.SnapshotRequest]:
+    async def _archive(self, batch: list[Message]) -> list[m.SnapshotRequest]:
         """Commit the batch, retrying the same batch until the store takes it.
 
         A store failure (the master locked by a long import beyond busy_timeout, a full disk)
@@ -511,7 +562,7 @@ class CentralServer:
             self.on_committed(changes)
 
     def _handle(
-        self, conn: Connection, batch: list[mqtt.MQTTMessage], now: float
+        self, conn: Connection, batch: list[Message], now: float
     ) -> list[m.SnapshotRequest]:
         """Store thread: one transaction (``call``) for the whole batch. Messages are parsed
         and the doors' rows written first; the batch's events go in last, in one insert
@@ -599,13 +650,13 @@ class CentralServer:
             # NOTIFY wakes it): one path for the events of every instance.
             self._changes.append(("event", {}))
 
-    def _reject(self, conn: Connection, msg: mqtt.MQTTMessage, reason: str, detail: str) -> None:
+    def _reject(self, conn: Connection, msg: Message, reason: str, detail: str) -> None:
         name = f"rejected_{reason}"
         self.counters[name] += 1
         archive.bump(conn, name)
         log.warning("door_message_rejected", topic=msg.topic[:200], reason=reason, detail=detail)
 
-    def _one(self, conn: Connection, msg: mqtt.MQTTMessage, now: float) -> m.SnapshotRequest | None:
+    def _one(self, conn: Connection, msg: Message, now: float) -> m.SnapshotRequest | None:
         where = inbound.classify(msg.topic, self.site)
         site, door = where.site, where.door
         if where.kind == "events":

@@ -82,21 +82,44 @@ def test_a_batch_stores_exactly_its_new_events_in_order(archive_engine, rounds) 
     assert dups == sent - len(order)
 
 
+def receiver_pids(log: Path) -> list[int]:
+    """The event receivers serve started, from its log (``event_receiver_started``)."""
+    return [
+        int(json.loads(line)["pid"])
+        for line in log.read_bytes().splitlines()
+        if b'"event_receiver_started"' in line
+    ]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 @pytest.mark.broker
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("receivers", [0, 1], ids=["in_process", "event_receiver"])
 def test_serve_killed_mid_batch_loses_nothing_and_bad_events_do_not_stop_a_batch(
     tmp_path: Path,
     broker: Broker,
     postgres_cluster: Postgres,
     office_template: str,
     subprocess_env: dict[str, str],
+    receivers: int,
 ) -> None:
     """One instance on PostgreSQL, two doors draining 1,500 events each with malformed events
     among them; ``kill -9`` while batches are being stored, then a restart: every good event
-    is archived exactly once, the bad ones are counted as rejected, nothing else is lost."""
+    is archived exactly once, the bad ones are counted as rejected, nothing else is lost.
+    With an event receiver (central/receiver.py) the killed serve's receiver exits by itself
+    (left running it would hold the session the next receiver needs)."""
     db = postgres_cluster.database(template=office_template)
-    central = make_central(tmp_path, broker.port, db, session_expiry_seconds=60)
+    central = make_central(
+        tmp_path, broker.port, db, session_expiry_seconds=60, event_receivers=receivers
+    )
     engine = make_engine(db)
     log = tmp_path / "serve.log"
 
@@ -135,9 +158,12 @@ def test_serve_killed_mid_batch_loses_nothing_and_bad_events_do_not_stop_a_batch
             d.client.publish(d.topics.events, b"\xff not json", qos=1)
             d.publish(per_door - per_door // 2)
         wait(lambda: archived() >= 300, 120, "a first part archived")
+        orphans = receiver_pids(log)
+        assert len(orphans) == receivers
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         killed_at = archived()
+        wait(lambda: not any(alive(p) for p in orphans), 15, "the receiver gone with serve")
         proc = serve()
         wait(lambda: archived() >= 2 * per_door, 180, "every event archived")
         wait(lambda: all(d.done for d in doors), 60, "receipts cover every event")
@@ -198,3 +224,66 @@ def test_a_door_group_publishes_every_event_and_reads_receipts_on_one_thread(
     assert all(d.upto == 45 for d in doors)
     group.close()
     sub.client.loop_stop()
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_an_event_receiver_killed_is_started_again_and_nothing_is_lost(
+    tmp_path: Path, broker: Broker, office_db: str, subprocess_env: dict[str, str]
+) -> None:
+    """``[central] event_receivers = 2`` on each engine: the doors' events come through two
+    receiver processes; one is killed with -9 mid-stream, serve says so and starts it again,
+    and every event is archived exactly once, the receipts covering all of them."""
+    central = make_central(
+        tmp_path, broker.port, office_db, session_expiry_seconds=60, event_receivers=2
+    )
+    engine = make_engine(office_db)
+    log = tmp_path / "serve.log"
+    per_door = 1000
+    doors = [LightDoor(broker.host, broker.port, SITE, f"r{i}", central.verifier) for i in (0, 1)]
+
+    def archived() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(events)).scalar_one()
+
+    def wait(cond, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.05)
+
+    with log.open("ab") as f:
+        proc = subprocess.Popen(
+            [*EDGEGATE, "central", "serve", "--config", str(central.path)],
+            cwd=REPO,
+            env=subprocess_env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait(lambda: b"central_subscribed" in log.read_bytes(), 120, "serve subscribed")
+        assert len(receiver_pids(log)) == 2
+        for d in doors:
+            d.start()
+        wait(lambda: all(d.connected.is_set() for d in doors), 30, "doors connected")
+        for d in doors:
+            d.publish(per_door)
+        wait(lambda: archived() >= 200, 120, "a first part archived")
+        victim = receiver_pids(log)[0]
+        subprocess.run(["kill", "-9", str(victim)], check=True)
+        assert archived() < 2 * per_door, "the kill came after the end: nothing was tested"
+        wait(lambda: b"event_receiver_died" in log.read_bytes(), 30, "serve saw the death")
+        wait(lambda: log.read_bytes().count(b"event_receiver_started") >= 3, 30, "a restart")
+        wait(lambda: archived() >= 2 * per_door, 120, "every event archived")
+        wait(lambda: all(d.done for d in doors), 60, "receipts cover every event")
+        with engine.connect() as conn:
+            ids = list(conn.execute(select(events.c.id)).scalars())
+        assert len(ids) == len(set(ids)) == 2 * per_door
+    finally:
+        for d in doors:
+            d.stop()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        engine.dispose()
+        central.close()
