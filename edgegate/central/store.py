@@ -188,7 +188,18 @@ def _put_people(conn: Connection, ops: list[m.PutPerson], now: float) -> None:
 
 
 def _put_credentials(conn: Connection, ops: list[m.PutCredential], now: float) -> None:
-    creds = [op.credential for op in ops]
+    # One credential twice in a change: one upsert may not touch a row twice on PostgreSQL
+    # (CardinalityViolation), and SQLite would apply them in turn. In turn, the later one
+    # wins for the same person; given to two people, the second is refused (it belongs to
+    # the first) -- so the same here, before the statement.
+    latest: dict[tuple[str, str], m.CredentialMsg] = {}
+    for op in ops:
+        c = op.credential
+        first = latest.get((c.kind, c.value))
+        if first is not None and first.person != c.person:
+            raise CentralError(f"{c.kind} {c.value} belongs to {first.person}; remove it first")
+        latest[(c.kind, c.value)] = c
+    creds = list(latest.values())
     missing = _missing_people(conn, {c.person for c in creds})
     if missing:
         raise CentralError(f"no person {sorted(missing)[0]!r}; add the person first")

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from edgegate.central import importer, inbound, store
@@ -284,6 +284,9 @@ def _tables(c) -> tuple:
 
 @settings(max_examples=120, deadline=None)
 @given(st.lists(ops_strategy, min_size=1, max_size=4), st.integers(1, 5))
+# Found on PostgreSQL: one card twice in a change (CardinalityViolation, not a refusal).
+@example([[person("b", name=""), card("0A", "b"), card("0A", "b")]], 5)
+@example([[person("a"), person("b"), card("0A", "a"), card("0A", "b")]], 5)
 def test_every_change_is_all_or_nothing_and_its_versions_carry_exactly_its_ops(
     shared_engine, changes, max_ops
 ):
