@@ -21,8 +21,10 @@ doors draining a backlog that was four or five queries per door four times a sec
 largest share of the office's database work). Where this instance's seqs leave a hole (the
 seq is lost, or another instance stored it: a shared subscription hands a door's events to
 the instances in turn) the archive is asked, and only then are the holes above the run looked
-up. The cache is only an optimisation: an event below the cached ``first`` (a door re-sending
-old events) recomputes the run from the archive.
+up; every journal asked in a round is asked in one statement (``held_runs``, then ``holes``),
+which is what two instances, whose own seqs always have holes, do for every door. The cache
+is only an optimisation: an event below the cached ``first`` (a door re-sending old events)
+recomputes the run from the archive.
 
 A receipt goes out when a door's run grew, and again (at most every ``repeat_seconds``) when a
 door sent events the run already covered: it re-sends because it missed the receipt or lost
@@ -47,7 +49,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
-from sqlalchemy import Connection, func, select
+from sqlalchemy import CTE, BigInteger, ColumnClause, Connection, Text, column, func, select, values
 
 from edgegate.central.schema.archive import events
 from edgegate.contract import messages as m
@@ -60,73 +62,127 @@ Run = tuple[int, int]  # (first, upto)
 Journal = tuple[str, str]  # (door, epoch): one life of a door's journal
 
 
-def held_run(
-    conn: Connection, site: str, door: str, known: Run | None, epoch: str = ""
-) -> Run | None:
-    """The run of seqs held for one door's journal epoch, advanced from ``known`` when it
-    still holds. Every probe walks the archive's ``events_door_seq`` index (site, door,
-    epoch, seq)."""
-    mine = (events.c.site == site) & (events.c.door == door) & (events.c.epoch == epoch)
-    low = conn.execute(
-        select(func.min(events.c.seq)).where(mine, events.c.seq.is_not(None))
-    ).scalar_one()
-    if low is None:
-        return None
-    if known is None or low < known[0]:
-        first, start = low, low
-    else:
-        first, upto = known
-        nxt = conn.execute(select(events.c.seq).where(mine, events.c.seq == upto + 1).limit(1))
-        if nxt.first() is None:
-            return known
-        start = upto + 1
-    # The first seq from ``start`` on whose successor is missing ends the run.
-    f = events.alias("f")
-    successor = select(f.c.seq).where(*_same_journal(f), f.c.seq == events.c.seq + 1).exists()
-    end = conn.execute(
-        select(events.c.seq)
-        .where(mine, events.c.seq >= start, ~successor)
-        .order_by(events.c.seq)
-        .limit(1)
-    ).scalar_one()
-    return first, end
+# A start below every seq: a journal with no cached run is walked from its lowest seq.
+_BOTTOM = -(2**62)
+_CHUNK = 1000  # journals per statement (SQLite allows 32,766 parameters)
 
 
-def _same_journal(f: Any) -> tuple[Any, ...]:
-    """Correlates the alias ``f`` with ``events``: the same door's same journal epoch."""
-    return (f.c.site == events.c.site, f.c.door == events.c.door, f.c.epoch == events.c.epoch)
+def _journals(rows: list[tuple[Any, ...]], *names: str) -> CTE:
+    """The journals asked about, as a ``VALUES`` CTE ``k(door, epoch, *names)``: one
+    statement for every journal of a round (rendered as ``WITH k(...) AS (VALUES ...)`` on
+    SQLite and PostgreSQL alike)."""
+    cols: list[ColumnClause[Any]] = [column("door", Text()), column("epoch", Text())]
+    cols += [column(name, BigInteger()) for name in names]
+    return values(*cols, name="k").data(rows).cte("k")
+
+
+def held_runs(
+    conn: Connection, site: str, known: Mapping[Journal, Run | None]
+) -> dict[Journal, tuple[Run, int]]:
+    """Per journal: (the run of seqs held, advanced from ``known`` when that still holds;
+    the highest seq held). Journals with no event are left out.
+
+    One statement per round for every journal asked, not five per journal: with two
+    instances sharing the doors' events every journal is asked every round (each
+    instance's own seqs have holes), and per-journal statements were the largest share of
+    both the office's and PostgreSQL's CPU. Every probe is a correlated lookup on the
+    archive's ``events_door_seq`` index (site, door, epoch, seq)."""
+    out: dict[Journal, tuple[Run, int]] = {}
+    todo = dict(known)
+    while todo:
+        keys = sorted(todo)
+        chunk, rest = keys[:_CHUNK], keys[_CHUNK:]
+        rows = []
+        for door, epoch in chunk:
+            run = todo[(door, epoch)]
+            rows.append((door, epoch, _BOTTOM if run is None else run[1] + 1))
+        k = _journals(rows, "start")
+        e, f = events.alias("e"), events.alias("f")
+        mine = (e.c.site == site) & (e.c.door == k.c.door) & (e.c.epoch == k.c.epoch)
+        successor = (
+            select(f.c.seq)
+            .where(
+                f.c.site == e.c.site,
+                f.c.door == e.c.door,
+                f.c.epoch == e.c.epoch,
+                f.c.seq == e.c.seq + 1,
+            )
+            .exists()
+        )
+        stmt = select(
+            k.c.door,
+            k.c.epoch,
+            select(func.min(e.c.seq)).where(mine).scalar_subquery(),
+            select(func.max(e.c.seq)).where(mine).scalar_subquery(),
+            select(e.c.seq).where(mine, e.c.seq == k.c.start).exists(),
+            # The first seq from ``start`` on whose successor is missing ends the run.
+            select(e.c.seq)
+            .where(mine, e.c.seq >= k.c.start, ~successor)
+            .order_by(e.c.seq)
+            .limit(1)
+            .scalar_subquery(),
+        )
+        again: dict[Journal, Run | None] = {key: todo[key] for key in rest}
+        for door, epoch, low, last, has_start, end in conn.execute(stmt):
+            key = (door, epoch)
+            if low is None:
+                continue
+            run = todo[key]
+            if run is None:
+                out[key] = ((low, end), last)
+            elif low < run[0]:
+                again[key] = None  # older seqs than the run starts at: from the lowest
+            elif not has_start:
+                out[key] = (run, last)  # the seq after the run is still missing
+            else:
+                out[key] = ((run[0], end), last)
+        todo = again
+    return out
 
 
 def holes(
-    conn: Connection, site: str, door: str, upto: int, epoch: str = ""
-) -> tuple[int | None, list[tuple[int, int]]]:
-    """(the highest seq held, the first ``RECEIPT_GAPS`` holes above ``upto``). Only asked
-    when the run stopped at a hole, i.e. when a broker lost something."""
-    mine = (events.c.site == site) & (events.c.door == door) & (events.c.epoch == epoch)
-    last = conn.execute(select(func.max(events.c.seq)).where(mine)).scalar_one()
-    if last is None or last <= upto:
-        return None, []
-    # Every held seq whose successor is missing (below last) ends an island; the hole after
-    # it runs to the next held seq.
-    f = events.alias("f")
-    successor = select(f.c.seq).where(*_same_journal(f), f.c.seq == events.c.seq + 1).exists()
-    islands = conn.execute(
-        select(events.c.seq)
-        .where(mine, events.c.seq > upto, events.c.seq < last, ~successor)
-        .order_by(events.c.seq)
-        .limit(m.RECEIPT_GAPS - 1)
-    ).scalars()
-    ends = [upto, *islands]
-    gaps = []
-    for end in ends:
-        nxt = conn.execute(
-            select(func.min(events.c.seq)).where(mine, events.c.seq > end)
-        ).scalar_one()
-        # Each statement sees what is committed by then: another instance may have stored
-        # the seqs just above ``upto`` since the run was computed. Such a hole is no hole.
-        if nxt is not None and nxt - 1 >= end + 1:
-            gaps.append((end + 1, nxt - 1))
-    return last, gaps
+    conn: Connection, site: str, tops: Mapping[Journal, tuple[int, int]]
+) -> dict[Journal, list[tuple[int, int]]]:
+    """Per journal of ``tops`` ((upto, last): its run's end and the highest seq held), the
+    first ``RECEIPT_GAPS`` holes between them, in one statement for all. Only asked when a
+    run stopped at a hole: a broker lost something, or another instance has not committed
+    its share yet. The statement sees what is committed by then: a hole another instance
+    filled since the run was computed is no hole."""
+    out: dict[Journal, list[tuple[int, int]]] = {key: [] for key in tops}
+    keys = sorted(tops)
+    for at in range(0, len(keys), _CHUNK):
+        rows = [(door, epoch, *tops[(door, epoch)]) for door, epoch in keys[at : at + _CHUNK]]
+        k = _journals(rows, "upto", "last")
+        e = events.alias("e")
+        held = (
+            select(
+                e.c.door,
+                e.c.epoch,
+                e.c.seq,
+                k.c.upto,
+                func.lag(e.c.seq)
+                .over(partition_by=(e.c.door, e.c.epoch), order_by=e.c.seq)
+                .label("prev"),
+            )
+            .select_from(
+                e.join(k, (e.c.site == site) & (e.c.door == k.c.door) & (e.c.epoch == k.c.epoch))
+            )
+            .where(e.c.seq > k.c.upto, e.c.seq <= k.c.last)
+            .subquery()
+        )
+        # Each held seq above the run whose predecessor (the run's end for the first) is
+        # not the seq before it ends a hole.
+        below = func.coalesce(held.c.prev, held.c.upto)
+        stmt = (
+            select(held.c.door, held.c.epoch, below, held.c.seq)
+            .where(held.c.seq > below + 1)
+            .order_by(held.c.door, held.c.epoch, held.c.seq)
+        )
+        for door, epoch, before, seq in conn.execute(stmt):
+            gaps = out[(door, epoch)]
+            if len(gaps) < m.RECEIPT_GAPS:
+                gaps.append((before + 1, seq - 1))
+    return out
 
 
 @dataclass
@@ -155,25 +211,19 @@ class Receipts:
     ) -> dict[Journal, Run]:
         """Receipts' thread: the current run of each (door, epoch) that this instance
         committed events of since the last call (``committed``: their seqs, copies
-        included: a copy's seq is held too). Journals without a seq are left out."""
-        out = {}
+        included: a copy's seq is held too). Journals without a seq are left out. The
+        journals that need the archive are asked all at once (``held_runs``, ``holes``)."""
+        out: dict[Journal, Run] = {}
+        ask: dict[Journal, Run | None] = {}
         for key in sorted(committed):
-            run = self._advance(conn, key, set(committed[key]))
-            if run is not None:
-                self.runs[key] = run
-                out[key] = run
-        return out
-
-    def _advance(self, conn: Connection, key: Journal, seqs: set[int]) -> Run | None:
-        door, epoch = key
-        known = self.runs.get(key)
-        if known is None or not seqs or min(seqs) < known[0]:
-            # No run yet (a first event, an office restart) or older events than it starts
-            # at: from the archive alone.
-            self._above.pop(key, None)
-            run = held_run(conn, self.site, door, known, epoch)
-            self.queries += 1
-        else:
+            seqs = set(committed[key])
+            known = self.runs.get(key)
+            if known is None or not seqs or min(seqs) < known[0]:
+                # No run yet (a first event, an office restart) or older events than it
+                # starts at: from the archive alone.
+                self._above.pop(key, None)
+                ask[key] = known
+                continue
             above = self._above.setdefault(key, set())
             above.update(s for s in seqs if s > known[1])
             upto = known[1]
@@ -181,22 +231,28 @@ class Receipts:
                 upto += 1
             above.difference_update(range(known[1] + 1, upto + 1))
             if not above and key not in self.gaps:
-                return known[0], upto
-            # A hole below seqs this instance holds (or one named last time): the archive
-            # knows whether another instance filled it.
-            run = held_run(conn, self.site, door, (known[0], upto), epoch)
-            self.queries += 1
-        if run is None:
-            return None
-        mine = self._above.get(key)
-        if mine:
-            mine.difference_update([s for s in mine if s <= run[1]])
-        found = holes(conn, self.site, door, run[1], epoch)
-        if found == (None, []):
-            self.gaps.pop(key, None)
-        else:
-            self.gaps[key] = found
-        return run
+                self.runs[key] = out[key] = (known[0], upto)
+            else:
+                # A hole below seqs this instance holds (or one named last time): the
+                # archive knows whether another instance filled it.
+                ask[key] = (known[0], upto)
+        if not ask:
+            return out
+        self.queries += len(ask)
+        found = held_runs(conn, self.site, ask)
+        tops = {}
+        for key, (run, last) in found.items():
+            self.runs[key] = out[key] = run
+            mine = self._above.get(key)
+            if mine:
+                mine.difference_update([s for s in mine if s <= run[1]])
+            if last > run[1]:
+                tops[key] = (run[1], last)
+            else:
+                self.gaps.pop(key, None)
+        for key, gaps in holes(conn, self.site, tops).items():
+            self.gaps[key] = (tops[key][1], gaps)
+        return out
 
     def ready(
         self, committed: dict[Journal, list[int]]

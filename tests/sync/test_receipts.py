@@ -13,7 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgegate.central import archive as office_archive
+from edgegate.central import migrate
 from edgegate.central import receipts as office_receipts
+from edgegate.central.engine import make_engine
+from edgegate.central.schema.archive import events as archive_events
 from edgegate.central.store import open_master
 from edgegate.contract import messages as m
 from edgegate.contract import signing
@@ -122,6 +125,58 @@ def test_two_instances_runs_only_cover_what_the_archive_holds(tmp_path_factory, 
             if run[0] == before[0]:  # not restarted lower by the other instance's seqs
                 assert run[1] >= reach
     engine.dispose()
+
+
+_JOURNALS = [("d1", ""), ("d1", "e2"), ("d2", ""), ("d2", "e2")]
+
+
+def test_many_journals_in_one_round_on_both_engines(office_db):
+    """Every journal of a round is asked in one statement (``held_runs``, ``holes``): with
+    several doors and epochs at once, two instances storing in turn and events arriving in
+    any order, each run is the one computed from the whole archive, each journal's holes
+    are its own, and no run ever covers a seq the archive lacks."""
+    engine = make_engine(office_db)
+    migrate.upgrade(engine)
+    signer = signing.Signer(signing.generate())
+    step = st.tuples(
+        st.booleans(),
+        st.dictionaries(
+            st.sampled_from(_JOURNALS), st.lists(st.integers(1, 50), max_size=10), max_size=4
+        ),
+    )
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.lists(step, min_size=1, max_size=6))
+    def check(steps) -> None:
+        with engine.begin() as conn:
+            conn.execute(archive_events.delete())
+        trackers = [office_receipts.Receipts("test", signer) for _ in range(2)]
+        held: dict[tuple[str, str], set[int]] = {key: set() for key in _JOURNALS}
+        for which, batches in steps:
+            for (door, ep), batch in batches.items():
+                _archive(engine, door, sorted(set(batch) - held[(door, ep)]), ep)
+                held[(door, ep)] |= set(batch)
+            tracker = trackers[which]
+            with engine.connect() as conn:
+                runs = tracker.advance(conn, batches)
+            for key in batches:
+                if not held[key]:
+                    assert key not in runs
+                    continue
+                run = runs[key]
+                assert set(range(run[0], run[1] + 1)) <= held[key]
+                if key in tracker.gaps:
+                    last, gaps = tracker.gaps[key]
+                    assert (last, gaps) == expected_holes(held[key], run[1])
+                # One instance alone holding every batch: its run is the archive's.
+                if not any(w != which for w, _ in steps):
+                    assert run == expected_run(held[key])
+                    assert tracker.gaps.get(key, (None, [])) == expected_holes(held[key], run[1])
+
+    try:
+        check()
+    finally:
+        engine.dispose()
 
 
 def test_a_lone_instance_advances_in_order_without_asking_the_archive(tmp_path):
