@@ -447,6 +447,18 @@ def mark_command_sent(conn: Connection, command_id: str, now: float) -> None:
 
 
 @reads
+def commands_mark(conn: Connection) -> tuple[int, float, float]:
+    """(commands recorded, the newest ``issued``, the newest ``published``): recording a
+    command or marking it sent moves it, whichever process did it. The live feed compares
+    it at each read on SQLite, where a CLI process's change wakes nobody
+    (central/live_feed.py); on PostgreSQL the change's own NOTIFY does."""
+    count, issued, published = conn.execute(
+        select(func.count(), func.max(commands.c.issued), func.max(commands.c.published))
+    ).one()
+    return int(count), float(issued or 0.0), float(published or 0.0)
+
+
+@reads
 def recent_commands(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
     rows = conn.execute(
         select(

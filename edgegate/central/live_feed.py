@@ -31,6 +31,8 @@ never an event. Door rows and commands carry no cursor: their notification says 
 (re)connecting the LISTEN connection says so once, for whatever changed unheard. Alarms have a
 mark that every change moves (``alarms.history_mark``): each read compares it, so an alarm a
 CLI process acknowledged on SQLite (no NOTIFY, not serve's hook) shows at the next poll.
+Commands have one too on SQLite (``archive.commands_mark``): a command sent from the CLI
+shows on the console's commands page at the next poll.
 
 Enrolment steps come to every instance from the broker and belong to the console session of
 the one that started them (server.py ``EVERY_INSTANCE``): they pass through ``local`` as they
@@ -87,6 +89,8 @@ class LiveFeed:
         self.postgres = engine.dialect.name == "postgresql"
         self.cursor = 0
         self.alarm_mark = 0  # alarms.history_mark at the last read (live thread)
+        # archive.commands_mark at the last read, SQLite only (live thread).
+        self.command_mark: tuple[int, float, float] | None = None
         self.listening = False  # a LISTEN connection is up (loop thread only)
         self.reads = 0
         self.failures = 0  # reads failed in a row (the store away)
@@ -102,6 +106,10 @@ class LiveFeed:
         loop = asyncio.get_running_loop()
         self.cursor = await loop.run_in_executor(self._pool, archive.last_n, self.engine)
         self.alarm_mark = await loop.run_in_executor(self._pool, alarms.history_mark, self.engine)
+        if not self.postgres:
+            self.command_mark = await loop.run_in_executor(
+                self._pool, archive.commands_mark, self.engine
+            )
         self._tasks.append(asyncio.create_task(self._reader()))
         if self.postgres:
             self._tasks.append(asyncio.create_task(self._listen()))
@@ -154,23 +162,28 @@ class LiveFeed:
                 log.info("live_feed_read_recovered", after_attempts=self.failures)
                 self.failures = 0
             self.reads += 1
-            self.cursor, count, changes, alarmed = read
+            self.cursor, count, changes, alarmed, commanded = read
             if count == READ_ROWS:
                 self._wake.set()  # more behind these: read on at once
             if count or DOORS in due:
                 changes.append(("door", {}))  # an event moves its door's "last seen" too
             if ALARMS in due or alarmed:
                 changes.append(("alarm", {}))
-            if COMMANDS in due:
+            if COMMANDS in due or commanded:
                 changes.append(("command", {}))
             if changes:
                 self._tell(changes)
 
-    def _read(self, after: int) -> tuple[int, int, list[Change], bool]:
+    def _read(self, after: int) -> tuple[int, int, list[Change], bool, bool]:
         """Live thread: the archive's rows after ``after``, oldest first, parsed here and not
         on serve's loop (up to READ_ROWS payloads a read). Returns the new cursor, how many
-        rows were read, their events, and whether an alarm changed since the last read."""
+        rows were read, their events, whether an alarm changed since the last read, and
+        whether a command did (SQLite: a CLI process's ``edgegate central command``)."""
         mark = alarms.history_mark(self.engine)
+        commanded = False
+        if not self.postgres:
+            command_mark = archive.commands_mark(self.engine)
+            commanded = command_mark != self.command_mark
         rows = archive.rows_after(self.engine, after, READ_ROWS)
         changes: list[Change] = []
         for n, site, door, payload in rows:
@@ -179,8 +192,10 @@ class LiveFeed:
             except ValueError:
                 continue  # stored by the archive from parsed JSON: cannot happen
             changes.append(("event", {**event, "site": site, "door": door, "n": n}))
-        alarmed, self.alarm_mark = mark != self.alarm_mark, mark  # both reads went through
-        return (rows[-1][0] if rows else after), len(rows), changes, alarmed
+        alarmed, self.alarm_mark = mark != self.alarm_mark, mark  # all reads went through
+        if not self.postgres:
+            self.command_mark = command_mark
+        return (rows[-1][0] if rows else after), len(rows), changes, alarmed, commanded
 
     def _tell(self, changes: list[Change]) -> None:
         try:

@@ -234,3 +234,33 @@ def test_alarm_changes_on_sqlite_hook_and_poll(
     finally:
         feed.stop()
         writer.dispose()
+
+
+def test_a_command_from_another_process_on_sqlite_shows_at_the_next_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: a command the CLI records and sends (its own process: no hook into serve, no
+    NOTIFY) moves the commands mark, so serve's feed tells its commands page at the next
+    periodic read: once when recorded, once when marked sent, never without a change."""
+    db = tmp_path / "central.db"
+    cli = make_engine(db)
+    migrate.upgrade(cli)
+    monkeypatch.setattr(live_feed, "POLL_SECONDS", 0.1)
+    feed = FeedThread(make_engine(db))
+    message = {"id": "c-1", "door": "front", "cmd": "open", "issued": "2026-12-03T05:00:00Z"}
+    try:
+        wait_until(lambda: feed.feed.reads >= 2, 30, "a periodic read or two")
+        assert "command" not in feed.kinds()  # nothing changed since it started
+        with archive.changing(cli, archive.LIVE_COMMANDS, None) as conn:
+            archive.record_command(conn, message)
+        wait_until(lambda: "command" in feed.kinds(), 30, "the CLI's command")
+        feed.changes.clear()
+        reads = feed.feed.reads
+        wait_until(lambda: feed.feed.reads >= reads + 2, 30, "more periodic reads")
+        assert "command" not in feed.kinds()  # told once, not at every read
+        with archive.changing(cli, archive.LIVE_COMMANDS, None) as conn:
+            archive.mark_command_sent(conn, "c-1", time.time())
+        wait_until(lambda: "command" in feed.kinds(), 30, "the command marked sent")
+    finally:
+        feed.stop()
+        cli.dispose()
