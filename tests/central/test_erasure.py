@@ -17,7 +17,7 @@ from edgegate.central.schema.archive import events
 from edgegate.central.schema.console import audit_log
 from edgegate.central.schema.master import commands, versions
 from edgegate.central.schema.visitors import host_contacts, visits
-from edgegate.central.services import audit, open_office, visitors
+from edgegate.central.services import Actor, audit, erasure, open_office, visitors
 from edgegate.central.services.visitors import NewVisit
 from edgegate.central.snapshot import erased_since
 from edgegate.contract import messages as m
@@ -232,3 +232,34 @@ def test_erasing_a_person_removed_earlier_still_tells_the_doors(central: Central
     # Only the erasure names her now: erasing again is refused, and sends nothing.
     assert central.run("people", "erase", "carol", "--yes", "--reason", "again") == 1
     assert central.q(store.current_version) == erased_at
+
+
+def test_an_erasure_tells_the_live_views_of_the_alarms_and_commands_it_rewrote(
+    central: Central,
+) -> None:
+    """The consoles' alarm and command views are told at the erasure's commit (their rows
+    now name the pseudonym); an erasure that rewrote neither tells them nothing."""
+    assert central.run("people", "add", "alice", "--name", NAME, "--card", CARD) == 0
+    assert central.run("people", "add", "bob", "--name", "Bob Kept", "--card", BOB_CARD) == 0
+    now = time.time()
+    with central.db().begin() as conn:
+        conn.execute(
+            insert(alarms).values(site="hq", door="front", type="duress", priority="critical",
+                                  state="new", raised=now, event_id="front-1", person="alice",
+                                  detail={"person": "alice"})
+        )  # fmt: skip
+        conn.execute(
+            insert(commands).values(id="c1", door="front", cmd="staff_release", issued=now,
+                                    message=json.dumps({"args": {"person": "alice"}}))
+        )  # fmt: skip
+    office = open_office(central.config)
+    told: list[str] = []
+    office.changed = told.append
+    try:
+        erasure.erase(office, Actor("cli:test", "cli"), "alice", "her request")
+        assert sorted(told) == ["alarms", "commands"]
+        told.clear()
+        erasure.erase(office, Actor("cli:test", "cli"), "bob", "his request")
+        assert told == []
+    finally:
+        office.close()

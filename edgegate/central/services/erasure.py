@@ -27,8 +27,8 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
 
+from edgegate.central import archive, forget, store
 from edgegate.central import erasure_ledger as ledger
-from edgegate.central import forget, store
 from edgegate.central.schema.alarms import alarms
 from edgegate.central.schema.archive import events
 from edgegate.central.schema.master import credentials, people, versions
@@ -299,6 +299,18 @@ def erase(
                 done += [v.version for v in made_versions]
             counts = _anonymise(conn, survey)
             counts |= sweep.apply(conn, survey.found)
+            # The consoles' alarm and command views show the pseudonym now, not at a reload:
+            # every instance is told at the commit (PostgreSQL), this process's feed after it.
+            shown = [
+                kind
+                for kind, rows in (
+                    (archive.LIVE_ALARMS, survey.alarms),
+                    (archive.LIVE_COMMANDS, survey.found[sweep.COMMANDS]),
+                )
+                if rows
+            ]
+            for kind in shown:
+                archive.announce(conn, kind)
             redacted = {r.key["seq"]: r.values for r in survey.found[sweep.AUDIT]}
             audit.redact(conn, redacted)
             # In the same transaction: the entry commits with the change, and it is what
@@ -324,6 +336,9 @@ def erase(
                 ledger.record(_ledger_path(office), entry)
     except store.CentralError as exc:
         raise ChangeRefused(str(exc)) from None
+    if office.changed is not None:
+        for kind in shown:
+            office.changed(kind)
     log.info("person_erased", pseudonym=pseudonym, by=actor.name, versions=done, **counts)
     published = None
     if done and office.publish_versions is not None:
