@@ -28,8 +28,13 @@ from tests.central.conftest import SITE, Subscriber, make_central
 from tests.conftest import EDGEGATE, REPO
 
 
+# An event's time picks its monthly partition (PostgreSQL; "not a time" and months without
+# one go to the default partition): a batch and its copies span several.
+_TIMES = ["2026-11-15T10:00:00Z", "2026-12-02T10:00:00Z", "2027-01-20T10:00:00Z", "not a time"]
+
+
 def _row(door: str, seq: int) -> dict:
-    ev = {"id": f"{door}-{seq}", "seq": seq, "ts": "2026-12-02T10:00:00Z", "type": "access"}
+    ev = {"id": f"{door}-{seq}", "seq": seq, "ts": _TIMES[seq % len(_TIMES)], "type": "access"}
     return archive.event_row(SITE, door, ev, time.time())
 
 
@@ -54,9 +59,10 @@ _rounds = st.lists(
 )
 @given(rounds=_rounds)
 def test_a_batch_stores_exactly_its_new_events_in_order(archive_engine, rounds) -> None:
-    """Batches with copies inside themselves and of archived events: ``archive_rows`` says
-    which ids were new, each is stored once, the counters add up, and ``n`` follows the
-    batches' order (PostgreSQL: one look-up under the writer lock, then executemany)."""
+    """Batches with copies inside themselves and of archived events, their times in several
+    monthly partitions: ``archive_rows`` says which ids were new, each is stored once, the
+    counters add up, and ``n`` follows the batches' order (PostgreSQL: one look-up under the
+    writer lock, only in the partitions of the batch's times, then executemany)."""
     tag = f"x{next(_examples)}"  # every example its own doors: one archive for them all
     seen: set[str] = set()
     order: list[str] = []
