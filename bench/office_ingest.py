@@ -55,13 +55,33 @@ SERVE = [sys.executable, "-m", "edgegate", "central", "serve", "--config"]
 WAIT = 3600.0  # the longest any phase may take
 
 
-def count(url: str) -> int:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(events)).scalar_one()
-    finally:
-        engine.dispose()
+class Stored:
+    """The events stored so far, counted as they come: the rows after the last count's
+    highest ``n`` (the archive's writer lock makes ``n`` commit order, so none is counted
+    twice or missed). A ``count(*)`` of the whole archive at every poll cost PostgreSQL
+    about 5 µs per stored event at 200,000 rows and grew with the archive: measurement
+    charged to the office rows' PostgreSQL share."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.total = 0
+        self.last = 0
+
+    def __call__(self) -> int:
+        with self.engine.connect() as conn:
+            # The archive grows faster than autovacuum analyses it: with stale statistics
+            # the planner scans every row instead of the primary key's (n, at) index.
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            new, top = conn.execute(
+                select(func.count(), func.max(events.c.n)).where(events.c.n > self.last)
+            ).one()
+        if new:
+            self.total += new
+            self.last = top
+        return self.total
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def bare(pg: Postgres, doors: int, per_door: int) -> float:
@@ -373,7 +393,11 @@ def office(pg: Postgres, work: Path, instances: int, args: argparse.Namespace) -
             while not all(b"central_subscribed" in log.read_bytes() for log in logs):
                 assert time.monotonic() < deadline, "serve did not subscribe"
                 time.sleep(0.2)
-            return run_phases(broker, args, lambda: count(url), [p.pid for p in procs])
+            stored = Stored(url)
+            try:
+                return run_phases(broker, args, stored, [p.pid for p in procs])
+            finally:
+                stored.close()
         finally:
             for p in procs:
                 p.terminate()
