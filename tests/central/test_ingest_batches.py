@@ -27,7 +27,6 @@ from edgegate.sim.postgres import Postgres
 from tests.central.conftest import SITE, Subscriber, make_central
 from tests.conftest import EDGEGATE, REPO
 
-
 # An event's time picks its monthly partition (PostgreSQL; "not a time" and months without
 # one go to the default partition): a batch and its copies span several.
 _TIMES = ["2026-11-15T10:00:00Z", "2026-12-02T10:00:00Z", "2027-01-20T10:00:00Z", "not a time"]
