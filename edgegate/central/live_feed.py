@@ -89,7 +89,8 @@ class LiveFeed:
         self.postgres = engine.dialect.name == "postgresql"
         self.cursor = 0
         self.alarm_mark = 0  # alarms.history_mark at the last read (live thread)
-        # archive.commands_mark at the last read, SQLite only (live thread).
+        # archive.commands_mark at the last read, SQLite only (live thread; None on
+        # PostgreSQL).
         self.command_mark: tuple[int, float, float] | None = None
         self.listening = False  # a LISTEN connection is up (loop thread only)
         self.reads = 0
@@ -106,10 +107,7 @@ class LiveFeed:
         loop = asyncio.get_running_loop()
         self.cursor = await loop.run_in_executor(self._pool, archive.last_n, self.engine)
         self.alarm_mark = await loop.run_in_executor(self._pool, alarms.history_mark, self.engine)
-        if not self.postgres:
-            self.command_mark = await loop.run_in_executor(
-                self._pool, archive.commands_mark, self.engine
-            )
+        self.command_mark = await loop.run_in_executor(self._pool, self._command_mark)
         self._tasks.append(asyncio.create_task(self._reader()))
         if self.postgres:
             self._tasks.append(asyncio.create_task(self._listen()))
@@ -180,10 +178,7 @@ class LiveFeed:
         rows were read, their events, whether an alarm changed since the last read, and
         whether a command did (SQLite: a CLI process's ``edgegate central command``)."""
         mark = alarms.history_mark(self.engine)
-        commanded = False
-        if not self.postgres:
-            command_mark = archive.commands_mark(self.engine)
-            commanded = command_mark != self.command_mark
+        command_mark = self._command_mark()
         rows = archive.rows_after(self.engine, after, READ_ROWS)
         changes: list[Change] = []
         for n, site, door, payload in rows:
@@ -192,10 +187,15 @@ class LiveFeed:
             except ValueError:
                 continue  # stored by the archive from parsed JSON: cannot happen
             changes.append(("event", {**event, "site": site, "door": door, "n": n}))
-        alarmed, self.alarm_mark = mark != self.alarm_mark, mark  # all reads went through
-        if not self.postgres:
-            self.command_mark = command_mark
+        # All reads went through: the marks move on.
+        alarmed, self.alarm_mark = mark != self.alarm_mark, mark
+        commanded, self.command_mark = command_mark != self.command_mark, command_mark
         return (rows[-1][0] if rows else after), len(rows), changes, alarmed, commanded
+
+    def _command_mark(self) -> tuple[int, float, float] | None:
+        """Live thread: ``archive.commands_mark`` on SQLite; None on PostgreSQL, where a
+        command's own NOTIFY says it changed."""
+        return None if self.postgres else archive.commands_mark(self.engine)
 
     def _tell(self, changes: list[Change]) -> None:
         try:
